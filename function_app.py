@@ -1,0 +1,59 @@
+"""Victim Updates: the five pipeline steps as Azure Functions (v2 programming model).
+
+Each function is a thin wrapper: the trigger is declared here, the work is done
+by a step handler in ``shared/steps``. Queue names and timer schedules come from
+app settings through %NAME% binding expressions.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared import bootstrap
+from shared.steps.evaluate_journey import evaluate_journey as evaluate_journey_step
+from shared.steps.ingest import ingest_feed
+from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
+from shared.steps.send_message import send_message as send_message_step
+
+app = func.FunctionApp()
+
+SERVICE_BUS = "ServiceBusConnection"
+
+
+@app.function_name("ingest_niche")
+@app.timer_trigger(arg_name="timer", schedule="%NICHE_POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def ingest_niche(timer: func.TimerRequest) -> None:
+    """Read new Niche occurrences and emit case changes."""
+    ingest_feed("niche", bootstrap.services())
+
+
+@app.function_name("ingest_storm")
+@app.timer_trigger(arg_name="timer", schedule="%STORM_POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def ingest_storm(timer: func.TimerRequest) -> None:
+    """Read new STORM incidents and emit case changes."""
+    ingest_feed("storm", bootstrap.services())
+
+
+@app.function_name("resolve_officer")
+@app.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%CASE_CHANGES_QUEUE%", connection=SERVICE_BUS, is_sessions_enabled=True
+)
+def resolve_officer(msg: func.ServiceBusMessage) -> None:
+    """Add the officer in charge's contact details to a case change."""
+    resolve_officer_step(msg.get_body(), bootstrap.services())
+
+
+@app.function_name("evaluate_journey")
+@app.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%JOURNEY_EVENTS_QUEUE%", connection=SERVICE_BUS, is_sessions_enabled=True
+)
+def evaluate_journey(msg: func.ServiceBusMessage) -> None:
+    """Apply the Victims' Code journey rules, one crime at a time, in order."""
+    evaluate_journey_step(msg.get_body(), bootstrap.services())
+
+
+@app.function_name("send_message")
+@app.service_bus_queue_trigger(arg_name="msg", queue_name="%OUTBOUND_MESSAGES_QUEUE%", connection=SERVICE_BUS)
+def send_message(msg: func.ServiceBusMessage) -> None:
+    """Re-check, record in the ledger, and hand one message to the provider."""
+    send_message_step(msg.get_body(), bootstrap.services())

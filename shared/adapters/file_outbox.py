@@ -1,0 +1,63 @@
+"""A file outbox in place of Azure Communication Services (the stub provider).
+
+Every message handed over is one JSON line in ``outbox.jsonl``. Like ACS with an
+idempotency key, the same key is accepted again without a second line: a retry
+after a crash never reaches the victim twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared.ports import EmailContent, ProviderReceipt
+
+
+class FileOutbox:
+    """A MessageProvider that appends to a JSON Lines file."""
+
+    def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
+        self.path = path
+        self._clock = clock
+        self._accepted: dict[str, ProviderReceipt] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    self._accepted[entry["idempotency_key"]] = ProviderReceipt(
+                        entry["provider_id"], datetime.fromisoformat(entry["sent_at"])
+                    )
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _hand_over(self, key: str, entry: dict[str, Any]) -> ProviderReceipt:
+        if key in self._accepted:
+            return self._accepted[key]
+        receipt = ProviderReceipt("outbox-" + hashlib.sha256(key.encode()).hexdigest()[:16], self._clock())
+        entry |= {
+            "sent_at": receipt.accepted_at.isoformat(),
+            "provider_id": receipt.provider_id,
+            "idempotency_key": key,
+        }
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._accepted[key] = receipt
+        return receipt
+
+    def send_email(
+        self, *, idempotency_key: str, to: str, content: EmailContent, metadata: Mapping[str, Any]
+    ) -> ProviderReceipt:
+        entry = {**metadata, "channel": "email", "to": to, "subject": content.subject, "body": content.text}
+        return self._hand_over(idempotency_key, entry)
+
+    def send_sms(
+        self, *, idempotency_key: str, to: str, text: str, metadata: Mapping[str, Any]
+    ) -> ProviderReceipt:
+        entry = {**metadata, "channel": "sms", "to": to, "subject": None, "body": text}
+        return self._hand_over(idempotency_key, entry)
+
+    def __len__(self) -> int:
+        return len(self._accepted)

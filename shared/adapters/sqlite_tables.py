@@ -1,0 +1,140 @@
+"""SQLite table store with Azure Table Storage semantics (the embedded default).
+
+Entities are PartitionKey/RowKey rows with a JSON property bag and an ETag that
+changes on every write. Create fails when the keys are taken; a conditional
+update fails on a stale ETag, as Table Storage answers 409 and 412.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    tbl TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    rk TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    props TEXT NOT NULL,
+    PRIMARY KEY (tbl, pk, rk)
+) WITHOUT ROWID;
+"""
+
+
+def _encode(value: Any) -> Any:
+    # Keep the value's type across the JSON round trip, as Table Storage does.
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"$b": base64.b64encode(value).decode("ascii")}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "$dt" in value:
+            return datetime.fromisoformat(value["$dt"])
+        if "$b" in value:
+            return base64.b64decode(value["$b"])
+    return value
+
+
+class SqliteTableStore:
+    """A TableStore on one SQLite file (or ``:memory:``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.executescript(_SCHEMA)
+        self.operations = 0  # table operations performed: the Azure cost driver
+
+    def close(self) -> None:
+        self._db.close()
+
+    @staticmethod
+    def _props(entity: Entity) -> str:
+        for key in ("PartitionKey", "RowKey"):
+            if key in entity.properties:
+                raise ValueError(f"{key} belongs in the entity keys, not its properties")
+        return json.dumps({k: _encode(v) for k, v in entity.properties.items()}, separators=(",", ":"))
+
+    @staticmethod
+    def _entity(pk: str, rk: str, etag: str, props: str) -> Entity:
+        return Entity(pk, rk, {k: _decode(v) for k, v in json.loads(props).items()}, etag)
+
+    def get(self, table: str, partition_key: str, row_key: str) -> Entity | None:
+        self.operations += 1
+        row = self._db.execute(
+            "SELECT etag, props FROM entities WHERE tbl=? AND pk=? AND rk=?", (table, partition_key, row_key)
+        ).fetchone()
+        return None if row is None else self._entity(partition_key, row_key, row[0], row[1])
+
+    def create(self, table: str, entity: Entity) -> Entity:
+        self.operations += 1
+        etag = uuid.uuid4().hex
+        try:
+            self._db.execute(
+                "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?)",
+                (table, entity.partition_key, entity.row_key, etag, self._props(entity)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise EntityExists(f"{table}({entity.partition_key!r}, {entity.row_key!r}) already exists") from exc
+        return Entity(entity.partition_key, entity.row_key, dict(entity.properties), etag)
+
+    def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
+        self.operations += 1
+        new_etag = uuid.uuid4().hex
+        cursor = self._db.execute(
+            "UPDATE entities SET etag=?, props=? WHERE tbl=? AND pk=? AND rk=? AND etag=?",
+            (new_etag, self._props(entity), table, entity.partition_key, entity.row_key, etag),
+        )
+        if cursor.rowcount == 0:
+            exists = self._db.execute(
+                "SELECT 1 FROM entities WHERE tbl=? AND pk=? AND rk=?",
+                (table, entity.partition_key, entity.row_key),
+            ).fetchone()
+            keys = f"{table}({entity.partition_key!r}, {entity.row_key!r})"
+            if exists:
+                raise EtagMismatch(f"{keys} changed since it was read")
+            raise EntityNotFound(f"{keys} does not exist")
+        return Entity(entity.partition_key, entity.row_key, dict(entity.properties), new_etag)
+
+    def upsert(self, table: str, entity: Entity) -> Entity:
+        self.operations += 1
+        etag = uuid.uuid4().hex
+        self._db.execute(
+            "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (tbl, pk, rk) DO UPDATE SET etag=excluded.etag, props=excluded.props",
+            (table, entity.partition_key, entity.row_key, etag, self._props(entity)),
+        )
+        return Entity(entity.partition_key, entity.row_key, dict(entity.properties), etag)
+
+    def delete(self, table: str, partition_key: str, row_key: str) -> None:
+        self.operations += 1
+        self._db.execute(
+            "DELETE FROM entities WHERE tbl=? AND pk=? AND rk=?", (table, partition_key, row_key)
+        )
+
+    def query_partition(self, table: str, partition_key: str) -> Iterator[Entity]:
+        self.operations += 1
+        rows = self._db.execute(
+            "SELECT rk, etag, props FROM entities WHERE tbl=? AND pk=? ORDER BY rk", (table, partition_key)
+        ).fetchall()
+        for rk, etag, props in rows:
+            yield self._entity(partition_key, rk, etag, props)
+
+    def export(self, table: str) -> Iterator[Entity]:
+        """Every entity of a table, for the local run's reports only (never used by a step)."""
+        cursor = self._db.execute("SELECT pk, rk, etag, props FROM entities WHERE tbl=? ORDER BY pk, rk", (table,))
+        for pk, rk, etag, props in cursor:
+            yield self._entity(pk, rk, etag, props)

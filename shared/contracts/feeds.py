@@ -1,0 +1,200 @@
+"""The two feed contracts (DESIGN.md §3): Niche occurrences and STORM incidents.
+
+Each record is the whole current state of one occurrence or incident. The models
+are strict about shape (unknown keys are rejected, types are not coerced across
+kinds) so that a malformed record is quarantined with a clear reason instead of
+being half-understood.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+NICHE_SCHEMA = "niche.occurrence/1"
+STORM_SCHEMA = "storm.incident/1"
+
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(max_length=2000)]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a time zone offset")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class CaseStatus(StrEnum):
+    RECORDED = "recorded"
+    ALLOCATED = "allocated"
+    UNDER_INVESTIGATION = "under_investigation"
+    WITH_CPS = "with_cps"
+    FINALISED = "finalised"
+
+
+class Flag(StrEnum):
+    DOMESTIC_ABUSE = "domestic_abuse"
+    SEXUAL_OFFENCE = "sexual_offence"
+    HATE_CRIME = "hate_crime"
+    STALKING_HARASSMENT = "stalking_harassment"
+    HONOUR_BASED_ABUSE = "honour_based_abuse"
+    MODERN_SLAVERY = "modern_slavery"
+    TERRORISM = "terrorism"
+    ATTEMPTED_MURDER = "attempted_murder"
+    KIDNAP = "kidnap"
+    ARSON_ENDANGER_LIFE = "arson_endanger_life"
+    BEREAVED = "bereaved"
+    PERSISTENTLY_TARGETED = "persistently_targeted"
+
+
+class MilestoneType(StrEnum):
+    SUSPECT_ARRESTED = "suspect_arrested"
+    SUSPECT_INTERVIEWED = "suspect_interviewed"
+    SUSPECT_BAILED = "suspect_bailed"
+    BAIL_CONDITIONS_CHANGED = "bail_conditions_changed"
+    BAIL_CANCELLED = "bail_cancelled"
+    SUSPECT_RELEASED_UNDER_INVESTIGATION = "suspect_released_under_investigation"
+    SUSPECT_RELEASED_NO_FURTHER_ACTION = "suspect_released_no_further_action"
+    SUSPECT_CHARGED = "suspect_charged"
+    OUT_OF_COURT_DISPOSAL = "out_of_court_disposal"
+    DECISION_NOT_TO_PROSECUTE = "decision_not_to_prosecute"
+    VICTIM_CONTACTED = "victim_contacted"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    BOTH = "both"
+    NONE = "none"
+
+
+class Offence(_Record):
+    code: ShortText
+    description: LongText
+    category: ShortText
+
+
+class Outcome(_Record):
+    code: Annotated[str, StringConstraints(pattern=r"^([1-9]|1[0-9]|2[0-2])$")]
+    decided_at: AwareDatetime
+
+
+class OicRef(_Record):
+    employee_id: ShortText
+    collar_number: ShortText | None = None
+
+
+class Milestone(_Record):
+    id: ShortText
+    type: MilestoneType
+    at: AwareDatetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class PersonName(_Record):
+    title: ShortText | None = None
+    forename: ShortText | None = None
+    surname: ShortText | None = None
+
+
+class Contact(_Record):
+    email: ShortText | None = None
+    mobile: ShortText | None = None
+
+
+class Preferences(_Record):
+    channel: Channel = Channel.EMAIL
+    frequency_days: Annotated[int, Field(ge=1, le=365)] = 28
+    language: Annotated[str, StringConstraints(min_length=2, max_length=10)] = "en"
+    opted_out: bool = False
+
+
+class SafeContact(_Record):
+    sms: bool = True
+    email: bool = True
+
+
+class Guardian(_Record):
+    """A guardian's contact block: the same shape as a victim's contact."""
+
+    name: PersonName | None = None
+    email: ShortText | None = None
+    mobile: ShortText | None = None
+
+
+class Victim(_Record):
+    person_id: ShortText
+    name: PersonName | None = None
+    date_of_birth: date | None = None
+    contact: Contact = Field(default_factory=Contact)
+    preferences: Preferences = Field(default_factory=Preferences)
+    safe_contact: SafeContact = Field(default_factory=SafeContact)
+    enhanced_rights: list[ShortText] = Field(default_factory=list)
+    guardian: Guardian | None = None
+
+
+class NicheOccurrence(_Record):
+    """A Niche RMS occurrence: the whole current state of one crime."""
+
+    schema_: Literal["niche.occurrence/1"] = Field(alias="schema")
+    occurrence_id: ShortText
+    crime_reference: ShortText
+    modified_at: AwareDatetime
+    recorded_at: AwareDatetime
+    incident_numbers: list[ShortText] = Field(default_factory=list, max_length=100)
+    offence: Offence
+    flags: list[Flag] = Field(default_factory=list)
+    status: CaseStatus
+    outcome: Outcome | None = None
+    oic: OicRef | None = None
+    milestones: list[Milestone] = Field(default_factory=list, max_length=1000)
+    victims: list[Victim] = Field(default_factory=list, max_length=50)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Attendance(_Record):
+    scheduled_for: AwareDatetime | None = None
+    attended_at: AwareDatetime | None = None
+
+
+class Caller(_Record):
+    person_id: ShortText
+    name: PersonName | None = None
+    contact: Contact = Field(default_factory=Contact)
+    consent_to_updates: bool = False
+
+
+class StormIncident(_Record):
+    """A STORM command-and-control incident."""
+
+    schema_: Literal["storm.incident/1"] = Field(alias="schema")
+    incident_number: ShortText
+    modified_at: AwareDatetime
+    opened_at: AwareDatetime
+    status: ShortText
+    opening_category: ShortText | None = None
+    closing_category: ShortText | None = None
+    crime_reference: ShortText | None = None
+    attendance: Attendance | None = None
+    caller: Caller | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+FeedRecord = NicheOccurrence | StormIncident
+
+FEED_MODELS: dict[str, type[NicheOccurrence] | type[StormIncident]] = {
+    "niche": NicheOccurrence,
+    "storm": StormIncident,
+}

@@ -1,0 +1,145 @@
+"""Queue messages between the steps. Each carries a ``type`` and a ``version``.
+
+case-changes      CaseChange        ingest_*          -> resolve_officer
+journey-events    JourneyEvent      resolve_officer,  -> evaluate_journey
+                                    evaluate_journey (scheduled), send_message
+outbound-messages OutboundMessage   evaluate_journey  -> send_message
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from shared.contracts.feeds import NicheOccurrence, StormIncident
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChangeKind(StrEnum):
+    VICTIM_ADDED = "victim_added"
+    VICTIM_UPDATED = "victim_updated"
+    MILESTONE_ADDED = "milestone_added"
+    MILESTONE_WITHDRAWN = "milestone_withdrawn"
+    STATUS_CHANGED = "status_changed"
+    OUTCOME_ASSIGNED = "outcome_assigned"
+    OIC_CHANGED = "oic_changed"
+    FLAGS_CHANGED = "flags_changed"
+    ATTENDANCE_BOOKED = "attendance_booked"
+    CALLER_UPDATED = "caller_updated"
+
+
+class Change(_Message):
+    """One difference between a feed record and its stored snapshot."""
+
+    kind: ChangeKind
+    key: str = ""  # milestone id, person id, employee id, outcome code, attendance time
+    at: datetime  # when it happened in the source system (event time)
+
+
+class Officer(_Message):
+    """The officer in charge as told to a victim (from the directory)."""
+
+    employee_id: str
+    collar_number: str | None = None
+    display_name: str
+    rank: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    active: bool = True
+    generic: bool = False  # True: the team contact stands in for an unknown officer
+
+
+class CaseChange(_Message):
+    """A feed record that differs from its snapshot, with the differences."""
+
+    type: Literal["case_change"] = "case_change"
+    version: Literal[1] = 1
+    change_id: str
+    feed: Literal["niche", "storm"]
+    crime_reference: str  # or the incident number while STORM has no crime link
+    detected_at: datetime
+    changes: list[Change]
+    niche: NicheOccurrence | None = None
+    storm: StormIncident | None = None
+
+
+class ResolvedCaseChange(_Message):
+    """A case change with its officer resolved (resolve_officer -> evaluate_journey)."""
+
+    type: Literal["resolved_case_change"] = "resolved_case_change"
+    version: Literal[1] = 1
+    event_id: str
+    case: CaseChange
+    officer: Officer | None = None
+    officer_note: str | None = None  # why the officer is a cached or generic one
+
+
+class DeadlineCheck(_Message):
+    """Scheduled at a duty's deadline: record met or breached."""
+
+    type: Literal["deadline_check"] = "deadline_check"
+    version: Literal[1] = 1
+    event_id: str
+    crime_reference: str
+    person_id: str
+    duty: str
+
+
+class MessageOutcome(_Message):
+    """send_message reports what became of a message (sent or suppressed)."""
+
+    type: Literal["message_outcome"] = "message_outcome"
+    version: Literal[1] = 1
+    event_id: str
+    crime_reference: str
+    person_id: str
+    message_key: str
+    duties: list[str]
+    status: Literal["sent", "suppressed"]
+    channel: str | None = None
+    reason: str | None = None
+    at: datetime
+
+
+class Wake(_Message):
+    """A scheduled re-evaluation (end of quiet hours, coalescing window, check-in)."""
+
+    type: Literal["wake"] = "wake"
+    version: Literal[1] = 1
+    event_id: str
+    crime_reference: str
+    person_id: str
+    purpose: str
+    at: datetime
+
+
+JourneyEvent = Annotated[
+    ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake, Field(discriminator="type")
+]
+JOURNEY_EVENT = TypeAdapter[Any](JourneyEvent)
+
+
+class OutboundMessage(_Message):
+    """A command to send one message for one or more duties of one recipient."""
+
+    type: Literal["outbound_message"] = "outbound_message"
+    version: Literal[1] = 1
+    message_key: str
+    crime_reference: str
+    person_id: str
+    duties: list[str]
+    template: str
+    channel: Literal["email", "sms"]
+    decided_at: datetime
+
+
+def parse_journey_event(body: bytes | str) -> ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake:
+    """Parse a journey-events message body into its typed event."""
+    event: ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake = JOURNEY_EVENT.validate_json(body)
+    return event

@@ -1,0 +1,39 @@
+"""Contact addresses: UK mobiles in E.164 and email syntax, with no network look-ups."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+_OFCOM_DRAMA_MOBILE_PREFIX = "7700900"
+
+
+def uk_mobile_e164(raw: str | None) -> str | None:
+    """The number in E.164 when it is a valid UK mobile, else None."""
+    if not raw:
+        return None
+    try:
+        number = phonenumbers.parse(raw, "GB")
+    except phonenumbers.NumberParseException:
+        return None
+    if number.country_code != 44 or not phonenumbers.is_possible_number(number):
+        return None
+    # Ofcom reserves 07700 900000-900999 for drama and testing; libphonenumber calls it
+    # invalid, but test teams and our samples rely on it, and it can never reach a real person.
+    reserved = str(number.national_number).startswith(_OFCOM_DRAMA_MOBILE_PREFIX)
+    if not reserved and (
+        not phonenumbers.is_valid_number(number)
+        or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE
+    ):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def valid_email(raw: str | None) -> str | None:
+    """The normalised address when its syntax is valid, else None."""
+    if not raw:
+        return None
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None

@@ -1,0 +1,41 @@
+"""Working-day deadlines of the Victims' Code, in Europe/London time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+# The holidays package names the UK nations by subdivision code.
+_SUBDIVISIONS = {"england_and_wales": "ENG", "scotland": "SCT", "northern_ireland": "NIR"}
+
+
+@lru_cache(maxsize=8)
+def _bank_holidays(nation: str) -> holidays.HolidayBase:
+    return holidays.country_holidays("GB", subdiv=_SUBDIVISIONS[nation], years=range(2015, 2041))
+
+
+def is_working_day(day: date, nation: str) -> bool:
+    """Monday to Friday, less the bank holidays of the nation."""
+    return day.weekday() < 5 and day not in _bank_holidays(nation)
+
+
+def add_working_days(day: date, count: int, nation: str) -> date:
+    """The ``count``-th working day after ``day`` (``day`` itself when count is 0)."""
+    current = day
+    remaining = count
+    while remaining > 0:
+        current += timedelta(days=1)
+        if is_working_day(current, nation):
+            remaining -= 1
+    return current
+
+
+def code_deadline(event_at: datetime, working_days: int, nation: str, timezone: str) -> datetime:
+    """End (23:59:59 local) of the ``working_days``-th working day after the event's local day."""
+    zone = ZoneInfo(timezone)
+    local_day = event_at.astimezone(zone).date()
+    due_day = add_working_days(local_day, working_days, nation)
+    return datetime.combine(due_day, time(23, 59, 59), tzinfo=zone)

@@ -1,0 +1,539 @@
+"""A victim's journey: the keyed state and the rules that move it (RULES.md).
+
+Every function here is pure: (journey state, event, policy, now) -> Decision,
+where a Decision is the new state plus the commands to carry out. The steps do
+the I/O; this module never reads a clock, a table or a queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.feeds import Caller, NicheOccurrence, Victim
+from shared.contracts.messages import (
+    CaseChange,
+    ChangeKind,
+    DeadlineCheck,
+    MessageOutcome,
+    Officer,
+    OutboundMessage,
+    ResolvedCaseChange,
+)
+from shared.domain.addresses import uk_mobile_e164, valid_email
+from shared.domain.deadlines import code_deadline
+from shared.domain.policy import Policy
+
+# --- State --------------------------------------------------------------------------
+
+
+class DutyStatus(StrEnum):
+    OPEN = "open"  # created, not yet routed
+    QUEUED = "queued"  # a message waits to be sent
+    SENT = "sent"  # handed to the provider
+    TASKED = "tasked"  # an officer task carries it
+    SUPPRESSED = "suppressed"  # not to be sent (the victim's choice, or no consent)
+    SUPERSEDED = "superseded"  # its milestone was withdrawn before sending
+    DISCHARGED = "discharged"  # an officer logged a manual contact covering it
+
+
+class Compliance(StrEnum):
+    NONE = "none"  # the duty has no code deadline
+    PENDING = "pending"
+    MET = "met"
+    BREACHED = "breached"
+
+
+class Duty(BaseModel):
+    """Something one recipient must be told; discharged at most once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    template: str
+    event_at: datetime
+    change_id: str
+    due_by: datetime | None = None
+    status: DutyStatus = DutyStatus.OPEN
+    compliance: Compliance = Compliance.NONE
+    message_keys: list[str] = Field(default_factory=list)
+    task_id: str | None = None
+    handed_at: datetime | None = None
+    reason: str | None = None
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class Journey(BaseModel):
+    """The keyed state of one recipient for one crime (Journeys table)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crime_reference: str
+    person_id: str
+    role: Literal["victim", "caller"]
+    recorded_at: datetime | None = None
+    case_status: str | None = None
+    flags: list[str] = Field(default_factory=list)
+    incident_number: str | None = None
+    victim: Victim | None = None
+    caller: Caller | None = None
+    officer: Officer | None = None
+    duties: dict[str, Duty] = Field(default_factory=dict)
+    last_contact_at: datetime | None = None
+
+
+# --- Commands -----------------------------------------------------------------------
+
+
+class OfficerTask(BaseModel):
+    """A duty handed to an officer because an automated message must not or cannot go."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: str
+    crime_reference: str
+    person_id: str
+    duties: list[str]
+    reason: str
+    assignee: str
+    due_by: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One decision and why (DPA 2018 s62 logging). Never personal data."""
+
+    at: datetime
+    crime_reference: str
+    person_id: str
+    duty: str
+    decision: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A journey event to re-evaluate at a later time."""
+
+    event: DeadlineCheck
+    at: datetime
+
+
+@dataclass
+class Decision:
+    """The new state and what to do about it."""
+
+    journey: Journey
+    messages: list[OutboundMessage] = field(default_factory=list)
+    tasks: list[OfficerTask] = field(default_factory=list)
+    scheduled: list[Scheduled] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+
+    def note(self, at: datetime, duty: str, decision: str, reason: str) -> None:
+        j = self.journey
+        self.audit.append(AuditEntry(at, j.crime_reference, j.person_id, duty, decision, reason))
+
+
+# --- Keys ---------------------------------------------------------------------------
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
+
+
+def message_key(crime_reference: str, person_id: str, duties: list[str], channel: str) -> str:
+    """The ledger key of a message: the same duties to the same person on one channel."""
+    return _digest("msg", crime_reference, person_id, *sorted(duties), channel)
+
+
+def task_id(crime_reference: str, person_id: str, duties: list[str], reason: str) -> str:
+    return "T-" + _digest("task", crime_reference, person_id, *sorted(duties), reason)[:16]
+
+
+def template_for(duties: list[Duty]) -> str:
+    """The template a message uses: the duty's own, or the combined update for several."""
+    return duties[0].template if len(duties) == 1 else "combined_update"
+
+
+# --- Facts about the recipient -----------------------------------------------------------
+
+
+def _age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def is_under_age(journey: Journey, policy: Policy) -> bool:
+    victim = journey.victim
+    if victim is None or victim.date_of_birth is None or journey.recorded_at is None:
+        return False
+    return _age_on(victim.date_of_birth, journey.recorded_at.date()) < policy.safeguarding.adult_age
+
+
+def has_enhanced_rights(journey: Journey, policy: Policy) -> bool:
+    if set(journey.flags) & set(policy.safeguarding.enhanced_flags):
+        return True
+    if journey.victim is not None and journey.victim.enhanced_rights:
+        return True
+    return is_under_age(journey, policy)
+
+
+def excluded_flag(journey: Journey, policy: Policy) -> str | None:
+    """The first safeguarding flag that forbids automated messages, if any."""
+    for flag in policy.safeguarding.excluded_flags:
+        if flag in journey.flags:
+            return flag
+    return None
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a group of duties reaches its recipient."""
+
+    action: Literal["send", "task", "suppress"]
+    reason: str = ""
+    channels: tuple[tuple[Literal["email", "sms"], str], ...] = ()
+    fallback: bool = False
+
+
+def route(journey: Journey, policy: Policy) -> Route:
+    """Safeguarding first, then consent, then the channel (RULES.md §2)."""
+    flag = excluded_flag(journey, policy)
+    if journey.role == "caller":
+        caller = journey.caller
+        if caller is None or not caller.consent_to_updates:
+            return Route("suppress", "no_consent")
+        if flag:
+            return Route("task", f"excluded_crime:{flag}")
+        mobile = uk_mobile_e164(caller.contact.mobile)
+        if mobile:
+            return Route("send", channels=(("sms", mobile),))
+        email = valid_email(caller.contact.email)
+        if email:
+            return Route("send", channels=(("email", email),))
+        return Route("suppress", "no_valid_address")
+
+    victim = journey.victim
+    if victim is None:
+        return Route("task", "victim_unknown")
+    prefs = victim.preferences
+    if prefs.opted_out or prefs.channel == "none":
+        return Route("suppress", "opted_out")
+    if flag:
+        return Route("task", f"excluded_crime:{flag}")
+    email_raw, mobile_raw = victim.contact.email, victim.contact.mobile
+    if is_under_age(journey, policy):
+        guardian = victim.guardian
+        if guardian is None or not (guardian.email or guardian.mobile):
+            return Route("task", "under_18_no_guardian")
+        email_raw, mobile_raw = guardian.email, guardian.mobile
+    usable: dict[Literal["email", "sms"], str | None] = {
+        "email": valid_email(email_raw) if victim.safe_contact.email else None,
+        "sms": uk_mobile_e164(mobile_raw) if victim.safe_contact.sms else None,
+    }
+    preferred: list[Literal["email", "sms"]] = ["email", "sms"] if prefs.channel == "both" else [prefs.channel.value]  # type: ignore[list-item]
+    chosen = tuple((ch, addr) for ch in preferred if (addr := usable[ch]))
+    if chosen:
+        return Route("send", channels=chosen)
+    others = tuple((ch, addr) for ch, addr in usable.items() if ch not in preferred and addr)
+    if others:
+        return Route("send", channels=others[:1], fallback=True, reason=f"{preferred[0]}_unusable")
+    return Route("task", "no_safe_channel")
+
+
+# --- Rules --------------------------------------------------------------------------
+
+
+def _new_journey(crime_reference: str, person_id: str, role: Literal["victim", "caller"]) -> Journey:
+    return Journey(crime_reference=crime_reference, person_id=person_id, role=role)
+
+
+def _refresh_facts(journey: Journey, case: CaseChange, officer: Officer | None) -> None:
+    if case.niche is not None:
+        record: NicheOccurrence = case.niche
+        journey.flags = [flag.value for flag in record.flags]
+        journey.case_status = record.status.value
+        journey.recorded_at = record.recorded_at
+        for victim in record.victims:
+            if victim.person_id == journey.person_id:
+                journey.victim = victim
+    if case.storm is not None:
+        journey.incident_number = case.storm.incident_number
+        if case.storm.caller is not None and case.storm.caller.person_id == journey.person_id:
+            journey.caller = case.storm.caller
+    if officer is not None:
+        journey.officer = officer
+
+
+def _new_duties(journey: Journey, case: CaseChange, policy: Policy, now: datetime, d: Decision) -> list[Duty]:
+    """Create the duties this change brings (none twice), and apply withdrawals and manual contacts."""
+    created: list[Duty] = []
+    had_ack = "ack" in journey.duties
+
+    def add(key: str, template: str, at: datetime, details: dict[str, str] | None = None) -> None:
+        if key in journey.duties:
+            return
+        duty = Duty(key=key, template=template, event_at=at, change_id=case.change_id, details=details or {})
+        journey.duties[key] = duty
+        created.append(duty)
+
+    if journey.role == "victim" and not had_ack:
+        added = [c for c in case.changes if c.kind == ChangeKind.VICTIM_ADDED and c.key == journey.person_id]
+        add("ack", "acknowledgement", added[0].at if added else now)
+
+    milestones = {m.id: m for m in case.niche.milestones} if case.niche else {}
+    for change in case.changes:
+        if change.kind == ChangeKind.MILESTONE_ADDED and journey.role == "victim":
+            milestone = milestones.get(change.key)
+            if milestone is None:
+                continue
+            if milestone.type == "victim_contacted":
+                _discharge_by_contact(journey, milestone.at, now, d)
+            elif milestone.type in policy.notifiable_milestones:
+                details = {"milestone": milestone.type.value}
+                hearing = milestone.details.get("first_hearing")
+                if isinstance(hearing, dict):
+                    details["court"] = str(hearing.get("court", ""))
+                    details["hearing_at"] = str(hearing.get("at", ""))
+                add(f"m:{milestone.id}", milestone.type.value, milestone.at, details)
+        elif change.kind == ChangeKind.MILESTONE_WITHDRAWN:
+            duty = journey.duties.get(f"m:{change.key}")
+            if duty is not None and duty.status in (DutyStatus.OPEN, DutyStatus.QUEUED):
+                duty.status = DutyStatus.SUPERSEDED
+                duty.compliance = Compliance.NONE
+                d.note(now, duty.key, "superseded", "milestone_withdrawn")
+        elif change.kind == ChangeKind.OUTCOME_ASSIGNED and journey.role == "victim":
+            add(f"outcome:{change.key}", "case_closed", change.at, {"outcome": change.key})
+        elif change.kind == ChangeKind.OIC_CHANGED and journey.role == "victim" and had_ack:
+            add(f"oic:{change.key}", "officer_changed", change.at)
+        elif change.kind == ChangeKind.ATTENDANCE_BOOKED and journey.role == "caller":
+            incident = case.storm.incident_number if case.storm else journey.crime_reference
+            appointment = datetime.fromisoformat(change.key)
+            notice = timedelta(minutes=policy.timing.attendance_min_notice_minutes)
+            if appointment - now < notice:
+                d.note(now, f"attend:{incident}:{change.key}", "suppressed", "appointment_too_soon")
+                continue
+            add(f"attend:{incident}:{change.key}", "attendance_booked", change.at, {"appointment": change.key})
+    return created
+
+
+def _discharge_by_contact(journey: Journey, contacted_at: datetime, now: datetime, d: Decision) -> None:
+    """A logged manual contact discharges every open duty whose event came before it."""
+    journey.last_contact_at = max(filter(None, [journey.last_contact_at, contacted_at]))
+    for duty in journey.duties.values():
+        if duty.event_at <= contacted_at and duty.status in (DutyStatus.OPEN, DutyStatus.QUEUED, DutyStatus.TASKED):
+            duty.status = DutyStatus.DISCHARGED
+            duty.reason = "manual_contact"
+            if duty.compliance == Compliance.PENDING:
+                met = duty.due_by is None or contacted_at <= duty.due_by
+                duty.compliance = Compliance.MET if met else Compliance.PENDING
+                if met:
+                    d.note(now, duty.key, "deadline_met", "manual_contact")
+
+
+def _set_deadline(journey: Journey, duty: Duty, policy: Policy, d: Decision) -> None:
+    if duty.template in ("checkin", "attendance_booked"):
+        return
+    rules = policy.deadlines
+    days = rules.enhanced_working_days if has_enhanced_rights(journey, policy) else rules.working_days
+    duty.due_by = code_deadline(duty.event_at, days, rules.nation, rules.timezone)
+    duty.compliance = Compliance.PENDING
+    check = DeadlineCheck(
+        event_id=_digest("deadline", journey.crime_reference, journey.person_id, duty.key),
+        crime_reference=journey.crime_reference,
+        person_id=journey.person_id,
+        duty=duty.key,
+    )
+    d.scheduled.append(Scheduled(check, duty.due_by))
+
+
+def _assignee(journey: Journey, policy: Policy) -> str:
+    officer = journey.officer
+    if officer is None or officer.generic:
+        return policy.force.team_contact_name
+    return officer.employee_id
+
+
+def _task(journey: Journey, duties: list[Duty], reason: str, policy: Policy, now: datetime) -> OfficerTask:
+    keys = [duty.key for duty in duties]
+    dues = [duty.due_by for duty in duties if duty.due_by is not None]
+    return OfficerTask(
+        task_id=task_id(journey.crime_reference, journey.person_id, keys, reason),
+        crime_reference=journey.crime_reference,
+        person_id=journey.person_id,
+        duties=keys,
+        reason=reason,
+        assignee=_assignee(journey, policy),
+        due_by=min(dues) if dues else None,
+        created_at=now,
+    )
+
+
+def _dispatch(journey: Journey, duties: list[Duty], policy: Policy, now: datetime, d: Decision) -> None:
+    """Route one group of duties (one feed change, one recipient) to a message, tasks or nothing."""
+    if not duties:
+        return
+    how = route(journey, policy)
+    if how.action == "suppress":
+        for duty in duties:
+            duty.status = DutyStatus.SUPPRESSED
+            duty.reason = how.reason
+            d.note(now, duty.key, "suppressed", how.reason)
+            if how.reason == "opted_out" and duty.compliance == Compliance.PENDING:
+                # The victim's choice discharges the duty (RULES.md §5).
+                duty.compliance = Compliance.MET
+                d.note(now, duty.key, "deadline_met", "opted_out")
+        return
+    if how.action == "task":
+        # Excluded crimes: each duty its own task with its own deadline; otherwise one task for the group.
+        groups = [[duty] for duty in duties] if how.reason.startswith("excluded_crime") else [duties]
+        for group in groups:
+            task = _task(journey, group, how.reason, policy, now)
+            d.tasks.append(task)
+            for duty in group:
+                duty.status = DutyStatus.TASKED
+                duty.task_id = task.task_id
+                duty.reason = how.reason
+                d.note(now, duty.key, "tasked", how.reason)
+        return
+    keys = [duty.key for duty in duties]
+    for channel, _address in how.channels:
+        key = message_key(journey.crime_reference, journey.person_id, keys, channel)
+        d.messages.append(
+            OutboundMessage(
+                message_key=key,
+                crime_reference=journey.crime_reference,
+                person_id=journey.person_id,
+                duties=keys,
+                template=template_for(duties),
+                channel=channel,
+                decided_at=now,
+            )
+        )
+        for duty in duties:
+            duty.message_keys.append(key)
+    for duty in duties:
+        duty.status = DutyStatus.QUEUED
+        if how.fallback:
+            d.note(now, duty.key, "fallback", how.reason)
+
+
+def _stop_waiting_messages(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
+    """Facts changed (a flag, an opt-out): re-route every duty whose message is still waiting."""
+    waiting = [duty for duty in journey.duties.values() if duty.status == DutyStatus.QUEUED]
+    if not waiting:
+        return
+    how = route(journey, policy)
+    if how.action == "send":
+        return  # the re-check at send time picks the current channel and address
+    for duty in waiting:
+        duty.message_keys = []
+        d.note(now, duty.key, "suppressed", how.reason)
+    _dispatch(journey, waiting, policy, now, d)
+
+
+def evaluate_case_change(
+    journey: Journey | None,
+    event: ResolvedCaseChange,
+    person_id: str,
+    role: Literal["victim", "caller"],
+    policy: Policy,
+    now: datetime,
+) -> Decision:
+    """Apply one case change to one recipient's journey."""
+    case = event.case
+    state = journey.model_copy(deep=True) if journey else _new_journey(case.crime_reference, person_id, role)
+    d = Decision(state)
+    _refresh_facts(state, case, event.officer)
+    if event.officer_note:
+        d.note(now, "", "officer_fallback", event.officer_note)
+    _stop_waiting_messages(state, policy, now, d)
+    created = _new_duties(state, case, policy, now, d)
+    for duty in created:
+        _set_deadline(state, duty, policy, d)
+    _dispatch(state, created, policy, now, d)
+    return d
+
+
+def evaluate_deadline(
+    journey: Journey, event: DeadlineCheck, handed_at: datetime | None, policy: Policy, now: datetime
+) -> Decision:
+    """At a duty's deadline: met if a message was handed over in time, otherwise breached."""
+    state = journey.model_copy(deep=True)
+    d = Decision(state)
+    duty = state.duties.get(event.duty)
+    if duty is None or duty.compliance != Compliance.PENDING or duty.due_by is None:
+        return d
+    if handed_at is not None and duty.handed_at is None:
+        duty.handed_at = handed_at
+        duty.status = DutyStatus.SENT
+    if duty.handed_at is not None and duty.handed_at <= duty.due_by:
+        duty.compliance = Compliance.MET
+        d.note(now, duty.key, "deadline_met", "message_sent")
+        return d
+    duty.compliance = Compliance.BREACHED
+    d.note(now, duty.key, "deadline_breached", duty.reason or duty.status.value)
+    rules = policy.deadlines
+    escalation = _task(state, [duty], "deadline_breached", policy, now)
+    # The escalation is due by the end of the next working day.
+    d.tasks.append(escalation.model_copy(update={"due_by": code_deadline(now, 1, rules.nation, rules.timezone)}))
+    return d
+
+
+def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datetime) -> Decision:
+    """Record what send_message did with a message."""
+    state = journey.model_copy(deep=True)
+    d = Decision(state)
+    for key in event.duties:
+        duty = state.duties.get(key)
+        if duty is None or event.message_key not in duty.message_keys:
+            continue
+        if event.status == "sent":
+            if duty.handed_at is None:
+                duty.handed_at = event.at
+            duty.status = DutyStatus.SENT
+            state.last_contact_at = max(filter(None, [state.last_contact_at, event.at]))
+            if duty.compliance == Compliance.PENDING and duty.due_by and event.at <= duty.due_by:
+                duty.compliance = Compliance.MET
+                d.note(now, key, "deadline_met", "message_sent")
+        elif duty.status == DutyStatus.QUEUED:
+            others_waiting = [k for k in duty.message_keys if k != event.message_key]
+            duty.message_keys = others_waiting
+            if not others_waiting:
+                duty.status = DutyStatus.SUPPRESSED
+                duty.reason = event.reason
+    return d
+
+
+def send_time_check(journey: Journey, message: OutboundMessage, policy: Policy) -> tuple[list[Duty], str | None]:
+    """At the moment of sending: the duties still to be told, or the reason not to send at all."""
+    flag = excluded_flag(journey, policy)
+    if flag:
+        return [], f"excluded_crime:{flag}"
+    live = [
+        journey.duties[key]
+        for key in message.duties
+        if key in journey.duties
+        and journey.duties[key].status in (DutyStatus.QUEUED, DutyStatus.SENT)
+        and message.message_key in journey.duties[key].message_keys
+    ]
+    if not live:
+        statuses = sorted({journey.duties[k].status.value for k in message.duties if k in journey.duties})
+        return [], "no_live_duty:" + ",".join(statuses)
+    how = route(journey, policy)
+    if how.action != "send":
+        return [], how.reason
+    if message.channel not in {channel for channel, _ in how.channels}:
+        return [], f"{message.channel}_no_longer_usable"
+    return live, None
+
+
+def address_for(journey: Journey, channel: str, policy: Policy) -> str | None:
+    """The current address for a channel (E.164 mobile or normalised email)."""
+    how = route(journey, policy)
+    return next((addr for ch, addr in how.channels if ch == channel), None)

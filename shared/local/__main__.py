@@ -1,0 +1,89 @@
+"""Command line of the local host (a stable interface: test teams script against it).
+
+  python -m shared.local run --feeds DIR --officers FILE --out DIR
+                             [--start ISO8601] [--end ISO8601] [--policy FILE]
+  python -m shared.local generate --crimes N --days D --seed S --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _iso8601(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"time needs an offset, e.g. {value}Z or {value}+00:00")
+    return moment
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m shared.local", description="Run Victim Updates locally.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="replay feeds through the five functions on a simulated clock")
+    run.add_argument("--feeds", type=Path, required=True, help="folder with niche.jsonl and/or storm.jsonl")
+    run.add_argument("--officers", type=Path, required=True, help="officer directory JSON file")
+    run.add_argument("--out", type=Path, required=True, help="output folder")
+    run.add_argument("--start", type=_iso8601, help="simulated start (default: earliest modified_at)")
+    run.add_argument("--end", type=_iso8601, help="simulated end (default: latest modified_at + 35 days)")
+    run.add_argument("--policy", type=Path, help="journey policy file (default: the shipped policy)")
+    gen = commands.add_parser("generate", help="write a synthetic sample of the feeds")
+    gen.add_argument("--crimes", type=_positive, required=True)
+    gen.add_argument("--days", type=_positive, required=True)
+    gen.add_argument("--seed", type=int, required=True)
+    gen.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "generate":
+        from shared.local.generate import generate
+
+        stats = generate(args.out, crimes=args.crimes, days=args.days, seed=args.seed)
+        print(
+            f"wrote {stats.niche_records} Niche and {stats.storm_records} STORM records for {stats.crimes} crimes "
+            f"({stats.malformed} malformed on purpose) and {stats.officers} officers to {args.out}"
+        )
+        return 0
+
+    from shared.local.report import print_summary, progress_bar
+    from shared.local.run import RunError, RunRequest, run
+
+    request = RunRequest(args.feeds, args.officers, args.out, args.start, args.end, args.policy)
+    try:
+        with progress_bar() as on_progress:
+            summary = run(request, on_progress)
+    except RunError as exc:
+        print(f"python -m shared.local run: error: {exc}", file=sys.stderr)
+        return 2
+    print_summary(summary, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

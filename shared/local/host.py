@@ -1,0 +1,246 @@
+"""The embedded local host: runs the functions of ``function_app.py`` without Azure.
+
+It takes the functions from the app's ``FunctionApp`` (``app.get_functions()``),
+reads their trigger metadata, and calls the very objects the Functions host
+would call: timers by their NCRONTAB schedule, Service Bus triggers by
+dispatching messages from the SQLite queues (complete on return, abandon on
+exception, dead-letter after the max delivery count). It runs on the real clock
+or on a simulated one that jumps from event to event.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.functions as func
+from azure.functions.servicebus import ServiceBusMessage
+from azure.functions.timer import TimerRequest
+from croniter import croniter
+
+from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
+from shared.settings import Settings
+
+log = logging.getLogger("victim_updates.local_host")
+
+_SETTING = re.compile(r"%([A-Za-z0-9_]+)%")
+RECEIVER = "local-host"
+
+
+class SimulatedClock:
+    """A clock the host moves forward; steps read it through the Clock port."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance_to(self, moment: datetime) -> None:
+        if moment > self._now:
+            self._now = moment.astimezone(UTC)
+
+
+def resolve_setting(expression: str, settings: Settings) -> str:
+    """Resolve %NAME% binding expressions as the Functions host does, from app settings."""
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = os.environ.get(name) or getattr(settings, name, None)
+        if value is None:
+            raise ValueError(f"binding expression %{name}% names an app setting that is not set")
+        return str(value)
+
+    return _SETTING.sub(lookup, expression)
+
+
+@dataclass
+class TimerFunction:
+    name: str
+    function: Callable[..., Any]
+    arg_name: str
+    schedule: str
+    next_fire: datetime
+
+
+@dataclass
+class QueueFunction:
+    name: str
+    function: Callable[..., Any]
+    arg_name: str
+    queue: str
+    sessions: bool
+
+
+@dataclass
+class HostStats:
+    """What the host did, by function."""
+
+    invocations: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, failed: bool) -> None:
+        self.invocations[name] = self.invocations.get(name, 0) + 1
+        if failed:
+            self.failures[name] = self.failures.get(name, 0) + 1
+
+
+def _next_fire(schedule: str, after: datetime) -> datetime:
+    fire: datetime = croniter(schedule, after, second_at_beginning=True).get_next(datetime)
+    return fire.astimezone(UTC)
+
+
+class LocalHost:
+    """Runs a FunctionApp's timer and Service Bus functions on the embedded queues."""
+
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        broker: SqliteQueueBroker,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.broker = broker
+        self.clock = clock
+        self.stats = HostStats()
+        self.timers: list[TimerFunction] = []
+        self.queues: list[QueueFunction] = []
+        now = clock()
+        for function in app.get_functions():
+            trigger = function.get_trigger()
+            binding = trigger.get_dict_repr()
+            user_function = function.get_user_function()
+            name = function.get_function_name()
+            if binding["type"] == "timerTrigger":
+                schedule = resolve_setting(binding["schedule"], settings)
+                self.timers.append(TimerFunction(name, user_function, binding["name"], schedule, _next_fire(schedule, now)))
+            elif binding["type"] == "serviceBusTrigger":
+                queue = resolve_setting(binding["queueName"], settings)
+                if queue not in broker.queues:
+                    raise ValueError(f"function {name} listens on queue {queue!r}, which the local broker lacks")
+                sessions = bool(binding.get("isSessionsEnabled", False))
+                if sessions != broker.queues[queue].sessions:
+                    raise ValueError(f"function {name}: queue {queue!r} sessions setting differs from the trigger's")
+                self.queues.append(QueueFunction(name, user_function, binding["name"], queue, sessions))
+            else:
+                raise ValueError(f"function {name} has a trigger the local host cannot run: {binding['type']}")
+
+    # --- dispatch ---------------------------------------------------------------------
+
+    def fire_due_timers(self) -> int:
+        """Call every timer function whose schedule has come round; returns how many fired."""
+        fired = 0
+        now = self.clock()
+        for timer in self.timers:
+            if timer.next_fire > now:
+                continue
+            past_due = now - timer.next_fire > timedelta(minutes=1)
+            request = TimerRequest(past_due=past_due)
+            failed = False
+            try:
+                timer.function(**{timer.arg_name: request})
+            except Exception as exc:  # the Functions host logs a failed run; the next tick retries
+                failed = True
+                log.error("function %s failed: %s", timer.name, type(exc).__name__)
+            self.stats.count(timer.name, failed)
+            timer.next_fire = _next_fire(timer.schedule, now)
+            fired += 1
+        return fired
+
+    def _invoke(self, target: QueueFunction, message: ReceivedMessage) -> None:
+        trigger = ServiceBusMessage(
+            body=message.body.encode("utf-8"),
+            trigger_metadata=None,
+            application_properties=dict(message.application_properties),
+            content_type="application/json",
+            delivery_count=message.delivery_count,
+            enqueued_time_utc=message.enqueued_at,
+            enqueued_sequence_number=message.sequence_number,
+            sequence_number=message.sequence_number,
+            lock_token=message.lock_token,
+            locked_until=message.locked_until,
+            message_id=message.message_id,
+            session_id=message.session_id,
+            scheduled_enqueue_time_utc=message.scheduled_at,
+            user_properties=dict(message.application_properties),
+        )
+        failed = False
+        try:
+            target.function(**{target.arg_name: trigger})
+        except Exception as exc:  # abandon: Service Bus redelivers, then dead-letters
+            failed = True
+            log.warning(
+                "function %s failed on message %s (delivery %d): %s",
+                target.name,
+                message.message_id,
+                message.delivery_count,
+                type(exc).__name__,
+            )
+            self.broker.abandon(message, now=self.clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
+        else:
+            self.broker.complete(message, now=self.clock())
+        finally:
+            if message.session_id is not None:
+                self.broker.release_session(target.queue, message.session_id, receiver=RECEIVER)
+        self.stats.count(target.name, failed)
+
+    def drain(self, limit: int | None = None) -> int:
+        """Dispatch every message receivable now, queue after queue, until none is left."""
+        dispatched = 0
+        progress = True
+        while progress:
+            progress = False
+            for target in self.queues:
+                message = self.broker.receive(target.queue, receiver=RECEIVER, now=self.clock())
+                if message is None:
+                    continue
+                self._invoke(target, message)
+                dispatched += 1
+                progress = True
+                if limit is not None and dispatched >= limit:
+                    return dispatched
+        return dispatched
+
+    def next_event_at(self) -> datetime | None:
+        """The next moment something is due: a timer or a scheduled message."""
+        moments = [timer.next_fire for timer in self.timers]
+        visible = self.broker.next_visible_at(self.clock())
+        if visible is not None:
+            moments.append(visible)
+        return min(moments) if moments else None
+
+    # --- loops --------------------------------------------------------------------------
+
+    def run_simulated(
+        self, clock: SimulatedClock, end: datetime, on_advance: Callable[[datetime], None] | None = None
+    ) -> HostStats:
+        """Jump from event to event until ``end``: a quarter of a year replays in seconds."""
+        while True:
+            self.fire_due_timers()
+            self.drain()
+            upcoming = self.next_event_at()
+            if upcoming is None or upcoming > end:
+                clock.advance_to(end)
+                if on_advance:
+                    on_advance(end)
+                return self.stats
+            clock.advance_to(upcoming)
+            if on_advance:
+                on_advance(upcoming)
+
+    def run_realtime(self, until: datetime, poll_seconds: float = 1.0) -> HostStats:
+        """Run on the wall clock until ``until``, sleeping between events."""
+        while self.clock() < until:
+            self.fire_due_timers()
+            self.drain()
+            upcoming = self.next_event_at()
+            now = self.clock()
+            wait = poll_seconds if upcoming is None else (upcoming - now).total_seconds()
+            time.sleep(max(0.0, min(wait, poll_seconds, (until - now).total_seconds())))
+        return self.stats

@@ -1,0 +1,199 @@
+"""A whole local run: feeds in, the five functions on a simulated clock, files out."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from shared import bootstrap
+from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.jsonl_feed import record_time
+from shared.local.host import HostStats, LocalHost, SimulatedClock
+from shared.settings import load_settings
+from shared.steps.records import AUDIT, CURSORS, JOURNEYS, QUARANTINE, TASKS, journey_from
+
+FEEDS = ("niche", "storm")
+SETTLE = timedelta(days=35)
+
+
+class RunError(Exception):
+    """Arguments or inputs the run cannot use; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    feeds: Path
+    officers: Path
+    out: Path
+    start: datetime | None = None
+    end: datetime | None = None
+    policy: Path | None = None
+
+
+def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
+    """The earliest and latest modified_at in the feed files (streamed, not loaded)."""
+    first: datetime | None = None
+    last: datetime | None = None
+    for name in FEEDS:
+        path = feeds / f"{name}.jsonl"
+        if not path.exists():
+            continue
+        with path.open("rb") as handle:
+            for raw in handle:
+                stamp = record_time(raw)
+                if stamp is None:
+                    continue
+                first = stamp if first is None or stamp < first else first
+                last = stamp if last is None or stamp > last else last
+    return first, last
+
+
+def check_inputs(request: RunRequest) -> None:
+    if not request.feeds.is_dir():
+        raise RunError(f"feeds folder not found: {request.feeds}")
+    for name in FEEDS:
+        path = request.feeds / f"{name}.jsonl"
+        if path.exists() and not path.is_file():
+            raise RunError(f"feed is not a file: {path}")
+    if not request.officers.is_file():
+        raise RunError(f"officer directory file not found: {request.officers}")
+    if request.policy is not None and not request.policy.is_file():
+        raise RunError(f"policy file not found: {request.policy}")
+    if request.out.exists() and not request.out.is_dir():
+        raise RunError(f"output path exists and is not a folder: {request.out}")
+
+
+def run(request: RunRequest, on_progress: Callable[[datetime, datetime, datetime], None] | None = None) -> dict[str, Any]:
+    """Replay the feeds through the local host and write the six output files; returns the summary."""
+    check_inputs(request)
+    first, last = feed_span(request.feeds)
+    start = request.start or first or datetime.now(UTC)
+    end = request.end or ((last or start) + SETTLE)
+    if end < start:
+        raise RunError(f"--end {end.isoformat()} is before --start {start.isoformat()}")
+    try:
+        settings = load_settings(
+            LOCAL_DATA_DIR=request.out,
+            LOCAL_FEEDS_DIR=request.feeds,
+            LOCAL_OFFICERS_FILE=request.officers,
+            JOURNEY_POLICY_PATH=request.policy,
+        )
+        clock = SimulatedClock(start)
+        services, broker = bootstrap.build_embedded(settings, clock)
+    except ValueError as exc:
+        raise RunError(str(exc).splitlines()[0]) from exc
+    bootstrap.install(services)
+    try:
+        app = importlib.import_module("function_app").app
+        host = LocalHost(app, broker, settings, clock.now)
+        stats = host.run_simulated(clock, end, (lambda t: on_progress(start, t, end)) if on_progress else None)
+        assert isinstance(services.tables, SqliteTableStore)
+        summary = write_outputs(request.out, services.tables, broker, stats)
+    finally:
+        bootstrap.install(None)
+        broker.close()
+    summary["clock"] = {"start": start.isoformat(), "end": end.isoformat()}
+    (request.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _jsonl(path: Path, rows: Any) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            count += 1
+    return count
+
+
+def _as_json(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def write_outputs(out: Path, tables: SqliteTableStore, broker: Any, stats: HostStats) -> dict[str, Any]:
+    """Export tasks, audit, quarantine and dead letters, and build the summary."""
+    task_reasons: Counter[str] = Counter()
+
+    def tasks() -> Any:
+        for entity in tables.export(TASKS):
+            task = json.loads(entity.properties["task"])
+            task_reasons[task["reason"].split(":")[0]] += 1
+            yield task
+
+    task_count = _jsonl(out / "tasks.jsonl", tasks())
+    _jsonl(
+        out / "audit.jsonl",
+        (
+            {
+                "at": e.properties["at"].isoformat(),
+                "crime_reference": e.partition_key,
+                "person_id": e.properties["person_id"],
+                "duty": e.properties["duty"],
+                "decision": e.properties["decision"],
+                "reason": e.properties["reason"],
+            }
+            for e in tables.export(AUDIT)
+        ),
+    )
+    quarantined = _jsonl(
+        out / "quarantine.jsonl",
+        (
+            {"feed": e.partition_key, "record": e.properties["record"], "error": e.properties["error"]}
+            for e in tables.export(QUARANTINE)
+        ),
+    )
+    dead = _jsonl(
+        out / "dead-letter.jsonl",
+        (
+            {"queue": d.queue, "message": _as_json(d.body), "reason": f"{d.reason}: {d.description}".rstrip(": ")}
+            for d in broker.dead_letters()
+        ),
+    )
+    outbox = out / "outbox.jsonl"
+    if not outbox.exists():
+        outbox.touch()
+    channels: Counter[str] = Counter()
+    templates: Counter[str] = Counter()
+    segments = 0
+    with outbox.open(encoding="utf-8") as handle:
+        for line in handle:
+            entry = json.loads(line)
+            channels[entry["channel"]] += 1
+            templates[entry["template"]] += 1
+            segments += int(entry.get("segments") or 0)
+
+    duties = Counter[str]()
+    for entity in tables.export(JOURNEYS):
+        for duty in journey_from(entity).duties.values():
+            if duty.due_by is not None:
+                duties["due"] += 1
+            duties[duty.compliance.value] += 1
+            duties["status:" + duty.status.value] += 1
+    met, breached = duties["met"], duties["breached"]
+    records = {feed: 0 for feed in FEEDS}
+    for feed in FEEDS:
+        cursor = tables.get(CURSORS, feed, "cursor")
+        records[feed] = int(cursor.properties.get("records", 0)) if cursor else 0
+    return {
+        "records": {**records, "quarantined": quarantined},
+        "messages": {"email": channels["email"], "sms": channels["sms"]},
+        "tasks": task_count,
+        "duties": {"due": duties["due"], "met": met, "breached": breached, "pending": duties["pending"]},
+        "compliance": round(met / (met + breached), 4) if met + breached else None,
+        "dead_letters": dead,
+        "messages_by_template": dict(sorted(templates.items())),
+        "tasks_by_reason": dict(sorted(task_reasons.items())),
+        "duties_by_status": {k.split(":")[1]: v for k, v in sorted(duties.items()) if k.startswith("status:")},
+        "sms_segments": segments,
+        "invocations": dict(sorted(stats.invocations.items())),
+        "failures": dict(sorted(stats.failures.items())),
+    }

@@ -1,0 +1,173 @@
+"""The ports: narrow interfaces the steps use, each with an embedded and an Azure adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.contracts.messages import Officer
+
+# --- Table Storage ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A Table Storage entity: keys, properties and (once stored) its ETag."""
+
+    partition_key: str
+    row_key: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    etag: str | None = None
+
+
+class TableError(Exception):
+    """Base class of table store errors."""
+
+
+class EntityExists(TableError):
+    """Create failed: an entity with these keys already exists."""
+
+
+class EntityNotFound(TableError):
+    """Update or delete failed: no entity with these keys."""
+
+
+class EtagMismatch(TableError):
+    """Conditional update failed: the entity changed since it was read (HTTP 412)."""
+
+
+class TableStore(Protocol):
+    """Keyed state with Azure Table Storage semantics."""
+
+    def get(self, table: str, partition_key: str, row_key: str) -> Entity | None:
+        """Point read; None when absent."""
+        ...
+
+    def create(self, table: str, entity: Entity) -> Entity:
+        """Insert; raises EntityExists when the keys are taken."""
+        ...
+
+    def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
+        """Replace if the stored ETag is ``etag``; raises EtagMismatch or EntityNotFound."""
+        ...
+
+    def upsert(self, table: str, entity: Entity) -> Entity:
+        """Insert or replace unconditionally."""
+        ...
+
+    def delete(self, table: str, partition_key: str, row_key: str) -> None:
+        """Delete if present."""
+        ...
+
+    def query_partition(self, table: str, partition_key: str) -> Iterator[Entity]:
+        """Every entity of one partition, in RowKey order."""
+        ...
+
+
+# --- Service Bus --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to put on a queue."""
+
+    body: str
+    message_id: str
+    session_id: str | None = None
+    scheduled_at: datetime | None = None
+    application_properties: Mapping[str, str] = field(default_factory=dict)
+
+
+class QueuePublisher(Protocol):
+    """Sends messages to the pipeline's queues."""
+
+    def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+        """Send (or schedule) messages; duplicates by message id are dropped by the broker."""
+        ...
+
+
+# --- Feeds ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedLine:
+    """One raw record read from a feed, with the cursor position just after it."""
+
+    raw: str
+    position: str
+
+
+class FeedReader(Protocol):
+    """Reads a feed from a stored cursor."""
+
+    def read(self, cursor: str | None, now: datetime, limit: int) -> Iterator[FeedLine]:
+        """Yield up to ``limit`` records after ``cursor`` that were visible at ``now``."""
+        ...
+
+
+# --- Officer directory -----------------------------------------------------------
+
+
+class DirectoryUnavailable(Exception):
+    """The directory could not be reached; callers fall back to a cache or team contact."""
+
+
+class OfficerDirectory(Protocol):
+    """Looks officers up by employee id."""
+
+    def lookup(self, employee_id: str) -> Officer | None:
+        """The officer, None when unknown; raises DirectoryUnavailable when down."""
+        ...
+
+
+# --- Message providers --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class ProviderReceipt:
+    """What a provider said when it accepted a message."""
+
+    provider_id: str
+    accepted_at: datetime
+
+
+class ProviderThrottled(Exception):
+    """The provider asked us to come back later (HTTP 429)."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__(f"provider throttled; retry after {retry_after_seconds:.0f}s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class MessageProvider(Protocol):
+    """Email and SMS delivery (Azure Communication Services; a file outbox locally)."""
+
+    def send_email(
+        self, *, idempotency_key: str, to: str, content: EmailContent, metadata: Mapping[str, Any]
+    ) -> ProviderReceipt:
+        """Hand an email over; the same key never reaches the recipient twice."""
+        ...
+
+    def send_sms(
+        self, *, idempotency_key: str, to: str, text: str, metadata: Mapping[str, Any]
+    ) -> ProviderReceipt:
+        """Hand an SMS over; the same key never reaches the recipient twice."""
+        ...
+
+
+# --- Officer tasks and time ----------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...

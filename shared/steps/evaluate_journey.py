@@ -1,0 +1,92 @@
+"""evaluate_journey: apply the journey rules to one event, one crime at a time.
+
+Loads each recipient's journey, asks the domain for a decision, emits its
+messages and scheduled re-evaluations, then writes tasks, audit and the new
+state (the state with an ETag check: a concurrent change means a retry).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.bootstrap import Services
+from shared.contracts.messages import DeadlineCheck, MessageOutcome, ResolvedCaseChange, Wake, parse_journey_event
+from shared.domain.journey import Decision, Journey, evaluate_case_change, evaluate_deadline, evaluate_message_outcome
+from shared.ports import Entity, OutgoingMessage
+from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, TASKS, audit_entity, journey_entity, journey_from, task_entity
+from shared.steps.results import Emit, StepResult, Write, apply
+
+
+def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, Entity | None]:
+    entity = services.tables.get(JOURNEYS, crime, person)
+    return (journey_from(entity), entity) if entity else (None, None)
+
+
+def _record(result: StepResult, decision: Decision, stored: Entity | None, cause: str) -> None:
+    """Turn a decision into emissions and writes, the state last."""
+    journey = decision.journey
+    for message in decision.messages:
+        result.emit.append(
+            Emit("outbound_messages", OutgoingMessage(message.model_dump_json(), message.message_key))
+        )
+    for item in decision.scheduled:
+        result.emit.append(
+            Emit(
+                "journey_events",
+                OutgoingMessage(
+                    item.event.model_dump_json(),
+                    item.event.event_id,
+                    session_id=journey.crime_reference,
+                    scheduled_at=item.at,
+                ),
+            )
+        )
+    for task in decision.tasks:
+        result.writes.append(Write(TASKS, task_entity(task), mode="insert_once"))
+    for entry in decision.audit:
+        result.writes.append(Write(AUDIT, audit_entity(entry, cause)))
+    entity = journey_entity(journey)
+    if stored is None:
+        result.writes.append(Write(JOURNEYS, entity, mode="insert"))
+    elif stored.etag is not None:
+        result.writes.append(Write(JOURNEYS, entity, mode="replace", etag=stored.etag))
+
+
+def _recipients(event: ResolvedCaseChange) -> list[tuple[str, Literal["victim", "caller"]]]:
+    case = event.case
+    if case.niche is not None:
+        return [(victim.person_id, "victim") for victim in case.niche.victims]
+    if case.storm is not None and case.storm.caller is not None:
+        return [(case.storm.caller.person_id, "caller")]
+    return []
+
+
+def evaluate_journey(body: bytes | str, services: Services) -> StepResult:
+    """Handle one journey-events message."""
+    event = parse_journey_event(body)
+    now = services.clock.now()
+    policy = services.policy
+    result = StepResult()
+    if isinstance(event, ResolvedCaseChange):
+        for person_id, role in _recipients(event):
+            journey, stored = _load(services, event.case.crime_reference, person_id)
+            decision = evaluate_case_change(journey, event, person_id, role, policy, now)
+            _record(result, decision, stored, event.event_id)
+    elif isinstance(event, DeadlineCheck):
+        journey, stored = _load(services, event.crime_reference, event.person_id)
+        if journey is not None:
+            duty = journey.duties.get(event.duty)
+            handed_at = None
+            for key in duty.message_keys if duty else []:
+                ledger = services.tables.get(MESSAGES, event.crime_reference, key)
+                sent_at = ledger.properties.get("sent_at") if ledger else None
+                if sent_at is not None and (handed_at is None or sent_at < handed_at):
+                    handed_at = sent_at
+            _record(result, evaluate_deadline(journey, event, handed_at, policy, now), stored, event.event_id)
+    elif isinstance(event, MessageOutcome):
+        journey, stored = _load(services, event.crime_reference, event.person_id)
+        if journey is not None:
+            _record(result, evaluate_message_outcome(journey, event, now), stored, event.event_id)
+    elif isinstance(event, Wake):
+        pass  # scheduled re-evaluations arrive with the full journey rules
+    return apply(result, services)

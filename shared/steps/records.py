@@ -1,0 +1,57 @@
+"""Table names and the entity shapes the steps share."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from shared.domain.journey import AuditEntry, Journey, OfficerTask
+from shared.ports import Entity
+
+CURSORS = "Cursors"
+SNAPSHOTS = "Snapshots"
+OFFICERS = "Officers"
+JOURNEYS = "Journeys"
+MESSAGES = "Messages"
+AUDIT = "Audit"
+QUARANTINE = "Quarantine"
+TASKS = "Tasks"
+
+ALL_TABLES = (CURSORS, SNAPSHOTS, OFFICERS, JOURNEYS, MESSAGES, AUDIT, QUARANTINE, TASKS)
+
+
+def digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
+
+
+def time_key(at: datetime) -> str:
+    """A RowKey prefix that sorts by time."""
+    return at.strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def audit_entity(entry: AuditEntry, cause: str) -> Entity:
+    """An Audit row; the RowKey is deterministic so a redelivery rewrites the same row."""
+    row = f"{time_key(entry.at)}-{digest(cause, entry.person_id, entry.duty, entry.decision, entry.reason)[:12]}"
+    return Entity(
+        entry.crime_reference,
+        row,
+        {
+            "at": entry.at,
+            "person_id": entry.person_id,
+            "duty": entry.duty,
+            "decision": entry.decision,
+            "reason": entry.reason,
+        },
+    )
+
+
+def task_entity(task: OfficerTask) -> Entity:
+    return Entity(task.crime_reference, task.task_id, {"task": task.model_dump_json()})
+
+
+def journey_entity(journey: Journey) -> Entity:
+    return Entity(journey.crime_reference, journey.person_id, {"state": journey.model_dump_json()})
+
+
+def journey_from(entity: Entity) -> Journey:
+    return Journey.model_validate_json(entity.properties["state"])

@@ -1,0 +1,67 @@
+"""resolve_officer: add the officer in charge's contact details to a case change.
+
+Officers are cached in the Officers table with a time to live. When the
+directory is down the cached entry (even if old) is used, or the generic team
+contact, and the journey's audit says so.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from shared.bootstrap import Services
+from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
+from shared.ports import DirectoryUnavailable, Entity, OutgoingMessage
+from shared.steps.records import OFFICERS
+from shared.steps.results import Emit, StepResult, Write, apply
+
+GENERIC_ID = "team"
+
+
+def generic_officer(team_name: str) -> Officer:
+    return Officer(employee_id=GENERIC_ID, display_name=team_name, generic=True)
+
+
+def _lookup(services: Services, employee_id: str, now: datetime) -> tuple[Officer, str | None, Write | None]:
+    """The officer, an audit note when it is a fallback, and the cache write to make."""
+    cached_entity = services.tables.get(OFFICERS, "officer", employee_id)
+    cached = Officer.model_validate_json(cached_entity.properties["entry"]) if cached_entity else None
+    ttl = timedelta(hours=services.settings.OFFICER_CACHE_TTL_HOURS)
+    team = generic_officer(services.policy.force.team_contact_name)
+    if cached is not None and cached_entity is not None:
+        fetched_at = cached_entity.properties["fetched_at"]
+        if isinstance(fetched_at, datetime) and now - fetched_at < ttl:
+            return (cached if cached.active else team), (None if cached.active else "officer_inactive"), None
+    try:
+        found = services.directory.lookup(employee_id)
+    except DirectoryUnavailable:
+        if cached is not None:
+            return cached, "directory_unavailable:cached_entry", None
+        return team, "directory_unavailable:team_contact", None
+    if found is None:
+        return team, "officer_not_in_directory", None
+    write = Write(OFFICERS, Entity("officer", employee_id, {"entry": found.model_dump_json(), "fetched_at": now}))
+    if not found.active:
+        return team, "officer_inactive", write
+    return found, None, write
+
+
+def resolve_officer(body: bytes | str, services: Services) -> StepResult:
+    """Handle one case-changes message."""
+    case = CaseChange.model_validate_json(body)
+    now = services.clock.now()
+    result = StepResult()
+    officer: Officer | None = None
+    note: str | None = None
+    if case.niche is not None and case.niche.oic is not None:
+        officer, note, cache_write = _lookup(services, case.niche.oic.employee_id, now)
+        if cache_write is not None:
+            result.writes.append(cache_write)
+    event = ResolvedCaseChange(event_id=case.change_id, case=case, officer=officer, officer_note=note)
+    result.emit.append(
+        Emit(
+            "journey_events",
+            OutgoingMessage(event.model_dump_json(by_alias=True), "r-" + case.change_id, session_id=case.crime_reference),
+        )
+    )
+    return apply(result, services)

@@ -1,0 +1,78 @@
+"""What a step hands back: messages to emit, then table writes to apply.
+
+Emitting before writing is what makes every step safe to repeat: message ids
+are deterministic, so a redelivered step re-emits the same ids (dropped by
+duplicate detection, ignored by idempotent consumers), and state only moves on
+once everything that follows from it is on a queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shared.bootstrap import Services
+from shared.ports import Entity, EntityExists, OutgoingMessage
+
+QueueRole = Literal["case_changes", "journey_events", "outbound_messages"]
+
+
+@dataclass(frozen=True)
+class Emit:
+    queue: QueueRole
+    message: OutgoingMessage
+
+
+@dataclass(frozen=True)
+class Write:
+    """One table write.
+
+    upsert: insert or replace. insert: create, failing if it exists (a concurrent
+    writer won; retry). insert_once: create, an existing entity is the same write
+    from an earlier delivery. replace: conditional on ``etag``.
+    """
+
+    table: str
+    entity: Entity
+    mode: Literal["upsert", "insert", "insert_once", "replace"] = "upsert"
+    etag: str | None = None
+
+
+@dataclass
+class StepResult:
+    emit: list[Emit] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+
+
+def queue_name(services: Services, role: QueueRole) -> str:
+    settings = services.settings
+    return {
+        "case_changes": settings.CASE_CHANGES_QUEUE,
+        "journey_events": settings.JOURNEY_EVENTS_QUEUE,
+        "outbound_messages": settings.OUTBOUND_MESSAGES_QUEUE,
+    }[role]
+
+
+def apply(result: StepResult, services: Services) -> StepResult:
+    """Publish the emissions (grouped per queue, in order), then apply the writes."""
+    by_queue: dict[QueueRole, list[OutgoingMessage]] = {}
+    for item in result.emit:
+        by_queue.setdefault(item.queue, []).append(item.message)
+    for role, messages in by_queue.items():
+        services.publisher.send(queue_name(services, role), messages)
+    tables = services.tables
+    for write in result.writes:
+        if write.mode == "insert_once":
+            try:
+                tables.create(write.table, write.entity)
+            except EntityExists:
+                pass  # written by an earlier delivery of the same message
+        elif write.mode == "insert":
+            tables.create(write.table, write.entity)
+        elif write.mode == "replace":
+            if write.etag is None:
+                raise ValueError("a replace needs the ETag it was read with")
+            tables.update(write.table, write.entity, etag=write.etag)
+        else:
+            tables.upsert(write.table, write.entity)
+    return result

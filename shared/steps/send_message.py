@@ -1,0 +1,136 @@
+"""send_message: re-check, record in the ledger, hand to the provider, mark sent.
+
+The ledger entry is written *before* the provider is called and the provider
+gets an idempotency key derived from the ledger key, so a retry after a crash at
+any point never reaches the victim twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.bootstrap import Services
+from shared.contracts.messages import MessageOutcome, OutboundMessage
+from shared.domain.journey import AuditEntry, Journey, address_for, send_time_check
+from shared.domain.render import choose_language, render_email, render_sms
+from shared.ports import EmailContent, Entity, EntityExists, OutgoingMessage
+from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
+from shared.steps.results import Emit, StepResult, Write, apply
+
+
+class NotYetCommitted(Exception):
+    """The journey does not yet record this message; evaluate_journey has not finished. Retry."""
+
+
+def _outcome(message: OutboundMessage, status: str, now: datetime, reason: str | None, channel: str) -> Emit:
+    event = MessageOutcome(
+        event_id=digest("outcome", message.message_key, status),
+        crime_reference=message.crime_reference,
+        person_id=message.person_id,
+        message_key=message.message_key,
+        duties=message.duties,
+        status=status,  # type: ignore[arg-type]
+        channel=channel,
+        reason=reason,
+        at=now,
+    )
+    return Emit(
+        "journey_events",
+        OutgoingMessage(event.model_dump_json(), event.event_id, session_id=message.crime_reference),
+    )
+
+
+def _audit(result: StepResult, message: OutboundMessage, now: datetime, decision: str, reason: str) -> None:
+    for duty in message.duties:
+        entry = AuditEntry(now, message.crime_reference, message.person_id, duty, decision, reason)
+        result.writes.append(Write(AUDIT, audit_entity(entry, message.message_key)))
+
+
+def _journey(services: Services, message: OutboundMessage) -> Journey:
+    entity = services.tables.get(JOURNEYS, message.crime_reference, message.person_id)
+    if entity is None:
+        raise NotYetCommitted(f"no journey yet for {message.crime_reference}/{message.person_id}")
+    journey = journey_from(entity)
+    for key in message.duties:
+        duty = journey.duties.get(key)
+        if duty is None or message.message_key not in duty.message_keys:
+            raise NotYetCommitted(f"journey {message.crime_reference} does not yet record message {message.message_key}")
+    return journey
+
+
+def send_message(body: bytes | str, services: Services) -> StepResult:
+    """Handle one outbound-messages message."""
+    message = OutboundMessage.model_validate_json(body)
+    now = services.clock.now()
+    tables = services.tables
+    result = StepResult()
+    ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
+    if ledger is not None and ledger.properties["status"] in ("sent", "suppressed"):
+        # Finished by an earlier delivery; repeat its report in case that delivery died before it.
+        status = str(ledger.properties["status"])
+        at = ledger.properties.get("sent_at") or ledger.properties.get("decided_at") or now
+        reason = ledger.properties.get("reason")
+        result.emit.append(_outcome(message, status, at, reason, message.channel))
+        return apply(result, services)
+
+    journey = _journey(services, message)
+    live, reason = send_time_check(journey, message, services.policy)
+    address = address_for(journey, message.channel, services.policy) if reason is None else None
+    if reason is None and address is None:
+        reason = f"{message.channel}_address_unusable"
+    if reason is not None or address is None:
+        why = reason or "no_address"
+        _audit(result, message, now, "suppressed", why)
+        entity = Entity(
+            message.crime_reference,
+            message.message_key,
+            {"status": "suppressed", "reason": why, "decided_at": now, "channel": message.channel},
+        )
+        result.writes.append(Write(MESSAGES, entity))
+        result.emit.append(_outcome(message, "suppressed", now, why, message.channel))
+        return apply(result, services)
+
+    language, fell_back = choose_language(journey, services.policy)
+    if fell_back:
+        _audit(result, message, now, "language_fallback", f"unsupported language; sent in {language}")
+    metadata = {
+        "message_id": message.message_key,
+        "crime_reference": message.crime_reference,
+        "person_id": message.person_id,
+        "template": message.template,
+        "duties": message.duties,
+    }
+    pending = {
+        "status": "pending",
+        "channel": message.channel,
+        "template": message.template,
+        "duties": ",".join(message.duties),
+        "first_attempt_at": now,
+    }
+    try:
+        tables.create(MESSAGES, Entity(message.crime_reference, message.message_key, pending))
+    except EntityExists:
+        pending = dict(ledger.properties) if ledger is not None else pending
+
+    segments = 0
+    if message.channel == "sms":
+        sms = render_sms(journey, live, services.policy, language)
+        segments = sms.segments
+        receipt = services.provider.send_sms(
+            idempotency_key=message.message_key, to=address, text=sms.text, metadata=metadata | {"segments": segments}
+        )
+    else:
+        email = render_email(journey, live, services.policy, language)
+        receipt = services.provider.send_email(
+            idempotency_key=message.message_key,
+            to=address,
+            content=EmailContent(email.subject, email.text, email.html),
+            metadata=metadata,
+        )
+    sent = pending | {"status": "sent", "provider_id": receipt.provider_id, "sent_at": receipt.accepted_at}
+    if segments:
+        sent["segments"] = segments
+    result.writes.append(Write(MESSAGES, Entity(message.crime_reference, message.message_key, sent)))
+    _audit(result, message, receipt.accepted_at, "sent", f"{message.channel}:{message.template}")
+    result.emit.append(_outcome(message, "sent", receipt.accepted_at, None, message.channel))
+    return apply(result, services)
