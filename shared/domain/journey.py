@@ -29,6 +29,8 @@ from shared.domain.addresses import uk_mobile_e164, valid_email
 from shared.domain.deadlines import code_deadline
 from shared.domain.policy import Policy
 
+APPLIED_EVENTS_KEPT = 64
+
 # --- State --------------------------------------------------------------------------
 
 
@@ -85,6 +87,8 @@ class Journey(BaseModel):
     officer: Officer | None = None
     duties: dict[str, Duty] = Field(default_factory=dict)
     last_contact_at: datetime | None = None
+    # Case changes already applied (newest last), so a redelivered one changes nothing.
+    applied_events: list[str] = Field(default_factory=list)
 
 
 # --- Commands -----------------------------------------------------------------------
@@ -134,6 +138,7 @@ class Decision:
     tasks: list[OfficerTask] = field(default_factory=list)
     scheduled: list[Scheduled] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    unchanged: bool = False  # nothing to write: the event was already applied
 
     def note(self, at: datetime, duty: str, decision: str, reason: str) -> None:
         j = self.journey
@@ -447,7 +452,10 @@ def evaluate_case_change(
 ) -> Decision:
     """Apply one case change to one recipient's journey."""
     case = event.case
+    if journey is not None and event.event_id in journey.applied_events:
+        return Decision(journey, unchanged=True)
     state = journey.model_copy(deep=True) if journey else _new_journey(case.crime_reference, person_id, role)
+    state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
     _refresh_facts(state, case, event.officer)
     if event.officer_note:

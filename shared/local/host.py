@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
+from azure.functions.decorators.function_app import Function
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 from croniter import croniter
@@ -66,7 +67,23 @@ class TimerFunction:
     function: Callable[..., Any]
     arg_name: str
     schedule: str
-    next_fire: datetime
+    next_fire: datetime = field(init=False)
+    _times: croniter = field(init=False, repr=False)
+
+    def start(self, now: datetime) -> None:
+        # One croniter per timer, stepped forward: building one per tick costs more than the tick.
+        self._times = croniter(self.schedule, now, second_at_beginning=True)
+        self.next_fire = self._step()
+
+    def _step(self) -> datetime:
+        fire: datetime = self._times.get_next(datetime)
+        return fire.astimezone(UTC)
+
+    def advance(self, now: datetime) -> None:
+        """The next occurrence after ``now`` (a late timer fires once, then keeps its schedule)."""
+        self.next_fire = self._step()
+        if self.next_fire <= now:
+            self.start(now)
 
 
 @dataclass
@@ -91,9 +108,18 @@ class HostStats:
             self.failures[name] = self.failures.get(name, 0) + 1
 
 
-def _next_fire(schedule: str, after: datetime) -> datetime:
-    fire: datetime = croniter(schedule, after, second_at_beginning=True).get_next(datetime)
-    return fire.astimezone(UTC)
+_INDEXED: dict[int, list[Function]] = {}
+
+
+def functions_of(app: func.FunctionApp) -> list[Function]:
+    """The app's functions, indexed once per process as the Python worker does.
+
+    ``FunctionApp.get_functions()`` refuses a second call (it sees every name as
+    a duplicate), so the index is kept.
+    """
+    if id(app) not in _INDEXED:
+        _INDEXED[id(app)] = app.get_functions()
+    return _INDEXED[id(app)]
 
 
 class LocalHost:
@@ -112,14 +138,16 @@ class LocalHost:
         self.timers: list[TimerFunction] = []
         self.queues: list[QueueFunction] = []
         now = clock()
-        for function in app.get_functions():
+        for function in functions_of(app):
             trigger = function.get_trigger()
             binding = trigger.get_dict_repr()
             user_function = function.get_user_function()
             name = function.get_function_name()
             if binding["type"] == "timerTrigger":
                 schedule = resolve_setting(binding["schedule"], settings)
-                self.timers.append(TimerFunction(name, user_function, binding["name"], schedule, _next_fire(schedule, now)))
+                timer = TimerFunction(name, user_function, binding["name"], schedule)
+                timer.start(now)
+                self.timers.append(timer)
             elif binding["type"] == "serviceBusTrigger":
                 queue = resolve_setting(binding["queueName"], settings)
                 if queue not in broker.queues:
@@ -149,7 +177,7 @@ class LocalHost:
                 failed = True
                 log.error("function %s failed: %s", timer.name, type(exc).__name__)
             self.stats.count(timer.name, failed)
-            timer.next_fire = _next_fire(timer.schedule, now)
+            timer.advance(now)
             fired += 1
         return fired
 

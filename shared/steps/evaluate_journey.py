@@ -24,6 +24,8 @@ def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, 
 
 def _record(result: StepResult, decision: Decision, stored: Entity | None, cause: str) -> None:
     """Turn a decision into emissions and writes, the state last."""
+    if decision.unchanged:
+        return
     journey = decision.journey
     for message in decision.messages:
         result.emit.append(

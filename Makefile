@@ -1,0 +1,44 @@
+# Victim Updates — one command to run it locally, one to test it.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO := out/demo
+
+.PHONY: help install demo test lint typecheck unit schemas clean
+
+help:
+	@echo "make demo   - generate a sample and run the whole service locally"
+	@echo "make test   - lint, type-check and run the tests"
+	@echo "make schemas - regenerate the feed contracts' JSON Schema files"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO)
+	$(PY) -m shared.local generate --crimes 3000 --days 30 --seed 7 --out $(DEMO)/feeds
+	$(PY) -m shared.local run --feeds $(DEMO)/feeds --officers $(DEMO)/feeds/officers.json --out $(DEMO)/run
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck unit
+
+schemas: $(STAMP)
+	$(PY) -m shared.contracts.schemas
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,82 @@
+"""The TableStore contract: Table Storage semantics every adapter must keep.
+
+Adapter test modules subclass ``TableStoreContract`` and provide a ``store``
+fixture; the same tests then run against SQLite and (with Azurite) Table Storage.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch, TableStore
+
+
+class TableStoreContract:
+    table = "Contract"
+
+    def test_point_read_of_absent_entity_is_none(self, store: TableStore) -> None:
+        assert store.get(self.table, "p", "missing") is None
+
+    def test_create_then_read_returns_properties_and_etag(self, store: TableStore) -> None:
+        when = datetime(2026, 11, 20, 14, 3, 11, tzinfo=UTC)
+        created = store.create(self.table, Entity("p", "r", {"text": "hello", "n": 7, "ok": True, "at": when}))
+        read = store.get(self.table, "p", "r")
+        assert read is not None
+        assert dict(read.properties) == {"text": "hello", "n": 7, "ok": True, "at": when}
+        assert read.etag == created.etag and read.etag
+
+    def test_create_fails_when_the_entity_exists(self, store: TableStore) -> None:
+        store.create(self.table, Entity("p", "r", {"v": 1}))
+        with pytest.raises(EntityExists):
+            store.create(self.table, Entity("p", "r", {"v": 2}))
+        read = store.get(self.table, "p", "r")
+        assert read is not None and read.properties["v"] == 1
+
+    def test_conditional_update_with_current_etag_succeeds_and_changes_etag(self, store: TableStore) -> None:
+        created = store.create(self.table, Entity("p", "r", {"v": 1}))
+        assert created.etag is not None
+        updated = store.update(self.table, Entity("p", "r", {"v": 2}), etag=created.etag)
+        assert updated.etag != created.etag
+        read = store.get(self.table, "p", "r")
+        assert read is not None and read.properties["v"] == 2
+
+    def test_conditional_update_with_stale_etag_fails_and_keeps_the_newer_value(self, store: TableStore) -> None:
+        created = store.create(self.table, Entity("p", "r", {"v": 1}))
+        assert created.etag is not None
+        store.update(self.table, Entity("p", "r", {"v": 2}), etag=created.etag)
+        with pytest.raises(EtagMismatch):
+            store.update(self.table, Entity("p", "r", {"v": 3}), etag=created.etag)
+        read = store.get(self.table, "p", "r")
+        assert read is not None and read.properties["v"] == 2
+
+    def test_update_of_absent_entity_fails(self, store: TableStore) -> None:
+        with pytest.raises((EntityNotFound, EtagMismatch)):
+            store.update(self.table, Entity("p", "nobody", {"v": 1}), etag='W/"datetime\'2026-01-01T00%3A00%3A00Z\'"')
+
+    def test_upsert_replaces_all_properties(self, store: TableStore) -> None:
+        store.upsert(self.table, Entity("p", "r", {"a": 1, "b": 2}))
+        store.upsert(self.table, Entity("p", "r", {"a": 3}))
+        read = store.get(self.table, "p", "r")
+        assert read is not None and dict(read.properties) == {"a": 3}
+
+    def test_partition_query_returns_only_that_partition_in_row_key_order(self, store: TableStore) -> None:
+        for pk, rk in [("A", "2"), ("A", "1"), ("B", "1"), ("A", "3")]:
+            store.create(self.table, Entity(pk, rk, {"pk": pk}))
+        rows = list(store.query_partition(self.table, "A"))
+        assert [e.row_key for e in rows] == ["1", "2", "3"]
+        assert all(e.properties["pk"] == "A" for e in rows)
+
+    def test_delete_removes_and_is_quiet_when_absent(self, store: TableStore) -> None:
+        store.create(self.table, Entity("p", "r", {"v": 1}))
+        store.delete(self.table, "p", "r")
+        store.delete(self.table, "p", "r")
+        assert store.get(self.table, "p", "r") is None
+
+    def test_tables_are_separate(self, store: TableStore) -> None:
+        store.create(self.table, Entity("p", "r", {"v": 1}))
+        store.create(self.table + "Other", Entity("p", "r", {"v": 2}))
+        first: Any = store.get(self.table, "p", "r")
+        assert first.properties["v"] == 1
