@@ -22,7 +22,9 @@ class TableStoreContract:
 
     def test_create_then_read_returns_properties_and_etag(self, store: TableStore) -> None:
         when = datetime(2026, 11, 20, 14, 3, 11, tzinfo=UTC)
-        created = store.create(self.table, Entity("p", "r", {"text": "hello", "n": 7, "ok": True, "at": when}))
+        created = store.create(
+            self.table, Entity("p", "r", {"text": "hello", "n": 7, "ok": True, "at": when})
+        )
         read = store.get(self.table, "p", "r")
         assert read is not None
         assert dict(read.properties) == {"text": "hello", "n": 7, "ok": True, "at": when}
@@ -43,7 +45,9 @@ class TableStoreContract:
         read = store.get(self.table, "p", "r")
         assert read is not None and read.properties["v"] == 2
 
-    def test_conditional_update_with_stale_etag_fails_and_keeps_the_newer_value(self, store: TableStore) -> None:
+    def test_conditional_update_with_stale_etag_fails_and_keeps_the_newer_value(
+        self, store: TableStore
+    ) -> None:
         created = store.create(self.table, Entity("p", "r", {"v": 1}))
         assert created.etag is not None
         store.update(self.table, Entity("p", "r", {"v": 2}), etag=created.etag)
@@ -54,7 +58,9 @@ class TableStoreContract:
 
     def test_update_of_absent_entity_fails(self, store: TableStore) -> None:
         with pytest.raises((EntityNotFound, EtagMismatch)):
-            store.update(self.table, Entity("p", "nobody", {"v": 1}), etag='W/"datetime\'2026-01-01T00%3A00%3A00Z\'"')
+            store.update(
+                self.table, Entity("p", "nobody", {"v": 1}), etag="W/\"datetime'2026-01-01T00%3A00%3A00Z'\""
+            )
 
     def test_upsert_replaces_all_properties(self, store: TableStore) -> None:
         store.upsert(self.table, Entity("p", "r", {"a": 1, "b": 2}))

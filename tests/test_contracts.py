@@ -18,7 +18,11 @@ DESIGN_NICHE = {
     "modified_at": "2026-11-20T14:03:11Z",
     "recorded_at": "2026-11-20T10:02:00Z",
     "incident_numbers": ["HU-20261120-0123"],
-    "offence": {"code": "105/01", "description": "Assault occasioning actual bodily harm", "category": "violence_with_injury"},
+    "offence": {
+        "code": "105/01",
+        "description": "Assault occasioning actual bodily harm",
+        "category": "violence_with_injury",
+    },
     "flags": ["domestic_abuse"],
     "status": "under_investigation",
     "outcome": {"code": "18", "decided_at": "2026-12-01T10:00:00Z"},

@@ -18,7 +18,9 @@ ADULT = "HU/000101/26"
 DOMESTIC = "HU/000202/26"
 
 
-def test_adult_victim_is_told_of_the_report_the_arrest_and_the_charge(run_scenario: Callable[..., Any]) -> None:
+def test_adult_victim_is_told_of_the_report_the_arrest_and_the_charge(
+    run_scenario: Callable[..., Any],
+) -> None:
     result = run_scenario("first_journey")
     adult = [m for m in result["outbox"] if m["crime_reference"] == ADULT]
     assert [(m["template"], m["duties"], m["channel"]) for m in adult] == [
@@ -38,20 +40,26 @@ def test_adult_victim_is_told_of_the_report_the_arrest_and_the_charge(run_scenar
 def test_domestic_abuse_crime_yields_tasks_and_no_message(run_scenario: Callable[..., Any]) -> None:
     result = run_scenario("first_journey")
     assert not [m for m in result["outbox"] if m["crime_reference"] == DOMESTIC]
-    tasks = [t for t in result["tasks"] if t["crime_reference"] == DOMESTIC and t["reason"].startswith("excluded")]
+    tasks = [
+        t for t in result["tasks"] if t["crime_reference"] == DOMESTIC and t["reason"].startswith("excluded")
+    ]
     assert sorted(t["duties"][0] for t in tasks) == ["ack", "m:M-2"]
     assert {t["reason"] for t in tasks} == {"excluded_crime:domestic_abuse"}
     assert {t["assignee"] for t in tasks} == {"104233"}
 
 
-def test_deadlines_are_met_for_messages_and_breached_for_tasks_alone(run_scenario: Callable[..., Any]) -> None:
+def test_deadlines_are_met_for_messages_and_breached_for_tasks_alone(
+    run_scenario: Callable[..., Any],
+) -> None:
     summary = run_scenario("first_journey")["summary"]
     assert summary["duties"] == {"due": 5, "met": 3, "breached": 2, "pending": 0}
     assert summary["compliance"] == 0.6
     assert summary["tasks_by_reason"] == {"deadline_breached": 2, "excluded_crime": 2}
 
 
-def test_replaying_the_same_feed_twice_sends_nothing_twice(run_scenario: Callable[..., Any], tmp_path: Path) -> None:
+def test_replaying_the_same_feed_twice_sends_nothing_twice(
+    run_scenario: Callable[..., Any], tmp_path: Path
+) -> None:
     first = run_scenario("first_journey", out=tmp_path / "same")
     second = run_scenario("first_journey", out=tmp_path / "same")
     assert len(first["outbox"]) == 3
@@ -93,7 +101,9 @@ def test_malformed_records_are_quarantined_with_a_reason_and_later_records_still
     assert "crime_reference" in reasons[0]
     assert "not valid JSON" in reasons[1]
     assert all(q["feed"] == "niche" for q in result["quarantine"])
-    assert result["quarantine"][1]["record"].startswith('{"schema":"niche.occurrence/1","occurrence_id":"HU-26-0004')
+    assert result["quarantine"][1]["record"].startswith(
+        '{"schema":"niche.occurrence/1","occurrence_id":"HU-26-0004'
+    )
     templates = [m["template"] for m in result["outbox"]]
     assert templates == ["acknowledgement", "suspect_arrested", "suspect_charged"]
     assert result["summary"]["records"] == {"niche": 5, "storm": 0, "quarantined": 2}
@@ -107,7 +117,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_command_line_rejects_a_missing_feeds_folder_in_one_line(tmp_path: Path) -> None:
     officers = REPO / "tests/scenarios/first_journey/officers.json"
-    done = _cli("run", "--feeds", str(tmp_path / "nowhere"), "--officers", str(officers), "--out", str(tmp_path / "o"))
+    done = _cli(
+        "run", "--feeds", str(tmp_path / "nowhere"), "--officers", str(officers), "--out", str(tmp_path / "o")
+    )
     assert done.returncode != 0
     assert done.stderr.strip().count("\n") == 0
     assert "feeds folder not found" in done.stderr
@@ -118,7 +130,10 @@ def test_command_line_rejects_a_missing_feeds_folder_in_one_line(tmp_path: Path)
     [
         (["run", "--officers", "x", "--out", "y"], "--feeds"),
         (["run", "--feeds", ".", "--officers", "x", "--out", "y", "--start", "yesterday"], "ISO 8601"),
-        (["run", "--feeds", ".", "--officers", "x", "--out", "y", "--start", "2026-11-01T00:00:00"], "offset"),
+        (
+            ["run", "--feeds", ".", "--officers", "x", "--out", "y", "--start", "2026-11-01T00:00:00"],
+            "offset",
+        ),
         (["generate", "--crimes", "0", "--days", "1", "--seed", "1", "--out", "y"], "at least 1"),
     ],
 )
@@ -131,17 +146,29 @@ def test_command_line_rejects_bad_arguments_in_one_line(args: list[str], complai
 
 def test_command_line_rejects_a_missing_officer_file(tmp_path: Path) -> None:
     feeds = REPO / "tests/scenarios/first_journey"
-    done = _cli("run", "--feeds", str(feeds), "--officers", str(tmp_path / "none.json"), "--out", str(tmp_path / "o"))
+    done = _cli(
+        "run", "--feeds", str(feeds), "--officers", str(tmp_path / "none.json"), "--out", str(tmp_path / "o")
+    )
     assert done.returncode == 2 and "officer directory file not found" in done.stderr
 
 
 def test_generated_sample_run_writes_all_six_files(tmp_path: Path) -> None:
     feeds = tmp_path / "feeds"
-    assert _cli("generate", "--crimes", "120", "--days", "10", "--seed", "3", "--out", str(feeds)).returncode == 0
+    assert (
+        _cli("generate", "--crimes", "120", "--days", "10", "--seed", "3", "--out", str(feeds)).returncode
+        == 0
+    )
     out = tmp_path / "run"
     done = _cli("run", "--feeds", str(feeds), "--officers", str(feeds / "officers.json"), "--out", str(out))
     assert done.returncode == 0, done.stderr
-    for name in ("outbox.jsonl", "tasks.jsonl", "audit.jsonl", "quarantine.jsonl", "dead-letter.jsonl", "summary.json"):
+    for name in (
+        "outbox.jsonl",
+        "tasks.jsonl",
+        "audit.jsonl",
+        "quarantine.jsonl",
+        "dead-letter.jsonl",
+        "summary.json",
+    ):
         assert (out / name).is_file(), name
     assert "compliance" in done.stdout
     assert (out / "outbox.jsonl").stat().st_size > 0

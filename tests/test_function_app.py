@@ -14,8 +14,14 @@ from shared.local.host import functions_of
 EXPECTED = {
     "ingest_niche": ("timerTrigger", {"schedule": "%NICHE_POLL_SCHEDULE%"}),
     "ingest_storm": ("timerTrigger", {"schedule": "%STORM_POLL_SCHEDULE%"}),
-    "resolve_officer": ("serviceBusTrigger", {"queueName": "%CASE_CHANGES_QUEUE%", "isSessionsEnabled": True}),
-    "evaluate_journey": ("serviceBusTrigger", {"queueName": "%JOURNEY_EVENTS_QUEUE%", "isSessionsEnabled": True}),
+    "resolve_officer": (
+        "serviceBusTrigger",
+        {"queueName": "%CASE_CHANGES_QUEUE%", "isSessionsEnabled": True},
+    ),
+    "evaluate_journey": (
+        "serviceBusTrigger",
+        {"queueName": "%JOURNEY_EVENTS_QUEUE%", "isSessionsEnabled": True},
+    ),
     "send_message": ("serviceBusTrigger", {"queueName": "%OUTBOUND_MESSAGES_QUEUE%"}),
 }
 
@@ -58,7 +64,11 @@ def test_each_function_is_a_thin_wrapper_over_a_step() -> None:
         for alias in node.names
     }
     for name in EXPECTED:
-        body = [stmt for stmt in defs[name].body if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))]
+        body = [
+            stmt
+            for stmt in defs[name].body
+            if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
+        ]
         assert len(body) == 1, f"{name} should be one call to a step handler"
         call = body[0].value if isinstance(body[0], ast.Expr) else None
         assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name)

@@ -88,7 +88,9 @@ class SqliteTableStore:
                 (table, entity.partition_key, entity.row_key, etag, self._props(entity)),
             )
         except sqlite3.IntegrityError as exc:
-            raise EntityExists(f"{table}({entity.partition_key!r}, {entity.row_key!r}) already exists") from exc
+            raise EntityExists(
+                f"{table}({entity.partition_key!r}, {entity.row_key!r}) already exists"
+            ) from exc
         return Entity(entity.partition_key, entity.row_key, dict(entity.properties), etag)
 
     def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
@@ -135,6 +137,8 @@ class SqliteTableStore:
 
     def export(self, table: str) -> Iterator[Entity]:
         """Every entity of a table, for the local run's reports only (never used by a step)."""
-        cursor = self._db.execute("SELECT pk, rk, etag, props FROM entities WHERE tbl=? ORDER BY pk, rk", (table,))
+        cursor = self._db.execute(
+            "SELECT pk, rk, etag, props FROM entities WHERE tbl=? ORDER BY pk, rk", (table,)
+        )
         for pk, rk, etag, props in cursor:
             yield self._entity(pk, rk, etag, props)

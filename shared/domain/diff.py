@@ -23,19 +23,25 @@ def diff_niche(old: NicheOccurrence | None, new: NicheOccurrence) -> list[Change
     for milestone in new.milestones:
         if milestone.id not in old_milestones:
             changes.append(Change(kind=ChangeKind.MILESTONE_ADDED, key=milestone.id, at=milestone.at))
-    for milestone_id, milestone in old_milestones.items():
+    for milestone_id in old_milestones:
         if milestone_id not in new_ids:
             changes.append(Change(kind=ChangeKind.MILESTONE_WITHDRAWN, key=milestone_id, at=new.modified_at))
 
     if old is not None and old.status != new.status:
         changes.append(Change(kind=ChangeKind.STATUS_CHANGED, key=new.status.value, at=new.modified_at))
-    if new.outcome is not None and (old is None or old.outcome is None or old.outcome.code != new.outcome.code):
-        changes.append(Change(kind=ChangeKind.OUTCOME_ASSIGNED, key=new.outcome.code, at=new.outcome.decided_at))
+    if new.outcome is not None and (
+        old is None or old.outcome is None or old.outcome.code != new.outcome.code
+    ):
+        changes.append(
+            Change(kind=ChangeKind.OUTCOME_ASSIGNED, key=new.outcome.code, at=new.outcome.decided_at)
+        )
     old_oic = old.oic.employee_id if old and old.oic else None
     if new.oic is not None and new.oic.employee_id != old_oic:
         changes.append(Change(kind=ChangeKind.OIC_CHANGED, key=new.oic.employee_id, at=new.modified_at))
     if old is not None and set(old.flags) != set(new.flags):
-        changes.append(Change(kind=ChangeKind.FLAGS_CHANGED, key=",".join(sorted(new.flags)), at=new.modified_at))
+        changes.append(
+            Change(kind=ChangeKind.FLAGS_CHANGED, key=",".join(sorted(new.flags)), at=new.modified_at)
+        )
     return changes
 
 

@@ -31,6 +31,9 @@ from shared.domain.policy import Policy
 
 APPLIED_EVENTS_KEPT = 64
 
+ChannelName = Literal["email", "sms"]
+_PREFERRED: dict[str, list[ChannelName]] = {"both": ["email", "sms"], "email": ["email"], "sms": ["sms"]}
+
 # --- State --------------------------------------------------------------------------
 
 
@@ -241,7 +244,7 @@ def route(journey: Journey, policy: Policy) -> Route:
         "email": valid_email(email_raw) if victim.safe_contact.email else None,
         "sms": uk_mobile_e164(mobile_raw) if victim.safe_contact.sms else None,
     }
-    preferred: list[Literal["email", "sms"]] = ["email", "sms"] if prefs.channel == "both" else [prefs.channel.value]  # type: ignore[list-item]
+    preferred = _PREFERRED[prefs.channel.value]
     chosen = tuple((ch, addr) for ch in preferred if (addr := usable[ch]))
     if chosen:
         return Route("send", channels=chosen)
@@ -323,7 +326,9 @@ def _new_duties(journey: Journey, case: CaseChange, policy: Policy, now: datetim
             if appointment - now < notice:
                 d.note(now, f"attend:{incident}:{change.key}", "suppressed", "appointment_too_soon")
                 continue
-            add(f"attend:{incident}:{change.key}", "attendance_booked", change.at, {"appointment": change.key})
+            add(
+                f"attend:{incident}:{change.key}", "attendance_booked", change.at, {"appointment": change.key}
+            )
     return created
 
 
@@ -331,7 +336,11 @@ def _discharge_by_contact(journey: Journey, contacted_at: datetime, now: datetim
     """A logged manual contact discharges every open duty whose event came before it."""
     journey.last_contact_at = max(filter(None, [journey.last_contact_at, contacted_at]))
     for duty in journey.duties.values():
-        if duty.event_at <= contacted_at and duty.status in (DutyStatus.OPEN, DutyStatus.QUEUED, DutyStatus.TASKED):
+        if duty.event_at <= contacted_at and duty.status in (
+            DutyStatus.OPEN,
+            DutyStatus.QUEUED,
+            DutyStatus.TASKED,
+        ):
             duty.status = DutyStatus.DISCHARGED
             duty.reason = "manual_contact"
             if duty.compliance == Compliance.PENDING:
@@ -489,7 +498,9 @@ def evaluate_deadline(
     rules = policy.deadlines
     escalation = _task(state, [duty], "deadline_breached", policy, now)
     # The escalation is due by the end of the next working day.
-    d.tasks.append(escalation.model_copy(update={"due_by": code_deadline(now, 1, rules.nation, rules.timezone)}))
+    d.tasks.append(
+        escalation.model_copy(update={"due_by": code_deadline(now, 1, rules.nation, rules.timezone)})
+    )
     return d
 
 
@@ -518,7 +529,9 @@ def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datet
     return d
 
 
-def send_time_check(journey: Journey, message: OutboundMessage, policy: Policy) -> tuple[list[Duty], str | None]:
+def send_time_check(
+    journey: Journey, message: OutboundMessage, policy: Policy
+) -> tuple[list[Duty], str | None]:
     """At the moment of sending: the duties still to be told, or the reason not to send at all."""
     flag = excluded_flag(journey, policy)
     if flag:

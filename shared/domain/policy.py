@@ -91,7 +91,10 @@ class Policy(_Policy):
     timing: TimingPolicy = TimingPolicy()
     notifiable_milestones: list[str] = NOTIFIABLE_MILESTONES
     right_to_review_outcomes: list[str] = ["10", "15", "17", "21"]
-    right_to_review_milestones: list[str] = ["suspect_released_no_further_action", "decision_not_to_prosecute"]
+    right_to_review_milestones: list[str] = [
+        "suspect_released_no_further_action",
+        "decision_not_to_prosecute",
+    ]
     languages: list[str] = ["en"]
     default_language: str = "en"
 
@@ -108,7 +111,9 @@ def load_policy(path: Path | None = None) -> Policy:
     except OSError as exc:
         raise PolicyError(f"cannot read journey policy {source}: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
-        raise PolicyError(f"journey policy {source} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+        raise PolicyError(
+            f"journey policy {source} is not valid JSON: {exc.msg} (line {exc.lineno})"
+        ) from exc
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:

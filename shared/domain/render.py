@@ -72,7 +72,9 @@ def _environment(language: str, html: bool) -> Environment:
 
 @lru_cache(maxsize=8)
 def _outcome_words(language: str) -> dict[str, str]:
-    words: dict[str, str] = json.loads((TEMPLATE_ROOT / language / "outcomes.json").read_text(encoding="utf-8"))
+    words: dict[str, str] = json.loads(
+        (TEMPLATE_ROOT / language / "outcomes.json").read_text(encoding="utf-8")
+    )
     return words
 
 
@@ -162,7 +164,9 @@ def render_email(journey: Journey, duties: list[Duty], policy: Policy, language:
     subject = " ".join(plain.get_template("email_subject.txt.j2").render(context).split())
     body = plain.get_template("email_body.txt.j2").render(context)
     paragraphs = [" ".join(block.split()) for block in body.split("\n\n") if block.strip()]
-    html = _environment(language, True).get_template("email.html.j2").render(
-        {"paragraphs": paragraphs, "subject": subject, "language": language}
+    html = (
+        _environment(language, True)
+        .get_template("email.html.j2")
+        .render({"paragraphs": paragraphs, "subject": subject, "language": language})
     )
     return RenderedEmail(subject, "\n\n".join(paragraphs) + "\n", html, language)

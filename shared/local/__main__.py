@@ -1,8 +1,8 @@
 """Command line of the local host (a stable interface: test teams script against it).
 
-  python -m shared.local run --feeds DIR --officers FILE --out DIR
-                             [--start ISO8601] [--end ISO8601] [--policy FILE]
-  python -m shared.local generate --crimes N --days D --seed S --out DIR
+python -m shared.local run --feeds DIR --officers FILE --out DIR
+                           [--start ISO8601] [--end ISO8601] [--policy FILE]
+python -m shared.local generate --crimes N --days D --seed S --out DIR
 """
 
 from __future__ import annotations

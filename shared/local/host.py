@@ -140,9 +140,11 @@ class LocalHost:
         now = clock()
         for function in functions_of(app):
             trigger = function.get_trigger()
+            name = function.get_function_name() or function.get_user_function().__name__
+            if trigger is None:
+                raise ValueError(f"function {name} has no trigger")
             binding = trigger.get_dict_repr()
             user_function = function.get_user_function()
-            name = function.get_function_name()
             if binding["type"] == "timerTrigger":
                 schedule = resolve_setting(binding["schedule"], settings)
                 timer = TimerFunction(name, user_function, binding["name"], schedule)
@@ -151,13 +153,19 @@ class LocalHost:
             elif binding["type"] == "serviceBusTrigger":
                 queue = resolve_setting(binding["queueName"], settings)
                 if queue not in broker.queues:
-                    raise ValueError(f"function {name} listens on queue {queue!r}, which the local broker lacks")
+                    raise ValueError(
+                        f"function {name} listens on queue {queue!r}, which the local broker lacks"
+                    )
                 sessions = bool(binding.get("isSessionsEnabled", False))
                 if sessions != broker.queues[queue].sessions:
-                    raise ValueError(f"function {name}: queue {queue!r} sessions setting differs from the trigger's")
+                    raise ValueError(
+                        f"function {name}: queue {queue!r} sessions setting differs from the trigger's"
+                    )
                 self.queues.append(QueueFunction(name, user_function, binding["name"], queue, sessions))
             else:
-                raise ValueError(f"function {name} has a trigger the local host cannot run: {binding['type']}")
+                raise ValueError(
+                    f"function {name} has a trigger the local host cannot run: {binding['type']}"
+                )
 
     # --- dispatch ---------------------------------------------------------------------
 

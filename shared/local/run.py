@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from shared import bootstrap
-from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.jsonl_feed import record_time
+from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.settings import load_settings
 from shared.steps.records import AUDIT, CURSORS, JOURNEYS, QUARANTINE, TASKS, journey_from
@@ -69,7 +69,9 @@ def check_inputs(request: RunRequest) -> None:
         raise RunError(f"output path exists and is not a folder: {request.out}")
 
 
-def run(request: RunRequest, on_progress: Callable[[datetime, datetime, datetime], None] | None = None) -> dict[str, Any]:
+def run(
+    request: RunRequest, on_progress: Callable[[datetime, datetime, datetime], None] | None = None
+) -> dict[str, Any]:
     """Replay the feeds through the local host and write the six output files; returns the summary."""
     check_inputs(request)
     first, last = feed_span(request.feeds)
@@ -92,7 +94,9 @@ def run(request: RunRequest, on_progress: Callable[[datetime, datetime, datetime
     try:
         app = importlib.import_module("function_app").app
         host = LocalHost(app, broker, settings, clock.now)
-        stats = host.run_simulated(clock, end, (lambda t: on_progress(start, t, end)) if on_progress else None)
+        stats = host.run_simulated(
+            clock, end, (lambda t: on_progress(start, t, end)) if on_progress else None
+        )
         assert isinstance(services.tables, SqliteTableStore)
         summary = write_outputs(request.out, services.tables, broker, stats)
     finally:
@@ -154,7 +158,11 @@ def write_outputs(out: Path, tables: SqliteTableStore, broker: Any, stats: HostS
     dead = _jsonl(
         out / "dead-letter.jsonl",
         (
-            {"queue": d.queue, "message": _as_json(d.body), "reason": f"{d.reason}: {d.description}".rstrip(": ")}
+            {
+                "queue": d.queue,
+                "message": _as_json(d.body),
+                "reason": f"{d.reason}: {d.description}".rstrip(": "),
+            }
             for d in broker.dead_letters()
         ),
     )
@@ -192,7 +200,9 @@ def write_outputs(out: Path, tables: SqliteTableStore, broker: Any, stats: HostS
         "dead_letters": dead,
         "messages_by_template": dict(sorted(templates.items())),
         "tasks_by_reason": dict(sorted(task_reasons.items())),
-        "duties_by_status": {k.split(":")[1]: v for k, v in sorted(duties.items()) if k.startswith("status:")},
+        "duties_by_status": {
+            k.split(":")[1]: v for k, v in sorted(duties.items()) if k.startswith("status:")
+        },
         "sms_segments": segments,
         "invocations": dict(sorted(stats.invocations.items())),
         "failures": dict(sorted(stats.failures.items())),

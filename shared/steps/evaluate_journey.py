@@ -10,10 +10,31 @@ from __future__ import annotations
 from typing import Literal
 
 from shared.bootstrap import Services
-from shared.contracts.messages import DeadlineCheck, MessageOutcome, ResolvedCaseChange, Wake, parse_journey_event
-from shared.domain.journey import Decision, Journey, evaluate_case_change, evaluate_deadline, evaluate_message_outcome
+from shared.contracts.messages import (
+    DeadlineCheck,
+    MessageOutcome,
+    ResolvedCaseChange,
+    Wake,
+    parse_journey_event,
+)
+from shared.domain.journey import (
+    Decision,
+    Journey,
+    evaluate_case_change,
+    evaluate_deadline,
+    evaluate_message_outcome,
+)
 from shared.ports import Entity, OutgoingMessage
-from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, TASKS, audit_entity, journey_entity, journey_from, task_entity
+from shared.steps.records import (
+    AUDIT,
+    JOURNEYS,
+    MESSAGES,
+    TASKS,
+    audit_entity,
+    journey_entity,
+    journey_from,
+    task_entity,
+)
 from shared.steps.results import Emit, StepResult, Write, apply
 
 

@@ -111,7 +111,11 @@ def ingest_feed(feed: str, services: Services) -> IngestReport:
             result.writes.append(
                 Write(
                     QUARANTINE,
-                    Entity(feed, _quarantine_row(line.position), {"record": line.raw, "error": _reason(exc), "at": now}),
+                    Entity(
+                        feed,
+                        _quarantine_row(line.position),
+                        {"record": line.raw, "error": _reason(exc), "at": now},
+                    ),
                     mode="insert_once",
                 )
             )
@@ -127,7 +131,9 @@ def ingest_feed(feed: str, services: Services) -> IngestReport:
         previous = FEED_MODELS[feed].model_validate_json(previous_raw) if previous_raw else None
         if previous is not None and record.modified_at < previous.modified_at:
             report.stale += 1
-            entry = AuditEntry(now, crime, "", f"{feed}:{key}", "stale", f"modified_at {record.modified_at.isoformat()}")
+            entry = AuditEntry(
+                now, crime, "", f"{feed}:{key}", "stale", f"modified_at {record.modified_at.isoformat()}"
+            )
             result.writes.append(Write(AUDIT, audit_entity(entry, line.raw), mode="upsert"))
             continue
         if previous is not None and previous == record:
@@ -143,7 +149,9 @@ def ingest_feed(feed: str, services: Services) -> IngestReport:
                 links[incident] = record.crime_reference
                 if incident not in known:
                     result.writes.append(
-                        Write(SNAPSHOTS, Entity(incident, LINK_ROW, {"crime_reference": record.crime_reference}))
+                        Write(
+                            SNAPSHOTS, Entity(incident, LINK_ROW, {"crime_reference": record.crime_reference})
+                        )
                     )
         else:
             assert previous is None or isinstance(previous, StormIncident)
@@ -160,7 +168,7 @@ def ingest_feed(feed: str, services: Services) -> IngestReport:
         change_id = digest(feed, key, record.modified_at.isoformat(), raw)
         case = CaseChange(
             change_id=change_id,
-            feed=feed,  # type: ignore[arg-type]
+            feed=feed,
             crime_reference=crime,
             detected_at=now,
             changes=changes,
@@ -168,7 +176,10 @@ def ingest_feed(feed: str, services: Services) -> IngestReport:
             storm=record if isinstance(record, StormIncident) else None,
         )
         result.emit.append(
-            Emit("case_changes", OutgoingMessage(case.model_dump_json(by_alias=True), change_id, session_id=crime))
+            Emit(
+                "case_changes",
+                OutgoingMessage(case.model_dump_json(by_alias=True), change_id, session_id=crime),
+            )
         )
         report.changes += 1
 
@@ -185,4 +196,3 @@ def ingest_feed(feed: str, services: Services) -> IngestReport:
     report.cursor = cursor
     apply(result, services)
     return report
-

@@ -40,7 +40,9 @@ def _lookup(services: Services, employee_id: str, now: datetime) -> tuple[Office
         return team, "directory_unavailable:team_contact", None
     if found is None:
         return team, "officer_not_in_directory", None
-    write = Write(OFFICERS, Entity("officer", employee_id, {"entry": found.model_dump_json(), "fetched_at": now}))
+    write = Write(
+        OFFICERS, Entity("officer", employee_id, {"entry": found.model_dump_json(), "fetched_at": now})
+    )
     if not found.active:
         return team, "officer_inactive", write
     return found, None, write
@@ -61,7 +63,9 @@ def resolve_officer(body: bytes | str, services: Services) -> StepResult:
     result.emit.append(
         Emit(
             "journey_events",
-            OutgoingMessage(event.model_dump_json(by_alias=True), "r-" + case.change_id, session_id=case.crime_reference),
+            OutgoingMessage(
+                event.model_dump_json(by_alias=True), "r-" + case.change_id, session_id=case.crime_reference
+            ),
         )
     )
     return apply(result, services)

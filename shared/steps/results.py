@@ -8,6 +8,7 @@ once everything that follows from it is on a queue.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -63,10 +64,9 @@ def apply(result: StepResult, services: Services) -> StepResult:
     tables = services.tables
     for write in result.writes:
         if write.mode == "insert_once":
-            try:
+            # An existing entity was written by an earlier delivery of the same message.
+            with contextlib.suppress(EntityExists):
                 tables.create(write.table, write.entity)
-            except EntityExists:
-                pass  # written by an earlier delivery of the same message
         elif write.mode == "insert":
             tables.create(write.table, write.entity)
         elif write.mode == "replace":

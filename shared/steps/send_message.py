@@ -8,6 +8,7 @@ any point never reaches the victim twice.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared.bootstrap import Services
 from shared.contracts.messages import MessageOutcome, OutboundMessage
@@ -29,7 +30,7 @@ def _outcome(message: OutboundMessage, status: str, now: datetime, reason: str |
         person_id=message.person_id,
         message_key=message.message_key,
         duties=message.duties,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         channel=channel,
         reason=reason,
         at=now,
@@ -54,7 +55,9 @@ def _journey(services: Services, message: OutboundMessage) -> Journey:
     for key in message.duties:
         duty = journey.duties.get(key)
         if duty is None or message.message_key not in duty.message_keys:
-            raise NotYetCommitted(f"journey {message.crime_reference} does not yet record message {message.message_key}")
+            raise NotYetCommitted(
+                f"journey {message.crime_reference} does not yet record message {message.message_key}"
+            )
     return journey
 
 
@@ -100,7 +103,7 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
         "template": message.template,
         "duties": message.duties,
     }
-    pending = {
+    pending: dict[str, Any] = {
         "status": "pending",
         "channel": message.channel,
         "template": message.template,
@@ -117,7 +120,10 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
         sms = render_sms(journey, live, services.policy, language)
         segments = sms.segments
         receipt = services.provider.send_sms(
-            idempotency_key=message.message_key, to=address, text=sms.text, metadata=metadata | {"segments": segments}
+            idempotency_key=message.message_key,
+            to=address,
+            text=sms.text,
+            metadata=metadata | {"segments": segments},
         )
     else:
         email = render_email(journey, live, services.policy, language)
