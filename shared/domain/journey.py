@@ -278,7 +278,9 @@ def _refresh_facts(journey: Journey, case: CaseChange, officer: Officer | None) 
         journey.officer = officer
 
 
-def _new_duties(journey: Journey, case: CaseChange, policy: Policy, now: datetime, d: Decision) -> list[Duty]:
+def _new_duties(
+    journey: Journey, case: CaseChange, policy: Policy, now: datetime, d: Decision, had_officer: bool
+) -> list[Duty]:
     """Create the duties this change brings (none twice), and apply withdrawals and manual contacts."""
     created: list[Duty] = []
     had_ack = "ack" in journey.duties
@@ -318,7 +320,12 @@ def _new_duties(journey: Journey, case: CaseChange, policy: Policy, now: datetim
         elif change.kind == ChangeKind.OUTCOME_ASSIGNED and journey.role == "victim":
             add(f"outcome:{change.key}", "case_closed", change.at, {"outcome": change.key})
         elif change.kind == ChangeKind.OIC_CHANGED and journey.role == "victim" and had_ack:
-            add(f"oic:{change.key}", "officer_changed", change.at)
+            add(
+                f"oic:{change.key}",
+                "officer_changed",
+                change.at,
+                {"first_officer": "no" if had_officer else "yes"},
+            )
         elif change.kind == ChangeKind.ATTENDANCE_BOOKED and journey.role == "caller":
             incident = case.storm.incident_number if case.storm else journey.crime_reference
             appointment = datetime.fromisoformat(change.key)
@@ -466,11 +473,12 @@ def evaluate_case_change(
     state = journey.model_copy(deep=True) if journey else _new_journey(case.crime_reference, person_id, role)
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
+    had_officer = state.officer is not None and not state.officer.generic
     _refresh_facts(state, case, event.officer)
     if event.officer_note:
         d.note(now, "", "officer_fallback", event.officer_note)
     _stop_waiting_messages(state, policy, now, d)
-    created = _new_duties(state, case, policy, now, d)
+    created = _new_duties(state, case, policy, now, d, had_officer)
     for duty in created:
         _set_deadline(state, duty, policy, d)
     _dispatch(state, created, policy, now, d)

@@ -118,8 +118,18 @@ def functions_of(app: func.FunctionApp) -> list[Function]:
     a duplicate), so the index is kept.
     """
     if id(app) not in _INDEXED:
-        _INDEXED[id(app)] = app.get_functions()
+        root = logging.getLogger()
+        root.addFilter(_drop_auth_level_notice)
+        try:
+            _INDEXED[id(app)] = app.get_functions()
+        finally:
+            root.removeFilter(_drop_auth_level_notice)
     return _INDEXED[id(app)]
+
+
+def _drop_auth_level_notice(record: logging.LogRecord) -> bool:
+    # azure-functions warns that HTTP auth levels do not apply to an app with no HTTP trigger: noise here.
+    return "Auth level is not applied" not in record.getMessage()
 
 
 class LocalHost:
