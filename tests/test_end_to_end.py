@@ -27,6 +27,7 @@ def test_adult_victim_is_told_of_the_report_the_arrest_and_the_charge(
         ("acknowledgement", ["ack"], "email"),
         ("suspect_arrested", ["m:M-1"], "email"),
         ("suspect_charged", ["m:M-3"], "email"),
+        ("checkin", ["checkin:1"], "email"),  # 28 days after the last message, the case still open
     ]
     assert all(m["to"] == "alex@example.org" and m["person_id"] == "P-1" for m in adult)
     charged = adult[2]
@@ -43,7 +44,7 @@ def test_domestic_abuse_crime_yields_tasks_and_no_message(run_scenario: Callable
     tasks = [
         t for t in result["tasks"] if t["crime_reference"] == DOMESTIC and t["reason"].startswith("excluded")
     ]
-    assert sorted(t["duties"][0] for t in tasks) == ["ack", "m:M-2"]
+    assert sorted(t["duties"][0] for t in tasks) == ["ack", "checkin:1", "m:M-2"]
     assert {t["reason"] for t in tasks} == {"excluded_crime:domestic_abuse"}
     assert {t["assignee"] for t in tasks} == {"104233"}
 
@@ -54,7 +55,7 @@ def test_deadlines_are_met_for_messages_and_breached_for_tasks_alone(
     summary = run_scenario("first_journey")["summary"]
     assert summary["duties"] == {"due": 5, "met": 3, "breached": 2, "pending": 0}
     assert summary["compliance"] == 0.6
-    assert summary["tasks_by_reason"] == {"deadline_breached": 2, "excluded_crime": 2}
+    assert summary["tasks_by_reason"] == {"deadline_breached": 2, "excluded_crime": 3}
 
 
 def test_replaying_the_same_feed_twice_sends_nothing_twice(
@@ -62,7 +63,7 @@ def test_replaying_the_same_feed_twice_sends_nothing_twice(
 ) -> None:
     first = run_scenario("first_journey", out=tmp_path / "same")
     second = run_scenario("first_journey", out=tmp_path / "same")
-    assert len(first["outbox"]) == 3
+    assert len(first["outbox"]) == 4
     assert second["outbox"] == first["outbox"]
     assert len(second["tasks"]) == len(first["tasks"])
 
@@ -105,7 +106,7 @@ def test_malformed_records_are_quarantined_with_a_reason_and_later_records_still
         '{"schema":"niche.occurrence/1","occurrence_id":"HU-26-0004'
     )
     templates = [m["template"] for m in result["outbox"]]
-    assert templates == ["acknowledgement", "suspect_arrested", "suspect_charged"]
+    assert templates == ["acknowledgement", "suspect_arrested", "suspect_charged", "checkin"]
     assert result["summary"]["records"] == {"niche": 5, "storm": 0, "quarantined": 2}
 
 

@@ -137,6 +137,7 @@ class OutboundMessage(_Message):
     template: str
     channel: Literal["email", "sms"]
     decided_at: datetime
+    not_before: datetime | None = None  # quiet hours: Service Bus holds it until then
 
 
 def parse_journey_event(body: bytes | str) -> ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake:

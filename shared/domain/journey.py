@@ -24,10 +24,12 @@ from shared.contracts.messages import (
     Officer,
     OutboundMessage,
     ResolvedCaseChange,
+    Wake,
 )
 from shared.domain.addresses import uk_mobile_e164, valid_email
 from shared.domain.deadlines import code_deadline
 from shared.domain.policy import Policy
+from shared.domain.timing import in_quiet_hours, quiet_hours_end
 
 APPLIED_EVENTS_KEPT = 64
 
@@ -39,6 +41,7 @@ _PREFERRED: dict[str, list[ChannelName]] = {"both": ["email", "sms"], "email": [
 
 class DutyStatus(StrEnum):
     OPEN = "open"  # created, not yet routed
+    WAITING = "waiting"  # in the coalescing window, to be sent with whatever joins it
     QUEUED = "queued"  # a message waits to be sent
     SENT = "sent"  # handed to the provider
     TASKED = "tasked"  # an officer task carries it
@@ -90,6 +93,9 @@ class Journey(BaseModel):
     officer: Officer | None = None
     duties: dict[str, Duty] = Field(default_factory=dict)
     last_contact_at: datetime | None = None
+    window_closes_at: datetime | None = None  # when the waiting duties go out as one message
+    next_checkin_at: datetime | None = None  # the one check-in wake that counts
+    checkins: int = 0
     # Case changes already applied (newest last), so a redelivered one changes nothing.
     applied_events: list[str] = Field(default_factory=list)
 
@@ -128,7 +134,7 @@ class AuditEntry:
 class Scheduled:
     """A journey event to re-evaluate at a later time."""
 
-    event: DeadlineCheck
+    event: DeadlineCheck | Wake
     at: datetime
 
 
@@ -425,6 +431,11 @@ def _dispatch(journey: Journey, duties: list[Duty], policy: Policy, now: datetim
     keys = [duty.key for duty in duties]
     for channel, _address in how.channels:
         key = message_key(journey.crime_reference, journey.person_id, keys, channel)
+        not_before = None
+        if channel == "sms" and in_quiet_hours(now, policy):
+            not_before = quiet_hours_end(now, policy)
+            for duty in duties:
+                d.note(now, duty.key, "deferred", f"quiet_hours until {not_before.isoformat()}")
         d.messages.append(
             OutboundMessage(
                 message_key=key,
@@ -434,6 +445,7 @@ def _dispatch(journey: Journey, duties: list[Duty], policy: Policy, now: datetim
                 template=template_for(duties),
                 channel=channel,
                 decided_at=now,
+                not_before=not_before,
             )
         )
         for duty in duties:
@@ -444,17 +456,87 @@ def _dispatch(journey: Journey, duties: list[Duty], policy: Policy, now: datetim
             d.note(now, duty.key, "fallback", how.reason)
 
 
+def _wake(journey: Journey, purpose: str, at: datetime) -> Scheduled:
+    event = Wake(
+        event_id=_digest("wake", journey.crime_reference, journey.person_id, purpose, at.isoformat()),
+        crime_reference=journey.crime_reference,
+        person_id=journey.person_id,
+        purpose=purpose,
+        at=at,
+    )
+    return Scheduled(event, at)
+
+
+def _offer(journey: Journey, duties: list[Duty], policy: Policy, now: datetime, d: Decision) -> None:
+    """New duties wait in the coalescing window, or go now when waiting would miss a deadline."""
+    if not duties:
+        return
+    if route(journey, policy).action != "send":
+        _dispatch(journey, duties, policy, now, d)  # tasks and suppressions need no window
+        return
+    for duty in duties:
+        duty.status = DutyStatus.WAITING
+    waiting = [duty for duty in journey.duties.values() if duty.status == DutyStatus.WAITING]
+    window = timedelta(minutes=policy.timing.coalesce_minutes)
+    open_window = (
+        journey.window_closes_at if journey.window_closes_at and journey.window_closes_at > now else None
+    )
+    closes = open_window or now + window
+    if window <= timedelta(0) or any(duty.due_by is not None and duty.due_by < closes for duty in waiting):
+        _close_window(journey, policy, now, d)
+        return
+    if open_window is None:
+        journey.window_closes_at = closes
+        d.scheduled.append(_wake(journey, "send_window", closes))
+    else:
+        for duty in duties:
+            d.note(now, duty.key, "coalesced", f"joins the message due at {closes.isoformat()}")
+
+
+def _close_window(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
+    """Send every waiting duty of the recipient as one message."""
+    journey.window_closes_at = None
+    waiting = [duty for duty in journey.duties.values() if duty.status == DutyStatus.WAITING]
+    _dispatch(journey, waiting, policy, now, d)
+
+
+def _frequency(journey: Journey, policy: Policy) -> timedelta:
+    days = (
+        journey.victim.preferences.frequency_days if journey.victim else policy.timing.default_frequency_days
+    )
+    return timedelta(days=days)
+
+
+def _checkins_stop(journey: Journey) -> bool:
+    victim = journey.victim
+    opted_out = victim is not None and (victim.preferences.opted_out or victim.preferences.channel == "none")
+    return journey.role != "victim" or journey.case_status == "finalised" or opted_out
+
+
+def _ensure_checkin(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
+    """Schedule the next check-in wake if none is pending and the case is open."""
+    if journey.next_checkin_at is not None or _checkins_stop(journey) or "ack" not in journey.duties:
+        return
+    basis = max(filter(None, [journey.last_contact_at, now]))
+    journey.next_checkin_at = basis + _frequency(journey, policy)
+    d.scheduled.append(_wake(journey, "checkin", journey.next_checkin_at))
+
+
 def _stop_waiting_messages(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
-    """Facts changed (a flag, an opt-out): re-route every duty whose message is still waiting."""
-    waiting = [duty for duty in journey.duties.values() if duty.status == DutyStatus.QUEUED]
+    """Facts changed (a flag, an opt-out): re-route every duty whose message is not yet sent."""
+    waiting = [
+        duty for duty in journey.duties.values() if duty.status in (DutyStatus.QUEUED, DutyStatus.WAITING)
+    ]
     if not waiting:
         return
     how = route(journey, policy)
     if how.action == "send":
         return  # the re-check at send time picks the current channel and address
     for duty in waiting:
-        duty.message_keys = []
-        d.note(now, duty.key, "suppressed", how.reason)
+        if duty.status == DutyStatus.QUEUED:
+            duty.message_keys = []
+            d.note(now, duty.key, "suppressed", how.reason)
+    journey.window_closes_at = None
     _dispatch(journey, waiting, policy, now, d)
 
 
@@ -481,7 +563,38 @@ def evaluate_case_change(
     created = _new_duties(state, case, policy, now, d, had_officer)
     for duty in created:
         _set_deadline(state, duty, policy, d)
-    _dispatch(state, created, policy, now, d)
+    _offer(state, created, policy, now, d)
+    _ensure_checkin(state, policy, now, d)
+    return d
+
+
+def evaluate_wake(journey: Journey, event: Wake, policy: Policy, now: datetime) -> Decision:
+    """A scheduled re-evaluation: the end of a coalescing window, or a check-in."""
+    state = journey.model_copy(deep=True)
+    d = Decision(state)
+    if event.purpose == "send_window":
+        if any(duty.status == DutyStatus.WAITING for duty in state.duties.values()):
+            _close_window(state, policy, now, d)
+        else:
+            state.window_closes_at = None
+        return d
+    if event.purpose != "checkin" or state.next_checkin_at != event.at:
+        return Decision(journey, unchanged=True)  # superseded by a later schedule
+    state.next_checkin_at = None
+    if _checkins_stop(state):
+        return d
+    frequency = _frequency(state, policy)
+    if state.last_contact_at is not None and state.last_contact_at + frequency > now:
+        # Someone was in touch since: the clock restarts from that contact.
+        state.next_checkin_at = state.last_contact_at + frequency
+        d.scheduled.append(_wake(state, "checkin", state.next_checkin_at))
+        return d
+    state.checkins += 1
+    duty = Duty(key=f"checkin:{state.checkins}", template="checkin", event_at=now, change_id=event.event_id)
+    state.duties[duty.key] = duty
+    _offer(state, [duty], policy, now, d)
+    state.next_checkin_at = now + frequency
+    d.scheduled.append(_wake(state, "checkin", state.next_checkin_at))
     return d
 
 

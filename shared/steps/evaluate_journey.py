@@ -23,6 +23,7 @@ from shared.domain.journey import (
     evaluate_case_change,
     evaluate_deadline,
     evaluate_message_outcome,
+    evaluate_wake,
 )
 from shared.ports import Entity, OutgoingMessage
 from shared.steps.records import (
@@ -50,7 +51,12 @@ def _record(result: StepResult, decision: Decision, stored: Entity | None, cause
     journey = decision.journey
     for message in decision.messages:
         result.emit.append(
-            Emit("outbound_messages", OutgoingMessage(message.model_dump_json(), message.message_key))
+            Emit(
+                "outbound_messages",
+                OutgoingMessage(
+                    message.model_dump_json(), message.message_key, scheduled_at=message.not_before
+                ),
+            )
         )
     for item in decision.scheduled:
         result.emit.append(
@@ -111,5 +117,7 @@ def evaluate_journey(body: bytes | str, services: Services) -> StepResult:
         if journey is not None:
             _record(result, evaluate_message_outcome(journey, event, now), stored, event.event_id)
     elif isinstance(event, Wake):
-        pass  # scheduled re-evaluations arrive with the full journey rules
+        journey, stored = _load(services, event.crime_reference, event.person_id)
+        if journey is not None:
+            _record(result, evaluate_wake(journey, event, policy, now), stored, event.event_id)
     return apply(result, services)

@@ -14,6 +14,7 @@ from shared.bootstrap import Services
 from shared.contracts.messages import MessageOutcome, OutboundMessage
 from shared.domain.journey import AuditEntry, Journey, address_for, send_time_check
 from shared.domain.render import choose_language, render_email, render_sms
+from shared.domain.timing import in_quiet_hours, quiet_hours_end
 from shared.ports import EmailContent, Entity, EntityExists, OutgoingMessage
 from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
 from shared.steps.results import Emit, StepResult, Write, apply
@@ -91,6 +92,21 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
         )
         result.writes.append(Write(MESSAGES, entity))
         result.emit.append(_outcome(message, "suppressed", now, why, message.channel))
+        return apply(result, services)
+
+    if message.channel == "sms" and in_quiet_hours(now, services.policy):
+        # Late (a retry, a slow queue) into quiet hours: hold it until they end.
+        until = quiet_hours_end(now, services.policy)
+        held = message.model_copy(update={"not_before": until})
+        result.emit.append(
+            Emit(
+                "outbound_messages",
+                OutgoingMessage(
+                    held.model_dump_json(), f"{message.message_key}@{until.isoformat()}", scheduled_at=until
+                ),
+            )
+        )
+        _audit(result, message, now, "deferred", f"quiet_hours until {until.isoformat()}")
         return apply(result, services)
 
     language, fell_back = choose_language(journey, services.policy)

@@ -1,0 +1,31 @@
+"""Quiet hours (RULES.md §3), in the force's local time."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from shared.domain.policy import Policy
+
+
+def in_quiet_hours(at: datetime, policy: Policy) -> bool:
+    """True when an SMS must not be sent (by default 20:00 to 08:00 Europe/London)."""
+    start, end = policy.timing.quiet_hours_start, policy.timing.quiet_hours_end
+    hour = at.astimezone(ZoneInfo(policy.deadlines.timezone)).hour
+    if start == end:
+        return False
+    if start > end:  # the quiet spell crosses midnight
+        return hour >= start or hour < end
+    return start <= hour < end
+
+
+def quiet_hours_end(at: datetime, policy: Policy) -> datetime:
+    """The first moment after ``at`` when quiet hours are over (08:00 local by default)."""
+    zone = ZoneInfo(policy.deadlines.timezone)
+    local = at.astimezone(zone)
+    candidate = datetime.combine(local.date(), time(policy.timing.quiet_hours_end), tzinfo=zone)
+    if candidate <= local:
+        candidate = datetime.combine(
+            local.date() + timedelta(days=1), time(policy.timing.quiet_hours_end), tzinfo=zone
+        )
+    return candidate
