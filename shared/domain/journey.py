@@ -319,7 +319,7 @@ def _new_duties(
                 add(f"m:{milestone.id}", milestone.type.value, milestone.at, details)
         elif change.kind == ChangeKind.MILESTONE_WITHDRAWN:
             duty = journey.duties.get(f"m:{change.key}")
-            if duty is not None and duty.status in (DutyStatus.OPEN, DutyStatus.QUEUED):
+            if duty is not None and duty.status in (DutyStatus.OPEN, DutyStatus.WAITING, DutyStatus.QUEUED):
                 duty.status = DutyStatus.SUPERSEDED
                 duty.compliance = Compliance.NONE
                 d.note(now, duty.key, "superseded", "milestone_withdrawn")
@@ -351,6 +351,7 @@ def _discharge_by_contact(journey: Journey, contacted_at: datetime, now: datetim
     for duty in journey.duties.values():
         if duty.event_at <= contacted_at and duty.status in (
             DutyStatus.OPEN,
+            DutyStatus.WAITING,
             DutyStatus.QUEUED,
             DutyStatus.TASKED,
         ):
@@ -534,7 +535,7 @@ def _stop_waiting_messages(journey: Journey, policy: Policy, now: datetime, d: D
         return  # the re-check at send time picks the current channel and address
     for duty in waiting:
         if duty.status == DutyStatus.QUEUED:
-            duty.message_keys = []
+            # The message keeps its key: at send time it finds the duty no longer queued and stops.
             d.note(now, duty.key, "suppressed", how.reason)
     journey.window_closes_at = None
     _dispatch(journey, waiting, policy, now, d)

@@ -1,0 +1,110 @@
+"""Builders of feed records for scenario tests (the DESIGN.md §3 shapes)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared.local.run import RunRequest, run
+from tests.conftest import read_jsonl
+
+OFFICER = {
+    "employee_id": "104233",
+    "collar_number": "PC 1234",
+    "display_name": "Jo Bloggs",
+    "rank": "Police Constable",
+    "email": "jo.bloggs@example.police.uk",
+    "phone": "101",
+    "active": True,
+}
+
+
+def victim(
+    person_id: str = "P-1",
+    *,
+    channel: str = "email",
+    email: str | None = "alex@example.org",
+    mobile: str | None = "07700 900123",
+    opted_out: bool = False,
+    safe_sms: bool = True,
+    safe_email: bool = True,
+    date_of_birth: str = "1990-01-01",
+    guardian: dict[str, Any] | None = None,
+    frequency_days: int = 28,
+    language: str = "en",
+) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "name": {"title": "Ms", "forename": "Alex", "surname": "Smith"},
+        "date_of_birth": date_of_birth,
+        "contact": {"email": email, "mobile": mobile},
+        "preferences": {
+            "channel": channel,
+            "frequency_days": frequency_days,
+            "language": language,
+            "opted_out": opted_out,
+        },
+        "safe_contact": {"sms": safe_sms, "email": safe_email},
+        "enhanced_rights": [],
+        "guardian": guardian,
+    }
+
+
+def milestone(ident: str, kind: str, at: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"id": ident, "type": kind, "at": at, "details": details or {}}
+
+
+def occurrence(
+    modified_at: str,
+    *,
+    ref: str = "HU/000001/26",
+    recorded_at: str | None = None,
+    flags: list[str] | None = None,
+    status: str = "under_investigation",
+    milestones: list[dict[str, Any]] | None = None,
+    victims: list[dict[str, Any]] | None = None,
+    outcome: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    number = ref.split("/")[1]
+    return {
+        "schema": "niche.occurrence/1",
+        "occurrence_id": f"HU-26-{number}",
+        "crime_reference": ref,
+        "modified_at": modified_at,
+        "recorded_at": recorded_at or modified_at,
+        "incident_numbers": [],
+        "offence": {
+            "code": "105/01",
+            "description": "Assault occasioning actual bodily harm",
+            "category": "violence",
+        },
+        "flags": flags or [],
+        "status": status,
+        "outcome": outcome,
+        "oic": {"employee_id": "104233", "collar_number": "PC 1234"},
+        "milestones": milestones or [],
+        "victims": victims if victims is not None else [victim()],
+    }
+
+
+def replay(
+    folder: Path, niche: list[dict[str, Any]], *, end: str, storm: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Write the feeds, run them through the local host until ``end``, and read every output."""
+    feeds = folder / "feeds"
+    feeds.mkdir(parents=True, exist_ok=True)
+    (feeds / "niche.jsonl").write_text("".join(json.dumps(r) + "\n" for r in niche), encoding="utf-8")
+    if storm:
+        (feeds / "storm.jsonl").write_text("".join(json.dumps(r) + "\n" for r in storm), encoding="utf-8")
+    (feeds / "officers.json").write_text(json.dumps([OFFICER]), encoding="utf-8")
+    out = folder / "out"
+    summary = run(RunRequest(feeds, feeds / "officers.json", out, end=datetime.fromisoformat(end)))
+    return {
+        "summary": summary,
+        "outbox": read_jsonl(out / "outbox.jsonl"),
+        "tasks": read_jsonl(out / "tasks.jsonl"),
+        "audit": read_jsonl(out / "audit.jsonl"),
+        "out": out,
+    }

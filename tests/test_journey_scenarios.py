@@ -1,0 +1,185 @@
+"""The journey rules of RULES.md, each shown end to end through the local host."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from tests.builders import milestone, occurrence, replay, victim
+
+REF = "HU/000001/26"
+
+
+def _sent_at(message: dict[str, str]) -> datetime:
+    return datetime.fromisoformat(message["sent_at"])
+
+
+def test_sms_falling_due_at_half_past_ten_at_night_is_sent_at_eight_next_morning(tmp_path: Path) -> None:
+    result = replay(
+        tmp_path,
+        [occurrence("2026-11-19T22:30:00Z", victims=[victim(channel="sms")])],
+        end="2026-11-21T00:00:00Z",
+    )
+    [message] = result["outbox"]
+    assert message["channel"] == "sms" and message["to"] == "+447700900123"
+    assert _sent_at(message) == datetime.fromisoformat("2026-11-20T08:00:00+00:00")
+    assert any(a["decision"] == "deferred" and a["reason"].startswith("quiet_hours") for a in result["audit"])
+
+
+def test_email_falling_due_at_half_past_ten_at_night_is_not_held(tmp_path: Path) -> None:
+    result = replay(
+        tmp_path,
+        [occurrence("2026-11-19T22:30:00Z", victims=[victim(channel="email")])],
+        end="2026-11-21T00:00:00Z",
+    )
+    [message] = result["outbox"]
+    assert message["channel"] == "email"
+    assert _sent_at(message) < datetime.fromisoformat("2026-11-19T23:00:00+00:00")
+    assert not any(a["decision"] == "deferred" for a in result["audit"])
+
+
+def test_three_milestones_within_ten_minutes_produce_one_message_that_names_all_three(tmp_path: Path) -> None:
+    arrested = milestone("M-1", "suspect_arrested", "2026-11-20T10:00:00Z")
+    interviewed = milestone("M-2", "suspect_interviewed", "2026-11-20T10:04:00Z")
+    bailed = milestone("M-3", "suspect_bailed", "2026-11-20T10:08:00Z")
+    records = [
+        occurrence("2026-11-19T09:00:00Z"),
+        occurrence("2026-11-20T10:01:00Z", milestones=[arrested]),
+        occurrence("2026-11-20T10:05:00Z", milestones=[arrested, interviewed]),
+        occurrence("2026-11-20T10:09:00Z", milestones=[arrested, interviewed, bailed]),
+    ]
+    result = replay(tmp_path, records, end="2026-11-21T00:00:00Z")
+    assert [m["template"] for m in result["outbox"]] == ["acknowledgement", "combined_update"]
+    combined = result["outbox"][1]
+    assert sorted(combined["duties"]) == ["m:M-1", "m:M-2", "m:M-3"]
+    body = combined["body"]
+    assert "arrested someone" in body and "interviewed a suspect" in body and "released on bail" in body
+    assert sum(a["decision"] == "coalesced" for a in result["audit"]) == 2
+
+
+def test_domestic_abuse_flag_arriving_while_a_message_waits_to_be_sent_stops_it(tmp_path: Path) -> None:
+    # The acknowledgement is an SMS held for quiet hours; the flag arrives before 08:00.
+    records = [
+        occurrence("2026-11-19T21:00:00Z", victims=[victim(channel="sms")]),
+        occurrence("2026-11-19T23:00:00Z", victims=[victim(channel="sms")], flags=["domestic_abuse"]),
+    ]
+    result = replay(tmp_path, records, end="2026-11-21T12:00:00Z")
+    assert result["outbox"] == []
+    assert [(t["duties"], t["reason"]) for t in result["tasks"]] == [
+        (["ack"], "excluded_crime:domestic_abuse")
+    ]
+    assert result["summary"]["dead_letters"] == 0
+    assert any(
+        a["decision"] == "suppressed" and a["reason"].startswith("excluded_crime") for a in result["audit"]
+    )
+
+
+def test_domestic_abuse_flag_arriving_in_the_coalescing_window_yields_a_task_and_no_message(
+    tmp_path: Path,
+) -> None:
+    records = [
+        occurrence("2026-11-19T10:00:00Z"),
+        occurrence("2026-11-19T10:03:00Z", flags=["domestic_abuse"]),
+    ]
+    result = replay(tmp_path, records, end="2026-11-21T12:00:00Z")
+    assert result["outbox"] == []
+    assert [t["reason"] for t in result["tasks"]] == ["excluded_crime:domestic_abuse"]
+
+
+def test_an_opt_out_arriving_while_a_message_waits_stops_it(tmp_path: Path) -> None:
+    records = [
+        occurrence("2026-11-19T21:00:00Z", victims=[victim(channel="sms")]),
+        occurrence("2026-11-19T23:00:00Z", victims=[victim(channel="sms", opted_out=True)]),
+    ]
+    result = replay(tmp_path, records, end="2026-11-21T12:00:00Z")
+    assert result["outbox"] == []
+    assert result["tasks"] == []
+    assert any(a["decision"] == "suppressed" and a["reason"] == "opted_out" for a in result["audit"])
+    assert result["summary"]["duties"]["met"] == 1  # the victim's choice discharges the duty
+
+
+def test_an_unsafe_preferred_channel_falls_back_to_the_other_safe_channel(tmp_path: Path) -> None:
+    records = [occurrence("2026-11-19T10:00:00Z", victims=[victim(channel="sms", safe_sms=False)])]
+    result = replay(tmp_path, records, end="2026-11-20T12:00:00Z")
+    assert [(m["channel"], m["to"]) for m in result["outbox"]] == [("email", "alex@example.org")]
+    assert any(a["decision"] == "fallback" for a in result["audit"])
+
+
+def test_no_safe_channel_gives_an_officer_task(tmp_path: Path) -> None:
+    records = [
+        occurrence(
+            "2026-11-19T10:00:00Z", victims=[victim(channel="sms", safe_sms=False, email="not-an-email")]
+        )
+    ]
+    result = replay(tmp_path, records, end="2026-11-20T12:00:00Z")
+    assert result["outbox"] == []
+    assert [t["reason"] for t in result["tasks"]] == ["no_safe_channel"]
+
+
+def test_a_victim_under_18_is_reached_through_the_guardian(tmp_path: Path) -> None:
+    child = victim(date_of_birth="2012-03-01", guardian={"email": "parent@example.org", "mobile": None})
+    result = replay(
+        tmp_path, [occurrence("2026-11-19T10:00:00Z", victims=[child])], end="2026-11-20T12:00:00Z"
+    )
+    assert [(m["channel"], m["to"]) for m in result["outbox"]] == [("email", "parent@example.org")]
+
+
+def test_a_victim_under_18_without_a_guardian_gives_a_task(tmp_path: Path) -> None:
+    child = victim(date_of_birth="2012-03-01", guardian=None)
+    result = replay(
+        tmp_path, [occurrence("2026-11-19T10:00:00Z", victims=[child])], end="2026-11-20T12:00:00Z"
+    )
+    assert result["outbox"] == []
+    assert [t["reason"] for t in result["tasks"]] == ["under_18_no_guardian"]
+
+
+def test_a_milestone_withdrawn_before_sending_is_superseded_and_nothing_is_sent(tmp_path: Path) -> None:
+    arrested = milestone("M-9", "suspect_arrested", "2026-11-20T10:00:00Z")
+    records = [
+        occurrence("2026-11-19T10:00:00Z"),
+        occurrence("2026-11-20T10:01:00Z", milestones=[arrested]),
+        occurrence("2026-11-20T10:05:00Z", milestones=[]),
+    ]
+    result = replay(tmp_path, records, end="2026-11-21T12:00:00Z")
+    assert [m["template"] for m in result["outbox"]] == ["acknowledgement"]
+    assert any(a["duty"] == "m:M-9" and a["decision"] == "superseded" for a in result["audit"])
+
+
+def test_check_ins_repeat_every_frequency_days_and_stop_at_finalisation(tmp_path: Path) -> None:
+    person = victim(frequency_days=14)
+    records = [
+        occurrence("2026-10-01T10:00:00Z", victims=[person]),
+        occurrence(
+            "2026-11-16T10:00:00Z",
+            victims=[person],
+            status="finalised",
+            outcome={"code": "18", "decided_at": "2026-11-16T10:00:00Z"},
+        ),
+    ]
+    result = replay(tmp_path, records, end="2027-01-31T00:00:00Z")
+    checkins = [m for m in result["outbox"] if m["template"] == "checkin"]
+    assert [_sent_at(m).date().isoformat() for m in checkins] == ["2026-10-15", "2026-10-29", "2026-11-12"]
+    assert result["outbox"][-1]["template"] == "case_closed"
+
+
+def test_check_ins_stop_when_the_victim_opts_out(tmp_path: Path) -> None:
+    records = [
+        occurrence("2026-10-01T10:00:00Z", victims=[victim(frequency_days=14)]),
+        occurrence("2026-10-20T10:00:00Z", victims=[victim(frequency_days=14, opted_out=True)]),
+    ]
+    result = replay(tmp_path, records, end="2026-12-31T00:00:00Z")
+    assert [m["template"] for m in result["outbox"]] == ["acknowledgement", "checkin"]
+
+
+def test_a_manual_contact_discharges_open_duties_and_restarts_the_check_in_clock(tmp_path: Path) -> None:
+    arrested = milestone("M-1", "suspect_arrested", "2026-10-02T09:00:00Z")
+    contacted = milestone("M-2", "victim_contacted", "2026-10-02T12:00:00Z")
+    records = [
+        occurrence("2026-10-01T10:00:00Z", flags=["domestic_abuse"]),
+        occurrence("2026-10-02T09:30:00Z", flags=["domestic_abuse"], milestones=[arrested]),
+        occurrence("2026-10-02T12:30:00Z", flags=["domestic_abuse"], milestones=[arrested, contacted]),
+    ]
+    result = replay(tmp_path, records, end="2026-10-20T00:00:00Z")
+    assert result["outbox"] == []
+    assert result["summary"]["duties"] == {"due": 2, "met": 2, "breached": 0, "pending": 0}
+    assert {a["duty"] for a in result["audit"] if a["decision"] == "deadline_met"} == {"ack", "m:M-1"}
