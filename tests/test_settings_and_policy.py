@@ -1,0 +1,78 @@
+"""Settings and the journey policy fail at start-up naming what is wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.domain.policy import DEFAULT_POLICY_PATH, Policy, PolicyError, load_policy
+from shared.settings import SettingsError, load_settings
+
+
+def test_shipped_policy_file_holds_the_defaults_of_rules_md() -> None:
+    policy = load_policy()
+    assert policy == Policy()
+    assert policy.deadlines.working_days == 5 and policy.deadlines.enhanced_working_days == 1
+    assert policy.timing.quiet_hours_start == 20 and policy.timing.quiet_hours_end == 8
+    assert policy.timing.coalesce_minutes == 10
+    assert "domestic_abuse" in policy.safeguarding.excluded_flags
+
+
+def test_a_malformed_policy_fails_naming_the_bad_field(tmp_path: Path) -> None:
+    data = json.loads(DEFAULT_POLICY_PATH.read_text())
+    data["timing"]["quiet_hours_start"] = "late"
+    bad = tmp_path / "policy.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(PolicyError, match=r"timing\.quiet_hours_start"):
+        load_policy(bad)
+
+
+def test_an_unknown_policy_field_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.json"
+    bad.write_text(json.dumps({"deadlines": {"working_dayz": 3}}))
+    with pytest.raises(PolicyError, match=r"deadlines\.working_dayz"):
+        load_policy(bad)
+
+
+def test_policy_that_is_not_json_says_so(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.json"
+    bad.write_text("{nope")
+    with pytest.raises(PolicyError, match="not valid JSON"):
+        load_policy(bad)
+
+
+def test_journey_policy_path_setting_overrides_the_shipped_policy(tmp_path: Path) -> None:
+    custom = tmp_path / "scotland.json"
+    custom.write_text(json.dumps({"deadlines": {"nation": "scotland"}}))
+    settings = load_settings(JOURNEY_POLICY_PATH=custom)
+    assert load_policy(settings.JOURNEY_POLICY_PATH).deadlines.nation == "scotland"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NICHE_POLL_SCHEDULE", "every five minutes"),
+        ("STORM_POLL_SCHEDULE", "*/5 * * * *"),
+        ("FEED_BATCH_SIZE", "0"),
+        ("CASE_CHANGES_QUEUE", "bad queue name"),
+        ("OFFICER_CACHE_TTL_HOURS", "soon"),
+    ],
+)
+def test_a_bad_setting_fails_at_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
+def test_sample_local_settings_list_every_setting_the_code_reads() -> None:
+    from shared.settings import Settings
+
+    sample = json.loads((Path(__file__).parents[1] / "local.settings.sample.json").read_text())["Values"]
+    assert set(Settings.model_fields) <= set(sample)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`{name}`" in readme, f"{name} is not documented in the README"
