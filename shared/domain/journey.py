@@ -651,8 +651,17 @@ def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datet
     return d
 
 
+def _too_late(duty: Duty, policy: Policy, now: datetime) -> bool:
+    """An attendance message is pointless once the visit is under the notice period away."""
+    appointment = duty.details.get("appointment")
+    if duty.template != "attendance_booked" or not appointment:
+        return False
+    notice = timedelta(minutes=policy.timing.attendance_min_notice_minutes)
+    return datetime.fromisoformat(appointment) - now < notice
+
+
 def send_time_check(
-    journey: Journey, message: OutboundMessage, policy: Policy
+    journey: Journey, message: OutboundMessage, policy: Policy, now: datetime
 ) -> tuple[list[Duty], str | None]:
     """At the moment of sending: the duties still to be told, or the reason not to send at all."""
     flag = excluded_flag(journey, policy)
@@ -664,10 +673,13 @@ def send_time_check(
         if key in journey.duties
         and journey.duties[key].status in (DutyStatus.QUEUED, DutyStatus.SENT)
         and message.message_key in journey.duties[key].message_keys
+        and not _too_late(journey.duties[key], policy, now)
     ]
     if not live:
-        statuses = sorted({journey.duties[k].status.value for k in message.duties if k in journey.duties})
-        return [], "no_live_duty:" + ",".join(statuses)
+        duties = [journey.duties[k] for k in message.duties if k in journey.duties]
+        if duties and all(_too_late(duty, policy, now) for duty in duties):
+            return [], "appointment_too_soon"
+        return [], "no_live_duty:" + ",".join(sorted({duty.status.value for duty in duties}))
     how = route(journey, policy)
     if how.action != "send":
         return [], how.reason

@@ -79,6 +79,7 @@ class TimingPolicy(_Policy):
     quiet_hours_end: Annotated[int, Field(ge=0, le=23)] = 8
     coalesce_minutes: Annotated[int, Field(ge=0, le=1440)] = 10
     attendance_min_notice_minutes: Annotated[int, Field(ge=0, le=1440)] = 60
+    sms_max_segments: Annotated[int, Field(ge=1, le=10)] = 2
     default_frequency_days: Annotated[int, Field(ge=1, le=365)] = 28
 
 
@@ -91,6 +92,7 @@ class Policy(_Policy):
     timing: TimingPolicy = TimingPolicy()
     notifiable_milestones: list[str] = NOTIFIABLE_MILESTONES
     right_to_review_outcomes: list[str] = ["10", "15", "17", "21"]
+    right_to_review_months: Annotated[int, Field(ge=1, le=24)] = 3
     right_to_review_milestones: list[str] = [
         "suspect_released_no_further_action",
         "decision_not_to_prosecute",

@@ -144,6 +144,7 @@ def _context(journey: Journey, duties: list[Duty], policy: Policy, language: str
         "officer": _officer_view(journey.officer, policy),
         "updates": updates,
         "right_to_review": review,
+        "review_months": policy.right_to_review_months,
         "greeting_name": greeting,
         "language": language,
     }

@@ -54,7 +54,7 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         f" ({summary['sms_segments']} SMS segments)",
         f"  officer tasks:     {summary['tasks']}",
         f"  duties:            {duties['due']} with a deadline: {duties['met']} met, {duties['breached']} breached,"
-        f" {duties['pending']} still open",
+        f" {summary['duties_pending']} still open",
         f"  compliance:        {'n/a' if compliance is None else f'{compliance:.1%}'}",
         f"  dead letters:      {summary['dead_letters']}",
         *_table("messages by template", summary["messages_by_template"]),

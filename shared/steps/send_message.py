@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.bootstrap import Services
 from shared.contracts.messages import MessageOutcome, OutboundMessage
-from shared.domain.journey import AuditEntry, Journey, address_for, send_time_check
+from shared.domain.journey import AuditEntry, Journey, address_for, send_time_check, template_for
 from shared.domain.render import choose_language, render_email, render_sms
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
 from shared.ports import EmailContent, Entity, EntityExists, OutgoingMessage
@@ -24,13 +24,16 @@ class NotYetCommitted(Exception):
     """The journey does not yet record this message; evaluate_journey has not finished. Retry."""
 
 
-def _outcome(message: OutboundMessage, status: str, now: datetime, reason: str | None, channel: str) -> Emit:
+def _outcome(
+    message: OutboundMessage, status: str, now: datetime, reason: str | None, channel: str, duties: list[str]
+) -> Emit:
+    """Tell evaluate_journey what became of the message, for exactly the duties it carried."""
     event = MessageOutcome(
         event_id=digest("outcome", message.message_key, status),
         crime_reference=message.crime_reference,
         person_id=message.person_id,
         message_key=message.message_key,
-        duties=message.duties,
+        duties=duties,
         status=status,
         channel=channel,
         reason=reason,
@@ -42,8 +45,15 @@ def _outcome(message: OutboundMessage, status: str, now: datetime, reason: str |
     )
 
 
-def _audit(result: StepResult, message: OutboundMessage, now: datetime, decision: str, reason: str) -> None:
-    for duty in message.duties:
+def _audit(
+    result: StepResult,
+    message: OutboundMessage,
+    now: datetime,
+    decision: str,
+    reason: str,
+    duties: list[str] | None = None,
+) -> None:
+    for duty in message.duties if duties is None else duties:
         entry = AuditEntry(now, message.crime_reference, message.person_id, duty, decision, reason)
         result.writes.append(Write(AUDIT, audit_entity(entry, message.message_key)))
 
@@ -74,11 +84,12 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
         status = str(ledger.properties["status"])
         at = ledger.properties.get("sent_at") or ledger.properties.get("decided_at") or now
         reason = ledger.properties.get("reason")
-        result.emit.append(_outcome(message, status, at, reason, message.channel))
+        carried = str(ledger.properties.get("duties") or ",".join(message.duties)).split(",")
+        result.emit.append(_outcome(message, status, at, reason, message.channel, carried))
         return apply(result, services)
 
     journey = _journey(services, message)
-    live, reason = send_time_check(journey, message, services.policy)
+    live, reason = send_time_check(journey, message, services.policy, now)
     address = address_for(journey, message.channel, services.policy) if reason is None else None
     if reason is None and address is None:
         reason = f"{message.channel}_address_unusable"
@@ -88,10 +99,16 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
         entity = Entity(
             message.crime_reference,
             message.message_key,
-            {"status": "suppressed", "reason": why, "decided_at": now, "channel": message.channel},
+            {
+                "status": "suppressed",
+                "reason": why,
+                "decided_at": now,
+                "channel": message.channel,
+                "duties": ",".join(message.duties),
+            },
         )
         result.writes.append(Write(MESSAGES, entity))
-        result.emit.append(_outcome(message, "suppressed", now, why, message.channel))
+        result.emit.append(_outcome(message, "suppressed", now, why, message.channel, message.duties))
         return apply(result, services)
 
     if message.channel == "sms" and in_quiet_hours(now, services.policy):
@@ -112,18 +129,19 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
     language, fell_back = choose_language(journey, services.policy)
     if fell_back:
         _audit(result, message, now, "language_fallback", f"unsupported language; sent in {language}")
+    template = template_for(live)
     metadata = {
         "message_id": message.message_key,
         "crime_reference": message.crime_reference,
         "person_id": message.person_id,
-        "template": message.template,
-        "duties": message.duties,
+        "template": template,
+        "duties": [duty.key for duty in live],
     }
     pending: dict[str, Any] = {
         "status": "pending",
         "channel": message.channel,
-        "template": message.template,
-        "duties": ",".join(message.duties),
+        "template": template,
+        "duties": ",".join(duty.key for duty in live),
         "first_attempt_at": now,
     }
     try:
@@ -153,6 +171,14 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
     if segments:
         sent["segments"] = segments
     result.writes.append(Write(MESSAGES, Entity(message.crime_reference, message.message_key, sent)))
-    _audit(result, message, receipt.accepted_at, "sent", f"{message.channel}:{message.template}")
-    result.emit.append(_outcome(message, "sent", receipt.accepted_at, None, message.channel))
+    sent_duties = [duty.key for duty in live]
+    dropped = [key for key in message.duties if key not in sent_duties]
+    if dropped:
+        # Duties that stopped being live while the message waited (withdrawn, or a visit now too close).
+        _audit(result, message, receipt.accepted_at, "suppressed", "not_live_at_send", dropped)
+        result.emit.append(
+            _outcome(message, "suppressed", receipt.accepted_at, "not_live_at_send", message.channel, dropped)
+        )
+    _audit(result, message, receipt.accepted_at, "sent", f"{message.channel}:{template}", sent_duties)
+    result.emit.append(_outcome(message, "sent", receipt.accepted_at, None, message.channel, sent_duties))
     return apply(result, services)
