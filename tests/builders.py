@@ -108,3 +108,32 @@ def replay(
         "audit": read_jsonl(out / "audit.jsonl"),
         "out": out,
     }
+
+
+def incident(
+    modified_at: str,
+    *,
+    number: str = "HU-20261120-0123",
+    scheduled_for: str | None = None,
+    consent: bool = True,
+    mobile: str | None = "+447700900123",
+    email: str | None = None,
+    crime_reference: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "schema": "storm.incident/1",
+        "incident_number": number,
+        "modified_at": modified_at,
+        "opened_at": modified_at,
+        "status": "resourced",
+        "opening_category": "Violence",
+        "closing_category": None,
+        "crime_reference": crime_reference,
+        "attendance": {"scheduled_for": scheduled_for, "attended_at": None} if scheduled_for else None,
+        "caller": {
+            "person_id": "C-77",
+            "name": {"forename": "Alex", "surname": "Smith"},
+            "contact": {"email": email, "mobile": mobile},
+            "consent_to_updates": consent,
+        },
+    }

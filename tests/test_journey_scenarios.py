@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from tests.builders import milestone, occurrence, replay, victim
+from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.domain.journey import Journey
+from shared.steps.records import journey_from
+from tests.builders import incident, milestone, occurrence, replay, victim
 
 REF = "HU/000001/26"
 
@@ -183,3 +186,79 @@ def test_a_manual_contact_discharges_open_duties_and_restarts_the_check_in_clock
     assert result["outbox"] == []
     assert result["summary"]["duties"] == {"due": 2, "met": 2, "breached": 0}
     assert {a["duty"] for a in result["audit"] if a["decision"] == "deadline_met"} == {"ack", "m:M-1"}
+
+
+def test_attendance_booked_hours_ahead_is_sent_to_a_consenting_caller(tmp_path: Path) -> None:
+    storm = [incident("2026-11-20T10:00:00Z", scheduled_for="2026-11-20T16:00:00Z")]
+    result = replay(tmp_path, [], storm=storm, end="2026-11-21T00:00:00Z")
+    [message] = result["outbox"]
+    assert (message["template"], message["channel"], message["to"]) == (
+        "attendance_booked",
+        "sms",
+        "+447700900123",
+    )
+    assert message["duties"] == ["attend:HU-20261120-0123:2026-11-20T16:00:00+00:00"]
+    assert "4:00pm" in message["body"]
+
+
+def test_attendance_less_than_an_hour_away_is_not_sent(tmp_path: Path) -> None:
+    storm = [incident("2026-11-20T10:00:00Z", scheduled_for="2026-11-20T10:45:00Z")]
+    result = replay(tmp_path, [], storm=storm, end="2026-11-21T00:00:00Z")
+    assert result["outbox"] == []
+    assert any(
+        a["decision"] == "suppressed" and a["reason"] == "appointment_too_soon" for a in result["audit"]
+    )
+
+
+def test_attendance_held_by_quiet_hours_past_the_visit_is_not_sent(tmp_path: Path) -> None:
+    # Booked at 21:00 for 23:30: the SMS would wait until 08:00, after the visit.
+    storm = [incident("2026-11-20T21:00:00Z", scheduled_for="2026-11-20T23:30:00Z")]
+    result = replay(tmp_path, [], storm=storm, end="2026-11-21T12:00:00Z")
+    assert result["outbox"] == []
+    assert any(a["reason"] == "appointment_too_soon" for a in result["audit"])
+
+
+def test_a_moved_appointment_is_a_new_message_and_a_caller_without_consent_gets_none(tmp_path: Path) -> None:
+    storm = [
+        incident("2026-11-20T10:00:00Z", scheduled_for="2026-11-20T16:00:00Z"),
+        incident("2026-11-20T12:00:00Z", scheduled_for="2026-11-20T18:00:00Z"),
+        incident(
+            "2026-11-20T12:00:00Z",
+            number="HU-20261120-0999",
+            scheduled_for="2026-11-20T18:00:00Z",
+            consent=False,
+        ),
+    ]
+    result = replay(tmp_path, [], storm=storm, end="2026-11-21T00:00:00Z")
+    assert ["4:00pm" in m["body"] or "6:00pm" in m["body"] for m in result["outbox"]] == [True, True]
+    assert {m["duties"][0].split(":")[1] for m in result["outbox"]} == {"HU-20261120-0123"}
+
+
+def test_enhanced_rights_bring_the_deadline_to_the_next_working_day(tmp_path: Path) -> None:
+    # A hate crime recorded on Friday 20 November 2026 must be acknowledged by Monday 23rd.
+    result = replay(
+        tmp_path, [occurrence("2026-11-20T10:00:00Z", flags=["hate_crime"])], end="2026-11-25T00:00:00Z"
+    )
+    journey = _journey(result["out"], REF, "P-1")
+    assert journey.duties["ack"].due_by == datetime.fromisoformat("2026-11-23T23:59:59+00:00")
+    assert [m["template"] for m in result["outbox"]] == ["acknowledgement"]  # hate crime is not excluded
+
+
+def test_an_unknown_language_is_sent_in_english_with_an_audit_note(tmp_path: Path) -> None:
+    result = replay(
+        tmp_path,
+        [occurrence("2026-11-20T10:00:00Z", victims=[victim(language="xx")])],
+        end="2026-11-21T00:00:00Z",
+    )
+    assert [m["template"] for m in result["outbox"]] == ["acknowledgement"]
+    assert any(a["decision"] == "language_fallback" for a in result["audit"])
+
+
+def _journey(out: Path, crime: str, person: str) -> Journey:
+    store = SqliteTableStore(out / "state.db")
+    try:
+        entity = store.get("Journeys", crime, person)
+        assert entity is not None
+        return journey_from(entity)
+    finally:
+        store.close()
