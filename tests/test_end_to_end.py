@@ -173,3 +173,16 @@ def test_generated_sample_run_writes_all_six_files(tmp_path: Path) -> None:
         assert (out / name).is_file(), name
     assert "compliance" in done.stdout
     assert (out / "outbox.jsonl").stat().st_size > 0
+
+
+def test_an_identical_record_creates_nothing_and_an_older_one_is_audited_stale(tmp_path: Path) -> None:
+    from tests.builders import occurrence, replay
+
+    newer = occurrence("2026-11-20T10:00:00Z", status="under_investigation")
+    older = occurrence("2026-11-19T10:00:00Z", status="recorded")
+    result = replay(
+        tmp_path, [newer, newer, older | {"modified_at": "2026-11-19T10:00:00Z"}], end="2026-11-21T00:00:00Z"
+    )
+    assert [m["template"] for m in result["outbox"]] == ["acknowledgement"]
+    stale = [a for a in result["audit"] if a["decision"] == "stale"]
+    assert len(stale) == 1 and stale[0]["reason"].startswith("modified_at 2026-11-19")
