@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shared.adapters.azure_tables import AzureTableStore
 from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.jsonl_feed import JsonlFeedReader
@@ -18,6 +19,14 @@ from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.domain.policy import Policy, load_policy
 from shared.ports import Clock, FeedReader, MessageProvider, OfficerDirectory, QueuePublisher, TableStore
 from shared.settings import Settings, load_settings
+
+# The shorthand the Azure tools accept for the local emulator, spelt out: Azurite's
+# published development account on its default Table port (a well-known, non-secret key).
+AZURITE_CONNECTION_STRING = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
 
 
 class SystemClock:
@@ -51,6 +60,25 @@ def queue_configs(settings: Settings) -> list[QueueConfig]:
     ]
 
 
+def build_table_store(settings: Settings) -> TableStore:
+    """Table Storage when StateStorage is set, else the embedded SQLite store."""
+    if settings.StateStorage:
+        if settings.StateStorage.strip() == "UseDevelopmentStorage=true":
+            return AzureTableStore.from_connection_string(
+                AZURITE_CONNECTION_STRING, settings.STATE_TABLE_PREFIX
+            )
+        return AzureTableStore.from_connection_string(settings.StateStorage, settings.STATE_TABLE_PREFIX)
+    if settings.StateStorage__tableServiceUri:
+        from azure.data.tables import TableServiceClient
+        from azure.identity import DefaultAzureCredential
+
+        service = TableServiceClient(
+            settings.StateStorage__tableServiceUri, credential=DefaultAzureCredential()
+        )
+        return AzureTableStore(service, settings.STATE_TABLE_PREFIX)
+    return SqliteTableStore(settings.LOCAL_DATA_DIR / "state.db")
+
+
 def build_embedded(settings: Settings, clock: Clock | None = None) -> tuple[Services, SqliteQueueBroker]:
     """The embedded default: SQLite state and queues, JSON Lines feeds, file outbox."""
     clock = clock or SystemClock()
@@ -61,7 +89,7 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> tuple[Serv
         settings=settings,
         policy=load_policy(settings.JOURNEY_POLICY_PATH),
         clock=clock,
-        tables=SqliteTableStore(data / "state.db"),
+        tables=build_table_store(settings),
         publisher=broker,
         feeds={
             "niche": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "niche.jsonl"),

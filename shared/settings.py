@@ -27,7 +27,7 @@ QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$")]
 class Settings(BaseSettings):
     """The app settings the code reads. Every one is documented in the README."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, frozen=True, env_ignore_empty=True)
 
     NICHE_POLL_SCHEDULE: Schedule = "0 */5 * * * *"
     STORM_POLL_SCHEDULE: Schedule = "0 */5 * * * *"
@@ -38,10 +38,18 @@ class Settings(BaseSettings):
     FEED_BATCH_SIZE: Annotated[int, Field(ge=1, le=10_000)] = 500
     OFFICER_CACHE_TTL_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
     SERVICEBUS_MAX_DELIVERY_COUNT: Annotated[int, Field(ge=1, le=2000)] = 10
+    # State in Azure Table Storage: a connection string (Azurite: UseDevelopmentStorage=true),
+    # or, in Azure, StateStorage__tableServiceUri with the managed identity. Neither: SQLite.
+    StateStorage: str | None = None
+    StateStorage__tableServiceUri: Annotated[str | None, Field(pattern=r"^https://[^\s/]+/?$")] = None
+    STATE_TABLE_PREFIX: Annotated[str, Field(pattern=r"^([A-Za-z][A-Za-z0-9]{0,19})?$")] = ""
     # The embedded default (SQLite state and queues, JSON Lines feeds, file outbox).
     LOCAL_DATA_DIR: Path = Path(".local")
     LOCAL_FEEDS_DIR: Path = Path(".local/feeds")
     LOCAL_OFFICERS_FILE: Path | None = None
+
+    def uses_table_storage(self) -> bool:
+        return bool(self.StateStorage or self.StateStorage__tableServiceUri)
 
 
 class SettingsError(ValueError):

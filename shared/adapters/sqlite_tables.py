@@ -11,7 +11,7 @@ import base64
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,10 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _present(properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in properties.items() if v is not None}
+
+
 class SqliteTableStore:
     """A TableStore on one SQLite file (or ``:memory:``)."""
 
@@ -66,7 +70,9 @@ class SqliteTableStore:
         for key in ("PartitionKey", "RowKey"):
             if key in entity.properties:
                 raise ValueError(f"{key} belongs in the entity keys, not its properties")
-        return json.dumps({k: _encode(v) for k, v in entity.properties.items()}, separators=(",", ":"))
+        # None means "no such property", as in Table Storage, which cannot store a null.
+        values = {k: _encode(v) for k, v in entity.properties.items() if v is not None}
+        return json.dumps(values, separators=(",", ":"))
 
     @staticmethod
     def _entity(pk: str, rk: str, etag: str, props: str) -> Entity:
@@ -91,7 +97,7 @@ class SqliteTableStore:
             raise EntityExists(
                 f"{table}({entity.partition_key!r}, {entity.row_key!r}) already exists"
             ) from exc
-        return Entity(entity.partition_key, entity.row_key, dict(entity.properties), etag)
+        return Entity(entity.partition_key, entity.row_key, _present(entity.properties), etag)
 
     def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
         self.operations += 1
@@ -109,7 +115,7 @@ class SqliteTableStore:
             if exists:
                 raise EtagMismatch(f"{keys} changed since it was read")
             raise EntityNotFound(f"{keys} does not exist")
-        return Entity(entity.partition_key, entity.row_key, dict(entity.properties), new_etag)
+        return Entity(entity.partition_key, entity.row_key, _present(entity.properties), new_etag)
 
     def upsert(self, table: str, entity: Entity) -> Entity:
         self.operations += 1
@@ -119,7 +125,7 @@ class SqliteTableStore:
             "ON CONFLICT (tbl, pk, rk) DO UPDATE SET etag=excluded.etag, props=excluded.props",
             (table, entity.partition_key, entity.row_key, etag, self._props(entity)),
         )
-        return Entity(entity.partition_key, entity.row_key, dict(entity.properties), etag)
+        return Entity(entity.partition_key, entity.row_key, _present(entity.properties), etag)
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         self.operations += 1

@@ -5,16 +5,16 @@ from __future__ import annotations
 import importlib
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from shared import bootstrap
 from shared.adapters.jsonl_feed import record_time
-from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.local.host import HostStats, LocalHost, SimulatedClock
+from shared.ports import Entity, TableStore
 from shared.settings import load_settings
 from shared.steps.records import AUDIT, CURSORS, JOURNEYS, QUARANTINE, TASKS, journey_from
 
@@ -97,8 +97,7 @@ def run(
         stats = host.run_simulated(
             clock, end, (lambda t: on_progress(start, t, end)) if on_progress else None
         )
-        assert isinstance(services.tables, SqliteTableStore)
-        summary = write_outputs(request.out, services.tables, broker, stats)
+        summary = write_outputs(request.out, cast(ExportableStore, services.tables), broker, stats)
     finally:
         bootstrap.install(None)
         broker.close()
@@ -123,7 +122,13 @@ def _as_json(raw: str) -> Any:
         return raw
 
 
-def write_outputs(out: Path, tables: SqliteTableStore, broker: Any, stats: HostStats) -> dict[str, Any]:
+class ExportableStore(TableStore, Protocol):
+    """A table store that can list a whole table: for the local run's reports, never for a step."""
+
+    def export(self, table: str) -> Iterator[Entity]: ...
+
+
+def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostStats) -> dict[str, Any]:
     """Export tasks, audit, quarantine and dead letters, and build the summary."""
     task_reasons: Counter[str] = Counter()
 

@@ -1,0 +1,191 @@
+"""Azure Table Storage behind the TableStore port (azure-data-tables).
+
+It smooths over the SDK's traps so that the steps see the same semantics as the
+SQLite store:
+- a Python int outside Int32 is written as Int64 (the SDK refuses it otherwise);
+- ``None`` means "no such property" (the service cannot store a null, and a merge
+  would keep the old value): writes are full replaces, so the property is gone;
+- a string longer than the service's 32K-character limit is compressed and, if
+  still too big for one binary property (64 KiB), split across several;
+- 409 on create, 412 on a stale ETag and 404 become the port's exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import urllib.parse
+import zlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import EdmType, EntityProperty, TableServiceClient, UpdateMode
+
+from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch
+
+_INT32 = range(-(2**31), 2**31)
+_MAX_STRING_CHARS = 32_000
+_MAX_BINARY_BYTES = 64_000
+_CHUNK = "__z"  # a long string `p` is stored as p__z0, p__z1, … and the count in p__zn
+_RESERVED = ("PartitionKey", "RowKey", "Timestamp", "etag")
+_KEY_UNSAFE = set("/\\#?%")
+
+
+def encode_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """Port properties to what the Table service can store."""
+    stored: dict[str, Any] = {}
+    for name, value in properties.items():
+        if name in _RESERVED or _CHUNK in name:
+            raise ValueError(f"property name {name!r} is reserved")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            stored[name] = value
+        elif isinstance(value, int) and value not in _INT32:
+            stored[name] = EntityProperty(value, EdmType.INT64)
+        elif isinstance(value, str) and len(value) > _MAX_STRING_CHARS:
+            packed = zlib.compress(value.encode("utf-8"), 6)
+            chunks = [packed[i : i + _MAX_BINARY_BYTES] for i in range(0, len(packed), _MAX_BINARY_BYTES)]
+            for index, chunk in enumerate(chunks):
+                stored[f"{name}{_CHUNK}{index}"] = chunk
+            stored[f"{name}{_CHUNK}n"] = len(chunks)
+        else:
+            stored[name] = value
+    return stored
+
+
+def decode_properties(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Table service returned, as port properties."""
+    properties: dict[str, Any] = {}
+    for name, value in stored.items():
+        if name in _RESERVED or _CHUNK in name:
+            continue
+        properties[name] = value.value if isinstance(value, EntityProperty) else value
+    for name, count in stored.items():
+        if name.endswith(f"{_CHUNK}n"):
+            base = name[: -len(f"{_CHUNK}n")]
+            packed = b"".join(bytes(stored[f"{base}{_CHUNK}{i}"]) for i in range(int(count)))
+            properties[base] = zlib.decompress(packed).decode("utf-8")
+    return properties
+
+
+def _key(value: str) -> str:
+    """Table keys may not hold / \\ # ? or control characters; crime references have slashes."""
+    return "".join(
+        f"%{ord(ch):02X}" if ch in _KEY_UNSAFE or ord(ch) < 32 or 127 <= ord(ch) < 160 else ch for ch in value
+    )
+
+
+def _unkey(value: str) -> str:
+    return urllib.parse.unquote(value) if "%" in value else value
+
+
+def _present(properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in properties.items() if v is not None}
+
+
+def _etag(metadata: Mapping[str, Any]) -> str | None:
+    value = metadata.get("etag")
+    return str(value) if value is not None else None
+
+
+class AzureTableStore:
+    """A TableStore on Azure Table Storage (or Azurite)."""
+
+    def __init__(self, service: TableServiceClient, prefix: str = "") -> None:
+        self._service = service
+        self._prefix = prefix  # lets several deployments (or tests) share one account
+        self._ready: set[str] = set()
+        self._lock = threading.Lock()
+        self.operations = 0
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, prefix: str = "") -> AzureTableStore:
+        return cls(TableServiceClient.from_connection_string(connection_string), prefix)
+
+    def _table(self, table: str) -> Any:
+        name = self._prefix + table
+        client = self._service.get_table_client(name)
+        if name not in self._ready:
+            with self._lock:
+                if name not in self._ready:
+                    with contextlib.suppress(ResourceExistsError):  # another worker made it first
+                        self._service.create_table(name)
+                    self._ready.add(name)
+        return client
+
+    def _entity(self, entity: Entity) -> dict[str, Any]:
+        keys = {"PartitionKey": _key(entity.partition_key), "RowKey": _key(entity.row_key)}
+        return {**keys, **encode_properties(entity.properties)}
+
+    @staticmethod
+    def _from(found: Mapping[str, Any]) -> Entity:
+        metadata = getattr(found, "metadata", {})
+        keys = _unkey(str(found["PartitionKey"])), _unkey(str(found["RowKey"]))
+        return Entity(*keys, decode_properties(found), _etag(metadata))
+
+    def get(self, table: str, partition_key: str, row_key: str) -> Entity | None:
+        self.operations += 1
+        try:
+            found = self._table(table).get_entity(_key(partition_key), _key(row_key))
+        except ResourceNotFoundError:
+            return None
+        return self._from(found)
+
+    def create(self, table: str, entity: Entity) -> Entity:
+        self.operations += 1
+        try:
+            metadata = self._table(table).create_entity(self._entity(entity))
+        except ResourceExistsError as exc:
+            raise EntityExists(
+                f"{table}({entity.partition_key!r}, {entity.row_key!r}) already exists"
+            ) from exc
+        return Entity(entity.partition_key, entity.row_key, _present(entity.properties), _etag(metadata))
+
+    def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
+        self.operations += 1
+        keys = f"{table}({entity.partition_key!r}, {entity.row_key!r})"
+        try:
+            metadata = self._table(table).update_entity(
+                self._entity(entity),
+                mode=UpdateMode.REPLACE,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceNotFoundError as exc:
+            raise EntityNotFound(f"{keys} does not exist") from exc
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                raise EtagMismatch(f"{keys} changed since it was read") from exc
+            raise
+        return Entity(entity.partition_key, entity.row_key, _present(entity.properties), _etag(metadata))
+
+    def upsert(self, table: str, entity: Entity) -> Entity:
+        self.operations += 1
+        metadata = self._table(table).upsert_entity(self._entity(entity), mode=UpdateMode.REPLACE)
+        return Entity(entity.partition_key, entity.row_key, _present(entity.properties), _etag(metadata))
+
+    def delete(self, table: str, partition_key: str, row_key: str) -> None:
+        self.operations += 1
+        self._table(table).delete_entity(_key(partition_key), _key(row_key))
+
+    def query_partition(self, table: str, partition_key: str) -> Iterator[Entity]:
+        self.operations += 1
+        pages = self._table(table).query_entities(
+            "PartitionKey eq @pk", parameters={"pk": _key(partition_key)}
+        )
+        for found in pages:
+            yield self._from(found)
+
+    def export(self, table: str) -> Iterator[Entity]:
+        """Every entity of a table, for reports only (never used by a step)."""
+        name = self._prefix + table
+        if name not in {t.name for t in self._service.list_tables()}:
+            return
+        for found in self._service.get_table_client(name).list_entities():
+            yield self._from(found)
+
+    def close(self) -> None:
+        self._service.close()
