@@ -262,3 +262,14 @@ def _journey(out: Path, crime: str, person: str) -> Journey:
         return journey_from(entity)
     finally:
         store.close()
+
+
+def test_a_held_sms_whose_channel_becomes_unsafe_goes_by_the_other_safe_channel(tmp_path: Path) -> None:
+    records = [
+        occurrence("2026-11-19T21:00:00Z", victims=[victim(channel="sms")]),
+        occurrence("2026-11-19T23:00:00Z", victims=[victim(channel="sms", safe_sms=False)]),
+    ]
+    result = replay(tmp_path, records, end="2026-11-21T12:00:00Z")
+    assert [(m["channel"], m["duties"]) for m in result["outbox"]] == [("email", ["ack"])]
+    assert _sent_at(result["outbox"][0]) < datetime.fromisoformat("2026-11-20T00:00:00+00:00")
+    assert result["summary"]["duties"] == {"due": 1, "met": 1, "breached": 0}

@@ -70,6 +70,7 @@ class Duty(BaseModel):
     status: DutyStatus = DutyStatus.OPEN
     compliance: Compliance = Compliance.NONE
     message_keys: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)  # where its waiting messages are going
     task_id: str | None = None
     handed_at: datetime | None = None
     reason: str | None = None
@@ -458,6 +459,7 @@ def _dispatch(journey: Journey, duties: list[Duty], policy: Policy, now: datetim
             duty.message_keys.append(key)
     for duty in duties:
         duty.status = DutyStatus.QUEUED
+        duty.channels = [channel for channel, _ in how.channels]
         if how.fallback:
             d.note(now, duty.key, "fallback", how.reason)
 
@@ -537,7 +539,18 @@ def _stop_waiting_messages(journey: Journey, policy: Policy, now: datetime, d: D
         return
     how = route(journey, policy)
     if how.action == "send":
-        return  # the re-check at send time picks the current channel and address
+        # A waiting message keeps its channel if that is still usable (the address is re-read at
+        # send time); otherwise it goes again by the channel that now is, and the old one stops.
+        usable = {channel for channel, _ in how.channels}
+        stranded = [
+            duty
+            for duty in waiting
+            if duty.status == DutyStatus.QUEUED and not usable.intersection(duty.channels)
+        ]
+        for duty in stranded:
+            d.note(now, duty.key, "fallback", "channel_no_longer_usable")
+        _dispatch(journey, stranded, policy, now, d)
+        return
     for duty in waiting:
         if duty.status == DutyStatus.QUEUED:
             # The message keeps its key: at send time it finds the duty no longer queued and stops.
