@@ -158,9 +158,15 @@ class MessageProvider(Protocol):
         ...
 
     def send_sms(
-        self, *, idempotency_key: str, to: str, text: str, metadata: Mapping[str, Any]
+        self,
+        *,
+        idempotency_key: str,
+        to: str,
+        text: str,
+        metadata: Mapping[str, Any],
+        first_sent_at: datetime | None = None,
     ) -> ProviderReceipt:
-        """Hand an SMS over; the same key never reaches the recipient twice."""
+        """Hand an SMS over; the same key (with its first attempt's time) never reaches the recipient twice."""
         ...
 
 

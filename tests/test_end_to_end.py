@@ -186,3 +186,33 @@ def test_an_identical_record_creates_nothing_and_an_older_one_is_audited_stale(t
     assert [m["template"] for m in result["outbox"]] == ["acknowledgement"]
     stale = [a for a in result["audit"] if a["decision"] == "stale"]
     assert len(stale) == 1 and stale[0]["reason"].startswith("modified_at 2026-11-19")
+
+
+def test_a_throttled_provider_gets_the_message_later_and_it_is_never_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timedelta
+
+    from shared.adapters.file_outbox import FileOutbox
+    from shared.ports import ProviderThrottled
+    from tests.builders import occurrence, replay
+
+    real = FileOutbox.send_email
+    refusals: list[str] = []
+
+    def throttled_once(self: FileOutbox, **kwargs: Any) -> Any:
+        if not refusals:
+            refusals.append(kwargs["idempotency_key"])
+            raise ProviderThrottled(retry_after_seconds=600)
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(FileOutbox, "send_email", throttled_once)
+    result = replay(tmp_path, [occurrence("2026-11-20T10:00:00Z")], end="2026-11-21T00:00:00Z")
+    [message] = result["outbox"]
+    assert message["message_id"] == refusals[0]
+    first_try = datetime.fromisoformat("2026-11-20T10:15:00+00:00")  # ingest at 10:05, window of 10 minutes
+    assert datetime.fromisoformat(message["sent_at"]) == first_try + timedelta(seconds=600)
+    assert any(
+        a["decision"] == "deferred" and a["reason"].startswith("provider_throttled") for a in result["audit"]
+    )
+    assert result["summary"]["dead_letters"] == 0

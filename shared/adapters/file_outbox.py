@@ -54,7 +54,13 @@ class FileOutbox:
         return self._hand_over(idempotency_key, entry)
 
     def send_sms(
-        self, *, idempotency_key: str, to: str, text: str, metadata: Mapping[str, Any]
+        self,
+        *,
+        idempotency_key: str,
+        to: str,
+        text: str,
+        metadata: Mapping[str, Any],
+        first_sent_at: datetime | None = None,
     ) -> ProviderReceipt:
         entry = {**metadata, "channel": "sms", "to": to, "subject": None, "body": text}
         return self._hand_over(idempotency_key, entry)

@@ -7,7 +7,7 @@ any point never reaches the victim twice.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.bootstrap import Services
@@ -15,7 +15,7 @@ from shared.contracts.messages import MessageOutcome, OutboundMessage
 from shared.domain.journey import AuditEntry, Journey, address_for, send_time_check, template_for
 from shared.domain.render import choose_language, render_email, render_sms
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
-from shared.ports import EmailContent, Entity, EntityExists, OutgoingMessage
+from shared.ports import EmailContent, Entity, EntityExists, OutgoingMessage, ProviderThrottled
 from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
 from shared.steps.results import Emit, StepResult, Write, apply
 
@@ -144,29 +144,52 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
         "duties": ",".join(duty.key for duty in live),
         "first_attempt_at": now,
     }
-    try:
-        tables.create(MESSAGES, Entity(message.crime_reference, message.message_key, pending))
-    except EntityExists:
-        pending = dict(ledger.properties) if ledger is not None else pending
+    # The ledger entry exists before the provider is called; a retry finds it and reuses its
+    # first-attempt time, which the SMS provider needs to recognise the retry.
+    if ledger is None:
+        try:
+            tables.create(MESSAGES, Entity(message.crime_reference, message.message_key, pending))
+        except EntityExists:
+            ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
+    if ledger is not None:
+        pending = dict(ledger.properties)
 
     segments = 0
-    if message.channel == "sms":
-        sms = render_sms(journey, live, services.policy, language)
-        segments = sms.segments
-        receipt = services.provider.send_sms(
-            idempotency_key=message.message_key,
-            to=address,
-            text=sms.text,
-            metadata=metadata | {"segments": segments},
+    try:
+        if message.channel == "sms":
+            sms = render_sms(journey, live, services.policy, language)
+            segments = sms.segments
+            receipt = services.provider.send_sms(
+                idempotency_key=message.message_key,
+                to=address,
+                text=sms.text,
+                metadata=metadata | {"segments": segments},
+                first_sent_at=pending.get("first_attempt_at"),
+            )
+        else:
+            email = render_email(journey, live, services.policy, language)
+            receipt = services.provider.send_email(
+                idempotency_key=message.message_key,
+                to=address,
+                content=EmailContent(email.subject, email.text, email.html),
+                metadata=metadata,
+            )
+    except ProviderThrottled as throttled:
+        # Come back when the provider says: a scheduled copy of this message, never a lost one.
+        retry_at = now + timedelta(seconds=max(1.0, throttled.retry_after_seconds))
+        later = message.model_copy(update={"not_before": retry_at})
+        result.emit.append(
+            Emit(
+                "outbound_messages",
+                OutgoingMessage(
+                    later.model_dump_json(),
+                    f"{message.message_key}@{retry_at.isoformat()}",
+                    scheduled_at=retry_at,
+                ),
+            )
         )
-    else:
-        email = render_email(journey, live, services.policy, language)
-        receipt = services.provider.send_email(
-            idempotency_key=message.message_key,
-            to=address,
-            content=EmailContent(email.subject, email.text, email.html),
-            metadata=metadata,
-        )
+        _audit(result, message, now, "deferred", f"provider_throttled until {retry_at.isoformat()}")
+        return apply(result, services)
     sent = pending | {"status": "sent", "provider_id": receipt.provider_id, "sent_at": receipt.accepted_at}
     if segments:
         sent["segments"] = segments
