@@ -148,6 +148,10 @@ class ProviderThrottled(Exception):
         self.retry_after_seconds = retry_after_seconds
 
 
+class ProviderRejected(Exception):
+    """The provider refused this message for good (bad address, content, sender); retrying cannot help."""
+
+
 class MessageProvider(Protocol):
     """Email and SMS delivery (Azure Communication Services; a file outbox locally)."""
 

@@ -216,3 +216,21 @@ def test_a_throttled_provider_gets_the_message_later_and_it_is_never_lost(
         a["decision"] == "deferred" and a["reason"].startswith("provider_throttled") for a in result["audit"]
     )
     assert result["summary"]["dead_letters"] == 0
+
+
+def test_a_message_the_provider_rejects_for_good_is_recorded_failed_and_the_duty_escalates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.adapters.file_outbox import FileOutbox
+    from shared.ports import ProviderRejected
+    from tests.builders import occurrence, replay
+
+    def reject(self: FileOutbox, **kwargs: Any) -> Any:
+        raise ProviderRejected("recipient address refused")
+
+    monkeypatch.setattr(FileOutbox, "send_email", reject)
+    result = replay(tmp_path, [occurrence("2026-11-20T10:00:00Z")], end="2026-11-30T00:00:00Z")
+    assert result["outbox"] == []
+    assert result["summary"]["dead_letters"] == 0
+    assert any(a["reason"] == "provider_rejected:ProviderRejected" for a in result["audit"])
+    assert [t["reason"] for t in result["tasks"]] == ["deadline_breached"]

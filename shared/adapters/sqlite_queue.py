@@ -181,6 +181,9 @@ class SqliteQueueBroker:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
+        # Bumped by every call that can make a message receivable, so a host can tell that
+        # nothing has changed since it last found every queue empty.
+        self.changes = 0
 
     def close(self) -> None:
         with self._mutex:
@@ -211,6 +214,7 @@ class SqliteQueueBroker:
 
     def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
         """Enqueue (or schedule) a batch atomically; ids seen within the window are dropped."""
+        self.changes += 1
         config = self._config(queue)
         if config.sessions:
             for message in messages:
@@ -369,6 +373,7 @@ class SqliteQueueBroker:
 
     def complete(self, message: ReceivedMessage, *, now: datetime) -> None:
         """Settle: the message is removed for good; raises LockLost if the lock lapsed."""
+        self.changes += 1
         config = self._config(message.queue)
         at = _us(now)
         with self._tx() as db:
@@ -379,6 +384,7 @@ class SqliteQueueBroker:
 
     def abandon(self, message: ReceivedMessage, *, now: datetime, error: str = "") -> None:
         """Unlock for redelivery now, or dead-letter it when its deliveries are used up."""
+        self.changes += 1
         config = self._config(message.queue)
         at = _us(now)
         with self._tx() as db:
@@ -393,6 +399,7 @@ class SqliteQueueBroker:
         self, message: ReceivedMessage, *, now: datetime, reason: str, description: str = ""
     ) -> None:
         """Move the message to the dead-letter store with the caller's reason."""
+        self.changes += 1
         config = self._config(message.queue)
         at = _us(now)
         with self._tx() as db:
@@ -458,6 +465,7 @@ class SqliteQueueBroker:
 
         A message still in flight keeps its own lock until settled or expired.
         """
+        self.changes += 1
         self._config(queue)
         with self._tx() as db:
             row = db.execute(

@@ -171,6 +171,9 @@ class LocalHost:
         self.broker = broker
         self.clock = clock
         self.stats = HostStats()
+        self._quiet: tuple[int, datetime | None] | None = (
+            None  # (broker changes, next visible) when last empty
+        )
         self.timers: list[TimerFunction] = []
         self.queues: list[QueueFunction] = []
         now = clock()
@@ -264,6 +267,16 @@ class LocalHost:
 
     def drain(self, limit: int | None = None) -> int:
         """Dispatch every message receivable now, queue after queue, until none is left."""
+        if self._quiet is not None:
+            changes, next_visible = self._quiet
+            if changes == self.broker.changes and (next_visible is None or next_visible > self.clock()):
+                return 0  # every queue was empty and nothing has arrived or come due since
+        dispatched = self._drain(limit)
+        if limit is None or dispatched < limit:
+            self._quiet = (self.broker.changes, self.broker.next_visible_at(self.clock()))
+        return dispatched
+
+    def _drain(self, limit: int | None) -> int:
         dispatched = 0
         progress = True
         while progress:
@@ -282,7 +295,9 @@ class LocalHost:
     def next_event_at(self) -> datetime | None:
         """The next moment something is due: a timer or a scheduled message."""
         moments = [timer.next_fire for timer in self.timers]
-        visible = self.broker.next_visible_at(self.clock())
+        quiet = self._quiet
+        fresh = quiet is not None and quiet[0] == self.broker.changes
+        visible = quiet[1] if fresh and quiet is not None else self.broker.next_visible_at(self.clock())
         if visible is not None:
             moments.append(visible)
         return min(moments) if moments else None

@@ -15,7 +15,14 @@ from shared.contracts.messages import MessageOutcome, OutboundMessage
 from shared.domain.journey import AuditEntry, Journey, address_for, send_time_check, template_for
 from shared.domain.render import choose_language, render_email, render_sms
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
-from shared.ports import EmailContent, Entity, EntityExists, OutgoingMessage, ProviderThrottled
+from shared.ports import (
+    EmailContent,
+    Entity,
+    EntityExists,
+    OutgoingMessage,
+    ProviderRejected,
+    ProviderThrottled,
+)
 from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
 from shared.steps.results import Emit, StepResult, Write, apply
 
@@ -79,9 +86,9 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
     tables = services.tables
     result = StepResult()
     ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
-    if ledger is not None and ledger.properties["status"] in ("sent", "suppressed"):
+    if ledger is not None and ledger.properties["status"] in ("sent", "suppressed", "failed"):
         # Finished by an earlier delivery; repeat its report in case that delivery died before it.
-        status = str(ledger.properties["status"])
+        status = "sent" if ledger.properties["status"] == "sent" else "suppressed"
         at = ledger.properties.get("sent_at") or ledger.properties.get("decided_at") or now
         reason = ledger.properties.get("reason")
         carried = str(ledger.properties.get("duties") or ",".join(message.duties)).split(",")
@@ -174,6 +181,14 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
                 content=EmailContent(email.subject, email.text, email.html),
                 metadata=metadata,
             )
+    except ProviderRejected as rejected:
+        # Permanent: the duty stays unmet (its deadline check escalates it); the reason is kept.
+        why = f"provider_rejected:{type(rejected).__name__}"
+        failed = pending | {"status": "failed", "reason": why, "decided_at": now}
+        result.writes.append(Write(MESSAGES, Entity(message.crime_reference, message.message_key, failed)))
+        _audit(result, message, now, "suppressed", why)
+        result.emit.append(_outcome(message, "suppressed", now, why, message.channel, message.duties))
+        return apply(result, services)
     except ProviderThrottled as throttled:
         # Come back when the provider says: a scheduled copy of this message, never a lost one.
         retry_at = now + timedelta(seconds=max(1.0, throttled.retry_after_seconds))
