@@ -99,6 +99,10 @@ class FeedLine:
     position: str
 
 
+class FeedUnavailable(Exception):
+    """The feed could not be read (after retries); what was read before it stands."""
+
+
 class FeedReader(Protocol):
     """Reads a feed from a stored cursor."""
 

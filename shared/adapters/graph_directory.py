@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import json
 import logging
 import re
 import threading
@@ -190,8 +191,8 @@ class MsalClientCredentials:
         if isinstance(token, str) and token:
             return token
         code = str(result.get("error") or "unknown_error")
-        description = str(result.get("error_description") or "").splitlines()[0:1]
-        detail = f": {description[0]}" if description else ""
+        description = str(result.get("error_description") or "").strip()
+        detail = f": {description.splitlines()[0][:300]}" if description else ""
         raise TokenError(
             f"token request to {self.authority} for client {self.client_id} was refused ({code}){detail}",
             transient=code in _TRANSIENT_TOKEN_ERRORS,
@@ -201,8 +202,6 @@ class MsalClientCredentials:
 def _token_failure(message: str, exc: Exception) -> TokenError:
     # msal raises ValueError for an authority it cannot use (an unknown tenant: a 4xx on
     # the OpenID configuration); network errors and 5xx surface as other exceptions.
-    import json
-
     permanent = isinstance(exc, ValueError) and not isinstance(exc, json.JSONDecodeError)
     reason = str(exc).splitlines()[0][:300] if permanent else type(exc).__name__
     return TokenError(f"{message}: {reason}", transient=not permanent)

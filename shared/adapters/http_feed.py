@@ -34,6 +34,7 @@ from typing import Any
 
 import requests
 
+from shared import ports
 from shared.adapters.graph_directory import (
     RequestFailed,
     RetryPolicy,
@@ -49,7 +50,7 @@ from shared.ports import FeedLine
 logger = logging.getLogger(__name__)
 
 
-class FeedUnavailable(Exception):
+class FeedUnavailable(ports.FeedUnavailable):
     """A feed page could not be read (after retries) or made no sense; earlier pages stand."""
 
 

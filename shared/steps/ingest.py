@@ -18,7 +18,7 @@ from shared.contracts.feeds import FEED_MODELS, NicheOccurrence, StormIncident
 from shared.contracts.messages import CaseChange, Change
 from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.journey import AuditEntry
-from shared.ports import Entity, OutgoingMessage
+from shared.ports import Entity, FeedLine, FeedUnavailable, OutgoingMessage
 from shared.steps.records import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
 from shared.steps.results import Emit, StepResult, Write, apply
 
@@ -73,9 +73,11 @@ class _Batch:
         self.snapshots[(key, feed)] = raw
 
 
-def _quarantine_row(position: str) -> str:
-    # Keyed by feed position: a record re-read after a crash lands on the same row.
-    return f"{int(position):020d}" if position.isdigit() else digest(position)
+def _quarantine_row(position: str, raw: str) -> str:
+    # Keyed by position and content: a record re-read after a crash lands on the same row,
+    # and two bad records sharing a page position (an HTTP feed) do not collide.
+    ordered = f"{int(position):020d}" if position.isdigit() else digest(position)[:20]
+    return f"{ordered}-{digest(raw)[:8]}"
 
 
 def _crime_for_incident(services: Services, incident: StormIncident, batch_links: dict[str, str]) -> str:
@@ -91,108 +93,116 @@ def _crime_for_incident(services: Services, incident: StormIncident, batch_links
 
 def ingest_feed(feed: str, services: Services) -> IngestReport:
     """One timer tick: read up to FEED_BATCH_SIZE visible records after the cursor."""
-    now = services.clock.now()
-    tables = services.tables
-    report = IngestReport(feed)
-    result = report.result
-    cursor_entity = tables.get(CURSORS, feed, "cursor")
-    cursor = str(cursor_entity.properties["position"]) if cursor_entity else None
-    batch = _Batch(services)
-    links: dict[str, str] = {}
-    snapshot_writes: dict[tuple[str, str], Write] = {}
+    tick = _Tick(feed, services)
+    try:
+        for line in services.feeds[feed].read(tick.cursor, tick.now, services.settings.FEED_BATCH_SIZE):
+            tick.take(line)
+    except FeedUnavailable:
+        # Keep what was read before the failure, then fail the run so operators see it.
+        tick.finish()
+        raise
+    return tick.finish()
 
-    for line in services.feeds[feed].read(cursor, now, services.settings.FEED_BATCH_SIZE):
-        report.read += 1
-        cursor = line.position
+
+class _Tick:
+    """The records of one timer tick, staged until they are all on the queue."""
+
+    def __init__(self, feed: str, services: Services) -> None:
+        self.feed = feed
+        self.services = services
+        self.now = services.clock.now()
+        self.report = IngestReport(feed)
+        self.cursor_entity = services.tables.get(CURSORS, feed, "cursor")
+        self.cursor = str(self.cursor_entity.properties["position"]) if self.cursor_entity else None
+        self.batch = _Batch(services)
+        self.links: dict[str, str] = {}
+        self.snapshot_writes: dict[tuple[str, str], Write] = {}
+
+    def take(self, line: FeedLine) -> None:
+        """Validate, diff and stage one record; the cursor moves just past it."""
+        self.report.read += 1
+        self.cursor = line.position
         try:
-            record = _parse(feed, line.raw)
+            record = _parse(self.feed, line.raw)
         except (ValidationError, ValueError) as exc:
-            report.quarantined += 1
-            result.writes.append(
-                Write(
-                    QUARANTINE,
-                    Entity(
-                        feed,
-                        _quarantine_row(line.position),
-                        {"record": line.raw, "error": _reason(exc), "at": now},
-                    ),
-                    mode="insert_once",
-                )
-            )
-            continue
-
+            self._quarantine(line, exc)
+            return
         if isinstance(record, NicheOccurrence):
-            key = record.crime_reference
-            crime = key
+            key = crime = record.crime_reference
         else:
             key = record.incident_number
-            crime = _crime_for_incident(services, record, links)
-        previous_raw = batch.snapshot(key, feed)
-        previous = FEED_MODELS[feed].model_validate_json(previous_raw) if previous_raw else None
+            crime = _crime_for_incident(self.services, record, self.links)
+        previous_raw = self.batch.snapshot(key, self.feed)
+        previous = FEED_MODELS[self.feed].model_validate_json(previous_raw) if previous_raw else None
         if previous is not None and record.modified_at < previous.modified_at:
-            report.stale += 1
-            entry = AuditEntry(
-                now, crime, "", f"{feed}:{key}", "stale", f"modified_at {record.modified_at.isoformat()}"
-            )
-            result.writes.append(Write(AUDIT, audit_entity(entry, line.raw), mode="upsert"))
-            continue
+            self.report.stale += 1
+            reason = f"modified_at {record.modified_at.isoformat()}"
+            entry = AuditEntry(self.now, crime, "", f"{self.feed}:{key}", "stale", reason)
+            self.report.result.writes.append(Write(AUDIT, audit_entity(entry, line.raw)))
+            return
         if previous is not None and previous == record:
-            report.unchanged += 1
-            continue
-
-        changes: list[Change]
-        if isinstance(record, NicheOccurrence):
-            assert previous is None or isinstance(previous, NicheOccurrence)
-            changes = diff_niche(previous, record)
-            known = set(previous.incident_numbers) if previous else set()
-            for incident in record.incident_numbers:
-                links[incident] = record.crime_reference
-                if incident not in known:
-                    result.writes.append(
-                        Write(
-                            SNAPSHOTS, Entity(incident, LINK_ROW, {"crime_reference": record.crime_reference})
-                        )
-                    )
-        else:
-            assert previous is None or isinstance(previous, StormIncident)
-            changes = diff_storm(previous, record)
-
+            self.report.unchanged += 1
+            return
+        changes = self._diff(previous, record)
         raw = record.model_dump_json(by_alias=True)
-        batch.remember(key, feed, raw)
-        snapshot_writes[(key, feed)] = Write(
-            SNAPSHOTS, Entity(key, feed, {"record": raw, "modified_at": record.modified_at})
+        self.batch.remember(key, self.feed, raw)
+        self.snapshot_writes[(key, self.feed)] = Write(
+            SNAPSHOTS, Entity(key, self.feed, {"record": raw, "modified_at": record.modified_at})
         )
         if not changes:
-            report.unchanged += 1
-            continue
-        change_id = digest(feed, key, record.modified_at.isoformat(), raw)
+            self.report.unchanged += 1
+            return
+        change_id = digest(self.feed, key, record.modified_at.isoformat(), raw)
         case = CaseChange(
             change_id=change_id,
-            feed=feed,
+            feed=self.feed,
             crime_reference=crime,
-            detected_at=now,
+            detected_at=self.now,
             changes=changes,
             niche=record if isinstance(record, NicheOccurrence) else None,
             storm=record if isinstance(record, StormIncident) else None,
         )
-        result.emit.append(
-            Emit(
-                "case_changes",
-                OutgoingMessage(case.model_dump_json(by_alias=True), change_id, session_id=crime),
-            )
-        )
-        report.changes += 1
+        message = OutgoingMessage(case.model_dump_json(by_alias=True), change_id, session_id=crime)
+        self.report.result.emit.append(Emit("case_changes", message))
+        self.report.changes += 1
 
-    result.writes.extend(snapshot_writes.values())
-    if report.read:
-        totals = cursor_entity.properties if cursor_entity else {}
-        progress = {
-            "position": cursor,
-            "at": now,
-            "records": int(totals.get("records", 0)) + report.read,
-            "quarantined": int(totals.get("quarantined", 0)) + report.quarantined,
-        }
-        result.writes.append(Write(CURSORS, Entity(feed, "cursor", progress)))
-    report.cursor = cursor
-    apply(result, services)
-    return report
+    def _quarantine(self, line: FeedLine, exc: Exception) -> None:
+        self.report.quarantined += 1
+        entity = Entity(
+            self.feed,
+            _quarantine_row(line.position, line.raw),
+            {"record": line.raw, "error": _reason(exc), "at": self.now},
+        )
+        self.report.result.writes.append(Write(QUARANTINE, entity, mode="insert_once"))
+
+    def _diff(
+        self, previous: NicheOccurrence | StormIncident | None, record: NicheOccurrence | StormIncident
+    ) -> list[Change]:
+        if isinstance(record, StormIncident):
+            assert previous is None or isinstance(previous, StormIncident)
+            return diff_storm(previous, record)
+        assert previous is None or isinstance(previous, NicheOccurrence)
+        known = set(previous.incident_numbers) if previous else set()
+        for incident in record.incident_numbers:
+            self.links[incident] = record.crime_reference
+            if incident not in known:
+                link = Entity(incident, LINK_ROW, {"crime_reference": record.crime_reference})
+                self.report.result.writes.append(Write(SNAPSHOTS, link))
+        return diff_niche(previous, record)
+
+    def finish(self) -> IngestReport:
+        """Emit the case changes, then write snapshots and the cursor."""
+        result = self.report.result
+        result.writes.extend(self.snapshot_writes.values())
+        if self.report.read:
+            totals = self.cursor_entity.properties if self.cursor_entity else {}
+            progress = {
+                "position": self.cursor,
+                "at": self.now,
+                "records": int(totals.get("records", 0)) + self.report.read,
+                "quarantined": int(totals.get("quarantined", 0)) + self.report.quarantined,
+            }
+            result.writes.append(Write(CURSORS, Entity(self.feed, "cursor", progress)))
+        self.report.cursor = self.cursor
+        apply(result, self.services)
+        return self.report

@@ -1,0 +1,59 @@
+"""The ingest step: what a timer tick keeps when the feed fails part-way."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shared.bootstrap import build_embedded
+from shared.local.host import SimulatedClock
+from shared.ports import FeedLine, FeedUnavailable
+from shared.settings import load_settings
+from shared.steps.ingest import ingest_feed
+from shared.steps.records import CURSORS, QUARANTINE, SNAPSHOTS
+from tests.builders import occurrence
+
+
+class _FailingAfter:
+    """A feed that serves some records and then fails, as an HTTP feed does on a 500."""
+
+    def __init__(self, records: list[str], fail_after: int) -> None:
+        self.records = records
+        self.fail_after = fail_after
+
+    def read(self, cursor: str | None, now: datetime, limit: int) -> Iterator[FeedLine]:
+        start = int(cursor or 0)
+        for index in range(start, min(start + limit, len(self.records))):
+            if index == self.fail_after:
+                raise FeedUnavailable("HTTP 500 from the feed")
+            yield FeedLine(self.records[index], str(index + 1))
+
+
+def test_a_feed_failing_part_way_keeps_what_was_read_and_moves_the_cursor_only_that_far(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    services, broker = build_embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    records = [
+        json.dumps(occurrence("2026-11-20T10:00:00Z", ref="HU/000001/26")),
+        "{not json",
+        json.dumps(occurrence("2026-11-20T10:05:00Z", ref="HU/000002/26")),
+        json.dumps(occurrence("2026-11-20T10:10:00Z", ref="HU/000003/26")),
+    ]
+    services.feeds["niche"] = _FailingAfter(records, fail_after=3)
+    with pytest.raises(FeedUnavailable):
+        ingest_feed("niche", services)
+    cursor = services.tables.get(CURSORS, "niche", "cursor")
+    assert cursor is not None and cursor.properties["position"] == "3"
+    assert services.tables.get(SNAPSHOTS, "HU/000002/26", "niche") is not None
+    assert services.tables.get(SNAPSHOTS, "HU/000003/26", "niche") is None
+    assert len(list(services.tables.query_partition(QUARANTINE, "niche"))) == 1
+    assert broker.pending("case-changes") == 2
+    services.feeds["niche"] = _FailingAfter(records, fail_after=99)
+    report = ingest_feed("niche", services)
+    assert (report.read, report.changes) == (1, 1)
+    assert broker.pending("case-changes") == 3
