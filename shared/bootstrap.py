@@ -14,6 +14,7 @@ from shared.adapters.azure_tables import AzureTableStore
 from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.jsonl_feed import JsonlFeedReader
+from shared.adapters.servicebus import ServiceBusPublisher
 from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.domain.policy import Policy, load_policy
@@ -101,6 +102,123 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> tuple[Serv
     return services, broker
 
 
+def build_provider(settings: Settings, clock: Clock) -> MessageProvider:
+    """Azure Communication Services when configured, else the file outbox."""
+    if not settings.uses_acs():
+        return FileOutbox(settings.LOCAL_DATA_DIR / "outbox.jsonl", clock.now)
+    from shared.adapters.acs import AcsEmailSender, AcsProvider, AcsSmsSender
+
+    email_sender, sms_sender = str(settings.ACS_EMAIL_SENDER), str(settings.ACS_SMS_SENDER)
+    if settings.ACS_CONNECTION_STRING:
+        connection = settings.ACS_CONNECTION_STRING
+        return AcsProvider(
+            AcsEmailSender.from_connection_string(connection, sender_address=email_sender, clock=clock.now),
+            AcsSmsSender.from_connection_string(connection, sender=sms_sender, clock=clock.now),
+        )
+    from azure.identity import DefaultAzureCredential
+
+    credential = DefaultAzureCredential()
+    endpoint = str(settings.ACS_ENDPOINT)
+    return AcsProvider(
+        AcsEmailSender(endpoint, credential, sender_address=email_sender, clock=clock.now),
+        AcsSmsSender(endpoint, credential, sender=sms_sender, clock=clock.now),
+    )
+
+
+def build_directory(settings: Settings) -> OfficerDirectory:
+    """Microsoft Graph when configured, else the JSON file."""
+    if not settings.uses_graph():
+        return JsonOfficerDirectory(settings.LOCAL_OFFICERS_FILE)
+    from shared.adapters import graph_directory as graph
+
+    tokens: graph.TokenProvider
+    if settings.GRAPH_USE_MANAGED_IDENTITY:
+        tokens = graph.managed_identity_tokens(
+            graph.graph_scope(settings.GRAPH_URL), client_id=settings.GRAPH_MANAGED_IDENTITY_CLIENT_ID
+        )
+    else:
+        certificate = None
+        if settings.GRAPH_CLIENT_CERTIFICATE_PATH is not None:
+            pem = settings.GRAPH_CLIENT_CERTIFICATE_PATH.read_text(encoding="utf-8")
+            certificate = graph.ClientCertificate(
+                pem, settings.GRAPH_CLIENT_CERTIFICATE_THUMBPRINT, public_certificate_pem=pem
+            )
+        tokens = graph.MsalClientCredentials(
+            tenant_id=str(settings.GRAPH_TENANT_ID),
+            client_id=str(settings.GRAPH_CLIENT_ID),
+            client_secret=settings.GRAPH_CLIENT_SECRET,
+            certificate=certificate,
+            scopes=(graph.graph_scope(settings.GRAPH_URL),),
+            authority_host=settings.GRAPH_AUTHORITY_HOST,
+        )
+    return graph.GraphOfficerDirectory(
+        tokens,
+        graph_url=settings.GRAPH_URL,
+        id_attribute=settings.GRAPH_EMPLOYEE_ID_ATTRIBUTE,
+        collar_attribute=settings.GRAPH_COLLAR_NUMBER_ATTRIBUTE,
+    )
+
+
+def build_feeds(settings: Settings) -> dict[str, FeedReader]:
+    """HTTP feed APIs where a URL is set, else the JSON Lines files."""
+    feeds: dict[str, FeedReader] = {
+        "niche": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "niche.jsonl"),
+        "storm": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "storm.jsonl"),
+    }
+    urls = {"niche": settings.NICHE_FEED_URL, "storm": settings.STORM_FEED_URL}
+    if not any(urls.values()):
+        return feeds
+    from shared.adapters import graph_directory as graph
+    from shared.adapters.http_feed import ApiKeyAuth, BearerAuth, HttpFeedReader
+
+    auth: ApiKeyAuth | BearerAuth
+    if settings.FEED_AUTH == "api_key":
+        auth = ApiKeyAuth(settings.FEED_API_KEY_HEADER, str(settings.FEED_API_KEY))
+    elif settings.FEED_AUTH == "managed_identity":
+        auth = BearerAuth(graph.managed_identity_tokens(str(settings.FEED_SCOPE)))
+    else:
+        auth = BearerAuth(
+            graph.MsalClientCredentials(
+                tenant_id=str(settings.FEED_TENANT_ID),
+                client_id=str(settings.FEED_CLIENT_ID),
+                client_secret=settings.FEED_CLIENT_SECRET,
+                scopes=(str(settings.FEED_SCOPE),),
+                authority_host=settings.GRAPH_AUTHORITY_HOST,
+            )
+        )
+    for name, url in urls.items():
+        if url:
+            feeds[name] = HttpFeedReader(
+                url, auth=auth, page_size=min(settings.FEED_PAGE_SIZE, settings.FEED_BATCH_SIZE)
+            )
+    return feeds
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    """The services for a worker: each port's Azure adapter where its settings are given."""
+    clock = clock or SystemClock()
+    publisher: QueuePublisher
+    if settings.ServiceBusConnection:
+        publisher = ServiceBusPublisher.from_connection_string(settings.ServiceBusConnection)
+    elif settings.ServiceBusConnection__fullyQualifiedNamespace:
+        publisher = ServiceBusPublisher.from_namespace(settings.ServiceBusConnection__fullyQualifiedNamespace)
+    else:
+        settings.LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
+        publisher = SqliteQueueBroker(
+            settings.LOCAL_DATA_DIR / "queues.db", queue_configs(settings), clock.now
+        )
+    return Services(
+        settings=settings,
+        policy=load_policy(settings.JOURNEY_POLICY_PATH),
+        clock=clock,
+        tables=build_table_store(settings),
+        publisher=publisher,
+        feeds=build_feeds(settings),
+        directory=build_directory(settings),
+        provider=build_provider(settings, clock),
+    )
+
+
 _lock = threading.Lock()
 _services: Services | None = None
 
@@ -110,7 +228,7 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services, _ = build_embedded(load_settings())
+            _services = build_services(load_settings())
         return _services
 
 

@@ -6,10 +6,10 @@ A missing or malformed setting fails at start-up with its name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,9 @@ def _ncrontab(value: str) -> str:
 
 
 Schedule = Annotated[str, AfterValidator(_ncrontab)]
+_HOST = r"^[A-Za-z0-9.-]+$"
+# https, or plain http to this machine only (local stubs and emulators).
+_HTTPS_URL = r"^(https://[^\s]+|http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/[^\s]*)?)$"
 QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$")]
 
 
@@ -43,6 +46,38 @@ class Settings(BaseSettings):
     StateStorage: str | None = None
     StateStorage__tableServiceUri: Annotated[str | None, Field(pattern=r"^https://[^\s/]+/?$")] = None
     STATE_TABLE_PREFIX: Annotated[str, Field(pattern=r"^([A-Za-z][A-Za-z0-9]{0,19})?$")] = ""
+    # Service Bus: the connection the triggers use, and the publisher too. A connection
+    # string for the emulator; the namespace host name with the managed identity in Azure.
+    ServiceBusConnection: str | None = None
+    ServiceBusConnection__fullyQualifiedNamespace: Annotated[str | None, Field(pattern=_HOST)] = None
+    # Azure Communication Services (unset: the file outbox).
+    ACS_ENDPOINT: Annotated[str | None, Field(pattern=_HTTPS_URL)] = None
+    ACS_CONNECTION_STRING: str | None = None
+    ACS_EMAIL_SENDER: str | None = None
+    ACS_SMS_SENDER: str | None = None
+    # Microsoft Graph officer directory (unset: the JSON file LOCAL_OFFICERS_FILE).
+    GRAPH_TENANT_ID: str | None = None
+    GRAPH_CLIENT_ID: str | None = None
+    GRAPH_CLIENT_SECRET: str | None = None
+    GRAPH_CLIENT_CERTIFICATE_PATH: Path | None = None
+    GRAPH_CLIENT_CERTIFICATE_THUMBPRINT: str | None = None
+    GRAPH_USE_MANAGED_IDENTITY: bool = False
+    GRAPH_MANAGED_IDENTITY_CLIENT_ID: str | None = None
+    GRAPH_AUTHORITY_HOST: Annotated[str, Field(pattern=_HTTPS_URL)] = "https://login.microsoftonline.com"
+    GRAPH_URL: Annotated[str, Field(pattern=_HTTPS_URL)] = "https://graph.microsoft.com"
+    GRAPH_EMPLOYEE_ID_ATTRIBUTE: str = "employeeId"
+    GRAPH_COLLAR_NUMBER_ATTRIBUTE: str | None = None
+    # Feed APIs (unset: the JSON Lines files in LOCAL_FEEDS_DIR).
+    NICHE_FEED_URL: Annotated[str | None, Field(pattern=_HTTPS_URL)] = None
+    STORM_FEED_URL: Annotated[str | None, Field(pattern=_HTTPS_URL)] = None
+    FEED_AUTH: Literal["oauth", "managed_identity", "api_key"] = "oauth"
+    FEED_TENANT_ID: str | None = None
+    FEED_CLIENT_ID: str | None = None
+    FEED_CLIENT_SECRET: str | None = None
+    FEED_SCOPE: str | None = None
+    FEED_API_KEY_HEADER: str = "Ocp-Apim-Subscription-Key"
+    FEED_API_KEY: str | None = None
+    FEED_PAGE_SIZE: Annotated[int, Field(ge=1, le=1000)] = 100
     # The embedded default (SQLite state and queues, JSON Lines feeds, file outbox).
     LOCAL_DATA_DIR: Path = Path(".local")
     LOCAL_FEEDS_DIR: Path = Path(".local/feeds")
@@ -50,6 +85,46 @@ class Settings(BaseSettings):
 
     def uses_table_storage(self) -> bool:
         return bool(self.StateStorage or self.StateStorage__tableServiceUri)
+
+    def uses_service_bus(self) -> bool:
+        return bool(self.ServiceBusConnection or self.ServiceBusConnection__fullyQualifiedNamespace)
+
+    def uses_acs(self) -> bool:
+        return bool(self.ACS_ENDPOINT or self.ACS_CONNECTION_STRING)
+
+    def uses_graph(self) -> bool:
+        return bool(self.GRAPH_TENANT_ID or self.GRAPH_CLIENT_ID or self.GRAPH_USE_MANAGED_IDENTITY)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """Settings that only make sense together."""
+        if self.uses_service_bus() and not self.uses_table_storage():
+            raise ValueError(
+                "StateStorage (or StateStorage__tableServiceUri) must be set with ServiceBusConnection"
+            )
+        if self.uses_acs():
+            for name in ("ACS_EMAIL_SENDER", "ACS_SMS_SENDER"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name} must be set with ACS_ENDPOINT or ACS_CONNECTION_STRING")
+        if self.uses_graph() and not self.GRAPH_USE_MANAGED_IDENTITY:
+            for name in ("GRAPH_TENANT_ID", "GRAPH_CLIENT_ID"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name} must be set for the Graph officer directory")
+            if not (self.GRAPH_CLIENT_SECRET or self.GRAPH_CLIENT_CERTIFICATE_PATH):
+                raise ValueError(
+                    "GRAPH_CLIENT_SECRET or GRAPH_CLIENT_CERTIFICATE_PATH must be set "
+                    "(or GRAPH_USE_MANAGED_IDENTITY=true)"
+                )
+        if self.NICHE_FEED_URL or self.STORM_FEED_URL:
+            needed = {
+                "oauth": ("FEED_TENANT_ID", "FEED_CLIENT_ID", "FEED_CLIENT_SECRET", "FEED_SCOPE"),
+                "managed_identity": ("FEED_SCOPE",),
+                "api_key": ("FEED_API_KEY",),
+            }[self.FEED_AUTH]
+            for name in needed:
+                if not getattr(self, name):
+                    raise ValueError(f"{name} must be set when FEED_AUTH is {self.FEED_AUTH}")
+        return self
 
 
 class SettingsError(ValueError):
@@ -63,4 +138,6 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"])
+        if not name:  # a rule across settings: its message names them
+            raise SettingsError(f"app settings: {first['msg'].removeprefix('Value error, ')}") from exc
         raise SettingsError(f"app setting {name} is invalid: {first['msg']}") from exc

@@ -76,3 +76,79 @@ def test_sample_local_settings_list_every_setting_the_code_reads() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for name in Settings.model_fields:
         assert f"`{name}`" in readme, f"{name} is not documented in the README"
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        (
+            {"ServiceBusConnection": "Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b"},
+            "StateStorage",
+        ),
+        ({"ACS_ENDPOINT": "https://acs.example.communication.azure.com"}, "ACS_EMAIL_SENDER"),
+        (
+            {"ACS_CONNECTION_STRING": "endpoint=https://x/;accesskey=a", "ACS_EMAIL_SENDER": "a@b"},
+            "ACS_SMS_SENDER",
+        ),
+        ({"GRAPH_TENANT_ID": "t", "GRAPH_CLIENT_ID": "c"}, "GRAPH_CLIENT_SECRET"),
+        ({"GRAPH_CLIENT_SECRET": "s", "GRAPH_CLIENT_ID": "c"}, "GRAPH_TENANT_ID"),
+        ({"NICHE_FEED_URL": "https://feeds.example.police.uk/niche", "FEED_AUTH": "api_key"}, "FEED_API_KEY"),
+        ({"STORM_FEED_URL": "https://feeds.example.police.uk/storm"}, "FEED_TENANT_ID"),
+        ({"NICHE_FEED_URL": "http://feeds.example.police.uk/niche"}, "NICHE_FEED_URL"),
+        ({"FEED_AUTH": "password"}, "FEED_AUTH"),
+    ],
+)
+def test_settings_that_need_each_other_fail_naming_the_missing_one(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], named: str
+) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=named):
+        load_settings()
+
+
+def test_each_port_gets_its_azure_adapter_when_its_settings_are_given(tmp_path: Path) -> None:
+    from shared.adapters.acs import AcsProvider
+    from shared.adapters.azure_tables import AzureTableStore
+    from shared.adapters.graph_directory import GraphOfficerDirectory
+    from shared.adapters.http_feed import HttpFeedReader
+    from shared.adapters.jsonl_feed import JsonlFeedReader
+    from shared.adapters.servicebus import ServiceBusPublisher
+    from shared.bootstrap import build_services
+
+    settings = load_settings(
+        LOCAL_DATA_DIR=tmp_path,
+        StateStorage="UseDevelopmentStorage=true",
+        ServiceBusConnection="Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=true;",
+        ACS_CONNECTION_STRING="endpoint=https://acs.example.communication.azure.com/;accesskey=c2VjcmV0",
+        ACS_EMAIL_SENDER="DoNotReply@example.police.uk",
+        ACS_SMS_SENDER="HumbsPolice",
+        GRAPH_TENANT_ID="tenant",
+        GRAPH_CLIENT_ID="client",
+        GRAPH_CLIENT_SECRET="secret",
+        NICHE_FEED_URL="https://feeds.example.police.uk/niche",
+        FEED_AUTH="api_key",
+        FEED_API_KEY="key",
+    )
+    services = build_services(settings)
+    assert isinstance(services.tables, AzureTableStore)
+    assert isinstance(services.publisher, ServiceBusPublisher)
+    assert isinstance(services.provider, AcsProvider)
+    assert isinstance(services.directory, GraphOfficerDirectory)
+    assert isinstance(services.feeds["niche"], HttpFeedReader)
+    assert isinstance(services.feeds["storm"], JsonlFeedReader)  # no STORM_FEED_URL: the local file
+    assert not (tmp_path / "state.db").exists() and not (tmp_path / "queues.db").exists()
+
+
+def test_with_no_azure_setting_every_port_is_embedded(tmp_path: Path) -> None:
+    from shared.adapters.file_outbox import FileOutbox
+    from shared.adapters.json_directory import JsonOfficerDirectory
+    from shared.adapters.sqlite_queue import SqliteQueueBroker
+    from shared.adapters.sqlite_tables import SqliteTableStore
+    from shared.bootstrap import build_services
+
+    services = build_services(load_settings(LOCAL_DATA_DIR=tmp_path))
+    assert isinstance(services.tables, SqliteTableStore)
+    assert isinstance(services.publisher, SqliteQueueBroker)
+    assert isinstance(services.provider, FileOutbox)
+    assert isinstance(services.directory, JsonOfficerDirectory)
