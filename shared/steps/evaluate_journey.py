@@ -25,7 +25,7 @@ from shared.domain.journey import (
     evaluate_message_outcome,
     evaluate_wake,
 )
-from shared.ports import Entity, OutgoingMessage
+from shared.ports import Entity, EntityExists, EtagMismatch, OutgoingMessage
 from shared.steps.records import (
     AUDIT,
     JOURNEYS,
@@ -90,9 +90,24 @@ def _recipients(event: ResolvedCaseChange) -> list[tuple[str, Literal["victim", 
     return []
 
 
+CONFLICT_ATTEMPTS = 3
+
+
 def evaluate_journey(body: bytes | str, services: Services) -> StepResult:
-    """Handle one journey-events message."""
+    """Handle one journey-events message; a concurrent write (412) means read again and re-apply."""
     event = parse_journey_event(body)
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return _evaluate(event, services)
+        except (EtagMismatch, EntityExists):
+            if attempt == CONFLICT_ATTEMPTS:
+                raise  # Service Bus redelivers; the next delivery starts again from the table
+    raise AssertionError("unreachable")
+
+
+def _evaluate(
+    event: ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake, services: Services
+) -> StepResult:
     now = services.clock.now()
     policy = services.policy
     result = StepResult()

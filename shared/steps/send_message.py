@@ -79,6 +79,39 @@ def _journey(services: Services, message: OutboundMessage) -> Journey:
     return journey
 
 
+# How long a message waits for evaluate_journey to record it before it is taken as orphaned
+# (its decision was never committed: the journey moved on after a conflicting write).
+RECORD_WAIT = timedelta(minutes=10)
+RECORD_POLL = timedelta(seconds=30)
+
+
+def _wait_for_journey(
+    message: OutboundMessage, services: Services, now: datetime, result: StepResult
+) -> StepResult:
+    if now - message.decided_at < RECORD_WAIT:
+        again = now + RECORD_POLL
+        result.emit.append(
+            Emit(
+                "outbound_messages",
+                OutgoingMessage(
+                    message.model_dump_json(),
+                    f"{message.message_key}@wait:{again.isoformat()}",
+                    scheduled_at=again,
+                ),
+            )
+        )
+        return apply(result, services)
+    why = "not_recorded_by_journey"
+    entity = Entity(
+        message.crime_reference,
+        message.message_key,
+        {"status": "suppressed", "reason": why, "decided_at": now, "channel": message.channel},
+    )
+    result.writes.append(Write(MESSAGES, entity))
+    _audit(result, message, now, "suppressed", why)
+    return apply(result, services)
+
+
 def send_message(body: bytes | str, services: Services) -> StepResult:
     """Handle one outbound-messages message."""
     message = OutboundMessage.model_validate_json(body)
@@ -95,7 +128,10 @@ def send_message(body: bytes | str, services: Services) -> StepResult:
         result.emit.append(_outcome(message, status, at, reason, message.channel, carried))
         return apply(result, services)
 
-    journey = _journey(services, message)
+    try:
+        journey = _journey(services, message)
+    except NotYetCommitted:
+        return _wait_for_journey(message, services, now, result)
     live, reason = send_time_check(journey, message, services.policy, now)
     address = address_for(journey, message.channel, services.policy) if reason is None else None
     if reason is None and address is None:

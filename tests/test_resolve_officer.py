@@ -1,0 +1,126 @@
+"""resolve_officer: the directory cache, its time to live, and the fallbacks when Graph is down."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.bootstrap import Services, build_embedded
+from shared.contracts.feeds import NicheOccurrence
+from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
+from shared.local.host import SimulatedClock
+from shared.ports import DirectoryUnavailable
+from shared.settings import load_settings
+from shared.steps.records import OFFICERS
+from shared.steps.resolve_officer import resolve_officer
+from tests.builders import occurrence
+
+JO = Officer(
+    employee_id="104233", collar_number="PC 1234", display_name="Jo Bloggs", email="jo@example.police.uk"
+)
+
+
+class _Directory:
+    def __init__(self) -> None:
+        self.down = False
+        self.lookups = 0
+        self.officers = {"104233": JO}
+
+    def lookup(self, employee_id: str) -> Officer | None:
+        self.lookups += 1
+        if self.down:
+            raise DirectoryUnavailable("Graph is down")
+        return self.officers.get(employee_id)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Services, _Directory, SimulatedClock]:
+    clock = SimulatedClock(datetime(2026, 11, 20, 10, tzinfo=UTC))
+    services, _ = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path, OFFICER_CACHE_TTL_HOURS=24), clock)
+    directory = _Directory()
+    services.directory = directory
+    return services, directory, clock
+
+
+def _change(n: int = 1) -> str:
+    record = NicheOccurrence.model_validate(occurrence(f"2026-11-20T10:0{n}:00Z"))
+    case = CaseChange(
+        change_id=f"c{n}",
+        feed="niche",
+        crime_reference=record.crime_reference,
+        detected_at=record.modified_at,
+        changes=[],
+        niche=record,
+    )
+    return case.model_dump_json(by_alias=True)
+
+
+def _resolved(services: Services, n: int = 1) -> ResolvedCaseChange:
+    result = resolve_officer(_change(n), services)
+    [emitted] = result.emit
+    return ResolvedCaseChange.model_validate_json(emitted.message.body)
+
+
+def test_an_officer_is_looked_up_once_and_then_served_from_the_cache_until_it_expires(
+    world: tuple[Services, _Directory, SimulatedClock],
+) -> None:
+    services, directory, clock = world
+    assert _resolved(services).officer == JO
+    assert _resolved(services, 2).officer == JO
+    assert directory.lookups == 1
+    clock.advance_to(clock.now() + timedelta(hours=25))
+    _resolved(services, 3)
+    assert directory.lookups == 2
+
+
+def test_directory_down_uses_the_cached_entry_even_when_old_and_says_so(
+    world: tuple[Services, _Directory, SimulatedClock],
+) -> None:
+    services, directory, clock = world
+    _resolved(services)
+    clock.advance_to(clock.now() + timedelta(days=3))
+    directory.down = True
+    event = _resolved(services, 2)
+    assert event.officer == JO
+    assert event.officer_note == "directory_unavailable:cached_entry"
+
+
+def test_directory_down_and_nothing_cached_gives_the_team_contact(
+    world: tuple[Services, _Directory, SimulatedClock],
+) -> None:
+    services, directory, _ = world
+    directory.down = True
+    event = _resolved(services)
+    assert event.officer is not None and event.officer.generic
+    assert event.officer.display_name == services.policy.force.team_contact_name
+    assert event.officer_note == "directory_unavailable:team_contact"
+    assert services.tables.get(OFFICERS, "officer", "104233") is None
+
+
+def test_an_officer_missing_from_the_directory_or_inactive_gives_the_team_contact(
+    world: tuple[Services, _Directory, SimulatedClock],
+) -> None:
+    services, directory, _ = world
+    directory.officers = {}
+    assert _resolved(services).officer_note == "officer_not_in_directory"
+    directory.officers = {"104233": JO.model_copy(update={"active": False})}
+    event = _resolved(services, 2)
+    assert event.officer is not None and event.officer.generic and event.officer_note == "officer_inactive"
+
+
+def test_the_fallback_reaches_the_audit_trail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.adapters.json_directory import JsonOfficerDirectory
+    from tests.builders import replay
+
+    def down(self: JsonOfficerDirectory, employee_id: str) -> Officer | None:
+        raise DirectoryUnavailable("down")
+
+    monkeypatch.setattr(JsonOfficerDirectory, "lookup", down)
+    result = replay(tmp_path, [occurrence("2026-11-20T10:00:00Z")], end="2026-11-21T00:00:00Z")
+    assert any(a["reason"] == "directory_unavailable:team_contact" for a in result["audit"])
+    [message] = result["outbox"]
+    assert "your local policing team" in message["body"]
+    assert json.dumps(message).count("Jo Bloggs") == 0
