@@ -57,6 +57,10 @@ class TableStore(Protocol):
         """Insert or replace unconditionally."""
         ...
 
+    def upsert_many(self, table: str, entities: Sequence[Entity]) -> None:
+        """Insert or replace several entities of ONE partition, in as few round trips as allowed."""
+        ...
+
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         """Delete if present."""
         ...

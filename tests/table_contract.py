@@ -120,3 +120,15 @@ class TableStoreContract:
         ] == sorted(keys)
         read: Any = store.get(self.table, "HU/000101/26", "a#b?c\\d%e")
         assert read.properties["v"] == "a#b?c\\d%e"
+
+    def test_upsert_many_writes_a_whole_partition_beyond_one_batch(self, store: TableStore) -> None:
+        entities = [Entity("HU/1/26", f"{n:04d}", {"n": n}) for n in range(250)]
+        store.upsert_many(self.table, entities)
+        store.upsert_many(self.table, [Entity("HU/1/26", "0007", {"n": -7})])
+        rows = list(store.query_partition(self.table, "HU/1/26"))
+        assert len(rows) == 250
+        assert rows[7].properties["n"] == -7 and rows[249].properties["n"] == 249
+
+    def test_upsert_many_refuses_several_partitions(self, store: TableStore) -> None:
+        with pytest.raises(ValueError, match="one partition"):
+            store.upsert_many(self.table, [Entity("a", "1", {}), Entity("b", "1", {})])

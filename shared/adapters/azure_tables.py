@@ -16,7 +16,7 @@ import contextlib
 import threading
 import urllib.parse
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from azure.core import MatchConditions
@@ -30,6 +30,7 @@ _MAX_STRING_CHARS = 32_000
 _MAX_BINARY_BYTES = 64_000
 _CHUNK = "__z"  # a long string `p` is stored as p__z0, p__z1, … and the count in p__zn
 _RESERVED = ("PartitionKey", "RowKey", "Timestamp", "etag")
+BATCH_LIMIT = 100  # operations in one entity group transaction
 _KEY_UNSAFE = set("/\\#?%")
 
 
@@ -166,6 +167,20 @@ class AzureTableStore:
         self.operations += 1
         metadata = self._table(table).upsert_entity(self._entity(entity), mode=UpdateMode.REPLACE)
         return Entity(entity.partition_key, entity.row_key, _present(entity.properties), _etag(metadata))
+
+    def upsert_many(self, table: str, entities: Sequence[Entity]) -> None:
+        """Entity group transactions: at most 100 operations, one partition, each."""
+        if not entities:
+            return
+        if len({entity.partition_key for entity in entities}) != 1:
+            raise ValueError("upsert_many takes the entities of one partition")
+        client = self._table(table)
+        for start in range(0, len(entities), BATCH_LIMIT):
+            chunk = entities[start : start + BATCH_LIMIT]
+            self.operations += 1
+            client.submit_transaction(
+                [("upsert", self._entity(e), {"mode": UpdateMode.REPLACE}) for e in chunk]
+            )
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         self.operations += 1

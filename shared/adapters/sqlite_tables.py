@@ -11,7 +11,7 @@ import base64
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,20 @@ class SqliteTableStore:
             (table, entity.partition_key, entity.row_key, etag, self._props(entity)),
         )
         return Entity(entity.partition_key, entity.row_key, _present(entity.properties), etag)
+
+    def upsert_many(self, table: str, entities: Sequence[Entity]) -> None:
+        if not entities:
+            return
+        if len({entity.partition_key for entity in entities}) != 1:
+            raise ValueError("upsert_many takes the entities of one partition")
+        self.operations += 1
+        rows = [(table, e.partition_key, e.row_key, uuid.uuid4().hex, self._props(e)) for e in entities]
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (tbl, pk, rk) DO UPDATE SET etag=excluded.etag, props=excluded.props",
+                rows,
+            )
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         self.operations += 1

@@ -62,7 +62,26 @@ def apply(result: StepResult, services: Services) -> StepResult:
     for role, messages in by_queue.items():
         services.publisher.send(queue_name(services, role), messages)
     tables = services.tables
+    pending_upserts: list[Entity] = []
+    pending_table = ""
+
+    def flush() -> None:
+        if pending_upserts:
+            # One row may appear once in a transaction: the last write of a row wins, as it would.
+            latest = {entity.row_key: entity for entity in pending_upserts}
+            tables.upsert_many(pending_table, list(latest.values()))
+            pending_upserts.clear()
+
     for write in result.writes:
+        # Consecutive upserts to one partition (the audit trail of a decision) go as one batch.
+        if write.mode == "upsert":
+            same = pending_upserts and pending_table == write.table
+            if not (same and pending_upserts[0].partition_key == write.entity.partition_key):
+                flush()
+                pending_table = write.table
+            pending_upserts.append(write.entity)
+            continue
+        flush()
         if write.mode == "insert_once":
             # An existing entity was written by an earlier delivery of the same message.
             with contextlib.suppress(EntityExists):
@@ -73,6 +92,5 @@ def apply(result: StepResult, services: Services) -> StepResult:
             if write.etag is None:
                 raise ValueError("a replace needs the ETag it was read with")
             tables.update(write.table, write.entity, etag=write.etag)
-        else:
-            tables.upsert(write.table, write.entity)
+    flush()
     return result
