@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.adapters.graph_directory import RetryPolicy
+from shared.adapters.http_feed import BearerAuth, HttpFeedReader
 from shared.bootstrap import build_embedded
 from shared.local.host import SimulatedClock
 from shared.ports import FeedLine, FeedUnavailable
@@ -16,6 +18,7 @@ from shared.settings import load_settings
 from shared.steps.ingest import ingest_feed
 from shared.steps.records import CURSORS, QUARANTINE, SNAPSHOTS
 from tests.builders import occurrence
+from tests.http_stubs import FeedStub, Reply, feed_stub_fixture  # noqa: F401  (fixture)
 
 
 class _FailingAfter:
@@ -57,3 +60,29 @@ def test_a_feed_failing_part_way_keeps_what_was_read_and_moves_the_cursor_only_t
     report = ingest_feed("niche", services)
     assert (report.read, report.changes) == (1, 1)
     assert broker.pending("case-changes") == 3
+
+
+def test_ingest_from_the_feed_api_survives_a_500_mid_feed_and_loses_nothing(
+    tmp_path: Path,
+    feed_stub: FeedStub,
+) -> None:
+    refs = [f"HU/{n:06d}/26" for n in range(7)]
+    feed_stub.items = [occurrence(f"2026-11-20T10:0{n}:00Z", ref=ref) for n, ref in enumerate(refs)]
+    for nth in (2, 3, 4):  # the second page and both its retries
+        feed_stub.on(nth, Reply(500, {"error": "boom"}))
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    services, broker = build_embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    services.feeds["niche"] = HttpFeedReader(
+        feed_stub.url,
+        auth=BearerAuth(lambda: "feed-token"),
+        page_size=3,
+        retry=RetryPolicy(attempts=3, backoff=0.01),
+        sleep=lambda seconds: None,
+    )
+    with pytest.raises(FeedUnavailable):
+        ingest_feed("niche", services)
+    assert broker.pending("case-changes") == 3  # the first page is kept
+    report = ingest_feed("niche", services)  # the next tick reads on from there
+    assert report.changes == 4
+    assert broker.pending("case-changes") == 7
+    assert all(services.tables.get(SNAPSHOTS, ref, "niche") is not None for ref in refs)
