@@ -40,7 +40,7 @@ def ingest_storm(timer: func.TimerRequest) -> None:
 )
 def resolve_officer(msg: func.ServiceBusMessage) -> None:
     """Add the officer in charge's contact details to a case change."""
-    resolve_officer_step(msg.get_body(), bootstrap.services())
+    resolve_officer_step(msg.get_body(), bootstrap.services(), msg.application_properties)
 
 
 @app.function_name("evaluate_journey")
@@ -49,11 +49,11 @@ def resolve_officer(msg: func.ServiceBusMessage) -> None:
 )
 def evaluate_journey(msg: func.ServiceBusMessage) -> None:
     """Apply the Victims' Code journey rules, one crime at a time, in order."""
-    evaluate_journey_step(msg.get_body(), bootstrap.services())
+    evaluate_journey_step(msg.get_body(), bootstrap.services(), msg.application_properties)
 
 
 @app.function_name("send_message")
 @app.service_bus_queue_trigger(arg_name="msg", queue_name="%OUTBOUND_MESSAGES_QUEUE%", connection=SERVICE_BUS)
 def send_message(msg: func.ServiceBusMessage) -> None:
     """Re-check, record in the ledger, and hand one message to the provider."""
-    send_message_step(msg.get_body(), bootstrap.services())
+    send_message_step(msg.get_body(), bootstrap.services(), msg.application_properties)

@@ -7,7 +7,8 @@ state (the state with an ETag check: a concurrent change means a retry).
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from shared.bootstrap import Services
 from shared.contracts.messages import (
@@ -37,6 +38,7 @@ from shared.steps.records import (
     task_entity,
 )
 from shared.steps.results import Emit, StepResult, Write, apply
+from shared.steps.trace import incoming
 
 
 def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, Entity | None]:
@@ -93,12 +95,14 @@ def _recipients(event: ResolvedCaseChange) -> list[tuple[str, Literal["victim", 
 CONFLICT_ATTEMPTS = 3
 
 
-def evaluate_journey(body: bytes | str, services: Services) -> StepResult:
+def evaluate_journey(
+    body: bytes | str, services: Services, properties: Mapping[str, Any] | None = None
+) -> StepResult:
     """Handle one journey-events message; a concurrent write (412) means read again and re-apply."""
     event = parse_journey_event(body)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
-            return _evaluate(event, services)
+            return _evaluate(event, services, incoming(properties))
         except (EtagMismatch, EntityExists):
             if attempt == CONFLICT_ATTEMPTS:
                 raise  # Service Bus redelivers; the next delivery starts again from the table
@@ -106,11 +110,11 @@ def evaluate_journey(body: bytes | str, services: Services) -> StepResult:
 
 
 def _evaluate(
-    event: ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake, services: Services
+    event: ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake, services: Services, trace: str | None
 ) -> StepResult:
     now = services.clock.now()
     policy = services.policy
-    result = StepResult()
+    result = StepResult(trace=trace)
     if isinstance(event, ResolvedCaseChange):
         for person_id, role in _recipients(event):
             journey, stored = _load(services, event.case.crime_reference, person_id)

@@ -21,6 +21,7 @@ from shared.domain.journey import AuditEntry
 from shared.ports import Entity, FeedLine, FeedUnavailable, OutgoingMessage
 from shared.steps.records import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
 from shared.steps.results import Emit, StepResult, Write, apply
+from shared.steps.trace import TRACEPARENT, new_traceparent
 
 LINK_ROW = "crime-link"
 
@@ -162,7 +163,12 @@ class _Tick:
             niche=record if isinstance(record, NicheOccurrence) else None,
             storm=record if isinstance(record, StormIncident) else None,
         )
-        message = OutgoingMessage(case.model_dump_json(by_alias=True), change_id, session_id=crime)
+        message = OutgoingMessage(
+            case.model_dump_json(by_alias=True),
+            change_id,
+            session_id=crime,
+            application_properties={TRACEPARENT: new_traceparent(change_id)},  # one trace per case change
+        )
         self.report.result.emit.append(Emit("case_changes", message))
         self.report.changes += 1
 

@@ -7,13 +7,16 @@ contact, and the journey's audit says so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.bootstrap import Services
 from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
 from shared.ports import DirectoryUnavailable, Entity, OutgoingMessage
 from shared.steps.records import OFFICERS
 from shared.steps.results import Emit, StepResult, Write, apply
+from shared.steps.trace import incoming
 
 GENERIC_ID = "team"
 
@@ -48,11 +51,13 @@ def _lookup(services: Services, employee_id: str, now: datetime) -> tuple[Office
     return found, None, write
 
 
-def resolve_officer(body: bytes | str, services: Services) -> StepResult:
-    """Handle one case-changes message."""
+def resolve_officer(
+    body: bytes | str, services: Services, properties: Mapping[str, Any] | None = None
+) -> StepResult:
+    """Handle one case-changes message (``properties``: its application properties)."""
     case = CaseChange.model_validate_json(body)
     now = services.clock.now()
-    result = StepResult()
+    result = StepResult(trace=incoming(properties))
     officer: Officer | None = None
     note: str | None = None
     if case.niche is not None and case.niche.oic is not None:

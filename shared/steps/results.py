@@ -9,11 +9,12 @@ once everything that follows from it is on a queue.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from shared.bootstrap import Services
 from shared.ports import Entity, EntityExists, OutgoingMessage
+from shared.steps.trace import TRACEPARENT, child_traceparent
 
 QueueRole = Literal["case_changes", "journey_events", "outbound_messages"]
 
@@ -43,6 +44,7 @@ class Write:
 class StepResult:
     emit: list[Emit] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
+    trace: str | None = None  # the traceparent of the message being handled
 
 
 def queue_name(services: Services, role: QueueRole) -> str:
@@ -58,7 +60,14 @@ def apply(result: StepResult, services: Services) -> StepResult:
     """Publish the emissions (grouped per queue, in order), then apply the writes."""
     by_queue: dict[QueueRole, list[OutgoingMessage]] = {}
     for item in result.emit:
-        by_queue.setdefault(item.queue, []).append(item.message)
+        message = item.message
+        if TRACEPARENT not in message.application_properties:
+            properties = {
+                **message.application_properties,
+                TRACEPARENT: child_traceparent(result.trace, message.message_id),
+            }
+            message = replace(message, application_properties=properties)
+        by_queue.setdefault(item.queue, []).append(message)
     for role, messages in by_queue.items():
         services.publisher.send(queue_name(services, role), messages)
     tables = services.tables

@@ -7,6 +7,7 @@ any point never reaches the victim twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from shared.ports import (
 )
 from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
 from shared.steps.results import Emit, StepResult, Write, apply
+from shared.steps.trace import incoming
 
 
 class NotYetCommitted(Exception):
@@ -112,12 +114,14 @@ def _wait_for_journey(
     return apply(result, services)
 
 
-def send_message(body: bytes | str, services: Services) -> StepResult:
-    """Handle one outbound-messages message."""
+def send_message(
+    body: bytes | str, services: Services, properties: Mapping[str, Any] | None = None
+) -> StepResult:
+    """Handle one outbound-messages message (``properties``: its application properties)."""
     message = OutboundMessage.model_validate_json(body)
     now = services.clock.now()
     tables = services.tables
-    result = StepResult()
+    result = StepResult(trace=incoming(properties))
     ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
     if ledger is not None and ledger.properties["status"] in ("sent", "suppressed", "failed"):
         # Finished by an earlier delivery; repeat its report in case that delivery died before it.
