@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from shared import bootstrap
+from shared.adapters.sqlite_queue import SqliteQueueBroker
+from shared.bootstrap import Services
 from shared.adapters.jsonl_feed import record_time
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import Entity, TableStore
@@ -34,6 +36,8 @@ class RunRequest:
     start: datetime | None = None
     end: datetime | None = None
     policy: Path | None = None
+    # Tests and the benchmark may wrap the adapters (fault injection, counters) before the run.
+    prepare: Callable[[Services, SqliteQueueBroker], None] | None = None
 
 
 def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
@@ -90,6 +94,8 @@ def run(
         services, broker = bootstrap.build_embedded(settings, clock)
     except ValueError as exc:
         raise RunError(str(exc).splitlines()[0]) from exc
+    if request.prepare is not None:
+        request.prepare(services, broker)
     bootstrap.install(services)
     try:
         app = importlib.import_module("function_app").app
