@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from shared import bootstrap
+from shared.adapters.jsonl_feed import record_time
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.bootstrap import Services
-from shared.adapters.jsonl_feed import record_time
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import Entity, TableStore
 from shared.settings import load_settings
