@@ -35,11 +35,16 @@ class JsonlFeedReader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Where the last read stopped at a record still in the future, and when it shows: the
+        # file only grows, so until then a tick need not open it (a simulated year has ~100k ticks).
+        self._waiting: tuple[int, datetime] | None = None
 
     def read(self, cursor: str | None, now: datetime, limit: int) -> Iterator[FeedLine]:
+        offset = int(cursor) if cursor else 0
+        if self._waiting is not None and self._waiting[0] == offset and now < self._waiting[1]:
+            return
         if not self.path.exists():
             return
-        offset = int(cursor) if cursor else 0
         with self.path.open("rb") as handle:
             handle.seek(offset)
             produced = 0
@@ -49,6 +54,7 @@ class JsonlFeedReader:
                     return
                 visible_from = record_time(raw)
                 if visible_from is not None and visible_from > now:
+                    self._waiting = (offset, visible_from)
                     return
                 offset += len(raw)
                 text = raw.decode("utf-8", errors="replace").strip()

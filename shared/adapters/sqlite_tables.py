@@ -11,6 +11,7 @@ import base64
 import json
 import sqlite3
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +62,7 @@ class SqliteTableStore:
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
         self.operations = 0  # table operations performed: the Azure cost driver
+        self.operations_by: Counter[str] = Counter()  # "Table.op" -> count, for the benchmark
 
     def close(self) -> None:
         self._db.close()
@@ -80,6 +82,7 @@ class SqliteTableStore:
 
     def get(self, table: str, partition_key: str, row_key: str) -> Entity | None:
         self.operations += 1
+        self.operations_by[f"{table}.get"] += 1
         row = self._db.execute(
             "SELECT etag, props FROM entities WHERE tbl=? AND pk=? AND rk=?", (table, partition_key, row_key)
         ).fetchone()
@@ -87,6 +90,7 @@ class SqliteTableStore:
 
     def create(self, table: str, entity: Entity) -> Entity:
         self.operations += 1
+        self.operations_by[f"{table}.create"] += 1
         etag = uuid.uuid4().hex
         try:
             self._db.execute(
@@ -101,6 +105,7 @@ class SqliteTableStore:
 
     def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
         self.operations += 1
+        self.operations_by[f"{table}.update"] += 1
         new_etag = uuid.uuid4().hex
         cursor = self._db.execute(
             "UPDATE entities SET etag=?, props=? WHERE tbl=? AND pk=? AND rk=? AND etag=?",
@@ -119,6 +124,7 @@ class SqliteTableStore:
 
     def upsert(self, table: str, entity: Entity) -> Entity:
         self.operations += 1
+        self.operations_by[f"{table}.upsert"] += 1
         etag = uuid.uuid4().hex
         self._db.execute(
             "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?) "
@@ -133,6 +139,7 @@ class SqliteTableStore:
         if len({entity.partition_key for entity in entities}) != 1:
             raise ValueError("upsert_many takes the entities of one partition")
         self.operations += 1
+        self.operations_by[f"{table}.upsert_many"] += 1
         rows = [(table, e.partition_key, e.row_key, uuid.uuid4().hex, self._props(e)) for e in entities]
         with self._db:
             self._db.executemany(
@@ -143,12 +150,14 @@ class SqliteTableStore:
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         self.operations += 1
+        self.operations_by[f"{table}.delete"] += 1
         self._db.execute(
             "DELETE FROM entities WHERE tbl=? AND pk=? AND rk=?", (table, partition_key, row_key)
         )
 
     def query_partition(self, table: str, partition_key: str) -> Iterator[Entity]:
         self.operations += 1
+        self.operations_by[f"{table}.query_partition"] += 1
         rows = self._db.execute(
             "SELECT rk, etag, props FROM entities WHERE tbl=? AND pk=? ORDER BY rk", (table, partition_key)
         ).fetchall()

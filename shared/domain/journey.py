@@ -66,6 +66,7 @@ class Duty(BaseModel):
     template: str
     event_at: datetime
     change_id: str
+    noticed_at: datetime | None = None  # when the feed change that brought it appeared (its modified_at)
     due_by: datetime | None = None
     status: DutyStatus = DutyStatus.OPEN
     compliance: Compliance = Compliance.NONE
@@ -300,7 +301,16 @@ def _new_duties(
     def add(key: str, template: str, at: datetime, details: dict[str, str] | None = None) -> None:
         if key in journey.duties:
             return
-        duty = Duty(key=key, template=template, event_at=at, change_id=case.change_id, details=details or {})
+        record = case.niche or case.storm
+        noticed = record.modified_at if record is not None else None
+        duty = Duty(
+            key=key,
+            template=template,
+            event_at=at,
+            change_id=case.change_id,
+            noticed_at=noticed,
+            details=details or {},
+        )
         journey.duties[key] = duty
         created.append(duty)
 

@@ -127,9 +127,13 @@ class HostStats:
 
     invocations: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # inside the function objects
+    wall_seconds: dict[str, float] = field(default_factory=dict)
 
-    def count(self, name: str, failed: bool) -> None:
+    def count(self, name: str, failed: bool, cpu: float = 0.0, wall: float = 0.0) -> None:
         self.invocations[name] = self.invocations.get(name, 0) + 1
+        self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + cpu
+        self.wall_seconds[name] = self.wall_seconds.get(name, 0.0) + wall
         if failed:
             self.failures[name] = self.failures.get(name, 0) + 1
 
@@ -218,12 +222,13 @@ class LocalHost:
             past_due = now - timer.next_fire > timedelta(minutes=1)
             request = TimerRequest(past_due=past_due)
             failed = False
+            cpu, wall = time.process_time(), time.perf_counter()
             try:
                 timer.function(**{timer.arg_name: request})
             except Exception as exc:  # the Functions host logs a failed run; the next tick retries
                 failed = True
                 log.error("function %s failed: %s", timer.name, type(exc).__name__)
-            self.stats.count(timer.name, failed)
+            self.stats.count(timer.name, failed, time.process_time() - cpu, time.perf_counter() - wall)
             timer.advance(now)
             fired += 1
         return fired
@@ -246,6 +251,7 @@ class LocalHost:
             user_properties=dict(message.application_properties),
         )
         failed = False
+        cpu, wall = time.process_time(), time.perf_counter()
         try:
             target.function(**{target.arg_name: trigger})
         except Exception as exc:  # abandon: Service Bus redelivers, then dead-letters
@@ -263,7 +269,7 @@ class LocalHost:
         finally:
             if message.session_id is not None:
                 self.broker.release_session(target.queue, message.session_id, receiver=RECEIVER)
-        self.stats.count(target.name, failed)
+        self.stats.count(target.name, failed, time.process_time() - cpu, time.perf_counter() - wall)
 
     def drain(self, limit: int | None = None) -> int:
         """Dispatch every message receivable now, queue after queue, until none is left."""

@@ -218,4 +218,6 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
         "sms_segments": segments,
         "invocations": dict(sorted(stats.invocations.items())),
         "failures": dict(sorted(stats.failures.items())),
+        "step_cpu_seconds": {k: round(v, 3) for k, v in sorted(stats.cpu_seconds.items())},
+        "step_wall_seconds": {k: round(v, 3) for k, v in sorted(stats.wall_seconds.items())},
     }

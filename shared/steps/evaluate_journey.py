@@ -19,6 +19,7 @@ from shared.contracts.messages import (
     parse_journey_event,
 )
 from shared.domain.journey import (
+    Compliance,
     Decision,
     Journey,
     evaluate_case_change,
@@ -77,6 +78,8 @@ def _record(result: StepResult, decision: Decision, stored: Entity | None, cause
     for entry in decision.audit:
         result.writes.append(Write(AUDIT, audit_entity(entry, cause)))
     entity = journey_entity(journey)
+    if stored is not None and stored.properties.get("state") == entity.properties["state"]:
+        return  # nothing changed: no write (a deadline already met, a stale wake)
     if stored is None:
         result.writes.append(Write(JOURNEYS, entity, mode="insert"))
     elif stored.etag is not None:
@@ -125,7 +128,9 @@ def _evaluate(
         if journey is not None:
             duty = journey.duties.get(event.duty)
             handed_at = None
-            for key in duty.message_keys if duty else []:
+            # The ledger only matters while the duty's fate is open.
+            pending = duty is not None and duty.compliance == Compliance.PENDING and duty.handed_at is None
+            for key in duty.message_keys if duty is not None and pending else []:
                 ledger = services.tables.get(MESSAGES, event.crime_reference, key)
                 sent_at = ledger.properties.get("sent_at") if ledger else None
                 if sent_at is not None and (handed_at is None or sent_at < handed_at):

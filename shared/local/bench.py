@@ -1,0 +1,279 @@
+"""The benchmark: a force-year of crimes through the local host, with the figures that matter.
+
+  python -m shared.local.bench [--sizes 10000,30000,110000] [--out out/bench] [--seed 11]
+
+Each size runs in its own process (so peak memory is its own) on a sample with
+the density of a force-year: 110,000 crimes over 365 days, fewer crimes over
+proportionally fewer days. Figures are ratios measured in one run on one
+machine; they are never asserted by a test (machines are shared and noisy).
+Writes ``report.json`` and ``report.md`` under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+FORCE_YEAR_CRIMES = 110_000
+STEPS = ("ingest_niche", "ingest_storm", "resolve_officer", "evaluate_journey", "send_message")
+
+
+def days_for(crimes: int) -> int:
+    """Days of a sample with a force-year's density of crimes."""
+    return max(10, round(365 * crimes / FORCE_YEAR_CRIMES))
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
+    """Generate one sample and run it, counting what the Azure bill and the victims would see."""
+    from shared.adapters.sqlite_queue import SqliteQueueBroker
+    from shared.adapters.sqlite_tables import SqliteTableStore
+    from shared.bootstrap import Services
+    from shared.local.generate import generate
+    from shared.local.run import RunRequest, run
+    from shared.ports import OutgoingMessage
+    from shared.steps.records import JOURNEYS, journey_from
+
+    feeds = out / "feeds"
+    started = time.perf_counter()
+    generated = generate(feeds, crimes=crimes, days=days_for(crimes), seed=seed)
+    generate_seconds = time.perf_counter() - started
+
+    sent_by_queue: Counter[str] = Counter()
+    stores: list[SqliteTableStore] = []
+
+    def prepare(services: Services, broker: SqliteQueueBroker) -> None:
+        assert isinstance(services.tables, SqliteTableStore)
+        stores.append(services.tables)
+        original = broker.send
+
+        def counting(queue: str, messages: Sequence[OutgoingMessage]) -> None:
+            sent_by_queue[queue] += len(messages)
+            original(queue, messages)
+
+        broker.send = counting  # type: ignore[method-assign]
+
+    run_dir = out / "run"
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    summary = run(RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    table_ops = stores[0].operations
+    table_ops_by = dict(stores[0].operations_by.most_common())
+
+    latencies: list[float] = []
+    export = SqliteTableStore(run_dir / "state.db")
+    for entity in export.export(JOURNEYS):
+        for duty in journey_from(entity).duties.values():
+            if duty.handed_at is not None and duty.noticed_at is not None:
+                latencies.append((duty.handed_at - duty.noticed_at).total_seconds())
+    export.close()
+
+    records = summary["records"]["niche"] + summary["records"]["storm"]
+    messages = summary["messages"]["email"] + summary["messages"]["sms"]
+    step_cpu = {name: summary["step_cpu_seconds"].get(name, 0.0) for name in STEPS}
+    step_wall = {name: summary["step_wall_seconds"].get(name, 0.0) for name in STEPS}
+    queue_messages = sum(sent_by_queue.values())
+    return {
+        "crimes": crimes,
+        "days": days_for(crimes),
+        "feed_records": records,
+        "records_by_feed": {"niche": summary["records"]["niche"], "storm": summary["records"]["storm"]},
+        "malformed_generated": generated.malformed,
+        "quarantined": summary["records"]["quarantined"],
+        "messages_sent": messages,
+        "tasks": summary["tasks"],
+        "dead_letters": summary["dead_letters"],
+        "compliance": summary["compliance"],
+        "generate_seconds": round(generate_seconds, 2),
+        "run_wall_seconds": round(wall, 2),
+        "run_cpu_seconds": round(cpu, 2),
+        "records_per_second_end_to_end": round(records / wall, 1) if wall else None,
+        "invocations": summary["invocations"],
+        "step_cpu_seconds": {k: round(v, 2) for k, v in step_cpu.items()},
+        "step_records_per_second": {
+            name: round(summary["invocations"].get(name, 0) / step_wall[name], 1) if step_wall[name] else None
+            for name in STEPS
+        },
+        "step_cpu_ms_per_feed_record": round(1000 * sum(step_cpu.values()) / records, 3) if records else None,
+        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "table_operations": table_ops,
+        "table_operations_by": table_ops_by,
+        "table_operations_per_feed_record": round(table_ops / records, 2) if records else None,
+        "table_operations_per_message_sent": round(table_ops / messages, 2) if messages else None,
+        "queue_messages": dict(sent_by_queue),
+        "queue_messages_per_feed_record": round(queue_messages / records, 2) if records else None,
+        "queue_messages_per_message_sent": round(queue_messages / messages, 2) if messages else None,
+        "sms_segments_per_sms": round(summary["sms_segments"] / summary["messages"]["sms"], 3)
+        if summary["messages"]["sms"]
+        else None,
+        "feed_change_to_provider_seconds": {
+            "p50": _percentile(latencies, 0.50),
+            "p95": _percentile(latencies, 0.95),
+            "samples": len(latencies),
+        },
+    }
+
+
+_APP_IMPORT = """
+import time, tempfile
+t = time.perf_counter()
+import function_app
+from shared.bootstrap import build_services
+from shared.settings import load_settings
+build_services(load_settings(LOCAL_DATA_DIR=tempfile.mkdtemp()))
+print(time.perf_counter() - t)
+"""
+
+_BARE_IMPORT = """
+import time
+t = time.perf_counter()
+import azure.functions as func
+import azure.servicebus, azure.data.tables, azure.communication.email, azure.communication.sms
+import azure.identity, msal, pydantic, requests
+app = func.FunctionApp()
+print(time.perf_counter() - t)
+"""
+
+
+def cold_start(repeats: int = 7) -> dict[str, Any]:
+    """Import-and-bootstrap time against a bare app importing the same SDKs, alternated in one run."""
+    ours: list[float] = []
+    bare: list[float] = []
+    for _ in range(repeats):
+        for code, into in ((_APP_IMPORT, ours), (_BARE_IMPORT, bare)):
+            done = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path.cwd()
+            )
+            into.append(float(done.stdout.strip().splitlines()[-1]))
+    return {
+        "repeats": repeats,
+        "app_median_ms": round(1000 * statistics.median(ours), 1),
+        "bare_median_ms": round(1000 * statistics.median(bare), 1),
+        "overhead_median_ms": round(1000 * (statistics.median(ours) - statistics.median(bare)), 1),
+    }
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    sizes = report["sizes"]
+    rows = [
+        ("crimes", "crimes"),
+        ("days", "days"),
+        ("feed records", "feed_records"),
+        ("messages sent", "messages_sent"),
+        ("run wall (s)", "run_wall_seconds"),
+        ("feed records / s, end to end", "records_per_second_end_to_end"),
+        ("step CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
+        ("peak memory (MiB)", "peak_memory_mib"),
+        ("table operations per feed record", "table_operations_per_feed_record"),
+        ("table operations per message sent", "table_operations_per_message_sent"),
+        ("queue messages per feed record", "queue_messages_per_feed_record"),
+        ("queue messages per message sent", "queue_messages_per_message_sent"),
+        ("SMS segments per SMS", "sms_segments_per_sms"),
+        ("dead letters", "dead_letters"),
+        ("compliance", "compliance"),
+    ]
+    head = "| figure | " + " | ".join(str(s["crimes"]) for s in sizes) + " |"
+    lines = [
+        "# Benchmark",
+        "",
+        f"Machine: {report['machine']['cpus']} CPUs; Python {report['machine']['python']}. "
+        "Simulated clock; figures from one run of `make bench`.",
+        "",
+        head,
+        "|" + "---|" * (len(sizes) + 1),
+    ]
+    for label, key in rows:
+        lines.append(f"| {label} | " + " | ".join(str(s.get(key)) for s in sizes) + " |")
+    latency = " | ".join(
+        f"{s['feed_change_to_provider_seconds']['p50']} / {s['feed_change_to_provider_seconds']['p95']}"
+        for s in sizes
+    )
+    lines.append(f"| feed change → provider, p50 / p95 (simulated s) | {latency} |")
+    for step in STEPS:
+        lines.append(
+            f"| {step}: invocations / s | "
+            + " | ".join(str(s["step_records_per_second"][step]) for s in sizes)
+            + " |"
+        )
+    cold = report["cold_start"]
+    lines += [
+        "",
+        f"Cold start (median of {cold['repeats']}, alternated): import `function_app` and build the services "
+        f"{cold['app_median_ms']} ms; a bare azure-functions app importing the same SDKs {cold['bare_median_ms']} ms; "
+        f"overhead {cold['overhead_median_ms']} ms.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.local.bench")
+    parser.add_argument("--sizes", default="10000,30000,110000", help="crimes per run, comma-separated")
+    parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one size in this process
+    args = parser.parse_args(argv)
+    if args.one:
+        result = measure_one(args.one, args.out, args.seed)
+        (args.out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return 0
+    try:
+        sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
+    except ValueError:
+        parser.exit(
+            2, f"python -m shared.local.bench: error: --sizes must be whole numbers: {args.sizes!r}\n"
+        )
+    if not sizes or min(sizes) < 1:
+        parser.exit(2, "python -m shared.local.bench: error: --sizes needs at least one positive number\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for crimes in sizes:
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-{crimes}-", dir=args.out))
+        print(f"benchmark: {crimes} crimes over {days_for(crimes)} days …", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "shared.local.bench",
+                "--one",
+                str(crimes),
+                "--out",
+                str(folder),
+                "--seed",
+                str(args.seed),
+            ],
+            check=True,
+        )
+        results.append(json.loads((folder / "result.json").read_text(encoding="utf-8")))
+        print(json.dumps(results[-1], indent=2), flush=True)
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "sizes": results,
+        "cold_start": cold_start(),
+    }
+    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (args.out / "report.md").write_text(_markdown(report), encoding="utf-8")
+    print(_markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
