@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEMO := out/demo
 
-.PHONY: help install demo test lint typecheck unit schemas clean
+.PHONY: help install demo test lint typecheck unit schemas clean bench
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
 	@echo "make test   - lint, type-check and run the tests"
 	@echo "make schemas - regenerate the feed contracts' JSON Schema files"
+	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -49,3 +50,8 @@ schemas: $(STAMP)
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache node_modules
+
+# The benchmark (not part of `make test`): a force-year and its growth curve; see README.
+BENCH_SIZES ?= 10000,30000,110000
+bench: $(STAMP)
+	$(PY) -m shared.local.bench --sizes $(BENCH_SIZES) --out out/bench

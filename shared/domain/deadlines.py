@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
-
-import holidays
 
 # The holidays package names the UK nations by subdivision code.
 _SUBDIVISIONS = {"england_and_wales": "ENG", "scotland": "SCT", "northern_ireland": "NIR"}
 
 
 @lru_cache(maxsize=8)
-def _bank_holidays(nation: str) -> holidays.HolidayBase:
+def _bank_holidays(nation: str) -> Container[date]:
+    import holidays  # on first use: it is a sizeable import for a cold start
+
     return holidays.country_holidays("GB", subdiv=_SUBDIVISIONS[nation], years=range(2015, 2041))
 
 

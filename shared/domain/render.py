@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
@@ -57,6 +58,8 @@ def _london_time(value: str | datetime) -> str:
 
 @lru_cache(maxsize=8)
 def _environment(language: str, html: bool) -> Environment:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape  # on first use
+
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATE_ROOT / language)),
         undefined=StrictUndefined,
