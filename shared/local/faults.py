@@ -33,8 +33,9 @@ the order operations happen; the simulated run is deterministic, so the same pla
 same input injects the same faults. No wall clock is read.
 
 Nothing the wrappers record or log carries personal data: the fault log holds the kind,
-the place, crime references, message keys (digests), employee ids, feed positions and a
-digest of a person id, never a name, an address, a message body or a feed record.
+the place, crime references, message keys and queue message ids (digests), feed positions
+and digests of person and employee ids; never a name, an address, a message body or a
+feed record.
 """
 
 from __future__ import annotations
@@ -182,9 +183,9 @@ class FaultLog:
         return iter(self._records)
 
 
-def person_digest(person_id: str) -> str:
-    """How a person id appears in the fault log: a short digest, never the id itself."""
-    return "p:" + hashlib.sha256(person_id.encode("utf-8")).hexdigest()[:12]
+def pseudonym(identifier: str) -> str:
+    """How a person id or an employee id appears in the fault log: a short digest, never the id."""
+    return "h:" + hashlib.sha256(identifier.encode("utf-8")).hexdigest()[:12]
 
 
 def _range(rng: random.Random, bounds: tuple[int, int]) -> int:
@@ -289,7 +290,7 @@ class FaultyTableStore:
         return self._inner.update(table, entity, etag=etag)
 
     def _journey_update(self, entity: Entity, etag: str) -> Entity:
-        key = f"{entity.partition_key}/{person_digest(entity.row_key)}"
+        key = f"{entity.partition_key}/{pseudonym(entity.row_key)}"
         where = f"{JOURNEYS}.update"
         if self._faults.roll(ETAG_CONFLICT) and self._faults.allowed("journey", key):
             current = self._inner.get(JOURNEYS, entity.partition_key, entity.row_key)
@@ -409,13 +410,14 @@ class FaultyDirectory:
         faults = self._faults
         if self._outage == 0 and faults.roll(DIRECTORY_OUTAGE):
             self._outage = _range(faults.rng(DIRECTORY_OUTAGE), OUTAGE_STRETCH)
+        key = pseudonym(employee_id)
         if self._outage > 0:
             self._outage -= 1
-            if faults.allowed("directory", employee_id):
-                faults.inject(DIRECTORY_OUTAGE, "directory", "directory.lookup", employee_id)
+            if faults.allowed("directory", key):
+                faults.inject(DIRECTORY_OUTAGE, "directory", "directory.lookup", key)
                 raise DirectoryUnavailable("injected directory outage")
         found = self._inner.lookup(employee_id)
-        faults.succeeded("directory", employee_id)
+        faults.succeeded("directory", key)
         return found
 
 
