@@ -160,6 +160,10 @@ class ProviderRejected(Exception):
     """The provider refused this message for good (bad address, content, sender); retrying cannot help."""
 
 
+class ProviderStatusUnknown(Exception):
+    """The provider cannot say whether it already accepted a message with this key."""
+
+
 class MessageProvider(Protocol):
     """Email and SMS delivery (Azure Communication Services; a file outbox locally)."""
 
@@ -179,6 +183,13 @@ class MessageProvider(Protocol):
         first_sent_at: datetime | None = None,
     ) -> ProviderReceipt:
         """Hand an SMS over; the same key (with its first attempt's time) never reaches the recipient twice."""
+        ...
+
+    def accepted(self, idempotency_key: str) -> ProviderReceipt | None:
+        """The receipt if a message with this key was handed over before, None if never.
+
+        Raises ProviderStatusUnknown when the provider cannot tell.
+        """
         ...
 
 

@@ -655,19 +655,9 @@ def test_faults_at_any_rate_stay_transient_and_change_nothing(
     )
 
 
-# --- A product bug the chaos harness found --------------------------------------------------------
+# --- Found by the chaos harness (fixed): a crash after the provider accepted --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: send_message re-checks a message whose ledger entry is still 'pending' "
-        "after a crash that followed the provider's acceptance; when a flag (or an opt-out, a "
-        "withdrawn milestone) arrives before the retry, it overwrites the ledger with "
-        "'suppressed', audits 'suppressed' and never 'sent', and the duty is reported breached "
-        "although the message was handed over in time"
-    ),
-)
 def test_a_message_the_provider_accepted_before_a_crash_is_recorded_as_sent(tmp_path: Path) -> None:
     feeds = tmp_path / "feeds"
     feeds.mkdir()

@@ -234,3 +234,53 @@ def test_a_message_the_provider_rejects_for_good_is_recorded_failed_and_the_duty
     assert result["summary"]["dead_letters"] == 0
     assert any(a["reason"] == "provider_rejected:ProviderRejected" for a in result["audit"])
     assert [t["reason"] for t in result["tasks"]] == ["deadline_breached"]
+
+
+def test_a_retry_the_provider_cannot_account_for_is_recorded_unknown_not_suppressed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the hand-over, a flag before the retry, and a provider that cannot say what it has."""
+    from shared.adapters.file_outbox import FileOutbox
+    from shared.ports import ProviderStatusUnknown
+    from tests.builders import occurrence, replay
+
+    real = FileOutbox.send_email
+    crashed: list[str] = []
+
+    def hand_over_then_crash(self: FileOutbox, **kwargs: Any) -> Any:
+        receipt = real(self, **kwargs)
+        if not crashed:
+            crashed.append(kwargs["idempotency_key"])
+            raise RuntimeError("worker died after the provider accepted")
+        return receipt
+
+    def cannot_tell(self: FileOutbox, idempotency_key: str) -> Any:
+        raise ProviderStatusUnknown("no look-up")
+
+    monkeypatch.setattr(FileOutbox, "send_email", hand_over_then_crash)
+    monkeypatch.setattr(FileOutbox, "accepted", cannot_tell)
+    monkeypatch.setattr(SqliteQueueBroker, "abandon", _abandon_later(SqliteQueueBroker.abandon))
+    records = [
+        occurrence("2026-11-20T10:02:00Z", recorded_at="2026-11-20T10:00:00Z"),
+        occurrence("2026-11-20T10:12:00Z", recorded_at="2026-11-20T10:00:00Z", flags=["domestic_abuse"]),
+    ]
+    result = replay(tmp_path, records, end="2026-11-21T00:00:00Z")
+    assert [m["message_id"] for m in result["outbox"]] == crashed  # handed over once, never twice
+    unknown = [a for a in result["audit"] if a["reason"].startswith("outcome_unknown:excluded_crime")]
+    assert len(unknown) == 1
+
+
+def _abandon_later(abandon: Any) -> Any:
+    """Redeliver after the next feed change has been read (as a slow retry would)."""
+
+    def later(self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any, error: str = "") -> None:
+        from datetime import timedelta
+
+        abandon(self, message, now=now, error=error)
+        if message.queue == "outbound-messages":
+            self._db.execute(  # hold the message for ten minutes, past the flag's arrival
+                "UPDATE messages SET available_at = available_at + ? WHERE message_id = ?",
+                (int(timedelta(minutes=10).total_seconds() * 1_000_000), message.message_id),
+            )
+
+    return later

@@ -489,6 +489,11 @@ class AcsProvider:
             idempotency_key=idempotency_key, to=to, text=text, metadata=metadata, first_sent_at=first_sent_at
         )
 
+    def accepted(self, idempotency_key: str) -> ProviderReceipt | None:
+        # ACS has no look-up by our key (an email operation can be polled only while the
+        # service keeps it, an SMS not at all): say so rather than guess.
+        raise ports.ProviderStatusUnknown("ACS cannot be asked whether it accepted a message by its key")
+
     def close(self) -> None:
         self.email.close()
         self.sms.close()

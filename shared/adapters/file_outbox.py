@@ -65,5 +65,8 @@ class FileOutbox:
         entry = {**metadata, "channel": "sms", "to": to, "subject": None, "body": text}
         return self._hand_over(idempotency_key, entry)
 
+    def accepted(self, idempotency_key: str) -> ProviderReceipt | None:
+        return self._accepted.get(idempotency_key)
+
     def __len__(self) -> int:
         return len(self._accepted)

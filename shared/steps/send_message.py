@@ -21,7 +21,9 @@ from shared.ports import (
     Entity,
     EntityExists,
     OutgoingMessage,
+    ProviderReceipt,
     ProviderRejected,
+    ProviderStatusUnknown,
     ProviderThrottled,
 )
 from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
@@ -123,7 +125,7 @@ def send_message(
     tables = services.tables
     result = StepResult(trace=incoming(properties))
     ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
-    if ledger is not None and ledger.properties["status"] in ("sent", "suppressed", "failed"):
+    if ledger is not None and ledger.properties["status"] in ("sent", "suppressed", "failed", "unknown"):
         # Finished by an earlier delivery; repeat its report in case that delivery died before it.
         status = "sent" if ledger.properties["status"] == "sent" else "suppressed"
         at = ledger.properties.get("sent_at") or ledger.properties.get("decided_at") or now
@@ -131,6 +133,21 @@ def send_message(
         carried = str(ledger.properties.get("duties") or ",".join(message.duties)).split(",")
         result.emit.append(_outcome(message, status, at, reason, message.channel, carried))
         return apply(result, services)
+
+    if ledger is not None and ledger.properties["status"] == "pending":
+        # An earlier delivery got as far as the provider. If the provider has the message, it was
+        # handed over then, whatever has changed since: record it as sent, never suppress it.
+        try:
+            receipt = services.provider.accepted(message.message_key)
+        except ProviderStatusUnknown:
+            receipt = None
+            unknown = True
+        else:
+            unknown = False
+        if receipt is not None:
+            return _record_sent(message, dict(ledger.properties), receipt, 0, services, result)
+    else:
+        unknown = False
 
     try:
         journey = _journey(services, message)
@@ -142,12 +159,15 @@ def send_message(
         reason = f"{message.channel}_address_unusable"
     if reason is not None or address is None:
         why = reason or "no_address"
+        if unknown:
+            # The provider may already have it; we cannot tell, so say so in the ledger and audit.
+            why = f"outcome_unknown:{why}"
         _audit(result, message, now, "suppressed", why)
         entity = Entity(
             message.crime_reference,
             message.message_key,
             {
-                "status": "suppressed",
+                "status": "unknown" if unknown else "suppressed",
                 "reason": why,
                 "decided_at": now,
                 "channel": message.channel,
@@ -245,11 +265,25 @@ def send_message(
         )
         _audit(result, message, now, "deferred", f"provider_throttled until {retry_at.isoformat()}")
         return apply(result, services)
+    pending["duties"] = ",".join(duty.key for duty in live)
+    return _record_sent(message, pending, receipt, segments, services, result)
+
+
+def _record_sent(
+    message: OutboundMessage,
+    pending: dict[str, Any],
+    receipt: ProviderReceipt,
+    segments: int,
+    services: Services,
+    result: StepResult,
+) -> StepResult:
+    """The provider has the message: mark the ledger sent, audit it, and tell the journey."""
     sent = pending | {"status": "sent", "provider_id": receipt.provider_id, "sent_at": receipt.accepted_at}
     if segments:
         sent["segments"] = segments
     result.writes.append(Write(MESSAGES, Entity(message.crime_reference, message.message_key, sent)))
-    sent_duties = [duty.key for duty in live]
+    template = str(pending.get("template") or message.template)
+    sent_duties = [key for key in str(pending.get("duties") or ",".join(message.duties)).split(",") if key]
     dropped = [key for key in message.duties if key not in sent_duties]
     if dropped:
         # Duties that stopped being live while the message waited (withdrawn, or a visit now too close).
