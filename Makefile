@@ -4,14 +4,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+IAC_VENV := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed
 DEMO := out/demo
 
-.PHONY: help install demo test lint typecheck unit schemas clean bench
+.PHONY: help install demo test lint typecheck unit schemas clean bench iac
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
 	@echo "make test   - lint, type-check and run the tests"
 	@echo "make schemas - regenerate the feed contracts' JSON Schema files"
+	@echo "make iac    - checkov and the Bicep-vs-code tests"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -26,7 +29,18 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $(NODE_STAMP)
 
-install: $(STAMP) $(NODE_STAMP)
+# pycep-parser and checkov for tests/test_infra.py, in their own venv (their pins never meet the app's).
+$(IAC_STAMP): requirements-iac.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
+	touch $(IAC_STAMP)
+
+install: $(STAMP) $(NODE_STAMP) $(IAC_STAMP)
+
+iac: $(STAMP) $(IAC_STAMP)
+	$(IAC_VENV)/bin/checkov --config-file infra/bicep/.checkov.yaml -d infra/bicep
+	$(VENV)/bin/pytest -q tests/test_infra.py
 
 demo: $(STAMP)
 	rm -rf $(DEMO)
@@ -40,7 +54,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) $(NODE_STAMP)
+unit: $(STAMP) $(NODE_STAMP) $(IAC_STAMP)
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck unit
@@ -49,7 +63,7 @@ schemas: $(STAMP)
 	$(PY) -m shared.contracts.schemas
 
 clean:
-	rm -rf out .pytest_cache .mypy_cache .ruff_cache node_modules
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache node_modules $(IAC_VENV)
 
 # The benchmark (not part of `make test`): a force-year and its growth curve; see README.
 BENCH_SIZES ?= 10000,30000,110000

@@ -134,7 +134,8 @@ def build_directory(settings: Settings) -> OfficerDirectory:
     tokens: graph.TokenProvider
     if settings.GRAPH_USE_MANAGED_IDENTITY:
         tokens = graph.managed_identity_tokens(
-            graph.graph_scope(settings.GRAPH_URL), client_id=settings.GRAPH_MANAGED_IDENTITY_CLIENT_ID
+            graph.graph_scope(settings.GRAPH_URL),
+            client_id=settings.GRAPH_MANAGED_IDENTITY_CLIENT_ID or settings.AZURE_CLIENT_ID,
         )
     else:
         certificate = None
@@ -175,7 +176,9 @@ def build_feeds(settings: Settings) -> dict[str, FeedReader]:
     if settings.FEED_AUTH == "api_key":
         auth = ApiKeyAuth(settings.FEED_API_KEY_HEADER, str(settings.FEED_API_KEY))
     elif settings.FEED_AUTH == "managed_identity":
-        auth = BearerAuth(graph.managed_identity_tokens(str(settings.FEED_SCOPE)))
+        auth = BearerAuth(
+            graph.managed_identity_tokens(str(settings.FEED_SCOPE), client_id=settings.AZURE_CLIENT_ID)
+        )
     else:
         auth = BearerAuth(
             graph.MsalClientCredentials(

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     StateStorage: str | None = None
     StateStorage__tableServiceUri: Annotated[str | None, Field(pattern=r"^https://[^\s/]+/?$")] = None
     STATE_TABLE_PREFIX: Annotated[str, Field(pattern=r"^([A-Za-z][A-Za-z0-9]{0,19})?$")] = ""
+    # The user-assigned managed identity's client id (Azure): the identity every SDK client uses.
+    AZURE_CLIENT_ID: str | None = None
     # Service Bus: the connection the triggers use, and the publisher too. A connection
     # string for the emulator; the namespace host name with the managed identity in Azure.
     ServiceBusConnection: str | None = None

@@ -1,0 +1,57 @@
+// Parameters for one environment. Copy this file per environment (dev, test, prod),
+// change the values marked CHANGE, then:
+//   az deployment group create -g <resource group> -f infra/bicep/main.bicep -p infra/bicep/main.bicepparam
+// Secret values are never written here: pass them on the command line
+// (-p graphClientSecret=...) or, better, set them in Key Vault after deployment.
+using 'main.bicep'
+
+param baseName = 'victimupd'
+param environmentName = 'prod'
+param tags = {
+  owner: 'force-it' // CHANGE
+  costCentre: 'victim-services' // CHANGE
+}
+
+// Networking: true puts Storage, Service Bus (Premium) and Key Vault behind private endpoints.
+param privateNetworking = false
+
+// Function App (Flex Consumption, Python 3.11)
+param instanceMemoryMB = 2048
+param maximumInstanceCount = 40
+param zoneRedundant = false
+
+// Storage
+param storageSku = 'Standard_GZRS'
+param blobSoftDeleteDays = 14
+
+// Service Bus
+param serviceBusSku = 'Standard'
+param duplicateDetectionWindow = 'PT1H'
+param maxDeliveryCount = 10
+param lockDuration = 'PT1M'
+param messageTimeToLive = 'P400D'
+
+// Azure Communication Services
+param acsDataLocation = 'UK'
+param customEmailDomain = '' // CHANGE to the force's sending domain once DNS can be edited
+param customEmailDomainVerified = false
+param smsSender = 'VictimCare' // CHANGE: the registered alphanumeric sender ID or number
+
+// Monitoring
+param logRetentionDays = 90
+
+// Officer directory: none, clientSecret, clientCertificate or managedIdentity
+param graphAuth = 'none' // CHANGE
+param graphClientId = ''
+param graphCollarNumberAttribute = ''
+
+// Feeds from the force's integration layer
+param nicheFeedUrl = '' // CHANGE
+param stormFeedUrl = '' // CHANGE
+param feedAuth = 'oauth'
+param feedClientId = ''
+param feedScope = ''
+
+// Pipeline
+param nichePollSchedule = '0 */5 * * * *'
+param stormPollSchedule = '0 */5 * * * *'
