@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared import bootstrap
+from shared import bootstrap, telemetry
 from shared.steps.evaluate_journey import evaluate_journey as evaluate_journey_step
 from shared.steps.ingest import ingest_feed
 from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
 from shared.steps.send_message import send_message as send_message_step
 
+telemetry.configure_azure_monitor()  # off unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
 app = func.FunctionApp()
 
 SERVICE_BUS = "ServiceBusConnection"

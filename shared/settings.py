@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     FEED_API_KEY_HEADER: str = "Ocp-Apim-Subscription-Key"
     FEED_API_KEY: str | None = None
     FEED_PAGE_SIZE: Annotated[int, Field(ge=1, le=1000)] = 100
+    FEED_STALE_MINUTES: Annotated[int, Field(ge=5, le=10_080)] = 60
     # The embedded default (SQLite state and queues, JSON Lines feeds, file outbox).
     LOCAL_DATA_DIR: Path = Path(".local")
     LOCAL_FEEDS_DIR: Path = Path(".local/feeds")

@@ -253,6 +253,11 @@ param feedApiKeyHeader string = 'Ocp-Apim-Subscription-Key'
 @maxValue(1000)
 param feedPageSize int = 100
 
+@description('FEED_STALE_MINUTES: a feed silent this long in working hours raises FeedStale.')
+@minValue(5)
+@maxValue(10080)
+param feedStaleMinutes int = 60
+
 // ---------------------------------------------------------------- derived values
 
 var suffix = uniqueString(resourceGroup().id, baseName, environmentName)
@@ -465,6 +470,7 @@ module functionApp 'modules/functionapp.bicep' = {
     feedScope: feedScope
     feedApiKeyHeader: feedApiKeyHeader
     feedPageSize: feedPageSize
+    feedStaleMinutes: feedStaleMinutes
   }
 }
 

@@ -29,3 +29,11 @@ def quiet_hours_end(at: datetime, policy: Policy) -> datetime:
             local.date() + timedelta(days=1), time(policy.timing.quiet_hours_end), tzinfo=zone
         )
     return candidate
+
+
+def in_working_hours(at: datetime, policy: Policy) -> bool:
+    """Monday to Friday, 08:00 to 18:00 local, less bank holidays: when a silent feed is news."""
+    from shared.domain.deadlines import is_working_day
+
+    local = at.astimezone(ZoneInfo(policy.deadlines.timezone))
+    return is_working_day(local.date(), policy.deadlines.nation) and 8 <= local.hour < 18

@@ -26,6 +26,7 @@ from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 from croniter import croniter
 
+from shared import telemetry
 from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
 from shared.settings import Settings
 
@@ -264,6 +265,13 @@ class LocalHost:
                 type(exc).__name__,
             )
             self.broker.abandon(message, now=self.clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
+            if message.delivery_count >= self.broker.queues[target.queue].max_delivery_count:
+                telemetry.track(
+                    "DeadLettered",
+                    queue=target.queue,
+                    message_id=message.message_id,
+                    reason=type(exc).__name__,
+                )
         else:
             self.broker.complete(message, now=self.clock())
         finally:

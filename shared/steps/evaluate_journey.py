@@ -47,6 +47,14 @@ def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, 
     return (journey_from(entity), entity) if entity else (None, None)
 
 
+# Decisions that are also custom events for the operations dashboards.
+_DECISION_EVENTS = {
+    "deadline_met": "DutyMet",
+    "deadline_breached": "DeadlineBreached",
+    "suppressed": "MessageSuppressed",
+}
+
+
 def _record(result: StepResult, decision: Decision, stored: Entity | None, cause: str) -> None:
     """Turn a decision into emissions and writes, the state last."""
     if decision.unchanged:
@@ -75,8 +83,25 @@ def _record(result: StepResult, decision: Decision, stored: Entity | None, cause
         )
     for task in decision.tasks:
         result.writes.append(Write(TASKS, task_entity(task), mode="insert_once"))
+        result.track(
+            "TaskCreated",
+            crime_reference=task.crime_reference,
+            person_id=task.person_id,
+            duties=",".join(task.duties),
+            reason=task.reason,
+        )
     for entry in decision.audit:
         result.writes.append(Write(AUDIT, audit_entity(entry, cause)))
+        event = _DECISION_EVENTS.get(entry.decision)
+        if event:
+            result.track(
+                event,
+                crime_reference=entry.crime_reference,
+                person_id=entry.person_id,
+                duty=entry.duty,
+                decision=entry.decision,
+                reason=entry.reason,
+            )
     entity = journey_entity(journey)
     if stored is not None and stored.properties.get("state") == entity.properties["state"]:
         return  # nothing changed: no write (a deadline already met, a stale wake)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from shared.contracts.feeds import FEED_MODELS, NicheOccurrence, StormIncident
 from shared.contracts.messages import CaseChange, Change
 from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.journey import AuditEntry
+from shared.domain.timing import in_working_hours
 from shared.ports import Entity, FeedLine, FeedUnavailable, OutgoingMessage
 from shared.steps.records import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
 from shared.steps.results import Emit, StepResult, Write, apply
@@ -118,6 +120,7 @@ class _Tick:
         self.batch = _Batch(services)
         self.links: dict[str, str] = {}
         self.snapshot_writes: dict[tuple[str, str], Write] = {}
+        self.latest_record_at: datetime | None = None
 
     def take(self, line: FeedLine) -> None:
         """Validate, diff and stage one record; the cursor moves just past it."""
@@ -128,6 +131,8 @@ class _Tick:
         except (ValidationError, ValueError) as exc:
             self._quarantine(line, exc)
             return
+        if self.latest_record_at is None or record.modified_at > self.latest_record_at:
+            self.latest_record_at = record.modified_at
         if isinstance(record, NicheOccurrence):
             key = crime = record.crime_reference
         else:
@@ -180,6 +185,8 @@ class _Tick:
             {"record": line.raw, "error": _reason(exc), "at": self.now},
         )
         self.report.result.writes.append(Write(QUARANTINE, entity, mode="insert_once"))
+        # The reason names fields and rules; values it quotes are redacted by the telemetry filter.
+        self.report.result.track("RecordQuarantined", feed=self.feed, reason=_reason(exc)[:500])
 
     def _diff(
         self, previous: NicheOccurrence | StormIncident | None, record: NicheOccurrence | StormIncident
@@ -209,6 +216,22 @@ class _Tick:
                 "quarantined": int(totals.get("quarantined", 0)) + self.report.quarantined,
             }
             result.writes.append(Write(CURSORS, Entity(self.feed, "cursor", progress)))
+        self._watch_freshness()
         self.report.cursor = self.cursor
         apply(result, self.services)
         return self.report
+
+    def _watch_freshness(self) -> None:
+        """FeedLag when records came in; FeedStale when none have for too long in working hours."""
+        result = self.report.result
+        if self.latest_record_at is not None:
+            lag = max(0.0, (self.now - self.latest_record_at).total_seconds())
+            result.track("FeedLag", feed=self.feed, seconds_behind=round(lag))
+            return
+        last = self.cursor_entity.properties.get("at") if self.cursor_entity else None
+        if not isinstance(last, datetime):
+            return
+        silent = (self.now - last).total_seconds()
+        limit = self.services.settings.FEED_STALE_MINUTES * 60
+        if silent > limit and in_working_hours(self.now, self.services.policy):
+            result.track("FeedStale", feed=self.feed, seconds_behind=round(silent))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
+from shared import telemetry
 from shared.bootstrap import Services
 from shared.ports import Entity, EntityExists, OutgoingMessage
 from shared.steps.trace import TRACEPARENT, child_traceparent
@@ -45,6 +46,10 @@ class StepResult:
     emit: list[Emit] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     trace: str | None = None  # the traceparent of the message being handled
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # telemetry, sent once written
+
+    def track(self, name: str, **dimensions: Any) -> None:
+        self.events.append((name, dimensions))
 
 
 def queue_name(services: Services, role: QueueRole) -> str:
@@ -102,4 +107,6 @@ def apply(result: StepResult, services: Services) -> StepResult:
                 raise ValueError("a replace needs the ETag it was read with")
             tables.update(write.table, write.entity, etag=write.etag)
     flush()
+    for name, dimensions in result.events:
+        telemetry.track(name, **dimensions)
     return result

@@ -67,6 +67,15 @@ def _audit(
     for duty in message.duties if duties is None else duties:
         entry = AuditEntry(now, message.crime_reference, message.person_id, duty, decision, reason)
         result.writes.append(Write(AUDIT, audit_entity(entry, message.message_key)))
+    if decision == "suppressed":
+        result.track(
+            "MessageSuppressed",
+            crime_reference=message.crime_reference,
+            person_id=message.person_id,
+            duties=",".join(message.duties if duties is None else duties),
+            channel=message.channel,
+            reason=reason,
+        )
 
 
 def _journey(services: Services, message: OutboundMessage) -> Journey:
@@ -292,5 +301,15 @@ def _record_sent(
             _outcome(message, "suppressed", receipt.accepted_at, "not_live_at_send", message.channel, dropped)
         )
     _audit(result, message, receipt.accepted_at, "sent", f"{message.channel}:{template}", sent_duties)
+    result.track(
+        "MessageSent",
+        crime_reference=message.crime_reference,
+        person_id=message.person_id,
+        duties=",".join(sent_duties),
+        channel=message.channel,
+        template=template,
+        segments=segments or None,
+        message_id=message.message_key,
+    )
     result.emit.append(_outcome(message, "sent", receipt.accepted_at, None, message.channel, sent_duties))
     return apply(result, services)

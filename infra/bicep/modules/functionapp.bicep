@@ -100,6 +100,7 @@ param feedClientId string
 param feedScope string
 param feedApiKeyHeader string
 param feedPageSize int
+param feedStaleMinutes int
 
 var feedsConfigured = !empty(nicheFeedUrl) || !empty(stormFeedUrl)
 var graphWithAppRegistration = (graphAuth == 'clientSecret') || (graphAuth == 'clientCertificate')
@@ -155,6 +156,7 @@ var appSettings = {
   FEED_API_KEY_HEADER: feedApiKeyHeader
   FEED_API_KEY: (feedsConfigured && (feedAuth == 'api_key')) ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${feedApiKeyName})' : ''
   FEED_PAGE_SIZE: string(feedPageSize)
+  FEED_STALE_MINUTES: string(feedStaleMinutes)
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
