@@ -73,11 +73,10 @@ class RedactingFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        dimensions = getattr(record, "custom_dimensions", None)
-        if isinstance(dimensions, dict):
-            record.custom_dimensions = {
-                key: redact(value) if isinstance(value, str) else value for key, value in dimensions.items()
-            }
+        for key in ALLOWED_DIMENSIONS:
+            value = getattr(record, key, None)
+            if isinstance(value, str):
+                setattr(record, key, redact(value))
         if record.exc_info and record.exc_info[1] is not None:
             # Exception texts can quote input (a validation error quotes the bad value).
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
@@ -111,7 +110,8 @@ def track(name: str, **dimensions: Any) -> None:
     if unknown:
         raise ValueError(f"dimensions not allowed in telemetry: {sorted(unknown)}")
     clean: Mapping[str, Any] = {k: v for k, v in dimensions.items() if v is not None}
-    _events.info(name, extra={"custom_dimensions": dict(clean) | {"event": name}})
+    # Flat attributes: the OpenTelemetry log handler turns each into a property (customDimensions).
+    _events.info(name, extra={**clean, "event": name})
 
 
 def configure_azure_monitor() -> bool:

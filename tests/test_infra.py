@@ -52,6 +52,8 @@ EXPECTED_MODULES = {
     "private-endpoints",
     "roles",
     "functionapp",
+    "workbook",
+    "alerts",
 }
 
 # Settings the code reads that the deployment deliberately does not set, and why.

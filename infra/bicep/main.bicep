@@ -145,6 +145,21 @@ param smsSender string
 @maxValue(730)
 param logRetentionDays int = 90
 
+@description('Deploy the alert rules (dead letters, stale feed, function failure rate, provider failures, deadline breaches) and their action group.')
+param deployAlerts bool = true
+
+@description('Email address of the IT team that receives the alerts; required (non-empty) when deployAlerts is true.')
+param alertEmail string = ''
+
+@description('The function failure alert fires when more than this percentage of a function\'s invocations fail in 15 minutes.')
+@minValue(1)
+@maxValue(100)
+param failureRateThresholdPercent int = 10
+
+@description('The provider failure alert fires when more than this many provider failures (ACS unavailable, credentials refused, messages rejected) occur in 15 minutes; 0: any.')
+@minValue(0)
+param providerFailureThreshold int = 0
+
 // ---------------------------------------------------------------- secrets (Key Vault)
 
 @description('Graph client secret to store in Key Vault (graphAuth clientSecret). Leave empty to keep the stored one or to set it with az keyvault secret set.')
@@ -471,6 +486,33 @@ module functionApp 'modules/functionapp.bicep' = {
     feedApiKeyHeader: feedApiKeyHeader
     feedPageSize: feedPageSize
     feedStaleMinutes: feedStaleMinutes
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    name: guid(resourceGroup().id, baseName, environmentName, 'operations-workbook')
+    displayName: 'Victim Updates operations (${environmentName})'
+    location: location
+    tags: allTags
+    appInsightsId: monitoring.outputs.appInsightsId
+    workspaceId: monitoring.outputs.workspaceId
+    serviceBusNamespaceId: serviceBus.outputs.id
+  }
+}
+
+module alerts 'modules/alerts.bicep' = if (deployAlerts) {
+  name: 'alerts'
+  params: {
+    namePrefix: prefix
+    location: location
+    tags: allTags
+    alertEmail: alertEmail // the module requires it non-empty, so deployAlerts without it fails
+    workspaceId: monitoring.outputs.workspaceId
+    serviceBusNamespaceId: serviceBus.outputs.id
+    failureRateThresholdPercent: failureRateThresholdPercent
+    providerFailureThreshold: providerFailureThreshold
   }
 }
 

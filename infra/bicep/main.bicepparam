@@ -37,8 +37,12 @@ param customEmailDomain = '' // CHANGE to the force's sending domain once DNS ca
 param customEmailDomainVerified = false
 param smsSender = 'VictimCare' // CHANGE: the registered alphanumeric sender ID or number
 
-// Monitoring
+// Monitoring: the workbook is always deployed; the alert rules need the IT team's mailbox.
 param logRetentionDays = 90
+param deployAlerts = true
+param alertEmail = '' // CHANGE: the IT team's mailbox; the deployment fails while it is empty and deployAlerts is true
+param failureRateThresholdPercent = 10
+param providerFailureThreshold = 0
 
 // Officer directory: none, clientSecret, clientCertificate or managedIdentity
 param graphAuth = 'none' // CHANGE
