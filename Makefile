@@ -7,14 +7,17 @@ NODE_STAMP := node_modules/.installed
 IAC_VENV := .venv-iac
 IAC_STAMP := $(IAC_VENV)/.installed
 DEMO := out/demo
+FROM ?= 2026-01-01
+TO ?= 2027-12-31
 
-.PHONY: help install demo test lint typecheck unit schemas clean bench iac
+.PHONY: help install demo test lint typecheck unit schemas clean bench iac report
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
 	@echo "make test   - lint, type-check and run the tests"
 	@echo "make schemas - regenerate the feed contracts' JSON Schema files"
 	@echo "make iac    - checkov and the Bicep-vs-code tests"
+	@echo "make report - the compliance report (CSV + HTML) of the demo run (FROM=, TO= dates)"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -46,6 +49,11 @@ demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(PY) -m shared.local generate --crimes 3000 --days 30 --seed 7 --out $(DEMO)/feeds
 	$(PY) -m shared.local run --feeds $(DEMO)/feeds --officers $(DEMO)/feeds/officers.json --out $(DEMO)/run
+	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report
+
+# The compliance report of the demo run again (CSV and a self-contained HTML page with charts).
+report: $(STAMP)
+	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,268 @@
+"""Command line of the operations commands.
+
+python -m shared.ops dead-letters list   [--queue Q] [--data DIR]
+python -m shared.ops dead-letters replay [--queue Q] (--id MESSAGE_ID | --all) [--data DIR]
+python -m shared.ops quarantine list     [--feed niche|storm] [--data DIR]
+python -m shared.ops quarantine reingest [--feed F] (--row ROWKEY [--record-file FILE] | --all) [--data DIR]
+python -m shared.ops journey show CRIME_REF [--person ID] [--format text|json] [--include-personal-data]
+python -m shared.ops compliance --from DATE --to DATE --out DIR [--data DIR]
+
+Every command also takes --at ISO8601 (the time it acts at). A bad argument is one
+line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import NoReturn
+
+from azure.core.exceptions import AzureError
+
+from shared.ops.context import Context, OpsError
+
+PROG = "python -m shared.ops"
+WHERE = (
+    "State: the run folder's state.db, or Table Storage when StateStorage or "
+    "StateStorage__tableServiceUri is set. Queues: the run folder's queues.db only; "
+    "Service Bus dead-letter replay in Azure is not done here."
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _iso8601(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"time needs an offset, e.g. {value}Z or {value}+00:00")
+    return moment
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _common() -> _Parser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="a local run's out folder, with state.db and queues.db (default: LOCAL_DATA_DIR, .local)",
+    )
+    common.add_argument(
+        "--at",
+        type=_iso8601,
+        metavar="ISO8601",
+        help="the time the command acts at (default: now; in a simulated run's folder, the run's end)",
+    )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(prog=PROG, description="Operations commands for Victim Updates.", epilog=WHERE)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    dead = commands.add_parser(
+        "dead-letters",
+        help="list or replay the embedded queues' dead letters",
+        description="The dead letters of a local run's queues (bodies are never printed: they hold "
+        "personal data). Service Bus dead-letter replay in Azure is not done here.",
+    )
+    dead_actions = dead.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    dead_list = dead_actions.add_parser(
+        "list",
+        parents=[common],
+        help="one line a dead letter: queue, message id, session, reason",
+        description="One tab-separated line a dead letter: queue, message id, session (- for none), "
+        "reason. Bodies are never printed: they hold personal data.",
+    )
+    dead_list.add_argument("--queue", metavar="Q", help="one queue only")
+    dead_replay = dead_actions.add_parser(
+        "replay",
+        parents=[common],
+        help="resubmit dead letters to their queue (after a fix) and remove them",
+        description="Resubmit dead letters to their queue under a fresh message id and remove them "
+        "from the dead letters. Service Bus dead-letter replay in Azure is not done here.",
+    )
+    dead_replay.add_argument("--queue", metavar="Q", help="one queue only")
+    which = dead_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", dest="message_id", metavar="MESSAGE_ID", help="the dead letter to replay")
+    which.add_argument("--all", action="store_true", help="every dead letter (of --queue)")
+
+    quarantine = commands.add_parser("quarantine", help="list or re-ingest quarantined feed records")
+    q_actions = quarantine.add_subparsers(
+        dest="action", required=True, parser_class=_Parser, metavar="ACTION"
+    )
+    q_list = q_actions.add_parser(
+        "list",
+        parents=[common],
+        help="one line a record: feed, row key, error (never the record)",
+        description="One tab-separated line a quarantined record: feed, row key, error. The record "
+        "itself is never printed: it holds personal data.",
+    )
+    q_list.add_argument("--feed", choices=("niche", "storm"))
+    q_reingest = q_actions.add_parser(
+        "reingest",
+        parents=[common],
+        help="run quarantined records through ingest again; emit and delete those that now validate",
+        description="Run quarantined records (or, for one --row, a corrected --record-file) through "
+        "the ingest step's validation again. A record that now validates is emitted as ingest emits it "
+        "(a case change on case-changes and a snapshot, or a stale audit entry), audited, and its "
+        "quarantine row deleted; the feed cursor is not moved. One that still fails is kept, with its "
+        "new reason. Case changes go to the run folder's queues.db (not to Service Bus).",
+    )
+    q_reingest.add_argument("--feed", choices=("niche", "storm"))
+    rows = q_reingest.add_mutually_exclusive_group(required=True)
+    rows.add_argument("--row", metavar="ROWKEY", help="one quarantined record, by its row key")
+    rows.add_argument("--all", action="store_true", help="every quarantined record (of --feed)")
+    q_reingest.add_argument(
+        "--record-file", type=Path, metavar="FILE", help="a corrected record to ingest in place of --row's"
+    )
+
+    journey = commands.add_parser("journey", help="one crime's journeys and audit trail")
+    j_actions = journey.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    j_show = j_actions.add_parser(
+        "show",
+        parents=[common],
+        help="journeys, duties, messages, tasks and the audit trail of one crime",
+        description="For a complaint or a subject access request. Names and contact details are "
+        "withheld unless --include-personal-data is given.",
+    )
+    j_show.add_argument("crime_reference", metavar="CRIME_REF")
+    j_show.add_argument("--person", metavar="ID", help="one person's journey, tasks and audit entries")
+    j_show.add_argument("--format", choices=("text", "json"), default="text")
+    j_show.add_argument(
+        "--include-personal-data", action="store_true", help="show names, dates of birth and contacts"
+    )
+
+    report = commands.add_parser(
+        "compliance",
+        parents=[common],
+        help="compliance report (CSV and HTML) over duties due in a date range",
+        description="Writes compliance.csv (one row a duty) and compliance.html (self-contained, "
+        "charts embedded) for the duties whose deadline falls from --from to --to (local dates).",
+    )
+    report.add_argument("--from", dest="first", type=_day, required=True, metavar="DATE")
+    report.add_argument("--to", dest="last", type=_day, required=True, metavar="DATE")
+    report.add_argument("--out", type=Path, required=True, metavar="DIR")
+    return parser
+
+
+def _dead_letters(args: argparse.Namespace, context: Context) -> int:
+    from shared.ops import dead_letters
+
+    if args.action == "list":
+        for line in dead_letters.list_lines(dead_letters.list_dead_letters(context.broker, args.queue)):
+            print(line)
+        return 0
+    store = dead_letters.EmbeddedDeadLetters(context.queues_path)
+    try:
+        done = dead_letters.replay(context.broker, store, queue=args.queue, message_id=args.message_id)
+    finally:
+        store.close()
+    for item in done:
+        print(f"replayed\t{item.queue}\t{item.message_id}\tas {item.new_message_id}")
+    print(f"{len(done)} dead letter{'' if len(done) == 1 else 's'} replayed")
+    return 0
+
+
+def _quarantine(args: argparse.Namespace, context: Context) -> int:
+    from shared.ops import quarantine
+
+    if args.action == "list":
+        for line in quarantine.list_lines(quarantine.list_quarantined(context.tables, args.feed)):
+            print(line)
+        return 0
+    if args.record_file is not None and args.row is None:
+        raise OpsError("--record-file needs --row ROWKEY: a corrected record replaces one row")
+    corrected = quarantine.read_record_file(args.record_file) if args.record_file is not None else None
+    if args.row is not None:
+        chosen = [quarantine.find(context.tables, args.feed, args.row)]
+    else:
+        chosen = quarantine.list_quarantined(context.tables, args.feed)
+    services = context.services()
+    ingested = 0
+    for row in chosen:
+        outcome = quarantine.reingest(services, row, corrected)
+        ingested += outcome.ingested
+        state = "reingested" if outcome.ingested else "kept"
+        print(f"{state}\t{outcome.feed}\t{outcome.row_key}\t{' '.join(outcome.detail.split())}")
+    print(f"{ingested} reingested, {len(chosen) - ingested} still quarantined")
+    return 0
+
+
+def _journey(args: argparse.Namespace, context: Context) -> int:
+    from shared.ops import journeys
+
+    view = journeys.journey_view(
+        context.tables, args.crime_reference, args.person, personal=args.include_personal_data
+    )
+    print(journeys.as_json(view) if args.format == "json" else journeys.as_text(view))
+    return 0
+
+
+def _compliance(args: argparse.Namespace, context: Context) -> int:
+    from zoneinfo import ZoneInfo
+
+    from shared.ops.compliance import write_report
+
+    if args.first > args.last:
+        raise OpsError(f"--from {args.first} is after --to {args.last}")
+    if args.out.exists() and not args.out.is_dir():
+        raise OpsError(f"--out exists and is not a folder: {args.out}")
+    zone = ZoneInfo(context.policy.deadlines.timezone)
+    report = write_report(context.tables, args.first, args.last, args.out, zone, context.clock.now())
+    figure = "n/a" if report.compliance is None else f"{report.compliance:.1%}"
+    counts = report.counts
+    print(
+        f"{report.duties} duties due {args.first} to {args.last}: {counts.get('met', 0)} met, "
+        f"{counts.get('breached', 0)} breached, {counts.get('pending', 0)} pending; compliance {figure}"
+    )
+    print(f"wrote {report.csv_path} and {report.html_path}")
+    return 0
+
+
+_COMMANDS = {
+    "dead-letters": _dead_letters,
+    "quarantine": _quarantine,
+    "journey": _journey,
+    "compliance": _compliance,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    name = " ".join(filter(None, (PROG, args.command, getattr(args, "action", None))))
+    try:
+        with Context(args.data, args.at) as context:
+            return _COMMANDS[args.command](args, context)
+    except OpsError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (| head): say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except AzureError as exc:  # Table Storage unreachable, refused, or the credential failed
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"{name}: error: Table Storage: {reason}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Quarantined feed records: list them (never the record) and run them through ingest again.
+
+A re-ingest goes through the ingest step's own validation and diff (``_Tick.take``),
+so a record that now validates is emitted exactly as a timer tick would emit it: a
+case change on case-changes and a snapshot, or a ``stale`` audit entry when a later
+record of the same key is already stored. The feed cursor is not touched (the
+record was read long ago). The quarantine row is deleted only after the emission
+and the writes, and the re-ingest is audited; a record that still fails keeps its
+row, and the stored record's row is given the new reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from shared.bootstrap import Services
+from shared.contracts.feeds import FEED_MODELS, NicheOccurrence
+from shared.domain.journey import AuditEntry
+from shared.ops.context import OpsError
+from shared.ports import Entity, FeedLine, TableStore
+from shared.steps.ingest import _crime_for_incident, _Tick
+from shared.steps.records import AUDIT, QUARANTINE, audit_entity, digest
+from shared.steps.results import Write, apply
+
+FEEDS = ("niche", "storm")
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    feed: str
+    row_key: str
+    record: str
+    error: str
+    at: datetime | None
+
+
+def _quarantined(entity: Entity) -> Quarantined:
+    at = entity.properties.get("at")
+    return Quarantined(
+        feed=entity.partition_key,
+        row_key=entity.row_key,
+        record=str(entity.properties["record"]),
+        error=str(entity.properties.get("error", "")),
+        at=at if isinstance(at, datetime) else None,
+    )
+
+
+def list_quarantined(tables: TableStore, feed: str | None) -> list[Quarantined]:
+    """Each feed's quarantine is one partition: a partition query, not a table scan."""
+    return [
+        _quarantined(entity)
+        for name in ([feed] if feed else FEEDS)
+        for entity in tables.query_partition(QUARANTINE, name)
+    ]
+
+
+def list_lines(rows: list[Quarantined]) -> list[str]:
+    """One tab-separated line a record: feed, row key, error (the record itself holds personal data)."""
+    return ["\t".join((q.feed, q.row_key, " ".join(q.error.split()))) for q in rows]
+
+
+def find(tables: TableStore, feed: str | None, row_key: str) -> Quarantined:
+    found = [
+        _quarantined(entity)
+        for name in ([feed] if feed else FEEDS)
+        if (entity := tables.get(QUARANTINE, name, row_key)) is not None
+    ]
+    if not found:
+        where = f" in the {feed} feed" if feed else ""
+        raise OpsError(f"no quarantined record with row key {row_key!r}{where}")
+    if len(found) > 1:
+        raise OpsError(f"row key {row_key!r} is quarantined in both feeds: give --feed")
+    return found[0]
+
+
+def read_record_file(path: Path) -> str:
+    """A corrected record: one JSON object (one line, or pretty-printed over several)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise OpsError(f"cannot read --record-file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise OpsError(f"--record-file {path} is not UTF-8 text") from exc
+    if not text:
+        raise OpsError(f"--record-file {path} is empty")
+    return text
+
+
+@dataclass(frozen=True)
+class Reingested:
+    feed: str
+    row_key: str
+    ingested: bool
+    detail: str  # what ingest did with it, or the reason it still fails
+
+
+def reingest(services: Services, row: Quarantined, corrected: str | None = None) -> Reingested:
+    """Run one quarantined record (or its correction) through ingest again."""
+    raw = corrected if corrected is not None else row.record
+    tables = services.tables
+    tick = _Tick(row.feed, services)
+    # The position is only used for the cursor and a new quarantine row, neither of which is written.
+    tick.take(FeedLine(raw, row.row_key.split("-")[0]))
+    report = tick.report
+    if report.quarantined:
+        reason = next(
+            str(write.entity.properties["error"])
+            for write in report.result.writes
+            if write.table == QUARANTINE
+        )
+        if corrected is None:
+            # The stored record still fails: keep it, with today's reason.
+            properties = {"record": row.record, "error": reason, "at": row.at, "retried_at": tick.now}
+            tables.upsert(QUARANTINE, Entity(row.feed, row.row_key, properties))
+        return Reingested(row.feed, row.row_key, False, reason)
+
+    record = FEED_MODELS[row.feed].model_validate_json(raw)
+    if isinstance(record, NicheOccurrence):
+        key = crime = record.crime_reference
+    else:
+        key = record.incident_number
+        crime = _crime_for_incident(services, record, tick.links)
+    if report.changes:
+        detail = f"case change emitted for {crime}"
+    elif report.stale:
+        detail = f"stale: a later record of {key} is stored; audited, nothing emitted"
+    else:
+        detail = f"unchanged from the stored record of {key}; nothing emitted"
+    source = "corrected record" if corrected is not None else "stored record"
+    entry = AuditEntry(
+        tick.now, crime, "", f"{row.feed}:{key}", "reingested", f"quarantine {row.row_key}; {source}"
+    )
+    result = report.result
+    result.writes.extend(tick.snapshot_writes.values())
+    result.writes.append(
+        Write(AUDIT, audit_entity(entry, f"reingest:{row.feed}:{row.row_key}:{digest(raw)}"))
+    )
+    apply(result, services)  # emit first, then the writes, as ingest does
+    tables.delete(QUARANTINE, row.feed, row.row_key)
+    return Reingested(row.feed, row.row_key, True, detail)
