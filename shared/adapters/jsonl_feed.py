@@ -8,26 +8,31 @@ resumes there on the next tick, never re-reading what it has read.
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from shared.contracts.feeds import EARLIEST_FEED_TIME, LATEST_FEED_TIME
 from shared.ports import FeedLine
-
-_MODIFIED_AT = re.compile(rb'"modified_at"\s*:\s*"([^"]{1,64})"')
 
 
 def record_time(raw: bytes) -> datetime | None:
-    """The record's modified_at, or None when it has none we can read (it is visible now)."""
-    match = _MODIFIED_AT.search(raw)
-    if match is None:
+    """The record's own (top-level) modified_at, or None when it has none we can read (it is visible now)."""
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    stamp_text = record.get("modified_at") if isinstance(record, dict) else None
+    if not isinstance(stamp_text, str):
         return None
     try:
-        stamp = datetime.fromisoformat(match.group(1).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        stamp = datetime.fromisoformat(stamp_text)
+    except ValueError:
         return None
-    return stamp if stamp.tzinfo is not None else None
+    if stamp.tzinfo is None or not EARLIEST_FEED_TIME <= stamp <= LATEST_FEED_TIME:
+        return None  # the model will reject it: quarantine it now rather than wait for it
+    return stamp
 
 
 class JsonlFeedReader:
@@ -57,7 +62,11 @@ class JsonlFeedReader:
                     self._waiting = (offset, visible_from)
                     return
                 offset += len(raw)
-                text = raw.decode("utf-8", errors="replace").strip()
+                try:
+                    text = raw.decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    # Keep the bytes visible but make the line invalid JSON, so it is quarantined, not altered.
+                    text = raw.decode("utf-8", errors="backslashreplace").strip()
                 if not text:
                     continue
                 produced += 1

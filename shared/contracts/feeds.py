@@ -8,7 +8,7 @@ being half-understood.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -21,9 +21,31 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
 
 
+# Feed times outside these bounds are errors, not history or plans: they would overflow
+# working-day and time-zone arithmetic downstream.
+EARLIEST_FEED_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_FEED_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a time zone offset")
+    if not EARLIEST_FEED_TIME <= value <= LATEST_FEED_TIME:
+        raise ValueError("timestamp must lie between 2000 and 2100")
+    return value
+
+
+def _shallow(value: dict[str, Any], limit: int = 8) -> dict[str, Any]:
+    """Free-form details stay shallow: deep nesting is an attack or a broken extract, not data."""
+
+    def depth(node: Any, level: int) -> None:
+        if level > limit:
+            raise ValueError(f"details nest deeper than {limit} levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            depth(child, level + 1)
+
+    depth(value, 1)
     return value
 
 
@@ -98,7 +120,7 @@ class Milestone(_Record):
     id: ShortText
     type: MilestoneType
     at: AwareDatetime
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: Annotated[dict[str, Any], AfterValidator(_shallow)] = Field(default_factory=dict)
 
 
 class PersonName(_Record):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -44,16 +45,33 @@ def sms_segments(text: str) -> int:
     return 1 if units <= single else math.ceil(units / part)
 
 
+def _local(value: str | datetime) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.astimezone(_LONDON) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+
+
 def _london_date(value: str | datetime) -> str:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = moment.astimezone(_LONDON)
-    return f"{local:%A} {local.day} {local:%B %Y}"
+    local = _local(value)
+    return f"{local:%A} {local.day} {local:%B %Y}" if local else "a date we will confirm"
 
 
 def _london_time(value: str | datetime) -> str:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = moment.astimezone(_LONDON)
+    local = _local(value)
+    if local is None:
+        return "a time we will confirm"
     return f"{local.hour % 12 or 12}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
+
+
+def _printable(text: str) -> str:
+    """No control or formatting characters from data in an SMS (they garble or hide text)."""
+    return "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
 
 
 @lru_cache(maxsize=8)
@@ -157,7 +175,9 @@ def render_sms(journey: Journey, duties: list[Duty], policy: Policy, language: s
     """The SMS text: neutral words, no offence, no names, no addresses."""
     context = _context(journey, duties, policy, language)
     context["greeting_name"] = None  # an SMS never names the victim
-    text = " ".join(_environment(language, False).get_template("sms.txt.j2").render(context).split())
+    text = " ".join(
+        _printable(_environment(language, False).get_template("sms.txt.j2").render(context)).split()
+    )
     return RenderedSms(text, sms_segments(text), language)
 
 

@@ -55,8 +55,12 @@ def _reason(exc: Exception) -> str:
 
 
 def _parse(feed: str, raw: str) -> NicheOccurrence | StormIncident:
-    json.loads(raw)  # a clearer reason for broken JSON than the model's
-    return FEED_MODELS[feed].model_validate_json(raw)
+    try:
+        json.loads(raw)  # a clearer reason for broken JSON than the model's
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    # Strict: a number is not a string, "true" is not a boolean, as the published schemas say.
+    return FEED_MODELS[feed].model_validate_json(raw, strict=True)
 
 
 class _Batch:
