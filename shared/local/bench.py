@@ -108,7 +108,7 @@ def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
         "records_per_second_end_to_end": round(records / wall, 1) if wall else None,
         "invocations": summary["invocations"],
         "step_cpu_seconds": {k: round(v, 2) for k, v in step_cpu.items()},
-        "step_records_per_second": {
+        "step_invocations_per_second": {
             name: round(summary["invocations"].get(name, 0) / step_wall[name], 1) if step_wall[name] else None
             for name in STEPS
         },
@@ -210,7 +210,7 @@ def _markdown(report: dict[str, Any]) -> str:
     for step in STEPS:
         lines.append(
             f"| {step}: invocations / s | "
-            + " | ".join(str(s["step_records_per_second"][step]) for s in sizes)
+            + " | ".join(str(s["step_invocations_per_second"][step]) for s in sizes)
             + " |"
         )
     cold = report["cold_start"]
