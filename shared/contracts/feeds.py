@@ -8,17 +8,28 @@ being half-understood.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 NICHE_SCHEMA = "niche.occurrence/1"
 STORM_SCHEMA = "storm.incident/1"
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(max_length=2000)]
+# Strict types: a number is not a string and "true" is not a boolean, as the published schemas say.
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
+LongText = Annotated[str, StringConstraints(max_length=2000, strict=True)]
 
 
 # Feed times outside these bounds are errors, not history or plans: they would overflow
@@ -49,7 +60,26 @@ def _shallow(value: dict[str, Any], limit: int = 8) -> dict[str, Any]:
     return value
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_text(pattern: re.Pattern[str], what: str) -> Any:
+    # pydantic reads a digit string as a Unix time; the contract (and its schema) says ISO 8601.
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not pattern.match(value):
+            raise ValueError(f"{what} must be ISO 8601 text")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"{what} must be ISO 8601 text, not a number")
+        return value
+
+    return check
+
+
+AwareDatetime = Annotated[
+    datetime, BeforeValidator(_iso_text(_ISO_DATETIME, "a timestamp")), AfterValidator(_aware)
+]
+IsoDate = Annotated[date, BeforeValidator(_iso_text(_ISO_DATE, "a date"))]
 
 
 class _Record(BaseModel):
@@ -107,7 +137,7 @@ class Offence(_Record):
 
 
 class Outcome(_Record):
-    code: Annotated[str, StringConstraints(pattern=r"^([1-9]|1[0-9]|2[0-2])$")]
+    code: Annotated[str, StringConstraints(pattern=r"^([1-9]|1[0-9]|2[0-2])$", strict=True)]
     decided_at: AwareDatetime
 
 
@@ -136,14 +166,14 @@ class Contact(_Record):
 
 class Preferences(_Record):
     channel: Channel = Channel.EMAIL
-    frequency_days: Annotated[int, Field(ge=1, le=365)] = 28
-    language: Annotated[str, StringConstraints(min_length=2, max_length=10)] = "en"
-    opted_out: bool = False
+    frequency_days: Annotated[StrictInt, Field(ge=1, le=365)] = 28
+    language: Annotated[str, StringConstraints(min_length=2, max_length=10, strict=True)] = "en"
+    opted_out: StrictBool = False
 
 
 class SafeContact(_Record):
-    sms: bool = True
-    email: bool = True
+    sms: StrictBool = True
+    email: StrictBool = True
 
 
 class Guardian(_Record):
@@ -157,7 +187,7 @@ class Guardian(_Record):
 class Victim(_Record):
     person_id: ShortText
     name: PersonName | None = None
-    date_of_birth: date | None = None
+    date_of_birth: IsoDate | None = None
     contact: Contact = Field(default_factory=Contact)
     preferences: Preferences = Field(default_factory=Preferences)
     safe_contact: SafeContact = Field(default_factory=SafeContact)
@@ -194,7 +224,7 @@ class Caller(_Record):
     person_id: ShortText
     name: PersonName | None = None
     contact: Contact = Field(default_factory=Contact)
-    consent_to_updates: bool = False
+    consent_to_updates: StrictBool = False
 
 
 class StormIncident(_Record):

@@ -59,8 +59,8 @@ def _parse(feed: str, raw: str) -> NicheOccurrence | StormIncident:
         json.loads(raw)  # a clearer reason for broken JSON than the model's
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    # Strict: a number is not a string, "true" is not a boolean, as the published schemas say.
-    return FEED_MODELS[feed].model_validate_json(raw, strict=True)
+    # The models themselves are strict where the schema is (strings, booleans, ISO 8601 times).
+    return FEED_MODELS[feed].model_validate_json(raw)
 
 
 class _Batch:
