@@ -14,8 +14,7 @@ Valid times lie in the contract's 2000-2100 window (``EARLIEST_FEED_TIME`` to
 ``LATEST_FEED_TIME``, ends included) with odd offsets (+14:00, -12:00, +05:45, -09:30);
 times outside it (year 1, year 9999, a second either side) are hostile. Milestone details
 nest at most 7 levels in a valid record (the contract's limit is 8) and deeper in a hostile
-one. Digit strings in timestamp and date fields are left out of the hostile values: the
-model still reads them as Unix timestamps (a strict-xfail test in ``test_fuzz_ingest.py``).
+one. Unix times (numbers or digit strings) in timestamp and date fields are hostile.
 The end-to-end variant (``e2e=True``) keeps ``modified_at`` in a realistic fortnight so a
 local run can replay it in about a second; its other times use the whole window.
 """
@@ -498,13 +497,15 @@ _TIME_WRONG: list[Any] = [
     "2100-01-01T00:00:01Z",
     "next tuesday",
     "",
-    1763632800,  # a Unix time as a number
+    "1763632800",  # Unix times, as text and as numbers
+    "1763632800000",
+    "1.7636328e9",
+    1763632800,
     True,
     [],
     {"at": "2026-11-20T10:00:00Z"},
 ]
-# Values the model must refuse. Not here: digit strings in timestamp or date fields
-# ("1763632800", "0"), which the model still takes as Unix times (see the xfail test).
+# Values the model must refuse.
 WRONG: dict[str, list[Any]] = {
     "literal": ["niche.occurrence/2", "NICHE.OCCURRENCE/1", "", 1, None],
     "short": [*_TEXT_WRONG, None],
@@ -516,7 +517,7 @@ WRONG: dict[str, list[Any]] = {
     "outcome_code": ["0", "23", "01", "18 ", "", "1a", 18, None],
     "int": [0, 366, -5, "abc", "", "28", 1.5, True, None, [], {}],
     "bool": ["maybe", "true", "yes", 1, 0, 2, 0.5, [], {}, None],
-    "date?": ["1990-13-01", "1 January 1990", "1990-01-01T00:00:00Z", "", 0, 631152000, [], {}],
+    "date?": ["1990-13-01", "1 January 1990", "1990-01-01T00:00:00Z", "", "0", "631152000", 0, [], {}],
     "language": ["e", "x" * 11, 5, [], None],
     "list": ["P-1", 5, {"a": 1}, True, None],
     "object": ["x", 5, [1], True, None],

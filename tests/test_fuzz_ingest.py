@@ -142,6 +142,18 @@ def assert_quarantined_as_received(bad: list[Line], quarantined: list[Entity], c
             assert names_field(reason, line.field), f"{line.kind}: {reason!r} does not name {line.field}"
 
 
+def _ingest_lines(lines: list[bytes], now: datetime = INGEST_NOW) -> dict[str, Any]:
+    with embedded({"niche": b"".join(line + b"\n" for line in lines)}, now=now) as services:
+        reports = ingest_until_still("niche", services)
+        return {
+            "reports": reports,
+            "quarantine": list(services.tables.query_partition(QUARANTINE, "niche")),
+            "snapshots": {
+                ref: services.tables.get(SNAPSHOTS, ref, "niche") for ref in ("HU/000001/26", "HU/000002/26")
+            },
+        }
+
+
 def describe(lines: list[Line]) -> str:
     return "\n".join(
         f"  {'valid' if line.valid else 'BAD  '} {line.kind} {line.field or ''}" for line in lines
@@ -514,22 +526,7 @@ def test_a_record_dated_year_1_is_quarantined_and_not_dead_lettered(tmp_path: Pa
     assert summary["records"]["quarantined"] == 1 and summary["dead_letters"] == 0
 
 
-# --- bugs found (strict xfail: each fails today; fix the product and remove the mark) ------------------------
-
-
-def _ingest_lines(lines: list[bytes], now: datetime = INGEST_NOW) -> dict[str, Any]:
-    with embedded({"niche": b"".join(line + b"\n" for line in lines)}, now=now) as services:
-        reports = ingest_until_still("niche", services)
-        return {
-            "reports": reports,
-            "quarantine": list(services.tables.query_partition(QUARANTINE, "niche")),
-            "snapshots": {
-                ref: services.tables.get(SNAPSHOTS, ref, "niche") for ref in ("HU/000001/26", "HU/000002/26")
-            },
-        }
-
-
-# Fixed: times and dates must be ISO 8601 text (shared/contracts/feeds.py).
+# Fixed in 46bee27: times and dates must be ISO 8601 text (shared/contracts/feeds.py).
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -551,6 +548,9 @@ def test_a_digit_string_in_a_time_or_date_field_is_quarantined_naming_the_field(
     target[last] = value
     result = _ingest_lines([json.dumps(record).encode()])
     assert [names_field(str(e.properties["error"]), field) for e in result["quarantine"]] == [True]
+
+
+# --- bugs found (strict xfail: each fails today; fix the product and remove the mark) ------------------------
 
 
 JUNK_FROM_2099 = b'{"modified_at": "2099-12-31T00:00:00Z", "junk": 1}'
