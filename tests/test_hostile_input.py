@@ -145,3 +145,35 @@ def test_a_hearing_time_that_cannot_be_read_does_not_stop_the_message() -> None:
         details={"court": "Hull", "hearing_at": "9999-12-31T23:00:00-05:00"},
     )
     assert "a date we will confirm" in render_email(journey, [duty], Policy()).text
+
+
+def test_an_email_carries_no_control_or_bidi_character_from_data() -> None:
+    from shared.contracts.feeds import Victim
+    from shared.domain.render import render_email
+    from tests.builders import victim
+
+    person = victim() | {"name": {"title": "Ms", "surname": "Smith\x07\u202e"}}
+    journey = Journey(
+        crime_reference="HU/1/26\x00\x1b\u202e",
+        person_id="P-1",
+        role="victim",
+        victim=Victim.model_validate(person),
+    )
+    email = render_email(
+        journey, [Duty(key="ack", template="acknowledgement", event_at=NOW, change_id="c")], Policy()
+    )
+    for text in (email.subject, email.text, email.html):
+        assert not any(ch in text for ch in "\x00\x07\x1b\u202e")
+    assert "Dear Ms Smith" in email.text
+
+
+def test_an_out_of_court_disposal_names_the_disposal_in_the_email(tmp_path: Path) -> None:
+    from tests.builders import replay
+
+    disposal = milestone(
+        "M-1", "out_of_court_disposal", "2026-11-20T10:00:00Z", {"disposal": "community resolution"}
+    )
+    records = [occurrence("2026-11-19T10:00:00Z"), occurrence("2026-11-20T10:01:00Z", milestones=[disposal])]
+    result = replay(tmp_path, records, end="2026-11-21T00:00:00Z")
+    [email] = [m for m in result["outbox"] if m["template"] == "out_of_court_disposal"]
+    assert "(community resolution)" in email["body"]

@@ -328,6 +328,9 @@ def _new_duties(
                 _discharge_by_contact(journey, milestone.at, now, d)
             elif milestone.type in policy.notifiable_milestones:
                 details = {"milestone": milestone.type.value}
+                disposal = milestone.details.get("disposal")
+                if isinstance(disposal, str) and disposal.strip():
+                    details["disposal"] = disposal.strip()[:200]
                 hearing = milestone.details.get("first_hearing")
                 if isinstance(hearing, dict):
                     details["court"] = str(hearing.get("court", ""))

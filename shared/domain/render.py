@@ -185,9 +185,9 @@ def render_email(journey: Journey, duties: list[Duty], policy: Policy, language:
     """The email: a subject, a plain-text body and the same body as escaped HTML."""
     context = _context(journey, duties, policy, language)
     plain = _environment(language, False)
-    subject = " ".join(plain.get_template("email_subject.txt.j2").render(context).split())
+    subject = " ".join(_printable(plain.get_template("email_subject.txt.j2").render(context)).split())
     body = plain.get_template("email_body.txt.j2").render(context)
-    paragraphs = [" ".join(block.split()) for block in body.split("\n\n") if block.strip()]
+    paragraphs = [" ".join(_printable(block).split()) for block in body.split("\n\n") if block.strip()]
     html = (
         _environment(language, True)
         .get_template("email.html.j2")
