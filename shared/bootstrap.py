@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from shared.adapters.azure_tables import AzureTableStore
 from shared.adapters.file_outbox import FileOutbox
@@ -17,6 +18,7 @@ from shared.adapters.jsonl_feed import JsonlFeedReader
 from shared.adapters.servicebus import ServiceBusPublisher
 from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.contracts.feeds import accepts
 from shared.domain.policy import Policy, load_policy
 from shared.ports import Clock, FeedReader, MessageProvider, OfficerDirectory, QueuePublisher, TableStore
 from shared.settings import Settings, load_settings
@@ -93,8 +95,8 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> tuple[Serv
         tables=build_table_store(settings),
         publisher=broker,
         feeds={
-            "niche": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "niche.jsonl"),
-            "storm": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "storm.jsonl"),
+            "niche": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "niche.jsonl", partial(accepts, "niche")),
+            "storm": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "storm.jsonl", partial(accepts, "storm")),
         },
         directory=JsonOfficerDirectory(settings.LOCAL_OFFICERS_FILE),
         provider=FileOutbox(data / "outbox.jsonl", clock.now),
@@ -163,8 +165,8 @@ def build_directory(settings: Settings) -> OfficerDirectory:
 def build_feeds(settings: Settings) -> dict[str, FeedReader]:
     """HTTP feed APIs where a URL is set, else the JSON Lines files."""
     feeds: dict[str, FeedReader] = {
-        "niche": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "niche.jsonl"),
-        "storm": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "storm.jsonl"),
+        "niche": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "niche.jsonl", partial(accepts, "niche")),
+        "storm": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "storm.jsonl", partial(accepts, "storm")),
     }
     urls = {"niche": settings.NICHE_FEED_URL, "storm": settings.STORM_FEED_URL}
     if not any(urls.values()):

@@ -9,7 +9,7 @@ resumes there on the next tick, never re-reading what it has read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -38,8 +38,11 @@ def record_time(raw: bytes) -> datetime | None:
 class JsonlFeedReader:
     """A FeedReader over one JSON Lines file; the cursor is the byte offset reached."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, accepts: Callable[[bytes], bool] | None = None) -> None:
         self.path = path
+        # Whether the feed's model accepts a line: a line it rejects must not hold the feed back
+        # until a future time it claims (it is quarantined at once instead).
+        self._accepts = accepts
         # Where the last read stopped at a record still in the future, and when it shows: the
         # file only grows, so until then a tick need not open it (a simulated year has ~100k ticks).
         self._waiting: tuple[int, datetime] | None = None
@@ -58,7 +61,9 @@ class JsonlFeedReader:
                 if not raw:
                     return
                 visible_from = record_time(raw)
-                if visible_from is not None and visible_from > now:
+                later = visible_from is not None and visible_from > now
+                if later and (self._accepts is None or self._accepts(raw)):
+                    assert visible_from is not None
                     self._waiting = (offset, visible_from)
                     return
                 offset += len(raw)

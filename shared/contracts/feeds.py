@@ -250,3 +250,12 @@ FEED_MODELS: dict[str, type[NicheOccurrence] | type[StormIncident]] = {
     "niche": NicheOccurrence,
     "storm": StormIncident,
 }
+
+
+def accepts(feed: str, raw: bytes | str) -> bool:
+    """Whether the feed's contract accepts this line as it stands."""
+    try:
+        FEED_MODELS[feed].model_validate_json(raw)
+    except (ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
+        return False
+    return True

@@ -15,6 +15,7 @@ from shared import bootstrap
 from shared.adapters.jsonl_feed import record_time
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.bootstrap import Services
+from shared.contracts.feeds import accepts
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import Entity, TableStore
 from shared.settings import load_settings
@@ -51,8 +52,10 @@ def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
         with path.open("rb") as handle:
             for raw in handle:
                 stamp = record_time(raw)
-                if stamp is None:
+                if stamp is None or (last is not None and first is not None and first <= stamp <= last):
                     continue
+                if not accepts(name, raw):
+                    continue  # a line the contract rejects says nothing about when the feed runs
                 first = stamp if first is None or stamp < first else first
                 last = stamp if last is None or stamp > last else last
     return first, last
