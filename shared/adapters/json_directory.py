@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
@@ -31,11 +30,3 @@ class JsonOfficerDirectory:
 
     def lookup(self, employee_id: str) -> Officer | None:
         return self._officers.get(employee_id)
-
-
-def load_officer_json(path: Path) -> list[dict[str, object]]:
-    """Raw entries, for tools that inspect the file."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, list):
-        raise ValueError(f"{path} must hold a JSON array")
-    return data

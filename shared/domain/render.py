@@ -99,10 +99,6 @@ def _outcome_words(language: str) -> dict[str, str]:
     return words
 
 
-def available_languages() -> list[str]:
-    return sorted(p.name for p in TEMPLATE_ROOT.iterdir() if p.is_dir())
-
-
 @dataclass(frozen=True)
 class RenderedSms:
     text: str
