@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 import pytest
@@ -160,3 +161,16 @@ def test_a_language_the_policy_allows_but_no_templates_exist_for_falls_back_to_e
     journey = _journey(preferences={"language": "cy"})
     assert not (TEMPLATE_ROOT / "cy").exists()
     assert choose_language(journey, welsh_allowed) == ("en", True)
+
+
+def test_the_ascii_fast_path_strips_exactly_what_the_unicode_rule_strips() -> None:
+    from shared.domain.render import _printable
+
+    def by_category(text: str) -> str:
+        kept = (ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf"))
+        return "".join(" " if ch.isspace() else ch for ch in kept)
+
+    every_ascii = "".join(chr(code) for code in range(128))
+    assert _printable(every_ascii) == by_category(every_ascii)
+    mixed = every_ascii + "é\u200b\u202e\u2028\x85\xa0"  # not ASCII: the per-character rule
+    assert _printable(mixed) == by_category(mixed)

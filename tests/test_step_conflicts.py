@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,77 @@ def test_a_message_its_journey_never_recorded_is_not_sent(tmp_path: Path) -> Non
     assert ledger is not None and ledger.properties["status"] == "suppressed"
     assert ledger.properties["reason"] == "not_recorded_by_journey"
     assert not (tmp_path / "outbox.jsonl").exists() or (tmp_path / "outbox.jsonl").read_text() == ""
+
+
+def _first_message(services: Services) -> tuple[str, Any]:
+    """Evaluate a new victim's case change until the acknowledgement is handed to send_message."""
+    first = occurrence("2026-11-20T10:00:00Z")
+    result = evaluate_journey(
+        _event(first, Change(kind=ChangeKind.VICTIM_ADDED, key="P-1", at=NOW), 1), services
+    )
+    clock = services.clock
+    assert isinstance(clock, SimulatedClock)
+    for _ in range(3):
+        outbound = [e.message for e in result.emit if e.queue == "outbound_messages"]
+        if outbound:
+            return outbound[0].body, result
+        wake = next(e.message for e in result.emit if '"send_window"' in e.message.body)
+        assert wake.scheduled_at is not None
+        clock.advance_to(wake.scheduled_at)
+        result = evaluate_journey(wake.body, services)
+    raise AssertionError("no message was decided")
+
+
+class _AlwaysRacingStore(_RacingStore):
+    """Another worker changes the journey before every one of our writes."""
+
+    def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
+        self.raced = False
+        return super().update(table, entity, etag=etag)
+
+
+def _ack(tables: Any) -> Any:
+    stored = tables.get(JOURNEYS, "HU/000001/26", "P-1")
+    return journey_from(stored).duties["ack"]
+
+
+def test_send_message_records_what_it_sent_in_the_journey_without_a_further_event(tmp_path: Path) -> None:
+    services = _services(tmp_path)
+    body, _ = _first_message(services)
+    result = send_message(body, services)
+    assert [e for e in result.emit if e.queue == "journey_events"] == []
+    ack = _ack(services.tables)
+    assert ack.status.value == "sent" and ack.handed_at is not None
+    assert ack.compliance.value == "met"
+    ledger = services.tables.get(MESSAGES, "HU/000001/26", ack.message_keys[0])
+    assert ledger is not None and ledger.properties["status"] == "sent"
+    # A redelivery sends nothing again and changes nothing.
+    again = send_message(body, services)
+    assert again.emit == [] and again.writes == []
+    assert len((tmp_path / "outbox.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_journey_changed_under_send_message_is_read_again(tmp_path: Path) -> None:
+    services = _services(tmp_path)
+    body, _ = _first_message(services)
+    racing = _RacingStore(services.tables)
+    services.tables = racing
+    result = send_message(body, services)
+    assert racing.raced and racing.updates == 2
+    assert [e for e in result.emit if e.queue == "journey_events"] == []
+    assert _ack(racing.inner).compliance.value == "met"
+
+
+def test_a_journey_that_keeps_changing_gets_the_outcome_as_an_event(tmp_path: Path) -> None:
+    services = _services(tmp_path)
+    body, _ = _first_message(services)
+    racing = _AlwaysRacingStore(services.tables)
+    services.tables = racing
+    result = send_message(body, services)
+    [outcome] = [e.message for e in result.emit if e.queue == "journey_events"]
+    assert json.loads(outcome.body)["type"] == "message_outcome"
+    assert _ack(racing.inner).compliance.value == "pending"  # not yet: evaluate_journey applies it
+    services.tables = racing.inner
+    evaluate_journey(outcome.body, services)
+    assert _ack(services.tables).compliance.value == "met"
+    assert len((tmp_path / "outbox.jsonl").read_text().splitlines()) == 1

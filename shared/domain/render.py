@@ -65,8 +65,14 @@ def _london_time(value: str | datetime) -> str:
     return f"{local.hour % 12 or 12}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
 
 
+# ASCII control characters: whitespace ones become a space, the others go (as in _printable).
+_ASCII_CONTROLS = {code: (" " if chr(code).isspace() else None) for code in [*range(0x20), 0x7F]}
+
+
 def _printable(text: str) -> str:
     """No control or formatting characters from data in an SMS (they garble or hide text)."""
+    if text.isascii():  # the common case, without a per-character Unicode lookup
+        return text.translate(_ASCII_CONTROLS)
     return "".join(
         " " if ch.isspace() else ch
         for ch in text

@@ -20,95 +20,22 @@ from shared.contracts.messages import (
 )
 from shared.domain.journey import (
     Compliance,
-    Decision,
     Journey,
     evaluate_case_change,
     evaluate_deadline,
     evaluate_message_outcome,
     evaluate_wake,
 )
-from shared.ports import Entity, EntityExists, EtagMismatch, OutgoingMessage
-from shared.steps.records import (
-    AUDIT,
-    JOURNEYS,
-    MESSAGES,
-    TASKS,
-    audit_entity,
-    journey_entity,
-    journey_from,
-    task_entity,
-)
-from shared.steps.results import Emit, StepResult, Write, apply
+from shared.ports import Entity, EntityExists, EtagMismatch
+from shared.steps.decisions import record_decision
+from shared.steps.records import JOURNEYS, MESSAGES, journey_from
+from shared.steps.results import StepResult, apply
 from shared.steps.trace import incoming
 
 
 def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, Entity | None]:
     entity = services.tables.get(JOURNEYS, crime, person)
     return (journey_from(entity), entity) if entity else (None, None)
-
-
-# Decisions that are also custom events for the operations dashboards.
-_DECISION_EVENTS = {
-    "deadline_met": "DutyMet",
-    "deadline_breached": "DeadlineBreached",
-    "suppressed": "MessageSuppressed",
-}
-
-
-def _record(result: StepResult, decision: Decision, stored: Entity | None, cause: str) -> None:
-    """Turn a decision into emissions and writes, the state last."""
-    if decision.unchanged:
-        return
-    journey = decision.journey
-    for message in decision.messages:
-        result.emit.append(
-            Emit(
-                "outbound_messages",
-                OutgoingMessage(
-                    message.model_dump_json(), message.message_key, scheduled_at=message.not_before
-                ),
-            )
-        )
-    for item in decision.scheduled:
-        result.emit.append(
-            Emit(
-                "journey_events",
-                OutgoingMessage(
-                    item.event.model_dump_json(),
-                    item.event.event_id,
-                    session_id=journey.crime_reference,
-                    scheduled_at=item.at,
-                ),
-            )
-        )
-    for task in decision.tasks:
-        result.writes.append(Write(TASKS, task_entity(task), mode="insert_once"))
-        result.track(
-            "TaskCreated",
-            crime_reference=task.crime_reference,
-            person_id=task.person_id,
-            duties=",".join(task.duties),
-            reason=task.reason,
-        )
-    for entry in decision.audit:
-        result.writes.append(Write(AUDIT, audit_entity(entry, cause)))
-        event = _DECISION_EVENTS.get(entry.decision)
-        if event:
-            result.track(
-                event,
-                crime_reference=entry.crime_reference,
-                person_id=entry.person_id,
-                duty=entry.duty,
-                decision=entry.decision,
-                reason=entry.reason,
-            )
-    entity = journey_entity(journey)
-    if stored is not None and stored.properties.get("state") == entity.properties["state"]:
-        return  # nothing changed: no write (a deadline already met, a stale wake)
-    if stored is None:
-        result.writes.append(Write(JOURNEYS, entity, mode="insert"))
-    elif stored.etag is not None:
-        result.writes.append(Write(JOURNEYS, entity, mode="replace", etag=stored.etag))
 
 
 def _recipients(event: ResolvedCaseChange) -> list[tuple[str, Literal["victim", "caller"]]]:
@@ -147,7 +74,7 @@ def _evaluate(
         for person_id, role in _recipients(event):
             journey, stored = _load(services, event.case.crime_reference, person_id)
             decision = evaluate_case_change(journey, event, person_id, role, policy, now)
-            _record(result, decision, stored, event.event_id)
+            record_decision(result, decision, stored, event.event_id)
     elif isinstance(event, DeadlineCheck):
         journey, stored = _load(services, event.crime_reference, event.person_id)
         if journey is not None:
@@ -160,13 +87,15 @@ def _evaluate(
                 sent_at = ledger.properties.get("sent_at") if ledger else None
                 if sent_at is not None and (handed_at is None or sent_at < handed_at):
                     handed_at = sent_at
-            _record(result, evaluate_deadline(journey, event, handed_at, policy, now), stored, event.event_id)
+            record_decision(
+                result, evaluate_deadline(journey, event, handed_at, policy, now), stored, event.event_id
+            )
     elif isinstance(event, MessageOutcome):
         journey, stored = _load(services, event.crime_reference, event.person_id)
         if journey is not None:
-            _record(result, evaluate_message_outcome(journey, event, now), stored, event.event_id)
+            record_decision(result, evaluate_message_outcome(journey, event, now), stored, event.event_id)
     elif isinstance(event, Wake):
         journey, stored = _load(services, event.crime_reference, event.person_id)
         if journey is not None:
-            _record(result, evaluate_wake(journey, event, policy, now), stored, event.event_id)
+            record_decision(result, evaluate_wake(journey, event, policy, now), stored, event.event_id)
     return apply(result, services)

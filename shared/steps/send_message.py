@@ -13,47 +13,105 @@ from typing import Any
 
 from shared.bootstrap import Services
 from shared.contracts.messages import MessageOutcome, OutboundMessage
-from shared.domain.journey import AuditEntry, Journey, address_for, send_time_check, template_for
+from shared.domain.journey import (
+    AuditEntry,
+    Decision,
+    Duty,
+    Journey,
+    address_for,
+    evaluate_message_outcome,
+    send_time_check,
+    template_for,
+)
 from shared.domain.render import choose_language, render_email, render_sms
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
 from shared.ports import (
     EmailContent,
     Entity,
     EntityExists,
+    EtagMismatch,
     OutgoingMessage,
     ProviderReceipt,
     ProviderRejected,
     ProviderStatusUnknown,
     ProviderThrottled,
 )
+from shared.steps.decisions import record_decision
 from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
 from shared.steps.results import Emit, StepResult, Write, apply
 from shared.steps.trace import incoming
 
 
-class NotYetCommitted(Exception):
-    """The journey does not yet record this message; evaluate_journey has not finished. Retry."""
-
-
 def _outcome(
-    message: OutboundMessage, status: str, now: datetime, reason: str | None, channel: str, duties: list[str]
-) -> Emit:
-    """Tell evaluate_journey what became of the message, for exactly the duties it carried."""
-    event = MessageOutcome(
+    message: OutboundMessage, status: str, at: datetime, reason: str | None, duties: list[str]
+) -> MessageOutcome:
+    """What became of the message, for exactly the duties it carried."""
+    return MessageOutcome(
         event_id=digest("outcome", message.message_key, status),
         crime_reference=message.crime_reference,
         person_id=message.person_id,
         message_key=message.message_key,
         duties=duties,
         status=status,
-        channel=channel,
+        channel=message.channel,
         reason=reason,
-        at=now,
+        at=at,
     )
-    return Emit(
-        "journey_events",
-        OutgoingMessage(event.model_dump_json(), event.event_id, session_id=message.crime_reference),
-    )
+
+
+CONFLICT_ATTEMPTS = 3
+
+
+def _tell_journey(
+    services: Services,
+    result: StepResult,
+    message: OutboundMessage,
+    outcomes: list[MessageOutcome],
+    journey: Journey | None,
+    stored: Entity | None,
+    now: datetime,
+) -> StepResult:
+    """Write the ledger and audit, then record the outcomes in the journey itself.
+
+    The journey write is ETag-checked (evaluate_journey may be changing the same
+    journey): on a conflict it is read again and the outcomes re-applied. If it
+    still conflicts, the outcomes go to evaluate_journey as events, to be applied
+    in the crime's session. Recording an outcome twice changes nothing.
+    """
+    apply(result, services)
+    for _ in range(CONFLICT_ATTEMPTS):
+        if journey is None or stored is None:
+            entity = services.tables.get(JOURNEYS, message.crime_reference, message.person_id)
+            if entity is None:
+                return result  # no journey to tell (an orphaned message)
+            journey, stored = journey_from(entity), entity
+        decision = Decision(journey)
+        for outcome in outcomes:
+            step = evaluate_message_outcome(decision.journey, outcome, now)
+            decision = Decision(step.journey, audit=[*decision.audit, *step.audit])
+        follow = StepResult(trace=result.trace)
+        record_decision(follow, decision, stored, message.message_key)
+        try:
+            apply(follow, services)
+        except EtagMismatch:
+            journey = stored = None
+            continue
+        result.writes.extend(follow.writes)
+        result.events.extend(follow.events)
+        return result
+    handoff = StepResult(trace=result.trace)
+    for outcome in outcomes:
+        handoff.emit.append(
+            Emit(
+                "journey_events",
+                OutgoingMessage(
+                    outcome.model_dump_json(), outcome.event_id, session_id=message.crime_reference
+                ),
+            )
+        )
+    apply(handoff, services)
+    result.emit.extend(handoff.emit)
+    return result
 
 
 def _audit(
@@ -78,18 +136,17 @@ def _audit(
         )
 
 
-def _journey(services: Services, message: OutboundMessage) -> Journey:
+def _journey(services: Services, message: OutboundMessage) -> tuple[Journey | None, Entity | None]:
+    """The recipient's journey and its entity, or (None, None) while it does not record this message."""
     entity = services.tables.get(JOURNEYS, message.crime_reference, message.person_id)
     if entity is None:
-        raise NotYetCommitted(f"no journey yet for {message.crime_reference}/{message.person_id}")
+        return None, None
     journey = journey_from(entity)
     for key in message.duties:
         duty = journey.duties.get(key)
         if duty is None or message.message_key not in duty.message_keys:
-            raise NotYetCommitted(
-                f"journey {message.crime_reference} does not yet record message {message.message_key}"
-            )
-    return journey
+            return None, None
+    return journey, entity
 
 
 # How long a message waits for evaluate_journey to record it before it is taken as orphaned
@@ -125,6 +182,9 @@ def _wait_for_journey(
     return apply(result, services)
 
 
+FINISHED = ("sent", "suppressed", "failed", "unknown")
+
+
 def send_message(
     body: bytes | str, services: Services, properties: Mapping[str, Any] | None = None
 ) -> StepResult:
@@ -133,39 +193,60 @@ def send_message(
     now = services.clock.now()
     tables = services.tables
     result = StepResult(trace=incoming(properties))
-    ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
-    if ledger is not None and ledger.properties["status"] in ("sent", "suppressed", "failed", "unknown"):
-        # Finished by an earlier delivery; repeat its report in case that delivery died before it.
-        status = "sent" if ledger.properties["status"] == "sent" else "suppressed"
-        at = ledger.properties.get("sent_at") or ledger.properties.get("decided_at") or now
-        reason = ledger.properties.get("reason")
-        carried = str(ledger.properties.get("duties") or ",".join(message.duties)).split(",")
-        result.emit.append(_outcome(message, status, at, reason, message.channel, carried))
-        return apply(result, services)
+    journey, stored = _journey(services, message)
+    live: list[Duty] = []
+    reason: str | None = None
+    address: str | None = None
+    if journey is not None:
+        live, reason = send_time_check(journey, message, services.policy, now)
+        address = address_for(journey, message.channel, services.policy) if reason is None else None
+        if reason is None and address is None:
+            reason = f"{message.channel}_address_unusable"
+    hold = message.channel == "sms" and in_quiet_hours(now, services.policy)
+    template = template_for(live) if live else message.template
+    pending: dict[str, Any] = {
+        "status": "pending",
+        "channel": message.channel,
+        "template": template,
+        "duties": ",".join(duty.key for duty in live),
+        "first_attempt_at": now,
+    }
+    ledger: Entity | None = None
+    if journey is not None and reason is None and not hold:
+        # The common path: the ledger entry exists before the provider is called. Creating it is
+        # also how a redelivery is found (the entry is there), so no read comes first.
+        try:
+            tables.create(MESSAGES, Entity(message.crime_reference, message.message_key, pending))
+        except EntityExists:
+            ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
+    else:
+        # Not sending now: first learn whether an earlier delivery already reached the provider.
+        ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
 
-    if ledger is not None and ledger.properties["status"] == "pending":
+    unknown = False
+    if ledger is not None:
+        status = ledger.properties["status"]
+        if status in FINISHED:
+            # Finished by an earlier delivery; make sure the journey knows, in case that one died first.
+            at = ledger.properties.get("sent_at") or ledger.properties.get("decided_at") or now
+            carried = str(ledger.properties.get("duties") or ",".join(message.duties)).split(",")
+            told = "sent" if status == "sent" else "suppressed"
+            outcome = _outcome(message, told, at, ledger.properties.get("reason"), carried)
+            return _tell_journey(services, result, message, [outcome], journey, stored, now)
         # An earlier delivery got as far as the provider. If the provider has the message, it was
         # handed over then, whatever has changed since: record it as sent, never suppress it.
         try:
             receipt = services.provider.accepted(message.message_key)
         except ProviderStatusUnknown:
-            receipt = None
-            unknown = True
-        else:
-            unknown = False
+            receipt, unknown = None, True
         if receipt is not None:
-            return _record_sent(message, dict(ledger.properties), receipt, 0, services, result)
-    else:
-        unknown = False
+            earlier = dict(ledger.properties)
+            return _record_sent(message, earlier, receipt, 0, services, result, journey, stored, now)
+        # The first attempt's time goes to the provider again, so it can recognise the retry.
+        pending = dict(ledger.properties) | {"template": template, "duties": pending["duties"]}
 
-    try:
-        journey = _journey(services, message)
-    except NotYetCommitted:
+    if journey is None:
         return _wait_for_journey(message, services, now, result)
-    live, reason = send_time_check(journey, message, services.policy, now)
-    address = address_for(journey, message.channel, services.policy) if reason is None else None
-    if reason is None and address is None:
-        reason = f"{message.channel}_address_unusable"
     if reason is not None or address is None:
         why = reason or "no_address"
         if unknown:
@@ -184,10 +265,10 @@ def send_message(
             },
         )
         result.writes.append(Write(MESSAGES, entity))
-        result.emit.append(_outcome(message, "suppressed", now, why, message.channel, message.duties))
-        return apply(result, services)
+        outcome = _outcome(message, "suppressed", now, why, message.duties)
+        return _tell_journey(services, result, message, [outcome], journey, stored, now)
 
-    if message.channel == "sms" and in_quiet_hours(now, services.policy):
+    if hold:
         # Late (a retry, a slow queue) into quiet hours: hold it until they end.
         until = quiet_hours_end(now, services.policy)
         held = message.model_copy(update={"not_before": until})
@@ -205,7 +286,6 @@ def send_message(
     language, fell_back = choose_language(journey, services.policy)
     if fell_back:
         _audit(result, message, now, "language_fallback", f"unsupported language; sent in {language}")
-    template = template_for(live)
     metadata = {
         "message_id": message.message_key,
         "crime_reference": message.crime_reference,
@@ -213,23 +293,6 @@ def send_message(
         "template": template,
         "duties": [duty.key for duty in live],
     }
-    pending: dict[str, Any] = {
-        "status": "pending",
-        "channel": message.channel,
-        "template": template,
-        "duties": ",".join(duty.key for duty in live),
-        "first_attempt_at": now,
-    }
-    # The ledger entry exists before the provider is called; a retry finds it and reuses its
-    # first-attempt time, which the SMS provider needs to recognise the retry.
-    if ledger is None:
-        try:
-            tables.create(MESSAGES, Entity(message.crime_reference, message.message_key, pending))
-        except EntityExists:
-            ledger = tables.get(MESSAGES, message.crime_reference, message.message_key)
-    if ledger is not None:
-        pending = dict(ledger.properties)
-
     segments = 0
     try:
         if message.channel == "sms":
@@ -256,8 +319,8 @@ def send_message(
         failed = pending | {"status": "failed", "reason": why, "decided_at": now}
         result.writes.append(Write(MESSAGES, Entity(message.crime_reference, message.message_key, failed)))
         _audit(result, message, now, "suppressed", why)
-        result.emit.append(_outcome(message, "suppressed", now, why, message.channel, message.duties))
-        return apply(result, services)
+        outcome = _outcome(message, "suppressed", now, why, message.duties)
+        return _tell_journey(services, result, message, [outcome], journey, stored, now)
     except ProviderThrottled as throttled:
         # Come back when the provider says: a scheduled copy of this message, never a lost one.
         retry_at = now + timedelta(seconds=max(1.0, throttled.retry_after_seconds))
@@ -274,8 +337,7 @@ def send_message(
         )
         _audit(result, message, now, "deferred", f"provider_throttled until {retry_at.isoformat()}")
         return apply(result, services)
-    pending["duties"] = ",".join(duty.key for duty in live)
-    return _record_sent(message, pending, receipt, segments, services, result)
+    return _record_sent(message, pending, receipt, segments, services, result, journey, stored, now)
 
 
 def _record_sent(
@@ -285,8 +347,11 @@ def _record_sent(
     segments: int,
     services: Services,
     result: StepResult,
+    journey: Journey | None,
+    stored: Entity | None,
+    now: datetime,
 ) -> StepResult:
-    """The provider has the message: mark the ledger sent, audit it, and tell the journey."""
+    """The provider has the message: mark the ledger sent, audit it, and record it in the journey."""
     sent = pending | {"status": "sent", "provider_id": receipt.provider_id, "sent_at": receipt.accepted_at}
     if segments:
         sent["segments"] = segments
@@ -294,12 +359,11 @@ def _record_sent(
     template = str(pending.get("template") or message.template)
     sent_duties = [key for key in str(pending.get("duties") or ",".join(message.duties)).split(",") if key]
     dropped = [key for key in message.duties if key not in sent_duties]
+    outcomes = []
     if dropped:
         # Duties that stopped being live while the message waited (withdrawn, or a visit now too close).
         _audit(result, message, receipt.accepted_at, "suppressed", "not_live_at_send", dropped)
-        result.emit.append(
-            _outcome(message, "suppressed", receipt.accepted_at, "not_live_at_send", message.channel, dropped)
-        )
+        outcomes.append(_outcome(message, "suppressed", receipt.accepted_at, "not_live_at_send", dropped))
     _audit(result, message, receipt.accepted_at, "sent", f"{message.channel}:{template}", sent_duties)
     result.track(
         "MessageSent",
@@ -311,5 +375,5 @@ def _record_sent(
         segments=segments or None,
         message_id=message.message_key,
     )
-    result.emit.append(_outcome(message, "sent", receipt.accepted_at, None, message.channel, sent_duties))
-    return apply(result, services)
+    outcomes.append(_outcome(message, "sent", receipt.accepted_at, None, sent_duties))
+    return _tell_journey(services, result, message, outcomes, journey, stored, now)
