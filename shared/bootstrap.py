@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
@@ -20,7 +20,15 @@ from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.contracts.feeds import accepts
 from shared.domain.policy import Policy, load_policy
-from shared.ports import Clock, FeedReader, MessageProvider, OfficerDirectory, QueuePublisher, TableStore
+from shared.ports import (
+    Clock,
+    Entity,
+    FeedReader,
+    MessageProvider,
+    OfficerDirectory,
+    QueuePublisher,
+    TableStore,
+)
 from shared.settings import Settings, load_settings
 
 # The shorthand the Azure tools accept for the local emulator, spelt out: Azurite's
@@ -40,6 +48,18 @@ class SystemClock:
 
 
 @dataclass
+class WorkerMemory:
+    """Entities a worker keeps between invocations to spare table reads.
+
+    Never the only copy of anything: each entry is also in its table, and a step
+    that finds an entry stale (a conditional write fails) drops it and reads again.
+    """
+
+    officers: dict[str, Entity] = field(default_factory=dict)  # employee id -> Officers entity
+    cursors: dict[str, Entity] = field(default_factory=dict)  # feed -> Cursors entity, with its ETag
+
+
+@dataclass
 class Services:
     """Everything a step needs, built once."""
 
@@ -51,6 +71,7 @@ class Services:
     feeds: dict[str, FeedReader]
     directory: OfficerDirectory
     provider: MessageProvider
+    memory: WorkerMemory = field(default_factory=WorkerMemory)
 
 
 def queue_configs(settings: Settings) -> list[QueueConfig]:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,54 @@ def test_ingest_from_the_feed_api_survives_a_500_mid_feed_and_loses_nothing(
     assert report.changes == 4
     assert broker.pending("case-changes") == 7
     assert all(services.tables.get(SNAPSHOTS, ref, "niche") is not None for ref in refs)
+
+
+def _feed(services: Any, records: list[str]) -> None:
+    services.feeds["niche"] = _FailingAfter(records, fail_after=len(records) + 1)
+
+
+def test_an_empty_tick_reads_no_table_and_a_cursor_moved_elsewhere_is_never_moved_back(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    services, _ = build_embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    store = services.tables
+    records = [json.dumps(occurrence("2026-11-20T10:00:00Z", ref=f"HU/00000{n}/26")) for n in range(1, 4)]
+    _feed(services, records[:2])
+    ingest_feed("niche", services)
+    operations = store.operations  # type: ignore[attr-defined]
+    ingest_feed("niche", services)  # nothing new: the worker remembers its cursor
+    assert store.operations == operations  # type: ignore[attr-defined]
+    # Another worker (the timer moved) read on to the end and wrote the cursor.
+    from shared.ports import Entity
+
+    moved = {"position": "3", "at": services.clock.now(), "records": 3, "quarantined": 0}
+    store.upsert(CURSORS, Entity("niche", "cursor", moved))
+    _feed(services, records)
+    ingest_feed("niche", services)  # re-reads record 3 from its stale cursor: absorbed, not written back
+    cursor = store.get(CURSORS, "niche", "cursor")
+    assert cursor is not None and cursor.properties["position"] == "3" and cursor.properties["records"] == 3
+    assert "niche" not in services.memory.cursors
+    ingest_feed("niche", services)  # and the next tick starts from the table
+    assert services.memory.cursors["niche"].properties["position"] == "3"
+
+
+def test_a_storm_incident_s_snapshot_and_crime_link_are_one_read(tmp_path: Path) -> None:
+    from tests.builders import incident
+
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    services, _ = build_embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    store = services.tables
+    linked = occurrence("2026-11-20T10:00:00Z", ref="HU/000001/26")
+    linked["incident_numbers"] = ["STM-1"]
+    _feed(services, [json.dumps(linked)])
+    ingest_feed("niche", services)
+    call = incident("2026-11-20T10:05:00Z", number="STM-1")
+    services.feeds["storm"] = _FailingAfter([json.dumps(call)], fail_after=5)
+    before = dict(store.operations_by)  # type: ignore[attr-defined]
+    report = ingest_feed("storm", services)
+    after = store.operations_by  # type: ignore[attr-defined]
+    assert after["Snapshots.query_partition"] - before.get("Snapshots.query_partition", 0) == 1
+    assert after["Snapshots.get"] == before.get("Snapshots.get", 0)
+    [change] = report.result.emit
+    assert json.loads(change.message.body)["crime_reference"] == "HU/000001/26"

@@ -124,3 +124,24 @@ def test_the_fallback_reaches_the_audit_trail(tmp_path: Path, monkeypatch: pytes
     [message] = result["outbox"]
     assert "your local policing team" in message["body"]
     assert json.dumps(message).count("Jo Bloggs") == 0
+
+
+def test_a_worker_keeps_fresh_officers_in_memory_and_reads_the_table_once_they_are_old(
+    world: tuple[Services, _Directory, SimulatedClock],
+) -> None:
+    services, directory, clock = world
+    store = services.tables
+    _resolved(services)
+    reads = store.operations_by["Officers.get"]  # type: ignore[attr-defined]
+    _resolved(services, 2)
+    assert store.operations_by["Officers.get"] == reads  # type: ignore[attr-defined]
+    # Another worker refreshed the entry; once ours is old, the table's fresher one is used.
+    clock.advance_to(clock.now() + timedelta(hours=25))
+    newer = JO.model_copy(update={"display_name": "Jo Bloggs-Smith"})
+    from shared.ports import Entity
+
+    store.upsert(
+        OFFICERS, Entity("officer", "104233", {"entry": newer.model_dump_json(), "fetched_at": clock.now()})
+    )
+    assert _resolved(services, 3).officer == newer
+    assert directory.lookups == 1

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sqlite3
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -47,6 +47,10 @@ def _decode(value: Any) -> Any:
         if "$b" in value:
             return base64.b64decode(value["$b"])
     return value
+
+
+def _new_etag() -> str:
+    return os.urandom(12).hex()  # unique per write, like a Table Storage ETag (and cheaper than a UUID)
 
 
 def _present(properties: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,7 +95,7 @@ class SqliteTableStore:
     def create(self, table: str, entity: Entity) -> Entity:
         self.operations += 1
         self.operations_by[f"{table}.create"] += 1
-        etag = uuid.uuid4().hex
+        etag = _new_etag()
         try:
             self._db.execute(
                 "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?)",
@@ -106,7 +110,7 @@ class SqliteTableStore:
     def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
         self.operations += 1
         self.operations_by[f"{table}.update"] += 1
-        new_etag = uuid.uuid4().hex
+        new_etag = _new_etag()
         cursor = self._db.execute(
             "UPDATE entities SET etag=?, props=? WHERE tbl=? AND pk=? AND rk=? AND etag=?",
             (new_etag, self._props(entity), table, entity.partition_key, entity.row_key, etag),
@@ -125,7 +129,7 @@ class SqliteTableStore:
     def upsert(self, table: str, entity: Entity) -> Entity:
         self.operations += 1
         self.operations_by[f"{table}.upsert"] += 1
-        etag = uuid.uuid4().hex
+        etag = _new_etag()
         self._db.execute(
             "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (tbl, pk, rk) DO UPDATE SET etag=excluded.etag, props=excluded.props",
@@ -140,7 +144,7 @@ class SqliteTableStore:
             raise ValueError("upsert_many takes the entities of one partition")
         self.operations += 1
         self.operations_by[f"{table}.upsert_many"] += 1
-        rows = [(table, e.partition_key, e.row_key, uuid.uuid4().hex, self._props(e)) for e in entities]
+        rows = [(table, e.partition_key, e.row_key, _new_etag(), self._props(e)) for e in entities]
         with self._db:
             self._db.executemany(
                 "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?) "

@@ -9,6 +9,7 @@ only after the case changes are on the queue, so nothing is lost or read twice.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,12 +21,21 @@ from shared.contracts.messages import CaseChange, Change
 from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.journey import AuditEntry
 from shared.domain.timing import in_working_hours
-from shared.ports import Entity, FeedLine, FeedUnavailable, OutgoingMessage
+from shared.ports import (
+    Entity,
+    EntityExists,
+    EntityNotFound,
+    EtagMismatch,
+    FeedLine,
+    FeedUnavailable,
+    OutgoingMessage,
+)
 from shared.steps.records import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
 from shared.steps.results import Emit, StepResult, Write, apply
 from shared.steps.trace import TRACEPARENT, new_traceparent
 
 LINK_ROW = "crime-link"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,11 +80,31 @@ class _Batch:
         self.services = services
         self.snapshots: dict[tuple[str, str], str | None] = {}
 
+        self.links: dict[str, str | None] = {}  # incident number -> crime reference, as stored
+
     def snapshot(self, key: str, feed: str) -> str | None:
         if (key, feed) not in self.snapshots:
-            entity = self.services.tables.get(SNAPSHOTS, key, feed)
-            self.snapshots[(key, feed)] = str(entity.properties["record"]) if entity else None
+            if feed == "storm":
+                self._incident(key)
+            else:
+                entity = self.services.tables.get(SNAPSHOTS, key, feed)
+                self.snapshots[(key, feed)] = str(entity.properties["record"]) if entity else None
         return self.snapshots[(key, feed)]
+
+    def stored_link(self, incident_number: str) -> str | None:
+        """The crime an incident was linked to by an earlier Niche record, if any."""
+        if incident_number not in self.links:
+            self._incident(incident_number)
+        return self.links[incident_number]
+
+    def _incident(self, incident_number: str) -> None:
+        """An incident's partition holds its snapshot and its crime link: one query reads both."""
+        rows = {e.row_key: e for e in self.services.tables.query_partition(SNAPSHOTS, incident_number)}
+        snapshot, link = rows.get("storm"), rows.get(LINK_ROW)
+        self.snapshots.setdefault(
+            (incident_number, "storm"), str(snapshot.properties["record"]) if snapshot else None
+        )
+        self.links.setdefault(incident_number, str(link.properties["crime_reference"]) if link else None)
 
     def remember(self, key: str, feed: str, raw: str) -> None:
         self.snapshots[(key, feed)] = raw
@@ -87,15 +117,12 @@ def _quarantine_row(position: str, raw: str) -> str:
     return f"{ordered}-{digest(raw)[:8]}"
 
 
-def _crime_for_incident(services: Services, incident: StormIncident, batch_links: dict[str, str]) -> str:
+def _crime_for_incident(batch: _Batch, incident: StormIncident, batch_links: dict[str, str]) -> str:
     if incident.crime_reference:
         return incident.crime_reference
     if incident.incident_number in batch_links:
         return batch_links[incident.incident_number]
-    link = services.tables.get(SNAPSHOTS, incident.incident_number, LINK_ROW)
-    if link is not None:
-        return str(link.properties["crime_reference"])
-    return incident.incident_number
+    return batch.stored_link(incident.incident_number) or incident.incident_number
 
 
 def ingest_feed(feed: str, services: Services) -> IngestReport:
@@ -119,7 +146,9 @@ class _Tick:
         self.services = services
         self.now = services.clock.now()
         self.report = IngestReport(feed)
-        self.cursor_entity = services.tables.get(CURSORS, feed, "cursor")
+        # The cursor as this worker last wrote it (an empty tick then reads nothing), else the table's.
+        remembered = services.memory.cursors.get(feed)
+        self.cursor_entity = remembered or services.tables.get(CURSORS, feed, "cursor")
         self.cursor = str(self.cursor_entity.properties["position"]) if self.cursor_entity else None
         self.batch = _Batch(services)
         self.links: dict[str, str] = {}
@@ -141,7 +170,7 @@ class _Tick:
             key = crime = record.crime_reference
         else:
             key = record.incident_number
-            crime = _crime_for_incident(self.services, record, self.links)
+            crime = _crime_for_incident(self.batch, record, self.links)
         previous_raw = self.batch.snapshot(key, self.feed)
         previous = FEED_MODELS[self.feed].model_validate_json(previous_raw) if previous_raw else None
         if previous is not None and record.modified_at < previous.modified_at:
@@ -208,9 +237,12 @@ class _Tick:
         return diff_niche(previous, record)
 
     def finish(self) -> IngestReport:
-        """Emit the case changes, then write snapshots and the cursor."""
+        """Emit the case changes, then write snapshots and, last, the cursor."""
         result = self.report.result
         result.writes.extend(self.snapshot_writes.values())
+        self._watch_freshness()
+        self.report.cursor = self.cursor
+        apply(result, self.services)
         if self.report.read:
             totals = self.cursor_entity.properties if self.cursor_entity else {}
             progress = {
@@ -219,11 +251,32 @@ class _Tick:
                 "records": int(totals.get("records", 0)) + self.report.read,
                 "quarantined": int(totals.get("quarantined", 0)) + self.report.quarantined,
             }
-            result.writes.append(Write(CURSORS, Entity(self.feed, "cursor", progress)))
-        self._watch_freshness()
-        self.report.cursor = self.cursor
-        apply(result, self.services)
+            self._write_cursor(Entity(self.feed, "cursor", progress))
+        elif self.cursor_entity is not None:
+            self.services.memory.cursors[self.feed] = self.cursor_entity
         return self.report
+
+    def _write_cursor(self, entity: Entity) -> None:
+        """Conditional on the cursor this tick started from, so a worker never moves it back.
+
+        If another worker moved it meanwhile (the timer ran elsewhere), this tick's
+        records were re-reads of records that worker handled: the idempotent steps
+        absorb them, nothing is written, and the next tick starts from the table.
+        """
+        tables, memory = self.services.tables, self.services.memory.cursors
+        start = self.cursor_entity
+        try:
+            if start is None:
+                written = tables.create(CURSORS, entity)
+            elif start.etag is None:
+                written = tables.upsert(CURSORS, entity)
+            else:
+                written = tables.update(CURSORS, entity, etag=start.etag)
+        except (EtagMismatch, EntityExists, EntityNotFound):
+            memory.pop(self.feed, None)
+            log.warning("feed %s: cursor moved by another worker; next tick starts from the table", self.feed)
+            return
+        memory[self.feed] = written
 
     def _watch_freshness(self) -> None:
         """FeedLag when records came in; FeedStale when none have for too long in working hours."""

@@ -1,6 +1,7 @@
 """resolve_officer: add the officer in charge's contact details to a case change.
 
-Officers are cached in the Officers table with a time to live. When the
+Officers are cached in the Officers table with a time to live, and a worker keeps
+the entries it has read while they are fresh, so most lookups read nothing. When the
 directory is down the cached entry (even if old) is used, or the generic team
 contact, and the journey's audit says so.
 """
@@ -27,14 +28,21 @@ def generic_officer(team_name: str) -> Officer:
 
 def _lookup(services: Services, employee_id: str, now: datetime) -> tuple[Officer, str | None, Write | None]:
     """The officer, an audit note when it is a fallback, and the cache write to make."""
-    cached_entity = services.tables.get(OFFICERS, "officer", employee_id)
-    cached = Officer.model_validate_json(cached_entity.properties["entry"]) if cached_entity else None
     ttl = timedelta(hours=services.settings.OFFICER_CACHE_TTL_HOURS)
+
+    def fresh(entity: Entity | None) -> bool:
+        fetched_at = entity.properties.get("fetched_at") if entity else None
+        return isinstance(fetched_at, datetime) and now - fetched_at < ttl
+
+    memory = services.memory.officers
+    cached_entity = memory.get(employee_id)
+    if not fresh(cached_entity):  # not in this worker's memory, or old there: the table may be newer
+        cached_entity = services.tables.get(OFFICERS, "officer", employee_id)
+    cached = Officer.model_validate_json(cached_entity.properties["entry"]) if cached_entity else None
     team = generic_officer(services.policy.force.team_contact_name)
-    if cached is not None and cached_entity is not None:
-        fetched_at = cached_entity.properties["fetched_at"]
-        if isinstance(fetched_at, datetime) and now - fetched_at < ttl:
-            return (cached if cached.active else team), (None if cached.active else "officer_inactive"), None
+    if cached is not None and cached_entity is not None and fresh(cached_entity):
+        memory[employee_id] = cached_entity  # later changes of this officer's cases read nothing
+        return (cached if cached.active else team), (None if cached.active else "officer_inactive"), None
     try:
         found = services.directory.lookup(employee_id)
     except DirectoryUnavailable:
@@ -43,9 +51,9 @@ def _lookup(services: Services, employee_id: str, now: datetime) -> tuple[Office
         return team, "directory_unavailable:team_contact", None
     if found is None:
         return team, "officer_not_in_directory", None
-    write = Write(
-        OFFICERS, Entity("officer", employee_id, {"entry": found.model_dump_json(), "fetched_at": now})
-    )
+    entry = Entity("officer", employee_id, {"entry": found.model_dump_json(), "fetched_at": now})
+    memory[employee_id] = entry
+    write = Write(OFFICERS, entry)
     if not found.active:
         return team, "officer_inactive", write
     return found, None, write
