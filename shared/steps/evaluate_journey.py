@@ -34,12 +34,13 @@ from shared.steps.records import (
     MESSAGES,
     TASKS,
     audit_entity,
+    changed_at,
     journey_entity,
     journey_from,
     task_entity,
 )
 from shared.steps.results import Emit, StepResult, Write, apply
-from shared.steps.trace import incoming
+from shared.steps.trace import annotate, incoming
 
 
 def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, Entity | None]:
@@ -65,7 +66,11 @@ def _record(result: StepResult, decision: Decision, stored: Entity | None, cause
             Emit(
                 "outbound_messages",
                 OutgoingMessage(
-                    message.model_dump_json(), message.message_key, scheduled_at=message.not_before
+                    message.model_copy(
+                        update={"changed_at": changed_at(journey, message.duties)}
+                    ).model_dump_json(),
+                    message.message_key,
+                    scheduled_at=message.not_before,
                 ),
             )
         )
@@ -128,6 +133,8 @@ def evaluate_journey(
 ) -> StepResult:
     """Handle one journey-events message; a concurrent write (412) means read again and re-apply."""
     event = parse_journey_event(body)
+    crime = event.case.crime_reference if isinstance(event, ResolvedCaseChange) else event.crime_reference
+    annotate(crime, getattr(event, "person_id", None))
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             return _evaluate(event, services, incoming(properties))
