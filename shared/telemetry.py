@@ -209,6 +209,9 @@ def _credential() -> Any:
     return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
 
 
+_configured = False
+
+
 def configure_azure_monitor(configure: Callable[..., None] | None = None, **options: Any) -> bool:
     """Send logs, traces and metrics to Application Insights when its connection string is set.
 
@@ -216,9 +219,12 @@ def configure_azure_monitor(configure: Callable[..., None] | None = None, **opti
     only imported then. ``options`` go to the distro (tests turn offline storage off). Returns whether
     it was configured.
     """
+    global _configured
     install_redaction()
     if not os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
         return False
+    if _configured:  # once per process: the providers it sets are global
+        return True
     if configure is None:
         from azure.monitor.opentelemetry import configure_azure_monitor as distro
 
@@ -227,7 +233,13 @@ def configure_azure_monitor(configure: Callable[..., None] | None = None, **opti
         "logger_name": "victim_updates",
         "instrumentation_options": {name: {"enabled": False} for name in _UNUSED_INSTRUMENTATIONS},
         "enable_live_metrics": False,
+        # Every case change's trace, not the distro's default of 5 traces a second: ingest sends
+        # case changes in bursts, and the volume is small. OTEL_TRACES_SAMPLER still overrides it.
+        "sampling_ratio": 1.0,
         "credential": _credential(),
     }
     configure(**(settings | options))
+    # The events are INFO records: let them through whatever level the root logger has.
+    logging.getLogger("victim_updates").setLevel(logging.INFO)
+    _configured = True
     return True

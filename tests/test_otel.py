@@ -182,3 +182,40 @@ def test_a_message_sent_says_how_long_after_its_feed_change(
     )  # the first niche record's modified_at
     expected = (datetime.fromisoformat(ack["sent_at"]) - first_record_at).total_seconds()
     assert event.__dict__["seconds_since_change"] == round(expected) > 0
+
+
+def test_the_distro_is_configured_only_with_a_connection_string_and_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(telemetry, "_configured", False)
+    monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", raising=False)
+    assert telemetry.configure_azure_monitor(lambda **kw: calls.append(kw)) is False and calls == []
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=x")
+    assert telemetry.configure_azure_monitor(lambda **kw: calls.append(kw), disable_offline_storage=True)
+    assert telemetry.configure_azure_monitor(lambda **kw: calls.append(kw))
+    (options,) = calls
+    assert options["logger_name"] == "victim_updates" and options["sampling_ratio"] == 1.0
+    assert options["disable_offline_storage"] is True and options["credential"] is None
+    assert options["instrumentation_options"]["flask"] == {"enabled": False}
+    assert (
+        "azure_sdk" not in options["instrumentation_options"]
+        and "requests" not in options["instrumentation_options"]
+    )
+
+
+def test_entra_id_ingestion_uses_the_identity_the_host_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "ClientId=1234;Authorization=AAD")
+    credential = telemetry._credential()
+    assert type(credential).__name__ == "ManagedIdentityCredential"
+
+
+def test_importing_the_app_does_not_import_the_distro() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, function_app; print('azure.monitor.opentelemetry' in sys.modules)"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("APPLICATIONINSIGHTS_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "False"
