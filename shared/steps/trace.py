@@ -1,9 +1,10 @@
 """W3C trace context carried in Service Bus application properties.
 
 Each case change starts a trace at ingest; every message that follows from it
-carries the same trace id with its own span id, so ingest → resolve → evaluate →
-send reads as one operation. Ids are derived from message ids, so a redelivered
-step emits exactly what it emitted the first time.
+carries the same trace id, so ingest → resolve → evaluate → send reads as one
+operation. With an OpenTelemetry SDK (the Azure Monitor distro) each step is a
+span and a message carries the span of the step that sent it; without one, ids
+are derived from message ids, so a redelivered step emits what it did before.
 """
 
 from __future__ import annotations
