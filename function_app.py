@@ -1,7 +1,9 @@
 """Victim Updates: the five pipeline steps as Azure Functions (v2 programming model).
 
 Each function is a thin wrapper: the trigger is declared here, the work is done
-by a step handler in ``shared/steps``. Queue names and timer schedules come from
+by a step handler in ``shared/steps``; a queue-triggered step runs inside an
+OpenTelemetry span continuing the message's trace (ingest starts one trace per
+case change). Queue names and timer schedules come from
 app settings through %NAME% binding expressions.
 """
 
@@ -14,6 +16,7 @@ from shared.steps.evaluate_journey import evaluate_journey as evaluate_journey_s
 from shared.steps.ingest import ingest_feed
 from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
 from shared.steps.send_message import send_message as send_message_step
+from shared.steps.trace import step_span
 
 telemetry.configure_azure_monitor()  # off unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
 app = func.FunctionApp()
@@ -41,7 +44,8 @@ def ingest_storm(timer: func.TimerRequest) -> None:
 )
 def resolve_officer(msg: func.ServiceBusMessage) -> None:
     """Add the officer in charge's contact details to a case change."""
-    resolve_officer_step(msg.get_body(), bootstrap.services(), msg.application_properties)
+    with step_span("resolve_officer", msg.application_properties):
+        resolve_officer_step(msg.get_body(), bootstrap.services(), msg.application_properties)
 
 
 @app.function_name("evaluate_journey")
@@ -50,11 +54,13 @@ def resolve_officer(msg: func.ServiceBusMessage) -> None:
 )
 def evaluate_journey(msg: func.ServiceBusMessage) -> None:
     """Apply the Victims' Code journey rules, one crime at a time, in order."""
-    evaluate_journey_step(msg.get_body(), bootstrap.services(), msg.application_properties)
+    with step_span("evaluate_journey", msg.application_properties):
+        evaluate_journey_step(msg.get_body(), bootstrap.services(), msg.application_properties)
 
 
 @app.function_name("send_message")
 @app.service_bus_queue_trigger(arg_name="msg", queue_name="%OUTBOUND_MESSAGES_QUEUE%", connection=SERVICE_BUS)
 def send_message(msg: func.ServiceBusMessage) -> None:
     """Re-check, record in the ledger, and hand one message to the provider."""
-    send_message_step(msg.get_body(), bootstrap.services(), msg.application_properties)
+    with step_span("send_message", msg.application_properties):
+        send_message_step(msg.get_body(), bootstrap.services(), msg.application_properties)

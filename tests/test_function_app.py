@@ -70,6 +70,15 @@ def test_each_function_is_a_thin_wrapper_over_a_step() -> None:
             if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
         ]
         assert len(body) == 1, f"{name} should be one call to a step handler"
+        if isinstance(body[0], ast.With):
+            # A queue-triggered step runs in its span: ``with step_span(...)`` around the one call.
+            (item,) = body[0].items
+            span = item.context_expr
+            assert isinstance(span, ast.Call) and isinstance(span.func, ast.Name)
+            assert span.func.id == "step_span" and span.func.id in step_names
+            assert isinstance(span.args[0], ast.Constant) and span.args[0].value == name
+            body = body[0].body
+            assert len(body) == 1, f"{name} should be one call to a step handler inside its span"
         call = body[0].value if isinstance(body[0], ast.Expr) else None
         assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
         assert call.func.id in step_names, f"{name} calls {call.func.id}, not a step from shared.steps"

@@ -75,6 +75,7 @@ NOT_SET_IN_AZURE = {
 HOST_SETTING_PREFIXES = ("AzureWebJobs", "APPLICATIONINSIGHTS_", "FUNCTIONS_", "WEBSITE_")
 HOST_SETTINGS = {
     "AZURE_CLIENT_ID": "DefaultAzureCredential (tables, Service Bus publisher, ACS) picks the user-assigned identity",
+    "PYTHON_ENABLE_OPENTELEMETRY": "the Python worker: OpenTelemetry on, each invocation's trace context current",
 }
 
 # App settings Flex Consumption rejects or ignores (their job moved to functionAppConfig).

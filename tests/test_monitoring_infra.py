@@ -155,9 +155,9 @@ def normalise(kql: str) -> str:
 
 
 def events_in(kql: str) -> set[str]:
-    """The event names a query compares Message with (== or in (...))."""
-    names = set(re.findall(r'\bMessage\s*==\s*"([^"]*)"', kql))
-    for group in re.findall(r"\bMessage\s+in\s*\(([^)]*)\)", kql):
+    """The event names a query compares Name (AppEvents) with (== or in (...))."""
+    names = set(re.findall(r'\bName\s*==\s*"([^"]*)"', kql))
+    for group in re.findall(r"\bName\s+in\s*\(([^)]*)\)", kql):
         names.update(re.findall(r'"([^"]*)"', group))
     return names
 
@@ -258,6 +258,9 @@ def test_the_workbook_has_each_section() -> None:
         assert column in breaches[0]
     assert any("DeadLettered" in q for q in kql.values())
     assert any("AppRequests" in q and "Success == false" in q for q in kql.values()), "function failures"
+    latency = [q for q in kql.values() if "seconds_since_change" in q]
+    assert latency and all(f"percentile(seconds, {p})" in latency[0] for p in (50, 95, 99)), "latency"
+    assert "by channel" in latency[0]
     assert any(q.startswith("AppExceptions") for q in kql.values())
     assert any("percentile(DurationMs, 95)" in q for q in kql.values()), "duration percentiles"
     metric = bicep("workbook")["variables"]["deadLetterMetricItem"]["value"]["content"]
@@ -410,7 +413,8 @@ def test_every_event_the_kql_looks_for_is_one_the_code_emits() -> None:
             assert unknown == set(), (
                 f"{module}.{name} looks for events shared/telemetry.py never emits: {unknown}"
             )
-            assert not re.search(r"\bMessage\s*(=~|!=|has|contains|startswith)", kql), (
-                f"{module}.{name}: match events with Message == or Message in (...)"
+            assert not re.search(r"\bName\s*(=~|!=|has|contains|startswith)", kql), (
+                f"{module}.{name}: match events with Name == or Name in (...)"
             )
+            assert "AppTraces" not in kql, f"{module}.{name}: custom events are AppEvents rows, not AppTraces"
     assert guide_events() <= EVENT_NAMES

@@ -24,6 +24,7 @@ from shared.contracts.messages import CaseChange
 from shared.local.generate import generate
 from shared.local.run import RunRequest, run
 from shared.ops.__main__ import main
+from shared.ops.context import Context, OpsError
 from shared.ports import OutgoingMessage
 from shared.steps.records import ALL_TABLES, AUDIT, JOURNEYS, QUARANTINE, SNAPSHOTS, journey_from
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
@@ -167,16 +168,17 @@ def test_a_replayed_message_that_fails_again_can_be_replayed_again_under_a_new_i
     broker.close()
 
 
-def test_dead_letter_commands_refuse_service_bus_settings_instead_of_showing_an_empty_local_list(
-    dead_letter_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_with_service_bus_settings_the_local_queues_are_refused_not_shown_empty(
+    dead_letter_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Dead letters then come from Service Bus (tests/test_servicebus_dead_letters.py); quarantine
+    # reingest, which emits to the embedded queues, says it cannot.
     monkeypatch.setenv("StateStorage", "UseDevelopmentStorage=true")
     monkeypatch.setenv(
         "ServiceBusConnection", "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
     )
-    code, out, err = ops(capsys, "dead-letters", "list", "--data", dead_letter_run)
-    assert code == 2 and out == ""
-    assert err.count("\n") == 1 and "Service Bus dead-letter replay in Azure is not done here" in err
+    with Context(dead_letter_run) as context, pytest.raises(OpsError, match="quarantine reingest"):
+        context.broker  # noqa: B018
 
 
 # --- quarantine -------------------------------------------------------------------------------

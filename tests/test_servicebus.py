@@ -145,3 +145,32 @@ def test_real_namespace_drops_duplicates_and_honours_sessions_and_schedules() ->
     ids = [message_id for message_id, _ in received]
     assert ids == [f"{session}-1", f"{session}-3", f"{session}-2"]
     assert received[2][1] >= later - timedelta(seconds=1)
+
+
+@pytest.mark.skipif(
+    not CONNECTION, reason="opt-in: set SERVICEBUS_TEST_CONNECTION to a namespace or the emulator"
+)
+def test_real_namespace_dead_letters_are_listed_and_replayed_with_their_session() -> None:
+    """`dead-letters list/replay` on the dead-letter sub-queue of a session queue."""
+    from shared.ops.servicebus_dead_letters import ServiceBusDeadLetters
+
+    assert CONNECTION is not None
+    session = f"TEST/{uuid.uuid4().hex[:8]}"
+    publisher = ServiceBusPublisher.from_connection_string(CONNECTION)
+    publisher.send("journey-events", [OutgoingMessage('{"n":1}', f"{session}-dl", session_id=session)])
+    publisher.close()
+    client = ServiceBusClient.from_connection_string(CONNECTION)
+    with client:
+        with client.get_queue_receiver("journey-events", session_id=session, max_wait_time=15) as receiver:
+            (message,) = receiver.receive_messages(max_message_count=1, max_wait_time=15)
+            receiver.dead_letter_message(message, reason="TestReason", error_description="from the test")
+        dead = ServiceBusDeadLetters(client, {"journey-events": True})
+        listed = [d for d in dead.peek("journey-events") if d.message_id == f"{session}-dl"]
+        assert [(d.session_id, d.reason) for d in listed] == [(session, "TestReason")]
+        (replayed,) = dead.replay("journey-events", f"{session}-dl")
+        assert replayed.new_message_id.startswith(f"{session}-dl#replay-")
+        with client.get_queue_receiver("journey-events", session_id=session, max_wait_time=15) as receiver:
+            (again,) = receiver.receive_messages(max_message_count=1, max_wait_time=15)
+            assert (again.message_id, again.session_id) == (replayed.new_message_id, session)
+            receiver.complete_message(again)
+        assert not [d for d in dead.peek("journey-events") if d.message_id == f"{session}-dl"]

@@ -138,6 +138,9 @@ class OutboundMessage(_Message):
     channel: Literal["email", "sms"]
     decided_at: datetime
     not_before: datetime | None = None  # quiet hours: Service Bus holds it until then
+    # The feed record time (modified_at) of the earliest change it reports, for the latency from
+    # feed change to provider; None for a check-in, and in messages queued before it existed.
+    changed_at: datetime | None = None
 
 
 def parse_journey_event(body: bytes | str) -> ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake:

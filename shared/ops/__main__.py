@@ -27,8 +27,9 @@ from shared.ops.context import Context, OpsError
 PROG = "python -m shared.ops"
 WHERE = (
     "State: the run folder's state.db, or Table Storage when StateStorage or "
-    "StateStorage__tableServiceUri is set. Queues: the run folder's queues.db only; "
-    "Service Bus dead-letter replay in Azure is not done here."
+    "StateStorage__tableServiceUri is set. Dead letters: the run folder's queues.db, or the "
+    "Service Bus queues' dead-letter sub-queues when ServiceBusConnection or "
+    "ServiceBusConnection__fullyQualifiedNamespace is set."
 )
 
 
@@ -80,9 +81,9 @@ def _parser() -> argparse.ArgumentParser:
 
     dead = commands.add_parser(
         "dead-letters",
-        help="list or replay the embedded queues' dead letters",
-        description="The dead letters of a local run's queues (bodies are never printed: they hold "
-        "personal data). Service Bus dead-letter replay in Azure is not done here.",
+        help="list or replay dead letters (a local run's queues, or Service Bus)",
+        description="The dead letters of a local run's queues, or of the Service Bus queues when the "
+        "settings name Service Bus (bodies are never printed: they hold personal data).",
     )
     dead_actions = dead.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     dead_list = dead_actions.add_parser(
@@ -97,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
         "replay",
         parents=[common],
         help="resubmit dead letters to their queue (after a fix) and remove them",
-        description="Resubmit dead letters to their queue under a fresh message id and remove them "
-        "from the dead letters. Service Bus dead-letter replay in Azure is not done here.",
+        description="Resubmit dead letters to their queue under a fresh message id (keeping the "
+        "session) and remove them from the dead letters.",
     )
     dead_replay.add_argument("--queue", metavar="Q", help="one queue only")
     which = dead_replay.add_mutually_exclusive_group(required=True)
@@ -167,15 +168,26 @@ def _parser() -> argparse.ArgumentParser:
 def _dead_letters(args: argparse.Namespace, context: Context) -> int:
     from shared.ops import dead_letters
 
-    if args.action == "list":
+    if context.settings.uses_service_bus():
+        bus = context.service_bus_dead_letters()
+        try:
+            if args.action == "list":
+                for line in dead_letters.list_lines(bus.peek(args.queue)):
+                    print(line)
+                return 0
+            done = bus.replay(args.queue, args.message_id)
+        finally:
+            bus.client.close()
+    elif args.action == "list":
         for line in dead_letters.list_lines(dead_letters.list_dead_letters(context.broker, args.queue)):
             print(line)
         return 0
-    store = dead_letters.EmbeddedDeadLetters(context.queues_path)
-    try:
-        done = dead_letters.replay(context.broker, store, queue=args.queue, message_id=args.message_id)
-    finally:
-        store.close()
+    else:
+        store = dead_letters.EmbeddedDeadLetters(context.queues_path)
+        try:
+            done = dead_letters.replay(context.broker, store, queue=args.queue, message_id=args.message_id)
+        finally:
+            store.close()
     for item in done:
         print(f"replayed\t{item.queue}\t{item.message_id}\tas {item.new_message_id}")
     print(f"{len(done)} dead letter{'' if len(done) == 1 else 's'} replayed")
@@ -258,9 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (| head): say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except AzureError as exc:  # Table Storage unreachable, refused, or the credential failed
+    except AzureError as exc:  # Table Storage or Service Bus unreachable, refused, or the credential failed
+        from azure.servicebus.exceptions import ServiceBusError
+
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"{name}: error: Table Storage: {reason}", file=sys.stderr)
+        service = "Service Bus" if isinstance(exc, ServiceBusError) else "Table Storage"
+        print(f"{name}: error: {service}: {reason}", file=sys.stderr)
         return 1
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.sqlite_queue import SqliteQueueBroker
@@ -17,9 +17,12 @@ from shared.domain.policy import Policy, PolicyError, load_policy
 from shared.ports import Clock, EmailContent, Entity, ProviderReceipt, TableStore
 from shared.settings import Settings, SettingsError, load_settings
 
+if TYPE_CHECKING:
+    from shared.ops.servicebus_dead_letters import ServiceBusDeadLetters
+
 SERVICE_BUS_NOT_DONE = (
-    "the settings name Service Bus (ServiceBusConnection): these commands work on the embedded "
-    "queues of a local run only; Service Bus dead-letter replay in Azure is not done here"
+    "the settings name Service Bus (ServiceBusConnection): quarantine reingest emits to the embedded "
+    "queues of a local run only"
 )
 
 
@@ -127,6 +130,13 @@ class Context:
         if not path.is_file():
             raise OpsError(f"no local queues at {path}: give --data a local run's out folder")
         return path
+
+    def service_bus_dead_letters(self) -> ServiceBusDeadLetters:
+        """The dead-letter sub-queues of the Service Bus queues the settings name."""
+        from shared.ops.servicebus_dead_letters import from_settings
+
+        queues = [(config.name, config.sessions) for config in queue_configs(self.settings)]
+        return from_settings(self.settings, queues)
 
     @property
     def broker(self) -> SqliteQueueBroker:

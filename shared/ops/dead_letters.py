@@ -6,16 +6,17 @@ SQLite connection of its own (the broker's own connection is left alone). A
 replay sends the body again through the broker, under a fresh message id (the
 original would be dropped by duplicate detection), and only then removes the
 dead letter: a crash in between leaves the dead letter to be replayed again,
-which the idempotent steps absorb. Service Bus dead-letter replay in Azure is
-not done here.
+which the idempotent steps absorb. Service Bus in Azure: shared/ops/servicebus_dead_letters.py.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from shared.adapters.sqlite_queue import DeadLetter, SqliteQueueBroker
 from shared.ops.context import OpsError
@@ -94,7 +95,22 @@ def list_dead_letters(broker: SqliteQueueBroker, queue: str | None) -> list[Dead
     return list(broker.dead_letters(queue))
 
 
-def list_lines(dead: list[DeadLetter]) -> list[str]:
+class Listed(Protocol):
+    """What a listing shows of a dead letter (embedded or Service Bus): never its body."""
+
+    @property
+    def queue(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+
+
+def list_lines(dead: Sequence[Listed]) -> list[str]:
     """One tab-separated line a dead letter: queue, message id, session, reason."""
     return [
         "\t".join((d.queue, d.message_id, d.session_id or "-", reason_line(d.reason, d.description)))

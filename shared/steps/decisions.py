@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from shared.domain.journey import Decision
 from shared.ports import Entity, OutgoingMessage
-from shared.steps.records import AUDIT, JOURNEYS, TASKS, audit_entity, journey_entity, task_entity
+from shared.steps.records import (
+    AUDIT,
+    JOURNEYS,
+    TASKS,
+    audit_entity,
+    changed_at,
+    journey_entity,
+    task_entity,
+)
 from shared.steps.results import Emit, StepResult, Write
 
 # Decisions that are also custom events for the operations dashboards.
@@ -29,7 +37,12 @@ def record_decision(result: StepResult, decision: Decision, stored: Entity | Non
             Emit(
                 "outbound_messages",
                 OutgoingMessage(
-                    message.model_dump_json(), message.message_key, scheduled_at=message.not_before
+                    # With the time of the feed change behind it, for the change-to-message latency.
+                    message.model_copy(
+                        update={"changed_at": changed_at(journey, message.duties)}
+                    ).model_dump_json(),
+                    message.message_key,
+                    scheduled_at=message.not_before,
                 ),
             )
         )

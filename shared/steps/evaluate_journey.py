@@ -30,7 +30,7 @@ from shared.ports import Entity, EntityExists, EtagMismatch
 from shared.steps.decisions import record_decision
 from shared.steps.records import JOURNEYS, MESSAGES, journey_from
 from shared.steps.results import StepResult, apply
-from shared.steps.trace import incoming
+from shared.steps.trace import annotate, incoming
 
 
 def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, Entity | None]:
@@ -55,6 +55,8 @@ def evaluate_journey(
 ) -> StepResult:
     """Handle one journey-events message; a concurrent write (412) means read again and re-apply."""
     event = parse_journey_event(body)
+    crime = event.case.crime_reference if isinstance(event, ResolvedCaseChange) else event.crime_reference
+    annotate(crime, getattr(event, "person_id", None))
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             return _evaluate(event, services, incoming(properties))

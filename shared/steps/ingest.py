@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from shared.bootstrap import Services
@@ -32,7 +33,7 @@ from shared.ports import (
 )
 from shared.steps.records import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
 from shared.steps.results import Emit, StepResult, Write, apply
-from shared.steps.trace import TRACEPARENT, new_traceparent
+from shared.steps.trace import TRACEPARENT, start_case_change
 
 LINK_ROW = "crime-link"
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class _Tick:
         self.links: dict[str, str] = {}
         self.snapshot_writes: dict[tuple[str, str], Write] = {}
         self.latest_record_at: datetime | None = None
+        self.spans: list[Span] = []  # one trace per case change, ended once it is on the queue
 
     def take(self, line: FeedLine) -> None:
         """Validate, diff and stage one record; the cursor moves just past it."""
@@ -201,11 +203,13 @@ class _Tick:
             niche=record if isinstance(record, NicheOccurrence) else None,
             storm=record if isinstance(record, StormIncident) else None,
         )
+        traceparent, span = start_case_change(f"ingest_{self.feed}", change_id, crime)
+        self.spans.append(span)
         message = OutgoingMessage(
             case.model_dump_json(by_alias=True),
             change_id,
             session_id=crime,
-            application_properties={TRACEPARENT: new_traceparent(change_id)},  # one trace per case change
+            application_properties={TRACEPARENT: traceparent},  # one trace per case change
         )
         self.report.result.emit.append(Emit("case_changes", message))
         self.report.changes += 1
@@ -242,7 +246,15 @@ class _Tick:
         result.writes.extend(self.snapshot_writes.values())
         self._watch_freshness()
         self.report.cursor = self.cursor
-        apply(result, self.services)
+        try:
+            apply(result, self.services)
+        except BaseException as exc:
+            for span in self.spans:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            for span in self.spans:
+                span.end()
         if self.report.read:
             totals = self.cursor_entity.properties if self.cursor_entity else {}
             progress = {

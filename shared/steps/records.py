@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 
 from shared.domain.journey import AuditEntry, Journey, OfficerTask
@@ -55,3 +56,9 @@ def journey_entity(journey: Journey) -> Entity:
 
 def journey_from(entity: Entity) -> Journey:
     return Journey.model_validate_json(entity.properties["state"])
+
+
+def changed_at(journey: Journey, duties: Iterable[str]) -> datetime | None:
+    """The feed record time of the earliest change behind these duties (None for a check-in)."""
+    times = [d.noticed_at for key in duties if (d := journey.duties.get(key)) and d.noticed_at]
+    return min(times) if times else None

@@ -17,7 +17,7 @@ from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
 from shared.ports import DirectoryUnavailable, Entity, OutgoingMessage
 from shared.steps.records import OFFICERS
 from shared.steps.results import Emit, StepResult, Write, apply
-from shared.steps.trace import incoming
+from shared.steps.trace import annotate, incoming
 
 GENERIC_ID = "team"
 
@@ -64,6 +64,7 @@ def resolve_officer(
 ) -> StepResult:
     """Handle one case-changes message (``properties``: its application properties)."""
     case = CaseChange.model_validate_json(body)
+    annotate(case.crime_reference)
     now = services.clock.now()
     result = StepResult(trace=incoming(properties))
     officer: Officer | None = None

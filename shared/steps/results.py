@@ -15,7 +15,7 @@ from typing import Any, Literal
 from shared import telemetry
 from shared.bootstrap import Services
 from shared.ports import Entity, EntityExists, OutgoingMessage
-from shared.steps.trace import TRACEPARENT, child_traceparent
+from shared.steps.trace import TRACEPARENT, outgoing
 
 QueueRole = Literal["case_changes", "journey_events", "outbound_messages"]
 
@@ -69,7 +69,7 @@ def apply(result: StepResult, services: Services) -> StepResult:
         if TRACEPARENT not in message.application_properties:
             properties = {
                 **message.application_properties,
-                TRACEPARENT: child_traceparent(result.trace, message.message_id),
+                TRACEPARENT: outgoing(result.trace, message.message_id),
             }
             message = replace(message, application_properties=properties)
         by_queue.setdefault(item.queue, []).append(message)

@@ -39,7 +39,7 @@ from shared.ports import (
 from shared.steps.decisions import record_decision
 from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
 from shared.steps.results import Emit, StepResult, Write, apply
-from shared.steps.trace import incoming
+from shared.steps.trace import annotate, incoming
 
 
 def _outcome(
@@ -190,6 +190,7 @@ def send_message(
 ) -> StepResult:
     """Handle one outbound-messages message (``properties``: its application properties)."""
     message = OutboundMessage.model_validate_json(body)
+    annotate(message.crime_reference, message.person_id)
     now = services.clock.now()
     tables = services.tables
     result = StepResult(trace=incoming(properties))
@@ -340,6 +341,10 @@ def send_message(
     return _record_sent(message, pending, receipt, segments, services, result, journey, stored, now)
 
 
+def _since(changed_at: datetime | None, at: datetime) -> int | None:
+    return None if changed_at is None else max(0, round((at - changed_at).total_seconds()))
+
+
 def _record_sent(
     message: OutboundMessage,
     pending: dict[str, Any],
@@ -374,6 +379,7 @@ def _record_sent(
         template=template,
         segments=segments or None,
         message_id=message.message_key,
+        seconds_since_change=_since(message.changed_at, receipt.accepted_at),
     )
     outcomes.append(_outcome(message, "sent", receipt.accepted_at, None, sent_duties))
     return _tell_journey(services, result, message, outcomes, journey, stored, now)

@@ -43,8 +43,8 @@ param providerFailureThreshold int
 // ---------------------------------------------------------------- queries (docs/operations-kql.md)
 
 var staleFeedQuery = '''
-AppTraces
-| where Message == "FeedStale"
+AppEvents
+| where Name == "FeedStale"
 | extend feed = tostring(Properties.feed)
 | summarize stale_events = sum(ItemCount) by feed = iff(isempty(feed), "unknown", feed)
 '''
@@ -61,8 +61,8 @@ let unavailable = AppExceptions
     | extend failure = extract(@"\b(ProviderUnavailable|ProviderAuthenticationFailed)\b", 1, strcat(ExceptionType, " ", OuterMessage, " ", InnermostMessage))
     | where isnotempty(failure)
     | project failure, ItemCount;
-let rejected = AppTraces
-    | where Message == "MessageSuppressed"
+let rejected = AppEvents
+    | where Name == "MessageSuppressed"
     | extend failure = tostring(Properties.reason)
     | where failure startswith "provider_rejected"
     | project failure, ItemCount;
@@ -71,8 +71,8 @@ union unavailable, rejected
 '''
 
 var deadlineBreachQuery = '''
-AppTraces
-| where Message == "DeadlineBreached"
+AppEvents
+| where Name == "DeadlineBreached"
 | summarize breaches = sum(ItemCount)
 '''
 

@@ -117,6 +117,7 @@ var appSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  PYTHON_ENABLE_OPENTELEMETRY: 'true' // the worker makes each invocation's trace context current for the code's spans
   AZURE_CLIENT_ID: identityClientId // DefaultAzureCredential in the code picks the user-assigned identity
   ServiceBusConnection__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
   ServiceBusConnection__credential: 'managedidentity'

@@ -1,12 +1,12 @@
 // Azure Monitor workbook for the IT team: feeds, messages, suppressions and tasks,
 // Victims' Code compliance, breaches, dead letters, function failures and durations.
 //
-// The queries read the workspace-based Application Insights tables (AppTraces,
+// The queries read the workspace-based Application Insights tables (AppEvents,
 // AppRequests, AppExceptions) in the Log Analytics workspace; the workbook is linked
 // to the Application Insights component (sourceId), so it is listed under its
 // Workbooks blade. Every query below is also in docs/operations-kql.md, word for word
 // (tests/test_monitoring_infra.py fails when they differ), so it can be pasted into Logs.
-// Custom events are AppTraces rows whose Message is the event name (shared/telemetry.py).
+// Custom events are AppEvents rows whose Name is the event name (shared/telemetry.py).
 // Counts add up ItemCount, which corrects for sampling.
 
 @description('Name (a GUID) of the workbook resource.')
@@ -33,67 +33,75 @@ param serviceBusNamespaceId string
 // ---------------------------------------------------------------- queries (docs/operations-kql.md)
 
 var feedLagQuery = '''
-AppTraces
-| where Message == "FeedLag"
+AppEvents
+| where Name == "FeedLag"
 | extend feed = tostring(Properties.feed), seconds_behind = todouble(Properties.seconds_behind)
 | summarize max_seconds_behind = max(seconds_behind) by feed, bin(TimeGenerated, 15m)
 | render timechart
 '''
 
 var feedProblemsQuery = '''
-AppTraces
-| where Message in ("FeedStale", "RecordQuarantined")
+AppEvents
+| where Name in ("FeedStale", "RecordQuarantined")
 | extend feed = tostring(Properties.feed), reason = tostring(Properties.reason)
-| summarize events = sum(ItemCount), last_seen = max(TimeGenerated), max_seconds_silent = max(todouble(Properties.seconds_behind)) by event = Message, feed, reason
+| summarize events = sum(ItemCount), last_seen = max(TimeGenerated), max_seconds_silent = max(todouble(Properties.seconds_behind)) by event = Name, feed, reason
 | order by last_seen desc
 '''
 
 var messagesQuery = '''
-AppTraces
-| where Message == "MessageSent"
+AppEvents
+| where Name == "MessageSent"
 | extend channel = tostring(Properties.channel), template = tostring(Properties.template), segments = toint(Properties.segments)
 | summarize messages = sum(ItemCount), sms_segments = sum(segments * ItemCount) by day = startofday(TimeGenerated), channel, template
 | order by day desc, channel asc, template asc
 '''
 
 var suppressionsAndTasksQuery = '''
-AppTraces
-| where Message in ("MessageSuppressed", "TaskCreated")
+AppEvents
+| where Name in ("MessageSuppressed", "TaskCreated")
 | extend reason = tostring(Properties.reason), channel = tostring(Properties.channel)
-| summarize total = sum(ItemCount) by event = Message, reason, channel
+| summarize total = sum(ItemCount) by event = Name, reason, channel
 | order by total desc
 '''
 
 var complianceQuery = '''
-AppTraces
-| where Message in ("DutyMet", "DeadlineBreached")
-| summarize met = sumif(ItemCount, Message == "DutyMet"), breached = sumif(ItemCount, Message == "DeadlineBreached") by day = startofday(TimeGenerated)
+AppEvents
+| where Name in ("DutyMet", "DeadlineBreached")
+| summarize met = sumif(ItemCount, Name == "DutyMet"), breached = sumif(ItemCount, Name == "DeadlineBreached") by day = startofday(TimeGenerated)
 | extend compliance_pct = round(100.0 * met / (met + breached), 1)
 | order by day asc
 '''
 
 var complianceByDutyQuery = '''
-AppTraces
-| where Message in ("DutyMet", "DeadlineBreached")
+AppEvents
+| where Name in ("DutyMet", "DeadlineBreached")
 | extend duty = tostring(Properties.duty)
-| summarize met = sumif(ItemCount, Message == "DutyMet"), breached = sumif(ItemCount, Message == "DeadlineBreached") by duty
+| summarize met = sumif(ItemCount, Name == "DutyMet"), breached = sumif(ItemCount, Name == "DeadlineBreached") by duty
 | extend compliance_pct = round(100.0 * met / (met + breached), 1)
 | order by compliance_pct asc, breached desc
 '''
 
 var breachesQuery = '''
-AppTraces
-| where Message == "DeadlineBreached"
+AppEvents
+| where Name == "DeadlineBreached"
 | project TimeGenerated, crime_reference = tostring(Properties.crime_reference), person_id = tostring(Properties.person_id), duty = tostring(Properties.duty), reason = tostring(Properties.reason)
 | order by TimeGenerated desc
 '''
 
 var deadLetteredEventsQuery = '''
-AppTraces
-| where Message == "DeadLettered"
+AppEvents
+| where Name == "DeadLettered"
 | extend queue = tostring(Properties.queue), reason = tostring(Properties.reason)
 | summarize dead_lettered = sum(ItemCount), last_seen = max(TimeGenerated) by queue, reason
 | order by last_seen desc
+'''
+
+var latencyQuery = '''
+AppEvents
+| where Name == "MessageSent" and isnotempty(Properties.seconds_since_change)
+| extend channel = tostring(Properties.channel), seconds = todouble(Properties.seconds_since_change)
+| summarize messages = sum(ItemCount), p50_s = percentile(seconds, 50), p95_s = percentile(seconds, 95), p99_s = percentile(seconds, 99), max_s = max(seconds) by channel
+| order by channel asc
 '''
 
 var functionFailuresQuery = '''
@@ -184,6 +192,12 @@ var pipelineSteps = [
     visualization: 'table'
   }
   {
+    name: 'latency'
+    title: 'Feed change to provider: seconds from the feed record to its message handed over, by channel'
+    query: latencyQuery
+    visualization: 'table'
+  }
+  {
     name: 'breaches'
     title: 'Deadline breaches'
     query: breachesQuery
@@ -263,7 +277,7 @@ var headerItems = [
     type: 1
     name: 'introduction'
     content: {
-      json: '# Victim Updates operations\nCustom events of the pipeline (AppTraces rows whose message is the event name), function invocations (AppRequests) and exceptions (AppExceptions) in the Log Analytics workspace. Every query is in docs/operations-kql.md. Breakdowns by feed, channel, reason or duty need the event dimensions in Properties (see the doc). Counts add up ItemCount, so sampling is corrected; a sampled-out breach is missing from the list: the Audit table is the record.'
+      json: '# Victim Updates operations\nCustom events of the pipeline (AppEvents rows whose Name is the event name, dimensions in Properties), function invocations (AppRequests: one per step, one operation per case change) and exceptions (AppExceptions) in the Log Analytics workspace. Every query is in docs/operations-kql.md. Counts add up ItemCount, so any sampling is corrected; the Audit table is the record of every decision.'
     }
   }
   {
