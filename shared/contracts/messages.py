@@ -92,7 +92,11 @@ class DeadlineCheck(_Message):
 
 
 class MessageOutcome(_Message):
-    """send_message reports what became of a message (sent or suppressed)."""
+    """What became of a message (sent or suppressed).
+
+    send_message applies it to the journey itself; it travels as an event to
+    evaluate_journey only when that journey write keeps conflicting.
+    """
 
     type: Literal["message_outcome"] = "message_outcome"
     version: Literal[1] = 1

@@ -73,17 +73,19 @@ def _tell_journey(
 ) -> StepResult:
     """Write the ledger and audit, then record the outcomes in the journey itself.
 
-    The journey write is ETag-checked (evaluate_journey may be changing the same
-    journey): on a conflict it is read again and the outcomes re-applied. If it
-    still conflicts, the outcomes go to evaluate_journey as events, to be applied
-    in the crime's session. Recording an outcome twice changes nothing.
+    The outcomes' audit rows join the step's own (one batch per crime); the
+    journey is written last, ETag-checked (evaluate_journey may be changing the
+    same journey): on a conflict it is read again and the outcomes re-applied
+    (audit rows have deterministic keys, so a row written again is the same
+    row). If it still conflicts, the outcomes go to evaluate_journey as events,
+    to be applied in the crime's session. Recording an outcome twice changes nothing.
     """
-    apply(result, services)
+    applied = False
     for _ in range(CONFLICT_ATTEMPTS):
         if journey is None or stored is None:
             entity = services.tables.get(JOURNEYS, message.crime_reference, message.person_id)
             if entity is None:
-                return result  # no journey to tell (an orphaned message)
+                break  # no journey to tell (an orphaned message)
             journey, stored = journey_from(entity), entity
         decision = Decision(journey)
         for outcome in outcomes:
@@ -91,14 +93,26 @@ def _tell_journey(
             decision = Decision(step.journey, audit=[*decision.audit, *step.audit])
         follow = StepResult(trace=result.trace)
         record_decision(follow, decision, stored, message.message_key)
+        state = [write for write in follow.writes if write.table == JOURNEYS]
+        audit = [write for write in follow.writes if write.table != JOURNEYS]
+        if not applied:
+            result.writes.extend(audit)
+            result.events.extend(follow.events)  # the events of the first decision only, once
+            apply(result, services)
+            applied = True
+        elif audit:
+            apply(StepResult(trace=result.trace, writes=audit), services)
         try:
-            apply(follow, services)
+            apply(StepResult(trace=result.trace, writes=state), services)
         except EtagMismatch:
             journey = stored = None
             continue
-        result.writes.extend(follow.writes)
-        result.events.extend(follow.events)
+        result.writes.extend(state)
         return result
+    if not applied:
+        apply(result, services)
+        if journey is None:
+            return result
     handoff = StepResult(trace=result.trace)
     for outcome in outcomes:
         handoff.emit.append(

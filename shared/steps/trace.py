@@ -84,6 +84,12 @@ def outgoing(parent: str | None, seed: str) -> str:
     return _format(current) if current is not None else child_traceparent(parent, seed)
 
 
+def _tracing() -> bool:
+    """Whether spans are recorded at all: an SDK tracer here, or a tracer provider set globally."""
+    proxy = isinstance(_tracer, otel_trace.ProxyTracer)
+    return not proxy or not isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider)
+
+
 @contextmanager
 def step_span(step: str, properties: Mapping[str, Any] | None) -> Iterator[Span]:
     """Run a queue-triggered step inside a CONSUMER span whose parent is the message's traceparent.
@@ -92,6 +98,9 @@ def step_span(step: str, properties: Mapping[str, Any] | None) -> Iterator[Span]
     (PYTHON_ENABLE_OPENTELEMETRY), that span is the parent: it is itself the message's child.
     Exceptions mark the span failed with their type only: their messages can quote personal data.
     """
+    if not _tracing():
+        yield otel_trace.INVALID_SPAN  # no SDK: nothing to record, and the derived ids travel
+        return
     parent = incoming(properties)
     context: Context | None = None
     if parent is not None:
