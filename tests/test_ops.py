@@ -171,13 +171,13 @@ def test_a_replayed_message_that_fails_again_can_be_replayed_again_under_a_new_i
 def test_with_service_bus_settings_the_local_queues_are_refused_not_shown_empty(
     dead_letter_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Dead letters then come from Service Bus (tests/test_servicebus_dead_letters.py); quarantine
-    # reingest, which emits to the embedded queues, says it cannot.
+    # Dead letters then come from Service Bus (tests/test_servicebus_dead_letters.py), and quarantine
+    # reingest emits there (below): the run folder's queues are not what the settings name.
     monkeypatch.setenv("StateStorage", "UseDevelopmentStorage=true")
     monkeypatch.setenv(
         "ServiceBusConnection", "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
     )
-    with Context(dead_letter_run) as context, pytest.raises(OpsError, match="quarantine reingest"):
+    with Context(dead_letter_run) as context, pytest.raises(OpsError, match="queues are not used"):
         context.broker  # noqa: B018
 
 
@@ -482,6 +482,56 @@ def test_journey_and_compliance_read_table_storage_when_the_settings_name_it(
     assert (tmp_path / "azure" / "compliance.csv").read_text() == (
         tmp_path / "local" / "compliance.csv"
     ).read_text()
+
+
+def test_in_azure_a_reingested_record_goes_to_service_bus_and_its_row_leaves_table_storage(
+    azurite_tables: str,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.adapters.azure_tables import AzureTableStore
+    from shared.adapters.servicebus import ServiceBusPublisher, to_service_bus
+
+    data = tmp_path / "run"
+    _scenario_run("malformed", data)
+    prefix = "t" + uuid.uuid4().hex[:10]
+    local = SqliteTableStore(data / "state.db")
+    remote = AzureTableStore.from_connection_string(azurite_tables, prefix=prefix)
+    for table in ALL_TABLES:
+        for entity in local.export(table):
+            remote.upsert(table, entity)
+    local.close()
+    monkeypatch.setenv("StateStorage", azurite_tables)
+    monkeypatch.setenv("STATE_TABLE_PREFIX", prefix)
+    monkeypatch.setenv(
+        "ServiceBusConnection", "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
+    )
+    sent: list[tuple[str, Any]] = []
+
+    def send(self: ServiceBusPublisher, queue: str, messages: Any) -> None:
+        sent.extend((queue, to_service_bus(message)) for message in messages)  # what the sender gets
+
+    monkeypatch.setattr(ServiceBusPublisher, "send", send)
+    rows = [line.split("\t") for line in ops(capsys, "quarantine", "list")[1].splitlines()]
+    missing_ref = rows[0][1]
+    raw = json.loads(read_jsonl(data / "quarantine.jsonl")[0]["record"])
+    record_file = tmp_path / "fixed.json"
+    victim = {"person_id": "P-3", "name": {"forename": "Kim", "surname": "Lee"}, "contact": {}}
+    corrected = raw | {"crime_reference": "HU/000303/26", "victims": [victim]}
+    record_file.write_text(json.dumps(corrected), encoding="utf-8")
+    before = (data / "queues.db").read_bytes()
+
+    code, out, err = ops(capsys, "quarantine", "reingest", "--row", missing_ref, "--record-file", record_file)
+    assert code == 0 and err == "", err
+    assert out.splitlines()[-1] == "1 reingested, 0 still quarantined"
+    [(queue, message)] = sent
+    assert queue == "case-changes" and message.session_id == "HU/000303/26"
+    assert json.loads(str(message))["crime_reference"] == "HU/000303/26"
+    assert remote.get(QUARANTINE, "niche", missing_ref) is None
+    assert remote.get(SNAPSHOTS, "HU/000303/26", "niche") is not None
+    assert (data / "queues.db").read_bytes() == before  # nothing went to the run folder's queues
+    remote.close()
 
 
 # --- bad arguments ----------------------------------------------------------------------------

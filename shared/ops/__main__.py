@@ -126,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
         "the ingest step's validation again. A record that now validates is emitted as ingest emits it "
         "(a case change on case-changes and a snapshot, or a stale audit entry), audited, and its "
         "quarantine row deleted; the feed cursor is not moved. One that still fails is kept, with its "
-        "new reason. Case changes go to the run folder's queues.db (not to Service Bus).",
+        "new reason. Case changes go to Service Bus when the settings name it, else to the run folder's "
+        "queues.db.",
     )
     q_reingest.add_argument("--feed", choices=("niche", "storm"))
     rows = q_reingest.add_mutually_exclusive_group(required=True)

@@ -14,15 +14,15 @@ from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.bootstrap import Services, SystemClock, build_table_store, queue_configs
 from shared.domain.policy import Policy, PolicyError, load_policy
-from shared.ports import Clock, EmailContent, Entity, ProviderReceipt, TableStore
+from shared.ports import Clock, EmailContent, Entity, ProviderReceipt, QueuePublisher, TableStore
 from shared.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from shared.adapters.servicebus import ServiceBusPublisher
     from shared.ops.servicebus_dead_letters import ServiceBusDeadLetters
 
-SERVICE_BUS_NOT_DONE = (
-    "the settings name Service Bus (ServiceBusConnection): quarantine reingest emits to the embedded "
-    "queues of a local run only"
+SERVICE_BUS_NOT_LOCAL = (
+    "the settings name Service Bus (ServiceBusConnection): the run folder's queues are not used"
 )
 
 
@@ -103,6 +103,7 @@ class Context:
             self.clock = SystemClock()
         self._tables: ExportableStore | None = None
         self._broker: SqliteQueueBroker | None = None
+        self._service_bus: ServiceBusPublisher | None = None
         self._policy: Policy | None = None
 
     @property
@@ -125,7 +126,7 @@ class Context:
     @property
     def queues_path(self) -> Path:
         if self.settings.uses_service_bus():
-            raise OpsError(SERVICE_BUS_NOT_DONE)
+            raise OpsError(SERVICE_BUS_NOT_LOCAL)
         path = self.data / "queues.db"
         if not path.is_file():
             raise OpsError(f"no local queues at {path}: give --data a local run's out folder")
@@ -154,20 +155,40 @@ class Context:
                 raise OpsError(str(exc).splitlines()[0]) from exc
         return self._policy
 
+    @property
+    def publisher(self) -> QueuePublisher:
+        """Where case changes go: the Service Bus queues the settings name, else the run folder's."""
+        if not self.settings.uses_service_bus():
+            return self.broker
+        if self._service_bus is None:
+            from shared.adapters.servicebus import ServiceBusPublisher
+
+            if self.settings.ServiceBusConnection:
+                self._service_bus = ServiceBusPublisher.from_connection_string(
+                    self.settings.ServiceBusConnection
+                )
+            else:
+                namespace = str(self.settings.ServiceBusConnection__fullyQualifiedNamespace)
+                self._service_bus = ServiceBusPublisher.from_namespace(namespace)
+        return self._service_bus
+
     def services(self) -> Services:
-        """What the ingest step needs to run here: the state, the embedded queues, the clock."""
+        """What the ingest step needs to run here: the state, the queues, the clock."""
         return Services(
             settings=self.settings,
             policy=self.policy,
             clock=self.clock,
             tables=self.tables,
-            publisher=self.broker,
+            publisher=self.publisher,
             feeds={},  # records come from the Quarantine table, not a feed
             directory=JsonOfficerDirectory(None),  # not used by ingest
             provider=_NoProvider(),  # not used by ingest
         )
 
     def close(self) -> None:
+        if self._service_bus is not None:
+            self._service_bus.close()
+            self._service_bus = None
         if self._broker is not None:
             self._broker.close()
             self._broker = None
