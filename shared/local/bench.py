@@ -197,6 +197,57 @@ def cold_start(repeats: int = 7) -> dict[str, Any]:
     }
 
 
+# Where step CPU goes: each profiled function's own time, by what it belongs to.
+_CATEGORIES = (
+    ("embedded SQLite tables and queues", ("sqlite3", "shared/adapters/sqlite_")),
+    ("pydantic and the contracts (validate, serialise)", ("pydantic", "shared/contracts/")),
+    ("json", ("/json/", "json.")),
+    ("rendering (Jinja2)", ("jinja2", "markupsafe", "shared/domain/render")),
+    ("journey rules and deadlines", ("shared/domain/", "holidays", "dateutil", "zoneinfo")),
+    ("telemetry and logging", ("opentelemetry", "logging", "shared/telemetry", "shared/steps/trace")),
+    ("feed reading and files", ("shared/adapters/jsonl_feed", "shared/adapters/file_outbox", "io.", "posix")),
+    ("the steps' own code", ("shared/steps/",)),
+    ("the function wrappers", ("function_app", "azure/functions", "shared/bootstrap")),
+)
+
+
+def profile_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
+    """One size with a profiler on the function objects only: step CPU by category, per feed record."""
+    import cProfile
+    import pstats
+
+    from shared.local.generate import generate
+    from shared.local.run import RunRequest, run
+
+    feeds = out / "feeds"
+    generate(feeds, crimes=crimes, days=days_for(crimes), seed=seed)
+    profiler = cProfile.Profile()
+    summary = run(RunRequest(feeds, feeds / "officers.json", out / "run", profiler=profiler))
+    records = summary["records"]["niche"] + summary["records"]["storm"]
+    stats = pstats.Stats(profiler)
+    totals: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    for (filename, line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        own = row[2]
+        where = f"{filename}:{line}({name})"
+        functions[where] += own
+        text = (filename + " " + name).replace("\\", "/")
+        category = next((label for label, marks in _CATEGORIES if any(m in text for m in marks)), "other")
+        totals[category] += own
+    total = sum(totals.values())
+    stats.sort_stats("tottime").dump_stats(str(out / "steps.prof"))
+    return {
+        "crimes": crimes,
+        "feed_records": records,
+        "profiled_step_seconds": round(total, 2),
+        "ms_per_feed_record_by_category": {k: round(1000 * v / records, 3) for k, v in totals.most_common()},
+        "top_functions_ms_per_feed_record": {
+            k: round(1000 * v / records, 3) for k, v in functions.most_common(25)
+        },
+        "note": "cProfile slows Python code more than C code: read shares, not absolute times",
+    }
+
+
 def _markdown(report: dict[str, Any]) -> str:
     sizes = report["sizes"]
     rows = [
@@ -273,7 +324,16 @@ def main(argv: list[str] | None = None) -> int:
         help="sizes run at once (CPU figures stay comparable; wall times contend)",
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one size in this process
+    parser.add_argument(
+        "--profile", type=int, metavar="CRIMES", help="profile the steps on one size; write profile.json"
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        args.out.mkdir(parents=True, exist_ok=True)
+        profile = profile_one(args.profile, args.out, args.seed)
+        (args.out / "profile.json").write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(profile, indent=2))
+        return 0
     if args.one:
         result = measure_one(args.one, args.out, args.seed)
         (args.out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -11,6 +11,7 @@ or on a simulated one that jumps from event to event.
 from __future__ import annotations
 
 import bisect
+import cProfile
 import logging
 import os
 import re
@@ -176,6 +177,7 @@ class LocalHost:
         self.broker = broker
         self.clock = clock
         self.stats = HostStats()
+        self.profiler: cProfile.Profile | None = None  # profiles the function objects only, if set
         self._quiet: tuple[int, datetime | None] | None = (
             None  # (broker changes, next visible) when last empty
         )
@@ -225,7 +227,7 @@ class LocalHost:
             failed = False
             cpu, wall = time.process_time(), time.perf_counter()
             try:
-                timer.function(**{timer.arg_name: request})
+                self._call(timer.function, {timer.arg_name: request})
             except Exception as exc:  # the Functions host logs a failed run; the next tick retries
                 failed = True
                 log.error("function %s failed: %s", timer.name, type(exc).__name__)
@@ -233,6 +235,16 @@ class LocalHost:
             timer.advance(now)
             fired += 1
         return fired
+
+    def _call(self, function: Callable[..., Any], arguments: dict[str, Any]) -> None:
+        if self.profiler is None:
+            function(**arguments)
+            return
+        self.profiler.enable()
+        try:
+            function(**arguments)
+        finally:
+            self.profiler.disable()
 
     def _invoke(self, target: QueueFunction, message: ReceivedMessage) -> None:
         trigger = ServiceBusMessage(
@@ -254,7 +266,7 @@ class LocalHost:
         failed = False
         cpu, wall = time.process_time(), time.perf_counter()
         try:
-            target.function(**{target.arg_name: trigger})
+            self._call(target.function, {target.arg_name: trigger})
         except Exception as exc:  # abandon: Service Bus redelivers, then dead-letters
             failed = True
             log.warning(

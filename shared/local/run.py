@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cProfile
 import importlib
 import json
 from collections import Counter
@@ -39,6 +40,8 @@ class RunRequest:
     policy: Path | None = None
     # Tests and the benchmark may wrap the adapters (fault injection, counters) before the run.
     prepare: Callable[[Services, SqliteQueueBroker], None] | None = None
+    # The benchmark's profiler: enabled only while a function object runs (not the host's own work).
+    profiler: cProfile.Profile | None = None
 
 
 def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
@@ -103,6 +106,7 @@ def run(
     try:
         app = importlib.import_module("function_app").app
         host = LocalHost(app, broker, settings, clock.now)
+        host.profiler = request.profiler
         stats = host.run_simulated(
             clock, end, (lambda t: on_progress(start, t, end)) if on_progress else None
         )

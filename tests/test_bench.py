@@ -1,0 +1,46 @@
+"""The benchmark tool on a tiny sample: the figures it reports hang together (never timed here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.local import bench
+
+
+def test_one_size_reports_consistent_counts(tmp_path: Path) -> None:
+    result = bench.measure_one(40, tmp_path, seed=3)
+    records = result["feed_records"]
+    assert records == result["records_by_feed"]["niche"] + result["records_by_feed"]["storm"] > 0
+    assert result["table_operations"] == sum(result["table_operations_by"].values())
+    assert result["table_operations_per_feed_record"] == round(result["table_operations"] / records, 2)
+    in_adapters = result["step_cpu_ms_per_feed_record_in_embedded_adapters"]
+    without = result["step_cpu_ms_per_feed_record_excluding_embedded_adapters"]
+    assert 0 < in_adapters < result["step_cpu_ms_per_feed_record"]
+    assert abs(in_adapters + without - result["step_cpu_ms_per_feed_record"]) < 0.01
+    assert result["dead_letters"] == 0 and result["messages_sent"] > 0
+
+
+def test_the_profile_splits_all_of_the_steps_time_into_categories(tmp_path: Path) -> None:
+    profile = bench.profile_one(40, tmp_path, seed=3)
+    by_category = profile["ms_per_feed_record_by_category"]
+    total_ms = 1000 * profile["profiled_step_seconds"] / profile["feed_records"]
+    assert abs(sum(by_category.values()) - total_ms) < 0.05 * total_ms
+    assert by_category["embedded SQLite tables and queues"] > 0
+    assert by_category["journey rules and deadlines"] > 0
+    assert (tmp_path / "steps.prof").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [(["--sizes", "ten"], "--sizes must be whole numbers"), (["--jobs", "0"], "--jobs must be at least 1")],
+)
+def test_bad_arguments_get_one_line(
+    args: list[str], complaint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main([*args, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert complaint in err and len(err.strip().splitlines()) == 1
