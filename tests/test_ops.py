@@ -445,19 +445,24 @@ def state_in_table_storage(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Path]:
     """The first_journey run's state copied into Azurite, with the settings pointing there."""
+    _copy_to_table_storage(dead_letter_run, azurite_tables, monkeypatch).close()
+    yield dead_letter_run
+
+
+def _copy_to_table_storage(run: Path, azurite: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A run's state copied into fresh tables in Azurite, the settings pointing there; the store."""
     from shared.adapters.azure_tables import AzureTableStore
 
     prefix = "t" + uuid.uuid4().hex[:10]
-    local = SqliteTableStore(dead_letter_run / "state.db")
-    remote = AzureTableStore.from_connection_string(azurite_tables, prefix=prefix)
+    local = SqliteTableStore(run / "state.db")
+    remote = AzureTableStore.from_connection_string(azurite, prefix=prefix)
     for table in ALL_TABLES:
         for entity in local.export(table):
             remote.upsert(table, entity)
     local.close()
-    remote.close()
-    monkeypatch.setenv("StateStorage", azurite_tables)
+    monkeypatch.setenv("StateStorage", azurite)
     monkeypatch.setenv("STATE_TABLE_PREFIX", prefix)
-    yield dead_letter_run
+    return remote
 
 
 def test_journey_and_compliance_read_table_storage_when_the_settings_name_it(
@@ -490,20 +495,11 @@ def test_in_azure_a_reingested_record_goes_to_service_bus_and_its_row_leaves_tab
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shared.adapters.azure_tables import AzureTableStore
     from shared.adapters.servicebus import ServiceBusPublisher, to_service_bus
 
     data = tmp_path / "run"
     _scenario_run("malformed", data)
-    prefix = "t" + uuid.uuid4().hex[:10]
-    local = SqliteTableStore(data / "state.db")
-    remote = AzureTableStore.from_connection_string(azurite_tables, prefix=prefix)
-    for table in ALL_TABLES:
-        for entity in local.export(table):
-            remote.upsert(table, entity)
-    local.close()
-    monkeypatch.setenv("StateStorage", azurite_tables)
-    monkeypatch.setenv("STATE_TABLE_PREFIX", prefix)
+    remote = _copy_to_table_storage(data, azurite_tables, monkeypatch)
     monkeypatch.setenv(
         "ServiceBusConnection", "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
     )
