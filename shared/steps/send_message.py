@@ -2,7 +2,10 @@
 
 The ledger entry is written *before* the provider is called and the provider
 gets an idempotency key derived from the ledger key, so a retry after a crash at
-any point never reaches the victim twice.
+any point never reaches the victim twice. Claiming the entry (a create that
+fails if it exists) is also how a redelivery is recognised, so the common path
+reads nothing but the journey. What became of the message is then recorded in
+the journey itself, ETag-checked, rather than by a further event.
 """
 
 from __future__ import annotations
