@@ -80,7 +80,6 @@ class _Batch:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.snapshots: dict[tuple[str, str], str | None] = {}
-
         self.links: dict[str, str | None] = {}  # incident number -> crime reference, as stored
 
     def snapshot(self, key: str, feed: str) -> str | None:
