@@ -250,10 +250,11 @@ def profile_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
 
 def _records_per_step_second(size: dict[str, Any], step: str) -> float | None:
     """Feed records over the wall time spent in one step: that step's throughput in feed records."""
-    rate, calls = size["step_invocations_per_second"].get(step), size["invocations"].get(step)
+    rate: float | None = size["step_invocations_per_second"].get(step)
+    calls: int | None = size["invocations"].get(step)
     if not rate or not calls:
         return None
-    return round(float(size["feed_records"]) / (calls / rate), 1)
+    return round(size["feed_records"] / (calls / rate), 1)
 
 
 def _markdown(report: dict[str, Any]) -> str:
