@@ -254,7 +254,8 @@ def _records_per_step_second(size: dict[str, Any], step: str) -> float | None:
     calls: int | None = size["invocations"].get(step)
     if not rate or not calls:
         return None
-    return round(size["feed_records"] / (calls / rate), 1)
+    records: int = size["feed_records"]
+    return round(records / (calls / rate), 1)
 
 
 def _markdown(report: dict[str, Any]) -> str:
