@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -95,3 +95,20 @@ def test_outbox_accepts_the_same_idempotency_key_once_even_after_reopening(tmp_p
     )
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(line["idempotency_key"], line["channel"]) for line in lines] == [("k1", "sms"), ("k2", "email")]
+
+
+def test_the_outbox_remembers_keys_for_its_retention_window_only(tmp_path: Path) -> None:
+    from shared.adapters.file_outbox import RETENTION
+
+    now = [NOW]
+    outbox = FileOutbox(tmp_path / "outbox.jsonl", lambda: now[0])
+    outbox.send_sms(idempotency_key="old", to="+447700900123", text="hi", metadata={})
+    now[0] = NOW + RETENTION - timedelta(minutes=1)
+    outbox.send_sms(idempotency_key="recent", to="+447700900123", text="hi", metadata={})
+    assert outbox.accepted("old") is not None  # a retry inside the window is recognised
+    now[0] = NOW + RETENTION + timedelta(minutes=1)
+    outbox.send_sms(idempotency_key="new", to="+447700900123", text="hi", metadata={})
+    assert outbox.accepted("old") is None and len(outbox) == 2  # memory holds the window, not the year
+    assert outbox.accepted("recent") is not None
+    reopened = FileOutbox(tmp_path / "outbox.jsonl", lambda: now[0])
+    assert reopened.accepted("old") is None and reopened.accepted("new") is not None

@@ -2,19 +2,24 @@
 
 Every message handed over is one JSON line in ``outbox.jsonl``. Like ACS with an
 idempotency key, the same key is accepted again without a second line: a retry
-after a crash never reaches the victim twice.
+after a crash never reaches the victim twice. Like ACS, it remembers keys for a
+window (``RETENTION``), not for ever: far longer than any redelivery (Service Bus
+retries a message within minutes), and it keeps a year-long run's memory flat.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from shared.ports import EmailContent, ProviderReceipt
+
+RETENTION = timedelta(days=7)
 
 
 class FileOutbox:
@@ -23,15 +28,27 @@ class FileOutbox:
     def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
         self.path = path
         self._clock = clock
-        self._accepted: dict[str, ProviderReceipt] = {}
+        self._accepted: OrderedDict[str, ProviderReceipt] = OrderedDict()  # oldest first
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    entry = json.loads(line)
-                    self._accepted[entry["idempotency_key"]] = ProviderReceipt(
-                        entry["provider_id"], datetime.fromisoformat(entry["sent_at"])
-                    )
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        entry = json.loads(line)
+                        self._remember(
+                            entry["idempotency_key"],
+                            ProviderReceipt(entry["provider_id"], datetime.fromisoformat(entry["sent_at"])),
+                        )
         path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _remember(self, key: str, receipt: ProviderReceipt) -> None:
+        self._accepted[key] = receipt
+        self._accepted.move_to_end(key)
+        horizon = self._clock() - RETENTION
+        while self._accepted:
+            oldest = next(iter(self._accepted.values()))
+            if oldest.accepted_at >= horizon:
+                break
+            self._accepted.popitem(last=False)
 
     def _hand_over(self, key: str, entry: dict[str, Any]) -> ProviderReceipt:
         if key in self._accepted:
@@ -44,7 +61,7 @@ class FileOutbox:
         }
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self._accepted[key] = receipt
+        self._remember(key, receipt)
         return receipt
 
     def send_email(
