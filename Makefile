@@ -75,5 +75,6 @@ clean:
 
 # The benchmark (not part of `make test`): a force-year and its growth curve; see README.
 BENCH_SIZES ?= 10000,30000,110000
+BENCH_JOBS ?= 1
 bench: $(STAMP)
-	$(PY) -m shared.local.bench --sizes $(BENCH_SIZES) --out out/bench
+	$(PY) -m shared.local.bench --sizes $(BENCH_SIZES) --jobs $(BENCH_JOBS) --out out/bench
