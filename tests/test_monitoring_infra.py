@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from shared.telemetry import EVENT_NAMES
+from tests.test_infra import body, leaves
 
 ROOT = Path(__file__).resolve().parents[1]
 BICEP = ROOT / "infra" / "bicep"
@@ -79,31 +80,12 @@ def bicep(name: str) -> dict[str, Any]:
     return document
 
 
-def body(resource: dict[str, Any]) -> dict[str, Any]:
-    """A resource's (or module's) own configuration, under any loop or condition."""
-    config: dict[str, Any] = resource["config"]
-    while "config" in config and ("condition" in config or "loop_type" in config):
-        config = config["config"]
-    return config
-
-
 def resources_of(document: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
     return {
         name: body(resource)
         for name, resource in (document.get("resources") or {}).items()
         if resource["type"] == type_ and not resource["existing"]
     }
-
-
-def leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from leaves(item)
-    else:
-        yield value
 
 
 def values_under(value: Any, key: str) -> Iterator[Any]:

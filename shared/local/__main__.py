@@ -9,26 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _iso8601(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"time needs an offset, e.g. {value}Z or {value}+00:00")
-    return moment
+from shared.cli import Parser, iso8601
 
 
 def _positive(value: str) -> int:
@@ -42,14 +25,14 @@ def _positive(value: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m shared.local", description="Run Victim Updates locally.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="python -m shared.local", description="Run Victim Updates locally.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     run = commands.add_parser("run", help="replay feeds through the five functions on a simulated clock")
     run.add_argument("--feeds", type=Path, required=True, help="folder with niche.jsonl and/or storm.jsonl")
     run.add_argument("--officers", type=Path, required=True, help="officer directory JSON file")
     run.add_argument("--out", type=Path, required=True, help="output folder")
-    run.add_argument("--start", type=_iso8601, help="simulated start (default: earliest modified_at)")
-    run.add_argument("--end", type=_iso8601, help="simulated end (default: latest modified_at + 35 days)")
+    run.add_argument("--start", type=iso8601, help="simulated start (default: earliest modified_at)")
+    run.add_argument("--end", type=iso8601, help="simulated end (default: latest modified_at + 35 days)")
     run.add_argument("--policy", type=Path, help="journey policy file (default: the shipped policy)")
     gen = commands.add_parser("generate", help="write a synthetic sample of the feeds")
     gen.add_argument("--crimes", type=_positive, required=True)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import NoReturn
 
 from azure.core.exceptions import AzureError
 
+from shared.cli import Parser, iso8601
 from shared.ops.context import Context, OpsError
 
 PROG = "python -m shared.ops"
@@ -33,23 +33,6 @@ WHERE = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _iso8601(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"time needs an offset, e.g. {value}Z or {value}+00:00")
-    return moment
-
-
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -57,8 +40,8 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
-def _common() -> _Parser:
-    common = _Parser(add_help=False)
+def _common() -> Parser:
+    common = Parser(add_help=False)
     common.add_argument(
         "--data",
         type=Path,
@@ -67,7 +50,7 @@ def _common() -> _Parser:
     )
     common.add_argument(
         "--at",
-        type=_iso8601,
+        type=iso8601,
         metavar="ISO8601",
         help="the time the command acts at (default: now; in a simulated run's folder, the run's end)",
     )
@@ -76,8 +59,8 @@ def _common() -> _Parser:
 
 def _parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = _Parser(prog=PROG, description="Operations commands for Victim Updates.", epilog=WHERE)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    parser = Parser(prog=PROG, description="Operations commands for Victim Updates.", epilog=WHERE)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     dead = commands.add_parser(
         "dead-letters",
@@ -85,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         description="The dead letters of a local run's queues, or of the Service Bus queues when the "
         "settings name Service Bus (bodies are never printed: they hold personal data).",
     )
-    dead_actions = dead.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    dead_actions = dead.add_subparsers(dest="action", required=True, parser_class=Parser, metavar="ACTION")
     dead_list = dead_actions.add_parser(
         "list",
         parents=[common],
@@ -107,9 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every dead letter (of --queue)")
 
     quarantine = commands.add_parser("quarantine", help="list or re-ingest quarantined feed records")
-    q_actions = quarantine.add_subparsers(
-        dest="action", required=True, parser_class=_Parser, metavar="ACTION"
-    )
+    q_actions = quarantine.add_subparsers(dest="action", required=True, parser_class=Parser, metavar="ACTION")
     q_list = q_actions.add_parser(
         "list",
         parents=[common],
@@ -138,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     journey = commands.add_parser("journey", help="one crime's journeys and audit trail")
-    j_actions = journey.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    j_actions = journey.add_subparsers(dest="action", required=True, parser_class=Parser, metavar="ACTION")
     j_show = j_actions.add_parser(
         "show",
         parents=[common],

@@ -1,0 +1,25 @@
+"""What the command lines share: one-line argument errors and ISO 8601 times with an offset."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def iso8601(value: str) -> datetime:
+    """An argument that must be an ISO 8601 time with an offset."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"time needs an offset, e.g. {value}Z or {value}+00:00")
+    return moment
