@@ -121,7 +121,7 @@ def reingest(services: Services, row: Quarantined, corrected: str | None = None)
         key = crime = record.crime_reference
     else:
         key = record.incident_number
-        crime = _crime_for_incident(tick.batch, record, tick.links)
+        crime = _crime_for_incident(tick.batch, record)
     if report.changes:
         detail = f"case change emitted for {crime}"
     elif report.stale:

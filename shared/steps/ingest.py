@@ -80,7 +80,8 @@ class _Batch:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.snapshots: dict[tuple[str, str], str | None] = {}
-        self.links: dict[str, str | None] = {}  # incident number -> crime reference, as stored
+        # incident number -> crime reference: as stored, or as a Niche record of this tick links it
+        self.links: dict[str, str | None] = {}
 
     def snapshot(self, key: str, feed: str) -> str | None:
         if (key, feed) not in self.snapshots:
@@ -91,8 +92,8 @@ class _Batch:
                 self.snapshots[(key, feed)] = str(entity.properties["record"]) if entity else None
         return self.snapshots[(key, feed)]
 
-    def stored_link(self, incident_number: str) -> str | None:
-        """The crime an incident was linked to by an earlier Niche record, if any."""
+    def link(self, incident_number: str) -> str | None:
+        """The crime a Niche record (of this tick, or stored) links the incident to, if any."""
         if incident_number not in self.links:
             self._incident(incident_number)
         return self.links[incident_number]
@@ -117,12 +118,8 @@ def _quarantine_row(position: str, raw: str) -> str:
     return f"{ordered}-{digest(raw)[:8]}"
 
 
-def _crime_for_incident(batch: _Batch, incident: StormIncident, batch_links: dict[str, str]) -> str:
-    if incident.crime_reference:
-        return incident.crime_reference
-    if incident.incident_number in batch_links:
-        return batch_links[incident.incident_number]
-    return batch.stored_link(incident.incident_number) or incident.incident_number
+def _crime_for_incident(batch: _Batch, incident: StormIncident) -> str:
+    return incident.crime_reference or batch.link(incident.incident_number) or incident.incident_number
 
 
 def ingest_feed(feed: str, services: Services) -> IngestReport:
@@ -151,7 +148,6 @@ class _Tick:
         self.cursor_entity = remembered or services.tables.get(CURSORS, feed, "cursor")
         self.cursor = str(self.cursor_entity.properties["position"]) if self.cursor_entity else None
         self.batch = _Batch(services)
-        self.links: dict[str, str] = {}
         self.snapshot_writes: dict[tuple[str, str], Write] = {}
         self.latest_record_at: datetime | None = None
         self.spans: list[Span] = []  # one trace per case change, ended once it is on the queue
@@ -171,7 +167,7 @@ class _Tick:
             key = crime = record.crime_reference
         else:
             key = record.incident_number
-            crime = _crime_for_incident(self.batch, record, self.links)
+            crime = _crime_for_incident(self.batch, record)
         previous_raw = self.batch.snapshot(key, self.feed)
         previous = FEED_MODELS[self.feed].model_validate_json(previous_raw) if previous_raw else None
         if previous is not None and record.modified_at < previous.modified_at:
@@ -233,7 +229,7 @@ class _Tick:
         assert previous is None or isinstance(previous, NicheOccurrence)
         known = set(previous.incident_numbers) if previous else set()
         for incident in record.incident_numbers:
-            self.links[incident] = record.crime_reference
+            self.batch.links[incident] = record.crime_reference
             if incident not in known:
                 link = Entity(incident, LINK_ROW, {"crime_reference": record.crime_reference})
                 self.report.result.writes.append(Write(SNAPSHOTS, link))
