@@ -90,6 +90,11 @@ class Journey(BaseModel):
     case_status: str | None = None
     flags: list[str] = Field(default_factory=list)
     incident_number: str | None = None
+    # A caller's journey is keyed by its incident number (crime_reference holds it); the crime
+    # it is linked to, once known, is here (RULES.md §7).
+    linked_crime: str | None = None
+    # STORM safeguarding categories of this incident or of any incident linked to the crime.
+    safeguarding_categories: list[str] = Field(default_factory=list)
     victim: Victim | None = None
     caller: Caller | None = None
     officer: Officer | None = None
@@ -118,6 +123,8 @@ class OfficerTask(BaseModel):
     assignee: str
     due_by: datetime | None
     created_at: datetime
+    # The assignee's work address from the directory; None: the policy's team mailbox.
+    assignee_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,7 @@ class Decision:
     tasks: list[OfficerTask] = field(default_factory=list)
     scheduled: list[Scheduled] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    closed_tasks: list[str] = field(default_factory=list)  # task ids a logged contact has closed
     unchanged: bool = False  # nothing to write: the event was already applied
 
     def note(self, at: datetime, duty: str, decision: str, reason: str) -> None:

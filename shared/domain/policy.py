@@ -40,6 +40,11 @@ class ForcePolicy(_Policy):
     team_contact_name: str = "your local policing team"
     victim_support: str = "Victim Support on 08 08 16 89 111"
     review_url: str = "https://victim-updates.example.police.uk/right-to-review"
+    # Officer tasks (RULES.md §8): where a task goes when there is no named officer, where an
+    # overdue one is sent again, and the link to the record ({crime_reference} is filled in).
+    team_mailbox: str = "victim-updates-team@example.police.uk"
+    supervisor_mailbox: str = "victim-updates-supervisors@example.police.uk"
+    record_url: str = "https://niche.example.police.uk/occurrence/{crime_reference}"
 
 
 class DeadlinePolicy(_Policy):
@@ -83,6 +88,38 @@ class TimingPolicy(_Policy):
     default_frequency_days: Annotated[int, Field(ge=1, le=365)] = 28
 
 
+class StormPolicy(_Policy):
+    """STORM incident categories: the force's vocabulary, and those that are safeguarding (RULES.md §7)."""
+
+    categories: list[str] = [
+        "Anti-Social Behaviour",
+        "Burglary",
+        "Child Protection",
+        "Concern for Welfare",
+        "Criminal Damage",
+        "Domestic Incident",
+        "Fraud",
+        "Honour-Based Abuse",
+        "Lost or Found Property",
+        "Noise Nuisance",
+        "Public Order",
+        "Road Traffic Collision",
+        "Robbery",
+        "Sexual Offence",
+        "Stalking/Harassment",
+        "Suspicious Circumstances",
+        "Theft",
+        "Violence",
+    ]
+    safeguarding_categories: list[str] = [
+        "Domestic Incident",
+        "Sexual Offence",
+        "Stalking/Harassment",
+        "Child Protection",
+        "Honour-Based Abuse",
+    ]
+
+
 class Policy(_Policy):
     """The whole journey policy."""
 
@@ -90,6 +127,7 @@ class Policy(_Policy):
     deadlines: DeadlinePolicy = DeadlinePolicy()
     safeguarding: SafeguardingPolicy = SafeguardingPolicy()
     timing: TimingPolicy = TimingPolicy()
+    storm: StormPolicy = StormPolicy()
     notifiable_milestones: list[str] = NOTIFIABLE_MILESTONES
     right_to_review_outcomes: list[str] = ["10", "15", "17", "21"]
     right_to_review_months: Annotated[int, Field(ge=1, le=24)] = 3
