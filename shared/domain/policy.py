@@ -8,6 +8,7 @@ start-up with the name of the bad field.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -118,6 +119,19 @@ class StormPolicy(_Policy):
         "Child Protection",
         "Honour-Based Abuse",
     ]
+
+    def safeguarding_category(self, category: str | None) -> str | None:
+        """The policy's name of a safeguarding category, if ``category`` is one (spelling-tolerant)."""
+        if not category:
+            return None
+        wanted = category_key(category)
+        return next((name for name in self.safeguarding_categories if category_key(name) == wanted), None)
+
+
+def category_key(category: str) -> str:
+    """A STORM category compared as words: case, punctuation, "and" and "or" do not matter."""
+    words = re.sub(r"[^0-9a-z]+", " ", category.casefold()).split()
+    return "".join(word for word in words if word not in ("and", "or"))
 
 
 class Policy(_Policy):
