@@ -66,6 +66,7 @@ def occurrence(
     milestones: list[dict[str, Any]] | None = None,
     victims: list[dict[str, Any]] | None = None,
     outcome: dict[str, Any] | None = None,
+    incident_numbers: list[str] | None = None,
 ) -> dict[str, Any]:
     number = ref.split("/")[1]
     return {
@@ -74,7 +75,7 @@ def occurrence(
         "crime_reference": ref,
         "modified_at": modified_at,
         "recorded_at": recorded_at or modified_at,
-        "incident_numbers": [],
+        "incident_numbers": incident_numbers or [],
         "offence": {
             "code": "105/01",
             "description": "Assault occasioning actual bodily harm",
@@ -119,6 +120,8 @@ def incident(
     mobile: str | None = "+447700900123",
     email: str | None = None,
     crime_reference: str | None = None,
+    category: str = "Violence",
+    closing_category: str | None = None,
 ) -> dict[str, Any]:
     return {
         "schema": "storm.incident/1",
@@ -126,8 +129,8 @@ def incident(
         "modified_at": modified_at,
         "opened_at": modified_at,
         "status": "resourced",
-        "opening_category": "Violence",
-        "closing_category": None,
+        "opening_category": category,
+        "closing_category": closing_category,
         "crime_reference": crime_reference,
         "attendance": {"scheduled_for": scheduled_for, "attended_at": None} if scheduled_for else None,
         "caller": {

@@ -137,4 +137,7 @@ def test_a_storm_incident_s_snapshot_and_crime_link_are_one_read(tmp_path: Path)
     assert after["Snapshots.query_partition"] - before.get("Snapshots.query_partition", 0) == 1
     assert after["Snapshots.get"] == before.get("Snapshots.get", 0)
     [change] = report.result.emit
-    assert json.loads(change.message.body)["crime_reference"] == "HU/000001/26"
+    body = json.loads(change.message.body)
+    # The caller's journey is the incident's; the crime it is linked to travels with the change.
+    assert (body["crime_reference"], body["linked_crime"]) == ("STM-1", "HU/000001/26")
+    assert change.message.session_id == "STM-1"

@@ -68,9 +68,15 @@ def test_domestic_abuse_flag_arriving_while_a_message_waits_to_be_sent_stops_it(
     ]
     result = replay(tmp_path, records, end="2026-11-21T12:00:00Z")
     assert result["outbox"] == []
-    assert [(t["duties"], t["reason"]) for t in result["tasks"]] == [
-        (["ack"], "excluded_crime:domestic_abuse")
+    # The flag also gives enhanced rights: the acknowledgement is now due by the end of Friday, and a
+    # task alone does not meet it, so by Saturday it is breached and escalated too.
+    assert sorted((t["duties"], t["reason"]) for t in result["tasks"]) == [
+        (["ack"], "deadline_breached"),
+        (["ack"], "excluded_crime:domestic_abuse"),
     ]
+    assert _journey(result["out"], REF, "P-1").duties["ack"].due_by == datetime.fromisoformat(
+        "2026-11-20T23:59:59+00:00"
+    )
     assert result["summary"]["dead_letters"] == 0
     assert any(
         a["decision"] == "suppressed" and a["reason"].startswith("excluded_crime") for a in result["audit"]
@@ -86,7 +92,11 @@ def test_domestic_abuse_flag_arriving_in_the_coalescing_window_yields_a_task_and
     ]
     result = replay(tmp_path, records, end="2026-11-21T12:00:00Z")
     assert result["outbox"] == []
-    assert [t["reason"] for t in result["tasks"]] == ["excluded_crime:domestic_abuse"]
+    # Enhanced rights by the flag: due by the end of Friday 20th, so breached by Saturday.
+    assert sorted(t["reason"] for t in result["tasks"]) == [
+        "deadline_breached",
+        "excluded_crime:domestic_abuse",
+    ]
 
 
 def test_an_opt_out_arriving_while_a_message_waits_stops_it(tmp_path: Path) -> None:
@@ -273,3 +283,29 @@ def test_a_held_sms_whose_channel_becomes_unsafe_goes_by_the_other_safe_channel(
     assert [(m["channel"], m["duties"]) for m in result["outbox"]] == [("email", ["ack"])]
     assert _sent_at(result["outbox"][0]) < datetime.fromisoformat("2026-11-20T00:00:00+00:00")
     assert result["summary"]["duties"] == {"due": 1, "met": 1, "breached": 0}
+
+
+def test_a_visit_moved_after_the_caller_was_told_is_a_new_message_that_says_it_moved(tmp_path: Path) -> None:
+    storm = [
+        incident("2026-11-20T10:00:00Z", scheduled_for="2026-11-20T16:00:00Z"),
+        incident("2026-11-20T12:00:00Z", scheduled_for="2026-11-20T18:00:00Z"),
+    ]
+    result = replay(tmp_path, [], storm=storm, end="2026-11-21T00:00:00Z")
+    assert len(result["outbox"]) == 2
+    caller = _journey(result["out"], "HU-20261120-0123", "C-77")
+    moved = caller.duties["attend:HU-20261120-0123:2026-11-20T18:00:00+00:00"]
+    assert moved.details["moved_from"] == "2026-11-20T16:00:00+00:00"
+
+
+def test_a_visit_moved_before_the_caller_was_told_sends_only_the_new_time(tmp_path: Path) -> None:
+    # Booked at 21:00 for 14:00 tomorrow: the text waits for 08:00. Moved at 22:00 to 15:00.
+    storm = [
+        incident("2026-11-20T21:00:00Z", scheduled_for="2026-11-21T14:00:00Z"),
+        incident("2026-11-20T22:00:00Z", scheduled_for="2026-11-21T15:00:00Z"),
+    ]
+    result = replay(tmp_path, [], storm=storm, end="2026-11-22T00:00:00Z")
+    [message] = result["outbox"]
+    assert message["duties"] == ["attend:HU-20261120-0123:2026-11-21T15:00:00+00:00"]
+    caller = _journey(result["out"], "HU-20261120-0123", "C-77")
+    assert "moved_from" not in caller.duties[message["duties"][0]].details
+    assert caller.duties["attend:HU-20261120-0123:2026-11-21T14:00:00+00:00"].status == "superseded"

@@ -32,6 +32,8 @@ class ChangeKind(StrEnum):
     FLAGS_CHANGED = "flags_changed"
     ATTENDANCE_BOOKED = "attendance_booked"
     CALLER_UPDATED = "caller_updated"
+    INCIDENT_LINKED = "incident_linked"  # a Niche record names an incident it did not name before
+    CATEGORY_CHANGED = "category_changed"  # a STORM incident's opening or closing category
 
 
 class Change(_Message):
@@ -67,6 +69,28 @@ class CaseChange(_Message):
     changes: list[Change]
     niche: NicheOccurrence | None = None
     storm: StormIncident | None = None
+    # For a STORM incident (whose crime_reference above is its incident number): the crime it is
+    # linked to, by its own crime_reference or by a Niche record naming it.
+    linked_crime: str | None = None
+
+
+class CrimeFacts(_Message):
+    """What every recipient of one crime shares: its safety facts (RULES.md §7).
+
+    Kept per crime (the Crimes table) and told to every journey linked to it:
+    its victims (and so their guardians) and the callers of its incidents.
+    """
+
+    crime_reference: str
+    flags: list[str] = Field(default_factory=list)  # as the latest Niche record has them
+    status: str | None = None
+    recorded_at: datetime | None = None
+    # Each linked incident with the STORM categories it has had (opening and closing).
+    incidents: dict[str, list[str]] = Field(default_factory=dict)
+
+    def categories(self) -> list[str]:
+        """Every STORM category of every linked incident."""
+        return sorted({category for names in self.incidents.values() for category in names})
 
 
 class ResolvedCaseChange(_Message):
@@ -78,6 +102,20 @@ class ResolvedCaseChange(_Message):
     case: CaseChange
     officer: Officer | None = None
     officer_note: str | None = None  # why the officer is a cached or generic one
+
+
+class SharedFacts(_Message):
+    """A crime's safety facts told to the journeys of one partition linked to it.
+
+    ``crime_reference`` is the partition (and session) that hears it: the crime
+    itself (its victims) or one of its incidents (the caller).
+    """
+
+    type: Literal["shared_facts"] = "shared_facts"
+    version: Literal[1] = 1
+    event_id: str
+    crime_reference: str
+    facts: CrimeFacts
 
 
 class DeadlineCheck(_Message):
@@ -124,7 +162,7 @@ class Wake(_Message):
 
 
 JourneyEvent = Annotated[
-    ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake, Field(discriminator="type")
+    ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | Wake, Field(discriminator="type")
 ]
 JOURNEY_EVENT = TypeAdapter[Any](JourneyEvent)
 
@@ -147,7 +185,10 @@ class OutboundMessage(_Message):
     changed_at: datetime | None = None
 
 
-def parse_journey_event(body: bytes | str) -> ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake:
+AnyJourneyEvent = ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | Wake
+
+
+def parse_journey_event(body: bytes | str) -> AnyJourneyEvent:
     """Parse a journey-events message body into its typed event."""
-    event: ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake = JOURNEY_EVENT.validate_json(body)
+    event: AnyJourneyEvent = JOURNEY_EVENT.validate_json(body)
     return event

@@ -42,6 +42,10 @@ def diff_niche(old: NicheOccurrence | None, new: NicheOccurrence) -> list[Change
         changes.append(
             Change(kind=ChangeKind.FLAGS_CHANGED, key=",".join(sorted(new.flags)), at=new.modified_at)
         )
+    known = set(old.incident_numbers) if old else set()
+    for incident in new.incident_numbers:
+        if incident not in known:
+            changes.append(Change(kind=ChangeKind.INCIDENT_LINKED, key=incident, at=new.modified_at))
     return changes
 
 
@@ -50,6 +54,11 @@ def diff_storm(old: StormIncident | None, new: StormIncident) -> list[Change]:
     changes: list[Change] = []
     if new.caller is not None and (old is None or old.caller != new.caller):
         changes.append(Change(kind=ChangeKind.CALLER_UPDATED, key=new.caller.person_id, at=new.modified_at))
+    for category in (new.opening_category, new.closing_category):
+        if category and (old is None or category not in (old.opening_category, old.closing_category)):
+            changes.append(Change(kind=ChangeKind.CATEGORY_CHANGED, key=category, at=new.modified_at))
+    if new.crime_reference and (old is None or old.crime_reference != new.crime_reference):
+        changes.append(Change(kind=ChangeKind.INCIDENT_LINKED, key=new.crime_reference, at=new.modified_at))
     booked = new.attendance.scheduled_for if new.attendance else None
     before = old.attendance.scheduled_for if old and old.attendance else None
     if booked is not None and booked != before:

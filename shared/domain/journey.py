@@ -8,10 +8,12 @@ the I/O; this module never reads a clock, a table or a queue.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,11 +21,13 @@ from shared.contracts.feeds import Caller, NicheOccurrence, Victim
 from shared.contracts.messages import (
     CaseChange,
     ChangeKind,
+    CrimeFacts,
     DeadlineCheck,
     MessageOutcome,
     Officer,
     OutboundMessage,
     ResolvedCaseChange,
+    SharedFacts,
     Wake,
 )
 from shared.domain.addresses import uk_mobile_e164, valid_email
@@ -73,6 +77,8 @@ class Duty(BaseModel):
     message_keys: list[str] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list)  # where its waiting messages are going
     task_id: str | None = None
+    escalation_task_id: str | None = None  # the task raised when its deadline was breached
+    escalation_closed: bool = False  # a logged contact has closed that task
     handed_at: datetime | None = None
     reason: str | None = None
     details: dict[str, str] = Field(default_factory=dict)
@@ -93,8 +99,9 @@ class Journey(BaseModel):
     # A caller's journey is keyed by its incident number (crime_reference holds it); the crime
     # it is linked to, once known, is here (RULES.md §7).
     linked_crime: str | None = None
-    # STORM safeguarding categories of this incident or of any incident linked to the crime.
-    safeguarding_categories: list[str] = Field(default_factory=list)
+    # STORM categories of this incident and of every incident linked to the crime (RULES.md §7):
+    # a safeguarding one among them excludes automated messages.
+    incident_categories: list[str] = Field(default_factory=list)
     victim: Victim | None = None
     caller: Caller | None = None
     officer: Officer | None = None
@@ -192,17 +199,37 @@ def _age_on(born: date, day: date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
+def local_day(moment: datetime, policy: Policy) -> date:
+    """The force's calendar day of a moment (every "day" of the rules is a Europe/London day)."""
+    return moment.astimezone(ZoneInfo(policy.deadlines.timezone)).date()
+
+
 def is_under_age(journey: Journey, policy: Policy) -> bool:
+    """Under the adult age on the (London) day the crime was recorded."""
     victim = journey.victim
     if victim is None or victim.date_of_birth is None or journey.recorded_at is None:
         return False
-    return _age_on(victim.date_of_birth, journey.recorded_at.date()) < policy.safeguarding.adult_age
+    recorded = local_day(journey.recorded_at, policy)
+    return _age_on(victim.date_of_birth, recorded) < policy.safeguarding.adult_age
+
+
+def safeguarding_category(journey: Journey, policy: Policy) -> str | None:
+    """The first STORM safeguarding category of the incidents behind this journey, if any."""
+    for category in journey.incident_categories:
+        name = policy.storm.safeguarding_category(category)
+        if name:
+            return name
+    return None
 
 
 def has_enhanced_rights(journey: Journey, policy: Policy) -> bool:
     if set(journey.flags) & set(policy.safeguarding.enhanced_flags):
         return True
     if journey.victim is not None and journey.victim.enhanced_rights:
+        return True
+    # Every default safeguarding category (domestic, sexual, stalking, child protection,
+    # honour-based abuse) is a victim the Victims' Code gives enhanced rights.
+    if safeguarding_category(journey, policy):
         return True
     return is_under_age(journey, policy)
 
@@ -212,6 +239,21 @@ def excluded_flag(journey: Journey, policy: Policy) -> str | None:
     for flag in policy.safeguarding.excluded_flags:
         if flag in journey.flags:
             return flag
+    return None
+
+
+def _slug(name: str) -> str:
+    return "_".join(re.sub(r"[^0-9a-z]+", " ", name.casefold()).split())
+
+
+def excluded_reason(journey: Journey, policy: Policy) -> str | None:
+    """Why automated messages are forbidden for this recipient: a crime flag or a STORM category."""
+    flag = excluded_flag(journey, policy)
+    if flag:
+        return f"excluded_crime:{flag}"
+    category = safeguarding_category(journey, policy)
+    if category:
+        return f"excluded_crime:storm:{_slug(category)}"
     return None
 
 
@@ -226,14 +268,14 @@ class Route:
 
 
 def route(journey: Journey, policy: Policy) -> Route:
-    """Safeguarding first, then consent, then the channel (RULES.md §2)."""
-    flag = excluded_flag(journey, policy)
+    """Safeguarding first, then consent, then the channel (RULES.md §2, §7)."""
+    excluded = excluded_reason(journey, policy)
     if journey.role == "caller":
         caller = journey.caller
         if caller is None or not caller.consent_to_updates:
             return Route("suppress", "no_consent")
-        if flag:
-            return Route("task", f"excluded_crime:{flag}")
+        if excluded:
+            return Route("task", excluded)
         mobile = uk_mobile_e164(caller.contact.mobile)
         if mobile:
             return Route("send", channels=(("sms", mobile),))
@@ -248,8 +290,8 @@ def route(journey: Journey, policy: Policy) -> Route:
     prefs = victim.preferences
     if prefs.opted_out or prefs.channel == "none":
         return Route("suppress", "opted_out")
-    if flag:
-        return Route("task", f"excluded_crime:{flag}")
+    if excluded:
+        return Route("task", excluded)
     email_raw, mobile_raw = victim.contact.email, victim.contact.mobile
     if is_under_age(journey, policy):
         guardian = victim.guardian
@@ -282,7 +324,25 @@ def _new_journey(crime_reference: str, person_id: str, role: Literal["victim", "
     return Journey(crime_reference=crime_reference, person_id=person_id, role=role)
 
 
-def _refresh_facts(journey: Journey, case: CaseChange, officer: Officer | None) -> None:
+def _share_facts(journey: Journey, facts: CrimeFacts) -> None:
+    """The crime's safety facts, for every recipient linked to it (RULES.md §7).
+
+    Flags and status are the crime's as its latest Niche record has them (a flag
+    removed there lifts its exclusion); STORM categories only accumulate, since an
+    incident is a safeguarding one if it was ever opened or closed as one.
+    """
+    journey.flags = sorted(facts.flags)
+    journey.case_status = facts.status
+    if facts.recorded_at is not None:
+        journey.recorded_at = facts.recorded_at
+    journey.incident_categories = sorted({*journey.incident_categories, *facts.categories()})
+    if journey.role == "caller":
+        journey.linked_crime = facts.crime_reference
+
+
+def _refresh_facts(
+    journey: Journey, case: CaseChange, officer: Officer | None, facts: CrimeFacts | None
+) -> None:
     if case.niche is not None:
         record: NicheOccurrence = case.niche
         journey.flags = [flag.value for flag in record.flags]
@@ -292,9 +352,16 @@ def _refresh_facts(journey: Journey, case: CaseChange, officer: Officer | None) 
             if victim.person_id == journey.person_id:
                 journey.victim = victim
     if case.storm is not None:
-        journey.incident_number = case.storm.incident_number
-        if case.storm.caller is not None and case.storm.caller.person_id == journey.person_id:
-            journey.caller = case.storm.caller
+        storm = case.storm
+        journey.incident_number = storm.incident_number
+        if storm.caller is not None and storm.caller.person_id == journey.person_id:
+            journey.caller = storm.caller
+        own = [category for category in (storm.opening_category, storm.closing_category) if category]
+        journey.incident_categories = sorted({*journey.incident_categories, *own})
+        if case.linked_crime:
+            journey.linked_crime = case.linked_crime
+    if facts is not None:
+        _share_facts(journey, facts)
     if officer is not None:
         journey.officer = officer
 
@@ -361,20 +428,53 @@ def _new_duties(
             )
         elif change.kind == ChangeKind.ATTENDANCE_BOOKED and journey.role == "caller":
             incident = case.storm.incident_number if case.storm else journey.crime_reference
+            key = f"attend:{incident}:{change.key}"
+            told = _rebook(journey, incident, key, now, d)
             appointment = datetime.fromisoformat(change.key)
             notice = timedelta(minutes=policy.timing.attendance_min_notice_minutes)
             if appointment - now < notice:
-                d.note(now, f"attend:{incident}:{change.key}", "suppressed", "appointment_too_soon")
+                d.note(now, key, "suppressed", "appointment_too_soon")
                 continue
-            add(
-                f"attend:{incident}:{change.key}", "attendance_booked", change.at, {"appointment": change.key}
-            )
+            details = {"appointment": change.key}
+            if told is not None:
+                details["moved_from"] = told  # the caller was told the earlier time: say that it moved
+            add(key, "attendance_booked", change.at, details)
     return created
 
 
+def _rebook(journey: Journey, incident: str, key: str, now: datetime, d: Decision) -> str | None:
+    """A new appointment for the incident: stop any earlier one not yet told.
+
+    Returns the latest earlier appointment the caller was told of, if any.
+    """
+    told: tuple[datetime, str] | None = None
+    for duty in journey.duties.values():
+        if not duty.key.startswith(f"attend:{incident}:") or duty.key == key:
+            continue
+        if duty.status in (DutyStatus.OPEN, DutyStatus.WAITING, DutyStatus.QUEUED):
+            duty.status = DutyStatus.SUPERSEDED
+            duty.reason = "appointment_moved"
+            d.note(now, duty.key, "superseded", "appointment_moved")
+        elif duty.status == DutyStatus.SENT and (told is None or duty.event_at > told[0]):
+            told = (duty.event_at, duty.details.get("appointment", ""))
+    return told[1] if told and told[1] else None
+
+
 def _discharge_by_contact(journey: Journey, contacted_at: datetime, now: datetime, d: Decision) -> None:
-    """A logged manual contact discharges every open duty whose event came before it."""
+    """A logged manual contact discharges every open duty whose event came before it.
+
+    It also closes the officer tasks it covers (RULES.md §8): a duty's own task once
+    none of that task's duties is still waiting for the officer, and the escalation
+    of a breached duty it covers.
+    """
     journey.last_contact_at = max(filter(None, [journey.last_contact_at, contacted_at]))
+    covered: set[str] = set()
+    for duty in journey.duties.values():
+        if duty.event_at <= contacted_at and duty.escalation_task_id and not duty.escalation_closed:
+            covered.add(duty.escalation_task_id)
+            duty.escalation_closed = True
+        if duty.event_at <= contacted_at and duty.status == DutyStatus.TASKED and duty.task_id:
+            covered.add(duty.task_id)
     for duty in journey.duties.values():
         if duty.event_at <= contacted_at and duty.status in (
             DutyStatus.OPEN,
@@ -389,43 +489,101 @@ def _discharge_by_contact(journey: Journey, contacted_at: datetime, now: datetim
                 duty.compliance = Compliance.MET if met else Compliance.PENDING
                 if met:
                     d.note(now, duty.key, "deadline_met", "manual_contact")
+    still_tasked = {duty.task_id for duty in journey.duties.values() if duty.status == DutyStatus.TASKED}
+    for closed in sorted(covered - still_tasked):
+        if closed not in d.closed_tasks:
+            d.closed_tasks.append(closed)
 
 
-def _set_deadline(journey: Journey, duty: Duty, policy: Policy, d: Decision) -> None:
-    if duty.template in ("checkin", "attendance_booked"):
-        return
+def _code_deadline(journey: Journey, duty: Duty, policy: Policy) -> datetime:
     rules = policy.deadlines
     days = rules.enhanced_working_days if has_enhanced_rights(journey, policy) else rules.working_days
-    duty.due_by = code_deadline(duty.event_at, days, rules.nation, rules.timezone)
-    duty.compliance = Compliance.PENDING
+    return code_deadline(duty.event_at, days, rules.nation, rules.timezone)
+
+
+def _check_deadline(journey: Journey, duty: Duty, now: datetime, d: Decision) -> None:
+    """Schedule the duty's deadline check (at once if its deadline has already passed)."""
+    assert duty.due_by is not None
     check = DeadlineCheck(
-        event_id=_digest("deadline", journey.crime_reference, journey.person_id, duty.key),
+        # The deadline is part of the id: a deadline brought forward is a new check, not a duplicate.
+        event_id=_digest(
+            "deadline", journey.crime_reference, journey.person_id, duty.key, duty.due_by.isoformat()
+        ),
         crime_reference=journey.crime_reference,
         person_id=journey.person_id,
         duty=duty.key,
     )
-    d.scheduled.append(Scheduled(check, duty.due_by))
+    d.scheduled.append(Scheduled(check, max(duty.due_by, now)))
 
 
-def _assignee(journey: Journey, policy: Policy) -> str:
+def _set_deadline(journey: Journey, duty: Duty, policy: Policy, now: datetime, d: Decision) -> None:
+    if duty.template in ("checkin", "attendance_booked"):
+        return
+    duty.due_by = _code_deadline(journey, duty, policy)
+    duty.compliance = Compliance.PENDING
+    _check_deadline(journey, duty, now, d)
+
+
+def _tighten_deadlines(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
+    """A flag, enhanced right or date of birth that arrives later brings open deadlines forward.
+
+    A deadline only ever comes earlier (RULES.md §7); the earlier check decides the
+    duty, and the later one, when it comes, finds it decided.
+    """
+    for duty in journey.duties.values():
+        if duty.compliance != Compliance.PENDING or duty.due_by is None:
+            continue
+        due = _code_deadline(journey, duty, policy)
+        if due < duty.due_by:
+            d.note(now, duty.key, "deadline_moved", f"from {duty.due_by.isoformat()} to {due.isoformat()}")
+            duty.due_by = due
+            _check_deadline(journey, duty, now, d)
+
+
+TEAM_ASSIGNEE = "team"  # a task with no named officer goes to the policy's team mailbox
+
+
+def _assignee(journey: Journey) -> tuple[str, str | None]:
+    """Who a task is for: the officer in charge (employee id and work address), else the team."""
     officer = journey.officer
-    if officer is None or officer.generic:
-        return policy.force.team_contact_name
-    return officer.employee_id
+    if officer is None or officer.generic or not officer.active:
+        return TEAM_ASSIGNEE, None
+    return officer.employee_id, officer.email or None
 
 
-def _task(journey: Journey, duties: list[Duty], reason: str, policy: Policy, now: datetime) -> OfficerTask:
-    keys = [duty.key for duty in duties]
+def _task_due(duties: list[Duty], policy: Policy, now: datetime) -> datetime:
+    """A task is due when its earliest duty is; an appointment before the visit; else in working days."""
     dues = [duty.due_by for duty in duties if duty.due_by is not None]
+    for duty in duties:
+        appointment = duty.details.get("appointment")
+        if appointment:
+            dues.append(datetime.fromisoformat(appointment))
+    if dues:
+        return min(dues)
+    rules = policy.deadlines
+    return code_deadline(now, rules.working_days, rules.nation, rules.timezone)
+
+
+def _task(
+    journey: Journey,
+    duties: list[Duty],
+    reason: str,
+    policy: Policy,
+    now: datetime,
+    due_by: datetime | None = None,
+) -> OfficerTask:
+    keys = [duty.key for duty in duties]
+    assignee, email = _assignee(journey)
     return OfficerTask(
         task_id=task_id(journey.crime_reference, journey.person_id, keys, reason),
         crime_reference=journey.crime_reference,
         person_id=journey.person_id,
         duties=keys,
         reason=reason,
-        assignee=_assignee(journey, policy),
-        due_by=min(dues) if dues else None,
+        assignee=assignee,
+        due_by=due_by or _task_due(duties, policy, now),
         created_at=now,
+        assignee_email=email,
     )
 
 
@@ -587,8 +745,9 @@ def evaluate_case_change(
     role: Literal["victim", "caller"],
     policy: Policy,
     now: datetime,
+    facts: CrimeFacts | None = None,
 ) -> Decision:
-    """Apply one case change to one recipient's journey."""
+    """Apply one case change to one recipient's journey (``facts``: the crime's shared safety facts)."""
     case = event.case
     if journey is not None and event.event_id in journey.applied_events:
         return Decision(journey, unchanged=True)
@@ -596,15 +755,29 @@ def evaluate_case_change(
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
     had_officer = state.officer is not None and not state.officer.generic
-    _refresh_facts(state, case, event.officer)
+    _refresh_facts(state, case, event.officer, facts)
     if event.officer_note:
         d.note(now, "", "officer_fallback", event.officer_note)
+    _tighten_deadlines(state, policy, now, d)
     _stop_waiting_messages(state, policy, now, d)
     created = _new_duties(state, case, policy, now, d, had_officer)
     for duty in created:
-        _set_deadline(state, duty, policy, d)
+        _set_deadline(state, duty, policy, now, d)
     _offer(state, created, policy, now, d)
     _ensure_checkin(state, policy, now, d)
+    return d
+
+
+def evaluate_shared_facts(journey: Journey, event: SharedFacts, policy: Policy, now: datetime) -> Decision:
+    """A crime's safety facts reach a journey linked to it: deadlines tighten, waiting messages stop."""
+    if event.event_id in journey.applied_events:
+        return Decision(journey, unchanged=True)
+    state = _copy(journey)
+    state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
+    d = Decision(state)
+    _share_facts(state, event.facts)
+    _tighten_deadlines(state, policy, now, d)
+    _stop_waiting_messages(state, policy, now, d)
     return d
 
 
@@ -657,11 +830,11 @@ def evaluate_deadline(
     duty.compliance = Compliance.BREACHED
     d.note(now, duty.key, "deadline_breached", duty.reason or duty.status.value)
     rules = policy.deadlines
-    escalation = _task(state, [duty], "deadline_breached", policy, now)
     # The escalation is due by the end of the next working day.
-    d.tasks.append(
-        escalation.model_copy(update={"due_by": code_deadline(now, 1, rules.nation, rules.timezone)})
-    )
+    next_day = code_deadline(now, 1, rules.nation, rules.timezone)
+    escalation = _task(state, [duty], "deadline_breached", policy, now, due_by=next_day)
+    duty.escalation_task_id = escalation.task_id
+    d.tasks.append(escalation)
     return d
 
 
@@ -703,9 +876,9 @@ def send_time_check(
     journey: Journey, message: OutboundMessage, policy: Policy, now: datetime
 ) -> tuple[list[Duty], str | None]:
     """At the moment of sending: the duties still to be told, or the reason not to send at all."""
-    flag = excluded_flag(journey, policy)
-    if flag:
-        return [], f"excluded_crime:{flag}"
+    excluded = excluded_reason(journey, policy)
+    if excluded:
+        return [], excluded
     live = [
         journey.duties[key]
         for key in message.duties

@@ -15,7 +15,7 @@ from typing import Any
 from shared.domain.journey import Duty, Journey, OfficerTask
 from shared.ops.context import OpsError
 from shared.ports import TableStore
-from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, TASKS, journey_from
+from shared.steps.records import AUDIT, CRIMES, FACTS_ROW, JOURNEYS, MESSAGES, TASKS, facts_from, journey_from
 
 _LEDGER_FIELDS = (
     "status",
@@ -113,13 +113,23 @@ def _task(task: OfficerTask) -> dict[str, Any]:
 def journey_view(
     tables: TableStore, crime_reference: str, person_id: str | None = None, *, personal: bool = False
 ) -> dict[str, Any]:
-    """The crime's journeys (or one person's), their duties, messages and tasks, and the audit trail."""
-    journeys = [journey_from(entity) for entity in tables.query_partition(JOURNEYS, crime_reference)]
+    """The crime's journeys (or one person's), their duties, messages and tasks, and the audit trail.
+
+    A crime's view includes the callers of the incidents linked to it (each caller's
+    journey is kept under its incident number).
+    """
+    facts = tables.get(CRIMES, crime_reference, FACTS_ROW)
+    incidents = sorted(facts_from(facts).incidents) if facts else []
+    partitions = [crime_reference, *incidents]
+    journeys = [
+        journey_from(e) for partition in partitions for e in tables.query_partition(JOURNEYS, partition)
+    ]
     tasks = [
         OfficerTask.model_validate_json(str(entity.properties["task"]))
-        for entity in tables.query_partition(TASKS, crime_reference)
+        for partition in partitions
+        for entity in tables.query_partition(TASKS, partition)
     ]
-    audit_entities = list(tables.query_partition(AUDIT, crime_reference))
+    audit_entities = [e for partition in partitions for e in tables.query_partition(AUDIT, partition)]
     if person_id is not None:
         journeys = [journey for journey in journeys if journey.person_id == person_id]
         tasks = [task for task in tasks if task.person_id == person_id]
@@ -130,18 +140,23 @@ def journey_view(
         raise OpsError(f"nothing is recorded for crime reference {crime_reference!r}{whom}")
     ledger = {
         entity.row_key: {k: _plain(entity.properties[k]) for k in _LEDGER_FIELDS if k in entity.properties}
-        for entity in tables.query_partition(MESSAGES, crime_reference)
+        for partition in partitions
+        for entity in tables.query_partition(MESSAGES, partition)
     }
     by_id = {task.task_id: task for task in tasks}
     audit_entities.sort(key=lambda e: (e.properties["at"], e.row_key))
     return {
         "crime_reference": crime_reference,
+        "linked_incidents": incidents,
         "person_id": person_id,
         "personal_data_included": personal,
         "journeys": [
             {
                 "person_id": journey.person_id,
                 "role": journey.role,
+                "kept_under": journey.crime_reference,
+                "linked_crime": journey.linked_crime,
+                "incident_categories": list(journey.incident_categories),
                 "case_status": journey.case_status,
                 "recorded_at": _iso(journey.recorded_at),
                 "flags": list(journey.flags),
@@ -227,14 +242,20 @@ def as_text(view: dict[str, Any]) -> str:
     lines = [
         f"Crime {view['crime_reference']}" + (f", person {view['person_id']}" if view["person_id"] else "")
     ]
+    if view["linked_incidents"]:
+        lines.append(
+            f"Linked STORM incidents (their callers are shown too): {', '.join(view['linked_incidents'])}"
+        )
     if not view["personal_data_included"]:
         lines.append("(names and contact details withheld: add --include-personal-data to show them)")
     for journey in view["journeys"]:
         lines.append("")
-        lines.append(f"Journey of {journey['person_id']} ({journey['role']})")
+        kept = f", kept under incident {journey['kept_under']}" if journey["role"] == "caller" else ""
+        lines.append(f"Journey of {journey['person_id']} ({journey['role']}{kept})")
         lines.append(
             f"  case status: {journey['case_status'] or '-'}; recorded at {journey['recorded_at'] or '-'}; "
             f"flags: {', '.join(journey['flags']) or 'none'}; incident: {journey['incident_number'] or '-'}"
+            f"; STORM categories: {', '.join(journey['incident_categories']) or '-'}"
         )
         lines.extend(_person_lines(journey))
         officer = journey["officer"]

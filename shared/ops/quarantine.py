@@ -20,7 +20,7 @@ from shared.contracts.feeds import FEED_MODELS, NicheOccurrence
 from shared.domain.journey import AuditEntry
 from shared.ops.context import OpsError
 from shared.ports import Entity, FeedLine, TableStore
-from shared.steps.ingest import _crime_for_incident, _Tick
+from shared.steps.ingest import _Tick
 from shared.steps.records import AUDIT, QUARANTINE, audit_entity, digest
 from shared.steps.results import Write, apply
 
@@ -117,11 +117,8 @@ def reingest(services: Services, row: Quarantined, corrected: str | None = None)
         return Reingested(row.feed, row.row_key, False, reason)
 
     record = FEED_MODELS[row.feed].model_validate_json(raw)
-    if isinstance(record, NicheOccurrence):
-        key = crime = record.crime_reference
-    else:
-        key = record.incident_number
-        crime = _crime_for_incident(tick.batch, record)
+    # A STORM record's case changes are its incident's, as in ingest.
+    key = crime = record.crime_reference if isinstance(record, NicheOccurrence) else record.incident_number
     if report.changes:
         detail = f"case change emitted for {crime}"
     elif report.stale:

@@ -12,24 +12,41 @@ from typing import Any, Literal
 
 from shared.bootstrap import Services
 from shared.contracts.messages import (
+    AnyJourneyEvent,
+    CrimeFacts,
     DeadlineCheck,
     MessageOutcome,
     ResolvedCaseChange,
+    SharedFacts,
     Wake,
     parse_journey_event,
 )
+from shared.domain import facts as crime_facts
+from shared.domain.facts import IncidentFacts
 from shared.domain.journey import (
     Compliance,
     Journey,
     evaluate_case_change,
     evaluate_deadline,
     evaluate_message_outcome,
+    evaluate_shared_facts,
     evaluate_wake,
 )
-from shared.ports import Entity, EntityExists, EtagMismatch
+from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch, OutgoingMessage
 from shared.steps.decisions import record_decision
-from shared.steps.records import JOURNEYS, MESSAGES, journey_from
-from shared.steps.results import StepResult, apply
+from shared.steps.records import (
+    CRIMES,
+    FACTS_ROW,
+    INCIDENT_ROW,
+    JOURNEYS,
+    MESSAGES,
+    facts_entity,
+    facts_from,
+    incident_entity,
+    incident_from,
+    journey_from,
+)
+from shared.steps.results import Emit, StepResult, Write, apply
 from shared.steps.trace import annotate, incoming
 
 
@@ -60,23 +77,96 @@ def evaluate_journey(
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             return _evaluate(event, services, incoming(properties))
-        except (EtagMismatch, EntityExists):
+        except (EtagMismatch, EntityExists, EntityNotFound):
             if attempt == CONFLICT_ATTEMPTS:
                 raise  # Service Bus redelivers; the next delivery starts again from the table
     raise AssertionError("unreachable")
 
 
-def _evaluate(
-    event: ResolvedCaseChange | DeadlineCheck | MessageOutcome | Wake, services: Services, trace: str | None
-) -> StepResult:
+def _conditional(table: str, entity: Entity, stored: Entity | None) -> Write:
+    """A write that fails if another worker wrote the row since it was read (insert, or replace by ETag)."""
+    if stored is None:
+        return Write(table, entity, mode="insert")
+    return Write(table, entity, mode="replace", etag=stored.etag)
+
+
+def _share_facts(event: ResolvedCaseChange, services: Services, result: StepResult) -> CrimeFacts | None:
+    """Merge this change into its crime's safety facts and tell every journey linked to it.
+
+    A Niche record and a STORM incident of one crime are evaluated in different
+    sessions, so they meet in two rows written ETag-checked before anything else:
+    the incident's row (its categories, and the crime a Niche record linked it to)
+    and the crime's row. Whichever side writes second sees the other's facts and
+    tells them on, so every recipient hears them whichever record arrives first
+    (RULES.md §7). A conflicting write fails the attempt, which starts again.
+    """
+    case = event.case
+    tables = services.tables
+    writes: list[Write] = []
+    told: list[str] = []
+    if case.niche is not None:
+        crime = case.crime_reference
+        stored = tables.get(CRIMES, crime, FACTS_ROW)
+        known = facts_from(stored) if stored else None
+        facts = crime_facts.with_occurrence(known, case.niche)
+        for number in case.niche.incident_numbers:
+            row = tables.get(CRIMES, number, INCIDENT_ROW)
+            incident = incident_from(row) if row else IncidentFacts(incident_number=number)
+            facts = crime_facts.with_categories(facts, crime, number, incident.categories)
+            if incident.crime_reference != crime:
+                linked = incident.model_copy(update={"crime_reference": crime})
+                writes.append(_conditional(CRIMES, incident_entity(linked), row))
+        told = list(facts.incidents)  # each incident's caller
+    elif case.storm is not None:
+        number = case.storm.incident_number
+        row = tables.get(CRIMES, number, INCIDENT_ROW)
+        incident = incident_from(row) if row else IncidentFacts(incident_number=number)
+        categories = sorted({*incident.categories, *crime_facts.storm_categories(case.storm)})
+        crime_or_none = case.linked_crime or incident.crime_reference
+        updated = incident.model_copy(update={"categories": categories, "crime_reference": crime_or_none})
+        if updated != incident:
+            writes.append(_conditional(CRIMES, incident_entity(updated), row))
+        if crime_or_none is None:
+            result.writes[0:0] = writes
+            return None
+        crime = crime_or_none
+        stored = tables.get(CRIMES, crime, FACTS_ROW)
+        known = facts_from(stored) if stored else None
+        facts = crime_facts.with_categories(known, crime, number, categories)
+        storm = services.policy.storm
+
+        def safeguarding(f: CrimeFacts | None) -> set[str]:
+            return {name for c in (f.categories() if f else []) if (name := storm.safeguarding_category(c))}
+
+        if safeguarding(facts) - safeguarding(known):
+            # A safeguarding incident: the crime's victims and its other callers must hear of it.
+            told = [crime, *(other for other in facts.incidents if other != number)]
+    else:
+        return None
+    if facts != known:
+        writes.append(_conditional(CRIMES, facts_entity(facts), stored))
+        for partition in told:
+            shared = crime_facts.tell(facts, partition)
+            message = OutgoingMessage(shared.model_dump_json(), shared.event_id, session_id=partition)
+            result.emit.append(Emit("journey_events", message))
+    result.writes[0:0] = writes  # before the journeys: a conflict here must stop the whole attempt
+    return facts
+
+
+def _evaluate(event: AnyJourneyEvent, services: Services, trace: str | None) -> StepResult:
     now = services.clock.now()
     policy = services.policy
     result = StepResult(trace=trace)
     if isinstance(event, ResolvedCaseChange):
+        facts = _share_facts(event, services, result)
         for person_id, role in _recipients(event):
             journey, stored = _load(services, event.case.crime_reference, person_id)
-            decision = evaluate_case_change(journey, event, person_id, role, policy, now)
+            decision = evaluate_case_change(journey, event, person_id, role, policy, now, facts)
             record_decision(result, decision, stored, event.event_id)
+    elif isinstance(event, SharedFacts):
+        for entity in services.tables.query_partition(JOURNEYS, event.crime_reference):
+            decision = evaluate_shared_facts(journey_from(entity), event, policy, now)
+            record_decision(result, decision, entity, event.event_id)
     elif isinstance(event, DeadlineCheck):
         journey, stored = _load(services, event.crime_reference, event.person_id)
         if journey is not None:

@@ -118,10 +118,6 @@ def _quarantine_row(position: str, raw: str) -> str:
     return f"{ordered}-{digest(raw)[:8]}"
 
 
-def _crime_for_incident(batch: _Batch, incident: StormIncident) -> str:
-    return incident.crime_reference or batch.link(incident.incident_number) or incident.incident_number
-
-
 def ingest_feed(feed: str, services: Services) -> IngestReport:
     """One timer tick: read up to FEED_BATCH_SIZE visible records after the cursor."""
     tick = _Tick(feed, services)
@@ -163,11 +159,14 @@ class _Tick:
             return
         if self.latest_record_at is None or record.modified_at > self.latest_record_at:
             self.latest_record_at = record.modified_at
+        linked: str | None = None
         if isinstance(record, NicheOccurrence):
             key = crime = record.crime_reference
         else:
-            key = record.incident_number
-            crime = _crime_for_incident(self.batch, record)
+            # A caller's journey is the incident's, linked or not, so it never splits in two when
+            # the link arrives; the crime it is linked to travels with the change.
+            key = crime = record.incident_number
+            linked = record.crime_reference or self.batch.link(record.incident_number)
         previous_raw = self.batch.snapshot(key, self.feed)
         previous = FEED_MODELS[self.feed].model_validate_json(previous_raw) if previous_raw else None
         if previous is not None and record.modified_at < previous.modified_at:
@@ -197,6 +196,7 @@ class _Tick:
             changes=changes,
             niche=record if isinstance(record, NicheOccurrence) else None,
             storm=record if isinstance(record, StormIncident) else None,
+            linked_crime=linked,
         )
         traceparent, span = start_case_change(f"ingest_{self.feed}", change_id, crime)
         self.spans.append(span)

@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
+from shared.contracts.messages import CrimeFacts
+from shared.domain.facts import IncidentFacts
 from shared.domain.journey import AuditEntry, Journey, OfficerTask
 from shared.ports import Entity
 
@@ -17,8 +19,13 @@ MESSAGES = "Messages"
 AUDIT = "Audit"
 QUARANTINE = "Quarantine"
 TASKS = "Tasks"
+# The safety facts a crime's recipients share: one row per crime (FACTS_ROW) and one per STORM
+# incident (INCIDENT_ROW, under the incident number).
+CRIMES = "Crimes"
 
-ALL_TABLES = (CURSORS, SNAPSHOTS, OFFICERS, JOURNEYS, MESSAGES, AUDIT, QUARANTINE, TASKS)
+ALL_TABLES = (CURSORS, SNAPSHOTS, OFFICERS, JOURNEYS, MESSAGES, AUDIT, QUARANTINE, TASKS, CRIMES)
+FACTS_ROW = "facts"
+INCIDENT_ROW = "incident"
 
 
 def digest(*parts: str) -> str:
@@ -62,3 +69,19 @@ def changed_at(journey: Journey, duties: Iterable[str]) -> datetime | None:
     """The feed record time of the earliest change behind these duties (None for a check-in)."""
     times = [d.noticed_at for key in duties if (d := journey.duties.get(key)) and d.noticed_at]
     return min(times) if times else None
+
+
+def facts_entity(facts: CrimeFacts, etag: str | None = None) -> Entity:
+    return Entity(facts.crime_reference, FACTS_ROW, {"facts": facts.model_dump_json()}, etag)
+
+
+def facts_from(entity: Entity) -> CrimeFacts:
+    return CrimeFacts.model_validate_json(entity.properties["facts"])
+
+
+def incident_entity(incident: IncidentFacts, etag: str | None = None) -> Entity:
+    return Entity(incident.incident_number, INCIDENT_ROW, {"incident": incident.model_dump_json()}, etag)
+
+
+def incident_from(entity: Entity) -> IncidentFacts:
+    return IncidentFacts.model_validate_json(entity.properties["incident"])

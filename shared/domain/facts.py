@@ -1,0 +1,68 @@
+"""A crime's safety facts, shared by every journey linked to it (RULES.md §7).
+
+The facts of one crime (its flags, status, recording time and the STORM
+categories of its incidents) are kept in one place, whichever record arrives
+first: a Niche occurrence brings the flags and names incidents; a STORM incident
+names its crime and brings its categories. Each change is told to every
+partition of journeys linked to the crime: the crime's own (its victims) and
+each incident's (its caller).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.feeds import NicheOccurrence, StormIncident
+from shared.contracts.messages import CrimeFacts, SharedFacts
+
+
+def with_occurrence(known: CrimeFacts | None, record: NicheOccurrence) -> CrimeFacts:
+    """The facts once this Niche record is known: its flags and status, and its incidents added."""
+    incidents = dict(known.incidents) if known else {}
+    for number in record.incident_numbers:
+        incidents.setdefault(number, [])
+    return CrimeFacts(
+        crime_reference=record.crime_reference,
+        flags=sorted(flag.value for flag in record.flags),
+        status=record.status.value,
+        recorded_at=record.recorded_at,
+        incidents=incidents,
+    )
+
+
+def with_categories(
+    known: CrimeFacts | None, crime_reference: str, incident_number: str, categories: list[str]
+) -> CrimeFacts:
+    """The facts once this incident is linked to the crime: its categories join the crime's."""
+    base = known or CrimeFacts(crime_reference=crime_reference)
+    merged = sorted({*base.incidents.get(incident_number, []), *categories})
+    return base.model_copy(update={"incidents": {**base.incidents, incident_number: merged}})
+
+
+class IncidentFacts(BaseModel):
+    """What is known of one STORM incident: its categories so far, and the crime it is linked to.
+
+    Kept under the incident number. Both feeds write it, ETag-checked: a Niche
+    record that links the incident sets the crime, a STORM record adds its
+    categories; whichever writes second sees the other's (RULES.md §7).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    incident_number: str
+    categories: list[str] = Field(default_factory=list)
+    crime_reference: str | None = None
+
+
+def storm_categories(incident: StormIncident) -> list[str]:
+    return [c for c in (incident.opening_category, incident.closing_category) if c]
+
+
+def tell(facts: CrimeFacts, partition: str) -> SharedFacts:
+    """The event that tells one linked partition these facts (the same facts, the same id)."""
+    body = "\x1f".join((facts.model_dump_json(), partition)).encode("utf-8")
+    return SharedFacts(
+        event_id="facts-" + hashlib.sha256(body).hexdigest()[:24], crime_reference=partition, facts=facts
+    )

@@ -1,0 +1,137 @@
+"""Officer tasks as the journey rules make them: for a person, due at a time, closed by a logged contact.
+
+These call the pure rules directly (no host): a task names who it is for and the
+address to reach them, always has a due time, and a `victim_contacted` milestone
+closes the tasks it covers (docs/journey-rules.md, "A task reaches a person").
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.contracts.feeds import NicheOccurrence
+from shared.contracts.messages import CaseChange, Change, ChangeKind, Officer, ResolvedCaseChange
+from shared.domain.journey import (
+    TEAM_ASSIGNEE,
+    DeadlineCheck,
+    Decision,
+    Journey,
+    evaluate_case_change,
+    evaluate_deadline,
+)
+from shared.domain.policy import load_policy
+from tests.builders import milestone, occurrence, victim
+
+POLICY = load_policy()
+OFFICER = Officer(
+    employee_id="104233",
+    collar_number="PC 1234",
+    display_name="Jo Bloggs",
+    rank="PC",
+    email="jo.bloggs@example.police.uk",
+)
+
+
+def _change(
+    record: dict[str, Any], n: int, *changes: Change, officer: Officer | None = OFFICER
+) -> ResolvedCaseChange:
+    niche = NicheOccurrence.model_validate(record)
+    case = CaseChange(
+        change_id=f"c{n}",
+        feed="niche",
+        crime_reference=niche.crime_reference,
+        detected_at=niche.modified_at,
+        changes=list(changes),
+        niche=niche,
+    )
+    return ResolvedCaseChange(event_id=f"c{n}", case=case, officer=officer)
+
+
+def _apply(journey: Journey | None, event: ResolvedCaseChange) -> Decision:
+    return evaluate_case_change(journey, event, "P-1", "victim", POLICY, event.case.niche.modified_at)  # type: ignore[union-attr]
+
+
+def _added(at: str) -> Change:
+    return Change(kind=ChangeKind.VICTIM_ADDED, key="P-1", at=datetime.fromisoformat(at))
+
+
+def test_a_task_goes_to_the_officer_in_charge_at_their_work_address_and_is_due_with_its_duty() -> None:
+    record = occurrence("2026-11-19T10:00:00Z", flags=["domestic_abuse"])
+    decision = _apply(None, _change(record, 1, _added("2026-11-19T10:00:00Z")))
+    [task] = decision.tasks
+    assert (task.assignee, task.assignee_email) == ("104233", "jo.bloggs@example.police.uk")
+    assert task.due_by == decision.journey.duties["ack"].due_by is not None
+
+
+def test_with_no_named_officer_a_task_goes_to_the_team_never_to_a_phrase_meant_for_victims() -> None:
+    record = occurrence("2026-11-19T10:00:00Z", flags=["domestic_abuse"])
+    for officer in (None, Officer(employee_id="team", display_name="your local policing team", generic=True)):
+        [task] = _apply(None, _change(record, 1, _added("2026-11-19T10:00:00Z"), officer=officer)).tasks
+        assert (task.assignee, task.assignee_email) == (TEAM_ASSIGNEE, None)
+
+
+def test_every_task_has_a_due_time_even_for_a_duty_without_a_code_deadline() -> None:
+    # A check-in of an excluded crime has no code deadline; its task is still due by a time.
+    record = occurrence(
+        "2026-11-19T10:00:00Z", flags=["domestic_abuse"], victims=[victim(email=None, mobile=None)]
+    )
+    decision = _apply(None, _change(record, 1, _added("2026-11-19T10:00:00Z")))
+    assert all(task.due_by is not None for task in decision.tasks)
+
+
+def test_a_logged_contact_closes_the_tasks_and_the_escalation_it_covers_and_no_others() -> None:
+    arrest = milestone("M-1", "suspect_arrested", "2026-11-20T10:00:00Z")
+    contact = milestone("M-2", "victim_contacted", "2026-11-27T09:00:00Z")
+    later = milestone("M-3", "suspect_bailed", "2026-11-28T09:00:00Z")
+    first = occurrence("2026-11-19T10:00:00Z", flags=["domestic_abuse"])
+    d1 = _apply(None, _change(first, 1, _added("2026-11-19T10:00:00Z")))
+    second = occurrence("2026-11-20T10:05:00Z", flags=["domestic_abuse"], milestones=[arrest])
+    d2 = _apply(
+        d1.journey, _change(second, 2, Change(kind=ChangeKind.MILESTONE_ADDED, key="M-1", at=arrest_at()))
+    )
+    ack_task, arrest_task = d1.tasks[0].task_id, d2.tasks[0].task_id
+    # The acknowledgement's deadline passes: breached, escalated.
+    ack = d2.journey.duties["ack"]
+    assert ack.due_by is not None
+    check = DeadlineCheck(event_id="d", crime_reference="HU/000001/26", person_id="P-1", duty="ack")
+    d3 = evaluate_deadline(d2.journey, check, None, POLICY, ack.due_by)
+    [escalation] = d3.tasks
+    third = occurrence("2026-11-28T09:05:00Z", flags=["domestic_abuse"], milestones=[arrest, contact, later])
+    d4 = _apply(
+        d3.journey,
+        _change(
+            third,
+            3,
+            Change(
+                kind=ChangeKind.MILESTONE_ADDED, key="M-2", at=datetime.fromisoformat("2026-11-27T09:00:00Z")
+            ),
+            Change(
+                kind=ChangeKind.MILESTONE_ADDED, key="M-3", at=datetime.fromisoformat("2026-11-28T09:00:00Z")
+            ),
+        ),
+    )
+    assert sorted(d4.closed_tasks) == sorted([ack_task, arrest_task, escalation.task_id])
+    # The bail after the contact is a new task, still open.
+    assert [t.duties for t in d4.tasks] == [["m:M-3"]]
+    assert d4.tasks[0].task_id not in d4.closed_tasks
+    # A second contact closes nothing twice.
+    again = milestone("M-4", "victim_contacted", "2026-11-27T10:00:00Z")
+    fourth = occurrence(
+        "2026-11-28T10:00:00Z", flags=["domestic_abuse"], milestones=[arrest, contact, later, again]
+    )
+    d5 = _apply(
+        d4.journey,
+        _change(
+            fourth,
+            4,
+            Change(
+                kind=ChangeKind.MILESTONE_ADDED, key="M-4", at=datetime.fromisoformat("2026-11-27T10:00:00Z")
+            ),
+        ),
+    )
+    assert d5.closed_tasks == []
+
+
+def arrest_at() -> datetime:
+    return datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
