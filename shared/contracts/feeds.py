@@ -30,6 +30,9 @@ STORM_SCHEMA = "storm.incident/1"
 # Strict types: a number is not a string and "true" is not a boolean, as the published schemas say.
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
 LongText = Annotated[str, StringConstraints(max_length=2000, strict=True)]
+# A Home Office crime outcome type (RULES.md §6), as text: "1" to "22".
+OUTCOME_CODE_PATTERN = r"^([1-9]|1[0-9]|2[0-2])$"
+OutcomeCode = Annotated[str, StringConstraints(pattern=OUTCOME_CODE_PATTERN, strict=True)]
 
 
 # Feed times outside these bounds are errors, not history or plans: they would overflow
@@ -137,7 +140,7 @@ class Offence(_Record):
 
 
 class Outcome(_Record):
-    code: Annotated[str, StringConstraints(pattern=r"^([1-9]|1[0-9]|2[0-2])$", strict=True)]
+    code: OutcomeCode
     decided_at: AwareDatetime
 
 
