@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Hashable
 from enum import StrEnum
 from pathlib import Path
+from string import Formatter
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -116,20 +117,34 @@ def _not_contact(milestone: MilestoneType) -> MilestoneType:
 
 
 def _https_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or re.search(r"[\s\x00-\x1f\x7f]", value):
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme == "https" and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a malformed host or port
+        usable = False
+    if not usable or re.search(r"[\s\x00-\x1f\x7f]", value):
         raise ValueError(f"{value!r} is not an absolute https URL with a host")
     return value
 
 
 def _record_url(value: str) -> str:
-    if "{crime_reference}" not in value:
-        raise ValueError(f"{value!r} does not contain the placeholder {{crime_reference}}")
+    """An https URL whose one placeholder is {crime_reference} (it is filled in with str.format)."""
     try:
-        filled = value.format(crime_reference="HU/000001/26")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"{value!r} has braces other than {{crime_reference}} ({exc})") from None
-    _https_url(filled)
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in Formatter().parse(value)
+            if name is not None
+        ]
+    except ValueError:
+        fields = [("", "", None)]  # a lone brace
+    if not fields:
+        raise ValueError(f"{value!r} does not contain the placeholder {{crime_reference}}")
+    if any(field != ("crime_reference", "", None) for field in fields):
+        raise ValueError(f"{value!r} has braces other than the placeholder {{crime_reference}}")
+    try:
+        _https_url(value.format(crime_reference="HU/000001/26"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an absolute https URL with a host") from None
     return value
 
 
@@ -248,12 +263,6 @@ class TimingPolicy(_Policy):
     default_frequency_days: Annotated[int, Field(ge=1, le=365)] = 28
 
 
-def category_key(category: str) -> str:
-    """A STORM category compared as words: case, punctuation, "and" and "or" do not matter."""
-    words = re.sub(r"[^0-9a-z]+", " ", category.casefold()).split()
-    return "".join(word for word in words if word not in ("and", "or"))
-
-
 class StormPolicy(_Policy):
     """STORM incident categories: the force's vocabulary, and those that are safeguarding (RULES.md §7).
 
@@ -262,7 +271,8 @@ class StormPolicy(_Policy):
     never matching an incident.
     """
 
-    categories: Annotated[list[Category], Field(min_length=1), _unique(category_key)] = [
+    # category_key is defined further down (where it always was), hence the lambdas.
+    categories: Annotated[list[Category], Field(min_length=1), _unique(lambda name: category_key(name))] = [
         "Anti-Social Behaviour",
         "Burglary",
         "Child Protection",
@@ -290,7 +300,7 @@ class StormPolicy(_Policy):
         "Property recorded",
         "Referred to partner agency",
     ]
-    safeguarding_categories: Annotated[list[Category], _unique(category_key)] = [
+    safeguarding_categories: Annotated[list[Category], _unique(lambda name: category_key(name))] = [
         "Domestic Incident",
         "Sexual Offence",
         "Stalking/Harassment",
@@ -317,6 +327,12 @@ class StormPolicy(_Policy):
             return None
         wanted = category_key(category)
         return next((name for name in self.safeguarding_categories if category_key(name) == wanted), None)
+
+
+def category_key(category: str) -> str:
+    """A STORM category compared as words: case, punctuation, "and" and "or" do not matter."""
+    words = re.sub(r"[^0-9a-z]+", " ", category.casefold()).split()
+    return "".join(word for word in words if word not in ("and", "or"))
 
 
 class Policy(_Policy):
