@@ -215,7 +215,8 @@ class Milestone(_Record):
     @classmethod
     def _quoted_details(cls, details: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         # The error names the key (details.first_hearing.court); the details stay the dict as received.
-        adapter = _QUOTED_DETAILS.get(info.data.get("type"))  # type: ignore[arg-type]
+        kind = info.data.get("type")  # absent when the type itself was refused
+        adapter = _QUOTED_DETAILS.get(kind) if isinstance(kind, MilestoneType) else None
         if adapter is not None:
             adapter.validate_python(details)
         return details
