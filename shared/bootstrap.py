@@ -106,12 +106,13 @@ def build_table_store(settings: Settings) -> TableStore:
 def build_embedded(settings: Settings, clock: Clock | None = None) -> tuple[Services, SqliteQueueBroker]:
     """The embedded default: SQLite state and queues, JSON Lines feeds, file outbox."""
     clock = clock or SystemClock()
+    policy = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens nothing
     data = settings.LOCAL_DATA_DIR
     data.mkdir(parents=True, exist_ok=True)
     broker = SqliteQueueBroker(data / "queues.db", queue_configs(settings), clock.now)
     services = Services(
         settings=settings,
-        policy=load_policy(settings.JOURNEY_POLICY_PATH),
+        policy=policy,
         clock=clock,
         tables=build_table_store(settings),
         publisher=broker,
@@ -223,6 +224,7 @@ def build_feeds(settings: Settings) -> dict[str, FeedReader]:
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     """The services for a worker: each port's Azure adapter where its settings are given."""
     clock = clock or SystemClock()
+    policy = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens no connection
     publisher: QueuePublisher
     if settings.ServiceBusConnection:
         publisher = ServiceBusPublisher.from_connection_string(settings.ServiceBusConnection)
@@ -235,7 +237,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         )
     return Services(
         settings=settings,
-        policy=load_policy(settings.JOURNEY_POLICY_PATH),
+        policy=policy,
         clock=clock,
         tables=build_table_store(settings),
         publisher=publisher,

@@ -187,7 +187,10 @@ def _json_values(levels: int) -> st.SearchStrategy[Any]:
 
 
 DETAILS_LIMIT = 8  # levels the contract allows in milestone details (the details object is level 1)
-HEARING_AT_GARBAGE = ("next Tuesday", "", "2026-11-20T10:00:00", "9999-12-31T23:59:59-12:00", 5, None, ["x"])
+# The details a message quotes (the contract checks them; every other key is free-form).
+QUOTED_DETAILS = ("first_hearing", "disposal")
+MESSAGE_TEXT_LIMIT = 120
+HEARING_AT_GARBAGE = ("next Tuesday", "", "2026-11-20T10:00:00", "9999-12-31T23:59:59-12:00", 5, ["x"])
 
 
 def _nested(depth: int) -> dict[str, Any]:
@@ -206,15 +209,16 @@ def _details(kind: str, e2e: bool) -> st.SearchStrategy[dict[str, Any]]:
 def _draw_details(draw: st.DrawFn, kind: str, e2e: bool) -> dict[str, Any]:
     details: dict[str, Any] = draw(
         st.dictionaries(
-            texts(min_size=0, max_size=12).filter(lambda k: k not in ("first_hearing", "modified_at")),
+            texts(min_size=0, max_size=12).filter(lambda k: k not in (*QUOTED_DETAILS, "modified_at")),
             _json_values(DETAILS_LIMIT - 3),
             max_size=3,
         )
     )
     if kind == "suspect_charged" and draw(st.booleans()):
-        # The hearing time is free-form: a renderer must cope with one it cannot read.
-        at = draw(st.one_of(timestamps(*ANY_TIME), st.sampled_from(HEARING_AT_GARBAGE)))
-        details["first_hearing"] = {"court": draw(texts()), "at": at}
+        hearing = {"court": draw(texts(max_size=MESSAGE_TEXT_LIMIT)), "at": draw(timestamps(*ANY_TIME))}
+        details["first_hearing"] = draw(st.one_of(st.just(hearing), st.none()))
+    if kind == "out_of_court_disposal" and draw(st.booleans()):
+        details["disposal"] = draw(st.one_of(texts(max_size=MESSAGE_TEXT_LIMIT), st.none()))
     if draw(st.integers(0, 9)) == 0:
         details["deep"] = _nested(draw(st.integers(1, DETAILS_LIMIT - 2)))  # up to the limit exactly
     return details
@@ -637,7 +641,7 @@ def _mutations(feed: str, e2e: bool) -> list[str]:
         "extremely_long_line",
     ]
     if feed == "niche":
-        kinds += ["ten_thousand_milestones", "too_many_victims", "details_too_deep"]
+        kinds += ["ten_thousand_milestones", "too_many_victims", "details_too_deep", "quoted_detail_wrong"]
     return kinds
 
 
@@ -690,6 +694,33 @@ def hostile_lines(draw: st.DrawFn, feed: str, e2e: bool = False) -> Line:
         # One level past the limit up to pydantic's own JSON limit (~200): the model names the field.
         record["milestones"][index]["details"] = _nested(draw(st.integers(DETAILS_LIMIT, 180)))
         return Line(_compact(record), False, f"milestones.{index}.details", kind)
+    if kind == "quoted_detail_wrong":
+        # A court name or disposal a message would quote: too long, empty, not text; a hearing time
+        # that cannot be read. The reason names the key inside the details.
+        record.setdefault("milestones", [])
+        if not record["milestones"]:
+            record["milestones"].append({"id": "M", "type": "suspect_charged", "at": "2026-11-20T10:00:00Z"})
+        index = draw(st.integers(0, len(record["milestones"]) - 1))
+        chosen = record["milestones"][index]
+        wrong_text = ["", "x" * (MESSAGE_TEXT_LIMIT + 1), BIG, 5, True, ["Hull"], {"name": "Hull"}]
+        hearing = {"court": "Hull Magistrates' Court", "at": "2026-12-01T10:00:00Z"}
+        where, details = draw(
+            st.sampled_from(
+                [
+                    ("first_hearing.court", {"first_hearing": dict(hearing, court=_pick(draw, wrong_text))}),
+                    (
+                        "first_hearing.at",
+                        {"first_hearing": dict(hearing, at=_pick(draw, HEARING_AT_GARBAGE))},
+                    ),
+                    ("first_hearing", {"first_hearing": _pick(draw, ["Hull, 1 December", 5, ["Hull"]])}),
+                    ("first_hearing.unexpected_field", {"first_hearing": dict(hearing, unexpected_field=1)}),
+                    ("disposal", {"disposal": _pick(draw, wrong_text)}),
+                ]
+            )
+        )
+        chosen["type"] = "out_of_court_disposal" if where == "disposal" else "suspect_charged"
+        chosen["details"] = {**chosen.get("details", {}), **details}
+        return Line(_compact(record), False, f"milestones.{index}.details.{where}", kind)
     if kind == "too_many_victims":
         record["victims"] = [{"person_id": f"P-{n}"} for n in range(51)]
         return Line(_compact(record), False, "victims", kind)

@@ -22,7 +22,12 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic needs it (not typing's) before Python 3.12
 
 NICHE_SCHEMA = "niche.occurrence/1"
 STORM_SCHEMA = "storm.incident/1"
@@ -30,6 +35,11 @@ STORM_SCHEMA = "storm.incident/1"
 # Strict types: a number is not a string and "true" is not a boolean, as the published schemas say.
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
 LongText = Annotated[str, StringConstraints(max_length=2000, strict=True)]
+# Free text from a feed that a message quotes (a court's name, a disposal): short enough for an email line.
+MessageText = Annotated[str, StringConstraints(min_length=1, max_length=120, strict=True)]
+# A Home Office crime outcome type (RULES.md §6), as text: "1" to "22".
+OUTCOME_CODE_PATTERN = r"^([1-9]|1[0-9]|2[0-2])$"
+OutcomeCode = Annotated[str, StringConstraints(pattern=OUTCOME_CODE_PATTERN, strict=True)]
 
 
 # Feed times outside these bounds are errors, not history or plans: they would overflow
@@ -137,7 +147,7 @@ class Offence(_Record):
 
 
 class Outcome(_Record):
-    code: Annotated[str, StringConstraints(pattern=r"^([1-9]|1[0-9]|2[0-2])$", strict=True)]
+    code: OutcomeCode
     decided_at: AwareDatetime
 
 
@@ -146,11 +156,70 @@ class OicRef(_Record):
     collar_number: ShortText | None = None
 
 
+class FirstHearing(_Record):
+    """A charged suspect's first hearing: the email names the court and the day."""
+
+    court: MessageText
+    at: AwareDatetime
+
+
+class _ChargedDetails(TypedDict, total=False):
+    first_hearing: FirstHearing | None
+
+
+class _DisposalDetails(TypedDict, total=False):
+    disposal: MessageText | None
+
+
+# The detail keys a message quotes, by milestone type (null: not given). Every other key is
+# free-form: it never reaches a message.
+_QUOTED_DETAILS: dict[MilestoneType, TypeAdapter[Any]] = {
+    kind: TypeAdapter(with_config(ConfigDict(extra="allow"))(details))
+    for kind, details in (
+        (MilestoneType.SUSPECT_CHARGED, _ChargedDetails),
+        (MilestoneType.OUT_OF_COURT_DISPOSAL, _DisposalDetails),
+    )
+}
+
+
+def _quoted_details_schema(schema: dict[str, Any]) -> None:
+    """The published schema says what the model checks: the quoted details, by milestone type."""
+    null = {"type": "null"}
+    quoted = {
+        MilestoneType.SUSPECT_CHARGED: {"first_hearing": {"anyOf": [FirstHearing.model_json_schema(), null]}},
+        MilestoneType.OUT_OF_COURT_DISPOSAL: {
+            "disposal": {"anyOf": [TypeAdapter(MessageText).json_schema(), null]}
+        },
+    }
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"type": {"const": kind.value}}, "required": ["type"]},
+            "then": {"properties": {"details": {"properties": properties}}},
+        }
+        for kind, properties in quoted.items()
+    ]
+
+
 class Milestone(_Record):
+    """A milestone of the investigation. Its details are free-form, except those a message quotes:
+    first_hearing (suspect_charged) and disposal (out_of_court_disposal), when given."""
+
+    model_config = ConfigDict(json_schema_extra=_quoted_details_schema)
+
     id: ShortText
     type: MilestoneType
     at: AwareDatetime
     details: Annotated[dict[str, Any], AfterValidator(_shallow)] = Field(default_factory=dict)
+
+    @field_validator("details")
+    @classmethod
+    def _quoted_details(cls, details: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # The error names the key (details.first_hearing.court); the details stay the dict as received.
+        kind = info.data.get("type")  # absent when the type itself was refused
+        adapter = _QUOTED_DETAILS.get(kind) if isinstance(kind, MilestoneType) else None
+        if adapter is not None:
+            adapter.validate_python(details)
+        return details
 
 
 class PersonName(_Record):

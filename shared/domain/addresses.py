@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 # phonenumbers and email_validator are imported on first use: they cost ~35 ms of a cold start.
 
 _OFCOM_DRAMA_MOBILE_PREFIX = "7700900"
+# What a mobile number may be written with. phonenumbers reads letters as a keypad's digits
+# ("07700 900 ABC" is 07700 900222): a number with letters is a typo or a trap, never a mobile.
+_DIALLABLE = re.compile(r"[0-9 +\-().]+")
 
 
 @lru_cache(maxsize=4096)  # pure; asked again at each routing decision and send (minutes apart)
 def uk_mobile_e164(raw: str | None) -> str | None:
     """The number in E.164 when it is a valid UK mobile, else None."""
-    if not raw:
+    if not raw or not _DIALLABLE.fullmatch(raw):
         return None
     import phonenumbers
 

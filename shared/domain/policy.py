@@ -2,80 +2,254 @@
 
 The shipped default lives in ``policy/journey-policy.json``; the app setting
 ``JOURNEY_POLICY_PATH`` points at another file. A malformed file fails at
-start-up with the name of the bad field.
+start-up with one line naming the bad field and what is wrong with it: a
+policy typo must never quietly switch a safeguarding rule off, or leave every
+journey event to dead-letter later. So every value is checked against what the
+code reads it as: flags and milestones against the feed contract's enums,
+outcome codes against the Home Office list, languages against the template
+folders, the time zone against the IANA database, URLs and mailboxes by syntax,
+and STORM categories against the force's own vocabulary. The model is strict:
+a number is not a string, and no list holds a value twice.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Callable, Hashable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from string import Formatter
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from shared.contracts.feeds import OUTCOME_CODE_PATTERN, Flag, MilestoneType
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[2] / "policy" / "journey-policy.json"
+# Each language's templates: shared/templates/<code>/ must hold every file that en/ holds.
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1] / "templates"
+REFERENCE_LANGUAGE = "en"
 
 NOTIFIABLE_MILESTONES = [
-    "suspect_arrested",
-    "suspect_interviewed",
-    "suspect_bailed",
-    "bail_conditions_changed",
-    "bail_cancelled",
-    "suspect_released_under_investigation",
-    "suspect_released_no_further_action",
-    "suspect_charged",
-    "out_of_court_disposal",
-    "decision_not_to_prosecute",
+    MilestoneType.SUSPECT_ARRESTED,
+    MilestoneType.SUSPECT_INTERVIEWED,
+    MilestoneType.SUSPECT_BAILED,
+    MilestoneType.BAIL_CONDITIONS_CHANGED,
+    MilestoneType.BAIL_CANCELLED,
+    MilestoneType.SUSPECT_RELEASED_UNDER_INVESTIGATION,
+    MilestoneType.SUSPECT_RELEASED_NO_FURTHER_ACTION,
+    MilestoneType.SUSPECT_CHARGED,
+    MilestoneType.OUT_OF_COURT_DISPOSAL,
+    MilestoneType.DECISION_NOT_TO_PROSECUTE,
 ]
 
 
+# --- checks: each raises ValueError with what is wrong; the caller names the field ------------
+
+
+def _item_error(index: int, reason: str, value: Any) -> ValidationError:
+    """An error located at one item of the list being validated (pydantic prefixes the field)."""
+    error = PydanticCustomError("policy", "{reason}", {"reason": reason})
+    return ValidationError.from_exception_data(
+        "policy", [InitErrorDetails(type=error, loc=(index,), input=value)]
+    )
+
+
+def _unique(key: Callable[[Any], Hashable] = lambda value: value) -> AfterValidator:
+    """No value twice (as ``key`` compares them); the error names the second one."""
+
+    def check(values: list[Any]) -> list[Any]:
+        seen: dict[Hashable, Any] = {}
+        for index, value in enumerate(values):
+            if (k := key(value)) in seen:
+                first = str(seen[k])
+                also = "" if first == str(value) else f" (as {first!r})"
+                raise _item_error(index, f"{str(value)!r} is listed twice{also}", value)
+            seen[k] = value
+        return values
+
+    return AfterValidator(check)
+
+
+def _member_of(enum: type[StrEnum], what: str) -> BeforeValidator:
+    """A clearer refusal than pydantic's for a misspelt enum value: it repeats the value."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value not in {member.value for member in enum}:
+            raise ValueError(f"{value!r} is not {what} (expected one of {', '.join(enum)})")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _outcome_code(value: str) -> str:
+    if not re.fullmatch(OUTCOME_CODE_PATTERN, value):
+        raise ValueError(f'{value!r} is not a Home Office outcome code (expected "1" to "22")')
+    return value
+
+
+def _phone_number(value: str) -> str:
+    if not re.fullmatch(r"[0-9]( ?[0-9]){2,14}", value):
+        raise ValueError(f"{value!r} is not a short phone number (3 to 15 digits, single spaces between)")
+    return value
+
+
+def _not_contact(milestone: MilestoneType) -> MilestoneType:
+    if milestone == MilestoneType.VICTIM_CONTACTED:
+        raise ValueError("'victim_contacted' is not notifiable: it records contact that was made")
+    return milestone
+
+
+def _https_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme == "https" and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a malformed host or port
+        usable = False
+    if not usable or re.search(r"[\s\x00-\x1f\x7f]", value):
+        raise ValueError(f"{value!r} is not an absolute https URL with a host")
+    return value
+
+
+def _record_url(value: str) -> str:
+    """An https URL whose one placeholder is {crime_reference} (it is filled in with str.format)."""
+    try:
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in Formatter().parse(value)
+            if name is not None
+        ]
+    except ValueError:
+        fields = [("", "", None)]  # a lone brace
+    if not fields:
+        raise ValueError(f"{value!r} does not contain the placeholder {{crime_reference}}")
+    if any(field != ("crime_reference", "", None) for field in fields):
+        raise ValueError(f"{value!r} has braces other than the placeholder {{crime_reference}}")
+    try:
+        _https_url(value.format(crime_reference="HU/000001/26"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an absolute https URL with a host") from None
+    return value
+
+
+def _mailbox(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email  # as addresses.py: on first use
+
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not a valid email address: {exc}") from None
+    return value
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (such as Europe/London)") from None
+    return value
+
+
+def _language(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?", value):
+        raise ValueError(f"{value!r} is not a language code (such as en or cy)")
+    needed = sorted(
+        path.relative_to(TEMPLATE_ROOT / REFERENCE_LANGUAGE).as_posix()
+        for path in (TEMPLATE_ROOT / REFERENCE_LANGUAGE).rglob("*")
+        if path.is_file()
+    )
+    folder = TEMPLATE_ROOT / value
+    if not folder.is_dir():
+        raise ValueError(f"{value!r} has no template folder shared/templates/{value}/")
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ValueError(f"{value!r} has no template {shown} in shared/templates/{value}/")
+    return value
+
+
+def _category(value: str) -> str:
+    if not category_key(value):
+        raise ValueError(f"{value!r} is not a category name (it has no words)")
+    return value
+
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
+HttpsUrl = Annotated[Text, AfterValidator(_https_url)]
+Mailbox = Annotated[Text, AfterValidator(_mailbox)]
+PhoneNumber = Annotated[Text, AfterValidator(_phone_number)]
+# Enums are read from their text in Python too (code and tests build policies from plain strings).
+FlagName = Annotated[Flag, Strict(False), _member_of(Flag, "a crime flag")]
+MilestoneName = Annotated[MilestoneType, Strict(False), _member_of(MilestoneType, "a milestone type")]
+OutcomeCode = Annotated[Text, AfterValidator(_outcome_code)]
+Language = Annotated[Text, AfterValidator(_language)]
+Category = Annotated[Text, AfterValidator(_category)]
+
+
 class _Policy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ForcePolicy(_Policy):
-    name: str = "Humberside Police"
-    non_emergency_number: str = "101"
-    preferences_url: str = "https://victim-updates.example.police.uk/preferences"
-    team_contact_name: str = "your local policing team"
-    victim_support: str = "Victim Support on 08 08 16 89 111"
-    review_url: str = "https://victim-updates.example.police.uk/right-to-review"
+    name: Text = "Humberside Police"
+    non_emergency_number: PhoneNumber = "101"
+    preferences_url: HttpsUrl = "https://victim-updates.example.police.uk/preferences"
+    team_contact_name: Text = "your local policing team"
+    victim_support: Text = "Victim Support on 08 08 16 89 111"
+    review_url: HttpsUrl = "https://victim-updates.example.police.uk/right-to-review"
     # Officer tasks (RULES.md §8): where a task goes when there is no named officer, where an
     # overdue one is sent again, and the link to the record ({crime_reference} is filled in).
-    team_mailbox: str = "victim-updates-team@example.police.uk"
-    supervisor_mailbox: str = "victim-updates-supervisors@example.police.uk"
-    record_url: str = "https://niche.example.police.uk/occurrence/{crime_reference}"
+    team_mailbox: Mailbox = "victim-updates-team@example.police.uk"
+    supervisor_mailbox: Mailbox = "victim-updates-supervisors@example.police.uk"
+    record_url: Annotated[Text, AfterValidator(_record_url)] = (
+        "https://niche.example.police.uk/occurrence/{crime_reference}"
+    )
 
 
 class DeadlinePolicy(_Policy):
     working_days: Annotated[int, Field(ge=0, le=30)] = 5
     enhanced_working_days: Annotated[int, Field(ge=0, le=30)] = 1
     nation: Literal["england_and_wales", "scotland", "northern_ireland"] = "england_and_wales"
-    timezone: str = "Europe/London"
+    timezone: Annotated[Text, AfterValidator(_time_zone)] = "Europe/London"
 
 
 class SafeguardingPolicy(_Policy):
-    excluded_flags: list[str] = [
-        "domestic_abuse",
-        "sexual_offence",
-        "stalking_harassment",
-        "honour_based_abuse",
-        "modern_slavery",
-        "bereaved",
+    excluded_flags: Annotated[list[FlagName], _unique()] = [
+        Flag.DOMESTIC_ABUSE,
+        Flag.SEXUAL_OFFENCE,
+        Flag.STALKING_HARASSMENT,
+        Flag.HONOUR_BASED_ABUSE,
+        Flag.MODERN_SLAVERY,
+        Flag.BEREAVED,
     ]
-    enhanced_flags: list[str] = [
-        "domestic_abuse",
-        "sexual_offence",
-        "hate_crime",
-        "terrorism",
-        "modern_slavery",
-        "attempted_murder",
-        "kidnap",
-        "arson_endanger_life",
-        "bereaved",
-        "honour_based_abuse",
-        "persistently_targeted",
+    enhanced_flags: Annotated[list[FlagName], _unique()] = [
+        Flag.DOMESTIC_ABUSE,
+        Flag.SEXUAL_OFFENCE,
+        Flag.HATE_CRIME,
+        Flag.TERRORISM,
+        Flag.MODERN_SLAVERY,
+        Flag.ATTEMPTED_MURDER,
+        Flag.KIDNAP,
+        Flag.ARSON_ENDANGER_LIFE,
+        Flag.BEREAVED,
+        Flag.HONOUR_BASED_ABUSE,
+        Flag.PERSISTENTLY_TARGETED,
     ]
     adult_age: Annotated[int, Field(ge=1, le=25)] = 18
 
@@ -90,9 +264,15 @@ class TimingPolicy(_Policy):
 
 
 class StormPolicy(_Policy):
-    """STORM incident categories: the force's vocabulary, and those that are safeguarding (RULES.md §7)."""
+    """STORM incident categories: the force's vocabulary, and those that are safeguarding (RULES.md §7).
 
-    categories: list[str] = [
+    ``categories`` holds every opening and closing category the force's STORM uses; a
+    safeguarding category must be one of them, so that a misspelt one fails here instead of
+    never matching an incident.
+    """
+
+    # category_key is defined further down (where it always was), hence the lambdas.
+    categories: Annotated[list[Category], Field(min_length=1), _unique(lambda name: category_key(name))] = [
         "Anti-Social Behaviour",
         "Burglary",
         "Child Protection",
@@ -111,14 +291,35 @@ class StormPolicy(_Policy):
         "Suspicious Circumstances",
         "Theft",
         "Violence",
+        # Closing categories.
+        "ASB - no crime",
+        "Crime recorded",
+        "Damage only - details exchanged",
+        "No crime - advice given",
+        "No crime - welfare check completed",
+        "Property recorded",
+        "Referred to partner agency",
     ]
-    safeguarding_categories: list[str] = [
+    safeguarding_categories: Annotated[list[Category], _unique(lambda name: category_key(name))] = [
         "Domestic Incident",
         "Sexual Offence",
         "Stalking/Harassment",
         "Child Protection",
         "Honour-Based Abuse",
     ]
+
+    @field_validator("safeguarding_categories")
+    @classmethod
+    def _in_the_vocabulary(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        if "categories" not in info.data:  # the vocabulary itself was refused: that error is the one
+            return names
+        vocabulary = {category_key(name): name for name in info.data["categories"]}
+        for index, name in enumerate(names):
+            if category_key(name) not in vocabulary:
+                close = difflib.get_close_matches(name, list(vocabulary.values()), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise _item_error(index, f"{name!r} is not one of storm.categories{hint}", name)
+        return names
 
     def safeguarding_category(self, category: str | None) -> str | None:
         """The policy's name of a safeguarding category, if ``category`` is one (spelling-tolerant)."""
@@ -142,35 +343,50 @@ class Policy(_Policy):
     safeguarding: SafeguardingPolicy = SafeguardingPolicy()
     timing: TimingPolicy = TimingPolicy()
     storm: StormPolicy = StormPolicy()
-    notifiable_milestones: list[str] = NOTIFIABLE_MILESTONES
-    right_to_review_outcomes: list[str] = ["10", "15", "17", "21"]
+    notifiable_milestones: Annotated[
+        list[Annotated[MilestoneName, AfterValidator(_not_contact)]], _unique()
+    ] = NOTIFIABLE_MILESTONES
+    right_to_review_outcomes: Annotated[list[OutcomeCode], _unique()] = ["10", "15", "17", "21"]
     right_to_review_months: Annotated[int, Field(ge=1, le=24)] = 3
-    right_to_review_milestones: list[str] = [
-        "suspect_released_no_further_action",
-        "decision_not_to_prosecute",
+    right_to_review_milestones: Annotated[list[MilestoneName], _unique()] = [
+        MilestoneType.SUSPECT_RELEASED_NO_FURTHER_ACTION,
+        MilestoneType.DECISION_NOT_TO_PROSECUTE,
     ]
-    languages: list[str] = ["en"]
-    default_language: str = "en"
+    languages: Annotated[list[Language], Field(min_length=1), _unique()] = [REFERENCE_LANGUAGE]
+    default_language: Text = REFERENCE_LANGUAGE
+
+    @field_validator("default_language")
+    @classmethod
+    def _a_listed_language(cls, language: str, info: ValidationInfo) -> str:
+        languages = info.data.get("languages")
+        if languages is not None and language not in languages:
+            raise ValueError(f"{language!r} is not in languages ({', '.join(languages)})")
+        return language
 
 
 class PolicyError(ValueError):
-    """The policy file is unreadable or malformed; the message names the bad field."""
+    """The policy file is unreadable or malformed; the message is one line naming the bad field."""
 
 
 def load_policy(path: Path | None = None) -> Policy:
     """Read and validate a policy file (the shipped default when ``path`` is None)."""
     source = path or DEFAULT_POLICY_PATH
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        text = source.read_text(encoding="utf-8")
+        json.loads(text)  # a clearer reason for broken JSON than the model's
     except OSError as exc:
         raise PolicyError(f"cannot read journey policy {source}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"journey policy {source} is not UTF-8 text: {exc.reason}") from exc
     except json.JSONDecodeError as exc:
         raise PolicyError(
             f"journey policy {source} is not valid JSON: {exc.msg} (line {exc.lineno})"
         ) from exc
     try:
-        return Policy.model_validate(data)
+        # JSON mode: strict about types (a number is not a string) while enums are read from text.
+        return Policy.model_validate_json(text)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(root)"
-        raise PolicyError(f"journey policy {source}: field {field}: {first['msg']}") from exc
+        reason = " ".join(first["msg"].removeprefix("Value error, ").split())
+        raise PolicyError(f"journey policy {source}: field {field}: {reason}") from exc

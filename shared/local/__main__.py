@@ -33,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--start", type=iso8601, help="simulated start (default: earliest modified_at)")
     run.add_argument("--end", type=iso8601, help="simulated end (default: latest modified_at + 35 days)")
-    run.add_argument("--policy", type=Path, help="journey policy file (default: the shipped policy)")
+    run.add_argument(
+        "--policy",
+        type=Path,
+        help="journey policy file (default: JOURNEY_POLICY_PATH, else the shipped policy)",
+    )
     gen = commands.add_parser("generate", help="write a synthetic sample of the feeds")
     gen.add_argument("--crimes", type=_positive, required=True)
     gen.add_argument("--days", type=_positive, required=True)

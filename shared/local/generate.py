@@ -18,12 +18,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from random import Random
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 Json = dict[str, Any]
 
 MINUTE = 60
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
+# Niche and STORM number by the force's calendar day and year, not UTC's (RULES.md §7).
+_LONDON = ZoneInfo("Europe/London")
 
 DEFAULT_START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 # Every snapshot of a crime (and of its incidents) falls within this many seconds of its recording.
@@ -82,9 +85,9 @@ _OFFENCE_ROWS = (
     ("105A/00", "Common assault", "violence_without_injury", 120, 0.2, "Violence", 0.05),
     ("5D/00", "Wounding with intent to cause GBH", "violence_with_injury", 8, 0.2, "Violence", 0),
     ("3/01", "Threats to kill", "violence_without_injury", 6, 0.1, "Violence", 0.05),
-    ("8L/00", "Harassment", "stalking_harassment", 30, 0.1, "Harassment", 0.2),
-    ("8Q/00", "Stalking", "stalking_harassment", 8, 0.05, "Harassment", 0.1),
-    ("8M/00", "Malicious communications", "stalking_harassment", 25, 0.3, "Harassment", 0.3),
+    ("8L/00", "Harassment", "stalking_harassment", 30, 0.1, "Stalking/Harassment", 0.2),
+    ("8Q/00", "Stalking", "stalking_harassment", 8, 0.05, "Stalking/Harassment", 0.1),
+    ("8M/00", "Malicious communications", "stalking_harassment", 25, 0.3, "Stalking/Harassment", 0.3),
     ("9/01", "Public fear, alarm or distress", "public_order", 40, 0.3, "Public Order", 0.1),
     ("28E/00", "Burglary - residential", "burglary", 40, 0.55, "Burglary", 0.05),
     ("30C/00", "Burglary - business and community", "burglary", 15, 0.65, "Burglary", 0.2),
@@ -325,6 +328,10 @@ _STORM_FAULTS = (
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+
+
+def _london_day(ts: int) -> date:
+    return datetime.fromtimestamp(ts, _LONDON).date()
 
 
 def _iso(ts: int) -> str:
@@ -683,7 +690,7 @@ class _Generator:
     # --- STORM ----------------------------------------------------------------------------------
 
     def _incident_number(self, opened: int) -> str:
-        day = time.strftime("%Y%m%d", time.gmtime(opened))
+        day = f"{_london_day(opened):%Y%m%d}"
         self._incident_seq[day] = self._incident_seq.get(day, 0) + 1
         return f"HU-{day}-{self._incident_seq[day]:04d}"
 
@@ -802,8 +809,8 @@ class _Generator:
         )
         domestic = "domestic_abuse" in flags
         sensitive = domestic or "sexual_offence" in flags
-        year = time.gmtime(recorded).tm_year
-        recorded_day = date(*time.gmtime(recorded)[:3])
+        recorded_day = _london_day(recorded)  # a victim's age counts on the London day (RULES.md §7)
+        year = recorded_day.year
         victims = [self._victim(recorded_day, domestic) for _ in range(2 if rng.random() < 0.1 else 1)]
         case = _Case(
             number=self._crime_number(year),

@@ -89,12 +89,14 @@ def run(
     end = request.end or ((last or start) + SETTLE)
     if end < start:
         raise RunError(f"--end {end.isoformat()} is before --start {start.isoformat()}")
+    # --policy wins over the JOURNEY_POLICY_PATH app setting; without either, the shipped policy.
+    policy = {} if request.policy is None else {"JOURNEY_POLICY_PATH": request.policy}
     try:
         settings = load_settings(
             LOCAL_DATA_DIR=request.out,
             LOCAL_FEEDS_DIR=request.feeds,
             LOCAL_OFFICERS_FILE=request.officers,
-            JOURNEY_POLICY_PATH=request.policy,
+            **policy,
         )
         clock = SimulatedClock(start)
         services, broker = bootstrap.build_embedded(settings, clock)
