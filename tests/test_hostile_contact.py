@@ -210,3 +210,32 @@ def test_the_published_schema_bounds_the_quoted_details() -> None:
         "minLength": 1,
         "type": "string",
     }
+
+
+def test_free_text_of_one_milestone_type_never_rides_on_another_into_a_message() -> None:
+    # The contract bounds `disposal` only for out-of-court disposals and `first_hearing` only for
+    # charges; on any other milestone they are free-form and must not reach the duty (or a message).
+    from shared.contracts.feeds import NicheOccurrence
+    from shared.contracts.messages import CaseChange, Change, ChangeKind, ResolvedCaseChange
+    from shared.domain.journey import evaluate_case_change
+    from shared.domain.policy import load_policy
+    from tests.builders import milestone, occurrence
+
+    huge = "x" * 50_000
+    bailed = milestone(
+        "M-1", "suspect_bailed", "2026-11-20T10:00:00Z", {"disposal": huge, "first_hearing": {"court": huge}}
+    )
+    record = NicheOccurrence.model_validate(occurrence("2026-11-20T10:05:00Z", milestones=[bailed]))
+    change = Change(kind=ChangeKind.MILESTONE_ADDED, key="M-1", at=record.modified_at)
+    case = CaseChange(
+        change_id="c",
+        feed="niche",
+        crime_reference=record.crime_reference,
+        detected_at=record.modified_at,
+        changes=[change],
+        niche=record,
+    )
+    decision = evaluate_case_change(
+        None, ResolvedCaseChange(event_id="c", case=case), "P-1", "victim", load_policy(), record.modified_at
+    )
+    assert decision.journey.duties["m:M-1"].details == {"milestone": "suspect_bailed"}

@@ -403,13 +403,18 @@ def _new_duties(
                 _discharge_by_contact(journey, milestone.at, now, d)
             elif milestone.type in policy.notifiable_milestones:
                 details = {"milestone": milestone.type.value}
+                # Only the details the feed contract bounds for this type reach a message.
                 disposal = milestone.details.get("disposal")
-                if isinstance(disposal, str) and disposal.strip():
-                    details["disposal"] = disposal.strip()[:200]
+                if (
+                    milestone.type == "out_of_court_disposal"
+                    and isinstance(disposal, str)
+                    and disposal.strip()
+                ):
+                    details["disposal"] = disposal.strip()
                 hearing = milestone.details.get("first_hearing")
-                if isinstance(hearing, dict):
-                    details["court"] = str(hearing.get("court", ""))
-                    details["hearing_at"] = str(hearing.get("at", ""))
+                if milestone.type == "suspect_charged" and isinstance(hearing, dict):
+                    details["court"] = str(hearing.get("court") or "")
+                    details["hearing_at"] = str(hearing.get("at") or "")
                 add(f"m:{milestone.id}", milestone.type.value, milestone.at, details)
         elif change.kind == ChangeKind.MILESTONE_WITHDRAWN:
             duty = journey.duties.get(f"m:{change.key}")
