@@ -56,6 +56,7 @@ var stateTables = [
   'Audit'
   'Quarantine'
   'Tasks'
+  'OfficerMail'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
