@@ -12,6 +12,11 @@ called, and the notifier gets that same key as its idempotency key. A row marked
 earlier delivery may have reached the notifier, and the same key makes a second
 hand-over the same mail.
 
+A mail the notifier refuses for good (ProviderRejected) or cannot hand over raises:
+Service Bus delivers the notice again and dead-letters it after the max delivery
+count, where the dead-letter alert sees it; a task is never dropped quietly. A
+throttled notifier gets a scheduled copy of the notice, as send_message does.
+
 Every step emits before it writes, so a ``task`` notice can arrive before its Tasks
 row exists (it carries the whole task), and, for a task already overdue when it was
 made, so can its reminder: that one waits for the row a few minutes, as send_message
