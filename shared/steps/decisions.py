@@ -57,7 +57,7 @@ def _addressed(task: OfficerTask, journey: Journey) -> OfficerTask:
     return task.model_copy(update={"assignee_email": officer.email})
 
 
-def task_notices(task: OfficerTask, journey: Journey) -> list[Emit]:
+def _task_notices(task: OfficerTask, journey: Journey) -> list[Emit]:
     """The notice of a new task (``<task id>:task``), and its reminder at the due time (``<task id>:reminder``)."""
     notice = TaskNotice(
         kind="task",
@@ -94,8 +94,10 @@ def _close_task(tables: TableStore, crime_reference: str, task_id: str, now: dat
     if entity is None:
         log.warning("task %s of %s to close is not recorded", task_id, crime_reference)
         return None
-    if task_is_closed(entity) or entity.etag is None:
-        return None  # closed by an earlier delivery: its time stands
+    if task_is_closed(entity):
+        return None  # closed by an earlier delivery of this decision: its time stands
+    if entity.etag is None:
+        raise ValueError("a Tasks row read from the store has an ETag")
     closed = closed_task_entity(entity, now, CLOSED_BY_CONTACT)
     return Write(TASKS, closed, mode="replace", etag=entity.etag)
 
@@ -152,7 +154,7 @@ def record_decision(
             closed = closed_task_entity(task_entity(task), now, CLOSED_BY_CONTACT)
             result.writes.append(Write(TASKS, closed, mode="insert_once"))
         else:
-            result.emit.extend(task_notices(task, journey))
+            result.emit.extend(_task_notices(task, journey))
             result.writes.append(Write(TASKS, task_entity(task), mode="insert_once"))
         result.track(
             "TaskCreated",

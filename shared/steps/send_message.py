@@ -99,7 +99,7 @@ def _tell_journey(
         state = [write for write in follow.writes if write.table == JOURNEYS]
         audit = [write for write in follow.writes if write.table != JOURNEYS]
         if not applied:
-            result.emit.extend(follow.emit)  # what the first decision emits (officer tasks), once
+            result.emit.extend(follow.emit)  # what the first decision emits, once (today: nothing)
             result.writes.extend(audit)
             result.events.extend(follow.events)  # the events of the first decision only, once
             apply(result, services)
