@@ -1,4 +1,4 @@
-"""Victim Updates: the five pipeline steps as Azure Functions (v2 programming model).
+"""Victim Updates: the six pipeline steps as Azure Functions (v2 programming model).
 
 Each function is a thin wrapper: the trigger is declared here, the work is done
 by a step handler in ``shared/steps``; a queue-triggered step runs inside an
@@ -14,6 +14,7 @@ import azure.functions as func
 from shared import bootstrap, telemetry
 from shared.steps.evaluate_journey import evaluate_journey as evaluate_journey_step
 from shared.steps.ingest import ingest_feed
+from shared.steps.notify_officer import notify_officer as notify_officer_step
 from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
 from shared.steps.send_message import send_message as send_message_step
 from shared.steps.trace import step_span
@@ -64,3 +65,11 @@ def send_message(msg: func.ServiceBusMessage) -> None:
     """Re-check, record in the ledger, and hand one message to the provider."""
     with step_span("send_message", msg.application_properties):
         send_message_step(msg.get_body(), bootstrap.services(), msg.application_properties)
+
+
+@app.function_name("notify_officer")
+@app.service_bus_queue_trigger(arg_name="msg", queue_name="%OFFICER_TASKS_QUEUE%", connection=SERVICE_BUS)
+def notify_officer(msg: func.ServiceBusMessage) -> None:
+    """Mail an officer task to its assignee or team, or an overdue one to the supervisor, once."""
+    with step_span("notify_officer", msg.application_properties):
+        notify_officer_step(msg.get_body(), bootstrap.services(), msg.application_properties)

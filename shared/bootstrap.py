@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from shared.adapters.azure_tables import AzureTableStore
+from shared.adapters.file_officer_mail import FileOfficerMail
 from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.jsonl_feed import JsonlFeedReader
@@ -28,6 +29,7 @@ from shared.ports import (
     OfficerDirectory,
     QueuePublisher,
     TableStore,
+    TaskNotifier,
 )
 from shared.settings import Settings, load_settings
 
@@ -71,16 +73,18 @@ class Services:
     feeds: dict[str, FeedReader]
     directory: OfficerDirectory
     provider: MessageProvider
+    notifier: TaskNotifier  # officer mail, never the victims' provider
     memory: WorkerMemory = field(default_factory=WorkerMemory)
 
 
 def queue_configs(settings: Settings) -> list[QueueConfig]:
-    """The three queues, with the sessions the pipeline relies on."""
+    """The four queues, with the sessions the pipeline relies on."""
     limit = settings.SERVICEBUS_MAX_DELIVERY_COUNT
     return [
         QueueConfig(settings.CASE_CHANGES_QUEUE, sessions=True, max_delivery_count=limit),
         QueueConfig(settings.JOURNEY_EVENTS_QUEUE, sessions=True, max_delivery_count=limit),
         QueueConfig(settings.OUTBOUND_MESSAGES_QUEUE, sessions=False, max_delivery_count=limit),
+        QueueConfig(settings.OFFICER_TASKS_QUEUE, sessions=False, max_delivery_count=limit),
     ]
 
 
@@ -104,7 +108,7 @@ def build_table_store(settings: Settings) -> TableStore:
 
 
 def build_embedded(settings: Settings, clock: Clock | None = None) -> tuple[Services, SqliteQueueBroker]:
-    """The embedded default: SQLite state and queues, JSON Lines feeds, file outbox."""
+    """The embedded default: SQLite state and queues, JSON Lines feeds, file outbox and officer mail."""
     clock = clock or SystemClock()
     policy = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens nothing
     data = settings.LOCAL_DATA_DIR
@@ -122,6 +126,7 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> tuple[Serv
         },
         directory=JsonOfficerDirectory(settings.LOCAL_OFFICERS_FILE),
         provider=FileOutbox(data / "outbox.jsonl", clock.now),
+        notifier=FileOfficerMail(data / "officer-mail.jsonl", clock.now),
     )
     return services, broker
 
@@ -147,6 +152,17 @@ def build_provider(settings: Settings, clock: Clock) -> MessageProvider:
         AcsEmailSender(endpoint, credential, sender_address=email_sender, clock=clock.now),
         AcsSmsSender(endpoint, credential, sender=sms_sender, clock=clock.now),
     )
+
+
+def build_notifier(settings: Settings, clock: Clock, provider: MessageProvider) -> TaskNotifier:
+    """ACS Email when configured (the provider's own email sender and identity), else the file."""
+    if not settings.uses_acs():
+        return FileOfficerMail(settings.LOCAL_DATA_DIR / "officer-mail.jsonl", clock.now)
+    from shared.adapters.acs import AcsOfficerMail, AcsProvider
+
+    if not isinstance(provider, AcsProvider):
+        raise TypeError("ACS is configured but the message provider is not ACS: build it with build_provider")
+    return AcsOfficerMail(provider.email)
 
 
 def build_directory(settings: Settings) -> OfficerDirectory:
@@ -235,6 +251,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         publisher = SqliteQueueBroker(
             settings.LOCAL_DATA_DIR / "queues.db", queue_configs(settings), clock.now
         )
+    provider = build_provider(settings, clock)
     return Services(
         settings=settings,
         policy=policy,
@@ -243,7 +260,8 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         publisher=publisher,
         feeds=build_feeds(settings),
         directory=build_directory(settings),
-        provider=build_provider(settings, clock),
+        provider=provider,
+        notifier=build_notifier(settings, clock, provider),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from shared.contracts.messages import Officer
 
@@ -194,6 +194,31 @@ class MessageProvider(Protocol):
 
 
 # --- Officer tasks and time ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfficerMail:
+    """One mail about an officer task: to its assignee or team (``task``), or to a supervisor (``reminder``)."""
+
+    task_id: str
+    crime_reference: str
+    kind: Literal["task", "reminder"]
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class TaskNotifier(Protocol):
+    """Officer mail (Azure Communication Services Email; ``officer-mail.jsonl`` locally).
+
+    Never the victims' provider's outbox: what victims receive and what officers
+    receive are kept apart.
+    """
+
+    def send(self, *, idempotency_key: str, mail: OfficerMail) -> ProviderReceipt:
+        """Hand one officer mail over; the same key never mails twice."""
+        ...
 
 
 class Clock(Protocol):

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     CASE_CHANGES_QUEUE: QueueName = "case-changes"
     JOURNEY_EVENTS_QUEUE: QueueName = "journey-events"
     OUTBOUND_MESSAGES_QUEUE: QueueName = "outbound-messages"
+    OFFICER_TASKS_QUEUE: QueueName = "officer-tasks"
     JOURNEY_POLICY_PATH: Path | None = None
     FEED_BATCH_SIZE: Annotated[int, Field(ge=1, le=10_000)] = 500
     OFFICER_CACHE_TTL_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0

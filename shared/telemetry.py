@@ -34,6 +34,7 @@ EVENT_NAMES = frozenset(
         "MessageSent",
         "MessageSuppressed",
         "TaskCreated",
+        "OfficerNotified",
         "DutyMet",
         "DeadlineBreached",
         "FeedLag",
@@ -60,6 +61,8 @@ ALLOWED_DIMENSIONS = frozenset(
         "count",
         "function",
         "seconds_since_change",
+        "task_id",
+        "kind",
     }
 )
 # The attribute the Azure Monitor exporter reads to send a log record as a custom event.
@@ -143,6 +146,10 @@ class EventMetrics:
                 ("channel", "reason"),
             ),
             "TaskCreated": (counter("tasks_created", "officer tasks created"), ("reason",)),
+            "OfficerNotified": (
+                counter("officer_mail_sent", "officer task mails handed over (tasks and reminders)"),
+                ("kind",),
+            ),
             "DutyMet": (counter("duties_met", "Victims' Code duties met"), ("duty_kind",)),
             "DeadlineBreached": (
                 counter("deadlines_breached", "Victims' Code deadlines breached"),

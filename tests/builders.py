@@ -107,6 +107,7 @@ def replay(
         "outbox": read_jsonl(out / "outbox.jsonl"),
         "tasks": read_jsonl(out / "tasks.jsonl"),
         "audit": read_jsonl(out / "audit.jsonl"),
+        "officer_mail": read_jsonl(out / "officer-mail.jsonl"),
         "out": out,
     }
 

@@ -85,7 +85,7 @@ def test_redelivering_every_queue_message_sends_nothing_twice(
 
     monkeypatch.setattr(SqliteQueueBroker, "complete", complete_then_redeliver)
     result = run_scenario("first_journey", out=tmp_path / "twice")
-    assert set(redelivered) == {"case-changes", "journey-events", "outbound-messages"}
+    assert set(redelivered) == {"case-changes", "journey-events", "outbound-messages", "officer-tasks"}
     strip = [{k: v for k, v in m.items()} for m in result["outbox"]]
     assert strip == expected["outbox"]
     assert len({m["message_id"] for m in result["outbox"]}) == len(result["outbox"])

@@ -454,6 +454,7 @@ module functionApp 'modules/functionapp.bicep' = {
     caseChangesQueue: serviceBus.outputs.caseChangesQueue
     journeyEventsQueue: serviceBus.outputs.journeyEventsQueue
     outboundMessagesQueue: serviceBus.outputs.outboundMessagesQueue
+    officerTasksQueue: serviceBus.outputs.officerTasksQueue
     serviceBusMaxDeliveryCount: maxDeliveryCount
     acsEndpoint: communication.outputs.endpoint
     acsEmailSender: communication.outputs.emailSender

@@ -77,10 +77,10 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 
 from shared import ports
-from shared.ports import EmailContent, ProviderReceipt, ProviderThrottled
+from shared.ports import EmailContent, OfficerMail, ProviderReceipt, ProviderThrottled
 
 if TYPE_CHECKING:
-    from shared.ports import MessageProvider
+    from shared.ports import MessageProvider, TaskNotifier
 
 _LOG = logging.getLogger(__name__)
 
@@ -499,7 +499,33 @@ class AcsProvider:
         self.sms.close()
 
 
+# --- officer mail ------------------------------------------------------------------------------
+
+
+class AcsOfficerMail:
+    """The TaskNotifier port on ACS Email: the victims' email sender, with its address and identity.
+
+    Idempotent as a victim's email is, through the Operation-Id. The key is prefixed
+    (``officer:``) before it becomes one, so an officer mail and a victim message never
+    share an operation, whatever form their keys take.
+    """
+
+    def __init__(self, email: AcsEmailSender) -> None:
+        self.email = email
+
+    def send(self, *, idempotency_key: str, mail: OfficerMail) -> ProviderReceipt:
+        return self.email.send_email(
+            idempotency_key=f"officer:{idempotency_key}",
+            to=mail.to,
+            content=EmailContent(mail.subject, mail.text, mail.html),
+            metadata={"task_id": mail.task_id, "crime_reference": mail.crime_reference, "kind": mail.kind},
+        )
+
+
 if TYPE_CHECKING:
 
     def _conforms(provider: AcsProvider) -> MessageProvider:
         return provider  # mypy checks here that AcsProvider satisfies the port
+
+    def _notifies(notifier: AcsOfficerMail) -> TaskNotifier:
+        return notifier  # and that AcsOfficerMail satisfies the TaskNotifier port

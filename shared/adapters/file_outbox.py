@@ -22,25 +22,14 @@ from shared.ports import EmailContent, ProviderReceipt
 RETENTION = timedelta(days=7)
 
 
-class FileOutbox:
-    """A MessageProvider that appends to a JSON Lines file."""
+class ReceiptMemory:
+    """The receipts of the keys accepted within ``RETENTION`` of now, oldest first."""
 
-    def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
-        self.path = path
+    def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
-        self._accepted: OrderedDict[str, ProviderReceipt] = OrderedDict()  # oldest first
-        if path.exists():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    if line.strip():
-                        entry = json.loads(line)
-                        self._remember(
-                            entry["idempotency_key"],
-                            ProviderReceipt(entry["provider_id"], datetime.fromisoformat(entry["sent_at"])),
-                        )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._accepted: OrderedDict[str, ProviderReceipt] = OrderedDict()
 
-    def _remember(self, key: str, receipt: ProviderReceipt) -> None:
+    def remember(self, key: str, receipt: ProviderReceipt) -> None:
         self._accepted[key] = receipt
         self._accepted.move_to_end(key)
         horizon = self._clock() - RETENTION
@@ -50,9 +39,35 @@ class FileOutbox:
                 break
             self._accepted.popitem(last=False)
 
+    def get(self, key: str) -> ProviderReceipt | None:
+        return self._accepted.get(key)
+
+    def __len__(self) -> int:
+        return len(self._accepted)
+
+
+class FileOutbox:
+    """A MessageProvider that appends to a JSON Lines file."""
+
+    def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
+        self.path = path
+        self._clock = clock
+        self._accepted = ReceiptMemory(clock)
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        entry = json.loads(line)
+                        self._accepted.remember(
+                            entry["idempotency_key"],
+                            ProviderReceipt(entry["provider_id"], datetime.fromisoformat(entry["sent_at"])),
+                        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+
     def _hand_over(self, key: str, entry: dict[str, Any]) -> ProviderReceipt:
-        if key in self._accepted:
-            return self._accepted[key]
+        known = self._accepted.get(key)
+        if known is not None:
+            return known
         receipt = ProviderReceipt("outbox-" + hashlib.sha256(key.encode()).hexdigest()[:16], self._clock())
         entry |= {
             "sent_at": receipt.accepted_at.isoformat(),
@@ -61,7 +76,7 @@ class FileOutbox:
         }
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self._remember(key, receipt)
+        self._accepted.remember(key, receipt)
         return receipt
 
     def send_email(

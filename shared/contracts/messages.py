@@ -4,6 +4,9 @@ case-changes      CaseChange        ingest_*          -> resolve_officer
 journey-events    JourneyEvent      resolve_officer,  -> evaluate_journey
                                     evaluate_journey (scheduled), send_message
 outbound-messages OutboundMessage   evaluate_journey  -> send_message
+officer-tasks     TaskNotice        evaluate_journey, -> notify_officer
+                                    send_message (both through record_decision),
+                                    notify_officer (a reminder waiting for its task)
 """
 
 from __future__ import annotations
@@ -183,6 +186,55 @@ class OutboundMessage(_Message):
     # The feed record time (modified_at) of the earliest change it reports, for the latency from
     # feed change to provider; None for a check-in, and in messages queued before it existed.
     changed_at: datetime | None = None
+
+
+TaskKind = Literal["task", "reminder"]
+
+
+def task_notice_key(task_id: str, kind: str) -> str:
+    """A task notice's id: its queue message id, its OfficerMail ledger row, its mail's idempotency key."""
+    return f"{task_id}:{kind}"
+
+
+class NoticeTask(_Message):
+    """An officer task as a notice carries it: its own copy of the task's fields, versioned with the message.
+
+    A reminder waits on the queue until the task is due, days later; its own copy keeps
+    it readable whatever becomes of the domain's ``OfficerTask`` (Tasks table) meanwhile.
+    """
+
+    task_id: str
+    crime_reference: str  # for a STORM caller's task, the incident number
+    person_id: str
+    duties: list[str]
+    reason: str
+    assignee: str
+    assignee_email: str | None = None  # None: the policy's team mailbox
+    due_by: datetime | None = None
+    created_at: datetime
+
+
+class TaskNotice(_Message):
+    """An officer task to mail (record_decision -> notify_officer).
+
+    ``task``: at once, to the assignee's work address (or the team mailbox).
+    ``reminder``: scheduled at the task's due time; mailed to the supervisor mailbox
+    only if the Tasks row is still open then. Every step emits before it writes, so a
+    ``task`` notice may arrive before its Tasks row exists: it carries all it needs.
+    """
+
+    type: Literal["task_notice"] = "task_notice"
+    version: Literal[1] = 1
+    kind: TaskKind
+    task: NoticeTask
+    role: Literal["victim", "caller"] = "victim"
+    # Each duty's template (a milestone's is its type): the duties in words, with no table read.
+    duty_templates: dict[str, str] = Field(default_factory=dict)
+    linked_crime: str | None = None  # the crime a caller's incident is linked to, once known
+
+    @property
+    def key(self) -> str:
+        return task_notice_key(self.task.task_id, self.kind)
 
 
 AnyJourneyEvent = ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | Wake

@@ -207,10 +207,19 @@ _CATEGORIES = (
     ("embedded SQLite tables and queues", ("sqlite3", "shared/adapters/sqlite_")),
     ("pydantic and the contracts (validate, serialise)", ("pydantic", "shared/contracts/")),
     ("json", ("/json/", "json.")),
-    ("rendering (Jinja2)", ("jinja2", "markupsafe", "shared/domain/render")),
+    ("rendering (Jinja2)", ("jinja2", "markupsafe", "shared/domain/render", "shared/domain/officer_mail")),
     ("journey rules and deadlines", ("shared/domain/", "holidays", "dateutil", "zoneinfo")),
     ("telemetry and logging", ("opentelemetry", "logging", "shared/telemetry", "shared/steps/trace")),
-    ("feed reading and files", ("shared/adapters/jsonl_feed", "shared/adapters/file_outbox", "io.", "posix")),
+    (
+        "feed reading and files",
+        (
+            "shared/adapters/jsonl_feed",
+            "shared/adapters/file_outbox",
+            "shared/adapters/file_officer",
+            "io.",
+            "posix",
+        ),
+    ),
     ("the steps' own code", ("shared/steps/",)),
     ("the function wrappers", ("function_app", "azure/functions", "shared/bootstrap")),
 )

@@ -45,6 +45,7 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
     records = summary["records"]
     duties = summary["duties"]
     compliance = summary["compliance"]
+    mail = summary["officer_mail"]
     lines = [
         "Victim Updates — local run",
         f"  simulated clock:   {summary['clock']['start']}  →  {summary['clock']['end']}",
@@ -53,14 +54,16 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         f"  messages sent:     email {summary['messages']['email']}, SMS {summary['messages']['sms']}"
         f" ({summary['sms_segments']} SMS segments)",
         f"  officer tasks:     {summary['tasks']}",
+        f"  officer mail:      {mail['task']} tasks to officers or teams,"
+        f" {mail['reminder']} overdue reminders to supervisors",
         f"  duties:            {duties['due']} with a deadline: {duties['met']} met, {duties['breached']} breached,"
         f" {summary['duties_pending']} still open",
         f"  compliance:        {'n/a' if compliance is None else f'{compliance:.1%}'}",
         f"  dead letters:      {summary['dead_letters']}",
         *_table("messages by template", summary["messages_by_template"]),
         *_table("tasks by reason", summary["tasks_by_reason"]),
-        f"  output files in {out}/: outbox.jsonl tasks.jsonl audit.jsonl quarantine.jsonl"
-        " dead-letter.jsonl summary.json",
+        f"  output files in {out}/: outbox.jsonl officer-mail.jsonl tasks.jsonl audit.jsonl"
+        " quarantine.jsonl dead-letter.jsonl summary.json",
     ]
     return "\n".join(lines)
 

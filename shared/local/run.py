@@ -1,4 +1,4 @@
-"""A whole local run: feeds in, the five functions on a simulated clock, files out."""
+"""A whole local run: feeds in, the six functions on a simulated clock, files out."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def check_inputs(request: RunRequest) -> None:
 def run(
     request: RunRequest, on_progress: Callable[[datetime, datetime, datetime], None] | None = None
 ) -> dict[str, Any]:
-    """Replay the feeds through the local host and write the six output files; returns the summary."""
+    """Replay the feeds through the local host and write the seven output files; returns the summary."""
     check_inputs(request)
     first, last = feed_span(request.feeds)
     start = request.start or first or datetime.now(UTC)
@@ -144,7 +144,7 @@ class ExportableStore(TableStore, Protocol):
 
 
 def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostStats) -> dict[str, Any]:
-    """Export tasks, audit, quarantine and dead letters, and build the summary."""
+    """Export tasks, audit, quarantine and dead letters, count what was sent, and build the summary."""
     task_reasons: Counter[str] = Counter()
 
     def tasks() -> Any:
@@ -199,6 +199,14 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
             templates[entry["template"]] += 1
             segments += int(entry.get("segments") or 0)
 
+    officer_mail = out / "officer-mail.jsonl"
+    if not officer_mail.exists():
+        officer_mail.touch()
+    mail_kinds: Counter[str] = Counter()
+    with officer_mail.open(encoding="utf-8") as handle:
+        for line in handle:
+            mail_kinds[json.loads(line)["kind"]] += 1
+
     duties = Counter[str]()
     for entity in tables.export(JOURNEYS):
         for duty in journey_from(entity).duties.values():
@@ -215,6 +223,7 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
         "records": {**records, "quarantined": quarantined},
         "messages": {"email": channels["email"], "sms": channels["sms"]},
         "tasks": task_count,
+        "officer_mail": {"task": mail_kinds["task"], "reminder": mail_kinds["reminder"]},
         "duties": {"due": duties["due"], "met": met, "breached": breached},
         "compliance": round(met / (met + breached), 4) if met + breached else None,
         "dead_letters": dead,

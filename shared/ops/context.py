@@ -14,7 +14,7 @@ from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.bootstrap import Services, SystemClock, build_table_store, queue_configs
 from shared.domain.policy import Policy, PolicyError, load_policy
-from shared.ports import Clock, EmailContent, Entity, ProviderReceipt, QueuePublisher, TableStore
+from shared.ports import Clock, EmailContent, Entity, OfficerMail, ProviderReceipt, QueuePublisher, TableStore
 from shared.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -69,6 +69,13 @@ class _NoProvider:
 
     def accepted(self, idempotency_key: str) -> ProviderReceipt | None:
         raise RuntimeError("operations commands do not send messages")
+
+
+class _NoNotifier:
+    """Nor does it mail an officer."""
+
+    def send(self, *, idempotency_key: str, mail: OfficerMail) -> ProviderReceipt:
+        raise RuntimeError("operations commands do not mail officers")
 
 
 def _simulated_end(data: Path) -> datetime | None:
@@ -183,6 +190,7 @@ class Context:
             feeds={},  # records come from the Quarantine table, not a feed
             directory=JsonOfficerDirectory(None),  # not used by ingest
             provider=_NoProvider(),  # not used by ingest
+            notifier=_NoNotifier(),  # nor this
         )
 
     def close(self) -> None:

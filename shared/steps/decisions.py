@@ -2,22 +2,37 @@
 
 Shared by evaluate_journey, which decides, and send_message, which records in the
 journey what became of a message it handed over.
+
+Each new officer task is also two notices for notify_officer: one now, and a reminder
+scheduled at its due time (none without one). A task a logged contact closes has its
+Tasks row read and written back closed, so the reminder finds it closed and stays quiet.
 """
 
 from __future__ import annotations
 
-from shared.domain.journey import Decision
-from shared.ports import Entity, OutgoingMessage
+import logging
+from datetime import datetime
+
+from shared.contracts.messages import NoticeTask, TaskNotice
+from shared.domain.journey import Decision, Journey, OfficerTask
+from shared.ports import Entity, OutgoingMessage, TableStore
 from shared.steps.records import (
     AUDIT,
     JOURNEYS,
     TASKS,
     audit_entity,
     changed_at,
+    closed_task_entity,
     journey_entity,
     task_entity,
+    task_is_closed,
 )
 from shared.steps.results import Emit, StepResult, Write
+
+log = logging.getLogger("victim_updates.decisions")
+
+# Why a task is closed: a logged manual contact covers it (RULES.md §8).
+CLOSED_BY_CONTACT = "victim_contacted"
 
 # Decisions that are also custom events for the operations dashboards.
 _DECISION_EVENTS = {
@@ -27,8 +42,65 @@ _DECISION_EVENTS = {
 }
 
 
-def record_decision(result: StepResult, decision: Decision, stored: Entity | None, cause: str) -> None:
-    """Turn a decision into emissions and writes, the state last."""
+def _task_notices(task: OfficerTask, journey: Journey) -> list[Emit]:
+    """The notice of a new task (``<task id>:task``), and its reminder at the due time (``<task id>:reminder``)."""
+    notice = TaskNotice(
+        kind="task",
+        task=NoticeTask(
+            task_id=task.task_id,
+            crime_reference=task.crime_reference,
+            person_id=task.person_id,
+            duties=list(task.duties),
+            reason=task.reason,
+            assignee=task.assignee,
+            assignee_email=task.assignee_email,
+            due_by=task.due_by,
+            created_at=task.created_at,
+        ),
+        role=journey.role,
+        duty_templates={key: journey.duties[key].template for key in task.duties if key in journey.duties},
+        linked_crime=journey.linked_crime,
+    )
+    emits = [Emit("officer_tasks", OutgoingMessage(notice.model_dump_json(), notice.key))]
+    if task.due_by is not None:
+        reminder = TaskNotice.model_validate(notice.model_dump() | {"kind": "reminder"})
+        emits.append(
+            Emit(
+                "officer_tasks",
+                OutgoingMessage(reminder.model_dump_json(), reminder.key, scheduled_at=task.due_by),
+            )
+        )
+    return emits
+
+
+def _close_task(tables: TableStore, crime_reference: str, task_id: str, now: datetime) -> Write | None:
+    """The write that marks a recorded task closed (None: not recorded, or closed already)."""
+    entity = tables.get(TASKS, crime_reference, task_id)
+    if entity is None:
+        log.warning("task %s of %s to close is not recorded", task_id, crime_reference)
+        return None
+    if task_is_closed(entity):
+        return None  # closed by an earlier delivery of this decision: its time stands
+    if entity.etag is None:
+        raise ValueError("a Tasks row read from the store has an ETag")
+    closed = closed_task_entity(entity, now, CLOSED_BY_CONTACT)
+    return Write(TASKS, closed, mode="replace", etag=entity.etag)
+
+
+def record_decision(
+    result: StepResult,
+    decision: Decision,
+    stored: Entity | None,
+    cause: str,
+    *,
+    now: datetime,
+    tables: TableStore,
+) -> None:
+    """Turn a decision into emissions and writes, the state last.
+
+    ``now`` is when the step runs (a closed task's ``closed_at``); ``tables`` reads the
+    Tasks rows the decision closes.
+    """
     if decision.unchanged:
         return
     journey = decision.journey
@@ -58,8 +130,16 @@ def record_decision(result: StepResult, decision: Decision, stored: Entity | Non
                 ),
             )
         )
+    closing = list(dict.fromkeys(decision.closed_tasks))
     for task in decision.tasks:
-        result.writes.append(Write(TASKS, task_entity(task), mode="insert_once"))
+        if task.task_id in closing:
+            # Made and closed by one decision: recorded closed, and nobody needs mailing.
+            closing.remove(task.task_id)
+            closed = closed_task_entity(task_entity(task), now, CLOSED_BY_CONTACT)
+            result.writes.append(Write(TASKS, closed, mode="insert_once"))
+        else:
+            result.emit.extend(_task_notices(task, journey))
+            result.writes.append(Write(TASKS, task_entity(task), mode="insert_once"))
         result.track(
             "TaskCreated",
             crime_reference=task.crime_reference,
@@ -67,6 +147,10 @@ def record_decision(result: StepResult, decision: Decision, stored: Entity | Non
             duties=",".join(task.duties),
             reason=task.reason,
         )
+    for task_id in closing:
+        close = _close_task(tables, journey.crime_reference, task_id, now)
+        if close is not None:
+            result.writes.append(close)
     for entry in decision.audit:
         result.writes.append(Write(AUDIT, audit_entity(entry, cause)))
         event = _DECISION_EVENTS.get(entry.decision)

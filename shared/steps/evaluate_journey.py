@@ -162,11 +162,11 @@ def _evaluate(event: AnyJourneyEvent, services: Services, trace: str | None) -> 
         for person_id, role in _recipients(event):
             journey, stored = _load(services, event.case.crime_reference, person_id)
             decision = evaluate_case_change(journey, event, person_id, role, policy, now, facts)
-            record_decision(result, decision, stored, event.event_id)
+            record_decision(result, decision, stored, event.event_id, now=now, tables=services.tables)
     elif isinstance(event, SharedFacts):
         for entity in services.tables.query_partition(JOURNEYS, event.crime_reference):
             decision = evaluate_shared_facts(journey_from(entity), event, policy, now)
-            record_decision(result, decision, entity, event.event_id)
+            record_decision(result, decision, entity, event.event_id, now=now, tables=services.tables)
     elif isinstance(event, DeadlineCheck):
         journey, stored = _load(services, event.crime_reference, event.person_id)
         if journey is not None:
@@ -179,15 +179,16 @@ def _evaluate(event: AnyJourneyEvent, services: Services, trace: str | None) -> 
                 sent_at = ledger.properties.get("sent_at") if ledger else None
                 if sent_at is not None and (handed_at is None or sent_at < handed_at):
                     handed_at = sent_at
-            record_decision(
-                result, evaluate_deadline(journey, event, handed_at, policy, now), stored, event.event_id
-            )
+            decision = evaluate_deadline(journey, event, handed_at, policy, now)
+            record_decision(result, decision, stored, event.event_id, now=now, tables=services.tables)
     elif isinstance(event, MessageOutcome):
         journey, stored = _load(services, event.crime_reference, event.person_id)
         if journey is not None:
-            record_decision(result, evaluate_message_outcome(journey, event, now), stored, event.event_id)
+            decision = evaluate_message_outcome(journey, event, now)
+            record_decision(result, decision, stored, event.event_id, now=now, tables=services.tables)
     elif isinstance(event, Wake):
         journey, stored = _load(services, event.crime_reference, event.person_id)
         if journey is not None:
-            record_decision(result, evaluate_wake(journey, event, policy, now), stored, event.event_id)
+            decision = evaluate_wake(journey, event, policy, now)
+            record_decision(result, decision, stored, event.event_id, now=now, tables=services.tables)
     return apply(result, services)

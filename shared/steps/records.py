@@ -22,8 +22,20 @@ TASKS = "Tasks"
 # The safety facts a crime's recipients share: one row per crime (FACTS_ROW) and one per STORM
 # incident (INCIDENT_ROW, under the incident number).
 CRIMES = "Crimes"
+OFFICER_MAIL = "OfficerMail"  # ledger of officer mail: PartitionKey crime ref, RowKey "<task id>:<kind>"
 
-ALL_TABLES = (CURSORS, SNAPSHOTS, OFFICERS, JOURNEYS, MESSAGES, AUDIT, QUARANTINE, TASKS, CRIMES)
+ALL_TABLES = (
+    CURSORS,
+    SNAPSHOTS,
+    OFFICERS,
+    JOURNEYS,
+    MESSAGES,
+    AUDIT,
+    QUARANTINE,
+    TASKS,
+    CRIMES,
+    OFFICER_MAIL,
+)
 FACTS_ROW = "facts"
 INCIDENT_ROW = "incident"
 
@@ -55,6 +67,19 @@ def audit_entity(entry: AuditEntry, cause: str) -> Entity:
 
 def task_entity(task: OfficerTask) -> Entity:
     return Entity(task.crime_reference, task.task_id, {"task": task.model_dump_json()})
+
+
+def closed_task_entity(entity: Entity, at: datetime, reason: str) -> Entity:
+    """A Tasks row marked closed: ``closed_at`` and ``closed_reason`` beside the task as it was."""
+    return Entity(
+        entity.partition_key,
+        entity.row_key,
+        {**entity.properties, "closed_at": at, "closed_reason": reason},
+    )
+
+
+def task_is_closed(entity: Entity) -> bool:
+    return entity.properties.get("closed_at") is not None
 
 
 def journey_entity(journey: Journey) -> Entity:

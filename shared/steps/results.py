@@ -17,7 +17,7 @@ from shared.bootstrap import Services
 from shared.ports import Entity, EntityExists, OutgoingMessage
 from shared.steps.trace import TRACEPARENT, outgoing
 
-QueueRole = Literal["case_changes", "journey_events", "outbound_messages"]
+QueueRole = Literal["case_changes", "journey_events", "outbound_messages", "officer_tasks"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ def queue_name(services: Services, role: QueueRole) -> str:
         "case_changes": settings.CASE_CHANGES_QUEUE,
         "journey_events": settings.JOURNEY_EVENTS_QUEUE,
         "outbound_messages": settings.OUTBOUND_MESSAGES_QUEUE,
+        "officer_tasks": settings.OFFICER_TASKS_QUEUE,
     }[role]
 
 

@@ -95,10 +95,11 @@ def _tell_journey(
             step = evaluate_message_outcome(decision.journey, outcome, now)
             decision = Decision(step.journey, audit=[*decision.audit, *step.audit])
         follow = StepResult(trace=result.trace)
-        record_decision(follow, decision, stored, message.message_key)
+        record_decision(follow, decision, stored, message.message_key, now=now, tables=services.tables)
         state = [write for write in follow.writes if write.table == JOURNEYS]
         audit = [write for write in follow.writes if write.table != JOURNEYS]
         if not applied:
+            result.emit.extend(follow.emit)  # what the first decision emits, once (today: nothing)
             result.writes.extend(audit)
             result.events.extend(follow.events)  # the events of the first decision only, once
             apply(result, services)

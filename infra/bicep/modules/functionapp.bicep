@@ -61,6 +61,7 @@ param serviceBusFullyQualifiedNamespace string
 param caseChangesQueue string
 param journeyEventsQueue string
 param outboundMessagesQueue string
+param officerTasksQueue string
 
 @description('Deliveries before dead-lettering (the queues use the same number).')
 param serviceBusMaxDeliveryCount int
@@ -125,6 +126,7 @@ var appSettings = {
   CASE_CHANGES_QUEUE: caseChangesQueue
   JOURNEY_EVENTS_QUEUE: journeyEventsQueue
   OUTBOUND_MESSAGES_QUEUE: outboundMessagesQueue
+  OFFICER_TASKS_QUEUE: officerTasksQueue
   SERVICEBUS_MAX_DELIVERY_COUNT: string(serviceBusMaxDeliveryCount)
   StateStorage__tableServiceUri: tableEndpoint
   STATE_TABLE_PREFIX: stateTablePrefix

@@ -1,4 +1,4 @@
-// Service Bus namespace and the three queues between the pipeline steps.
+// Service Bus namespace and the four queues between the pipeline steps.
 // Local (SAS) auth is off: the Functions host and the publisher sign in with the
 // Function App's identity (Azure Service Bus Data Sender + Data Receiver).
 
@@ -54,10 +54,10 @@ param defaultMessageTimeToLive string
 @description('Resource ID of the Log Analytics workspace for diagnostic settings.')
 param logAnalyticsWorkspaceId string
 
-// The queues the code uses: the defaults of CASE_CHANGES_QUEUE, JOURNEY_EVENTS_QUEUE and
-// OUTBOUND_MESSAGES_QUEUE in shared/settings.py, with sessions where the trigger in
-// function_app.py sets is_sessions_enabled (tests/test_infra.py keeps them equal).
-// Every message carries a message_id, so duplicate detection is on for all three.
+// The queues the code uses: the defaults of CASE_CHANGES_QUEUE, JOURNEY_EVENTS_QUEUE,
+// OUTBOUND_MESSAGES_QUEUE and OFFICER_TASKS_QUEUE in shared/settings.py, with sessions where
+// the trigger in function_app.py sets is_sessions_enabled (tests/test_infra.py keeps them equal).
+// Every message carries a message_id, so duplicate detection is on for all four.
 var queues = [
   {
     name: 'case-changes'
@@ -72,6 +72,11 @@ var queues = [
   {
     name: 'outbound-messages'
     setting: 'OUTBOUND_MESSAGES_QUEUE'
+    requiresSession: false
+  }
+  {
+    name: 'officer-tasks'
+    setting: 'OFFICER_TASKS_QUEUE'
     requiresSession: false
   }
 ]
@@ -137,3 +142,4 @@ output fullyQualifiedNamespace string = split(replace(namespace.properties.servi
 output caseChangesQueue string = queue[0].name
 output journeyEventsQueue string = queue[1].name
 output outboundMessagesQueue string = queue[2].name
+output officerTasksQueue string = queue[3].name

@@ -57,6 +57,7 @@ var stateTables = [
   'Quarantine'
   'Tasks'
   'Crimes'
+  'OfficerMail'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {

@@ -1,0 +1,226 @@
+"""Officer mail: what an officer, a team or a supervisor reads about an officer task (RULES.md §8).
+
+A mail says at a glance which record it is about (the crime, or for a STORM caller the
+incident), which person in it (by person id only), what they must be told (the duties
+in words), why an officer has it (the reason in words), by when (Europe/London, with
+its day and date) and where the record is. It never holds the victim's name, contact
+details, date of birth, address or guardian: the notice it is made from has none.
+
+Jinja2 templates in ``shared/templates/officer/`` (plain text, and HTML made from the
+same paragraphs); the words for duties, reasons and flags are here, next to the keys
+they translate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+from shared.contracts.messages import NoticeTask, TaskNotice
+from shared.domain.policy import Policy
+
+OFFICER_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "officer"
+_LONDON = ZoneInfo("Europe/London")
+
+Recipient = Literal["assignee", "team", "supervisor"]
+
+FLAG_WORDS = {
+    "domestic_abuse": "domestic abuse",
+    "sexual_offence": "a sexual offence",
+    "stalking_harassment": "stalking or harassment",
+    "honour_based_abuse": "honour-based abuse",
+    "modern_slavery": "modern slavery",
+    "bereaved": "a bereaved family",
+    "hate_crime": "a hate crime",
+    "terrorism": "terrorism",
+    "attempted_murder": "attempted murder",
+    "kidnap": "kidnap",
+    "arson_endanger_life": "arson endangering life",
+    "persistently_targeted": "a persistently targeted victim",
+}
+
+MILESTONE_WORDS = {
+    "suspect_arrested": "the suspect was arrested",
+    "suspect_interviewed": "the suspect was interviewed",
+    "suspect_bailed": "the suspect was bailed",
+    "bail_conditions_changed": "the suspect's bail conditions changed",
+    "bail_cancelled": "the suspect's bail was cancelled",
+    "suspect_released_under_investigation": "the suspect was released under investigation",
+    "suspect_released_no_further_action": "the suspect was released with no further action",
+    "suspect_charged": "the suspect was charged",
+    "out_of_court_disposal": "the suspect was given an out-of-court disposal",
+    "decision_not_to_prosecute": "a decision was made not to prosecute",
+}
+
+
+def london(moment: datetime) -> str:
+    """``11:59pm on Tuesday 29 December 2026``: the time and date in Europe/London."""
+    local = moment.astimezone(_LONDON)
+    clock = f"{local.hour % 12 or 12}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
+    return f"{clock} on {local:%A} {local.day} {local:%B %Y}"
+
+
+def london_day(moment: datetime) -> str:
+    """``Friday 18 December 2026``."""
+    local = moment.astimezone(_LONDON)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def flag_in_words(flag: str) -> str:
+    return FLAG_WORDS.get(flag, flag.replace("_", " "))
+
+
+@lru_cache(maxsize=1)
+def _outcome_words() -> dict[str, str]:
+    words: dict[str, str] = json.loads((OFFICER_TEMPLATES / "outcomes.json").read_text(encoding="utf-8"))
+    return words
+
+
+def _review(policy: Policy) -> str:
+    return (
+        f" (the victim can ask for this decision to be reviewed within {policy.right_to_review_months}"
+        " months: Victims' Right to Review)"
+    )
+
+
+def duty_in_words(key: str, template: str | None, policy: Policy) -> str:
+    """What the person must be told, for a duty key (``m:M-881`` with the template ``suspect_arrested`` …)."""
+    kind, _, rest = key.partition(":")
+    if key == "ack":
+        return "that their report has been recorded: the crime reference, who is dealing with it and what happens next"
+    if kind == "oic" and rest:
+        return f"that the officer in charge has changed (now employee {rest})"
+    if kind == "m" and rest:
+        words = MILESTONE_WORDS.get(template or "")
+        update = (
+            f"a case update: {words} (milestone {rest})" if words else f"a case update (milestone {rest})"
+        )
+        return update + (_review(policy) if template in policy.right_to_review_milestones else "")
+    if kind == "outcome" and rest:
+        words = _outcome_words().get(rest, "the investigation has ended")
+        review = _review(policy) if rest in policy.right_to_review_outcomes else ""
+        return f"the outcome of the investigation: {words} (Home Office outcome {rest}){review}"
+    if kind == "checkin" and rest:
+        return f"a regular check-in on how the case is going (check-in {rest})"
+    if kind == "attend" and rest:
+        incident, _, at = rest.partition(":")  # the time itself holds colons
+        try:
+            when = london(datetime.fromisoformat(at))
+        except ValueError:
+            when = "a time to confirm"
+        return f"when an officer will attend: at {when} (incident {incident})"
+    return f"duty {key}"
+
+
+def reason_in_words(reason: str, person: str) -> str:
+    """Why the task is with an officer, for a reason code (``excluded_crime:domestic_abuse`` …)."""
+    head, _, rest = reason.partition(":")
+    if head == "excluded_crime":
+        source, _, category = rest.partition(":")
+        if source == "storm" and category:
+            return f"automated messages are not allowed for this incident (STORM category {category})"
+        return f"automated messages are not allowed for this crime ({flag_in_words(rest)})"
+    words = {
+        "no_safe_channel": f"there is no safe way to reach the {person} automatically: no email address"
+        " or mobile number that is valid and safe to use",
+        "under_18_no_guardian": f"the {person} is under 18 and no guardian's contact details are recorded",
+        "victim_unknown": f"the {person} is not in the record, so how to contact them is unknown",
+        "deadline_breached": f"the Victims' Code deadline passed before the {person} was told",
+        "delivery_failed": f"the automatic message to the {person} could not be delivered",
+    }
+    return words.get(reason, "reason: " + reason.replace("_", " ").replace(":", ", "))
+
+
+def record_link(policy: Policy, reference: str) -> str:
+    """The link to the record, the reference URL-encoded (``HU/004512/26`` → ``HU%2F004512%2F26``)."""
+    return policy.force.record_url.format(crime_reference=quote(reference, safe=""))
+
+
+def assignee_in_words(task: NoticeTask, policy: Policy) -> str:
+    """Who a task was given to, as a supervisor reads it."""
+    team = f"the team mailbox ({policy.force.team_mailbox})"
+    if task.assignee in ("team", policy.force.team_contact_name):
+        return team
+    if task.assignee_email:
+        return f"officer {task.assignee} ({task.assignee_email})"
+    return f"officer {task.assignee}, sent to {team} as no work address was known"
+
+
+@dataclass(frozen=True)
+class RenderedOfficerMail:
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=2)
+def _environment(html: bool) -> Environment:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape  # on first use
+
+    return Environment(
+        loader=FileSystemLoader(str(OFFICER_TEMPLATES)),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False) if html else False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+
+
+def _context(notice: TaskNotice, policy: Policy, recipient: Recipient) -> dict[str, Any]:
+    task = notice.task
+    caller = notice.role == "caller"
+    person = "caller" if caller else "victim"
+    # A caller's task is keyed by the STORM incident; its link goes to the crime once there is one.
+    linked = notice.linked_crime if caller else None
+    return {
+        "force_name": policy.force.name,
+        "record": "incident" if caller else "crime",
+        "reference": task.crime_reference,
+        "linked_crime": linked,
+        "person": person,
+        "person_id": task.person_id,
+        "duties": [duty_in_words(key, notice.duty_templates.get(key), policy) for key in task.duties],
+        "reason": reason_in_words(task.reason, person),
+        "escalation": task.reason == "deadline_breached",
+        "excluded": task.reason.startswith("excluded_crime"),
+        "due": london(task.due_by) if task.due_by is not None else None,
+        "created": london_day(task.created_at),
+        "link": record_link(policy, linked or task.crime_reference),
+        "task_id": task.task_id,
+        "assignee": task.assignee,
+        "assigned_to": assignee_in_words(task, policy),
+        "to_team": recipient == "team",
+    }
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    return [
+        [line.strip() for line in block.splitlines() if line.strip()]
+        for block in text.split("\n\n")
+        if block.strip()
+    ]
+
+
+def render_officer_mail(notice: TaskNotice, policy: Policy, recipient: Recipient) -> RenderedOfficerMail:
+    """The subject, plain text and HTML of one officer mail (``notice.kind``: task or reminder)."""
+    context = _context(notice, policy, recipient)
+    plain = _environment(False)
+    subject = " ".join(plain.get_template(f"{notice.kind}_subject.txt.j2").render(context).split())
+    paragraphs = _paragraphs(plain.get_template(f"{notice.kind}.txt.j2").render(context))
+    text = "\n\n".join("\n".join(lines) for lines in paragraphs) + "\n"
+    html = (
+        _environment(True)
+        .get_template("mail.html.j2")
+        .render({"subject": subject, "paragraphs": paragraphs, "link": context["link"]})
+    )
+    return RenderedOfficerMail(subject, text, html)

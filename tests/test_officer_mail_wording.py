@@ -1,0 +1,263 @@
+"""Officer mail as an officer, a team or a supervisor reads it (RULES.md §8)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared.contracts.messages import NoticeTask, TaskNotice
+from shared.domain.officer_mail import Recipient, render_officer_mail
+from shared.domain.policy import Policy
+
+POLICY = Policy()
+# An arrest on Friday 18 December 2026, due by the end of Tuesday 29 December (RULES.md §1).
+DUE = datetime(2026, 12, 29, 23, 59, 59, tzinfo=UTC)
+CREATED = datetime(2026, 12, 18, 10, 0, tzinfo=UTC)
+
+
+def notice(kind: str = "task", role: str = "victim", **task: Any) -> TaskNotice:
+    fields: dict[str, Any] = {
+        "task_id": "T-0123456789abcdef",
+        "crime_reference": "HU/004512/26",
+        "person_id": "P-2201",
+        "duties": ["m:M-881"],
+        "reason": "excluded_crime:domestic_abuse",
+        "assignee": "104233",
+        "assignee_email": "jo.bloggs@example.police.uk",
+        "due_by": DUE,
+        "created_at": CREATED,
+    }
+    templates = {"m:M-881": "suspect_arrested", "m:M-882": "decision_not_to_prosecute"}
+    return TaskNotice.model_validate(
+        {"kind": kind, "role": role, "task": NoticeTask(**(fields | task)), "duty_templates": templates}
+    )
+
+
+def render(item: TaskNotice, recipient: Recipient = "assignee") -> Any:
+    return render_officer_mail(item, POLICY, recipient)
+
+
+def test_a_task_mail_says_who_to_tell_what_why_by_when_and_where_the_record_is() -> None:
+    mail = render(notice())
+    assert mail.subject == (
+        "Action needed: update victim P-2201 on crime HU/004512/26 by 11:59pm on Tuesday 29 December 2026"
+    )
+    assert mail.text == (
+        "Victim Updates must not send this victim automatic updates, so an officer needs to contact them.\n"
+        "\n"
+        "Crime: HU/004512/26\n"
+        "Victim: person P-2201 in the record\n"
+        "\n"
+        "Tell them:\n"
+        "- a case update: the suspect was arrested (milestone M-881)\n"
+        "\n"
+        "Why an officer: automated messages are not allowed for this crime (domestic abuse).\n"
+        "\n"
+        "Due: by 11:59pm on Tuesday 29 December 2026.\n"
+        "\n"
+        "Open the record:\n"
+        "https://niche.example.police.uk/occurrence/HU%2F004512%2F26\n"
+        "\n"
+        "Contact the victim only in a way that is safe for them. When you have, record a"
+        ' "victim contacted" update in Niche: that closes this task.\n'
+        "If it is still open when it is due, it goes to your supervisor.\n"
+        "\n"
+        "Task T-0123456789abcdef, assigned to officer 104233 (jo.bloggs@example.police.uk)."
+        " Sent by Victim Updates, Humberside Police.\n"
+    )
+
+
+def test_a_reminder_says_it_is_overdue_when_it_was_due_and_who_had_it() -> None:
+    mail = render(notice("reminder"), "supervisor")
+    assert mail.subject == (
+        "Overdue: victim P-2201 on crime HU/004512/26 was to be updated by 11:59pm on Tuesday 29 December 2026"
+    )
+    assert mail.text.startswith(
+        "This officer task is overdue: it was due by 11:59pm on Tuesday 29 December 2026 and has not been"
+        " closed.\n\nIt was assigned to officer 104233 (jo.bloggs@example.police.uk) on Friday 18 December"
+        " 2026.\n"
+    )
+    assert (
+        "They still need to be told:\n- a case update: the suspect was arrested (milestone M-881)\n"
+        in mail.text
+    )
+    assert "https://niche.example.police.uk/occurrence/HU%2F004512%2F26" in mail.text
+
+
+@pytest.mark.parametrize(
+    ("assignee", "email", "words"),
+    [
+        ("team", None, "the team mailbox (victim-updates-team@example.police.uk)"),
+        ("your local policing team", None, "the team mailbox (victim-updates-team@example.police.uk)"),
+        (
+            "104233",
+            None,
+            "officer 104233, sent to the team mailbox (victim-updates-team@example.police.uk)"
+            " as no work address was known",
+        ),
+    ],
+)
+def test_a_reminder_names_the_team_when_there_was_no_officer(
+    assignee: str, email: str | None, words: str
+) -> None:
+    mail = render(notice("reminder", assignee=assignee, assignee_email=email), "supervisor")
+    assert f"It was assigned to {words} on Friday 18 December 2026." in mail.text
+
+
+def test_a_task_for_the_team_mailbox_asks_the_team_to_allocate_it() -> None:
+    mail = render(notice(assignee="team", assignee_email=None), "team")
+    assert (
+        "This came to the team mailbox because no officer's work address is known for it: please allocate it."
+        in (mail.text)
+    )
+    assert "assigned to the team mailbox (victim-updates-team@example.police.uk)" in mail.text
+    assert "allocate" not in render(notice()).text
+
+
+def test_a_storm_callers_task_speaks_of_the_incident_and_its_caller() -> None:
+    attend = "attend:HU-20261120-0123:2026-11-20T16:00:00+00:00"
+    mail = render(
+        notice(
+            role="caller",
+            crime_reference="HU-20261120-0123",
+            person_id="C-77",
+            duties=[attend],
+            reason="excluded_crime:storm:Domestic Incident",
+            due_by=None,
+        )
+    )
+    assert mail.subject == "Action needed: update caller C-77 on incident HU-20261120-0123"
+    assert "Incident: HU-20261120-0123\nCaller: person C-77 in the record\n" in mail.text
+    assert (
+        "- when an officer will attend: at 4:00pm on Friday 20 November 2026 (incident HU-20261120-0123)"
+        in (mail.text)
+    )
+    assert (
+        "automated messages are not allowed for this incident (STORM category Domestic Incident)" in mail.text
+    )
+    assert "Crime:" not in mail.text and "crime" not in mail.subject
+    assert "https://niche.example.police.uk/occurrence/HU-20261120-0123" in mail.text
+
+
+def test_a_callers_incident_linked_to_a_crime_links_to_the_crime() -> None:
+    item = notice(role="caller", crime_reference="HU-20261120-0123", person_id="C-77", due_by=None)
+    linked = TaskNotice.model_validate(item.model_dump() | {"linked_crime": "HU/004512/26"})
+    mail = render(linked)
+    assert "Incident: HU-20261120-0123 (linked to crime HU/004512/26)\n" in mail.text
+    assert "https://niche.example.police.uk/occurrence/HU%2F004512%2F26" in mail.text
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        (
+            "excluded_crime:domestic_abuse",
+            "automated messages are not allowed for this crime (domestic abuse)",
+        ),
+        (
+            "excluded_crime:sexual_offence",
+            "automated messages are not allowed for this crime (a sexual offence)",
+        ),
+        (
+            "excluded_crime:stalking_harassment",
+            "automated messages are not allowed for this crime (stalking or harassment)",
+        ),
+        (
+            "excluded_crime:honour_based_abuse",
+            "automated messages are not allowed for this crime (honour-based abuse)",
+        ),
+        (
+            "excluded_crime:modern_slavery",
+            "automated messages are not allowed for this crime (modern slavery)",
+        ),
+        ("excluded_crime:bereaved", "automated messages are not allowed for this crime (a bereaved family)"),
+        (
+            "excluded_crime:storm:Child Protection",
+            "automated messages are not allowed for this incident (STORM category Child Protection)",
+        ),
+        (
+            "no_safe_channel",
+            "there is no safe way to reach the victim automatically: no email address or mobile number"
+            " that is valid and safe to use",
+        ),
+        ("under_18_no_guardian", "the victim is under 18 and no guardian's contact details are recorded"),
+        ("victim_unknown", "the victim is not in the record, so how to contact them is unknown"),
+        ("deadline_breached", "the Victims' Code deadline passed before the victim was told"),
+        ("delivery_failed", "the automatic message to the victim could not be delivered"),
+        ("niche_update_needed", "reason: niche update needed"),
+    ],
+)
+def test_every_reason_is_given_in_words(reason: str, words: str) -> None:
+    assert f"Why an officer: {words}.\n" in render(notice(reason=reason)).text
+
+
+@pytest.mark.parametrize(
+    ("duty", "words"),
+    [
+        (
+            "ack",
+            "that their report has been recorded: the crime reference, who is dealing with it and what"
+            " happens next",
+        ),
+        ("oic:104999", "that the officer in charge has changed (now employee 104999)"),
+        ("m:M-881", "a case update: the suspect was arrested (milestone M-881)"),
+        (
+            "m:M-882",
+            "a case update: a decision was made not to prosecute (milestone M-882) (the victim can ask for"
+            " this decision to be reviewed within 3 months: Victims' Right to Review)",
+        ),
+        ("m:M-999", "a case update (milestone M-999)"),
+        (
+            "outcome:18",
+            "the outcome of the investigation: investigation complete and no suspect identified"
+            " (Home Office outcome 18)",
+        ),
+        (
+            "outcome:15",
+            "the outcome of the investigation: investigation ended: a suspect was identified but there is not"
+            " enough evidence (Home Office outcome 15) (the victim can ask for this decision to be reviewed"
+            " within 3 months: Victims' Right to Review)",
+        ),
+        ("checkin:2", "a regular check-in on how the case is going (check-in 2)"),
+        (
+            "attend:HU-20260630-0007:2026-06-30T14:45:00+00:00",
+            "when an officer will attend: at 3:45pm on Tuesday 30 June 2026 (incident HU-20260630-0007)",
+        ),
+    ],
+)
+def test_every_duty_is_given_in_words(duty: str, words: str) -> None:
+    assert f"Tell them:\n- {words}\n" in render(notice(duties=[duty])).text
+
+
+def test_several_duties_are_listed_one_a_line() -> None:
+    text = render(notice(duties=["ack", "m:M-881"])).text
+    assert "Tell them:\n- that their report has been recorded" in text
+    assert "happens next\n- a case update: the suspect was arrested (milestone M-881)\n" in text
+
+
+def test_a_due_time_in_summer_is_given_in_british_summer_time() -> None:
+    mail = render(notice(due_by=datetime(2026, 6, 30, 22, 59, 59, tzinfo=UTC)))
+    assert mail.subject.endswith("by 11:59pm on Tuesday 30 June 2026")
+
+
+def test_a_task_without_a_deadline_says_so_and_promises_no_reminder() -> None:
+    mail = render(notice(due_by=None))
+    assert mail.subject == "Action needed: update victim P-2201 on crime HU/004512/26"
+    assert "Due: no deadline is set.\n" in mail.text and "supervisor" not in mail.text
+
+
+def test_an_escalation_says_the_deadline_was_missed() -> None:
+    mail = render(notice(reason="deadline_breached"))
+    assert mail.subject.startswith("Deadline missed: update victim P-2201 on crime HU/004512/26 by ")
+    assert mail.text.startswith("The Victims' Code deadline to update this victim has passed")
+
+
+def test_the_html_is_escaped_and_links_the_record() -> None:
+    mail = render(notice(duties=["m:<b>M-1</b>"], crime_reference="HU/0045&12/26"))
+    assert "<b>M-1</b>" not in mail.html and "&lt;b&gt;M-1&lt;/b&gt;" in mail.html
+    link = "https://niche.example.police.uk/occurrence/HU%2F0045%2612%2F26"
+    assert f'<a href="{link}">{link}</a>' in mail.html
+    assert "<li>a case update (milestone &lt;b&gt;M-1&lt;/b&gt;)</li>" in mail.html
+    assert "<title>Action needed: update victim P-2201 on crime HU/0045&amp;12/26" in mail.html

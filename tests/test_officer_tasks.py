@@ -1,0 +1,551 @@
+"""Officer tasks reach a person (RULES.md §8): notify_officer, its notices, its ledger and its notifiers.
+
+End to end through the local host and the real function objects (``replay``), at the
+step with embedded services, and the ACS notifier through the real SDK against the stub.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.adapters.acs import AcsEmailSender, AcsOfficerMail, RetrySettings, idempotency_uuid
+from shared.adapters.file_officer_mail import FileOfficerMail
+from shared.bootstrap import Services, build_embedded, queue_configs
+from shared.contracts.messages import Officer, TaskNotice
+from shared.domain.journey import Decision, Duty, Journey, OfficerTask
+from shared.domain.policy import Policy
+from shared.local.host import SimulatedClock
+from shared.ports import OfficerMail, ProviderReceipt, ProviderThrottled
+from shared.settings import load_settings
+from shared.steps.decisions import record_decision
+from shared.steps.notify_officer import notify_officer
+from shared.steps.records import JOURNEYS, OFFICER_MAIL, TASKS
+from shared.steps.results import StepResult, apply
+from tests.acs_stub import AcsStub, acs_stub  # noqa: F401  (fixture)
+from tests.builders import OFFICER, milestone, occurrence, replay, victim
+from tests.conftest import read_jsonl
+
+POLICY = Policy()
+TEAM = POLICY.force.team_mailbox
+SUPERVISORS = POLICY.force.supervisor_mailbox
+OFFICER_EMAIL = str(OFFICER["email"])
+DESIGN_FIELDS = {"task_id", "crime_reference", "to", "kind", "subject", "body", "sent_at"}
+
+DOMESTIC = "HU/000881/26"
+# Recorded on Friday 18 December 2026; domestic abuse gives enhanced rights: due at the end of the
+# 1st working day after, Monday 21 December 2026, 23:59:59 (GMT).
+RECORDED = "2026-12-18T10:00:00Z"
+DUE = datetime(2026, 12, 21, 23, 59, 59, tzinfo=UTC)
+
+
+def _domestic_abuse_crime(**changes: Any) -> dict[str, Any]:
+    record = occurrence(
+        RECORDED,
+        ref=DOMESTIC,
+        flags=["domestic_abuse"],
+        milestones=[milestone("M-881", "suspect_arrested", "2026-12-18T09:00:00Z")],
+        victims=[victim("P-2201")],
+    )
+    return record | changes
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# --- end to end --------------------------------------------------------------------------------------
+
+
+def test_each_task_of_a_domestic_abuse_crime_is_mailed_once_to_the_officers_directory_address(
+    tmp_path: Path,
+) -> None:
+    result = replay(tmp_path, [_domestic_abuse_crime()], end="2026-12-21T12:00:00Z")
+
+    tasks = [t for t in result["tasks"] if t["crime_reference"] == DOMESTIC]
+    assert sorted(t["duties"][0] for t in tasks) == ["ack", "m:M-881"]
+    mails = result["officer_mail"]
+    assert sorted(m["task_id"] for m in mails) == sorted(t["task_id"] for t in tasks)  # one each
+    for mail in mails:
+        assert set(mail) == DESIGN_FIELDS
+        assert (mail["kind"], mail["to"], mail["crime_reference"]) == ("task", OFFICER_EMAIL, DOMESTIC)
+        assert _at(mail["sent_at"]).utcoffset() == timedelta(0)  # ISO 8601 with its offset
+        assert "automated messages are not allowed for this crime (domestic abuse)" in mail["body"]
+        assert "by 11:59pm on Monday 21 December 2026" in mail["subject"]
+    # Nothing to the victim, and officer mail is never in the victims' outbox.
+    assert not [m for m in result["outbox"] if m["crime_reference"] == DOMESTIC]
+    assert result["summary"]["officer_mail"] == {"task": 2, "reminder": 0}
+
+
+def test_a_crime_whose_officer_is_not_in_the_directory_is_mailed_to_the_team_mailbox(tmp_path: Path) -> None:
+    unlisted = _domestic_abuse_crime(oic={"employee_id": "999999", "collar_number": None})
+    result = replay(tmp_path, [unlisted], end="2026-12-21T12:00:00Z")
+
+    mails = result["officer_mail"]
+    assert len(mails) == len(result["tasks"]) == 2
+    assert {m["to"] for m in mails} == {TEAM}
+    assert all("please allocate it" in m["body"] for m in mails)
+
+
+def test_an_open_task_goes_to_the_supervisor_at_its_due_time_and_not_before(tmp_path: Path) -> None:
+    crime = [_domestic_abuse_crime()]
+    just_before = replay(tmp_path / "before", crime, end=(DUE - timedelta(seconds=1)).isoformat())
+    assert [m for m in just_before["officer_mail"] if m["kind"] == "reminder"] == []
+
+    after = replay(tmp_path / "after", crime, end="2026-12-22T09:00:00Z")
+    due = {t["task_id"]: _at(t["due_by"]) for t in after["tasks"] if t["reason"].startswith("excluded")}
+    reminders = [m for m in after["officer_mail"] if m["kind"] == "reminder"]
+    assert sorted(m["task_id"] for m in reminders) == sorted(due)  # one each
+    for reminder in reminders:
+        assert reminder["to"] == SUPERVISORS
+        assert _at(reminder["sent_at"]) == due[reminder["task_id"]] == DUE
+        assert "overdue" in reminder["body"] and f"officer 104233 ({OFFICER_EMAIL})" in reminder["body"]
+    assert after["summary"]["officer_mail"]["reminder"] == 2
+    assert SUPERVISORS not in {m["to"] for m in after["outbox"]}
+
+
+def test_a_generated_sample_puts_no_victims_personal_data_in_any_officer_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.local.generate import generate
+    from shared.local.run import RunRequest, run
+
+    monkeypatch.setenv("NICHE_POLL_SCHEDULE", "0 0 * * * *")
+    monkeypatch.setenv("STORM_POLL_SCHEDULE", "0 0 * * * *")
+    feeds = tmp_path / "feeds"
+    generate(feeds, crimes=200, days=20, seed=11)
+    summary = run(RunRequest(feeds, feeds / "officers.json", tmp_path / "out"))
+    personal = _personal_data(feeds)
+    assert len(personal) > 300  # the sample really has people in it, guardians among them
+
+    mails = read_jsonl(tmp_path / "out" / "officer-mail.jsonl")
+    checked = 0
+    for mail in mails:
+        text = "\n".join((mail["to"], mail["subject"], mail["body"]))
+        assert sorted(value for value in personal if value in text) == [], mail["task_id"]
+        assert mail["crime_reference"] in mail["subject"] and mail["crime_reference"] in mail["body"]
+        checked += 1
+    assert checked == len(mails) == sum(summary["officer_mail"].values())
+    assert summary["officer_mail"]["task"] > 50 and summary["officer_mail"]["reminder"] > 10
+    assert checked == summary["officer_mail"]["task"] + summary["officer_mail"]["reminder"]
+    victims_told = {m["to"] for m in read_jsonl(tmp_path / "out" / "outbox.jsonl")}
+    assert not victims_told & {m["to"] for m in mails}  # officer mail never in the victims' outbox
+
+
+def _personal_data(feeds: Path) -> set[str]:
+    """Every victim's, guardian's and caller's name, email, mobile and date of birth in the feeds."""
+    found: set[str] = set()
+
+    def add(value: Any, shortest: int) -> None:
+        if isinstance(value, str) and len(value) >= shortest:
+            found.add(value)
+
+    for name in ("niche.jsonl", "storm.jsonl"):
+        for line in (feeds / name).read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            people = [v for v in record.get("victims") or [] if isinstance(v, dict)]
+            people += [v["guardian"] for v in people if isinstance(v.get("guardian"), dict)]
+            if isinstance(record.get("caller"), dict):
+                people.append(record["caller"])
+            for person in people:
+                names = person.get("name") if isinstance(person.get("name"), dict) else {}
+                for part in ("forename", "surname"):
+                    add(names.get(part), 4)
+                contact = person.get("contact") if isinstance(person.get("contact"), dict) else person
+                for value in (contact.get("email"), contact.get("mobile"), person.get("date_of_birth")):
+                    add(value, 6)
+    return found
+
+
+# --- the step ------------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 12, 18, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    built, broker = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
+    yield built
+    broker.close()
+
+
+def _clock(services: Services) -> SimulatedClock:
+    assert isinstance(services.clock, SimulatedClock)
+    return services.clock
+
+
+def _journey(officer: Officer | None = None) -> Journey:
+    officer = officer or Officer.model_validate(OFFICER)
+    duty = Duty(
+        key="m:M-881", template="suspect_arrested", event_at=NOW, change_id="c-1", due_by=DUE, task_id="T-1"
+    )
+    return Journey(
+        crime_reference=DOMESTIC, person_id="P-2201", role="victim", officer=officer, duties={duty.key: duty}
+    )
+
+
+def _task(**changes: Any) -> OfficerTask:
+    fields: dict[str, Any] = {
+        "task_id": "T-1",
+        "crime_reference": DOMESTIC,
+        "person_id": "P-2201",
+        "duties": ["m:M-881"],
+        "reason": "excluded_crime:domestic_abuse",
+        "assignee": "104233",
+        "assignee_email": OFFICER_EMAIL,  # the domain fills it from the directory (tests/test_task_rules.py)
+        "due_by": DUE,
+        "created_at": NOW,
+    }
+    return OfficerTask(**(fields | changes))
+
+
+def _record(services: Services, decision: Decision) -> StepResult:
+    stored = services.tables.get(JOURNEYS, DOMESTIC, "P-2201")
+    result = StepResult()
+    record_decision(result, decision, stored, "cause-1", now=services.clock.now(), tables=services.tables)
+    return apply(result, services)
+
+
+def _notices(result: StepResult) -> dict[str, Any]:
+    """The officer-tasks messages a step emitted, by message id."""
+    return {e.message.message_id: e.message for e in result.emit if e.queue == "officer_tasks"}
+
+
+def _mails(services: Services) -> list[dict[str, Any]]:
+    path = services.settings.LOCAL_DATA_DIR / "officer-mail.jsonl"
+    return read_jsonl(path) if path.exists() else []
+
+
+def test_a_new_task_is_a_notice_now_and_a_reminder_at_its_due_time(services: Services) -> None:
+    notices = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
+
+    assert set(notices) == {"T-1:task", "T-1:reminder"}
+    assert notices["T-1:task"].scheduled_at is None
+    assert notices["T-1:reminder"].scheduled_at == DUE
+    notice = TaskNotice.model_validate_json(notices["T-1:task"].body)
+    assert (notice.kind, notice.task.task_id, notice.role) == ("task", "T-1", "victim")
+    assert notice.duty_templates == {"m:M-881": "suspect_arrested"}
+    # The task's work address travels on the notice and is kept on the row.
+    assert notice.task.assignee_email == OFFICER_EMAIL
+    row = services.tables.get(TASKS, DOMESTIC, "T-1")
+    assert row is not None and json.loads(row.properties["task"])["assignee_email"] == OFFICER_EMAIL
+
+
+def test_a_task_without_a_due_time_gets_no_reminder(services: Services) -> None:
+    notices = _notices(_record(services, Decision(_journey(), tasks=[_task(due_by=None)])))
+    assert set(notices) == {"T-1:task"}
+
+
+def test_a_task_for_the_team_keeps_no_address_and_goes_to_the_team_mailbox(services: Services) -> None:
+    # The domain gives a team task no address (tests/test_task_rules.py); it goes to the team mailbox.
+    team = Officer(employee_id="team", display_name=POLICY.force.team_contact_name, generic=True)
+    task = _task(assignee="team", assignee_email=None)
+    notices = _notices(_record(services, Decision(_journey(team), tasks=[task])))
+    notice = TaskNotice.model_validate_json(notices["T-1:task"].body)
+    assert notice.task.assignee_email is None
+    notify_officer(notices["T-1:task"].body, services)
+    [mail] = _mails(services)
+    assert mail["to"] == TEAM
+
+
+def test_an_unusable_assignee_address_falls_back_to_the_team_mailbox(services: Services) -> None:
+    notices = _notices(
+        _record(services, Decision(_journey(), tasks=[_task(assignee_email="not an address")]))
+    )
+    notify_officer(notices["T-1:task"].body, services)
+    assert [m["to"] for m in _mails(services)] == [TEAM]
+
+
+def test_a_task_closed_before_its_due_time_gets_no_reminder(services: Services) -> None:
+    notices = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
+    notify_officer(notices["T-1:task"].body, services)
+    _clock(services).advance_to(NOW + timedelta(days=1))
+    _record(services, Decision(_journey(), closed_tasks=["T-1"]))  # a logged contact closes it
+    row = services.tables.get(TASKS, DOMESTIC, "T-1")
+    assert row is not None
+    assert (row.properties["closed_at"], row.properties["closed_reason"]) == (
+        NOW + timedelta(days=1),
+        "victim_contacted",
+    )
+
+    _clock(services).advance_to(DUE)
+    notify_officer(notices["T-1:reminder"].body, services)
+
+    assert [m["kind"] for m in _mails(services)] == ["task"]
+    ledger = services.tables.get(OFFICER_MAIL, DOMESTIC, "T-1:reminder")
+    assert ledger is not None
+    assert (ledger.properties["status"], ledger.properties["reason"]) == ("not_sent", "task_closed")
+
+
+def test_closing_a_task_again_keeps_the_first_closing_time(services: Services) -> None:
+    _record(services, Decision(_journey(), tasks=[_task()]))
+    _record(services, Decision(_journey(), closed_tasks=["T-1"]))
+    _clock(services).advance_to(NOW + timedelta(hours=1))
+    again = _record(services, Decision(_journey(), closed_tasks=["T-1"]))  # a redelivered decision
+    assert [w for w in again.writes if w.table == TASKS] == []
+    row = services.tables.get(TASKS, DOMESTIC, "T-1")
+    assert row is not None and row.properties["closed_at"] == NOW
+    assert json.loads(row.properties["task"])["task_id"] == "T-1"  # the task itself is kept
+
+
+def test_a_task_closed_by_the_decision_that_made_it_is_recorded_closed_and_not_mailed(
+    services: Services,
+) -> None:
+    result = _record(services, Decision(_journey(), tasks=[_task()], closed_tasks=["T-1"]))
+    assert _notices(result) == {}
+    row = services.tables.get(TASKS, DOMESTIC, "T-1")
+    assert row is not None and row.properties["closed_reason"] == "victim_contacted"
+
+
+def test_an_open_task_at_its_due_time_is_mailed_to_the_supervisor(services: Services) -> None:
+    notices = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
+    _clock(services).advance_to(DUE)
+    notify_officer(notices["T-1:reminder"].body, services)
+    [mail] = _mails(services)
+    assert (mail["kind"], mail["to"], _at(mail["sent_at"])) == ("reminder", SUPERVISORS, DUE)
+
+
+def test_a_notice_delivered_twice_mails_once(services: Services, caplog: pytest.LogCaptureFixture) -> None:
+    notices = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
+    caplog.set_level(logging.INFO, logger="victim_updates.events")
+    first = notify_officer(notices["T-1:task"].body, services)
+    second = notify_officer(notices["T-1:task"].body, services)
+
+    assert len(_mails(services)) == 1
+    assert second.writes == [] and second.events == []  # the ledger ends a redelivery at once
+    assert [name for name, _ in first.events] == ["OfficerNotified"]
+    [event] = [r for r in caplog.records if r.getMessage() == "OfficerNotified"]
+    assert (event.crime_reference, event.task_id, event.kind) == (DOMESTIC, "T-1", "task")  # type: ignore[attr-defined]
+    assert OFFICER_EMAIL not in json.dumps(first.events)  # ids only, never an address
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashingNotifier:
+    """Crashes once, before or after handing the mail to the real notifier."""
+
+    def __init__(self, real: Any, after: bool) -> None:
+        self.real, self.after, self.crashed = real, after, False
+
+    def send(self, *, idempotency_key: str, mail: OfficerMail) -> ProviderReceipt:
+        if self.crashed:
+            return self.real.send(idempotency_key=idempotency_key, mail=mail)  # type: ignore[no-any-return]
+        self.crashed = True
+        if not self.after:
+            raise _Crash("before the notifier")
+        self.real.send(idempotency_key=idempotency_key, mail=mail)
+        raise _Crash("after the notifier accepted")
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["crash-before-notifier", "crash-after-notifier"])
+def test_a_crash_around_the_notifier_and_a_redelivery_mail_once(services: Services, after: bool) -> None:
+    notices = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
+    services.notifier = _CrashingNotifier(services.notifier, after)
+    with pytest.raises(_Crash):
+        notify_officer(notices["T-1:task"].body, services)
+    ledger = services.tables.get(OFFICER_MAIL, DOMESTIC, "T-1:task")
+    assert ledger is not None and ledger.properties["status"] == "pending"  # claimed before the notifier
+
+    notify_officer(notices["T-1:task"].body, services)  # Service Bus delivers it again
+    notify_officer(notices["T-1:task"].body, services)  # and once more, after it finished
+
+    assert len(_mails(services)) == 1
+    ledger = services.tables.get(OFFICER_MAIL, DOMESTIC, "T-1:task")
+    assert ledger is not None and ledger.properties["status"] == "sent"
+
+
+def test_a_throttled_notifier_brings_the_notice_back_when_it_says(services: Services) -> None:
+    notices = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
+
+    class Throttled:
+        def send(self, *, idempotency_key: str, mail: OfficerMail) -> ProviderReceipt:
+            raise ProviderThrottled(90)
+
+    real, services.notifier = services.notifier, Throttled()
+    result = notify_officer(notices["T-1:task"].body, services)
+    [later] = _notices(result).values()
+    assert later.scheduled_at == NOW + timedelta(seconds=90) and later.message_id.startswith("T-1:task@")
+    services.notifier = real
+    notify_officer(later.body, services)
+    assert len(_mails(services)) == 1
+
+
+def test_a_reminder_waits_for_a_task_just_made_then_drops_a_missing_one(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An overdue task's reminder is due at once, and can arrive before its Tasks row is written.
+    overdue = _task(due_by=NOW - timedelta(days=2))
+    notices = _notices(_record(services, Decision(_journey(), tasks=[overdue])))
+    services.tables.delete(TASKS, DOMESTIC, "T-1")  # as if the row were not written yet
+    waited = _notices(notify_officer(notices["T-1:reminder"].body, services))
+    [again] = waited.values()
+    assert again.scheduled_at == NOW + timedelta(seconds=30) and again.message_id.startswith(
+        "T-1:reminder@wait:"
+    )
+
+    caplog.set_level(logging.WARNING)
+    _clock(services).advance_to(NOW + timedelta(minutes=11))
+    assert _notices(notify_officer(again.body, services)) == {}
+    assert _mails(services) == []
+    assert "T-1" in caplog.text and DOMESTIC in caplog.text and OFFICER_EMAIL not in caplog.text
+
+
+def test_the_embedded_notifier_writes_the_design_fields_once_per_key_even_after_reopening(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "officer-mail.jsonl"
+    mail = OfficerMail("T-1", DOMESTIC, "task", OFFICER_EMAIL, "Action needed", "Body", "<p>Body</p>")
+    first = FileOfficerMail(path, lambda: NOW).send(idempotency_key="T-1:task", mail=mail)
+    reopened = FileOfficerMail(path, lambda: NOW + timedelta(minutes=5))
+    assert reopened.send(idempotency_key="T-1:task", mail=mail) == first
+    reopened.send(idempotency_key="T-1:reminder", mail=OfficerMail(**(vars(mail) | {"kind": "reminder"})))
+
+    lines = read_jsonl(path)
+    assert [(line["task_id"], line["kind"]) for line in lines] == [("T-1", "task"), ("T-1", "reminder")]
+    assert lines[0] == {
+        "task_id": "T-1",
+        "crime_reference": DOMESTIC,
+        "to": OFFICER_EMAIL,
+        "kind": "task",
+        "subject": "Action needed",
+        "body": "Body",
+        "sent_at": "2026-12-18T10:00:00+00:00",
+    }
+    with pytest.raises(ValueError, match="<task id>:<kind>"):
+        reopened.send(idempotency_key="another-key", mail=mail)
+
+
+# --- the ACS notifier, through the real SDK against the stub -------------------------------------------
+
+SENDER = "DoNotReply@updates.police.example"
+FAST = RetrySettings(retries=1, backoff_factor=0.01, backoff_max=0.5, connection_timeout=2, read_timeout=5)
+
+
+def _acs(stub: AcsStub, clock: Callable[[], datetime]) -> AcsOfficerMail:
+    return AcsOfficerMail(
+        AcsEmailSender.from_connection_string(
+            stub.connection_string(), sender_address=SENDER, clock=clock, retry=FAST
+        )
+    )
+
+
+def test_acs_sends_officer_mail_as_one_email_per_key_under_its_own_operation_id(
+    acs_stub: AcsStub,  # noqa: F811
+) -> None:
+    mail = OfficerMail("T-1", DOMESTIC, "task", OFFICER_EMAIL, "Action needed", "Body", "<p>Body</p>")
+    now = datetime.now(UTC)
+    first = _acs(acs_stub, lambda: now).send(idempotency_key="T-1:task", mail=mail)
+    second = _acs(acs_stub, lambda: now).send(idempotency_key="T-1:task", mail=mail)  # another worker
+
+    requests = acs_stub.requests_to("email")
+    assert len(requests) == 2 and len(acs_stub.accepted_emails) == 1 and first == second
+    operation = idempotency_uuid("email", "officer:T-1:task")
+    assert {r.header("operation-id") for r in requests} == {operation}
+    assert operation != idempotency_uuid("email", "T-1:task")  # never a victim message's operation
+    assert requests[0].body == {
+        "senderAddress": SENDER,
+        "recipients": {"to": [{"address": OFFICER_EMAIL}]},
+        "content": {"subject": "Action needed", "plainText": "Body", "html": "<p>Body</p>"},
+        "userEngagementTrackingDisabled": True,
+    }
+
+
+def test_notify_officer_through_acs_mails_once_across_a_redelivery(
+    acs_stub: AcsStub,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # The stub checks request dates against the real clock, so the step runs near it.
+    start = datetime.now(UTC).replace(microsecond=0)
+    built, broker = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(start))
+    try:
+        built.notifier = _acs(acs_stub, built.clock.now)
+        journey = _journey()
+        task = _task(created_at=start, due_by=start + timedelta(days=1))
+        notices = _notices(_record(built, Decision(journey, tasks=[task])))
+        notify_officer(notices["T-1:task"].body, built)
+        notify_officer(notices["T-1:task"].body, built)
+    finally:
+        broker.close()
+
+    [request] = acs_stub.requests_to("email")
+    assert len(acs_stub.accepted_emails) == 1
+    assert request.body["recipients"] == {"to": [{"address": OFFICER_EMAIL}]}
+    content = request.body["content"]
+    assert DOMESTIC in content["subject"] and "P-2201" in content["plainText"]
+    assert "Alex" not in json.dumps(request.body) and "alex@example.org" not in json.dumps(request.body)
+    assert not (tmp_path / "officer-mail.jsonl").exists()
+
+
+# --- wiring ---------------------------------------------------------------------------------------------------
+
+
+def test_bootstrap_sends_officer_mail_through_acs_when_configured_else_to_the_file(tmp_path: Path) -> None:
+    from shared.adapters.acs import AcsProvider
+    from shared.bootstrap import build_services
+
+    embedded = build_services(load_settings(LOCAL_DATA_DIR=tmp_path))
+    assert isinstance(embedded.notifier, FileOfficerMail)
+    assert embedded.notifier.path == tmp_path / "officer-mail.jsonl"
+
+    azure = build_services(
+        load_settings(
+            LOCAL_DATA_DIR=tmp_path / "azure",
+            ACS_CONNECTION_STRING="endpoint=https://acs.example.communication.azure.com/;accesskey=c2VjcmV0",
+            ACS_EMAIL_SENDER=SENDER,
+            ACS_SMS_SENDER="HumbsPolice",
+        )
+    )
+    assert isinstance(azure.notifier, AcsOfficerMail) and isinstance(azure.provider, AcsProvider)
+    assert azure.notifier.email is azure.provider.email  # one sender address, one client, one identity
+
+
+def test_the_service_bus_emulator_declares_every_queue_with_its_sessions() -> None:
+    config = json.loads(
+        (Path(__file__).parents[1] / "infra" / "servicebus-emulator" / "Config.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    [namespace] = config["UserConfig"]["Namespaces"]
+    declared = {q["Name"]: q["Properties"]["RequiresSession"] for q in namespace["Queues"]}
+    assert declared == {q.name: q.sessions for q in queue_configs(load_settings())}
+    assert declared["officer-tasks"] is False
+
+
+def test_the_local_host_runs_notify_officer_on_the_officer_tasks_queue(tmp_path: Path) -> None:
+    import function_app
+    from shared.local.host import LocalHost
+
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    built, broker = build_embedded(settings, SimulatedClock(NOW))
+    try:
+        host = LocalHost(function_app.app, broker, settings, built.clock.now)
+        [target] = [q for q in host.queues if q.name == "notify_officer"]
+        assert (target.queue, target.sessions) == ("officer-tasks", False)
+    finally:
+        broker.close()
+
+
+def test_the_printed_summary_counts_officer_mail(tmp_path: Path) -> None:
+    from shared.local.report import format_summary
+
+    result = replay(tmp_path, [_domestic_abuse_crime()], end="2026-12-22T09:00:00Z")
+    printed = format_summary(result["summary"], result["out"])
+    mail = result["summary"]["officer_mail"]
+    assert mail["task"] == len([m for m in result["officer_mail"] if m["kind"] == "task"]) > 0
+    assert (
+        f"officer mail:      {mail['task']} tasks to officers or teams, {mail['reminder']} overdue" in printed
+    )
+    assert "officer-mail.jsonl" in printed
