@@ -807,6 +807,12 @@ def evaluate_wake(journey: Journey, event: Wake, policy: Policy, now: datetime) 
         state.next_checkin_at = state.last_contact_at + frequency
         d.scheduled.append(_wake(state, "checkin", state.next_checkin_at))
         return d
+    if any(duty.status in (DutyStatus.WAITING, DutyStatus.QUEUED) for duty in state.duties.values()):
+        # An update is about to go (held for the morning, or in its window): that is the contact,
+        # and a "no news yet" check-in beside it would contradict it. The clock restarts now.
+        state.next_checkin_at = now + frequency
+        d.scheduled.append(_wake(state, "checkin", state.next_checkin_at))
+        return d
     state.checkins += 1
     duty = Duty(key=f"checkin:{state.checkins}", template="checkin", event_at=now, change_id=event.event_id)
     state.duties[duty.key] = duty
