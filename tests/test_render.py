@@ -11,7 +11,14 @@ from shared.contracts.feeds import Victim
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
 from shared.domain.policy import Policy
-from shared.domain.render import TEMPLATE_ROOT, choose_language, render_email, render_sms, sms_segments
+from shared.domain.render import (
+    TEMPLATE_ROOT,
+    choose_language,
+    outcome_sentence,
+    render_email,
+    render_sms,
+    sms_segments,
+)
 
 POLICY = Policy()
 TEMPLATES = sorted({p.name.split(".")[0] for p in (TEMPLATE_ROOT / "en" / "updates").glob("*.sms.j2")})
@@ -78,10 +85,19 @@ def test_every_sms_template_fits_in_two_segments_with_the_longest_realistic_valu
     assert sms.segments == sms_segments(sms.text)
 
 
-def test_a_coalesced_sms_with_many_updates_still_fits_in_two_segments() -> None:
-    for count in (2, 3, 6):
-        duties = [_duty(t, **LONGEST_DETAILS) for t in TEMPLATES[:count]]
+def test_a_coalesced_sms_names_every_update_and_fits_two_segments_when_their_words_do() -> None:
+    # A combined SMS names every update (no more "There are 3 updates on your case"). Two or
+    # three milestones fit the policy's two segments; six, one of them an outcome in full
+    # words, take a third rather than leave one out.
+    milestones = ["suspect_arrested", "suspect_interviewed", "suspect_bailed"]
+    for count in (2, 3):
+        duties = [_duty(t, milestone=t) for t in milestones[:count]]
         assert render_sms(_journey(), duties, POLICY).segments <= POLICY.timing.sms_max_segments
+    many = [_duty(t, **LONGEST_DETAILS) for t in TEMPLATES[:6]]
+    sms = render_sms(_journey(), many, POLICY)
+    assert sms.segments <= POLICY.timing.sms_max_segments + 1
+    for words in ("We have recorded your report", "An officer will visit you on", "no longer on bail"):
+        assert words in sms.text
 
 
 def test_sms_segments_follow_gsm7_and_ucs2_limits() -> None:
@@ -129,9 +145,11 @@ def test_hostile_values_are_escaped_in_html() -> None:
 
 @pytest.mark.parametrize("code", [str(n) for n in range(1, 23)])
 def test_every_outcome_code_has_plain_words(code: str) -> None:
+    words = outcome_sentence(code, "victim")
+    assert words and "the victim" not in words.lower() and words.count(":") == 0
     email = render_email(_journey(), [_duty("case_closed", outcome=code)], POLICY)
-    assert "the investigation has ended." not in email.text  # the fallback wording
-    assert "Your case has been closed:" in email.text
+    assert f"We can now tell you the outcome of our investigation into your case. {words}" in email.text
+    assert words in render_sms(_journey(), [_duty("case_closed", outcome=code)], POLICY).text
 
 
 @pytest.mark.parametrize(
