@@ -277,8 +277,12 @@ def officer_names(officer: Officer | None, policy: Policy) -> OfficerNames:
             break
         name = stripped
     name = name.strip(" ,;:-()")
-    full = " ".join(part for part in (short, number, name) if part) or policy.force.team_contact_name
-    ask_for = " ".join(part for part in (short or "officer", number) if part) if number else None
+    if number and not short:  # no rank to put before the number: 'Jordan Lee (collar number 1234)'
+        full = f"{name} (collar number {number})" if name else f"officer {number}"
+    else:
+        full = " ".join(part for part in (short, number, name) if part)
+    full = full or policy.force.team_contact_name
+    ask_for = f"{short or 'officer'} {number}" if number else None
     return OfficerNames(full, ask_for, _clean(officer.email) or None, False)
 
 
