@@ -100,7 +100,7 @@ def test_a_coalesced_sms_names_every_update_and_fits_two_segments_when_their_wor
     many = [_duty(t, **LONGEST_DETAILS) for t in TEMPLATES[:6]]
     sms = render_sms(_journey(), many, POLICY)
     assert sms.segments <= POLICY.timing.sms_max_segments + 1
-    for words in ("We have recorded your report", "An officer will visit you on", "no longer on bail"):
+    for words in ("We have recorded your report", "We will visit you on", "no longer on bail"):
         assert words in sms.text
 
 
@@ -294,10 +294,7 @@ def test_a_caller_whose_call_has_no_crime_hears_of_their_call_and_its_incident_n
 
 def test_a_visit_is_given_with_its_day_and_date_in_london_time() -> None:
     duty = _duty("attendance_booked", appointment="2026-10-06T14:45:00+00:00")  # BST: 3:45pm
-    assert (
-        "An officer will visit you on Tuesday 6 October at 3:45pm."
-        in render_sms(_journey(), [duty], POLICY).text
-    )
+    assert "We will visit you on Tuesday 6 October at 3:45pm." in render_sms(_journey(), [duty], POLICY).text
     winter = _duty("attendance_booked", appointment="2026-11-20T12:00:00+00:00")
     assert "on Friday 20 November at midday." in render_email(_journey(), [winter], POLICY).text
 
@@ -319,7 +316,7 @@ def test_a_moved_visit_says_that_it_moved_and_from_when() -> None:
 def test_a_visit_time_that_cannot_be_read_is_left_out_not_filled_with_a_placeholder() -> None:
     duty = _duty("attendance_booked", appointment="next Tuesday")
     text = render_sms(_journey(), [duty], POLICY).text
-    assert "An officer will visit you." in text and "None" not in text and "confirm" not in text
+    assert "We have booked a visit to you." in text and "None" not in text and "confirm" not in text
 
 
 def test_updates_are_told_in_the_order_they_happened_not_the_order_given() -> None:
