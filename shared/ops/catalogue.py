@@ -46,11 +46,56 @@ READERS: dict[Reader, str] = {
     "victim": "Victim",
     "enhanced": "Victim with enhanced rights",
     "guardian": "Guardian of a victim under 18",
-    "caller_crime": "Caller, call linked to a crime",
-    "caller_no_crime": "Caller, call with no crime",
+    "caller_crime": "Caller whose call is linked to a crime",
+    "caller_no_crime": "Caller whose call has no crime",
 }
 OFFICERS: dict[OfficerKind, str] = {"named": "named officer", "team": "team contact"}
 VALUES: tuple[Values, ...] = ("realistic", "longest")
+
+TITLES = {
+    "acknowledgement": "Acknowledgement",
+    "officer_changed": "A new officer",
+    "suspect_arrested": "Suspect arrested",
+    "suspect_interviewed": "Suspect interviewed",
+    "suspect_bailed": "Suspect released on bail",
+    "bail_conditions_changed": "Bail conditions changed",
+    "bail_cancelled": "Bail cancelled",
+    "suspect_released_under_investigation": "Suspect released under investigation",
+    "suspect_released_no_further_action": "Suspect released with no further action (right to review)",
+    "suspect_charged": "Suspect charged",
+    "out_of_court_disposal": "Out-of-court disposal",
+    "decision_not_to_prosecute": "Decision not to prosecute (right to review)",
+    "case_closed": "Outcome: the case is finalised",
+    "checkin": "Check-in",
+    "attendance_booked": "Visit booked or moved",
+    "combined_update": "Several updates in one message",
+}
+
+# What each Home Office outcome means (RULES.md §6), beside the words a reader gets.
+OUTCOME_MEANINGS = {
+    "1": "charged or summonsed",
+    "2": "youth caution",
+    "3": "adult caution",
+    "4": "taken into consideration with another offence",
+    "5": "the suspect has died",
+    "6": "penalty notice for disorder",
+    "7": "cannabis or khat warning",
+    "8": "community resolution",
+    "9": "the CPS decided a prosecution is not in the public interest",
+    "10": "police decided a prosecution is not in the public interest (right to review)",
+    "11": "prosecution not possible: the suspect is under the age of criminal responsibility",
+    "12": "prosecution not possible: the suspect is too ill",
+    "13": "prosecution not possible: the victim or a key witness has died or is too ill",
+    "14": "no suspect identified and the victim does not support further action",
+    "15": "a suspect identified but not enough evidence (right to review)",
+    "16": "a suspect identified and the victim does not support further action",
+    "17": "the time limit for prosecution has passed (right to review)",
+    "18": "investigation complete, no suspect identified",
+    "19": "filed by the National Fraud Intelligence Bureau",
+    "20": "another organisation has taken over the investigation",
+    "21": "police decided further investigation is not in the public interest (right to review)",
+    "22": "diversionary, educational or intervention activity",
+}
 
 # Crime references and STORM incident numbers are ShortText in the feeds (up to 200
 # characters), but real ones are 12 to 17 characters (HU/000133/26, HU-20261005-0123). The
@@ -309,7 +354,7 @@ def variants(policy: Policy) -> Iterator[Variant]:
                         yield Variant(
                             f"case_closed/{code}/{reader}/{officer}/{values}",
                             "case_closed",
-                            f"Outcome {code}",
+                            f"Outcome {code}, {OUTCOME_MEANINGS[code]}",
                             reader,
                             officer,
                             values,
@@ -377,7 +422,7 @@ def variants(policy: Policy) -> Iterator[Variant]:
 
 
 def _title(template: str) -> str:
-    return template.replace("_", " ").capitalize()
+    return TITLES.get(template, template.replace("_", " ").capitalize())
 
 
 def render(variant: Variant, policy: Policy) -> Rendered:
@@ -404,7 +449,7 @@ def _sections(rendered: list[Rendered]) -> list[dict[str, Any]]:
         {
             "name": name,
             "title": _title(name),
-            "sent_to": _SENT_TO.get(name, "victims, or the guardian of a victim under 18"),
+            "sent_to": _SENT_TO.get(name, _VICTIMS_TODAY),
             "budget": SMS_SEGMENT_BUDGET.get(name),
             "items": items,
             "over": sum(item.sms.segments > item.sms.budget for item in items),
@@ -415,9 +460,13 @@ def _sections(rendered: list[Rendered]) -> list[dict[str, Any]]:
 
 _SENT_TO = {
     "attendance_booked": "callers who agreed to updates, when a visit is booked or moved",
-    "combined_update": "anyone: several updates that arrive within the coalescing window go as one message",
+    "combined_update": "anyone: updates that arrive within the coalescing window go as one message",
     "case_closed": "victims, or the guardian of a victim under 18, when Niche records an outcome",
 }
+_VICTIMS_TODAY = (
+    "victims, or the guardian of a victim under 18 (shown for callers too, ready for when a"
+    " caller's journey carries it)"
+)
 
 
 def write_catalogue(out: Path, policy: Policy, generated_at: datetime | None = None) -> Path:
