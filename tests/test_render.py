@@ -355,3 +355,19 @@ def test_every_template_has_exactly_one_sms_budget() -> None:
     assert sms_budget([_duty("suspect_arrested")], POLICY) == 1
     nfa = _duty("suspect_released_no_further_action", milestone="suspect_released_no_further_action")
     assert sms_budget([nfa], POLICY) == POLICY.timing.sms_max_segments
+
+
+@pytest.mark.parametrize(
+    ("disposal", "named"),
+    [
+        ("community resolution", True),
+        ("Conditional  caution", True),
+        ("community resolution - J Smith to apologise to the victim", False),
+        ("cannabis warning", False),
+    ],
+)
+def test_an_email_names_a_known_kind_of_disposal_and_never_free_text(disposal: str, named: bool) -> None:
+    duty = _duty("out_of_court_disposal", milestone="out_of_court_disposal", disposal=disposal)
+    email = render_email(_journey(), [duty], POLICY).text
+    assert ("without going to court (" in email) is named
+    assert "Smith" not in email and "cannabis" not in email

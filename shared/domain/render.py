@@ -286,6 +286,32 @@ def officer_names(officer: Officer | None, policy: Policy) -> OfficerNames:
     return OfficerNames(full, ask_for, _clean(officer.email) or None, False)
 
 
+# Out-of-court disposals an email may name. Niche's disposal detail is free text, which could
+# hold a suspect's name or the offence (RULES.md §2), so only a known kind of disposal is
+# repeated; anything else is left out. Cannabis and khat warnings would name the offence.
+_DISPOSALS = frozenset(
+    {
+        "community resolution",
+        "caution",
+        "simple caution",
+        "adult caution",
+        "conditional caution",
+        "youth caution",
+        "youth conditional caution",
+        "penalty notice",
+        "penalty notice for disorder",
+        "fixed penalty notice",
+        "restorative justice",
+        "diversion",
+    }
+)
+
+
+def _disposal(text: str | None) -> str | None:
+    words = _clean(text)
+    return words if words.casefold() in _DISPOSALS else None
+
+
 # --- Outcomes and the right to review ---------------------------------------------------------------
 
 
@@ -385,7 +411,7 @@ def _update(duty: Duty, reader: Audience, policy: Policy, language: str) -> dict
     return {
         "template": duty.template,
         "outcome": outcome,
-        "disposal": _clean(details.get("disposal")) or None,
+        "disposal": _disposal(details.get("disposal")),
         "court": court,
         "hearing": day_and_date(details.get("hearing_at"), year=True) if court else None,
         "appointment": day_date_and_time(details.get("appointment")),

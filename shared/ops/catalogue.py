@@ -169,7 +169,7 @@ LONGEST = ValueSet(
     hearing_at="2026-09-30T09:45:00+01:00",
     appointment="2026-09-30T12:45:00+01:00",  # Wednesday 30 September at 12:45pm
     moved_from="2026-09-23T11:45:00+01:00",  # Wednesday 23 September at 11:45am
-    disposal="conditional caution with rehabilitative and reparative conditions",
+    disposal="youth conditional caution",
 )
 VALUE_SETS: dict[Values, ValueSet] = {"realistic": REALISTIC, "longest": LONGEST}
 
