@@ -371,3 +371,48 @@ def test_an_email_names_a_known_kind_of_disposal_and_never_free_text(disposal: s
     email = render_email(_journey(), [duty], POLICY).text
     assert ("without going to court (" in email) is named
     assert "Smith" not in email and "cannabis" not in email
+
+
+# --- properties ---------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.test_catalogue import doubled_words, times_without_a_day  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    rank=st.sampled_from([None, "PC", "Police Constable", "police constable", "Constable"]),
+    collar=st.sampled_from([None, "1234", "PC 1234", "PC1234", "pc 1234"]),
+    before=st.sampled_from(["", "PC ", "PC 1234 ", "Police Constable ", "PC1234 "]),
+    after=st.sampled_from(["", " (PC 1234)", " PC 1234", " 1234"]),
+)
+def test_any_mix_of_rank_collar_and_display_name_names_the_officer_once(
+    rank: str | None, collar: str | None, before: str, after: str
+) -> None:
+    officer = Officer(
+        employee_id="1", rank=rank, collar_number=collar, display_name=f"{before}Jordan Lee{after}"
+    )
+    journey = _journey().model_copy(update={"officer": officer})
+    email = render_email(journey, [_duty("checkin")], POLICY).text
+    assert email.count("Jordan Lee") == 1 and doubled_words(email) == []
+    assert email.count("1234") == (1 if (collar or "1234" in before + after) else 0) + email.count("1234567")
+    ranked = rank or "pc" in f"{collar}{before}{after}".lower() or "Constable" in before
+    if (collar or "1234" in before + after) and ranked:
+        assert "PC 1234 Jordan Lee" in email
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)),
+    st.booleans(),
+)
+def test_every_visit_time_comes_with_its_day_and_date(appointment: datetime, moved: bool) -> None:
+    details = {"appointment": appointment.isoformat()}
+    if moved:
+        details["moved_from"] = (appointment - timedelta(hours=26, minutes=15)).isoformat()
+    duty = _duty("attendance_booked", **details)
+    for text in (render_sms(_journey(), [duty], POLICY).text, render_email(_journey(), [duty], POLICY).text):
+        assert times_without_a_day(text) == []
+        assert ("moved" in text) is moved

@@ -262,14 +262,18 @@ def officer_names(officer: Officer | None, policy: Policy) -> OfficerNames:
             number = collar
     name = _clean(officer.display_name)
     found = _COLLAR_IN_NAME.search(name)
-    if found and (number is None or found["number"].casefold() == number.casefold()):
+    if found:  # a collar number in the display name: the directory's own field wins if both are there
         number = number or found["number"]
         if found["prefix"] and not short:
             short = _ABBREVIATIONS[found["prefix"].casefold()]
         name = _clean(name[: found.start()] + " " + name[found.end() :])
     if number is not None:
         name = _clean(re.sub(r"\(?\b" + re.escape(number) + r"\b\)?", " ", name))
-    while True:
+    while True:  # the rank at the front of the display name, as often as it is there
+        leading = _LEADING_RANK.match(name)
+        if leading:
+            word = leading.group(0).strip(" .").casefold()
+            short = short or _RANKS.get(word) or _ABBREVIATIONS.get(word)
         stripped = _LEADING_RANK.sub("", name)
         if rank:
             stripped = re.sub(r"^" + re.escape(rank) + r"\b\.?\s*", "", stripped, flags=re.I)
