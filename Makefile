@@ -10,7 +10,7 @@ DEMO := out/demo
 FROM ?= 2026-01-01
 TO ?= 2027-12-31
 
-.PHONY: help install demo test lint typecheck unit schemas clean bench iac report
+.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
@@ -18,6 +18,7 @@ help:
 	@echo "make schemas - regenerate the feed contracts' JSON Schema files"
 	@echo "make iac    - checkov and the Bicep-vs-code tests"
 	@echo "make report - the compliance report (CSV + HTML) of the demo run (FROM=, TO= dates)"
+	@echo "make catalogue - every message in every variant on one HTML page (out/catalogue/index.html)"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -54,6 +55,12 @@ demo: $(STAMP)
 # The compliance report of the demo run again (CSV and a self-contained HTML page with charts).
 report: $(STAMP)
 	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report
+
+# Every message the service can send, in every variant, on one self-contained page for a
+# force's communications team (CATALOGUE_OUT= another folder, POLICY= another policy file).
+CATALOGUE_OUT ?= out/catalogue
+catalogue: $(STAMP)
+	$(PY) -m shared.ops.catalogue --out $(CATALOGUE_OUT) $(if $(POLICY),--policy $(POLICY))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

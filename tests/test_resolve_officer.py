@@ -122,7 +122,7 @@ def test_the_fallback_reaches_the_audit_trail(tmp_path: Path, monkeypatch: pytes
     result = replay(tmp_path, [occurrence("2026-11-20T10:00:00Z")], end="2026-11-21T00:00:00Z")
     assert any(a["reason"] == "directory_unavailable:team_contact" for a in result["audit"])
     [message] = result["outbox"]
-    assert "your local policing team" in message["body"]
+    assert "Your local policing team is dealing with your case" in message["body"]
     assert json.dumps(message).count("Jo Bloggs") == 0
 
 

@@ -2,29 +2,42 @@
 
 Templates live in ``shared/templates/<language>/``. Undefined values raise
 (StrictUndefined) rather than print blanks; HTML is autoescaped.
+
+Everything a template says about the person is worked out here, once: who the
+message is for (the victim, the guardian of a victim under 18, or a STORM
+caller), how the officer is named, the days and dates in words, the outcome in
+plain words, and whether the Victims' Right to Review applies. Templates only
+choose words. An update the renderer cannot read (an unreadable hearing date,
+say) is left out of the sentence rather than filled with a placeholder.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from jinja2 import Environment
 
+from shared.contracts.feeds import PersonName
 from shared.contracts.messages import Officer
-from shared.domain.journey import Duty, Journey
+from shared.domain.journey import Duty, Journey, has_enhanced_rights, is_under_age, template_for
 from shared.domain.policy import Policy
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1] / "templates"
 _LONDON = ZoneInfo("Europe/London")
+
+Audience = Literal["victim", "guardian", "caller"]
+
+# --- SMS length ------------------------------------------------------------------------
 
 # GSM 03.38 basic character set and its extension table (each extension character costs two).
 _GSM7_BASIC = set(
@@ -33,10 +46,38 @@ _GSM7_BASIC = set(
 )
 _GSM7_EXTENDED = set("^{}\\[~]|€\f")
 
+# The SMS segment budget of each template: the one place it is set. A single update fits
+# one segment (160 GSM-7 characters) with the longest realistic values (an 18-character
+# reference, a 9-character collar number, a 40-character personal link). None means the
+# policy's ``timing.sms_max_segments``: several updates in one message; an outcome, which
+# RULES.md §6 wants in plain words on every channel; a visit, which RULES.md §7 wants with
+# its day, date and time ("Wednesday 30 September at 12:45pm" is 33 characters alone); and a
+# release under investigation, which needs "while we investigate" to say the case is still
+# open. Anything carrying the Victims' Right to Review has the policy's maximum too
+# (``sms_budget``). With realistic values all but outcomes and reviews fit one segment.
+SMS_SEGMENT_BUDGET: dict[str, int | None] = {
+    "acknowledgement": 1,
+    "officer_changed": 1,
+    "suspect_arrested": 1,
+    "suspect_interviewed": 1,
+    "suspect_bailed": 1,
+    "bail_conditions_changed": 1,
+    "bail_cancelled": 1,
+    "suspect_released_under_investigation": None,
+    "suspect_released_no_further_action": None,
+    "suspect_charged": 1,
+    "out_of_court_disposal": 1,
+    "decision_not_to_prosecute": None,
+    "case_closed": None,
+    "checkin": 1,
+    "attendance_booked": None,
+    "combined_update": None,
+}
+
 
 def sms_segments(text: str) -> int:
     """How many SMS segments the text takes (GSM-7: 160/153; UCS-2: 70/67)."""
-    if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENDED for ch in text):
+    if is_gsm7(text):
         units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
         single, part = 160, 153
     else:
@@ -45,7 +86,46 @@ def sms_segments(text: str) -> int:
     return 1 if units <= single else math.ceil(units / part)
 
 
-def _local(value: str | datetime) -> datetime | None:
+def is_gsm7(text: str) -> bool:
+    """Whether every character is in the GSM-7 alphabet (otherwise the SMS goes as UCS-2)."""
+    return all(ch in _GSM7_BASIC or ch in _GSM7_EXTENDED for ch in text)
+
+
+def sms_budget(duties: list[Duty], policy: Policy) -> int:
+    """The most segments an SMS carrying these duties may take (``SMS_SEGMENT_BUDGET``)."""
+    most = policy.timing.sms_max_segments
+    if any(_review_applies(duty, policy) for duty in duties):
+        return most
+    budget = SMS_SEGMENT_BUDGET.get(template_for(duties))
+    return most if budget is None else min(budget, most)
+
+
+# Typographic characters a template or a record may carry, as their GSM-7 equivalents: one
+# curly quote would otherwise send the whole SMS as UCS-2 (70 characters a segment).
+_TO_GSM7 = str.maketrans(
+    {
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "‛": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "–": "-",
+        "—": "-",
+        "‐": "-",
+        "‑": "-",
+        "…": "...",
+        "\u00a0": " ",
+    }
+)
+
+# --- Days, dates and times ------------------------------------------------------------------
+
+
+def _local(value: str | datetime | None) -> datetime | None:
+    if not value:
+        return None
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.astimezone(_LONDON) if moment.tzinfo is not None else None
@@ -53,24 +133,223 @@ def _local(value: str | datetime) -> datetime | None:
         return None
 
 
-def _london_date(value: str | datetime) -> str:
-    local = _local(value)
-    return f"{local:%A} {local.day} {local:%B %Y}" if local else "a date we will confirm"
+def _clock(local: datetime) -> str:
+    """GOV.UK style: 9am, 3:45pm, midday, midnight."""
+    if (local.hour, local.minute) == (12, 0):
+        return "midday"
+    if (local.hour, local.minute) == (0, 0):
+        return "midnight"
+    hour = local.hour % 12 or 12
+    minutes = f":{local.minute:02d}" if local.minute else ""
+    return f"{hour}{minutes}{'am' if local.hour < 12 else 'pm'}"
 
 
-def _london_time(value: str | datetime) -> str:
+def day_and_date(value: str | datetime | None, year: bool = False) -> str | None:
+    """'Tuesday 6 October' (with the year: 'Tuesday 6 October 2026'), Europe/London; None if unreadable."""
     local = _local(value)
     if local is None:
-        return "a time we will confirm"
-    return f"{local.hour % 12 or 12}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
+        return None
+    return f"{local:%A} {local.day} {local:%B}" + (f" {local.year}" if year else "")
 
+
+def day_date_and_time(value: str | datetime | None) -> str | None:
+    """'Tuesday 6 October at 3:45pm' (RULES.md §7: a time always comes with its day and date)."""
+    local = _local(value)
+    return f"{day_and_date(local)} at {_clock(local)}" if local is not None else None
+
+
+# --- Who is written to, and about whom ------------------------------------------------------
+
+
+def audience(journey: Journey, policy: Policy) -> Audience:
+    """The reader: a STORM caller, the guardian of a victim under 18, or the victim."""
+    if journey.role == "caller":
+        return "caller"
+    victim = journey.victim
+    guardian = victim.guardian if victim is not None else None
+    if guardian is not None and (guardian.email or guardian.mobile) and is_under_age(journey, policy):
+        return "guardian"
+    return "victim"
+
+
+def _clean(text: str | None) -> str:
+    return " ".join(text.split()) if text else ""
+
+
+def _greeting_name(name: PersonName | None) -> str | None:
+    """'Ms Smith', 'Alex Smith' or 'Alex'; None when there is no name to use."""
+    if name is None:
+        return None
+    title, forename, surname = _clean(name.title), _clean(name.forename), _clean(name.surname)
+    if surname:
+        return f"{title or forename} {surname}".strip()
+    return forename or None
+
+
+def _reader_name(journey: Journey, reader: Audience) -> PersonName | None:
+    if reader == "caller":
+        return journey.caller.name if journey.caller else None
+    victim = journey.victim
+    if victim is None:
+        return None
+    if reader == "guardian":
+        return victim.guardian.name if victim.guardian else None
+    return victim.name
+
+
+# --- The officer, named once ------------------------------------------------------------------
+
+_RANKS = {
+    "police constable": "PC",
+    "constable": "PC",
+    "detective constable": "DC",
+    "trainee detective constable": "TDC",
+    "police sergeant": "PS",
+    "sergeant": "PS",
+    "detective sergeant": "DS",
+    "police inspector": "Inspector",
+    "inspector": "Inspector",
+    "detective inspector": "DI",
+    "chief inspector": "Chief Inspector",
+    "detective chief inspector": "DCI",
+    "police community support officer": "PCSO",
+    "special constable": "SC",
+}
+_ABBREVIATIONS = {short.casefold(): short for short in _RANKS.values()} | {
+    "sgt": "PS",
+    "insp": "Inspector",
+    "det": "DC",
+    "tdc": "TDC",
+}
+_RANK_WORDS = sorted({*_RANKS, *_ABBREVIATIONS}, key=len, reverse=True)
+_LEADING_RANK = re.compile(r"^(?:" + "|".join(re.escape(w) for w in _RANK_WORDS) + r")\b\.?\s*", re.I)
+_COLLAR = re.compile(r"^(?:(?P<prefix>[A-Za-z]{1,6})\.?\s*)?(?P<number>\d[0-9A-Za-z]*)$")
+_COLLAR_IN_NAME = re.compile(
+    r"\(?\b(?:(?P<prefix>" + "|".join(re.escape(w) for w in _ABBREVIATIONS) + r")\.?\s*)?"
+    r"(?P<number>\d{2,}[A-Za-z]{0,2})\b\)?",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class OfficerNames:
+    """How a message names the officer in charge, or the team standing in for one."""
+
+    full: str  # 'PC 1234 Jordan Lee', or the team: 'your local policing team'
+    ask_for: str | None  # what to ask for on 101 in an SMS: 'PC 1234' (never a name); None: just call
+    email: str | None
+    team: bool
+
+
+def officer_names(officer: Officer | None, policy: Policy) -> OfficerNames:
+    """Name the officer once, cleanly, whatever mix of rank, collar number and display name the
+    directory holds ('Police Constable' or 'PC'; 'PC 1234' or '1234'; 'PC 1234 Jordan Lee' or
+    'Jordan Lee (PC 1234)' as the display name): 'PC 1234 Jordan Lee'."""
+    if officer is None or officer.generic:
+        return OfficerNames(policy.force.team_contact_name, None, None, True)
+    rank = _clean(officer.rank)
+    short = _RANKS.get(rank.casefold()) or _ABBREVIATIONS.get(rank.casefold()) or rank or None
+    number: str | None = None
+    collar = _clean(officer.collar_number)
+    if collar:
+        match = _COLLAR.match(collar)
+        if match:
+            number = match["number"]
+            prefix = match["prefix"]
+            if prefix and prefix.casefold() in _ABBREVIATIONS:  # the rank as the collar number gives it
+                short = _ABBREVIATIONS[prefix.casefold()]
+        else:
+            number = collar
+    name = _clean(officer.display_name)
+    found = _COLLAR_IN_NAME.search(name)
+    if found:  # a collar number in the display name: the directory's own field wins if both are there
+        number = number or found["number"]
+        if found["prefix"] and not short:
+            short = _ABBREVIATIONS[found["prefix"].casefold()]
+        name = _clean(name[: found.start()] + " " + name[found.end() :])
+    if number is not None:
+        name = _clean(re.sub(r"\(?\b" + re.escape(number) + r"\b\)?", " ", name))
+    while True:  # the rank at the front of the display name, as often as it is there
+        leading = _LEADING_RANK.match(name)
+        if leading:
+            word = leading.group(0).strip(" .").casefold()
+            short = short or _RANKS.get(word) or _ABBREVIATIONS.get(word)
+        stripped = _LEADING_RANK.sub("", name)
+        if rank:
+            stripped = re.sub(r"^" + re.escape(rank) + r"\b\.?\s*", "", stripped, flags=re.I)
+        if stripped == name:
+            break
+        name = stripped
+    name = name.strip(" ,;:-()")
+    if number and not short:  # no rank to put before the number: 'Jordan Lee (collar number 1234)'
+        full = f"{name} (collar number {number})" if name else f"officer {number}"
+    else:
+        full = " ".join(part for part in (short, number, name) if part)
+    full = full or policy.force.team_contact_name
+    ask_for = f"{short or 'officer'} {number}" if number else None
+    return OfficerNames(full, ask_for, _clean(officer.email) or None, False)
+
+
+# Out-of-court disposals an email may name. Niche's disposal detail is free text, which could
+# hold a suspect's name or the offence (RULES.md §2), so only a known kind of disposal is
+# repeated; anything else is left out. Cannabis and khat warnings would name the offence.
+_DISPOSALS = frozenset(
+    {
+        "community resolution",
+        "caution",
+        "simple caution",
+        "adult caution",
+        "conditional caution",
+        "youth caution",
+        "youth conditional caution",
+        "penalty notice",
+        "penalty notice for disorder",
+        "fixed penalty notice",
+        "restorative justice",
+        "diversion",
+    }
+)
+
+
+def _disposal(text: str | None) -> str | None:
+    words = _clean(text)
+    return words if words.casefold() in _DISPOSALS else None
+
+
+# --- Outcomes and the right to review ---------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _outcome_words(language: str) -> dict[str, str | dict[str, str]]:
+    words: dict[str, str | dict[str, str]] = json.loads(
+        (TEMPLATE_ROOT / language / "outcomes.json").read_text(encoding="utf-8")
+    )
+    return words
+
+
+def outcome_sentence(code: str, reader: Audience, language: str = "en") -> str | None:
+    """The outcome in plain words for this reader (RULES.md §6), or None for an unknown code."""
+    words = _outcome_words(language).get(code)
+    if isinstance(words, dict):
+        return words.get(reader) or words["victim"]
+    return words
+
+
+def _review_applies(duty: Duty, policy: Policy) -> bool:
+    return (
+        duty.details.get("outcome") in policy.right_to_review_outcomes
+        or duty.details.get("milestone", duty.template) in policy.right_to_review_milestones
+    )
+
+
+# --- Printable text ----------------------------------------------------------------------------------
 
 # ASCII control characters: whitespace ones become a space, the others go (as in _printable).
 _ASCII_CONTROLS = {code: (" " if chr(code).isspace() else None) for code in [*range(0x20), 0x7F]}
 
 
 def _printable(text: str) -> str:
-    """No control or formatting characters from data in an SMS (they garble or hide text)."""
+    """No control or formatting characters from data in a message (they garble or hide text)."""
     if text.isascii():  # the common case, without a per-character Unicode lookup
         return text.translate(_ASCII_CONTROLS)
     return "".join(
@@ -78,6 +357,11 @@ def _printable(text: str) -> str:
         for ch in text
         if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
     )
+
+
+def _sentence(text: str) -> str:
+    """The first letter in capitals, the rest as written ('your local policing team' -> 'Your …')."""
+    return text[:1].upper() + text[1:]
 
 
 @lru_cache(maxsize=8)
@@ -92,17 +376,8 @@ def _environment(language: str, html: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters["london_date"] = _london_date
-    env.filters["london_time"] = _london_time
+    env.filters["sentence"] = _sentence
     return env
-
-
-@lru_cache(maxsize=8)
-def _outcome_words(language: str) -> dict[str, str]:
-    words: dict[str, str] = json.loads(
-        (TEMPLATE_ROOT / language / "outcomes.json").read_text(encoding="utf-8")
-    )
-    return words
 
 
 @dataclass(frozen=True)
@@ -110,6 +385,7 @@ class RenderedSms:
     text: str
     segments: int
     language: str
+    budget: int = 1  # the segments this message may take (sms_budget)
 
 
 @dataclass(frozen=True)
@@ -128,64 +404,86 @@ def choose_language(journey: Journey, policy: Policy) -> tuple[str, bool]:
     return policy.default_language, wanted != policy.default_language
 
 
-def _officer_view(officer: Officer | None, policy: Policy) -> dict[str, Any]:
-    if officer is None or officer.generic:
-        team = policy.force.team_contact_name
-        return {"sms_name": team, "email_name": team, "email": None}
-    named = " ".join(part for part in (officer.rank, officer.display_name) if part)
+# --- The template context ------------------------------------------------------------------------
+
+
+def _update(duty: Duty, reader: Audience, policy: Policy, language: str) -> dict[str, Any]:
+    details = duty.details
+    code = details.get("outcome")
+    outcome = outcome_sentence(code, reader, language) if code else None
+    court = _clean(details.get("court")) or None
     return {
-        "sms_name": officer.collar_number or "your officer",
-        "email_name": f"{named} ({officer.collar_number})" if officer.collar_number else named,
-        "email": officer.email,
+        "template": duty.template,
+        "outcome": outcome,
+        "disposal": _disposal(details.get("disposal")),
+        "court": court,
+        "hearing": day_and_date(details.get("hearing_at"), year=True) if court else None,
+        "appointment": day_date_and_time(details.get("appointment")),
+        "moved_from": day_date_and_time(details.get("moved_from")),
+        "first_officer": details.get("first_officer") == "yes",
+        "review": _review_applies(duty, policy),
     }
 
 
-def _context(journey: Journey, duties: list[Duty], policy: Policy, language: str) -> dict[str, Any]:
-    outcomes = _outcome_words(language)
-    updates = []
-    review = False
-    for duty in duties:
-        outcome = duty.details.get("outcome")
-        updates.append(
-            {
-                "template": duty.template,
-                "details": dict(duty.details),
-                "outcome_words": outcomes.get(outcome, "the investigation has ended") if outcome else "",
-            }
-        )
-        if outcome in policy.right_to_review_outcomes:
-            review = True
-        if duty.details.get("milestone") in policy.right_to_review_milestones:
-            review = True
-    greeting = None
+def _context(
+    journey: Journey, duties: list[Duty], policy: Policy, language: str, link: str | None
+) -> dict[str, Any]:
+    reader = audience(journey, policy)
     victim = journey.victim
-    if victim is not None and victim.name is not None and victim.name.surname:
-        greeting = " ".join(p for p in (victim.name.title or victim.name.forename, victim.name.surname) if p)
+    child = _clean(victim.name.forename) if reader == "guardian" and victim and victim.name else ""
+    if reader == "caller":
+        incident: str | None = journey.crime_reference
+        crime: str | None = journey.linked_crime
+    else:
+        incident, crime = None, journey.crime_reference
+    frequency = victim.preferences.frequency_days if victim else policy.timing.default_frequency_days
+    deadlines = policy.deadlines
+    enhanced = reader != "caller" and has_enhanced_rights(journey, policy)
+    sooner = enhanced and deadlines.enhanced_working_days < deadlines.working_days
+    # Updates in the order they happened (a stable sort keeps the feed's order for ties).
+    ordered = sorted(duties, key=lambda duty: duty.event_at)
+    updates = [_update(duty, reader, policy, language) for duty in ordered]
     return {
+        "audience": reader,
         "force": policy.force.model_dump(),
-        "crime_reference": journey.crime_reference,
-        "officer": _officer_view(journey.officer, policy),
+        "reference": incident or crime,  # what the reader quotes: the incident number for a call
+        "crime_reference": crime,
+        "incident_number": incident,
+        "officer": officer_names(journey.officer, policy),
         "updates": updates,
-        "right_to_review": review,
+        "right_to_review": any(u["review"] for u in updates),
         "review_months": policy.right_to_review_months,
-        "greeting_name": greeting,
+        "greeting_name": _greeting_name(_reader_name(journey, reader)),
+        "child": child,
+        "enhanced": sooner,  # enhanced rights that bring the news sooner
+        "news_days": deadlines.enhanced_working_days if enhanced else deadlines.working_days,
+        "checkin_days": frequency,
+        "link": link or policy.force.preferences_url,
         "language": language,
     }
 
 
-def render_sms(journey: Journey, duties: list[Duty], policy: Policy, language: str = "en") -> RenderedSms:
-    """The SMS text: neutral words, no offence, no names, no addresses."""
-    context = _context(journey, duties, policy, language)
-    context["greeting_name"] = None  # an SMS never names the victim
-    text = " ".join(
-        _printable(_environment(language, False).get_template("sms.txt.j2").render(context)).split()
-    )
-    return RenderedSms(text, sms_segments(text), language)
+def render_sms(
+    journey: Journey, duties: list[Duty], policy: Policy, language: str = "en", link: str | None = None
+) -> RenderedSms:
+    """The SMS text: neutral words, no offence, no names, no addresses (RULES.md §2).
+
+    ``link`` is where the reader stops or changes their updates (default: the policy's
+    ``force.preferences_url``; a personal link of at most 40 characters is budgeted for).
+    """
+    context = _context(journey, duties, policy, language, link)
+    context["greeting_name"] = None  # an SMS never names anyone
+    context["child"] = ""
+    rendered = _environment(language, False).get_template("sms.txt.j2").render(context)
+    text = " ".join(_printable(rendered).translate(_TO_GSM7).split())
+    return RenderedSms(text, sms_segments(text), language, sms_budget(duties, policy))
 
 
-def render_email(journey: Journey, duties: list[Duty], policy: Policy, language: str = "en") -> RenderedEmail:
+def render_email(
+    journey: Journey, duties: list[Duty], policy: Policy, language: str = "en", link: str | None = None
+) -> RenderedEmail:
     """The email: a subject, a plain-text body and the same body as escaped HTML."""
-    context = _context(journey, duties, policy, language)
+    context = _context(journey, duties, policy, language, link)
     plain = _environment(language, False)
     subject = " ".join(_printable(plain.get_template("email_subject.txt.j2").render(context)).split())
     body = plain.get_template("email_body.txt.j2").render(context)
