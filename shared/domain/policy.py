@@ -127,6 +127,21 @@ def _https_url(value: str) -> str:
     return value
 
 
+# Room a link has in an SMS: a single update fits one segment (160 GSM-7 characters) with a link
+# this long (shared/domain/render.py budgets for it; the personal link of a later issue fits it).
+SMS_LINK_MAX = 40
+
+
+def _sms_link(value: str) -> str:
+    _https_url(value)
+    if len(value) > SMS_LINK_MAX:
+        raise ValueError(
+            f"{value!r} is {len(value)} characters: at most {SMS_LINK_MAX} (with https://), "
+            "since every SMS carries it and a single update must fit one segment"
+        )
+    return value
+
+
 def _record_url(value: str) -> str:
     """An https URL whose one placeholder is {crime_reference} (it is filled in with str.format)."""
     try:
@@ -192,6 +207,7 @@ def _category(value: str) -> str:
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
 HttpsUrl = Annotated[Text, AfterValidator(_https_url)]
+SmsLink = Annotated[Text, AfterValidator(_sms_link)]
 Mailbox = Annotated[Text, AfterValidator(_mailbox)]
 PhoneNumber = Annotated[Text, AfterValidator(_phone_number)]
 # Enums are read from their text in Python too (code and tests build policies from plain strings).
@@ -209,7 +225,7 @@ class _Policy(BaseModel):
 class ForcePolicy(_Policy):
     name: Text = "Humberside Police"
     non_emergency_number: PhoneNumber = "101"
-    preferences_url: HttpsUrl = "https://victim-updates.example.police.uk/preferences"
+    preferences_url: SmsLink = "https://victims.example.police.uk/p"
     team_contact_name: Text = "your local policing team"
     victim_support: Text = "Victim Support on 08 08 16 89 111"
     review_url: HttpsUrl = "https://victim-updates.example.police.uk/right-to-review"
