@@ -1,4 +1,4 @@
-"""Builders of feed records for scenario tests (the DESIGN.md §3 shapes)."""
+"""Builders of feed records for scenario tests (the feed contracts' shapes, schemas/)."""
 
 from __future__ import annotations
 

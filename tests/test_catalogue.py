@@ -1,4 +1,4 @@
-"""Every message in the catalogue, read as its reader will read it (RULES.md §2, §6, §7).
+"""Every message in the catalogue, read as its reader will read it (journey-rules.md §5, §6, §7).
 
 The catalogue (shared/ops/catalogue.py) renders every template on every channel for every
 reader, officer and set of values through the real render functions. These tests read each
@@ -126,7 +126,7 @@ def _problems(item: Rendered) -> list[str]:
         child = (LONGEST if v.values == "longest" else REALISTIC).child_name["forename"]
         if child in greeting:
             found.append(f"email: the guardian greeted by the child's name: {greeting!r}")
-    # RULES.md §2: what every message gives, and what an SMS never holds.
+    # journey-rules.md §5: what every message gives, and what an SMS never holds.
     values = LONGEST if v.values == "longest" else REALISTIC
     reference = values.incident_number if v.audience == "caller" else values.crime_reference
     for where, text in (("sms", sms.text), ("email", email.text)):

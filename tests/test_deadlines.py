@@ -1,4 +1,4 @@
-"""Working-day deadlines of the Victims' Code (RULES.md §1)."""
+"""Working-day deadlines of the Victims' Code (journey-rules.md §2)."""
 
 from __future__ import annotations
 

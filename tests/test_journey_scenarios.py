@@ -1,4 +1,4 @@
-"""The journey rules of RULES.md, each shown end to end through the local host."""
+"""The journey rules of docs/journey-rules.md, each shown end to end through the local host."""
 
 from __future__ import annotations
 
@@ -240,7 +240,7 @@ def test_a_moved_appointment_is_a_new_message_and_a_caller_without_consent_gets_
         ),
     ]
     result = replay(tmp_path, [], storm=storm, end="2026-11-21T00:00:00Z")
-    visits = ("on Friday 20 November at 4pm", "on Friday 20 November at 6pm")
+    visits = ("Friday 20 November at 4pm", "Friday 20 November at 6pm")
     assert [any(v in m["body"] for v in visits) for m in result["outbox"]] == [True, True]
     assert {m["duties"][0].split(":")[1] for m in result["outbox"]} == {"HU-20261120-0123"}
 
@@ -296,6 +296,7 @@ def test_a_visit_moved_after_the_caller_was_told_is_a_new_message_that_says_it_m
     caller = _journey(result["out"], "HU-20261120-0123", "C-77")
     moved = caller.duties["attend:HU-20261120-0123:2026-11-20T18:00:00+00:00"]
     assert moved.details["moved_from"] == "2026-11-20T16:00:00+00:00"
+    assert "Your visit has moved to Friday 20 November at 6pm" in result["outbox"][1]["body"]
 
 
 def test_a_visit_moved_before_the_caller_was_told_sends_only_the_new_time(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Every "day" is the Europe/London calendar day (RULES.md §7), in the sample data too."""
+"""Every "day" is the Europe/London calendar day (journey-rules.md §7), in the sample data too."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Officer mail as an officer, a team or a supervisor reads it (RULES.md §8)."""
+"""Officer mail as an officer, a team or a supervisor reads it (journey-rules.md §11)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from shared.domain.officer_mail import Recipient, render_officer_mail
 from shared.domain.policy import Policy
 
 POLICY = Policy()
-# An arrest on Friday 18 December 2026, due by the end of Tuesday 29 December (RULES.md §1).
+# An arrest on Friday 18 December 2026, due by the end of Tuesday 29 December (journey-rules.md §2).
 DUE = datetime(2026, 12, 29, 23, 59, 59, tzinfo=UTC)
 CREATED = datetime(2026, 12, 18, 10, 0, tzinfo=UTC)
 

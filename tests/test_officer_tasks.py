@@ -1,4 +1,4 @@
-"""Officer tasks reach a person (RULES.md §8): notify_officer, its notices, its ledger and its notifiers.
+"""Officer tasks reach a person (journey-rules.md §11): notify_officer, its notices, its ledger and its notifiers.
 
 End to end through the local host and the real function objects (``replay``), at the
 step with embedded services, and the ACS notifier through the real SDK against the stub.

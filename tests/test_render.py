@@ -1,4 +1,4 @@
-"""Message rendering: content rules, SMS length, escaping, language (RULES.md §2, §6)."""
+"""Message rendering: content rules, SMS length, escaping, language (journey-rules.md §5, §6)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Officer mail to a JSON Lines file, in place of ACS Email (the embedded TaskNotifier).
 
 Each mail handed over is one line of ``officer-mail.jsonl`` with exactly the fields of
-the command-line contract (DESIGN.md, "More of the command line"): ``task_id``,
+the command-line contract (README, "The local host and its command line"): ``task_id``,
 ``crime_reference``, ``to``, ``kind``, ``subject``, ``body``, ``sent_at``. It is a
 separate file from ``outbox.jsonl``, which holds only what victims and callers receive.
 

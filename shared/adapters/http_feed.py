@@ -1,6 +1,6 @@
 """A feed read from the force's HTTP endpoint, page by page from a cursor.
 
-The paging contract (DESIGN.md §3)::
+The paging contract (the feed contracts, published in schemas/)::
 
     GET {url}?modifiedSince={cursor}&limit=N  ->  {"items": [...], "next": "..."}
 

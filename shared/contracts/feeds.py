@@ -1,4 +1,4 @@
-"""The two feed contracts (DESIGN.md §3): Niche occurrences and STORM incidents.
+"""The two feed contracts (the feed contracts, published in schemas/): Niche occurrences and STORM incidents.
 
 Each record is the whole current state of one occurrence or incident. The models
 are strict about shape (unknown keys are rejected, types are not coerced across
@@ -37,7 +37,7 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, stric
 LongText = Annotated[str, StringConstraints(max_length=2000, strict=True)]
 # Free text from a feed that a message quotes (a court's name, a disposal): short enough for an email line.
 MessageText = Annotated[str, StringConstraints(min_length=1, max_length=120, strict=True)]
-# A Home Office crime outcome type (RULES.md §6), as text: "1" to "22".
+# A Home Office crime outcome type (journey-rules.md §6), as text: "1" to "22".
 OUTCOME_CODE_PATTERN = r"^([1-9]|1[0-9]|2[0-2])$"
 OutcomeCode = Annotated[str, StringConstraints(pattern=OUTCOME_CODE_PATTERN, strict=True)]
 

@@ -78,7 +78,7 @@ class CaseChange(_Message):
 
 
 class CrimeFacts(_Message):
-    """What every recipient of one crime shares: its safety facts (RULES.md §7).
+    """What every recipient of one crime shares: its safety facts (journey-rules.md §7).
 
     Kept per crime (the Crimes table) and told to every journey linked to it:
     its victims (and so their guardians) and the callers of its incidents.

@@ -1,4 +1,4 @@
-"""A crime's safety facts, shared by every journey linked to it (RULES.md §7).
+"""A crime's safety facts, shared by every journey linked to it (journey-rules.md §7).
 
 The facts of one crime (its flags, status, recording time and the STORM
 categories of its incidents) are kept in one place, whichever record arrives
@@ -46,7 +46,7 @@ class IncidentFacts(BaseModel):
 
     Kept under the incident number. Both feeds write it, ETag-checked: a Niche
     record that links the incident sets the crime, a STORM record adds its
-    categories; whichever writes second sees the other's (RULES.md §7).
+    categories; whichever writes second sees the other's (journey-rules.md §7).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,4 +1,4 @@
-"""A victim's journey: the keyed state and the rules that move it (RULES.md).
+"""A victim's journey: the keyed state and the rules that move it (docs/journey-rules.md).
 
 Every function here is pure: (journey state, event, policy, now) -> Decision,
 where a Decision is the new state plus the commands to carry out. The steps do
@@ -97,9 +97,9 @@ class Journey(BaseModel):
     flags: list[str] = Field(default_factory=list)
     incident_number: str | None = None
     # A caller's journey is keyed by its incident number (crime_reference holds it); the crime
-    # it is linked to, once known, is here (RULES.md §7).
+    # it is linked to, once known, is here (journey-rules.md §7).
     linked_crime: str | None = None
-    # STORM categories of this incident and of every incident linked to the crime (RULES.md §7):
+    # STORM categories of this incident and of every incident linked to the crime (journey-rules.md §7):
     # a safeguarding one among them excludes automated messages.
     incident_categories: list[str] = Field(default_factory=list)
     victim: Victim | None = None
@@ -268,7 +268,7 @@ class Route:
 
 
 def route(journey: Journey, policy: Policy) -> Route:
-    """Safeguarding first, then consent, then the channel (RULES.md §2, §7)."""
+    """Safeguarding first, then consent, then the channel (journey-rules.md §4, §7)."""
     excluded = excluded_reason(journey, policy)
     if journey.role == "caller":
         caller = journey.caller
@@ -325,7 +325,7 @@ def _new_journey(crime_reference: str, person_id: str, role: Literal["victim", "
 
 
 def _share_facts(journey: Journey, facts: CrimeFacts) -> None:
-    """The crime's safety facts, for every recipient linked to it (RULES.md §7).
+    """The crime's safety facts, for every recipient linked to it (journey-rules.md §7).
 
     Flags and status are the crime's as its latest Niche record has them (a flag
     removed there lifts its exclusion); STORM categories only accumulate, since an
@@ -468,7 +468,7 @@ def _rebook(journey: Journey, incident: str, key: str, now: datetime, d: Decisio
 def _discharge_by_contact(journey: Journey, contacted_at: datetime, now: datetime, d: Decision) -> None:
     """A logged manual contact discharges every open duty whose event came before it.
 
-    It also closes the officer tasks it covers (RULES.md §8): a duty's own task once
+    It also closes the officer tasks it covers (journey-rules.md §11): a duty's own task once
     none of that task's duties is still waiting for the officer, and the escalation
     of a breached duty it covers.
     """
@@ -532,7 +532,7 @@ def _set_deadline(journey: Journey, duty: Duty, policy: Policy, now: datetime, d
 def _tighten_deadlines(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
     """A flag, enhanced right or date of birth that arrives later brings open deadlines forward.
 
-    A deadline only ever comes earlier (RULES.md §7); the earlier check decides the
+    A deadline only ever comes earlier (journey-rules.md §7); the earlier check decides the
     duty, and the later one, when it comes, finds it decided.
     """
     for duty in journey.duties.values():
@@ -603,7 +603,7 @@ def _dispatch(journey: Journey, duties: list[Duty], policy: Policy, now: datetim
             duty.reason = how.reason
             d.note(now, duty.key, "suppressed", how.reason)
             if how.reason == "opted_out" and duty.compliance == Compliance.PENDING:
-                # The victim's choice discharges the duty (RULES.md §5).
+                # The victim's choice discharges the duty (journey-rules.md §10).
                 duty.compliance = Compliance.MET
                 d.note(now, duty.key, "deadline_met", "opted_out")
         return

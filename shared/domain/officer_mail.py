@@ -1,4 +1,4 @@
-"""Officer mail: what an officer, a team or a supervisor reads about an officer task (RULES.md §8).
+"""Officer mail: what an officer, a team or a supervisor reads about an officer task (journey-rules.md §11).
 
 A mail says at a glance which record it is about (the crime, or for a STORM caller the
 incident), which person in it (by person id only), what they must be told (the duties

@@ -1,4 +1,4 @@
-"""The journey policy: every number and list of RULES.md, overridable by a force.
+"""The journey policy: every number and list of docs/journey-rules.md, overridable by a force.
 
 The shipped default lives in ``policy/journey-policy.json``; the app setting
 ``JOURNEY_POLICY_PATH`` points at another file. A malformed file fails at
@@ -229,7 +229,7 @@ class ForcePolicy(_Policy):
     team_contact_name: Text = "your local policing team"
     victim_support: Text = "Victim Support on 08 08 16 89 111"
     review_url: HttpsUrl = "https://victim-updates.example.police.uk/right-to-review"
-    # Officer tasks (RULES.md §8): where a task goes when there is no named officer, where an
+    # Officer tasks (journey-rules.md §11): where a task goes when there is no named officer, where an
     # overdue one is sent again, and the link to the record ({crime_reference} is filled in).
     team_mailbox: Mailbox = "victim-updates-team@example.police.uk"
     supervisor_mailbox: Mailbox = "victim-updates-supervisors@example.police.uk"
@@ -280,7 +280,7 @@ class TimingPolicy(_Policy):
 
 
 class StormPolicy(_Policy):
-    """STORM incident categories: the force's vocabulary, and those that are safeguarding (RULES.md §7).
+    """STORM incident categories: the force's vocabulary, and those that are safeguarding (journey-rules.md §7).
 
     ``categories`` holds every opening and closing category the force's STORM uses; a
     safeguarding category must be one of them, so that a misspelt one fails here instead of

@@ -50,7 +50,7 @@ _GSM7_EXTENDED = set("^{}\\[~]|€\f")
 # one segment (160 GSM-7 characters) with the longest realistic values (an 18-character
 # reference, a 9-character collar number, a 40-character personal link). None means the
 # policy's ``timing.sms_max_segments``: several updates in one message; an outcome, which
-# RULES.md §6 wants in plain words on every channel; a visit, which RULES.md §7 wants with
+# journey-rules.md §6 wants in plain words on every channel; a visit, which journey-rules.md §7 wants with
 # its day, date and time ("Wednesday 30 September at 12:45pm" is 33 characters alone); and a
 # release under investigation, which needs "while we investigate" to say the case is still
 # open. Anything carrying the Victims' Right to Review has the policy's maximum too
@@ -153,7 +153,7 @@ def day_and_date(value: str | datetime | None, year: bool = False) -> str | None
 
 
 def day_date_and_time(value: str | datetime | None) -> str | None:
-    """'Tuesday 6 October at 3:45pm' (RULES.md §7: a time always comes with its day and date)."""
+    """'Tuesday 6 October at 3:45pm' (journey-rules.md §7: a time always comes with its day and date)."""
     local = _local(value)
     return f"{day_and_date(local)} at {_clock(local)}" if local is not None else None
 
@@ -291,7 +291,7 @@ def officer_names(officer: Officer | None, policy: Policy) -> OfficerNames:
 
 
 # Out-of-court disposals an email may name. Niche's disposal detail is free text, which could
-# hold a suspect's name or the offence (RULES.md §2), so only a known kind of disposal is
+# hold a suspect's name or the offence (journey-rules.md §5), so only a known kind of disposal is
 # repeated; anything else is left out. Cannabis and khat warnings would name the offence.
 _DISPOSALS = frozenset(
     {
@@ -328,7 +328,7 @@ def _outcome_words(language: str) -> dict[str, str | dict[str, str]]:
 
 
 def outcome_sentence(code: str, reader: Audience, language: str = "en") -> str | None:
-    """The outcome in plain words for this reader (RULES.md §6), or None for an unknown code."""
+    """The outcome in plain words for this reader (journey-rules.md §6), or None for an unknown code."""
     words = _outcome_words(language).get(code)
     if isinstance(words, dict):
         return words.get(reader) or words["victim"]
@@ -466,7 +466,7 @@ def _context(
 def render_sms(
     journey: Journey, duties: list[Duty], policy: Policy, language: str = "en", link: str | None = None
 ) -> RenderedSms:
-    """The SMS text: neutral words, no offence, no names, no addresses (RULES.md §2).
+    """The SMS text: neutral words, no offence, no names, no addresses (journey-rules.md §5).
 
     ``link`` is where the reader stops or changes their updates (default: the policy's
     ``force.preferences_url``; a personal link of at most 40 characters is budgeted for).

@@ -1,4 +1,4 @@
-"""Quiet hours (RULES.md §3), in the force's local time."""
+"""Quiet hours (journey-rules.md §8), in the force's local time."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Deterministic synthetic feeds for local runs, tests and benchmarks.
 
-`generate` writes `niche.jsonl` and `storm.jsonl` (DESIGN.md §3) and `officers.json`
+`generate` writes `niche.jsonl` and `storm.jsonl` (the feed contracts, published in schemas/) and `officers.json`
 (the officer directory). Each crime is simulated as a story of dated steps — recorded,
 allocated, milestones one at a time, finalised — and every step becomes a whole-state
 snapshot. Output depends only on the arguments: one `random.Random(seed)` drives every
@@ -25,7 +25,7 @@ Json = dict[str, Any]
 MINUTE = 60
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-# Niche and STORM number by the force's calendar day and year, not UTC's (RULES.md §7).
+# Niche and STORM number by the force's calendar day and year, not UTC's (journey-rules.md §7).
 _LONDON = ZoneInfo("Europe/London")
 
 DEFAULT_START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
@@ -277,7 +277,7 @@ _COURTS = (
     "Scunthorpe Magistrates' Court",
     "Bridlington Magistrates' Court",
 )
-# Out-of-court disposals and their Home Office outcome codes (RULES.md §6).
+# Out-of-court disposals and their Home Office outcome codes (journey-rules.md §6).
 _DISPOSALS: tuple[tuple[str, str, float], ...] = (
     ("community resolution", "8", 55),
     ("adult caution", "3", 20),
@@ -809,7 +809,7 @@ class _Generator:
         )
         domestic = "domestic_abuse" in flags
         sensitive = domestic or "sexual_offence" in flags
-        recorded_day = _london_day(recorded)  # a victim's age counts on the London day (RULES.md §7)
+        recorded_day = _london_day(recorded)  # a victim's age counts on the London day (journey-rules.md §7)
         year = recorded_day.year
         victims = [self._victim(recorded_day, domestic) for _ in range(2 if rng.random() < 0.1 else 1)]
         case = _Case(

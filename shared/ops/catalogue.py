@@ -71,7 +71,7 @@ TITLES = {
     "combined_update": "Several updates in one message",
 }
 
-# What each Home Office outcome means (RULES.md §6), beside the words a reader gets.
+# What each Home Office outcome means (journey-rules.md §6), beside the words a reader gets.
 OUTCOME_MEANINGS = {
     "1": "charged or summonsed",
     "2": "youth caution",
@@ -102,7 +102,7 @@ OUTCOME_MEANINGS = {
 # catalogue's longest values use 18 characters, one more than the longest seen, and SMS
 # budgets are set against them.
 LONGEST_REFERENCE_LENGTH = 18
-# The personal link a later change puts in every message (RULES.md §10): at most 40
+# The personal link a later change puts in every message (journey-rules.md §20): at most 40
 # characters with https://. Until then the messages carry force.preferences_url.
 LONGEST_LINK_LENGTH = 40
 

@@ -31,7 +31,7 @@ from shared.steps.results import Emit, StepResult, Write
 
 log = logging.getLogger("victim_updates.decisions")
 
-# Why a task is closed: a logged manual contact covers it (RULES.md §8).
+# Why a task is closed: a logged manual contact covers it (journey-rules.md §11).
 CLOSED_BY_CONTACT = "victim_contacted"
 
 # Decisions that are also custom events for the operations dashboards.

@@ -98,7 +98,7 @@ def _share_facts(event: ResolvedCaseChange, services: Services, result: StepResu
     the incident's row (its categories, and the crime a Niche record linked it to)
     and the crime's row. Whichever side writes second sees the other's facts and
     tells them on, so every recipient hears them whichever record arrives first
-    (RULES.md §7). A conflicting write fails the attempt, which starts again.
+    (journey-rules.md §7). A conflicting write fails the attempt, which starts again.
     """
     case = event.case
     tables = services.tables

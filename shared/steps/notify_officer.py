@@ -1,4 +1,4 @@
-"""notify_officer: mail an officer task to the person who must act on it, once (RULES.md §8).
+"""notify_officer: mail an officer task to the person who must act on it, once (journey-rules.md §11).
 
 A ``task`` notice is mailed at once to the assignee's work address, or to the policy's
 team mailbox when there is none (or it is not a usable address). A ``reminder``

@@ -64,6 +64,14 @@ AppEvents
 | order by total desc
 '''
 
+var officerMailQuery = '''
+AppEvents
+| where Name == "OfficerNotified"
+| extend kind = tostring(Properties.kind), reason = tostring(Properties.reason)
+| summarize mails = sum(ItemCount) by day = startofday(TimeGenerated), kind, reason
+| order by day desc, kind asc, reason asc
+'''
+
 var complianceQuery = '''
 AppEvents
 | where Name in ("DutyMet", "DeadlineBreached")
@@ -177,6 +185,12 @@ var pipelineSteps = [
     name: 'suppressions-and-tasks'
     title: 'Suppressed messages and officer tasks, by reason'
     query: suppressionsAndTasksQuery
+    visualization: 'table'
+  }
+  {
+    name: 'officer-mail'
+    title: 'Officer tasks mailed per day (kind: task to the assignee, reminder to the supervisor), by reason'
+    query: officerMailQuery
     visualization: 'table'
   }
   {
