@@ -26,7 +26,17 @@ from shared.local.run import RunRequest, run
 from shared.ops.__main__ import main
 from shared.ops.context import Context, OpsError
 from shared.ports import OutgoingMessage
-from shared.steps.records import ALL_TABLES, AUDIT, JOURNEYS, QUARANTINE, SNAPSHOTS, journey_from
+from shared.steps.records import (
+    ALL_TABLES,
+    AUDIT,
+    CRIMES,
+    FACTS_ROW,
+    JOURNEYS,
+    QUARANTINE,
+    SNAPSHOTS,
+    facts_from,
+    journey_from,
+)
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
 from tests.conftest import SCENARIOS, read_jsonl
 
@@ -194,7 +204,7 @@ def test_quarantine_list_gives_feed_row_key_and_error_and_never_the_record(
         for e in SqliteTableStore(generated_run / "state.db").export(QUARANTINE)
     }
     lines = [line.split("\t") for line in out.splitlines()]
-    assert len(lines) == len(stored) == 10
+    assert len(lines) == len(stored) >= 5  # about 1% of the sample's records are malformed on purpose
     for feed, row_key, error in lines:
         assert error == stored[(feed, row_key)]["error"]
     assert "{" not in out and "person_id" not in out
@@ -314,8 +324,11 @@ def test_journey_show_gives_duties_and_the_whole_audit_trail_in_time_order_witho
 ) -> None:
     crime = _busiest_crime(generated_run)
     state = SqliteTableStore(generated_run / "state.db")
-    journeys = [journey_from(e) for e in state.query_partition(JOURNEYS, crime)]
-    audit = list(state.query_partition(AUDIT, crime))
+    # The crime's own partition, then each linked incident's (its caller's journey is kept there).
+    facts = state.get(CRIMES, crime, FACTS_ROW)
+    partitions = [crime, *sorted(facts_from(facts).incidents if facts else [])]
+    journeys = [journey_from(e) for p in partitions for e in state.query_partition(JOURNEYS, p)]
+    audit = [e for p in partitions for e in state.query_partition(AUDIT, p)]
     personal = set()
     for journey in journeys:
         for person in (journey.victim, journey.caller):
@@ -411,7 +424,9 @@ def test_compliance_report_has_a_csv_row_per_duty_due_in_range_and_a_self_contai
     html = (out_dir / "compliance.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 3
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", html, re.IGNORECASE)
-    assert "http" not in html.lower() and "<script" not in html.lower() and "<link" not in html.lower()
+    # The charts' base64 may spell anything once lower-cased: look at the page without them.
+    page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html).lower()
+    assert "http" not in page and "<script" not in page and "<link" not in page
     assert figure in html
 
 

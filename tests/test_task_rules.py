@@ -135,3 +135,55 @@ def test_a_logged_contact_closes_the_tasks_and_the_escalation_it_covers_and_no_o
 
 def arrest_at() -> datetime:
     return datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def test_a_visit_that_happened_closes_the_task_to_tell_the_caller_of_it() -> None:
+    from shared.contracts.feeds import StormIncident
+    from tests.builders import incident
+
+    booked = incident(
+        "2026-11-20T10:00:00Z", scheduled_for="2026-11-20T16:00:00Z", category="Domestic Incident"
+    )
+    attended = {**booked, "modified_at": "2026-11-20T16:40:00Z"}
+    attended["attendance"] = {"scheduled_for": "2026-11-20T16:00:00Z", "attended_at": "2026-11-20T16:05:00Z"}
+
+    def storm_change(record: dict[str, Any], n: int, *changes: Change) -> ResolvedCaseChange:
+        storm = StormIncident.model_validate(record)
+        case = CaseChange(
+            change_id=f"s{n}",
+            feed="storm",
+            crime_reference=storm.incident_number,
+            detected_at=storm.modified_at,
+            changes=list(changes),
+            storm=storm,
+        )
+        return ResolvedCaseChange(event_id=f"s{n}", case=case)
+
+    at = datetime.fromisoformat("2026-11-20T10:00:00Z")
+    first = evaluate_case_change(
+        None,
+        storm_change(
+            booked, 1, Change(kind=ChangeKind.ATTENDANCE_BOOKED, key="2026-11-20T16:00:00+00:00", at=at)
+        ),
+        "C-77",
+        "caller",
+        POLICY,
+        at,
+    )
+    [task] = first.tasks
+    assert task.reason == "excluded_crime:storm:domestic_incident"
+    assert task.due_by == datetime.fromisoformat("2026-11-20T16:00:00+00:00")  # before the visit
+    later = datetime.fromisoformat("2026-11-20T16:40:00Z")
+    second = evaluate_case_change(
+        first.journey,
+        storm_change(
+            attended, 2, Change(kind=ChangeKind.ATTENDED, key="2026-11-20T16:05:00+00:00", at=later)
+        ),
+        "C-77",
+        "caller",
+        POLICY,
+        later,
+    )
+    assert second.closed_tasks == [task.task_id]
+    duty = second.journey.duties[task.duties[0]]
+    assert (duty.status, duty.reason) == ("discharged", "attended")

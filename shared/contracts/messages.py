@@ -37,6 +37,7 @@ class ChangeKind(StrEnum):
     CALLER_UPDATED = "caller_updated"
     INCIDENT_LINKED = "incident_linked"  # a Niche record names an incident it did not name before
     CATEGORY_CHANGED = "category_changed"  # a STORM incident's opening or closing category
+    ATTENDED = "attended"  # an officer attended the STORM incident
 
 
 class Change(_Message):

@@ -59,6 +59,11 @@ def diff_storm(old: StormIncident | None, new: StormIncident) -> list[Change]:
             changes.append(Change(kind=ChangeKind.CATEGORY_CHANGED, key=category, at=new.modified_at))
     if new.crime_reference and (old is None or old.crime_reference != new.crime_reference):
         changes.append(Change(kind=ChangeKind.INCIDENT_LINKED, key=new.crime_reference, at=new.modified_at))
+    attended = new.attendance.attended_at if new.attendance else None
+    if attended is not None and (
+        old is None or old.attendance is None or old.attendance.attended_at != attended
+    ):
+        changes.append(Change(kind=ChangeKind.ATTENDED, key=attended.isoformat(), at=attended))
     booked = new.attendance.scheduled_for if new.attendance else None
     before = old.attendance.scheduled_for if old and old.attendance else None
     if booked is not None and booked != before:

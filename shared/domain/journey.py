@@ -392,6 +392,9 @@ def _new_duties(
     if journey.role == "victim" and not had_ack:
         added = [c for c in case.changes if c.kind == ChangeKind.VICTIM_ADDED and c.key == journey.person_id]
         add("ack", "acknowledgement", added[0].at if added else now)
+    visit = case.storm.attendance if case.storm is not None else None
+    if journey.role == "caller" and visit is not None and visit.attended_at is not None and case.storm:
+        _discharge_by_visit(journey, case.storm.incident_number, visit.attended_at, now, d)
 
     milestones = {m.id: m for m in case.niche.milestones} if case.niche else {}
     for change in case.changes:
@@ -463,6 +466,25 @@ def _rebook(journey: Journey, incident: str, key: str, now: datetime, d: Decisio
         elif duty.status == DutyStatus.SENT and (told is None or duty.event_at > told[0]):
             told = (duty.event_at, duty.details.get("appointment", ""))
     return told[1] if told and told[1] else None
+
+
+def _discharge_by_visit(
+    journey: Journey, incident: str, attended_at: datetime, now: datetime, d: Decision
+) -> None:
+    """The officer has attended: telling the caller of the visit is moot, and its tasks are closed."""
+    for duty in journey.duties.values():
+        if not duty.key.startswith(f"attend:{incident}:") or duty.status not in (
+            DutyStatus.OPEN,
+            DutyStatus.WAITING,
+            DutyStatus.QUEUED,
+            DutyStatus.TASKED,
+        ):
+            continue
+        if duty.status == DutyStatus.TASKED and duty.task_id and duty.task_id not in d.closed_tasks:
+            d.closed_tasks.append(duty.task_id)
+        duty.status = DutyStatus.DISCHARGED
+        duty.reason = "attended"
+        d.note(now, duty.key, "discharged", f"attended at {attended_at.isoformat()}")
 
 
 def _discharge_by_contact(journey: Journey, contacted_at: datetime, now: datetime, d: Decision) -> None:

@@ -20,6 +20,10 @@ from random import Random
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from shared.contracts.feeds import Victim
+from shared.domain.journey import Journey, route
+from shared.domain.policy import Policy
+
 Json = dict[str, Any]
 
 MINUTE = 60
@@ -29,6 +33,22 @@ DAY = 24 * HOUR
 _LONDON = ZoneInfo("Europe/London")
 
 DEFAULT_START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
+_POLICY = Policy()
+
+
+def _needs_officer(victim: Json, flags: list[str], recorded: int) -> bool:
+    """Whether this victim's updates would be officer tasks, by the journey rules themselves."""
+    journey = Journey(
+        crime_reference="HU/000000/00",
+        person_id=str(victim["person_id"]),
+        role="victim",
+        recorded_at=datetime.fromtimestamp(recorded, UTC),
+        flags=flags,
+        victim=Victim.model_validate(victim),
+    )
+    return route(journey, _POLICY).action == "task"
+
+
 # Every snapshot of a crime (and of its incidents) falls within this many seconds of its recording.
 MAX_SPAN = 60 * DAY
 # A linked or unrelated incident opens at most this long before the crime generated with it,
@@ -334,6 +354,17 @@ def _london_day(ts: int) -> date:
     return datetime.fromtimestamp(ts, _LONDON).date()
 
 
+def _visiting_hours(ts: int) -> int:
+    """An appointment on the quarter hour between 08:00 and 20:45 London time (the next morning if later)."""
+    local = datetime.fromtimestamp(ts, _LONDON).replace(second=0, microsecond=0)
+    local = local.replace(minute=local.minute // 15 * 15)
+    if local.hour >= 21:
+        local = datetime.combine(local.date() + timedelta(days=1), local.time(), _LONDON)
+    if local.hour >= 21 or local.hour < 8:
+        local = local.replace(hour=8 + local.hour % 4)
+    return int(local.timestamp())
+
+
 def _iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
@@ -507,6 +538,7 @@ class _Generator:
         self._crime_seq: dict[int, int] = {}
         self._incident_seq: dict[str, int] = {}
         self.active, self.leavers, self.unlisted = self._officers(crimes // 25 + 20)
+        self._oics_drawn = 0
 
     # --- officers -------------------------------------------------------------------------------
 
@@ -543,7 +575,9 @@ class _Generator:
 
     def _oic(self, leaver: bool = False) -> Json:
         rng = self.rng
-        if rng.random() < 0.01:
+        self._oics_drawn += 1
+        if self._oics_drawn % 100 == 37:
+            # One OIC in a hundred is missing from the directory, so every sample exercises the fallback.
             return {"employee_id": rng.choice(self.unlisted), "collar_number": None}
         officer = rng.choice(self.leavers if leaver else self.active)
         # Niche does not always carry the collar number; the directory fills it in.
@@ -724,12 +758,12 @@ class _Generator:
         if roll < 0.4:
             booked = last + rng.randint(5 * MINUTE, HOUR)
             # Appointments are on the quarter hour.
-            scheduled = (booked + rng.randint(2 * HOUR, 48 * HOUR)) // (15 * MINUTE) * (15 * MINUTE)
+            scheduled = _visiting_hours(booked + rng.randint(2 * HOUR, 48 * HOUR))
             state["attendance"] = {"scheduled_for": _iso(scheduled), "attended_at": None}
             emit(booked)
             if rng.random() < 0.2 and scheduled - last > 2 * HOUR:
                 moved_at = rng.randint(last + 30 * MINUTE, scheduled - HOUR)
-                scheduled = (scheduled + rng.randint(2 * HOUR, 24 * HOUR)) // (15 * MINUTE) * (15 * MINUTE)
+                scheduled = _visiting_hours(scheduled + rng.randint(2 * HOUR, 24 * HOUR))
                 state["attendance"] = {"scheduled_for": _iso(scheduled), "attended_at": None}
                 emit(moved_at)
             attended = max(scheduled + rng.randint(-20 * MINUTE, HOUR), last + MINUTE)
@@ -846,7 +880,10 @@ class _Generator:
         suspect = rng.random() >= (0.03 if sensitive else kind.no_suspect)
         final = self._investigation(story, kind, recorded, sensitive=sensitive, suspect=suspect)
         end = final if final is not None else recorded + 50 * DAY
-        self._asides(story, recorded, end, len(victims), sensitive=sensitive)
+        # A crime the policy excludes from automated messages, or a victim no message can reach: the
+        # officer tells the victim instead (the service's own routing decides which).
+        manual = any(_needs_officer(victim, flags, recorded) for victim in victims)
+        self._asides(story, recorded, end, len(victims), manual=manual)
 
         self._replay(case, sorted(story.steps))
         for index, (number, opened) in enumerate(incidents):
@@ -971,15 +1008,33 @@ class _Generator:
         story.add(final, "outcome", code)
         return final
 
-    def _asides(self, story: _Story, recorded: int, end: int, victims: int, *, sensitive: bool) -> None:
+    def _asides(self, story: _Story, recorded: int, end: int, victims: int, *, manual: bool) -> None:
         """Steps beside the investigation: manual contacts, a new OIC, changed preferences, mistakes."""
         rng = self.rng
         allocated = story.first("allocate")
+        if manual:
+            # No automated message may go, so each piece of news is an officer task; the officer
+            # usually phones the victim within the day and logs it (which closes the task), now and
+            # then days late, and sometimes never.
+            news = [recorded] + [
+                step.at
+                for step in story.steps
+                if step.kind in ("outcome", "flag", "allocate", "oic")
+                or (step.kind == "milestone" and step.payload[0] != "victim_contacted")
+            ]
+            # And a call every two to four weeks while the case is open (the check-ins).
+            at = recorded
+            while (at := at + rng.randint(14 * DAY, 27 * DAY)) < end:
+                news.append(at - 2 * HOUR)
+            for at in news:
+                roll = rng.random()
+                if roll < 0.85:
+                    story.milestone(at + rng.randint(2 * HOUR, 20 * HOUR), "victim_contacted")
+                elif roll < 0.95:
+                    story.milestone(at + rng.randint(2 * DAY, 5 * DAY), "victim_contacted")
         if allocated is not None:
             # Officers log manual updates far more often for domestic abuse and sexual offences.
-            contacts = (
-                rng.choice((1, 1, 2, 3)) if sensitive and rng.random() < 0.8 else int(rng.random() < 0.1)
-            )
+            contacts = 0 if manual else int(rng.random() < 0.1)
             for _ in range(contacts):
                 if end - allocated > DAY + HOUR:
                     story.milestone(rng.randint(allocated + DAY, end - HOUR), "victim_contacted")
@@ -1005,8 +1060,9 @@ class _Generator:
         self._emit_niche(case, last)
         wrong: Json | None = None
         for step in steps:
-            if case.status == "finalised":
-                break
+            closing_call = step.kind == "milestone" and step.payload[0] == "victim_contacted"
+            if case.status == "finalised" and not closing_call:
+                continue  # after finalisation only the officer's call about the outcome is logged
             lag = (
                 rng.randint(2 * MINUTE, 3 * HOUR)
                 if step.kind in ("milestone", "error")
