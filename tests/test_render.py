@@ -416,3 +416,28 @@ def test_every_visit_time_comes_with_its_day_and_date(appointment: datetime, mov
     for text in (render_sms(_journey(), [duty], POLICY).text, render_email(_journey(), [duty], POLICY).text):
         assert times_without_a_day(text) == []
         assert ("moved" in text) is moved
+
+
+# Outcomes that follow a release with no further action: no suspect charged, the case ended.
+_ENDED_WITHOUT_CHARGE = ("10", "14", "15", "16", "17", "18", "21")
+
+
+@pytest.mark.parametrize("code", [str(n) for n in range(1, 23)])
+def test_a_release_and_the_closure_told_together_fit_two_segments_naming_both(code: str) -> None:
+    # Seen in the demo at three segments: a release with no further action and the outcome in one
+    # message, with the review. Over budget, the SMS names no one to ask for and gives 101 once (in
+    # the review line). With an outcome that contradicts the release (a disposal, a file-and-forget
+    # by the NFIB) and its longer words, a third segment is allowed rather than drop an update.
+    released = _duty("suspect_released_no_further_action", milestone="suspect_released_no_further_action")
+    closed = Duty(
+        key=f"outcome:{code}",
+        template="case_closed",
+        event_at=datetime(2026, 11, 21, tzinfo=UTC),
+        change_id="c",
+        details={"outcome": code},
+    )
+    sms = render_sms(_journey(), [released, closed], POLICY)
+    allowed = sms.budget if code in _ENDED_WITHOUT_CHARGE else sms.budget + 1
+    assert sms.segments <= allowed and sms.budget == POLICY.timing.sms_max_segments, sms.text
+    assert "released with no further action" in sms.text and "review" in sms.text
+    assert "101" in sms.text and POLICY.force.preferences_url in sms.text

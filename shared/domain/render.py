@@ -17,7 +17,7 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -460,6 +460,7 @@ def _context(
         "checkin_days": frequency,
         "link": link or policy.force.preferences_url,
         "language": language,
+        "compact": False,  # an SMS over its budget says less about whom to call (render_sms)
     }
 
 
@@ -474,9 +475,16 @@ def render_sms(
     context = _context(journey, duties, policy, language, link)
     context["greeting_name"] = None  # an SMS never names anyone
     context["child"] = ""
-    rendered = _environment(language, False).get_template("sms.txt.j2").render(context)
-    text = " ".join(_printable(rendered).translate(_TO_GSM7).split())
-    return RenderedSms(text, sms_segments(text), language, sms_budget(duties, policy))
+    budget = sms_budget(duties, policy)
+    template = _environment(language, False).get_template("sms.txt.j2")
+    text = " ".join(_printable(template.render(context)).translate(_TO_GSM7).split())
+    officer: OfficerNames = context["officer"]
+    if sms_segments(text) > budget:
+        # Over its budget (several updates and a closure in one message): no "ask for" (the email
+        # gives whom), and 101 once, in the review line when there is one. Every update is named.
+        compact = context | {"officer": replace(officer, ask_for=None), "compact": True}
+        text = " ".join(_printable(template.render(compact)).translate(_TO_GSM7).split())
+    return RenderedSms(text, sms_segments(text), language, budget)
 
 
 def render_email(
