@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from shared.adapters.file_outbox import ReceiptMemory
 from shared.contracts.messages import task_notice_key
@@ -30,17 +31,7 @@ class FileOfficerMail:
     def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
         self.path = path
         self._clock = clock
-        self._accepted = ReceiptMemory(clock)
-        if path.exists():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    if line.strip():
-                        entry = json.loads(line)
-                        key = task_notice_key(entry["task_id"], entry["kind"])
-                        self._accepted.remember(
-                            key, ProviderReceipt(_provider_id(key), datetime.fromisoformat(entry["sent_at"]))
-                        )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._accepted = ReceiptMemory.of_file(path, clock, _receipt_of)
 
     def send(self, *, idempotency_key: str, mail: OfficerMail) -> ProviderReceipt:
         """Append the mail once; the same key again returns the first receipt."""
@@ -71,3 +62,9 @@ class FileOfficerMail:
 
 def _provider_id(key: str) -> str:
     return "officer-mail-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _receipt_of(entry: dict[str, Any]) -> tuple[str, ProviderReceipt]:
+    """The key and receipt of one line written earlier (the file holds no key: it is rebuilt)."""
+    key = task_notice_key(entry["task_id"], entry["kind"])
+    return key, ProviderReceipt(_provider_id(key), datetime.fromisoformat(entry["sent_at"]))

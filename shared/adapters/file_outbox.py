@@ -29,6 +29,24 @@ class ReceiptMemory:
         self._clock = clock
         self._accepted: OrderedDict[str, ProviderReceipt] = OrderedDict()
 
+    @classmethod
+    def of_file(
+        cls,
+        path: Path,
+        clock: Callable[[], datetime],
+        receipt_of: Callable[[dict[str, Any]], tuple[str, ProviderReceipt]],
+    ) -> ReceiptMemory:
+        """The keys a JSON Lines file already holds (``receipt_of`` reads one line's), so a run resumed
+        into the same folder still recognises a retry; the folder is made if missing."""
+        memory = cls(clock)
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        memory.remember(*receipt_of(json.loads(line)))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return memory
+
     def remember(self, key: str, receipt: ProviderReceipt) -> None:
         self._accepted[key] = receipt
         self._accepted.move_to_end(key)
@@ -52,17 +70,14 @@ class FileOutbox:
     def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
         self.path = path
         self._clock = clock
-        self._accepted = ReceiptMemory(clock)
-        if path.exists():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    if line.strip():
-                        entry = json.loads(line)
-                        self._accepted.remember(
-                            entry["idempotency_key"],
-                            ProviderReceipt(entry["provider_id"], datetime.fromisoformat(entry["sent_at"])),
-                        )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._accepted = ReceiptMemory.of_file(
+            path,
+            clock,
+            lambda entry: (
+                entry["idempotency_key"],
+                ProviderReceipt(entry["provider_id"], datetime.fromisoformat(entry["sent_at"])),
+            ),
+        )
 
     def _hand_over(self, key: str, entry: dict[str, Any]) -> ProviderReceipt:
         known = self._accepted.get(key)
