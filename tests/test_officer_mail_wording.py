@@ -124,11 +124,14 @@ def test_a_storm_callers_task_speaks_of_the_incident_and_its_caller() -> None:
             crime_reference="HU-20261120-0123",
             person_id="C-77",
             duties=[attend],
-            reason="excluded_crime:storm:Domestic Incident",
+            reason="excluded_crime:storm:domestic_incident",  # as journey.excluded_reason gives it
             due_by=None,
         )
     )
     assert mail.subject == "Action needed: update caller C-77 on incident HU-20261120-0123"
+    # A caller is not a Niche victim: their task closes when STORM records the visit.
+    assert "The task closes when STORM records that an officer attended." in mail.text
+    assert "Niche" not in mail.text
     assert "Incident: HU-20261120-0123\nCaller: person C-77 in the record\n" in mail.text
     assert (
         "- when an officer will attend: at 4:00pm on Friday 20 November 2026 (incident HU-20261120-0123)"
@@ -174,7 +177,7 @@ def test_a_callers_incident_linked_to_a_crime_links_to_the_crime() -> None:
         ),
         ("excluded_crime:bereaved", "automated messages are not allowed for this crime (a bereaved family)"),
         (
-            "excluded_crime:storm:Child Protection",
+            "excluded_crime:storm:child_protection",
             "automated messages are not allowed for this incident (STORM category Child Protection)",
         ),
         (

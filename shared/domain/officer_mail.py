@@ -14,6 +14,7 @@ they translate.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -121,13 +122,22 @@ def duty_in_words(key: str, template: str | None, policy: Policy) -> str:
     return f"duty {key}"
 
 
-def reason_in_words(reason: str, person: str) -> str:
+def _category_name(slug: str, policy: Policy) -> str:
+    """The policy's own name of a STORM category from its slug in a reason (``domestic_incident``)."""
+    for name in policy.storm.safeguarding_categories:
+        if "_".join(re.sub(r"[^0-9a-z]+", " ", name.casefold()).split()) == slug:
+            return name
+    return slug.replace("_", " ")
+
+
+def reason_in_words(reason: str, person: str, policy: Policy) -> str:
     """Why the task is with an officer, for a reason code (``excluded_crime:domestic_abuse`` …)."""
     head, _, rest = reason.partition(":")
     if head == "excluded_crime":
         source, _, category = rest.partition(":")
         if source == "storm" and category:
-            return f"automated messages are not allowed for this incident (STORM category {category})"
+            name = _category_name(category, policy)
+            return f"automated messages are not allowed for this incident (STORM category {name})"
         return f"automated messages are not allowed for this crime ({flag_in_words(rest)})"
     words = {
         "no_safe_channel": f"there is no safe way to reach the {person} automatically: no email address"
@@ -190,7 +200,7 @@ def _context(notice: TaskNotice, policy: Policy, recipient: Recipient) -> dict[s
         "person": person,
         "person_id": task.person_id,
         "duties": [duty_in_words(key, notice.duty_templates.get(key), policy) for key in task.duties],
-        "reason": reason_in_words(task.reason, person),
+        "reason": reason_in_words(task.reason, person, policy),
         "escalation": task.reason == "deadline_breached",
         "excluded": task.reason.startswith("excluded_crime"),
         "due": london(task.due_by) if task.due_by is not None else None,
