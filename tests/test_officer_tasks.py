@@ -271,7 +271,9 @@ def test_a_task_closed_before_its_due_time_gets_no_reminder(services: Services) 
     notices = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
     notify_officer(notices["T-1:task"].body, services)
     _clock(services).advance_to(NOW + timedelta(days=1))
-    _record(services, Decision(_journey(), closed_tasks=["T-1"]))  # a logged contact closes it
+    _record(
+        services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"})
+    )  # a logged contact closes it
     row = services.tables.get(TASKS, DOMESTIC, "T-1")
     assert row is not None
     assert (row.properties["closed_at"], row.properties["closed_reason"]) == (
@@ -290,9 +292,11 @@ def test_a_task_closed_before_its_due_time_gets_no_reminder(services: Services) 
 
 def test_closing_a_task_again_keeps_the_first_closing_time(services: Services) -> None:
     _record(services, Decision(_journey(), tasks=[_task()]))
-    _record(services, Decision(_journey(), closed_tasks=["T-1"]))
+    _record(services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"}))
     _clock(services).advance_to(NOW + timedelta(hours=1))
-    again = _record(services, Decision(_journey(), closed_tasks=["T-1"]))  # a redelivered decision
+    again = _record(
+        services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"})
+    )  # a redelivered decision
     assert [w for w in again.writes if w.table == TASKS] == []
     row = services.tables.get(TASKS, DOMESTIC, "T-1")
     assert row is not None and row.properties["closed_at"] == NOW
@@ -302,7 +306,9 @@ def test_closing_a_task_again_keeps_the_first_closing_time(services: Services) -
 def test_a_task_closed_by_the_decision_that_made_it_is_recorded_closed_and_not_mailed(
     services: Services,
 ) -> None:
-    result = _record(services, Decision(_journey(), tasks=[_task()], closed_tasks=["T-1"]))
+    result = _record(
+        services, Decision(_journey(), tasks=[_task()], closed_tasks={"T-1": "victim_contacted"})
+    )
     assert _notices(result) == {}
     row = services.tables.get(TASKS, DOMESTIC, "T-1")
     assert row is not None and row.properties["closed_reason"] == "victim_contacted"

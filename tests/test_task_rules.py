@@ -111,7 +111,7 @@ def test_a_logged_contact_closes_the_tasks_and_the_escalation_it_covers_and_no_o
             ),
         ),
     )
-    assert sorted(d4.closed_tasks) == sorted([ack_task, arrest_task, escalation.task_id])
+    assert d4.closed_tasks == dict.fromkeys([ack_task, arrest_task, escalation.task_id], "victim_contacted")
     # The bail after the contact is a new task, still open.
     assert [t.duties for t in d4.tasks] == [["m:M-3"]]
     assert d4.tasks[0].task_id not in d4.closed_tasks
@@ -130,7 +130,7 @@ def test_a_logged_contact_closes_the_tasks_and_the_escalation_it_covers_and_no_o
             ),
         ),
     )
-    assert d5.closed_tasks == []
+    assert d5.closed_tasks == {}
 
 
 def arrest_at() -> datetime:
@@ -184,6 +184,48 @@ def test_a_visit_that_happened_closes_the_task_to_tell_the_caller_of_it() -> Non
         POLICY,
         later,
     )
-    assert second.closed_tasks == [task.task_id]
+    assert second.closed_tasks == {task.task_id: "attended"}
     duty = second.journey.duties[task.duties[0]]
     assert (duty.status, duty.reason) == ("discharged", "attended")
+
+
+def test_a_visit_moved_closes_the_task_for_the_old_time_and_makes_one_for_the_new() -> None:
+    from shared.contracts.feeds import StormIncident
+    from tests.builders import incident
+
+    def booked(at: str, visit: str) -> ResolvedCaseChange:
+        storm = StormIncident.model_validate(incident(at, scheduled_for=visit, category="Domestic Incident"))
+        change = Change(
+            kind=ChangeKind.ATTENDANCE_BOOKED,
+            key=storm.attendance.scheduled_for.isoformat(),
+            at=storm.modified_at,
+        )  # type: ignore[union-attr]
+        case = CaseChange(
+            change_id=at,
+            feed="storm",
+            crime_reference=storm.incident_number,
+            detected_at=storm.modified_at,
+            changes=[change],
+            storm=storm,
+        )
+        return ResolvedCaseChange(event_id=at, case=case)
+
+    first_at, moved_at = (
+        datetime.fromisoformat("2026-11-20T10:00:00Z"),
+        datetime.fromisoformat("2026-11-20T12:00:00Z"),
+    )
+    first = evaluate_case_change(
+        None, booked("2026-11-20T10:00:00Z", "2026-11-21T16:00:00Z"), "C-77", "caller", POLICY, first_at
+    )
+    moved = evaluate_case_change(
+        first.journey,
+        booked("2026-11-20T12:00:00Z", "2026-11-22T10:00:00Z"),
+        "C-77",
+        "caller",
+        POLICY,
+        moved_at,
+    )
+    [old], [new] = first.tasks, moved.tasks
+    assert moved.closed_tasks == {old.task_id: "appointment_moved"}
+    assert new.due_by == datetime.fromisoformat("2026-11-22T10:00:00+00:00")
+    assert moved.journey.duties[old.duties[0]].status == "superseded"

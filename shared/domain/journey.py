@@ -163,8 +163,12 @@ class Decision:
     tasks: list[OfficerTask] = field(default_factory=list)
     scheduled: list[Scheduled] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
-    closed_tasks: list[str] = field(default_factory=list)  # task ids a logged contact has closed
+    closed_tasks: dict[str, str] = field(default_factory=dict)  # task id -> why it is closed
     unchanged: bool = False  # nothing to write: the event was already applied
+
+    def close_task(self, task_id: str, reason: str) -> None:
+        """The officer task is no longer needed (the first reason given stands)."""
+        self.closed_tasks.setdefault(task_id, reason)
 
     def note(self, at: datetime, duty: str, decision: str, reason: str) -> None:
         j = self.journey
@@ -459,7 +463,9 @@ def _rebook(journey: Journey, incident: str, key: str, now: datetime, d: Decisio
     for duty in journey.duties.values():
         if not duty.key.startswith(f"attend:{incident}:") or duty.key == key:
             continue
-        if duty.status in (DutyStatus.OPEN, DutyStatus.WAITING, DutyStatus.QUEUED):
+        if duty.status in (DutyStatus.OPEN, DutyStatus.WAITING, DutyStatus.QUEUED, DutyStatus.TASKED):
+            if duty.status == DutyStatus.TASKED and duty.task_id:
+                d.close_task(duty.task_id, "appointment_moved")  # the new time is a task of its own
             duty.status = DutyStatus.SUPERSEDED
             duty.reason = "appointment_moved"
             d.note(now, duty.key, "superseded", "appointment_moved")
@@ -480,8 +486,8 @@ def _discharge_by_visit(
             DutyStatus.TASKED,
         ):
             continue
-        if duty.status == DutyStatus.TASKED and duty.task_id and duty.task_id not in d.closed_tasks:
-            d.closed_tasks.append(duty.task_id)
+        if duty.status == DutyStatus.TASKED and duty.task_id:
+            d.close_task(duty.task_id, "attended")
         duty.status = DutyStatus.DISCHARGED
         duty.reason = "attended"
         d.note(now, duty.key, "discharged", f"attended at {attended_at.isoformat()}")
@@ -518,8 +524,7 @@ def _discharge_by_contact(journey: Journey, contacted_at: datetime, now: datetim
                     d.note(now, duty.key, "deadline_met", "manual_contact")
     still_tasked = {duty.task_id for duty in journey.duties.values() if duty.status == DutyStatus.TASKED}
     for closed in sorted(covered - still_tasked):
-        if closed not in d.closed_tasks:
-            d.closed_tasks.append(closed)
+        d.close_task(closed, "victim_contacted")
 
 
 def _code_deadline(journey: Journey, duty: Duty, policy: Policy) -> datetime:

@@ -31,8 +31,6 @@ from shared.steps.results import Emit, StepResult, Write
 
 log = logging.getLogger("victim_updates.decisions")
 
-# Why a task is closed: a logged manual contact covers it (journey-rules.md §11).
-CLOSED_BY_CONTACT = "victim_contacted"
 
 # Decisions that are also custom events for the operations dashboards.
 _DECISION_EVENTS = {
@@ -73,7 +71,9 @@ def _task_notices(task: OfficerTask, journey: Journey) -> list[Emit]:
     return emits
 
 
-def _close_task(tables: TableStore, crime_reference: str, task_id: str, now: datetime) -> Write | None:
+def _close_task(
+    tables: TableStore, crime_reference: str, task_id: str, now: datetime, why: str
+) -> Write | None:
     """The write that marks a recorded task closed (None: not recorded, or closed already)."""
     entity = tables.get(TASKS, crime_reference, task_id)
     if entity is None:
@@ -83,7 +83,7 @@ def _close_task(tables: TableStore, crime_reference: str, task_id: str, now: dat
         return None  # closed by an earlier delivery of this decision: its time stands
     if entity.etag is None:
         raise ValueError("a Tasks row read from the store has an ETag")
-    closed = closed_task_entity(entity, now, CLOSED_BY_CONTACT)
+    closed = closed_task_entity(entity, now, why)
     return Write(TASKS, closed, mode="replace", etag=entity.etag)
 
 
@@ -130,12 +130,11 @@ def record_decision(
                 ),
             )
         )
-    closing = list(dict.fromkeys(decision.closed_tasks))
+    closing = dict(decision.closed_tasks)
     for task in decision.tasks:
         if task.task_id in closing:
             # Made and closed by one decision: recorded closed, and nobody needs mailing.
-            closing.remove(task.task_id)
-            closed = closed_task_entity(task_entity(task), now, CLOSED_BY_CONTACT)
+            closed = closed_task_entity(task_entity(task), now, closing.pop(task.task_id))
             result.writes.append(Write(TASKS, closed, mode="insert_once"))
         else:
             result.emit.extend(_task_notices(task, journey))
@@ -147,8 +146,8 @@ def record_decision(
             duties=",".join(task.duties),
             reason=task.reason,
         )
-    for task_id in closing:
-        close = _close_task(tables, journey.crime_reference, task_id, now)
+    for task_id, why in closing.items():
+        close = _close_task(tables, journey.crime_reference, task_id, now, why)
         if close is not None:
             result.writes.append(close)
     for entry in decision.audit:
