@@ -16,6 +16,7 @@ from shared.adapters.file_officer_mail import FileOfficerMail
 from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.jsonl_feed import JsonlFeedReader
+from shared.adapters.repositories import TableJourneys, TableLedger
 from shared.adapters.servicebus import ServiceBusPublisher
 from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
@@ -25,6 +26,8 @@ from shared.ports import (
     Clock,
     Entity,
     FeedReader,
+    JourneyRepository,
+    MessageLedger,
     MessageProvider,
     OfficerDirectory,
     QueuePublisher,
@@ -75,6 +78,16 @@ class Services:
     provider: MessageProvider
     notifier: TaskNotifier  # officer mail, never the victims' provider
     memory: WorkerMemory = field(default_factory=WorkerMemory)
+
+    # The repositories read through whatever table store is in place (tests and fault injection
+    # replace it after building), so each is a view over ``tables``, not a copy of it.
+    @property
+    def journeys(self) -> JourneyRepository:
+        return TableJourneys(self.tables)
+
+    @property
+    def ledger(self) -> MessageLedger:
+        return TableLedger(self.tables)
 
 
 def queue_configs(settings: Settings) -> list[QueueConfig]:

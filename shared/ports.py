@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from shared.contracts.messages import Officer
+from shared.domain.journey import Journey
+from shared.domain.ledger import LedgerEntry
 
 # --- Table Storage ----------------------------------------------------------
 
@@ -36,6 +38,21 @@ class EntityNotFound(TableError):
 
 class EtagMismatch(TableError):
     """Conditional update failed: the entity changed since it was read (HTTP 412)."""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One table write.
+
+    upsert: insert or replace. insert: create, failing if it exists (a concurrent
+    writer won; retry). insert_once: create, an existing entity is the same write
+    from an earlier delivery. replace: conditional on ``etag``.
+    """
+
+    table: str
+    entity: Entity
+    mode: Literal["upsert", "insert", "insert_once", "replace"] = "upsert"
+    etag: str | None = None
 
 
 class TableStore(Protocol):
@@ -67,6 +84,51 @@ class TableStore(Protocol):
 
     def query_partition(self, table: str, partition_key: str) -> Iterator[Entity]:
         """Every entity of one partition, in RowKey order."""
+        ...
+
+
+# --- Repositories over the tables -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredJourney:
+    """A journey as read, with what a conditional write needs: its ETag and its stored form."""
+
+    journey: Journey
+    etag: str | None
+    state: str  # the stored JSON, to tell an unchanged journey from a changed one
+
+
+class JourneyRepository(Protocol):
+    """Each recipient's journey, keyed by (crime reference or incident number, person id)."""
+
+    def get(self, partition: str, person_id: str) -> StoredJourney | None:
+        """One journey, or None."""
+        ...
+
+    def in_partition(self, partition: str) -> list[StoredJourney]:
+        """Every journey kept under one crime reference (or incident number)."""
+        ...
+
+    def save(self, journey: Journey, read: StoredJourney | None) -> Write | None:
+        """The write that stores ``journey``: a create if it was not there, else a replace
+        conditional on the ETag it was read with (a conflict means another worker moved it on).
+        None when nothing changed."""
+        ...
+
+
+class MessageLedger(Protocol):
+    """The Messages ledger (the status machine of shared/domain/ledger.py)."""
+
+    def get(self, crime_reference: str, message_key: str) -> LedgerEntry | None: ...
+
+    def claim(self, entry: LedgerEntry) -> LedgerEntry | None:
+        """Create the entry (before the provider is called); if it already exists, the stored
+        one (an earlier delivery of the same message), else None."""
+        ...
+
+    def record(self, entry: LedgerEntry) -> Write:
+        """The write that stores the entry's new status (applied with the step's other writes)."""
         ...
 
 

@@ -31,6 +31,7 @@ import pytest
 from shared.adapters.acs import ProviderUnavailable
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.table_layout import AUDIT, JOURNEYS, MESSAGES, journey_from
 from shared.bootstrap import Services, build_embedded
 from shared.local.faults import (
     ALL_KINDS,
@@ -65,7 +66,6 @@ from shared.ports import (
     ProviderThrottled,
 )
 from shared.settings import load_settings
-from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, journey_from
 from tests.builders import OFFICER, occurrence
 from tests.conftest import read_jsonl
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.table_layout import CRIMES, FACTS_ROW, INCIDENT_ROW, facts_from, incident_from
 from shared.bootstrap import Services, build_embedded
 from shared.contracts.feeds import NicheOccurrence, StormIncident
 from shared.contracts.messages import CaseChange, Change, ChangeKind, ResolvedCaseChange
@@ -21,7 +22,6 @@ from shared.local.host import SimulatedClock
 from shared.ports import Entity
 from shared.settings import load_settings
 from shared.steps.evaluate_journey import evaluate_journey
-from shared.steps.records import CRIMES, FACTS_ROW, INCIDENT_ROW, facts_from, incident_from
 from tests.builders import incident, occurrence
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)

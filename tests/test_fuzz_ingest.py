@@ -33,6 +33,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from shared.adapters.table_layout import CURSORS, QUARANTINE, SNAPSHOTS
 from shared.bootstrap import Services, build_embedded
 from shared.contracts.feeds import FEED_MODELS, LATEST_FEED_TIME, NicheOccurrence, StormIncident, Victim
 from shared.contracts.messages import Officer
@@ -44,7 +45,6 @@ from shared.local.run import RunRequest, run
 from shared.ports import Entity
 from shared.settings import load_settings
 from shared.steps.ingest import IngestReport, ingest_feed
-from shared.steps.records import CURSORS, QUARANTINE, SNAPSHOTS
 from tests.builders import OFFICER, incident, milestone, occurrence, replay
 from tests.strategies import (
     ENDINGS,

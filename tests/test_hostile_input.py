@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.adapters.jsonl_feed import JsonlFeedReader, record_time
+from shared.adapters.table_layout import QUARANTINE, SNAPSHOTS
 from shared.bootstrap import build_embedded
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import Officer
@@ -20,7 +21,6 @@ from shared.local.host import SimulatedClock
 from shared.local.run import feed_span
 from shared.settings import load_settings
 from shared.steps.ingest import ingest_feed
-from shared.steps.records import QUARANTINE, SNAPSHOTS
 from tests.builders import milestone, occurrence
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

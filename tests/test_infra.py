@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 import function_app
+from shared.adapters.table_layout import ALL_TABLES
 from shared.contracts.feeds import Preferences
 from shared.local.host import functions_of
 from shared.settings import Settings
-from shared.steps.records import ALL_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 BICEP = ROOT / "infra" / "bicep"

@@ -12,12 +12,12 @@ import pytest
 
 from shared.adapters.graph_directory import RetryPolicy
 from shared.adapters.http_feed import BearerAuth, HttpFeedReader
+from shared.adapters.table_layout import CURSORS, QUARANTINE, SNAPSHOTS
 from shared.bootstrap import build_embedded
 from shared.local.host import SimulatedClock
 from shared.ports import FeedLine, FeedUnavailable
 from shared.settings import load_settings
 from shared.steps.ingest import ingest_feed
-from shared.steps.records import CURSORS, QUARANTINE, SNAPSHOTS
 from tests.builders import occurrence
 from tests.http_stubs import FeedStub, Reply, feed_stub_fixture  # noqa: F401  (fixture)
 

@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 
 from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.table_layout import JOURNEYS, journey_from
 from shared.domain.journey import Journey
 from shared.local.run import RunRequest, run
-from shared.steps.records import JOURNEYS, journey_from
 
 LONDON = ZoneInfo("Europe/London")
 HOURLY = "0 0 * * * *"

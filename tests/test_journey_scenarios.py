@@ -6,8 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.table_layout import journey_from
 from shared.domain.journey import Journey
-from shared.steps.records import journey_from
 from tests.builders import incident, milestone, occurrence, replay, victim
 
 REF = "HU/000001/26"

@@ -17,6 +17,7 @@ import pytest
 
 from shared.adapters.acs import AcsEmailSender, AcsOfficerMail, RetrySettings, idempotency_uuid
 from shared.adapters.file_officer_mail import FileOfficerMail
+from shared.adapters.table_layout import OFFICER_MAIL, TASKS
 from shared.bootstrap import Services, build_embedded, queue_configs
 from shared.contracts.messages import Officer, TaskNotice
 from shared.domain.journey import Decision, Duty, Journey, OfficerTask
@@ -26,7 +27,6 @@ from shared.ports import OfficerMail, ProviderReceipt, ProviderThrottled
 from shared.settings import load_settings
 from shared.steps.decisions import record_decision
 from shared.steps.notify_officer import notify_officer
-from shared.steps.records import JOURNEYS, OFFICER_MAIL, TASKS
 from shared.steps.results import StepResult, apply
 from tests.acs_stub import AcsStub, acs_stub  # noqa: F401  (fixture)
 from tests.builders import OFFICER, milestone, occurrence, replay, victim
@@ -211,9 +211,17 @@ def _task(**changes: Any) -> OfficerTask:
 
 
 def _record(services: Services, decision: Decision) -> StepResult:
-    stored = services.tables.get(JOURNEYS, DOMESTIC, "P-2201")
+    read = services.journeys.get(DOMESTIC, "P-2201")
     result = StepResult()
-    record_decision(result, decision, stored, "cause-1", now=services.clock.now(), tables=services.tables)
+    record_decision(
+        result,
+        decision,
+        read,
+        "cause-1",
+        now=services.clock.now(),
+        journeys=services.journeys,
+        tables=services.tables,
+    )
     return apply(result, services)
 
 

@@ -20,13 +20,7 @@ import pytest
 import function_app
 from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
-from shared.contracts.messages import CaseChange
-from shared.local.generate import generate
-from shared.local.run import RunRequest, run
-from shared.ops.__main__ import main
-from shared.ops.context import Context, OpsError
-from shared.ports import OutgoingMessage
-from shared.steps.records import (
+from shared.adapters.table_layout import (
     ALL_TABLES,
     AUDIT,
     CRIMES,
@@ -37,6 +31,12 @@ from shared.steps.records import (
     facts_from,
     journey_from,
 )
+from shared.contracts.messages import CaseChange
+from shared.local.generate import generate
+from shared.local.run import RunRequest, run
+from shared.ops.__main__ import main
+from shared.ops.context import Context, OpsError
+from shared.ports import OutgoingMessage
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
 from tests.conftest import SCENARIOS, read_jsonl
 

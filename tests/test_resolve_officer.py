@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from shared.adapters.table_layout import OFFICERS
 from shared.bootstrap import Services, build_embedded
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
 from shared.local.host import SimulatedClock
 from shared.ports import DirectoryUnavailable
 from shared.settings import load_settings
-from shared.steps.records import OFFICERS
 from shared.steps.resolve_officer import resolve_officer
 from tests.builders import occurrence
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.table_layout import journey_from
 from shared.domain.journey import Journey
-from shared.steps.records import journey_from
 from tests.builders import incident, milestone, occurrence, replay, victim
 
 REF = "HU/000001/26"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.table_layout import JOURNEYS, MESSAGES, journey_from
 from shared.bootstrap import Services, build_embedded
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import CaseChange, Change, ChangeKind, OutboundMessage, ResolvedCaseChange
@@ -14,7 +15,6 @@ from shared.local.host import SimulatedClock
 from shared.ports import Entity
 from shared.settings import load_settings
 from shared.steps.evaluate_journey import evaluate_journey
-from shared.steps.records import JOURNEYS, MESSAGES, journey_from
 from shared.steps.send_message import send_message
 from tests.builders import milestone, occurrence
 

@@ -49,11 +49,11 @@ def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
     """Generate one sample and run it, counting what the Azure bill and the victims would see."""
     from shared.adapters.sqlite_queue import SqliteQueueBroker
     from shared.adapters.sqlite_tables import SqliteTableStore
+    from shared.adapters.table_layout import JOURNEYS, journey_from
     from shared.bootstrap import Services
     from shared.local.generate import generate
     from shared.local.run import RunRequest, run
     from shared.ports import OutgoingMessage
-    from shared.steps.records import JOURNEYS, journey_from
 
     feeds = out / "feeds"
     started = time.perf_counter()

@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 
 from shared.adapters.acs import ProviderUnavailable
 from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
+from shared.adapters.table_layout import JOURNEYS, MESSAGES
 from shared.bootstrap import Services
 from shared.contracts.messages import Officer
 from shared.ports import (
@@ -66,7 +67,6 @@ from shared.ports import (
     ProviderThrottled,
     TableStore,
 )
-from shared.steps.records import JOURNEYS, MESSAGES
 
 log = logging.getLogger("victim_updates.faults")
 

@@ -19,8 +19,8 @@ from statistics import median
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from shared.adapters.table_layout import JOURNEYS, journey_from
 from shared.ops.context import ExportableStore
-from shared.steps.records import JOURNEYS, journey_from
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -12,10 +12,19 @@ import json
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.table_layout import (
+    AUDIT,
+    CRIMES,
+    FACTS_ROW,
+    JOURNEYS,
+    MESSAGES,
+    TASKS,
+    facts_from,
+    journey_from,
+)
 from shared.domain.journey import Duty, Journey, OfficerTask
 from shared.ops.context import OpsError
 from shared.ports import TableStore
-from shared.steps.records import AUDIT, CRIMES, FACTS_ROW, JOURNEYS, MESSAGES, TASKS, facts_from, journey_from
 
 _LEDGER_FIELDS = (
     "status",

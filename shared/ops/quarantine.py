@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from shared.adapters.table_layout import AUDIT, QUARANTINE, audit_entity, digest
 from shared.bootstrap import Services
 from shared.contracts.feeds import FEED_MODELS, NicheOccurrence
 from shared.domain.journey import AuditEntry
 from shared.ops.context import OpsError
-from shared.ports import Entity, FeedLine, TableStore
+from shared.ports import Entity, FeedLine, TableStore, Write
 from shared.steps.ingest import _Tick
-from shared.steps.records import AUDIT, QUARANTINE, audit_entity, digest
-from shared.steps.results import Write, apply
+from shared.steps.results import apply
 
 FEEDS = ("niche", "storm")
 

@@ -13,21 +13,19 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from shared.contracts.messages import NoticeTask, TaskNotice
-from shared.domain.journey import Decision, Journey, OfficerTask
-from shared.ports import Entity, OutgoingMessage, TableStore
-from shared.steps.records import (
+from shared.adapters.table_layout import (
     AUDIT,
-    JOURNEYS,
     TASKS,
     audit_entity,
     changed_at,
     closed_task_entity,
-    journey_entity,
     task_entity,
     task_is_closed,
 )
-from shared.steps.results import Emit, StepResult, Write
+from shared.contracts.messages import NoticeTask, TaskNotice
+from shared.domain.journey import Decision, Journey, OfficerTask
+from shared.ports import JourneyRepository, OutgoingMessage, StoredJourney, TableStore, Write
+from shared.steps.results import Emit, StepResult
 
 log = logging.getLogger("victim_updates.decisions")
 
@@ -90,14 +88,16 @@ def _close_task(
 def record_decision(
     result: StepResult,
     decision: Decision,
-    stored: Entity | None,
+    read: StoredJourney | None,
     cause: str,
     *,
     now: datetime,
+    journeys: JourneyRepository,
     tables: TableStore,
 ) -> None:
     """Turn a decision into emissions and writes, the state last.
 
+    ``read`` is the journey as it was read (None: a new one), for the conditional write;
     ``now`` is when the step runs (a closed task's ``closed_at``); ``tables`` reads the
     Tasks rows the decision closes.
     """
@@ -162,10 +162,6 @@ def record_decision(
                 decision=entry.decision,
                 reason=entry.reason,
             )
-    entity = journey_entity(journey)
-    if stored is not None and stored.properties.get("state") == entity.properties["state"]:
-        return  # nothing changed: no write (a deadline already met, a stale wake)
-    if stored is None:
-        result.writes.append(Write(JOURNEYS, entity, mode="insert"))
-    elif stored.etag is not None:
-        result.writes.append(Write(JOURNEYS, entity, mode="replace", etag=stored.etag))
+    save = journeys.save(journey, read)
+    if save is not None:
+        result.writes.append(save)

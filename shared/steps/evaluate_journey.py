@@ -8,8 +8,18 @@ state (the state with an ETag check: a concurrent change means a retry).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
+from shared.adapters.table_layout import (
+    CRIMES,
+    FACTS_ROW,
+    INCIDENT_ROW,
+    facts_entity,
+    facts_from,
+    incident_entity,
+    incident_from,
+)
 from shared.bootstrap import Services
 from shared.contracts.messages import (
     AnyJourneyEvent,
@@ -18,13 +28,13 @@ from shared.contracts.messages import (
     MessageOutcome,
     ResolvedCaseChange,
     SharedFacts,
-    Wake,
     parse_journey_event,
 )
 from shared.domain import facts as crime_facts
 from shared.domain.facts import IncidentFacts
 from shared.domain.journey import (
     Compliance,
+    Decision,
     Journey,
     evaluate_case_change,
     evaluate_deadline,
@@ -32,27 +42,10 @@ from shared.domain.journey import (
     evaluate_shared_facts,
     evaluate_wake,
 )
-from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch, OutgoingMessage
+from shared.ports import Entity, OutgoingMessage, StoredJourney, Write
 from shared.steps.decisions import record_decision
-from shared.steps.records import (
-    CRIMES,
-    FACTS_ROW,
-    INCIDENT_ROW,
-    JOURNEYS,
-    MESSAGES,
-    facts_entity,
-    facts_from,
-    incident_entity,
-    incident_from,
-    journey_from,
-)
-from shared.steps.results import Emit, StepResult, Write, apply
+from shared.steps.results import Emit, StepResult, apply, retry_on_conflict
 from shared.steps.trace import annotate, incoming
-
-
-def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, Entity | None]:
-    entity = services.tables.get(JOURNEYS, crime, person)
-    return (journey_from(entity), entity) if entity else (None, None)
 
 
 def _recipients(event: ResolvedCaseChange) -> list[tuple[str, Literal["victim", "caller"]]]:
@@ -74,13 +67,9 @@ def evaluate_journey(
     event = parse_journey_event(body)
     crime = event.case.crime_reference if isinstance(event, ResolvedCaseChange) else event.crime_reference
     annotate(crime, getattr(event, "person_id", None))
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            return _evaluate(event, services, incoming(properties))
-        except (EtagMismatch, EntityExists, EntityNotFound):
-            if attempt == CONFLICT_ATTEMPTS:
-                raise  # Service Bus redelivers; the next delivery starts again from the table
-    raise AssertionError("unreachable")
+    trace = incoming(properties)
+    # After the last conflict Service Bus redelivers; the next delivery starts again from the table.
+    return retry_on_conflict(lambda _: _evaluate(event, services, trace), CONFLICT_ATTEMPTS)
 
 
 def _conditional(table: str, entity: Entity, stored: Entity | None) -> Write:
@@ -156,39 +145,48 @@ def _share_facts(event: ResolvedCaseChange, services: Services, result: StepResu
 def _evaluate(event: AnyJourneyEvent, services: Services, trace: str | None) -> StepResult:
     now = services.clock.now()
     policy = services.policy
+    journeys = services.journeys
     result = StepResult(trace=trace)
+
+    def record(decision: Decision, read: StoredJourney | None, cause: str) -> None:
+        record_decision(result, decision, read, cause, now=now, journeys=journeys, tables=services.tables)
+
     if isinstance(event, ResolvedCaseChange):
         facts = _share_facts(event, services, result)
         for person_id, role in _recipients(event):
-            journey, stored = _load(services, event.case.crime_reference, person_id)
-            decision = evaluate_case_change(journey, event, person_id, role, policy, now, facts)
-            record_decision(result, decision, stored, event.event_id, now=now, tables=services.tables)
+            read = journeys.get(event.case.crime_reference, person_id)
+            journey = read.journey if read is not None else None
+            record(
+                evaluate_case_change(journey, event, person_id, role, policy, now, facts),
+                read,
+                event.event_id,
+            )
     elif isinstance(event, SharedFacts):
-        for entity in services.tables.query_partition(JOURNEYS, event.crime_reference):
-            decision = evaluate_shared_facts(journey_from(entity), event, policy, now)
-            record_decision(result, decision, entity, event.event_id, now=now, tables=services.tables)
-    elif isinstance(event, DeadlineCheck):
-        journey, stored = _load(services, event.crime_reference, event.person_id)
-        if journey is not None:
-            duty = journey.duties.get(event.duty)
-            handed_at = None
-            # The ledger only matters while the duty's fate is open.
-            pending = duty is not None and duty.compliance == Compliance.PENDING and duty.handed_at is None
-            for key in duty.message_keys if duty is not None and pending else []:
-                ledger = services.tables.get(MESSAGES, event.crime_reference, key)
-                sent_at = ledger.properties.get("sent_at") if ledger else None
-                if sent_at is not None and (handed_at is None or sent_at < handed_at):
-                    handed_at = sent_at
-            decision = evaluate_deadline(journey, event, handed_at, policy, now)
-            record_decision(result, decision, stored, event.event_id, now=now, tables=services.tables)
-    elif isinstance(event, MessageOutcome):
-        journey, stored = _load(services, event.crime_reference, event.person_id)
-        if journey is not None:
-            decision = evaluate_message_outcome(journey, event, now)
-            record_decision(result, decision, stored, event.event_id, now=now, tables=services.tables)
-    elif isinstance(event, Wake):
-        journey, stored = _load(services, event.crime_reference, event.person_id)
-        if journey is not None:
-            decision = evaluate_wake(journey, event, policy, now)
-            record_decision(result, decision, stored, event.event_id, now=now, tables=services.tables)
+        for read in journeys.in_partition(event.crime_reference):
+            record(evaluate_shared_facts(read.journey, event, policy, now), read, event.event_id)
+    else:
+        read = journeys.get(event.crime_reference, event.person_id)
+        if read is None:
+            return apply(result, services)
+        if isinstance(event, DeadlineCheck):
+            handed_at = _handed_at(read.journey, event, services)
+            record(evaluate_deadline(read.journey, event, handed_at, policy, now), read, event.event_id)
+        elif isinstance(event, MessageOutcome):
+            record(evaluate_message_outcome(read.journey, event, now), read, event.event_id)
+        else:
+            record(evaluate_wake(read.journey, event, policy, now), read, event.event_id)
     return apply(result, services)
+
+
+def _handed_at(journey: Journey, event: DeadlineCheck, services: Services) -> datetime | None:
+    """When the ledger says a message of the duty was first handed over, while its fate is open."""
+    duty = journey.duties.get(event.duty)
+    if duty is None or duty.compliance != Compliance.PENDING or duty.handed_at is not None:
+        return None
+    sent = [
+        entry.sent_at
+        for key in duty.message_keys
+        if (entry := services.ledger.get(event.crime_reference, key)) is not None
+        and entry.sent_at is not None
+    ]
+    return min(sent) if sent else None

@@ -16,6 +16,7 @@ from datetime import datetime
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
+from shared.adapters.table_layout import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
 from shared.bootstrap import Services
 from shared.contracts.feeds import FEED_MODELS, NicheOccurrence, StormIncident
 from shared.contracts.messages import CaseChange, Change
@@ -30,9 +31,9 @@ from shared.ports import (
     FeedLine,
     FeedUnavailable,
     OutgoingMessage,
+    Write,
 )
-from shared.steps.records import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
-from shared.steps.results import Emit, StepResult, Write, apply
+from shared.steps.results import Emit, StepResult, apply
 from shared.steps.trace import TRACEPARENT, start_case_change
 
 LINK_ROW = "crime-link"

@@ -31,14 +31,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.adapters.table_layout import OFFICER_MAIL, TASKS, task_is_closed
 from shared.bootstrap import Services
 from shared.contracts.messages import NoticeTask, TaskNotice
 from shared.domain.addresses import valid_email
 from shared.domain.officer_mail import Recipient, render_officer_mail
 from shared.domain.policy import Policy
-from shared.ports import Entity, EntityExists, OfficerMail, OutgoingMessage, ProviderThrottled
-from shared.steps.records import OFFICER_MAIL, TASKS, task_is_closed
-from shared.steps.results import Emit, StepResult, Write, apply
+from shared.ports import Entity, EntityExists, OfficerMail, OutgoingMessage, ProviderThrottled, Write
+from shared.steps.results import Emit, StepResult, apply
 from shared.steps.trace import annotate, incoming
 
 log = logging.getLogger("victim_updates.notify_officer")

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.adapters.table_layout import OFFICERS
 from shared.bootstrap import Services
 from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
-from shared.ports import DirectoryUnavailable, Entity, OutgoingMessage
-from shared.steps.records import OFFICERS
-from shared.steps.results import Emit, StepResult, Write, apply
+from shared.ports import DirectoryUnavailable, Entity, OutgoingMessage, Write
+from shared.steps.results import Emit, StepResult, apply
 from shared.steps.trace import annotate, incoming
 
 GENERIC_ID = "team"

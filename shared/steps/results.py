@@ -9,12 +9,13 @@ once everything that follows from it is on a queue.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from shared import telemetry
 from shared.bootstrap import Services
-from shared.ports import Entity, EntityExists, OutgoingMessage
+from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch, OutgoingMessage, Write
 from shared.steps.trace import TRACEPARENT, outgoing
 
 QueueRole = Literal["case_changes", "journey_events", "outbound_messages", "officer_tasks"]
@@ -24,21 +25,6 @@ QueueRole = Literal["case_changes", "journey_events", "outbound_messages", "offi
 class Emit:
     queue: QueueRole
     message: OutgoingMessage
-
-
-@dataclass(frozen=True)
-class Write:
-    """One table write.
-
-    upsert: insert or replace. insert: create, failing if it exists (a concurrent
-    writer won; retry). insert_once: create, an existing entity is the same write
-    from an earlier delivery. replace: conditional on ``etag``.
-    """
-
-    table: str
-    entity: Entity
-    mode: Literal["upsert", "insert", "insert_once", "replace"] = "upsert"
-    etag: str | None = None
 
 
 @dataclass
@@ -111,3 +97,28 @@ def apply(result: StepResult, services: Services) -> StepResult:
     for name, dimensions in result.events:
         telemetry.track(name, **dimensions)
     return result
+
+
+# A conditional write that found the state moved on: read again, decide again.
+CONFLICTS = (EtagMismatch, EntityExists, EntityNotFound)
+
+
+def retry_on_conflict(
+    attempt: Callable[[int], StepResult],
+    attempts: int,
+    *,
+    exhausted: Callable[[], StepResult] | None = None,
+) -> StepResult:
+    """Run a step's read-decide-write (``attempt(number)``, from 1) again on a conflict.
+
+    After ``attempts`` conflicts, ``exhausted`` decides what to do instead; without it the
+    conflict is raised, so Service Bus redelivers and the next delivery starts afresh.
+    """
+    for number in range(1, attempts + 1):
+        try:
+            return attempt(number)
+        except CONFLICTS:
+            if number == attempts and exhausted is None:
+                raise
+    assert exhausted is not None
+    return exhausted()

@@ -1,4 +1,9 @@
-"""Table names and the entity shapes the steps share."""
+"""The state tables' layout: their names, keys, and each domain object as a Table Storage entity.
+
+Partition keys are crime references (an incident number for a STORM caller's
+journey); nothing outside this module and the repositories knows a row key or
+a property name.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from datetime import datetime
 from shared.contracts.messages import CrimeFacts
 from shared.domain.facts import IncidentFacts
 from shared.domain.journey import AuditEntry, Journey, OfficerTask
+from shared.domain.ledger import LedgerEntry, LedgerStatus
 from shared.ports import Entity
 
 CURSORS = "Cursors"
@@ -110,3 +116,45 @@ def incident_entity(incident: IncidentFacts, etag: str | None = None) -> Entity:
 
 def incident_from(entity: Entity) -> IncidentFacts:
     return IncidentFacts.model_validate_json(entity.properties["incident"])
+
+
+# The Messages ledger: the property names ops and the compliance report read.
+_LEDGER_TIMES = ("first_attempt_at", "decided_at", "sent_at")
+
+
+def ledger_entity(entry: LedgerEntry) -> Entity:
+    """A ledger entry as a Messages row; fields it does not have are left out."""
+    properties: dict[str, object] = {"status": entry.status.value}
+    for name, value in (
+        ("channel", entry.channel),
+        ("template", entry.template),
+        ("duties", None if entry.duties is None else ",".join(entry.duties)),
+        ("first_attempt_at", entry.first_attempt_at),
+        ("decided_at", entry.decided_at),
+        ("sent_at", entry.sent_at),
+        ("provider_id", entry.provider_id),
+        ("reason", entry.reason),
+        ("segments", entry.segments),
+    ):
+        if value is not None:
+            properties[name] = value
+    return Entity(entry.crime_reference, entry.message_key, properties)
+
+
+def ledger_from(entity: Entity) -> LedgerEntry:
+    p = entity.properties
+    duties = p.get("duties")
+    times = {name: p.get(name) if isinstance(p.get(name), datetime) else None for name in _LEDGER_TIMES}
+    segments = p.get("segments")
+    return LedgerEntry(
+        crime_reference=entity.partition_key,
+        message_key=entity.row_key,
+        status=LedgerStatus(str(p["status"])),
+        channel=None if p.get("channel") is None else str(p["channel"]),
+        template=None if p.get("template") is None else str(p["template"]),
+        duties=None if duties is None else tuple(key for key in str(duties).split(",") if key),
+        provider_id=None if p.get("provider_id") is None else str(p["provider_id"]),
+        reason=None if p.get("reason") is None else str(p["reason"]),
+        segments=None if segments is None else int(segments),
+        **times,
+    )

@@ -1,0 +1,85 @@
+"""The Messages ledger: what became of each message, as a status machine.
+
+A message is claimed (``pending``) before the provider is called, and then ends
+in one status for good: handed over (``sent``), not sent (``suppressed``),
+refused by the provider (``failed``), or not knowable (``unknown``: an earlier
+attempt may have reached the provider and it cannot say). A status only moves
+along ``TRANSITIONS``; a finished message is never sent again, which is what
+makes a redelivered or retried ``send_message`` safe (journey-rules.md §9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class LedgerStatus(StrEnum):
+    PENDING = "pending"  # claimed: the provider is being (or was) called
+    SENT = "sent"  # handed to the provider
+    SUPPRESSED = "suppressed"  # decided not to send
+    FAILED = "failed"  # the provider refused it for good
+    UNKNOWN = "unknown"  # an earlier attempt may have reached the provider; it cannot say
+
+    @property
+    def finished(self) -> bool:
+        return self is not LedgerStatus.PENDING
+
+
+# Where each status may go next (None: a message not yet in the ledger).
+TRANSITIONS: dict[LedgerStatus | None, frozenset[LedgerStatus]] = {
+    None: frozenset({LedgerStatus.PENDING, LedgerStatus.SUPPRESSED}),
+    LedgerStatus.PENDING: frozenset(
+        {LedgerStatus.SENT, LedgerStatus.SUPPRESSED, LedgerStatus.FAILED, LedgerStatus.UNKNOWN}
+    ),
+    LedgerStatus.SENT: frozenset(),
+    LedgerStatus.SUPPRESSED: frozenset(),
+    LedgerStatus.FAILED: frozenset(),
+    LedgerStatus.UNKNOWN: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    """A ledger status asked to move where it may not (a finished message moved again)."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One message in the ledger (keyed by crime reference and message key)."""
+
+    crime_reference: str
+    message_key: str
+    status: LedgerStatus
+    channel: str | None = None
+    template: str | None = None
+    duties: tuple[str, ...] | None = None  # the duties it carried when decided (None: not recorded)
+    first_attempt_at: datetime | None = None
+    decided_at: datetime | None = None
+    sent_at: datetime | None = None
+    provider_id: str | None = None
+    reason: str | None = None
+    segments: int | None = None
+
+    @classmethod
+    def begin(
+        cls, crime_reference: str, message_key: str, status: LedgerStatus, **fields: Any
+    ) -> LedgerEntry:
+        """A message's first entry (``pending`` when claimed, or ``suppressed`` outright)."""
+        check_transition(None, status)
+        return cls(crime_reference, message_key, status, **fields)
+
+    def moved_to(self, status: LedgerStatus, **changes: Any) -> LedgerEntry:
+        """This entry in its next status, with the fields that come with it."""
+        check_transition(self.status, status)
+        return replace(self, status=status, **changes)
+
+    def with_fields(self, **changes: Any) -> LedgerEntry:
+        """The same status, with fields updated (a retry's template and duties)."""
+        return replace(self, **changes)
+
+
+def check_transition(before: LedgerStatus | None, after: LedgerStatus) -> None:
+    if after not in TRANSITIONS[before]:
+        raise InvalidTransition(f"a message cannot go from {before or 'nothing'} to {after}")
