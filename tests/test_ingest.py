@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.graph_directory import RetryPolicy
+from shared.adapters.http import RetryPolicy
 from shared.adapters.http_feed import BearerAuth, HttpFeedReader
 from shared.bootstrap import build_embedded
 from shared.local.host import SimulatedClock
