@@ -47,7 +47,7 @@ from shared.steps.records import (
     journey_from,
 )
 from shared.steps.results import Emit, StepResult, Write, apply
-from shared.steps.trace import annotate, incoming
+from shared.tracing import annotate, incoming
 
 
 def _load(services: Services, crime: str, person: str) -> tuple[Journey | None, Entity | None]:

@@ -33,7 +33,7 @@ from shared.ports import (
 )
 from shared.steps.records import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
 from shared.steps.results import Emit, StepResult, Write, apply
-from shared.steps.trace import TRACEPARENT, start_case_change
+from shared.tracing import TRACEPARENT, start_case_change
 
 LINK_ROW = "crime-link"
 log = logging.getLogger(__name__)

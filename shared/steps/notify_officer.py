@@ -39,7 +39,7 @@ from shared.domain.policy import Policy
 from shared.ports import Entity, EntityExists, OfficerMail, OutgoingMessage, ProviderThrottled
 from shared.steps.records import OFFICER_MAIL, TASKS, task_is_closed
 from shared.steps.results import Emit, StepResult, Write, apply
-from shared.steps.trace import annotate, incoming
+from shared.tracing import annotate, incoming
 
 log = logging.getLogger("victim_updates.notify_officer")
 

@@ -42,7 +42,7 @@ from shared.ports import (
 from shared.steps.decisions import record_decision
 from shared.steps.records import AUDIT, JOURNEYS, MESSAGES, audit_entity, digest, journey_from
 from shared.steps.results import Emit, StepResult, Write, apply
-from shared.steps.trace import annotate, incoming
+from shared.tracing import annotate, incoming
 
 
 def _outcome(
