@@ -17,7 +17,7 @@ from shared.steps.ingest import ingest_feed
 from shared.steps.notify_officer import notify_officer as notify_officer_step
 from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
 from shared.steps.send_message import send_message as send_message_step
-from shared.steps.trace import step_span
+from shared.tracing import step_span
 
 telemetry.configure_azure_monitor()  # off unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
 app = func.FunctionApp()

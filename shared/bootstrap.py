@@ -182,11 +182,12 @@ def build_directory(settings: Settings) -> OfficerDirectory:
     """Microsoft Graph when configured, else the JSON file."""
     if not settings.uses_graph():
         return JsonOfficerDirectory(settings.LOCAL_OFFICERS_FILE)
+    from shared.adapters import entra
     from shared.adapters import graph_directory as graph
 
-    tokens: graph.TokenProvider
+    tokens: entra.TokenProvider
     if settings.GRAPH_USE_MANAGED_IDENTITY:
-        tokens = graph.managed_identity_tokens(
+        tokens = entra.managed_identity_tokens(
             graph.graph_scope(settings.GRAPH_URL),
             client_id=settings.GRAPH_MANAGED_IDENTITY_CLIENT_ID or settings.AZURE_CLIENT_ID,
         )
@@ -194,10 +195,10 @@ def build_directory(settings: Settings) -> OfficerDirectory:
         certificate = None
         if settings.GRAPH_CLIENT_CERTIFICATE_PATH is not None:
             pem = settings.GRAPH_CLIENT_CERTIFICATE_PATH.read_text(encoding="utf-8")
-            certificate = graph.ClientCertificate(
+            certificate = entra.ClientCertificate(
                 pem, settings.GRAPH_CLIENT_CERTIFICATE_THUMBPRINT, public_certificate_pem=pem
             )
-        tokens = graph.MsalClientCredentials(
+        tokens = entra.MsalClientCredentials(
             tenant_id=str(settings.GRAPH_TENANT_ID),
             client_id=str(settings.GRAPH_CLIENT_ID),
             client_secret=settings.GRAPH_CLIENT_SECRET,
@@ -222,7 +223,7 @@ def build_feeds(settings: Settings) -> dict[str, FeedReader]:
     urls = {"niche": settings.NICHE_FEED_URL, "storm": settings.STORM_FEED_URL}
     if not any(urls.values()):
         return feeds
-    from shared.adapters import graph_directory as graph
+    from shared.adapters import entra
     from shared.adapters.http_feed import ApiKeyAuth, BearerAuth, HttpFeedReader
 
     auth: ApiKeyAuth | BearerAuth
@@ -230,11 +231,11 @@ def build_feeds(settings: Settings) -> dict[str, FeedReader]:
         auth = ApiKeyAuth(settings.FEED_API_KEY_HEADER, str(settings.FEED_API_KEY))
     elif settings.FEED_AUTH == "managed_identity":
         auth = BearerAuth(
-            graph.managed_identity_tokens(str(settings.FEED_SCOPE), client_id=settings.AZURE_CLIENT_ID)
+            entra.managed_identity_tokens(str(settings.FEED_SCOPE), client_id=settings.AZURE_CLIENT_ID)
         )
     else:
         auth = BearerAuth(
-            graph.MsalClientCredentials(
+            entra.MsalClientCredentials(
                 tenant_id=str(settings.FEED_TENANT_ID),
                 client_id=str(settings.FEED_CLIENT_ID),
                 client_secret=settings.FEED_CLIENT_SECRET,

@@ -10,17 +10,15 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.graph_directory import (
+from shared.adapters.entra import (
     ClientCertificate,
     CredentialTokenProvider,
-    GraphOfficerDirectory,
     MsalClientCredentials,
-    RetryPolicy,
     TokenError,
     managed_identity_tokens,
-    odata_string,
-    parse_retry_after,
 )
+from shared.adapters.graph_directory import GraphOfficerDirectory, odata_string
+from shared.adapters.http import RetryPolicy, parse_retry_after
 from shared.contracts.messages import Officer
 from shared.ports import DirectoryUnavailable
 from tests.http_stubs import (  # the *_fixture imports register the stub fixtures here

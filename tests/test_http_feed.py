@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.graph_directory import MsalClientCredentials, RetryPolicy
+from shared.adapters.entra import MsalClientCredentials
+from shared.adapters.http import RetryPolicy
 from shared.adapters.http_feed import ApiKeyAuth, BearerAuth, FeedUnavailable, HttpFeedReader
 from shared.ports import FeedLine
 from tests.http_stubs import (  # the *_fixture imports register the stub fixtures here

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.graph_directory import RetryPolicy
+from shared.adapters.http import RetryPolicy
 from shared.adapters.http_feed import BearerAuth, HttpFeedReader
 from shared.adapters.table_layout import CURSORS, QUARANTINE, SNAPSHOTS
 from shared.bootstrap import build_embedded

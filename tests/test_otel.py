@@ -19,9 +19,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from shared import telemetry
-from shared.steps import trace
-from shared.steps.trace import CRIME_REFERENCE, STEP, step_span
+from shared import telemetry, tracing
+from shared.tracing import CRIME_REFERENCE, STEP, step_span
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(trace, "_tracer", provider.get_tracer("victim_updates"))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("victim_updates"))
     yield exporter
     provider.shutdown()
 
@@ -107,19 +106,19 @@ def test_a_custom_event_is_marked_for_the_exporter(caplog: pytest.LogCaptureFixt
 
 
 def test_a_step_span_continues_the_message_trace_and_messages_carry_it(spans: InMemorySpanExporter) -> None:
-    parent = trace.new_traceparent("change-1")
+    parent = tracing.new_traceparent("change-1")
     with step_span("resolve_officer", {"traceparent": parent}):
-        trace.annotate("HU/1/26", "P-1")
-        sent = trace.outgoing(parent, "message-2")
+        tracing.annotate("HU/1/26", "P-1")
+        sent = tracing.outgoing(parent, "message-2")
     (span,) = spans.get_finished_spans()
     assert span.kind is SpanKind.CONSUMER and span.name == "resolve_officer"
     assert span.parent is not None and f"{span.parent.span_id:016x}" == parent.split("-")[2]
-    assert f"{span.context.trace_id:032x}" == trace.trace_id(parent)
+    assert f"{span.context.trace_id:032x}" == tracing.trace_id(parent)
     assert sent == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
     assert dict(span.attributes or {}) == {
         STEP: "resolve_officer",
         CRIME_REFERENCE: "HU/1/26",
-        trace.PERSON_ID: "P-1",
+        tracing.PERSON_ID: "P-1",
     }
 
 
@@ -132,9 +131,9 @@ def test_a_failing_step_marks_its_span_failed_with_the_type_only(spans: InMemory
 
 
 def test_without_an_sdk_the_ids_stay_derived() -> None:
-    parent = trace.new_traceparent("change-1")
+    parent = tracing.new_traceparent("change-1")
     with step_span("evaluate_journey", {"traceparent": parent}):
-        assert trace.outgoing(parent, "m") == trace.child_traceparent(parent, "m")
+        assert tracing.outgoing(parent, "m") == tracing.child_traceparent(parent, "m")
 
 
 def test_one_case_change_is_one_chain_of_spans_from_ingest_to_send(
@@ -148,7 +147,7 @@ def test_one_case_change_is_one_chain_of_spans_from_ingest_to_send(
         s
         for s in finished
         if s.name == "send_message"
-        and (s.attributes or {}).get(trace.PERSON_ID) == result["outbox"][0]["person_id"]
+        and (s.attributes or {}).get(tracing.PERSON_ID) == result["outbox"][0]["person_id"]
     )
     chain = [send.name]
     span = send

@@ -10,7 +10,7 @@ import pytest
 
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.ports import OutgoingMessage
-from shared.steps.trace import child_traceparent, new_traceparent, trace_id
+from shared.tracing import child_traceparent, new_traceparent, trace_id
 
 
 def test_a_child_span_keeps_the_trace_and_a_bad_parent_starts_a_new_one() -> None:

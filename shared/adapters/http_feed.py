@@ -35,11 +35,11 @@ from typing import Any
 import requests
 
 from shared import ports
-from shared.adapters.graph_directory import (
+from shared.adapters.entra import TokenProvider
+from shared.adapters.http import (
     RequestFailed,
     RetryPolicy,
     Timeout,
-    TokenProvider,
     describe_url,
     error_code,
     require_secure_url,

@@ -209,7 +209,7 @@ _CATEGORIES = (
     ("json", ("/json/", "json.")),
     ("rendering (Jinja2)", ("jinja2", "markupsafe", "shared/domain/render", "shared/domain/officer_mail")),
     ("journey rules and deadlines", ("shared/domain/", "holidays", "dateutil", "zoneinfo")),
-    ("telemetry and logging", ("opentelemetry", "logging", "shared/telemetry", "shared/steps/trace")),
+    ("telemetry and logging", ("opentelemetry", "logging", "shared/telemetry", "shared/tracing")),
     (
         "feed reading and files",
         (

@@ -45,7 +45,7 @@ from shared.domain.journey import (
 from shared.ports import Entity, OutgoingMessage, StoredJourney, Write
 from shared.steps.decisions import record_decision
 from shared.steps.results import Emit, StepResult, apply, retry_on_conflict
-from shared.steps.trace import annotate, incoming
+from shared.tracing import annotate, incoming
 
 
 def _recipients(event: ResolvedCaseChange) -> list[tuple[str, Literal["victim", "caller"]]]:

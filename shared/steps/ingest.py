@@ -34,7 +34,7 @@ from shared.ports import (
     Write,
 )
 from shared.steps.results import Emit, StepResult, apply
-from shared.steps.trace import TRACEPARENT, start_case_change
+from shared.tracing import TRACEPARENT, start_case_change
 
 LINK_ROW = "crime-link"
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ from shared.domain.officer_mail import Recipient, render_officer_mail
 from shared.domain.policy import Policy
 from shared.ports import Entity, EntityExists, OfficerMail, OutgoingMessage, ProviderThrottled, Write
 from shared.steps.results import Emit, StepResult, apply
-from shared.steps.trace import annotate, incoming
+from shared.tracing import annotate, incoming
 
 log = logging.getLogger("victim_updates.notify_officer")
 

@@ -17,7 +17,7 @@ from shared.bootstrap import Services
 from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
 from shared.ports import DirectoryUnavailable, Entity, OutgoingMessage, Write
 from shared.steps.results import Emit, StepResult, apply
-from shared.steps.trace import annotate, incoming
+from shared.tracing import annotate, incoming
 
 GENERIC_ID = "team"
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from shared import telemetry
 from shared.bootstrap import Services
 from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch, OutgoingMessage, Write
-from shared.steps.trace import TRACEPARENT, outgoing
+from shared.tracing import TRACEPARENT, outgoing
 
 QueueRole = Literal["case_changes", "journey_events", "outbound_messages", "officer_tasks"]
 

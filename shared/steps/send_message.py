@@ -35,7 +35,7 @@ from shared.ports import (
 )
 from shared.steps.decisions import record_decision
 from shared.steps.results import Emit, StepResult, apply, retry_on_conflict
-from shared.steps.trace import annotate, incoming
+from shared.tracing import annotate, incoming
 
 
 def send_message(

@@ -1,4 +1,9 @@
-"""W3C trace context carried in Service Bus application properties.
+"""Tracing: the span of each step, and the W3C trace context carried across the queues.
+
+This module holds the spans (``step_span``, ``start_case_change``,
+``annotate``) and the ``traceparent`` each Service Bus message carries in its
+application properties (``incoming``, ``outgoing``); the custom events and
+metrics are ``shared.telemetry``'s.
 
 Each case change starts a trace at ingest; every message that follows from it
 carries the same trace id, so ingest → resolve → evaluate → send reads as one
