@@ -1,7 +1,10 @@
-"""Builds the adapters from settings, once per worker.
+"""The composition root: the one place that builds the adapters, from settings.
 
-``function_app.py`` asks for ``services()``; the local host and the tests
-``install()`` a set of their own (the same code, a simulated clock).
+``bootstrap(settings, **overrides)`` builds every port (its Azure adapter where the
+settings name one, its embedded twin otherwise) unless it is given. Azure Functions
+asks for ``services()`` (built once per worker); the local host, the operations
+commands and the tests call ``bootstrap`` themselves and ``install()`` the result.
+The steps never import this module: each depends only on the ports it uses.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from shared.contracts.feeds import accepts
 from shared.domain.policy import Policy, load_policy
 from shared.ports import (
     Clock,
-    Entity,
     FeedReader,
     JourneyRepository,
     MessageLedger,
@@ -33,6 +35,7 @@ from shared.ports import (
     QueuePublisher,
     TableStore,
     TaskNotifier,
+    WorkerMemory,
 )
 from shared.settings import Settings, load_settings
 
@@ -50,18 +53,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-@dataclass
-class WorkerMemory:
-    """Entities a worker keeps between invocations to spare table reads.
-
-    Never the only copy of anything: each entry is also in its table, and a step
-    that finds an entry stale (a conditional write fails) drops it and reads again.
-    """
-
-    officers: dict[str, Entity] = field(default_factory=dict)  # employee id -> Officers entity
-    cursors: dict[str, Entity] = field(default_factory=dict)  # feed -> Cursors entity, with its ETag
 
 
 @dataclass
@@ -117,31 +108,8 @@ def build_table_store(settings: Settings) -> TableStore:
             settings.StateStorage__tableServiceUri, credential=DefaultAzureCredential()
         )
         return AzureTableStore(service, settings.STATE_TABLE_PREFIX)
+    settings.LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
     return SqliteTableStore(settings.LOCAL_DATA_DIR / "state.db")
-
-
-def build_embedded(settings: Settings, clock: Clock | None = None) -> tuple[Services, SqliteQueueBroker]:
-    """The embedded default: SQLite state and queues, JSON Lines feeds, file outbox and officer mail."""
-    clock = clock or SystemClock()
-    policy = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens nothing
-    data = settings.LOCAL_DATA_DIR
-    data.mkdir(parents=True, exist_ok=True)
-    broker = SqliteQueueBroker(data / "queues.db", queue_configs(settings), clock.now)
-    services = Services(
-        settings=settings,
-        policy=policy,
-        clock=clock,
-        tables=build_table_store(settings),
-        publisher=broker,
-        feeds={
-            "niche": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "niche.jsonl", partial(accepts, "niche")),
-            "storm": JsonlFeedReader(settings.LOCAL_FEEDS_DIR / "storm.jsonl", partial(accepts, "storm")),
-        },
-        directory=JsonOfficerDirectory(settings.LOCAL_OFFICERS_FILE),
-        provider=FileOutbox(data / "outbox.jsonl", clock.now),
-        notifier=FileOfficerMail(data / "officer-mail.jsonl", clock.now),
-    )
-    return services, broker
 
 
 def build_provider(settings: Settings, clock: Clock) -> MessageProvider:
@@ -251,32 +219,72 @@ def build_feeds(settings: Settings) -> dict[str, FeedReader]:
     return feeds
 
 
-def build_services(settings: Settings, clock: Clock | None = None) -> Services:
-    """The services for a worker: each port's Azure adapter where its settings are given."""
-    clock = clock or SystemClock()
-    policy = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens no connection
-    publisher: QueuePublisher
+def build_publisher(settings: Settings, clock: Clock) -> QueuePublisher:
+    """Service Bus when the settings name it, else the embedded SQLite queues of the data folder."""
     if settings.ServiceBusConnection:
-        publisher = ServiceBusPublisher.from_connection_string(settings.ServiceBusConnection)
-    elif settings.ServiceBusConnection__fullyQualifiedNamespace:
-        publisher = ServiceBusPublisher.from_namespace(settings.ServiceBusConnection__fullyQualifiedNamespace)
-    else:
-        settings.LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
-        publisher = SqliteQueueBroker(
-            settings.LOCAL_DATA_DIR / "queues.db", queue_configs(settings), clock.now
-        )
-    provider = build_provider(settings, clock)
+        return ServiceBusPublisher.from_connection_string(settings.ServiceBusConnection)
+    if settings.ServiceBusConnection__fullyQualifiedNamespace:
+        return ServiceBusPublisher.from_namespace(settings.ServiceBusConnection__fullyQualifiedNamespace)
+    return embedded_queues(settings, clock)
+
+
+def embedded_queues(settings: Settings, clock: Clock) -> SqliteQueueBroker:
+    """The SQLite queues with Service Bus semantics, in the data folder (``queues.db``)."""
+    settings.LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    return SqliteQueueBroker(settings.LOCAL_DATA_DIR / "queues.db", queue_configs(settings), clock.now)
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    tables: TableStore | None = None,
+    publisher: QueuePublisher | None = None,
+    feeds: dict[str, FeedReader] | None = None,
+    directory: OfficerDirectory | None = None,
+    provider: MessageProvider | None = None,
+    notifier: TaskNotifier | None = None,
+    files_only: bool = False,
+) -> Services:
+    """The composition root: every port built from settings, except those given.
+
+    Each port gets its Azure adapter where its settings are given and its embedded
+    twin otherwise. ``files_only`` (a local run) keeps the feeds, the directory and
+    both providers on the run's own files whatever the settings name, so a replay
+    never reaches a real feed, directory, victim or officer; the state follows the
+    settings (SQLite, or Table Storage when ``StateStorage`` is set). The policy is
+    read first, so a bad one fails before anything is opened.
+    """
+    clock = clock or SystemClock()
+    policy = policy or load_policy(settings.JOURNEY_POLICY_PATH)
+    local = settings.model_copy(update=_NOT_AZURE) if files_only else settings
+    provider = provider or build_provider(local, clock)
     return Services(
         settings=settings,
         policy=policy,
         clock=clock,
-        tables=build_table_store(settings),
-        publisher=publisher,
-        feeds=build_feeds(settings),
-        directory=build_directory(settings),
+        tables=tables or build_table_store(settings),
+        publisher=publisher
+        or (embedded_queues(settings, clock) if files_only else build_publisher(settings, clock)),
+        feeds=feeds if feeds is not None else build_feeds(local),
+        directory=directory or build_directory(local),
         provider=provider,
-        notifier=build_notifier(settings, clock, provider),
+        notifier=notifier or build_notifier(local, clock, provider),
     )
+
+
+# The settings that send a port to Azure, other than the state's (a local run may keep its
+# state in Table Storage): blank, a port gets its embedded twin.
+_NOT_AZURE: dict[str, object] = {
+    "ACS_ENDPOINT": None,
+    "ACS_CONNECTION_STRING": None,
+    "GRAPH_TENANT_ID": None,
+    "GRAPH_CLIENT_ID": None,
+    "GRAPH_USE_MANAGED_IDENTITY": False,
+    "NICHE_FEED_URL": None,
+    "STORM_FEED_URL": None,
+}
 
 
 _lock = threading.Lock()
@@ -288,7 +296,7 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = build_services(load_settings())
+            _services = bootstrap(load_settings())
         return _services
 
 

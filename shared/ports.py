@@ -87,6 +87,18 @@ class TableStore(Protocol):
         ...
 
 
+@dataclass
+class WorkerMemory:
+    """Entities a worker keeps between invocations to spare table reads.
+
+    Never the only copy of anything: each entry is also in its table, and a step
+    that finds an entry stale (a conditional write fails) drops it and reads again.
+    """
+
+    officers: dict[str, Entity] = field(default_factory=dict)  # employee id -> Officers entity
+    cursors: dict[str, Entity] = field(default_factory=dict)  # feed -> Cursors entity, with its ETag
+
+
 # --- Repositories over the tables -----------------------------------------------------
 
 

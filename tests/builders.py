@@ -7,7 +7,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.sqlite_queue import SqliteQueueBroker
+from shared.bootstrap import Services, SystemClock, bootstrap, embedded_queues
+from shared.domain.policy import load_policy
 from shared.local.run import RunRequest, run
+from shared.ports import Clock
+from shared.settings import Settings
 from tests.conftest import read_jsonl
 
 OFFICER = {
@@ -141,3 +146,12 @@ def incident(
             "consent_to_updates": consent,
         },
     }
+
+
+def embedded(settings: Settings, clock: Clock | None = None) -> tuple[Services, SqliteQueueBroker]:
+    """A local run's services through the composition root: SQLite state and queues, and files in
+    place of the feeds, the directory and both providers. The policy is read before anything opens."""
+    clock = clock or SystemClock()
+    policy = load_policy(settings.JOURNEY_POLICY_PATH)
+    broker = embedded_queues(settings, clock)
+    return bootstrap(settings, clock=clock, policy=policy, publisher=broker, files_only=True), broker

@@ -32,7 +32,7 @@ from shared.adapters.acs import ProviderUnavailable
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.table_layout import AUDIT, JOURNEYS, MESSAGES, journey_from
-from shared.bootstrap import Services, build_embedded
+from shared.bootstrap import Services
 from shared.local.faults import (
     ALL_KINDS,
     CRASH_AFTER_LEDGER,
@@ -66,7 +66,7 @@ from shared.ports import (
     ProviderThrottled,
 )
 from shared.settings import load_settings
-from tests.builders import OFFICER, occurrence
+from tests.builders import OFFICER, embedded, occurrence
 from tests.conftest import read_jsonl
 
 HOURLY = "0 0 * * * *"
@@ -392,7 +392,7 @@ def rig_for(tmp_path: Path) -> Iterator[Any]:
             LOCAL_FEEDS_DIR=feeds,
             LOCAL_OFFICERS_FILE=feeds / "officers.json",
         )
-        services, broker = build_embedded(settings, SimulatedClock(NOW))
+        services, broker = embedded(settings, SimulatedClock(NOW))
         installer = install_faults(FaultPlan(seed=5, rate=1.0, kinds=frozenset(kinds)))
         installer(services, broker)
         rig = _Rig(services, broker, installer)
@@ -595,7 +595,7 @@ def test_an_installer_refuses_caps_that_would_dead_letter_and_a_second_run(
     with pytest.raises(RuntimeError, match="one run"):
         rig.installer(rig.services, rig.broker)
     greedy = install_faults(FaultPlan(seed=1, rate=0.5, max_per_delivery=10))
-    services, broker = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path / "other"), SimulatedClock(NOW))
+    services, broker = embedded(load_settings(LOCAL_DATA_DIR=tmp_path / "other"), SimulatedClock(NOW))
     try:
         with pytest.raises(ValueError, match="dead-letter"):
             greedy(services, broker)

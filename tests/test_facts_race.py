@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.table_layout import CRIMES, FACTS_ROW, INCIDENT_ROW, facts_from, incident_from
-from shared.bootstrap import Services, build_embedded
+from shared.bootstrap import Services
 from shared.contracts.feeds import NicheOccurrence, StormIncident
 from shared.contracts.messages import CaseChange, Change, ChangeKind, ResolvedCaseChange
 from shared.local.host import SimulatedClock
 from shared.ports import Entity
 from shared.settings import load_settings
 from shared.steps.evaluate_journey import evaluate_journey
-from tests.builders import incident, occurrence
+from tests.builders import embedded, incident, occurrence
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
 REF, CALL = "HU/000001/26", "HU-20261120-0123"
@@ -54,7 +54,7 @@ class _Interleaving:
 
 
 def _services(tmp_path: Path) -> Services:
-    services, _ = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
+    services, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
     return services
 
 

@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.table_layout import CURSORS, QUARANTINE, SNAPSHOTS
-from shared.bootstrap import Services, build_embedded
+from shared.bootstrap import Services
 from shared.contracts.feeds import FEED_MODELS, LATEST_FEED_TIME, NicheOccurrence, StormIncident, Victim
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
@@ -46,6 +46,7 @@ from shared.ports import Entity
 from shared.settings import load_settings
 from shared.steps.ingest import IngestReport, ingest_feed
 from tests.builders import OFFICER, incident, milestone, occurrence, replay
+from tests.builders import embedded as embedded_services
 from tests.strategies import (
     ENDINGS,
     OFFICER_IDS,
@@ -89,7 +90,7 @@ def embedded(feeds: dict[str, bytes], batch: int = 500, now: datetime = INGEST_N
         settings_ = load_settings(
             LOCAL_DATA_DIR=root / "data", LOCAL_FEEDS_DIR=root / "feeds", FEED_BATCH_SIZE=batch
         )
-        services, broker = build_embedded(settings_, SimulatedClock(now))
+        services, broker = embedded_services(settings_, SimulatedClock(now))
         try:
             yield services
         finally:

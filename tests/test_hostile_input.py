@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from shared.adapters.jsonl_feed import JsonlFeedReader, record_time
 from shared.adapters.table_layout import QUARANTINE, SNAPSHOTS
-from shared.bootstrap import build_embedded
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
@@ -21,7 +20,7 @@ from shared.local.host import SimulatedClock
 from shared.local.run import feed_span
 from shared.settings import load_settings
 from shared.steps.ingest import ingest_feed
-from tests.builders import milestone, occurrence
+from tests.builders import embedded, milestone, occurrence
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -31,7 +30,7 @@ def _ingest(tmp_path: Path, lines: list[bytes]) -> tuple[int, int]:
     feeds = tmp_path / "feeds"
     feeds.mkdir(exist_ok=True)
     (feeds / "niche.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
-    services, _ = build_embedded(
+    services, _ = embedded(
         load_settings(LOCAL_DATA_DIR=tmp_path / "data", LOCAL_FEEDS_DIR=feeds), SimulatedClock(NOW)
     )
     while ingest_feed("niche", services).read:

@@ -13,12 +13,11 @@ import pytest
 from shared.adapters.http import RetryPolicy
 from shared.adapters.http_feed import BearerAuth, HttpFeedReader
 from shared.adapters.table_layout import CURSORS, QUARANTINE, SNAPSHOTS
-from shared.bootstrap import build_embedded
 from shared.local.host import SimulatedClock
 from shared.ports import FeedLine, FeedUnavailable
 from shared.settings import load_settings
 from shared.steps.ingest import ingest_feed
-from tests.builders import occurrence
+from tests.builders import embedded, occurrence
 from tests.http_stubs import FeedStub, Reply, feed_stub_fixture  # noqa: F401  (fixture)
 
 
@@ -41,7 +40,7 @@ def test_a_feed_failing_part_way_keeps_what_was_read_and_moves_the_cursor_only_t
     tmp_path: Path,
 ) -> None:
     settings = load_settings(LOCAL_DATA_DIR=tmp_path)
-    services, broker = build_embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    services, broker = embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
     records = [
         json.dumps(occurrence("2026-11-20T10:00:00Z", ref="HU/000001/26")),
         "{not json",
@@ -72,7 +71,7 @@ def test_ingest_from_the_feed_api_survives_a_500_mid_feed_and_loses_nothing(
     for nth in (2, 3, 4):  # the second page and both its retries
         feed_stub.on(nth, Reply(500, {"error": "boom"}))
     settings = load_settings(LOCAL_DATA_DIR=tmp_path)
-    services, broker = build_embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    services, broker = embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
     services.feeds["niche"] = HttpFeedReader(
         feed_stub.url,
         auth=BearerAuth(lambda: "feed-token"),
@@ -97,7 +96,7 @@ def test_an_empty_tick_reads_no_table_and_a_cursor_moved_elsewhere_is_never_move
     tmp_path: Path,
 ) -> None:
     settings = load_settings(LOCAL_DATA_DIR=tmp_path)
-    services, _ = build_embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    services, _ = embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
     store = services.tables
     records = [json.dumps(occurrence("2026-11-20T10:00:00Z", ref=f"HU/00000{n}/26")) for n in range(1, 4)]
     _feed(services, records[:2])
@@ -123,7 +122,7 @@ def test_a_storm_incident_s_snapshot_and_crime_link_are_one_read(tmp_path: Path)
     from tests.builders import incident
 
     settings = load_settings(LOCAL_DATA_DIR=tmp_path)
-    services, _ = build_embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    services, _ = embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
     store = services.tables
     linked = occurrence("2026-11-20T10:00:00Z", ref="HU/000001/26")
     linked["incident_numbers"] = ["STM-1"]

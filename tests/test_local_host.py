@@ -35,15 +35,16 @@ def test_schedule_fire_time_is_strictly_after_the_moment() -> None:
 def test_the_real_clock_host_dispatches_a_scheduled_message_when_its_time_comes(tmp_path: Path) -> None:
     import function_app
     from shared import bootstrap
-    from shared.bootstrap import SystemClock, build_embedded
+    from shared.bootstrap import SystemClock
     from shared.contracts.messages import DeadlineCheck
     from shared.local.host import LocalHost
     from shared.ports import OutgoingMessage
     from shared.settings import load_settings
+    from tests.builders import embedded
 
     settings = load_settings(LOCAL_DATA_DIR=tmp_path)
     clock = SystemClock()
-    services, broker = build_embedded(settings, clock)
+    services, broker = embedded(settings, clock)
     bootstrap.install(services)
     try:
         due = clock.now() + timedelta(seconds=0.5)

@@ -18,7 +18,7 @@ import pytest
 from shared.adapters.acs import AcsEmailSender, AcsOfficerMail, RetrySettings, idempotency_uuid
 from shared.adapters.file_officer_mail import FileOfficerMail
 from shared.adapters.table_layout import OFFICER_MAIL, TASKS
-from shared.bootstrap import Services, build_embedded, queue_configs
+from shared.bootstrap import Services, queue_configs
 from shared.contracts.messages import Officer, TaskNotice
 from shared.domain.journey import Decision, Duty, Journey, OfficerTask
 from shared.domain.policy import Policy
@@ -29,7 +29,7 @@ from shared.steps.decisions import record_decision
 from shared.steps.notify_officer import notify_officer
 from shared.steps.results import StepResult, apply
 from tests.acs_stub import AcsStub, acs_stub  # noqa: F401  (fixture)
-from tests.builders import OFFICER, milestone, occurrence, replay, victim
+from tests.builders import OFFICER, embedded, milestone, occurrence, replay, victim
 from tests.conftest import read_jsonl
 
 POLICY = Policy()
@@ -175,7 +175,7 @@ NOW = datetime(2026, 12, 18, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
-    built, broker = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
+    built, broker = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
     yield built
     broker.close()
 
@@ -483,7 +483,7 @@ def test_notify_officer_through_acs_mails_once_across_a_redelivery(
 ) -> None:
     # The stub checks request dates against the real clock, so the step runs near it.
     start = datetime.now(UTC).replace(microsecond=0)
-    built, broker = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(start))
+    built, broker = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(start))
     try:
         built.notifier = _acs(acs_stub, built.clock.now)
         journey = _journey()
@@ -508,13 +508,13 @@ def test_notify_officer_through_acs_mails_once_across_a_redelivery(
 
 def test_bootstrap_sends_officer_mail_through_acs_when_configured_else_to_the_file(tmp_path: Path) -> None:
     from shared.adapters.acs import AcsProvider
-    from shared.bootstrap import build_services
+    from shared.bootstrap import bootstrap
 
-    embedded = build_services(load_settings(LOCAL_DATA_DIR=tmp_path))
+    embedded = bootstrap(load_settings(LOCAL_DATA_DIR=tmp_path))
     assert isinstance(embedded.notifier, FileOfficerMail)
     assert embedded.notifier.path == tmp_path / "officer-mail.jsonl"
 
-    azure = build_services(
+    azure = bootstrap(
         load_settings(
             LOCAL_DATA_DIR=tmp_path / "azure",
             ACS_CONNECTION_STRING="endpoint=https://acs.example.communication.azure.com/;accesskey=c2VjcmV0",
@@ -543,7 +543,7 @@ def test_the_local_host_runs_notify_officer_on_the_officer_tasks_queue(tmp_path:
     from shared.local.host import LocalHost
 
     settings = load_settings(LOCAL_DATA_DIR=tmp_path)
-    built, broker = build_embedded(settings, SimulatedClock(NOW))
+    built, broker = embedded(settings, SimulatedClock(NOW))
     try:
         host = LocalHost(function_app.app, broker, settings, built.clock.now)
         [target] = [q for q in host.queues if q.name == "notify_officer"]

@@ -301,7 +301,7 @@ def test_the_templates_a_language_needs_are_whatever_the_english_folder_holds(
 def test_building_the_azure_services_with_a_bad_policy_raises_policy_error_naming_the_field(
     tmp_path: Path,
 ) -> None:
-    from shared.bootstrap import build_services
+    from shared.bootstrap import bootstrap
     from shared.settings import load_settings
 
     path = _policy_file(tmp_path, "deadlines", "timezone", "Europe/Lundon")
@@ -309,16 +309,16 @@ def test_building_the_azure_services_with_a_bad_policy_raises_policy_error_namin
     with pytest.raises(
         PolicyError, match=r"field deadlines\.timezone: 'Europe/Lundon' is not an IANA time zone"
     ):
-        build_services(settings)
+        bootstrap(settings)
     assert not (tmp_path / "data").exists(), "nothing is opened before the policy is read"
 
 
 def test_the_embedded_services_with_a_bad_policy_open_no_queue(tmp_path: Path) -> None:
-    from shared.bootstrap import build_embedded
     from shared.settings import load_settings
+    from tests.builders import embedded
 
     path = _policy_file(tmp_path, "safeguarding", "excluded_flags", ["domestic_abuce"])
     settings = load_settings(LOCAL_DATA_DIR=tmp_path / "data", JOURNEY_POLICY_PATH=path)
     with pytest.raises(PolicyError, match=r"safeguarding\.excluded_flags\.0"):
-        build_embedded(settings)
+        embedded(settings)
     assert not (tmp_path / "data" / "queues.db").exists()

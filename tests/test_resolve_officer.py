@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.table_layout import OFFICERS
-from shared.bootstrap import Services, build_embedded
+from shared.bootstrap import Services
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
 from shared.local.host import SimulatedClock
 from shared.ports import DirectoryUnavailable
 from shared.settings import load_settings
 from shared.steps.resolve_officer import resolve_officer
-from tests.builders import occurrence
+from tests.builders import embedded, occurrence
 
 JO = Officer(
     employee_id="104233", collar_number="PC 1234", display_name="Jo Bloggs", email="jo@example.police.uk"
@@ -39,7 +39,7 @@ class _Directory:
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[Services, _Directory, SimulatedClock]:
     clock = SimulatedClock(datetime(2026, 11, 20, 10, tzinfo=UTC))
-    services, _ = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path, OFFICER_CACHE_TTL_HOURS=24), clock)
+    services, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path, OFFICER_CACHE_TTL_HOURS=24), clock)
     directory = _Directory()
     services.directory = directory
     return services, directory, clock

@@ -114,7 +114,7 @@ def test_each_port_gets_its_azure_adapter_when_its_settings_are_given(tmp_path: 
     from shared.adapters.http_feed import HttpFeedReader
     from shared.adapters.jsonl_feed import JsonlFeedReader
     from shared.adapters.servicebus import ServiceBusPublisher
-    from shared.bootstrap import build_services
+    from shared.bootstrap import bootstrap
 
     settings = load_settings(
         LOCAL_DATA_DIR=tmp_path,
@@ -130,7 +130,7 @@ def test_each_port_gets_its_azure_adapter_when_its_settings_are_given(tmp_path: 
         FEED_AUTH="api_key",
         FEED_API_KEY="key",
     )
-    services = build_services(settings)
+    services = bootstrap(settings)
     assert isinstance(services.tables, AzureTableStore)
     assert isinstance(services.publisher, ServiceBusPublisher)
     assert isinstance(services.provider, AcsProvider)
@@ -145,9 +145,9 @@ def test_with_no_azure_setting_every_port_is_embedded(tmp_path: Path) -> None:
     from shared.adapters.json_directory import JsonOfficerDirectory
     from shared.adapters.sqlite_queue import SqliteQueueBroker
     from shared.adapters.sqlite_tables import SqliteTableStore
-    from shared.bootstrap import build_services
+    from shared.bootstrap import bootstrap
 
-    services = build_services(load_settings(LOCAL_DATA_DIR=tmp_path))
+    services = bootstrap(load_settings(LOCAL_DATA_DIR=tmp_path))
     assert isinstance(services.tables, SqliteTableStore)
     assert isinstance(services.publisher, SqliteQueueBroker)
     assert isinstance(services.provider, FileOutbox)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.table_layout import JOURNEYS, MESSAGES, journey_from
-from shared.bootstrap import Services, build_embedded
+from shared.bootstrap import Services
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import CaseChange, Change, ChangeKind, OutboundMessage, ResolvedCaseChange
 from shared.local.host import SimulatedClock
@@ -16,7 +16,7 @@ from shared.ports import Entity
 from shared.settings import load_settings
 from shared.steps.evaluate_journey import evaluate_journey
 from shared.steps.send_message import send_message
-from tests.builders import milestone, occurrence
+from tests.builders import embedded, milestone, occurrence
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
 
@@ -43,7 +43,7 @@ class _RacingStore:
 
 
 def _services(tmp_path: Path) -> Services:
-    services, _ = build_embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
+    services, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
     return services
 
 

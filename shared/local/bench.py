@@ -167,9 +167,9 @@ _APP_IMPORT = """
 import time, tempfile
 t = time.perf_counter()
 import function_app
-from shared.bootstrap import build_services
+from shared.bootstrap import bootstrap
 from shared.settings import load_settings
-build_services(load_settings(LOCAL_DATA_DIR=tempfile.mkdtemp()))
+bootstrap(load_settings(LOCAL_DATA_DIR=tempfile.mkdtemp()))
 print(time.perf_counter() - t)
 """
 

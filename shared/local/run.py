@@ -18,6 +18,7 @@ from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.table_layout import AUDIT, CURSORS, JOURNEYS, QUARANTINE, TASKS, journey_from
 from shared.bootstrap import Services
 from shared.contracts.feeds import accepts
+from shared.domain.policy import load_policy
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import Entity, TableStore
 from shared.settings import load_settings
@@ -99,7 +100,11 @@ def run(
             **policy,
         )
         clock = SimulatedClock(start)
-        services, broker = bootstrap.build_embedded(settings, clock)
+        policy_read = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens nothing
+        broker = bootstrap.embedded_queues(settings, clock)
+        services = bootstrap.bootstrap(
+            settings, clock=clock, policy=policy_read, publisher=broker, files_only=True
+        )
     except ValueError as exc:
         raise RunError(str(exc).splitlines()[0]) from exc
     if request.prepare is not None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
-from shared.bootstrap import Services, SystemClock, build_table_store, queue_configs
+from shared.bootstrap import Services, SystemClock, bootstrap, build_table_store, queue_configs
 from shared.domain.policy import Policy, PolicyError, load_policy
 from shared.ports import Clock, EmailContent, Entity, OfficerMail, ProviderReceipt, QueuePublisher, TableStore
 from shared.settings import Settings, SettingsError, load_settings
@@ -181,10 +181,10 @@ class Context:
 
     def services(self) -> Services:
         """What the ingest step needs to run here: the state, the queues, the clock."""
-        return Services(
-            settings=self.settings,
-            policy=self.policy,
+        return bootstrap(
+            self.settings,
             clock=self.clock,
+            policy=self.policy,
             tables=self.tables,
             publisher=self.publisher,
             feeds={},  # records come from the Quarantine table, not a feed

@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.adapters.table_layout import AUDIT, QUARANTINE, audit_entity, digest
-from shared.bootstrap import Services
 from shared.contracts.feeds import FEED_MODELS, NicheOccurrence
 from shared.domain.journey import AuditEntry
 from shared.ops.context import OpsError
 from shared.ports import Entity, FeedLine, TableStore, Write
+from shared.steps.dependencies import IngestNeeds
 from shared.steps.ingest import _Tick
 from shared.steps.results import apply
 
@@ -96,7 +96,7 @@ class Reingested:
     detail: str  # what ingest did with it, or the reason it still fails
 
 
-def reingest(services: Services, row: Quarantined, corrected: str | None = None) -> Reingested:
+def reingest(services: IngestNeeds, row: Quarantined, corrected: str | None = None) -> Reingested:
     """Run one quarantined record (or its correction) through ingest again."""
     raw = corrected if corrected is not None else row.record
     tables = services.tables

@@ -20,7 +20,6 @@ from shared.adapters.table_layout import (
     incident_entity,
     incident_from,
 )
-from shared.bootstrap import Services
 from shared.contracts.messages import (
     AnyJourneyEvent,
     CrimeFacts,
@@ -44,6 +43,7 @@ from shared.domain.journey import (
 )
 from shared.ports import Entity, OutgoingMessage, StoredJourney, Write
 from shared.steps.decisions import record_decision
+from shared.steps.dependencies import JourneyNeeds
 from shared.steps.results import Emit, StepResult, apply, retry_on_conflict
 from shared.tracing import annotate, incoming
 
@@ -61,7 +61,7 @@ CONFLICT_ATTEMPTS = 3
 
 
 def evaluate_journey(
-    body: bytes | str, services: Services, properties: Mapping[str, Any] | None = None
+    body: bytes | str, services: JourneyNeeds, properties: Mapping[str, Any] | None = None
 ) -> StepResult:
     """Handle one journey-events message; a concurrent write (412) means read again and re-apply."""
     event = parse_journey_event(body)
@@ -79,7 +79,7 @@ def _conditional(table: str, entity: Entity, stored: Entity | None) -> Write:
     return Write(table, entity, mode="replace", etag=stored.etag)
 
 
-def _share_facts(event: ResolvedCaseChange, services: Services, result: StepResult) -> CrimeFacts | None:
+def _share_facts(event: ResolvedCaseChange, services: JourneyNeeds, result: StepResult) -> CrimeFacts | None:
     """Merge this change into its crime's safety facts and tell every journey linked to it.
 
     A Niche record and a STORM incident of one crime are evaluated in different
@@ -142,7 +142,7 @@ def _share_facts(event: ResolvedCaseChange, services: Services, result: StepResu
     return facts
 
 
-def _evaluate(event: AnyJourneyEvent, services: Services, trace: str | None) -> StepResult:
+def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None) -> StepResult:
     now = services.clock.now()
     policy = services.policy
     journeys = services.journeys
@@ -178,7 +178,7 @@ def _evaluate(event: AnyJourneyEvent, services: Services, trace: str | None) -> 
     return apply(result, services)
 
 
-def _handed_at(journey: Journey, event: DeadlineCheck, services: Services) -> datetime | None:
+def _handed_at(journey: Journey, event: DeadlineCheck, services: JourneyNeeds) -> datetime | None:
     """When the ledger says a message of the duty was first handed over, while its fate is open."""
     duty = journey.duties.get(event.duty)
     if duty is None or duty.compliance != Compliance.PENDING or duty.handed_at is not None:

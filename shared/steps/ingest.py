@@ -17,7 +17,6 @@ from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from shared.adapters.table_layout import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
-from shared.bootstrap import Services
 from shared.contracts.feeds import FEED_MODELS, NicheOccurrence, StormIncident
 from shared.contracts.messages import CaseChange, Change
 from shared.domain.diff import diff_niche, diff_storm
@@ -33,6 +32,7 @@ from shared.ports import (
     OutgoingMessage,
     Write,
 )
+from shared.steps.dependencies import IngestNeeds
 from shared.steps.results import Emit, StepResult, apply
 from shared.tracing import TRACEPARENT, start_case_change
 
@@ -78,7 +78,7 @@ def _parse(feed: str, raw: str) -> NicheOccurrence | StormIncident:
 class _Batch:
     """Snapshots read and written within one tick, so a key seen twice diffs against its latest."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: IngestNeeds) -> None:
         self.services = services
         self.snapshots: dict[tuple[str, str], str | None] = {}
         # incident number -> crime reference: as stored, or as a Niche record of this tick links it
@@ -119,7 +119,7 @@ def _quarantine_row(position: str, raw: str) -> str:
     return f"{ordered}-{digest(raw)[:8]}"
 
 
-def ingest_feed(feed: str, services: Services) -> IngestReport:
+def ingest_feed(feed: str, services: IngestNeeds) -> IngestReport:
     """One timer tick: read up to FEED_BATCH_SIZE visible records after the cursor."""
     tick = _Tick(feed, services)
     try:
@@ -135,7 +135,7 @@ def ingest_feed(feed: str, services: Services) -> IngestReport:
 class _Tick:
     """The records of one timer tick, staged until they are all on the queue."""
 
-    def __init__(self, feed: str, services: Services) -> None:
+    def __init__(self, feed: str, services: IngestNeeds) -> None:
         self.feed = feed
         self.services = services
         self.now = services.clock.now()

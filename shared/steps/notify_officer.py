@@ -32,12 +32,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.adapters.table_layout import OFFICER_MAIL, TASKS, task_is_closed
-from shared.bootstrap import Services
 from shared.contracts.messages import NoticeTask, TaskNotice
 from shared.domain.addresses import valid_email
 from shared.domain.officer_mail import Recipient, render_officer_mail
 from shared.domain.policy import Policy
 from shared.ports import Entity, EntityExists, OfficerMail, OutgoingMessage, ProviderThrottled, Write
+from shared.steps.dependencies import NotifyNeeds
 from shared.steps.results import Emit, StepResult, apply
 from shared.tracing import annotate, incoming
 
@@ -58,7 +58,7 @@ def task_address(task: NoticeTask, policy: Policy) -> tuple[str, Recipient]:
 
 
 def notify_officer(
-    body: bytes | str, services: Services, properties: Mapping[str, Any] | None = None
+    body: bytes | str, services: NotifyNeeds, properties: Mapping[str, Any] | None = None
 ) -> StepResult:
     """Handle one officer-tasks message (``properties``: its application properties)."""
     notice = TaskNotice.model_validate_json(body)
@@ -129,7 +129,7 @@ def notify_officer(
 
 
 def _without_task_row(
-    notice: TaskNotice, services: Services, now: datetime, result: StepResult
+    notice: TaskNotice, services: NotifyNeeds, now: datetime, result: StepResult
 ) -> StepResult:
     """A reminder whose task is not recorded: wait a little for a task just made, else drop it."""
     task = notice.task

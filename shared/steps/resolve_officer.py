@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.adapters.table_layout import OFFICERS
-from shared.bootstrap import Services
 from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
 from shared.ports import DirectoryUnavailable, Entity, OutgoingMessage, Write
+from shared.steps.dependencies import ResolveNeeds
 from shared.steps.results import Emit, StepResult, apply
 from shared.tracing import annotate, incoming
 
@@ -26,7 +26,9 @@ def generic_officer(team_name: str) -> Officer:
     return Officer(employee_id=GENERIC_ID, display_name=team_name, generic=True)
 
 
-def _lookup(services: Services, employee_id: str, now: datetime) -> tuple[Officer, str | None, Write | None]:
+def _lookup(
+    services: ResolveNeeds, employee_id: str, now: datetime
+) -> tuple[Officer, str | None, Write | None]:
     """The officer, an audit note when it is a fallback, and the cache write to make."""
     ttl = timedelta(hours=services.settings.OFFICER_CACHE_TTL_HOURS)
 
@@ -60,7 +62,7 @@ def _lookup(services: Services, employee_id: str, now: datetime) -> tuple[Office
 
 
 def resolve_officer(
-    body: bytes | str, services: Services, properties: Mapping[str, Any] | None = None
+    body: bytes | str, services: ResolveNeeds, properties: Mapping[str, Any] | None = None
 ) -> StepResult:
     """Handle one case-changes message (``properties``: its application properties)."""
     case = CaseChange.model_validate_json(body)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from shared import telemetry
-from shared.bootstrap import Services
 from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch, OutgoingMessage, Write
+from shared.steps.dependencies import Committing
 from shared.tracing import TRACEPARENT, outgoing
 
 QueueRole = Literal["case_changes", "journey_events", "outbound_messages", "officer_tasks"]
@@ -38,7 +38,7 @@ class StepResult:
         self.events.append((name, dimensions))
 
 
-def queue_name(services: Services, role: QueueRole) -> str:
+def queue_name(services: Committing, role: QueueRole) -> str:
     settings = services.settings
     return {
         "case_changes": settings.CASE_CHANGES_QUEUE,
@@ -48,7 +48,7 @@ def queue_name(services: Services, role: QueueRole) -> str:
     }[role]
 
 
-def apply(result: StepResult, services: Services) -> StepResult:
+def apply(result: StepResult, services: Committing) -> StepResult:
     """Publish the emissions (grouped per queue, in order), then apply the writes."""
     by_queue: dict[QueueRole, list[OutgoingMessage]] = {}
     for item in result.emit:

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.table_layout import AUDIT, audit_entity
-from shared.bootstrap import Services
 from shared.contracts.messages import OutboundMessage
 from shared.domain import sending
 from shared.domain.journey import AuditEntry, Decision, Journey, evaluate_message_outcome
@@ -34,12 +33,13 @@ from shared.ports import (
     Write,
 )
 from shared.steps.decisions import record_decision
+from shared.steps.dependencies import SendNeeds
 from shared.steps.results import Emit, StepResult, apply, retry_on_conflict
 from shared.tracing import annotate, incoming
 
 
 def send_message(
-    body: bytes | str, services: Services, properties: Mapping[str, Any] | None = None
+    body: bytes | str, services: SendNeeds, properties: Mapping[str, Any] | None = None
 ) -> StepResult:
     """Handle one outbound-messages message (``properties``: its application properties)."""
     message = OutboundMessage.model_validate_json(body)
@@ -70,7 +70,7 @@ def send_message(
 
 
 def _hand_over(
-    message: OutboundMessage, handover: sending.HandOver, journey: Journey, services: Services, now: datetime
+    message: OutboundMessage, handover: sending.HandOver, journey: Journey, services: SendNeeds, now: datetime
 ) -> sending.Finish | sending.Later:
     """Render, hand to the provider, and say what follows from its answer."""
     language, fell_back = choose_language(journey, services.policy)
@@ -136,7 +136,7 @@ def _audit(result: StepResult, message: OutboundMessage, notes: tuple[sending.No
 
 
 def _later(
-    message: OutboundMessage, later: sending.Later, services: Services, trace: str | None
+    message: OutboundMessage, later: sending.Later, services: SendNeeds, trace: str | None
 ) -> StepResult:
     """Come back at a time: a scheduled copy of the message, and the notes saying why."""
     result = StepResult(trace=trace)
@@ -153,7 +153,7 @@ def _finish(
     message: OutboundMessage,
     finish: sending.Finish,
     read: StoredJourney | None,
-    services: Services,
+    services: SendNeeds,
     now: datetime,
     trace: str | None,
 ) -> StepResult:

@@ -1,0 +1,78 @@
+"""What each step depends on: the narrow ports it uses, as Protocols.
+
+The steps are written against these, never against the composition root
+(``shared/bootstrap.py``), so importing a step loads no Azure SDK and a test can
+hand a step exactly what it reads. ``bootstrap.Services`` provides them all.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shared.domain.policy import Policy
+from shared.ports import (
+    Clock,
+    FeedReader,
+    JourneyRepository,
+    MessageLedger,
+    MessageProvider,
+    OfficerDirectory,
+    QueuePublisher,
+    TableStore,
+    TaskNotifier,
+    WorkerMemory,
+)
+from shared.settings import Settings
+
+
+class Committing(Protocol):
+    """What every step needs to decide and then emit and write (``results.apply``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def tables(self) -> TableStore: ...
+
+    @property
+    def publisher(self) -> QueuePublisher: ...
+
+
+class IngestNeeds(Committing, Protocol):
+    @property
+    def feeds(self) -> dict[str, FeedReader]: ...
+
+    @property
+    def memory(self) -> WorkerMemory: ...
+
+
+class ResolveNeeds(Committing, Protocol):
+    @property
+    def directory(self) -> OfficerDirectory: ...
+
+    @property
+    def memory(self) -> WorkerMemory: ...
+
+
+class JourneyNeeds(Committing, Protocol):
+    @property
+    def journeys(self) -> JourneyRepository: ...
+
+    @property
+    def ledger(self) -> MessageLedger: ...
+
+
+class SendNeeds(JourneyNeeds, Protocol):
+    @property
+    def provider(self) -> MessageProvider: ...
+
+
+class NotifyNeeds(Committing, Protocol):
+    @property
+    def notifier(self) -> TaskNotifier: ...
