@@ -19,18 +19,21 @@ from shared.adapters.file_officer_mail import FileOfficerMail
 from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.jsonl_feed import JsonlFeedReader
+from shared.adapters.policy_file import load_policy
 from shared.adapters.repositories import TableJourneys, TableLedger
 from shared.adapters.servicebus import ServiceBusPublisher
 from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.templates import MessageTemplates
 from shared.contracts.feeds import accepts
-from shared.domain.policy import Policy, load_policy
+from shared.domain.policy import Policy
 from shared.ports import (
     Clock,
     FeedReader,
     JourneyRepository,
     MessageLedger,
     MessageProvider,
+    MessageRenderer,
     OfficerDirectory,
     QueuePublisher,
     TableStore,
@@ -68,6 +71,7 @@ class Services:
     directory: OfficerDirectory
     provider: MessageProvider
     notifier: TaskNotifier  # officer mail, never the victims' provider
+    renderer: MessageRenderer = field(default_factory=MessageTemplates)
     memory: WorkerMemory = field(default_factory=WorkerMemory)
 
     # The repositories read through whatever table store is in place (tests and fault injection
@@ -245,6 +249,7 @@ def bootstrap(
     directory: OfficerDirectory | None = None,
     provider: MessageProvider | None = None,
     notifier: TaskNotifier | None = None,
+    renderer: MessageRenderer | None = None,
     files_only: bool = False,
 ) -> Services:
     """The composition root: every port built from settings, except those given.
@@ -271,6 +276,7 @@ def bootstrap(
         directory=directory or build_directory(local),
         provider=provider,
         notifier=notifier or build_notifier(local, clock, provider),
+        renderer=renderer or MessageTemplates(),
     )
 
 

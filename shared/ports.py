@@ -7,9 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from shared.contracts.messages import Officer
-from shared.domain.journey import Journey
+from shared.contracts.messages import Officer, TaskNotice
+from shared.domain.journey import Duty, Journey
 from shared.domain.ledger import LedgerEntry
+from shared.domain.ledger import (
+    ProviderReceipt as ProviderReceipt,  # a provider's answer, in the domain's terms
+)
+from shared.domain.officer_mail import Recipient, RenderedOfficerMail
+from shared.domain.policy import Policy
+from shared.domain.wording import RenderedEmail, RenderedSms
 
 # --- Table Storage ----------------------------------------------------------
 
@@ -214,14 +220,6 @@ class EmailContent:
     html: str
 
 
-@dataclass(frozen=True)
-class ProviderReceipt:
-    """What a provider said when it accepted a message."""
-
-    provider_id: str
-    accepted_at: datetime
-
-
 class ProviderThrottled(Exception):
     """The provider asked us to come back later (HTTP 429)."""
 
@@ -265,6 +263,39 @@ class MessageProvider(Protocol):
         Raises ProviderStatusUnknown when the provider cannot tell.
         """
         ...
+
+
+# --- Message rendering ------------------------------------------------------------
+
+
+class MessageRenderer(Protocol):
+    """Fills the message and officer-mail templates (what they say is worked out in the domain)."""
+
+    def choose_language(self, journey: Journey, policy: Policy) -> tuple[str, bool]:
+        """The language to write in, and whether the preferred one had to fall back."""
+        ...
+
+    def sms(
+        self,
+        journey: Journey,
+        duties: list[Duty],
+        policy: Policy,
+        language: str = "en",
+        link: str | None = None,
+    ) -> RenderedSms: ...
+
+    def email(
+        self,
+        journey: Journey,
+        duties: list[Duty],
+        policy: Policy,
+        language: str = "en",
+        link: str | None = None,
+    ) -> RenderedEmail: ...
+
+    def officer_mail(
+        self, notice: TaskNotice, policy: Policy, recipient: Recipient
+    ) -> RenderedOfficerMail: ...
 
 
 # --- Officer tasks and time ----------------------------------------------------------

@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.bootstrap import Services, SystemClock, bootstrap, embedded_queues
-from shared.domain.policy import load_policy
 from shared.local.run import RunRequest, run
 from shared.ports import Clock
 from shared.settings import Settings

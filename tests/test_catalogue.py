@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from shared.domain.policy import Policy
-from shared.domain.render import is_gsm7, sms_segments
+from shared.domain.wording import is_gsm7, sms_segments
 from shared.ops.catalogue import (
     LONGEST,
     LONGEST_LINK_LENGTH,

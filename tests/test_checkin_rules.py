@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.adapters.policy_file import load_policy
 from shared.contracts.messages import Wake
 from shared.domain.journey import Duty, DutyStatus, Journey, evaluate_wake
-from shared.domain.policy import load_policy
 
 POLICY = load_policy()
 NOW = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)

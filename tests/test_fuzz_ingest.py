@@ -34,12 +34,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.table_layout import CURSORS, QUARANTINE, SNAPSHOTS
+from shared.adapters.templates import TEMPLATE_ROOT, render_email, render_sms
 from shared.bootstrap import Services
 from shared.contracts.feeds import FEED_MODELS, LATEST_FEED_TIME, NicheOccurrence, StormIncident, Victim
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
 from shared.domain.policy import Policy
-from shared.domain.render import TEMPLATE_ROOT, render_email, render_sms, sms_segments
+from shared.domain.wording import sms_segments
 from shared.local.host import SimulatedClock
 from shared.local.run import RunRequest, run
 from shared.ports import Entity

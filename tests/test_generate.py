@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from shared.adapters.policy_file import load_policy
 from shared.contracts.feeds import (
     FEED_MODELS,
     CaseStatus,
@@ -21,7 +22,6 @@ from shared.contracts.feeds import (
     NicheOccurrence,
     StormIncident,
 )
-from shared.domain.policy import load_policy
 from shared.local.generate import DEFAULT_START, MAX_SPAN, UNLISTED_EMPLOYEE_IDS, GenerationStats, generate
 
 CRIMES, DAYS, SEED = 300, 30, 7

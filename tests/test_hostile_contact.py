@@ -215,10 +215,10 @@ def test_the_published_schema_bounds_the_quoted_details() -> None:
 def test_free_text_of_one_milestone_type_never_rides_on_another_into_a_message() -> None:
     # The contract bounds `disposal` only for out-of-court disposals and `first_hearing` only for
     # charges; on any other milestone they are free-form and must not reach the duty (or a message).
+    from shared.adapters.policy_file import load_policy
     from shared.contracts.feeds import NicheOccurrence
     from shared.contracts.messages import CaseChange, Change, ChangeKind, ResolvedCaseChange
     from shared.domain.journey import evaluate_case_change
-    from shared.domain.policy import load_policy
     from tests.builders import milestone, occurrence
 
     huge = "x" * 50_000

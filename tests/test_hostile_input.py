@@ -11,11 +11,11 @@ from pydantic import ValidationError
 
 from shared.adapters.jsonl_feed import JsonlFeedReader, record_time
 from shared.adapters.table_layout import QUARANTINE, SNAPSHOTS
+from shared.adapters.templates import render_sms
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
 from shared.domain.policy import Policy
-from shared.domain.render import render_sms
 from shared.local.host import SimulatedClock
 from shared.local.run import feed_span
 from shared.settings import load_settings
@@ -133,7 +133,7 @@ def test_an_sms_carries_no_control_character_from_data(where: str) -> None:
 
 
 def test_a_hearing_time_that_cannot_be_read_does_not_stop_the_message() -> None:
-    from shared.domain.render import render_email
+    from shared.adapters.templates import render_email
 
     journey = Journey(crime_reference="HU/000001/26", person_id="P-1", role="victim")
     duty = Duty(
@@ -148,8 +148,8 @@ def test_a_hearing_time_that_cannot_be_read_does_not_stop_the_message() -> None:
 
 
 def test_an_email_carries_no_control_or_bidi_character_from_data() -> None:
+    from shared.adapters.templates import render_email
     from shared.contracts.feeds import Victim
-    from shared.domain.render import render_email
     from tests.builders import victim
 
     person = victim() | {"name": {"title": "Ms", "surname": "Smith\x07\u202e"}}

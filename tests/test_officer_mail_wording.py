@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.templates import render_officer_mail
 from shared.contracts.messages import NoticeTask, TaskNotice
-from shared.domain.officer_mail import Recipient, render_officer_mail
+from shared.domain.officer_mail import Recipient
 from shared.domain.policy import Policy
 
 POLICY = Policy()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.domain.policy import DEFAULT_POLICY_PATH
+from shared.adapters.policy_file import DEFAULT_POLICY_PATH
 from shared.local.run import RunRequest, run
 from tests.builders import OFFICER, occurrence, replay
 

@@ -14,17 +14,16 @@ from typing import Any
 
 import pytest
 
+from shared.adapters import policy_file as policy_module
+from shared.adapters.policy_file import DEFAULT_POLICY_PATH, load_policy
 from shared.contracts.feeds import Flag, MilestoneType
-from shared.domain import policy as policy_module
 from shared.domain.journey import Journey, excluded_flag, has_enhanced_rights
 from shared.domain.policy import (
-    DEFAULT_POLICY_PATH,
     Policy,
     PolicyError,
     SafeguardingPolicy,
     StormPolicy,
     category_key,
-    load_policy,
 )
 
 

@@ -7,24 +7,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.adapters.templates import TEMPLATE_ROOT, MessageTemplates, render_email, render_sms
 from shared.contracts.feeds import Victim
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
 from shared.domain.policy import Policy
-from shared.domain.render import (
+from shared.domain.wording import (
     SMS_SEGMENT_BUDGET,
-    TEMPLATE_ROOT,
-    choose_language,
     is_gsm7,
     officer_names,
     outcome_sentence,
-    render_email,
-    render_sms,
     sms_budget,
     sms_segments,
 )
 
 POLICY = Policy()
+TEMPLATES_EN = MessageTemplates()
 TEMPLATES = sorted({p.name.split(".")[0] for p in (TEMPLATE_ROOT / "en" / "updates").glob("*.sms.j2")})
 LONGEST_DETAILS = {
     "milestone": "suspect_released_under_investigation",
@@ -149,7 +147,7 @@ def test_hostile_values_are_escaped_in_html() -> None:
 
 @pytest.mark.parametrize("code", [str(n) for n in range(1, 23)])
 def test_every_outcome_code_has_plain_words(code: str) -> None:
-    words = outcome_sentence(code, "victim")
+    words = outcome_sentence(code, "victim", TEMPLATES_EN.outcome_words("en"))
     assert words and "the victim" not in words.lower() and words.count(":") == 0
     email = render_email(_journey(), [_duty("case_closed", outcome=code)], POLICY)
     assert f"We can now tell you the outcome of our investigation into your case. {words}" in email.text
@@ -174,19 +172,19 @@ def test_nfa_milestone_carries_the_right_to_review() -> None:
 
 def test_unknown_language_falls_back_to_english() -> None:
     journey = _journey(preferences={"language": "xx"})
-    assert choose_language(journey, POLICY) == ("en", True)
-    assert choose_language(_journey(), POLICY) == ("en", False)
+    assert TEMPLATES_EN.choose_language(journey, POLICY) == ("en", True)
+    assert TEMPLATES_EN.choose_language(_journey(), POLICY) == ("en", False)
 
 
 def test_a_language_the_policy_allows_but_no_templates_exist_for_falls_back_to_english() -> None:
     welsh_allowed = POLICY.model_copy(update={"languages": ["en", "cy"]})
     journey = _journey(preferences={"language": "cy"})
     assert not (TEMPLATE_ROOT / "cy").exists()
-    assert choose_language(journey, welsh_allowed) == ("en", True)
+    assert TEMPLATES_EN.choose_language(journey, welsh_allowed) == ("en", True)
 
 
 def test_the_ascii_fast_path_strips_exactly_what_the_unicode_rule_strips() -> None:
-    from shared.domain.render import _printable
+    from shared.domain.wording import _printable
 
     def by_category(text: str) -> str:
         kept = (ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf"))
@@ -331,7 +329,7 @@ def test_updates_are_told_in_the_order_they_happened_not_the_order_given() -> No
 @pytest.mark.parametrize("code", ["10", "15", "17", "21"])
 def test_an_sms_only_victim_is_told_the_outcome_and_the_right_to_review(code: str) -> None:
     sms = render_sms(_journey(), [_duty("case_closed", outcome=code)], POLICY)
-    assert outcome_sentence(code, "victim") in sms.text  # type: ignore[operator]
+    assert outcome_sentence(code, "victim", TEMPLATES_EN.outcome_words("en")) in sms.text  # type: ignore[operator]
     assert "You can ask us to review this decision within 3 months: call 101." in sms.text
     assert sms.segments <= sms.budget == POLICY.timing.sms_max_segments
 

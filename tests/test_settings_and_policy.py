@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.domain.policy import DEFAULT_POLICY_PATH, Policy, PolicyError, load_policy
+from shared.adapters.policy_file import DEFAULT_POLICY_PATH, load_policy
+from shared.domain.policy import Policy, PolicyError
 from shared.settings import SettingsError, load_settings
 
 

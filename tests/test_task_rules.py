@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.adapters.policy_file import load_policy
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import CaseChange, Change, ChangeKind, Officer, ResolvedCaseChange
 from shared.domain.journey import (
@@ -20,7 +21,6 @@ from shared.domain.journey import (
     evaluate_case_change,
     evaluate_deadline,
 )
-from shared.domain.policy import load_policy
 from tests.builders import milestone, occurrence, victim
 
 POLICY = load_policy()

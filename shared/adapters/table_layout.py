@@ -8,12 +8,13 @@ a property name.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from datetime import datetime
 
 from shared.contracts.messages import CrimeFacts
 from shared.domain.facts import IncidentFacts
-from shared.domain.journey import AuditEntry, Journey, OfficerTask
+from shared.domain.journey import JOURNEY_SCHEMA, AuditEntry, Journey, OfficerTask, upgrade_journey
 from shared.domain.ledger import LedgerEntry, LedgerStatus
 from shared.ports import Entity
 
@@ -92,8 +93,15 @@ def journey_entity(journey: Journey) -> Entity:
     return Entity(journey.crime_reference, journey.person_id, {"state": journey.model_dump_json()})
 
 
+_CURRENT = f'"schema_version":{JOURNEY_SCHEMA},'
+
+
 def journey_from(entity: Entity) -> Journey:
-    return Journey.model_validate_json(entity.properties["state"])
+    """A stored journey, upgraded to the current form if it was stored in an earlier one."""
+    state = str(entity.properties["state"])
+    if state.startswith("{" + _CURRENT):  # the current form: no upgrade to look for
+        return Journey.model_validate_json(state)
+    return Journey.model_validate(upgrade_journey(json.loads(state)))
 
 
 def changed_at(journey: Journey, duties: Iterable[str]) -> datetime | None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.feeds import Caller, NicheOccurrence, Victim
+from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import (
     CaseChange,
     ChangeKind,
@@ -32,6 +33,7 @@ from shared.contracts.messages import (
 )
 from shared.domain.addresses import uk_mobile_e164, valid_email
 from shared.domain.deadlines import code_deadline
+from shared.domain.people import CallerFacts, VictimFacts
 from shared.domain.policy import Policy
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
 
@@ -84,11 +86,17 @@ class Duty(BaseModel):
     details: dict[str, str] = Field(default_factory=dict)
 
 
+# The version of a stored journey's form. Stored journeys of an earlier version are upgraded as
+# they are read (``upgrade_journey``), one version at a time; a later one is refused, not guessed.
+JOURNEY_SCHEMA = 2
+
+
 class Journey(BaseModel):
     """The keyed state of one recipient for one crime (Journeys table)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    schema_version: int = JOURNEY_SCHEMA
     crime_reference: str
     person_id: str
     role: Literal["victim", "caller"]
@@ -102,8 +110,8 @@ class Journey(BaseModel):
     # STORM categories of this incident and of every incident linked to the crime (journey-rules.md §7):
     # a safeguarding one among them excludes automated messages.
     incident_categories: list[str] = Field(default_factory=list)
-    victim: Victim | None = None
-    caller: Caller | None = None
+    victim: VictimFacts | None = None
+    caller: CallerFacts | None = None
     officer: Officer | None = None
     duties: dict[str, Duty] = Field(default_factory=dict)
     last_contact_at: datetime | None = None
@@ -112,6 +120,31 @@ class Journey(BaseModel):
     checkins: int = 0
     # Case changes already applied (newest last), so a redelivered one changes nothing.
     applied_events: list[str] = Field(default_factory=list)
+
+
+class SchemaTooNew(ValueError):
+    """A stored journey written by a later version of the service than this one."""
+
+
+def _v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (before ``schema_version``) kept the victim and caller in the feed contract's models.
+    Their stored form is the same; version 2 reads them into the domain's own types, which ignore
+    keys a later feed drops or adds, so only the version changes."""
+    return {**document, "schema_version": 2}
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def upgrade_journey(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored journey's document in the current form (``JOURNEY_SCHEMA``)."""
+    version = int(document.get("schema_version", 1))
+    if version > JOURNEY_SCHEMA:
+        raise SchemaTooNew(f"journey schema {version} is newer than this service's {JOURNEY_SCHEMA}")
+    while version < JOURNEY_SCHEMA:
+        document = _UPGRADES[version](document)
+        version += 1
+    return document
 
 
 # --- Commands -----------------------------------------------------------------------
@@ -306,7 +339,7 @@ def route(journey: Journey, policy: Policy) -> Route:
         "email": valid_email(email_raw) if victim.safe_contact.email else None,
         "sms": uk_mobile_e164(mobile_raw) if victim.safe_contact.sms else None,
     }
-    preferred = _PREFERRED[prefs.channel.value]
+    preferred = _PREFERRED[str(prefs.channel)]
     chosen = tuple((ch, addr) for ch in preferred if (addr := usable[ch]))
     if chosen:
         return Route("send", channels=chosen)
@@ -354,12 +387,12 @@ def _refresh_facts(
         journey.recorded_at = record.recorded_at
         for victim in record.victims:
             if victim.person_id == journey.person_id:
-                journey.victim = victim
+                journey.victim = VictimFacts.model_validate(victim)  # the domain's own copy
     if case.storm is not None:
         storm = case.storm
         journey.incident_number = storm.incident_number
         if storm.caller is not None and storm.caller.person_id == journey.person_id:
-            journey.caller = storm.caller
+            journey.caller = CallerFacts.model_validate(storm.caller)
         own = [category for category in (storm.opening_category, storm.closing_category) if category]
         journey.incident_categories = sorted({*journey.incident_categories, *own})
         if case.linked_crime:

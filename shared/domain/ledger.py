@@ -41,6 +41,14 @@ TRANSITIONS: dict[LedgerStatus | None, frozenset[LedgerStatus]] = {
 }
 
 
+@dataclass(frozen=True)
+class ProviderReceipt:
+    """What a provider said when it accepted a message: its id for it, and when."""
+
+    provider_id: str
+    accepted_at: datetime
+
+
 class InvalidTransition(ValueError):
     """A ledger status asked to move where it may not (a finished message moved again)."""
 

@@ -6,30 +6,24 @@ in words), why an officer has it (the reason in words), by when (Europe/London, 
 its day and date) and where the record is. It never holds the victim's name, contact
 details, date of birth, address or guardian: the notice it is made from has none.
 
-Jinja2 templates in ``shared/templates/officer/`` (plain text, and HTML made from the
-same paragraphs); the words for duties, reasons and flags are here, next to the keys
-they translate.
+The words for duties, reasons and flags are here, next to the keys they translate;
+the templates in ``shared/templates/officer/`` (plain text, and HTML made from the
+same paragraphs) are filled by ``shared/adapters/templates.py``.
 """
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
-
-if TYPE_CHECKING:
-    from jinja2 import Environment
 
 from shared.contracts.messages import NoticeTask, TaskNotice
 from shared.domain.policy import Policy
 
-OFFICER_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "officer"
 _LONDON = ZoneInfo("Europe/London")
 
 Recipient = Literal["assignee", "team", "supervisor"]
@@ -80,12 +74,6 @@ def flag_in_words(flag: str) -> str:
     return FLAG_WORDS.get(flag, flag.replace("_", " "))
 
 
-@lru_cache(maxsize=1)
-def _outcome_words() -> dict[str, str]:
-    words: dict[str, str] = json.loads((OFFICER_TEMPLATES / "outcomes.json").read_text(encoding="utf-8"))
-    return words
-
-
 def _review(policy: Policy) -> str:
     return (
         f" (the victim can ask for this decision to be reviewed within {policy.right_to_review_months}"
@@ -93,7 +81,7 @@ def _review(policy: Policy) -> str:
     )
 
 
-def duty_in_words(key: str, template: str | None, policy: Policy) -> str:
+def duty_in_words(key: str, template: str | None, policy: Policy, outcome_words: Mapping[str, str]) -> str:
     """What the person must be told, for a duty key (``m:M-881`` with the template ``suspect_arrested`` …)."""
     kind, _, rest = key.partition(":")
     if key == "ack":
@@ -107,7 +95,7 @@ def duty_in_words(key: str, template: str | None, policy: Policy) -> str:
         )
         return update + (_review(policy) if template in policy.right_to_review_milestones else "")
     if kind == "outcome" and rest:
-        words = _outcome_words().get(rest, "the investigation has ended")
+        words = outcome_words.get(rest, "the investigation has ended")
         review = _review(policy) if rest in policy.right_to_review_outcomes else ""
         return f"the outcome of the investigation: {words} (Home Office outcome {rest}){review}"
     if kind == "checkin" and rest:
@@ -172,21 +160,10 @@ class RenderedOfficerMail:
     html: str
 
 
-@lru_cache(maxsize=2)
-def _environment(html: bool) -> Environment:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape  # on first use
-
-    return Environment(
-        loader=FileSystemLoader(str(OFFICER_TEMPLATES)),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False) if html else False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
-
-
-def _context(notice: TaskNotice, policy: Policy, recipient: Recipient) -> dict[str, Any]:
+def mail_context(
+    notice: TaskNotice, policy: Policy, recipient: Recipient, outcome_words: Mapping[str, str]
+) -> dict[str, Any]:
+    """Everything the officer-mail templates read (``outcome_words``: outcome code -> words)."""
     task = notice.task
     caller = notice.role == "caller"
     person = "caller" if caller else "victim"
@@ -199,7 +176,9 @@ def _context(notice: TaskNotice, policy: Policy, recipient: Recipient) -> dict[s
         "linked_crime": linked,
         "person": person,
         "person_id": task.person_id,
-        "duties": [duty_in_words(key, notice.duty_templates.get(key), policy) for key in task.duties],
+        "duties": [
+            duty_in_words(key, notice.duty_templates.get(key), policy, outcome_words) for key in task.duties
+        ],
         "reason": reason_in_words(task.reason, person, policy),
         "escalation": task.reason == "deadline_breached",
         "excluded": task.reason.startswith("excluded_crime"),
@@ -213,24 +192,10 @@ def _context(notice: TaskNotice, policy: Policy, recipient: Recipient) -> dict[s
     }
 
 
-def _paragraphs(text: str) -> list[list[str]]:
+def paragraphs(text: str) -> list[list[str]]:
+    """A mail's text as paragraphs of lines (blank lines split paragraphs)."""
     return [
         [line.strip() for line in block.splitlines() if line.strip()]
         for block in text.split("\n\n")
         if block.strip()
     ]
-
-
-def render_officer_mail(notice: TaskNotice, policy: Policy, recipient: Recipient) -> RenderedOfficerMail:
-    """The subject, plain text and HTML of one officer mail (``notice.kind``: task or reminder)."""
-    context = _context(notice, policy, recipient)
-    plain = _environment(False)
-    subject = " ".join(plain.get_template(f"{notice.kind}_subject.txt.j2").render(context).split())
-    paragraphs = _paragraphs(plain.get_template(f"{notice.kind}.txt.j2").render(context))
-    text = "\n\n".join("\n".join(lines) for lines in paragraphs) + "\n"
-    html = (
-        _environment(True)
-        .get_template("mail.html.j2")
-        .render({"subject": subject, "paragraphs": paragraphs, "link": context["link"]})
-    )
-    return RenderedOfficerMail(subject, text, html)

@@ -1,13 +1,13 @@
 """The journey policy: every number and list of docs/journey-rules.md, overridable by a force.
 
 The shipped default lives in ``policy/journey-policy.json``; the app setting
-``JOURNEY_POLICY_PATH`` points at another file. A malformed file fails at
+``JOURNEY_POLICY_PATH`` points at another file (read by ``shared/adapters/policy_file.py``). A malformed file fails at
 start-up with one line naming the bad field and what is wrong with it: a
 policy typo must never quietly switch a safeguarding rule off, or leave every
 journey event to dead-letter later. So every value is checked against what the
 code reads it as: flags and milestones against the feed contract's enums,
 outcome codes against the Home Office list, languages against the template
-folders, the time zone against the IANA database, URLs and mailboxes by syntax,
+folders (when the file is read: ``shared/adapters/policy_file.py``), the time zone against the IANA database, URLs and mailboxes by syntax,
 and STORM categories against the force's own vocabulary. The model is strict:
 a number is not a string, and no list holds a value twice.
 """
@@ -15,11 +15,9 @@ a number is not a string, and no list holds a value twice.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Callable, Hashable
 from enum import StrEnum
-from pathlib import Path
 from string import Formatter
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -41,10 +39,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.contracts.feeds import OUTCOME_CODE_PATTERN, Flag, MilestoneType
 
-DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[2] / "policy" / "journey-policy.json"
-# Each language's templates: shared/templates/<code>/ must hold every file that en/ holds.
-TEMPLATE_ROOT = Path(__file__).resolve().parents[1] / "templates"
-REFERENCE_LANGUAGE = "en"
+REFERENCE_LANGUAGE = "en"  # the templates every other language must have as well
 
 NOTIFIABLE_MILESTONES = [
     MilestoneType.SUSPECT_ARRESTED,
@@ -182,20 +177,10 @@ def _time_zone(value: str) -> str:
 
 
 def _language(value: str) -> str:
+    """A language code; that it has every template is checked where the templates are read
+    (``shared/adapters/policy_file.py``)."""
     if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?", value):
         raise ValueError(f"{value!r} is not a language code (such as en or cy)")
-    needed = sorted(
-        path.relative_to(TEMPLATE_ROOT / REFERENCE_LANGUAGE).as_posix()
-        for path in (TEMPLATE_ROOT / REFERENCE_LANGUAGE).rglob("*")
-        if path.is_file()
-    )
-    folder = TEMPLATE_ROOT / value
-    if not folder.is_dir():
-        raise ValueError(f"{value!r} has no template folder shared/templates/{value}/")
-    missing = [name for name in needed if not (folder / name).is_file()]
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ValueError(f"{value!r} has no template {shown} in shared/templates/{value}/")
     return value
 
 
@@ -382,27 +367,3 @@ class Policy(_Policy):
 
 class PolicyError(ValueError):
     """The policy file is unreadable or malformed; the message is one line naming the bad field."""
-
-
-def load_policy(path: Path | None = None) -> Policy:
-    """Read and validate a policy file (the shipped default when ``path`` is None)."""
-    source = path or DEFAULT_POLICY_PATH
-    try:
-        text = source.read_text(encoding="utf-8")
-        json.loads(text)  # a clearer reason for broken JSON than the model's
-    except OSError as exc:
-        raise PolicyError(f"cannot read journey policy {source}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"journey policy {source} is not UTF-8 text: {exc.reason}") from exc
-    except json.JSONDecodeError as exc:
-        raise PolicyError(
-            f"journey policy {source} is not valid JSON: {exc.msg} (line {exc.lineno})"
-        ) from exc
-    try:
-        # JSON mode: strict about types (a number is not a string) while enums are read from text.
-        return Policy.model_validate_json(text)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(root)"
-        reason = " ".join(first["msg"].removeprefix("Value error, ").split())
-        raise PolicyError(f"journey policy {source}: field {field}: {reason}") from exc

@@ -23,10 +23,9 @@ from typing import Literal
 
 from shared.contracts.messages import MessageOutcome, OutboundMessage
 from shared.domain.journey import Duty, Journey, address_for, send_time_check, template_for
-from shared.domain.ledger import LedgerEntry, LedgerStatus, check_transition
+from shared.domain.ledger import LedgerEntry, LedgerStatus, ProviderReceipt, check_transition
 from shared.domain.policy import Policy
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
-from shared.ports import ProviderReceipt
 
 # How long a message waits for evaluate_journey to record it before it is taken as orphaned
 # (its decision was never committed: the journey moved on after a conflicting write).

@@ -14,11 +14,11 @@ from typing import Any, Protocol, cast
 
 from shared import bootstrap
 from shared.adapters.jsonl_feed import record_time
+from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.table_layout import AUDIT, CURSORS, JOURNEYS, QUARANTINE, TASKS, journey_from
 from shared.bootstrap import Services
 from shared.contracts.feeds import accepts
-from shared.domain.policy import load_policy
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import Entity, TableStore
 from shared.settings import load_settings

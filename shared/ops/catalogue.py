@@ -22,19 +22,14 @@ from pathlib import Path
 from statistics import mean
 from typing import Any, Literal
 
+from shared.adapters.policy_file import load_policy
+from shared.adapters.templates import TEMPLATE_ROOT, render_email, render_sms
 from shared.cli import Parser
 from shared.contracts.feeds import Caller, Victim
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
-from shared.domain.policy import Policy, load_policy
-from shared.domain.render import (
-    SMS_SEGMENT_BUDGET,
-    TEMPLATE_ROOT,
-    RenderedEmail,
-    RenderedSms,
-    render_email,
-    render_sms,
-)
+from shared.domain.policy import Policy
+from shared.domain.wording import SMS_SEGMENT_BUDGET, RenderedEmail, RenderedSms
 
 DEFAULT_OUT = Path("out") / "catalogue"
 

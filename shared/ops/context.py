@@ -10,10 +10,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from shared.adapters.json_directory import JsonOfficerDirectory
+from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.bootstrap import Services, SystemClock, bootstrap, build_table_store, queue_configs
-from shared.domain.policy import Policy, PolicyError, load_policy
+from shared.domain.policy import Policy, PolicyError
 from shared.ports import Clock, EmailContent, Entity, OfficerMail, ProviderReceipt, QueuePublisher, TableStore
 from shared.settings import Settings, SettingsError, load_settings
 

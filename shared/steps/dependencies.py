@@ -16,6 +16,7 @@ from shared.ports import (
     JourneyRepository,
     MessageLedger,
     MessageProvider,
+    MessageRenderer,
     OfficerDirectory,
     QueuePublisher,
     TableStore,
@@ -72,7 +73,13 @@ class SendNeeds(JourneyNeeds, Protocol):
     @property
     def provider(self) -> MessageProvider: ...
 
+    @property
+    def renderer(self) -> MessageRenderer: ...
+
 
 class NotifyNeeds(Committing, Protocol):
     @property
     def notifier(self) -> TaskNotifier: ...
+
+    @property
+    def renderer(self) -> MessageRenderer: ...

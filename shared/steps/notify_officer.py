@@ -34,7 +34,7 @@ from typing import Any
 from shared.adapters.table_layout import OFFICER_MAIL, TASKS, task_is_closed
 from shared.contracts.messages import NoticeTask, TaskNotice
 from shared.domain.addresses import valid_email
-from shared.domain.officer_mail import Recipient, render_officer_mail
+from shared.domain.officer_mail import Recipient
 from shared.domain.policy import Policy
 from shared.ports import Entity, EntityExists, OfficerMail, OutgoingMessage, ProviderThrottled, Write
 from shared.steps.dependencies import NotifyNeeds
@@ -84,7 +84,7 @@ def notify_officer(
     else:
         to, recipient = task_address(task, services.policy)
 
-    rendered = render_officer_mail(notice, services.policy, recipient)
+    rendered = services.renderer.officer_mail(notice, services.policy, recipient)
     mail = OfficerMail(
         task_id=task.task_id,
         crime_reference=task.crime_reference,

@@ -21,7 +21,6 @@ from shared.adapters.table_layout import AUDIT, audit_entity
 from shared.contracts.messages import OutboundMessage
 from shared.domain import sending
 from shared.domain.journey import AuditEntry, Decision, Journey, evaluate_message_outcome
-from shared.domain.render import choose_language, render_email, render_sms
 from shared.ports import (
     EmailContent,
     OutgoingMessage,
@@ -73,7 +72,7 @@ def _hand_over(
     message: OutboundMessage, handover: sending.HandOver, journey: Journey, services: SendNeeds, now: datetime
 ) -> sending.Finish | sending.Later:
     """Render, hand to the provider, and say what follows from its answer."""
-    language, fell_back = choose_language(journey, services.policy)
+    language, fell_back = services.renderer.choose_language(journey, services.policy)
     notes: tuple[sending.Note, ...] = ()
     if fell_back:
         reason = f"unsupported language; sent in {language}"
@@ -90,7 +89,7 @@ def _hand_over(
     receipt: ProviderReceipt
     try:
         if message.channel == "sms":
-            sms = render_sms(journey, live, services.policy, language)
+            sms = services.renderer.sms(journey, live, services.policy, language)
             segments = sms.segments
             receipt = services.provider.send_sms(
                 idempotency_key=message.message_key,
@@ -100,7 +99,7 @@ def _hand_over(
                 first_sent_at=handover.entry.first_attempt_at,
             )
         else:
-            email = render_email(journey, live, services.policy, language)
+            email = services.renderer.email(journey, live, services.policy, language)
             receipt = services.provider.send_email(
                 idempotency_key=message.message_key,
                 to=handover.address,

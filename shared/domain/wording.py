@@ -1,9 +1,7 @@
-"""Message rendering: Jinja2 templates, plain text for SMS, HTML and text for email.
+"""What a message says, worked out before any template is opened (journey-rules.md §5, §6, §7).
 
-Templates live in ``shared/templates/<language>/``. Undefined values raise
-(StrictUndefined) rather than print blanks; HTML is autoescaped.
-
-Everything a template says about the person is worked out here, once: who the
+The templates (``shared/adapters/templates.py`` loads them) only choose words;
+everything they say about the person is worked out here, once: who the
 message is for (the victim, the guardian of a victim under 18, or a STORM
 caller), how the officer is named, the days and dates in words, the outcome in
 plain words, and whether the Victims' Right to Review applies. Templates only
@@ -13,26 +11,20 @@ say) is left out of the sentence rather than filled with a placeholder.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from jinja2 import Environment
-
-from shared.contracts.feeds import PersonName
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey, has_enhanced_rights, is_under_age, template_for
+from shared.domain.people import Name
 from shared.domain.policy import Policy
 
-TEMPLATE_ROOT = Path(__file__).resolve().parents[1] / "templates"
 _LONDON = ZoneInfo("Europe/London")
 
 Audience = Literal["victim", "guardian", "caller"]
@@ -176,7 +168,7 @@ def _clean(text: str | None) -> str:
     return " ".join(text.split()) if text else ""
 
 
-def _greeting_name(name: PersonName | None) -> str | None:
+def _greeting_name(name: Name | None) -> str | None:
     """'Ms Smith', 'Alex Smith' or 'Alex'; None when there is no name to use."""
     if name is None:
         return None
@@ -186,7 +178,7 @@ def _greeting_name(name: PersonName | None) -> str | None:
     return forename or None
 
 
-def _reader_name(journey: Journey, reader: Audience) -> PersonName | None:
+def _reader_name(journey: Journey, reader: Audience) -> Name | None:
     if reader == "caller":
         return journey.caller.name if journey.caller else None
     victim = journey.victim
@@ -319,18 +311,14 @@ def _disposal(text: str | None) -> str | None:
 # --- Outcomes and the right to review ---------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _outcome_words(language: str) -> dict[str, str | dict[str, str]]:
-    words: dict[str, str | dict[str, str]] = json.loads(
-        (TEMPLATE_ROOT / language / "outcomes.json").read_text(encoding="utf-8")
-    )
-    return words
+# Each Home Office outcome code's sentence: one for every reader, or one per reader.
+OutcomeWords = Mapping[str, str | Mapping[str, str]]
 
 
-def outcome_sentence(code: str, reader: Audience, language: str = "en") -> str | None:
+def outcome_sentence(code: str, reader: Audience, outcome_words: OutcomeWords) -> str | None:
     """The outcome in plain words for this reader (journey-rules.md §6), or None for an unknown code."""
-    words = _outcome_words(language).get(code)
-    if isinstance(words, dict):
+    words = outcome_words.get(code)
+    if isinstance(words, Mapping):
         return words.get(reader) or words["victim"]
     return words
 
@@ -359,27 +347,6 @@ def _printable(text: str) -> str:
     )
 
 
-def _sentence(text: str) -> str:
-    """The first letter in capitals, the rest as written ('your local policing team' -> 'Your …')."""
-    return text[:1].upper() + text[1:]
-
-
-@lru_cache(maxsize=8)
-def _environment(language: str, html: bool) -> Environment:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape  # on first use
-
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATE_ROOT / language)),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False) if html else False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
-    env.filters["sentence"] = _sentence
-    return env
-
-
 @dataclass(frozen=True)
 class RenderedSms:
     text: str
@@ -396,10 +363,10 @@ class RenderedEmail:
     language: str
 
 
-def choose_language(journey: Journey, policy: Policy) -> tuple[str, bool]:
-    """The template language and whether the preferred one had to fall back."""
+def choose_language(journey: Journey, policy: Policy, available: Container[str]) -> tuple[str, bool]:
+    """The template language (of those ``available``) and whether the preferred one had to fall back."""
     wanted = journey.victim.preferences.language if journey.victim else policy.default_language
-    if wanted in policy.languages and (TEMPLATE_ROOT / wanted).is_dir():
+    if wanted in policy.languages and wanted in available:
         return wanted, False
     return policy.default_language, wanted != policy.default_language
 
@@ -407,10 +374,10 @@ def choose_language(journey: Journey, policy: Policy) -> tuple[str, bool]:
 # --- The template context ------------------------------------------------------------------------
 
 
-def _update(duty: Duty, reader: Audience, policy: Policy, language: str) -> dict[str, Any]:
+def _update(duty: Duty, reader: Audience, policy: Policy, outcome_words: OutcomeWords) -> dict[str, Any]:
     details = duty.details
     code = details.get("outcome")
-    outcome = outcome_sentence(code, reader, language) if code else None
+    outcome = outcome_sentence(code, reader, outcome_words) if code else None
     court = _clean(details.get("court")) or None
     return {
         "template": duty.template,
@@ -425,9 +392,15 @@ def _update(duty: Duty, reader: Audience, policy: Policy, language: str) -> dict
     }
 
 
-def _context(
-    journey: Journey, duties: list[Duty], policy: Policy, language: str, link: str | None
+def message_context(
+    journey: Journey,
+    duties: list[Duty],
+    policy: Policy,
+    language: str,
+    link: str | None,
+    outcome_words: OutcomeWords,
 ) -> dict[str, Any]:
+    """Everything the templates of a message read, for its reader."""
     reader = audience(journey, policy)
     victim = journey.victim
     child = _clean(victim.name.forename) if reader == "guardian" and victim and victim.name else ""
@@ -442,7 +415,7 @@ def _context(
     sooner = enhanced and deadlines.enhanced_working_days < deadlines.working_days
     # Updates in the order they happened (a stable sort keeps the feed's order for ties).
     ordered = sorted(duties, key=lambda duty: duty.event_at)
-    updates = [_update(duty, reader, policy, language) for duty in ordered]
+    updates = [_update(duty, reader, policy, outcome_words) for duty in ordered]
     return {
         "audience": reader,
         "force": policy.force.model_dump(),
@@ -464,41 +437,33 @@ def _context(
     }
 
 
-def render_sms(
-    journey: Journey, duties: list[Duty], policy: Policy, language: str = "en", link: str | None = None
+def sms_message(
+    render: Callable[[dict[str, Any]], str],
+    context: dict[str, Any],
+    duties: list[Duty],
+    policy: Policy,
+    language: str,
 ) -> RenderedSms:
-    """The SMS text: neutral words, no offence, no names, no addresses (journey-rules.md §5).
-
-    ``link`` is where the reader stops or changes their updates (default: the policy's
-    ``force.preferences_url``; a personal link of at most 40 characters is budgeted for).
-    """
-    context = _context(journey, duties, policy, language, link)
-    context["greeting_name"] = None  # an SMS never names anyone
-    context["child"] = ""
+    """The SMS from its template (``render`` a context to text): neutral words, no offence, no names,
+    no addresses (journey-rules.md §5), GSM-7 only, within its segment budget where it can be."""
+    context = context | {"greeting_name": None, "child": ""}  # an SMS never names anyone
     budget = sms_budget(duties, policy)
-    template = _environment(language, False).get_template("sms.txt.j2")
-    text = " ".join(_printable(template.render(context)).translate(_TO_GSM7).split())
+    text = " ".join(_printable(render(context)).translate(_TO_GSM7).split())
     officer: OfficerNames = context["officer"]
     if sms_segments(text) > budget:
         # Over its budget (several updates and a closure in one message): no "ask for" (the email
         # gives whom), and 101 once, in the review line when there is one. Every update is named.
         compact = context | {"officer": replace(officer, ask_for=None), "compact": True}
-        text = " ".join(_printable(template.render(compact)).translate(_TO_GSM7).split())
+        text = " ".join(_printable(render(compact)).translate(_TO_GSM7).split())
     return RenderedSms(text, sms_segments(text), language, budget)
 
 
-def render_email(
-    journey: Journey, duties: list[Duty], policy: Policy, language: str = "en", link: str | None = None
-) -> RenderedEmail:
-    """The email: a subject, a plain-text body and the same body as escaped HTML."""
-    context = _context(journey, duties, policy, language, link)
-    plain = _environment(language, False)
-    subject = " ".join(_printable(plain.get_template("email_subject.txt.j2").render(context)).split())
-    body = plain.get_template("email_body.txt.j2").render(context)
+def email_parts(subject: str, body: str) -> tuple[str, list[str]]:
+    """An email's subject on one line and its body as paragraphs (split on blank lines)."""
     paragraphs = [" ".join(_printable(block).split()) for block in body.split("\n\n") if block.strip()]
-    html = (
-        _environment(language, True)
-        .get_template("email.html.j2")
-        .render({"paragraphs": paragraphs, "subject": subject, "language": language})
-    )
-    return RenderedEmail(subject, "\n\n".join(paragraphs) + "\n", html, language)
+    return " ".join(_printable(subject).split()), paragraphs
+
+
+def sentence(text: str) -> str:
+    """The first letter in capitals, the rest as written ('your local policing team' -> 'Your …')."""
+    return text[:1].upper() + text[1:]

@@ -1,0 +1,60 @@
+"""Stored journeys carry a schema version and are upgraded as they are read.
+
+The fixture holds journeys exactly as the service stored them before versions existed
+(version 1: a victim with messages sent, a child's journey with a guardian, a
+caller whose incident is linked to a crime). Each must load, upgrade to the
+current version, keep every fact, and be written back in the current form; a
+journey from a later version is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.adapters.table_layout import journey_entity, journey_from
+from shared.domain.journey import JOURNEY_SCHEMA, SchemaTooNew, upgrade_journey
+from shared.ports import Entity
+
+V1 = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "fixtures" / "journeys-v1.jsonl").read_text().splitlines()
+]
+
+
+def _entity(document: dict[str, object]) -> Entity:
+    return Entity(
+        str(document["crime_reference"]), str(document["person_id"]), {"state": json.dumps(document)}
+    )
+
+
+def test_the_fixture_holds_version_1_journeys_of_each_kind() -> None:
+    assert [d.get("schema_version") for d in V1] == [None, None, None]
+    assert {d["role"] for d in V1} == {"victim", "caller"}
+    assert any((d.get("victim") or {}).get("guardian") for d in V1)
+
+
+@pytest.mark.parametrize("document", V1, ids=[f"{d['role']}-{d['person_id']}" for d in V1])
+def test_a_version_1_journey_loads_upgraded_with_every_fact_kept(document: dict[str, object]) -> None:
+    journey = journey_from(_entity(document))
+    assert journey.schema_version == JOURNEY_SCHEMA
+    again = json.loads(journey.model_dump_json())
+    assert again.pop("schema_version") == JOURNEY_SCHEMA
+    assert again == document  # nothing lost, nothing added but the version
+    stored = journey_entity(journey).properties["state"]
+    assert json.loads(stored)["schema_version"] == JOURNEY_SCHEMA
+    assert journey_from(Entity("p", "r", {"state": stored})) == journey  # the current form reads back
+
+
+def test_a_victim_stored_with_a_field_a_later_feed_dropped_still_loads() -> None:
+    document = json.loads(json.dumps(V1[0]))
+    document["victim"]["ethnicity_code"] = "W1"  # a key this version of the feed does not have
+    journey = journey_from(_entity(document))
+    assert journey.victim is not None and journey.victim.person_id == V1[0]["person_id"]
+
+
+def test_a_journey_from_a_later_version_is_refused_not_misread() -> None:
+    with pytest.raises(SchemaTooNew, match=f"newer than this service's {JOURNEY_SCHEMA}"):
+        upgrade_journey({**V1[0], "schema_version": JOURNEY_SCHEMA + 1})
