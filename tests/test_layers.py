@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = sorted(p for p in (ROOT / "shared" / "steps").glob("*.py") if p.name != "__init__.py")
-DOMAIN = sorted(p for p in (ROOT / "shared" / "domain").glob("*.py") if p.name != "__init__.py")
+DOMAIN = sorted(p for p in (ROOT / "shared" / "domain").rglob("*.py") if p.name != "__init__.py")
 
 
 def _imports(path: Path) -> set[str]:

@@ -12,10 +12,16 @@ from typing import Any
 
 from shared.adapters.policy_file import load_policy
 from shared.contracts.feeds import NicheOccurrence
-from shared.contracts.messages import CaseChange, Change, ChangeKind, Officer, ResolvedCaseChange
+from shared.contracts.messages import (
+    CaseChange,
+    Change,
+    ChangeKind,
+    DeadlineCheck,
+    Officer,
+    ResolvedCaseChange,
+)
 from shared.domain.journey import (
     TEAM_ASSIGNEE,
-    DeadlineCheck,
     Decision,
     Journey,
     evaluate_case_change,

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from shared.contracts.messages import NoticeTask, TaskNotice
+from shared.domain.journey.duties import DutyKind
 from shared.domain.policy import Policy
 
 _LONDON = ZoneInfo("Europe/London")
@@ -83,24 +84,28 @@ def _review(policy: Policy) -> str:
 
 def duty_in_words(key: str, template: str | None, policy: Policy, outcome_words: Mapping[str, str]) -> str:
     """What the person must be told, for a duty key (``m:M-881`` with the template ``suspect_arrested`` …)."""
-    kind, _, rest = key.partition(":")
-    if key == "ack":
+    rest = key.partition(":")[2]
+    try:
+        kind: DutyKind | None = DutyKind.of(key)
+    except ValueError:
+        kind = None  # a kind this version does not know: named by its key
+    if kind is DutyKind.ACKNOWLEDGE:
         return "that their report has been recorded: the crime reference, who is dealing with it and what happens next"
-    if kind == "oic" and rest:
+    if kind is DutyKind.OFFICER and rest:
         return f"that the officer in charge has changed (now employee {rest})"
-    if kind == "m" and rest:
+    if kind is DutyKind.MILESTONE and rest:
         words = MILESTONE_WORDS.get(template or "")
         update = (
             f"a case update: {words} (milestone {rest})" if words else f"a case update (milestone {rest})"
         )
         return update + (_review(policy) if template in policy.right_to_review_milestones else "")
-    if kind == "outcome" and rest:
+    if kind is DutyKind.OUTCOME and rest:
         words = outcome_words.get(rest, "the investigation has ended")
         review = _review(policy) if rest in policy.right_to_review_outcomes else ""
         return f"the outcome of the investigation: {words} (Home Office outcome {rest}){review}"
-    if kind == "checkin" and rest:
+    if kind is DutyKind.CHECKIN and rest:
         return f"a regular check-in on how the case is going (check-in {rest})"
-    if kind == "attend" and rest:
+    if kind is DutyKind.ATTENDANCE and rest:
         incident, _, at = rest.partition(":")  # the time itself holds colons
         try:
             when = london(datetime.fromisoformat(at))

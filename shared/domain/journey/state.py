@@ -1,0 +1,204 @@
+"""A journey's keyed state, and the decision a rule returns.
+
+A journey is one recipient's state for one crime (an incident, for a STORM
+caller): the duties they are owed and what became of each. A rule is a pure
+function of (journey, event, policy, now) that returns a Decision: the new state
+and the commands to carry out (messages, officer tasks, scheduled events, audit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.messages import DeadlineCheck, Officer, OutboundMessage, Wake
+from shared.domain.journey.duties import DutyKind
+from shared.domain.people import CallerFacts, VictimFacts
+
+APPLIED_EVENTS_KEPT = 64
+
+
+class DutyStatus(StrEnum):
+    OPEN = "open"  # created, not yet routed
+    WAITING = "waiting"  # in the coalescing window, to be sent with whatever joins it
+    QUEUED = "queued"  # a message waits to be sent
+    SENT = "sent"  # handed to the provider
+    TASKED = "tasked"  # an officer task carries it
+    SUPPRESSED = "suppressed"  # not to be sent (the victim's choice, or no consent)
+    SUPERSEDED = "superseded"  # its milestone was withdrawn before sending
+    DISCHARGED = "discharged"  # an officer logged a manual contact covering it
+
+
+class Compliance(StrEnum):
+    NONE = "none"  # the duty has no code deadline
+    PENDING = "pending"
+    MET = "met"
+    BREACHED = "breached"
+
+
+class Duty(BaseModel):
+    """Something one recipient must be told; discharged at most once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    template: str
+    event_at: datetime
+    change_id: str
+    noticed_at: datetime | None = None  # when the feed change that brought it appeared (its modified_at)
+    due_by: datetime | None = None
+    status: DutyStatus = DutyStatus.OPEN
+    compliance: Compliance = Compliance.NONE
+    message_keys: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)  # where its waiting messages are going
+    task_id: str | None = None
+    escalation_task_id: str | None = None  # the task raised when its deadline was breached
+    escalation_closed: bool = False  # a logged contact has closed that task
+    handed_at: datetime | None = None
+    reason: str | None = None
+    details: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def kind(self) -> DutyKind:
+        return DutyKind.of(self.key)
+
+
+# The version of a stored journey's form. Stored journeys of an earlier version are upgraded as
+# they are read (``upgrade_journey``), one version at a time; a later one is refused, not guessed.
+JOURNEY_SCHEMA = 2
+
+
+class Journey(BaseModel):
+    """The keyed state of one recipient for one crime (Journeys table)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = JOURNEY_SCHEMA
+    crime_reference: str
+    person_id: str
+    role: Literal["victim", "caller"]
+    recorded_at: datetime | None = None
+    case_status: str | None = None
+    flags: list[str] = Field(default_factory=list)
+    incident_number: str | None = None
+    # A caller's journey is keyed by its incident number (crime_reference holds it); the crime
+    # it is linked to, once known, is here (journey-rules.md §7).
+    linked_crime: str | None = None
+    # STORM categories of this incident and of every incident linked to the crime (journey-rules.md §7):
+    # a safeguarding one among them excludes automated messages.
+    incident_categories: list[str] = Field(default_factory=list)
+    victim: VictimFacts | None = None
+    caller: CallerFacts | None = None
+    officer: Officer | None = None
+    duties: dict[str, Duty] = Field(default_factory=dict)
+    last_contact_at: datetime | None = None
+    window_closes_at: datetime | None = None  # when the waiting duties go out as one message
+    next_checkin_at: datetime | None = None  # the one check-in wake that counts
+    checkins: int = 0
+    # Case changes already applied (newest last), so a redelivered one changes nothing.
+    applied_events: list[str] = Field(default_factory=list)
+
+
+class SchemaTooNew(ValueError):
+    """A stored journey written by a later version of the service than this one."""
+
+
+def _v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (before ``schema_version``) kept the victim and caller in the feed contract's models.
+    Their stored form is the same; version 2 reads them into the domain's own types, which ignore
+    keys a later feed drops or adds, so only the version changes."""
+    return {**document, "schema_version": 2}
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def upgrade_journey(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored journey's document in the current form (``JOURNEY_SCHEMA``)."""
+    version = int(document.get("schema_version", 1))
+    if version > JOURNEY_SCHEMA:
+        raise SchemaTooNew(f"journey schema {version} is newer than this service's {JOURNEY_SCHEMA}")
+    while version < JOURNEY_SCHEMA:
+        document = _UPGRADES[version](document)
+        version += 1
+    return document
+
+
+class OfficerTask(BaseModel):
+    """A duty handed to an officer because an automated message must not or cannot go."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: str
+    crime_reference: str
+    person_id: str
+    duties: list[str]
+    reason: str
+    assignee: str
+    due_by: datetime | None
+    created_at: datetime
+    # The assignee's work address from the directory; None: the policy's team mailbox.
+    assignee_email: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One decision and why (DPA 2018 s62 logging). Never personal data."""
+
+    at: datetime
+    crime_reference: str
+    person_id: str
+    duty: str
+    decision: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A journey event to re-evaluate at a later time."""
+
+    event: DeadlineCheck | Wake
+    at: datetime
+
+
+@dataclass
+class Decision:
+    """The new state and what to do about it."""
+
+    journey: Journey
+    messages: list[OutboundMessage] = field(default_factory=list)
+    tasks: list[OfficerTask] = field(default_factory=list)
+    scheduled: list[Scheduled] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    closed_tasks: dict[str, str] = field(default_factory=dict)  # task id -> why it is closed
+    unchanged: bool = False  # nothing to write: the event was already applied
+
+    def close_task(self, task_id: str, reason: str) -> None:
+        """The officer task is no longer needed (the first reason given stands)."""
+        self.closed_tasks.setdefault(task_id, reason)
+
+    def note(self, at: datetime, duty: str, decision: str, reason: str) -> None:
+        j = self.journey
+        self.audit.append(AuditEntry(at, j.crime_reference, j.person_id, duty, decision, reason))
+
+
+def copy_journey(journey: Journey) -> Journey:
+    # A JSON round trip is several times cheaper than deepcopy for this nested model.
+    return Journey.model_validate_json(journey.model_dump_json())
+
+
+def new_journey(crime_reference: str, person_id: str, role: Literal["victim", "caller"]) -> Journey:
+    return Journey(crime_reference=crime_reference, person_id=person_id, role=role)
+
+
+class AddDuty(Protocol):
+    """Adds a duty the change brings to the journey (none twice), as ``evaluate.new_duties`` does."""
+
+    def __call__(
+        self, key: str, template: str, at: datetime, details: dict[str, str] | None = None
+    ) -> None: ...

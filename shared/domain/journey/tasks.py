@@ -1,0 +1,56 @@
+"""Officer tasks: a duty an automated message must not or cannot carry goes to a person (journey-rules.md §11)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.domain.deadlines import code_deadline
+from shared.domain.journey.duties import task_id
+from shared.domain.journey.state import Duty, Journey, OfficerTask
+from shared.domain.policy import Policy
+
+TEAM_ASSIGNEE = "team"  # a task with no named officer goes to the policy's team mailbox
+
+
+def assignee_of(journey: Journey) -> tuple[str, str | None]:
+    """Who a task is for: the officer in charge (employee id and work address), else the team."""
+    officer = journey.officer
+    if officer is None or officer.generic or not officer.active:
+        return TEAM_ASSIGNEE, None
+    return officer.employee_id, officer.email or None
+
+
+def task_due(duties: list[Duty], policy: Policy, now: datetime) -> datetime:
+    """A task is due when its earliest duty is; an appointment before the visit; else in working days."""
+    dues = [duty.due_by for duty in duties if duty.due_by is not None]
+    for duty in duties:
+        appointment = duty.details.get("appointment")
+        if appointment:
+            dues.append(datetime.fromisoformat(appointment))
+    if dues:
+        return min(dues)
+    rules = policy.deadlines
+    return code_deadline(now, rules.working_days, rules.nation, rules.timezone)
+
+
+def officer_task(
+    journey: Journey,
+    duties: list[Duty],
+    reason: str,
+    policy: Policy,
+    now: datetime,
+    due_by: datetime | None = None,
+) -> OfficerTask:
+    keys = [duty.key for duty in duties]
+    assignee, email = assignee_of(journey)
+    return OfficerTask(
+        task_id=task_id(journey.crime_reference, journey.person_id, keys, reason),
+        crime_reference=journey.crime_reference,
+        person_id=journey.person_id,
+        duties=keys,
+        reason=reason,
+        assignee=assignee,
+        due_by=due_by or task_due(duties, policy, now),
+        created_at=now,
+        assignee_email=email,
+    )

@@ -1,0 +1,224 @@
+"""Telling the person: how duties become one message, a task, or nothing (journey-rules.md §4, §8).
+
+New duties wait in the coalescing window (so updates arriving minutes apart are
+one message), then go by the route safeguarding allows; facts that change while a
+message waits re-route it; at the moment of sending the message is checked again;
+and what the provider did is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from shared.contracts.messages import MessageOutcome, OutboundMessage, Wake
+from shared.domain.journey.duties import digest, message_key, template_for
+from shared.domain.journey.safeguard import excluded_reason, route
+from shared.domain.journey.state import (
+    Compliance,
+    Decision,
+    Duty,
+    DutyStatus,
+    Journey,
+    Scheduled,
+    copy_journey,
+)
+from shared.domain.journey.tasks import officer_task
+from shared.domain.policy import Policy
+from shared.domain.timing import in_quiet_hours, quiet_hours_end
+
+
+def dispatch(journey: Journey, duties: list[Duty], policy: Policy, now: datetime, d: Decision) -> None:
+    """Route one group of duties (one feed change, one recipient) to a message, tasks or nothing."""
+    if not duties:
+        return
+    how = route(journey, policy)
+    if how.action == "suppress":
+        for duty in duties:
+            duty.status = DutyStatus.SUPPRESSED
+            duty.reason = how.reason
+            d.note(now, duty.key, "suppressed", how.reason)
+            if how.reason == "opted_out" and duty.compliance == Compliance.PENDING:
+                # The victim's choice discharges the duty (journey-rules.md §10).
+                duty.compliance = Compliance.MET
+                d.note(now, duty.key, "deadline_met", "opted_out")
+        return
+    if how.action == "task":
+        # Excluded crimes: each duty its own task with its own deadline; otherwise one task for the group.
+        groups = [[duty] for duty in duties] if how.reason.startswith("excluded_crime") else [duties]
+        for group in groups:
+            task = officer_task(journey, group, how.reason, policy, now)
+            d.tasks.append(task)
+            for duty in group:
+                duty.status = DutyStatus.TASKED
+                duty.task_id = task.task_id
+                duty.reason = how.reason
+                d.note(now, duty.key, "tasked", how.reason)
+        return
+    keys = [duty.key for duty in duties]
+    for channel, _address in how.channels:
+        key = message_key(journey.crime_reference, journey.person_id, keys, channel)
+        not_before = None
+        if channel == "sms" and in_quiet_hours(now, policy):
+            not_before = quiet_hours_end(now, policy)
+            for duty in duties:
+                d.note(now, duty.key, "deferred", f"quiet_hours until {not_before.isoformat()}")
+        d.messages.append(
+            OutboundMessage(
+                message_key=key,
+                crime_reference=journey.crime_reference,
+                person_id=journey.person_id,
+                duties=keys,
+                template=template_for(duties),
+                channel=channel,
+                decided_at=now,
+                not_before=not_before,
+            )
+        )
+        for duty in duties:
+            duty.message_keys.append(key)
+    for duty in duties:
+        duty.status = DutyStatus.QUEUED
+        duty.channels = [channel for channel, _ in how.channels]
+        if how.fallback:
+            d.note(now, duty.key, "fallback", how.reason)
+
+
+def wake(journey: Journey, purpose: str, at: datetime) -> Scheduled:
+    event = Wake(
+        event_id=digest("wake", journey.crime_reference, journey.person_id, purpose, at.isoformat()),
+        crime_reference=journey.crime_reference,
+        person_id=journey.person_id,
+        purpose=purpose,
+        at=at,
+    )
+    return Scheduled(event, at)
+
+
+def offer(journey: Journey, duties: list[Duty], policy: Policy, now: datetime, d: Decision) -> None:
+    """New duties wait in the coalescing window, or go now when waiting would miss a deadline."""
+    if not duties:
+        return
+    if route(journey, policy).action != "send":
+        dispatch(journey, duties, policy, now, d)  # tasks and suppressions need no window
+        return
+    for duty in duties:
+        duty.status = DutyStatus.WAITING
+    waiting = [duty for duty in journey.duties.values() if duty.status == DutyStatus.WAITING]
+    window = timedelta(minutes=policy.timing.coalesce_minutes)
+    open_window = (
+        journey.window_closes_at if journey.window_closes_at and journey.window_closes_at > now else None
+    )
+    closes = open_window or now + window
+    if window <= timedelta(0) or any(duty.due_by is not None and duty.due_by < closes for duty in waiting):
+        close_window(journey, policy, now, d)
+        return
+    if open_window is None:
+        journey.window_closes_at = closes
+        d.scheduled.append(wake(journey, "send_window", closes))
+    else:
+        for duty in duties:
+            d.note(now, duty.key, "coalesced", f"joins the message due at {closes.isoformat()}")
+
+
+def close_window(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
+    """Send every waiting duty of the recipient as one message."""
+    journey.window_closes_at = None
+    waiting = [duty for duty in journey.duties.values() if duty.status == DutyStatus.WAITING]
+    dispatch(journey, waiting, policy, now, d)
+
+
+def stop_waiting_messages(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
+    """Facts changed (a flag, an opt-out): re-route every duty whose message is not yet sent."""
+    waiting = [
+        duty for duty in journey.duties.values() if duty.status in (DutyStatus.QUEUED, DutyStatus.WAITING)
+    ]
+    if not waiting:
+        return
+    how = route(journey, policy)
+    if how.action == "send":
+        # A waiting message keeps its channel if that is still usable (the address is re-read at
+        # send time); otherwise it goes again by the channel that now is, and the old one stops.
+        usable = {channel for channel, _ in how.channels}
+        stranded = [
+            duty
+            for duty in waiting
+            if duty.status == DutyStatus.QUEUED and not usable.intersection(duty.channels)
+        ]
+        for duty in stranded:
+            d.note(now, duty.key, "fallback", "channel_no_longer_usable")
+        dispatch(journey, stranded, policy, now, d)
+        return
+    for duty in waiting:
+        if duty.status == DutyStatus.QUEUED:
+            # The message keeps its key: at send time it finds the duty no longer queued and stops.
+            d.note(now, duty.key, "suppressed", how.reason)
+    journey.window_closes_at = None
+    dispatch(journey, waiting, policy, now, d)
+
+
+def too_late(duty: Duty, policy: Policy, now: datetime) -> bool:
+    """An attendance message is pointless once the visit is under the notice period away."""
+    appointment = duty.details.get("appointment")
+    if duty.template != "attendance_booked" or not appointment:
+        return False
+    notice = timedelta(minutes=policy.timing.attendance_min_notice_minutes)
+    return datetime.fromisoformat(appointment) - now < notice
+
+
+def send_time_check(
+    journey: Journey, message: OutboundMessage, policy: Policy, now: datetime
+) -> tuple[list[Duty], str | None]:
+    """At the moment of sending: the duties still to be told, or the reason not to send at all."""
+    excluded = excluded_reason(journey, policy)
+    if excluded:
+        return [], excluded
+    live = [
+        journey.duties[key]
+        for key in message.duties
+        if key in journey.duties
+        and journey.duties[key].status in (DutyStatus.QUEUED, DutyStatus.SENT)
+        and message.message_key in journey.duties[key].message_keys
+        and not too_late(journey.duties[key], policy, now)
+    ]
+    if not live:
+        duties = [journey.duties[k] for k in message.duties if k in journey.duties]
+        if duties and all(too_late(duty, policy, now) for duty in duties):
+            return [], "appointment_too_soon"
+        return [], "no_live_duty:" + ",".join(sorted({duty.status.value for duty in duties}))
+    how = route(journey, policy)
+    if how.action != "send":
+        return [], how.reason
+    if message.channel not in {channel for channel, _ in how.channels}:
+        return [], f"{message.channel}_no_longer_usable"
+    return live, None
+
+
+def address_for(journey: Journey, channel: str, policy: Policy) -> str | None:
+    """The current address for a channel (E.164 mobile or normalised email)."""
+    how = route(journey, policy)
+    return next((addr for ch, addr in how.channels if ch == channel), None)
+
+
+def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datetime) -> Decision:
+    """Record what send_message did with a message."""
+    state = copy_journey(journey)
+    d = Decision(state)
+    for key in event.duties:
+        duty = state.duties.get(key)
+        if duty is None or event.message_key not in duty.message_keys:
+            continue
+        if event.status == "sent":
+            if duty.handed_at is None:
+                duty.handed_at = event.at
+            duty.status = DutyStatus.SENT
+            state.last_contact_at = max(filter(None, [state.last_contact_at, event.at]))
+            if duty.compliance == Compliance.PENDING and duty.due_by and event.at <= duty.due_by:
+                duty.compliance = Compliance.MET
+                d.note(now, key, "deadline_met", "message_sent")
+        elif duty.status == DutyStatus.QUEUED:
+            others_waiting = [k for k in duty.message_keys if k != event.message_key]
+            duty.message_keys = others_waiting
+            if not others_waiting:
+                duty.status = DutyStatus.SUPPRESSED
+                duty.reason = event.reason
+    return d
