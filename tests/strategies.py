@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the feed contracts (the feed contracts, published in schemas/): valid records and hostile lines.
+"""Hypothesis strategies for the feed contracts (schemas/): valid records and hostile lines.
 
 Valid records are built field by field to mirror ``shared/contracts/feeds.py`` (and so the
 JSON Schemas generated from it): every required key, the optional ones sometimes, each

@@ -1,6 +1,6 @@
 """A feed read from the force's HTTP endpoint, page by page from a cursor.
 
-The paging contract (the feed contracts, published in schemas/)::
+The paging contract (README, "Settings": the feed APIs)::
 
     GET {url}?modifiedSince={cursor}&limit=N  ->  {"items": [...], "next": "..."}
 

@@ -1,4 +1,4 @@
-"""The two feed contracts (the feed contracts, published in schemas/): Niche occurrences and STORM incidents.
+"""The two feed contracts, Niche occurrences and STORM incidents (published as JSON Schema in schemas/).
 
 Each record is the whole current state of one occurrence or incident. The models
 are strict about shape (unknown keys are rejected, types are not coerced across

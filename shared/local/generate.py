@@ -1,6 +1,6 @@
 """Deterministic synthetic feeds for local runs, tests and benchmarks.
 
-`generate` writes `niche.jsonl` and `storm.jsonl` (the feed contracts, published in schemas/) and `officers.json`
+`generate` writes `niche.jsonl` and `storm.jsonl` (in the shapes of the feed contracts, schemas/) and `officers.json`
 (the officer directory). Each crime is simulated as a story of dated steps — recorded,
 allocated, milestones one at a time, finalised — and every step becomes a whole-state
 snapshot. Output depends only on the arguments: one `random.Random(seed)` drives every
