@@ -1,10 +1,11 @@
-"""Victim Updates: the six pipeline steps as Azure Functions (v2 programming model).
+"""Victim Updates: the seven pipeline steps as Azure Functions (v2 programming model).
 
 Each function is a thin wrapper: the trigger is declared here, the work is done
 by a step handler in ``shared/steps``; a queue-triggered step runs inside an
 OpenTelemetry span continuing the message's trace (ingest starts one trace per
-case change). Queue names and timer schedules come from
-app settings through %NAME% binding expressions.
+case change). Queue names and timer schedules come from app settings through
+%NAME% binding expressions. ``delivery_report`` is pushed Communication Services'
+delivery reports by an Event Grid subscription (infra/bicep: the second step).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from shared import bootstrap, telemetry
 from shared.steps.evaluate_journey import evaluate_journey as evaluate_journey_step
 from shared.steps.ingest import ingest_feed
 from shared.steps.notify_officer import notify_officer as notify_officer_step
+from shared.steps.record_delivery import record_delivery as record_delivery_step
 from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
 from shared.steps.send_message import send_message as send_message_step
 from shared.tracing import step_span
@@ -73,3 +75,13 @@ def notify_officer(msg: func.ServiceBusMessage) -> None:
     """Mail an officer task to its assignee or team, or an overdue one to the supervisor, once."""
     with step_span("notify_officer", msg.application_properties):
         notify_officer_step(msg.get_body(), bootstrap.services(), msg.application_properties)
+
+
+@app.function_name("delivery_report")
+@app.event_grid_trigger(arg_name="event")
+def delivery_report(event: func.EventGridEvent) -> None:
+    """Record a Communication Services delivery report (Event Grid: at least once, in no order)."""
+    with step_span("delivery_report", {}):
+        record_delivery_step(
+            event.id, event.event_type, event.event_time, event.get_json(), bootstrap.services()
+        )

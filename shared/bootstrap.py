@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from functools import partial
 
 from shared.adapters.azure_tables import AzureTableStore
+from shared.adapters.delivery_report_stub import EVENT_GRID_QUEUE, DeliveryPlan, EmbeddedDeliveryReports
 from shared.adapters.file_officer_mail import FileOfficerMail
 from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.jsonl_feed import JsonlFeedReader
 from shared.adapters.policy_file import load_policy
-from shared.adapters.repositories import TableJourneys, TableLedger
+from shared.adapters.repositories import TableDeliveries, TableJourneys, TableLedger
 from shared.adapters.servicebus import ServiceBusPublisher
 from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
@@ -29,6 +30,7 @@ from shared.contracts.feeds import accepts
 from shared.domain.policy import Policy
 from shared.ports import (
     Clock,
+    DeliveryReports,
     FeedReader,
     JourneyRepository,
     MessageLedger,
@@ -83,6 +85,10 @@ class Services:
     @property
     def ledger(self) -> MessageLedger:
         return TableLedger(self.tables)
+
+    @property
+    def deliveries(self) -> DeliveryReports:
+        return TableDeliveries(self.tables)
 
 
 def queue_configs(settings: Settings) -> list[QueueConfig]:
@@ -232,10 +238,17 @@ def build_publisher(settings: Settings, clock: Clock) -> QueuePublisher:
     return embedded_queues(settings, clock)
 
 
+def local_queue_configs(settings: Settings) -> list[QueueConfig]:
+    """The embedded queues: the four of Service Bus, and the one that stands in for Event Grid's
+    push of delivery reports to ``delivery_report`` (retried as Event Grid retries, then dead-lettered)."""
+    limit = settings.SERVICEBUS_MAX_DELIVERY_COUNT
+    return [*queue_configs(settings), QueueConfig(EVENT_GRID_QUEUE, sessions=False, max_delivery_count=limit)]
+
+
 def embedded_queues(settings: Settings, clock: Clock) -> SqliteQueueBroker:
     """The SQLite queues with Service Bus semantics, in the data folder (``queues.db``)."""
     settings.LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    return SqliteQueueBroker(settings.LOCAL_DATA_DIR / "queues.db", queue_configs(settings), clock.now)
+    return SqliteQueueBroker(settings.LOCAL_DATA_DIR / "queues.db", local_queue_configs(settings), clock.now)
 
 
 def bootstrap(
@@ -251,6 +264,7 @@ def bootstrap(
     notifier: TaskNotifier | None = None,
     renderer: MessageRenderer | None = None,
     files_only: bool = False,
+    delivery_plan: DeliveryPlan | None = None,
 ) -> Services:
     """The composition root: every port built from settings, except those given.
 
@@ -261,22 +275,30 @@ def bootstrap(
     settings (SQLite, or Table Storage when ``StateStorage`` is set). The policy is
     read first, so a bad one fails before anything is opened.
     """
-    clock = clock or SystemClock()
-    policy = policy or load_policy(settings.JOURNEY_POLICY_PATH)
+    clock = clock if clock is not None else SystemClock()
+    if policy is None:
+        policy = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens nothing
     local = settings.model_copy(update=_NOT_AZURE) if files_only else settings
-    provider = provider or build_provider(local, clock)
+    if provider is None and files_only and isinstance(publisher, SqliteQueueBroker):
+        # The file outbox raises the delivery reports ACS would, on the local Event Grid queue.
+        reports = EmbeddedDeliveryReports(publisher.send, delivery_plan)
+        provider = FileOutbox(settings.LOCAL_DATA_DIR / "outbox.jsonl", clock.now, reports)
+    # "is None", never "or": an adapter may be empty (a file outbox with nothing in it has no length).
+    if provider is None:
+        provider = build_provider(local, clock)
+    if publisher is None:
+        publisher = embedded_queues(settings, clock) if files_only else build_publisher(settings, clock)
     return Services(
         settings=settings,
         policy=policy,
         clock=clock,
-        tables=tables or build_table_store(settings),
-        publisher=publisher
-        or (embedded_queues(settings, clock) if files_only else build_publisher(settings, clock)),
+        tables=tables if tables is not None else build_table_store(settings),
+        publisher=publisher,
         feeds=feeds if feeds is not None else build_feeds(local),
-        directory=directory or build_directory(local),
+        directory=directory if directory is not None else build_directory(local),
         provider=provider,
-        notifier=notifier or build_notifier(local, clock, provider),
-        renderer=renderer or MessageTemplates(),
+        notifier=notifier if notifier is not None else build_notifier(local, clock, provider),
+        renderer=renderer if renderer is not None else MessageTemplates(),
     )
 
 

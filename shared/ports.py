@@ -145,8 +145,39 @@ class MessageLedger(Protocol):
         one (an earlier delivery of the same message), else None."""
         ...
 
-    def record(self, entry: LedgerEntry) -> Write:
-        """The write that stores the entry's new status (applied with the step's other writes)."""
+    def record(self, entry: LedgerEntry, etag: str | None = None) -> Write:
+        """The write that stores the entry's new status (applied with the step's other writes);
+        with ``etag``, only if nobody has moved it since it was read."""
+        ...
+
+    def read(self, crime_reference: str, message_key: str) -> tuple[LedgerEntry, str | None] | None:
+        """The entry with the ETag it was read at, for a conditional ``record``."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeliveryLink:
+    """Which message a delivery report is about: the key its reports carry, and the message."""
+
+    report_key: str
+    crime_reference: str
+    message_key: str
+    person_id: str
+    channel: str
+    duties: tuple[str, ...]
+
+
+class DeliveryReports(Protocol):
+    """Delivery reports and the link from the id they carry to the message (the Deliveries table)."""
+
+    def remember(self, link: DeliveryLink) -> None:
+        """Store the link now (before the message is handed over: a report can come at once)."""
+        ...
+
+    def find(self, report_key: str) -> DeliveryLink | None: ...
+
+    def store(self, report_key: str, event_id: str, properties: Mapping[str, Any]) -> Write:
+        """The write that keeps one report (once: a repeated event is the same row)."""
         ...
 
 
@@ -262,6 +293,10 @@ class MessageProvider(Protocol):
 
         Raises ProviderStatusUnknown when the provider cannot tell.
         """
+        ...
+
+    def report_key(self, idempotency_key: str, channel: str) -> str:
+        """The id this message's delivery reports will carry (known before it is handed over)."""
         ...
 
 

@@ -41,6 +41,9 @@ EVENT_NAMES = frozenset(
         "FeedStale",
         "RecordQuarantined",
         "DeadLettered",
+        "DeliveryReported",
+        "DeliveryReportUnmatched",
+        "DeliveryReportIgnored",
     }
 )
 ALLOWED_DIMENSIONS = frozenset(
@@ -63,6 +66,9 @@ ALLOWED_DIMENSIONS = frozenset(
         "seconds_since_change",
         "task_id",
         "kind",
+        "event_id",
+        "outcome",
+        "status",
     }
 )
 # The attribute the Azure Monitor exporter reads to send a log record as a custom event.
@@ -158,6 +164,10 @@ class EventMetrics:
             "RecordQuarantined": (counter("records_quarantined", "malformed feed records"), ("feed",)),
             "DeadLettered": (counter("dead_lettered", "messages dead-lettered"), ("queue",)),
             "FeedStale": (counter("feed_stale", "feeds found silent in working hours"), ("feed",)),
+            "DeliveryReported": (
+                counter("delivery_reports", "final delivery reports: delivered or undelivered"),
+                ("channel", "outcome"),
+            ),
         }
 
     def record(self, name: str, dimensions: Mapping[str, Any]) -> None:

@@ -489,6 +489,11 @@ class AcsProvider:
             idempotency_key=idempotency_key, to=to, text=text, metadata=metadata, first_sent_at=first_sent_at
         )
 
+    def report_key(self, idempotency_key: str, channel: str) -> str:
+        """An email's delivery reports carry its operation id as ``messageId``; an SMS's carry the
+        ``tag`` the send sets, which is the key itself."""
+        return idempotency_uuid("email", idempotency_key) if channel == "email" else idempotency_key
+
     def accepted(self, idempotency_key: str) -> ProviderReceipt | None:
         # ACS has no look-up by our key (an email operation can be polled only while the
         # service keeps it, an SMS not at all): say so rather than guess.

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.delivery_report_stub import EmbeddedDeliveryReports
 from shared.ports import EmailContent, ProviderReceipt
 
 RETENTION = timedelta(days=7)
+_REPORT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:victim-updates:file-outbox-operations")
 
 
 class ReceiptMemory:
@@ -67,9 +70,12 @@ class ReceiptMemory:
 class FileOutbox:
     """A MessageProvider that appends to a JSON Lines file."""
 
-    def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, path: Path, clock: Callable[[], datetime], reports: EmbeddedDeliveryReports | None = None
+    ) -> None:
         self.path = path
         self._clock = clock
+        self._reports = reports  # the delivery reports it raises, as ACS would through Event Grid
         self._accepted = ReceiptMemory.of_file(
             path,
             clock,
@@ -92,7 +98,17 @@ class FileOutbox:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
         self._accepted.remember(key, receipt)
+        if self._reports is not None:
+            channel = str(entry["channel"])
+            report_key = self.report_key(key, channel)
+            self._reports.handed_over(channel, str(entry["to"]), report_key, key, receipt.accepted_at)
         return receipt
+
+    def report_key(self, idempotency_key: str, channel: str) -> str:
+        """As ACS: an email's reports carry an id of the send (a GUID), an SMS's the tag (the key)."""
+        if channel == "email":
+            return str(uuid.uuid5(_REPORT_NAMESPACE, f"email:{idempotency_key}"))
+        return idempotency_key
 
     def send_email(
         self, *, idempotency_key: str, to: str, content: EmailContent, metadata: Mapping[str, Any]

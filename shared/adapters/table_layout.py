@@ -30,6 +30,9 @@ TASKS = "Tasks"
 # incident (INCIDENT_ROW, under the incident number).
 CRIMES = "Crimes"
 OFFICER_MAIL = "OfficerMail"  # ledger of officer mail: PartitionKey crime ref, RowKey "<task id>:<kind>"
+# Delivery reports: PartitionKey the id a report carries (email operation id, SMS tag); RowKey
+# "message" (which message it is) and "report:<Event Grid event id>" (each report, once).
+DELIVERIES = "Deliveries"
 
 ALL_TABLES = (
     CURSORS,
@@ -42,6 +45,7 @@ ALL_TABLES = (
     TASKS,
     CRIMES,
     OFFICER_MAIL,
+    DELIVERIES,
 )
 FACTS_ROW = "facts"
 INCIDENT_ROW = "incident"
@@ -127,7 +131,7 @@ def incident_from(entity: Entity) -> IncidentFacts:
 
 
 # The Messages ledger: the property names ops and the compliance report read.
-_LEDGER_TIMES = ("first_attempt_at", "decided_at", "sent_at")
+_LEDGER_TIMES = ("first_attempt_at", "decided_at", "sent_at", "reported_at")
 
 
 def ledger_entity(entry: LedgerEntry) -> Entity:
@@ -143,6 +147,8 @@ def ledger_entity(entry: LedgerEntry) -> Entity:
         ("provider_id", entry.provider_id),
         ("reason", entry.reason),
         ("segments", entry.segments),
+        ("delivery_status", entry.delivery_status),
+        ("reported_at", entry.reported_at),
     ):
         if value is not None:
             properties[name] = value
@@ -164,5 +170,6 @@ def ledger_from(entity: Entity) -> LedgerEntry:
         provider_id=None if p.get("provider_id") is None else str(p["provider_id"]),
         reason=None if p.get("reason") is None else str(p["reason"]),
         segments=None if segments is None else int(segments),
+        delivery_status=None if p.get("delivery_status") is None else str(p["delivery_status"]),
         **times,
     )

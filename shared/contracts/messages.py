@@ -153,6 +153,25 @@ class MessageOutcome(_Message):
     at: datetime
 
 
+class MessageUndelivered(_Message):
+    """A message handed over that the provider reports failed for good (journey-rules.md §9).
+
+    record_delivery -> evaluate_journey, in the crime's session: the duties it carried
+    are reopened (the other channel once, else an officer task).
+    """
+
+    type: Literal["message_undelivered"] = "message_undelivered"
+    version: Literal[1] = 1
+    event_id: str
+    crime_reference: str
+    person_id: str
+    message_key: str
+    duties: list[str]
+    channel: Literal["email", "sms"]
+    status: str  # the provider's word: Bounced, Failed, Expired …
+    at: datetime
+
+
 class Wake(_Message):
     """A scheduled re-evaluation (end of quiet hours, coalescing window, check-in)."""
 
@@ -166,7 +185,8 @@ class Wake(_Message):
 
 
 JourneyEvent = Annotated[
-    ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | Wake, Field(discriminator="type")
+    ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | MessageUndelivered | Wake,
+    Field(discriminator="type"),
 ]
 JOURNEY_EVENT = TypeAdapter[Any](JourneyEvent)
 
@@ -238,7 +258,9 @@ class TaskNotice(_Message):
         return task_notice_key(self.task.task_id, self.kind)
 
 
-AnyJourneyEvent = ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | Wake
+AnyJourneyEvent = (
+    ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | MessageUndelivered | Wake
+)
 
 
 def parse_journey_event(body: bytes | str) -> AnyJourneyEvent:

@@ -18,27 +18,65 @@ from typing import Any
 
 class LedgerStatus(StrEnum):
     PENDING = "pending"  # claimed: the provider is being (or was) called
-    SENT = "sent"  # handed to the provider
+    SENT = "sent"  # handed to the provider; its delivery report not yet in
+    DELIVERED = "delivered"  # the provider reports it delivered
+    UNDELIVERED = "undelivered"  # the provider reports it failed for good (bounced, expired …)
     SUPPRESSED = "suppressed"  # decided not to send
-    FAILED = "failed"  # the provider refused it for good
+    FAILED = "failed"  # the provider refused it for good at hand-over
     UNKNOWN = "unknown"  # an earlier attempt may have reached the provider; it cannot say
 
     @property
     def finished(self) -> bool:
+        """Decided for sending: never handed to the provider again."""
         return self is not LedgerStatus.PENDING
 
+    @property
+    def handed_over(self) -> bool:
+        """The provider has it (whatever its delivery report says)."""
+        return self in (LedgerStatus.SENT, LedgerStatus.DELIVERED, LedgerStatus.UNDELIVERED)
 
-# Where each status may go next (None: a message not yet in the ledger).
+
+_REPORTED = frozenset({LedgerStatus.DELIVERED, LedgerStatus.UNDELIVERED})
+
+# Where each status may go next (None: a message not yet in the ledger). A delivery report moves
+# a message on from sent (or from pending or unknown: a report proves the provider had it); a
+# delivered or undelivered message never moves again, so a late or repeated report changes nothing.
 TRANSITIONS: dict[LedgerStatus | None, frozenset[LedgerStatus]] = {
     None: frozenset({LedgerStatus.PENDING, LedgerStatus.SUPPRESSED}),
     LedgerStatus.PENDING: frozenset(
-        {LedgerStatus.SENT, LedgerStatus.SUPPRESSED, LedgerStatus.FAILED, LedgerStatus.UNKNOWN}
+        {LedgerStatus.SENT, LedgerStatus.SUPPRESSED, LedgerStatus.FAILED, LedgerStatus.UNKNOWN} | _REPORTED
     ),
-    LedgerStatus.SENT: frozenset(),
+    LedgerStatus.SENT: _REPORTED,
+    LedgerStatus.DELIVERED: frozenset(),
+    LedgerStatus.UNDELIVERED: frozenset(),
     LedgerStatus.SUPPRESSED: frozenset(),
     LedgerStatus.FAILED: frozenset(),
-    LedgerStatus.UNKNOWN: frozenset(),
+    LedgerStatus.UNKNOWN: _REPORTED,
 }
+
+
+class DeliveryOutcome(StrEnum):
+    """What a provider's delivery report means for the message."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"  # for good: the message did not reach the person
+    NOT_FINAL = "not_final"  # a temporary state: wait for the final report
+
+
+# The statuses Communication Services reports (email and SMS), by what they mean. Any other
+# status is taken as not final and recorded, so an unforeseen one never reopens or closes a duty.
+_DELIVERED = {"delivered"}
+_FAILED = {"failed", "bounced", "suppressed", "quarantined", "expired", "filteredspam"}
+
+
+def delivery_outcome(status: str) -> DeliveryOutcome:
+    """What a reported status means (case does not matter)."""
+    folded = status.strip().casefold()
+    if folded in _DELIVERED:
+        return DeliveryOutcome.DELIVERED
+    if folded in _FAILED:
+        return DeliveryOutcome.FAILED
+    return DeliveryOutcome.NOT_FINAL
 
 
 @dataclass(frozen=True)
@@ -69,6 +107,8 @@ class LedgerEntry:
     provider_id: str | None = None
     reason: str | None = None
     segments: int | None = None
+    delivery_status: str | None = None  # the provider's own word for it (Delivered, Bounced …)
+    reported_at: datetime | None = None  # when the final delivery report said so
 
     @classmethod
     def begin(

@@ -246,7 +246,7 @@ def _finished_before(message: OutboundMessage, earlier: LedgerEntry, now: dateti
     """Finished by an earlier delivery: make sure the journey knows, in case that one died first."""
     at = earlier.sent_at or earlier.decided_at or now
     carried = tuple(earlier.duties) if earlier.duties else tuple(message.duties)
-    told: Literal["sent", "suppressed"] = "sent" if earlier.status == LedgerStatus.SENT else "suppressed"
+    told: Literal["sent", "suppressed"] = "sent" if earlier.status.handed_over else "suppressed"
     return Finish(None, (), (outcome(message, told, at, earlier.reason, carried),))
 
 

@@ -2,6 +2,7 @@
 
 python -m shared.local run --feeds DIR --officers FILE --out DIR
                            [--start ISO8601] [--end ISO8601] [--policy FILE]
+                           [--delivery-reports FILE]
 python -m shared.local generate --crimes N --days D --seed S --out DIR
 """
 
@@ -27,7 +28,7 @@ def _positive(value: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m shared.local", description="Run Victim Updates locally.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    run = commands.add_parser("run", help="replay feeds through the six functions on a simulated clock")
+    run = commands.add_parser("run", help="replay feeds through the seven functions on a simulated clock")
     run.add_argument("--feeds", type=Path, required=True, help="folder with niche.jsonl and/or storm.jsonl")
     run.add_argument("--officers", type=Path, required=True, help="officer directory JSON file")
     run.add_argument("--out", type=Path, required=True, help="output folder")
@@ -37,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         "--policy",
         type=Path,
         help="journey policy file (default: JOURNEY_POLICY_PATH, else the shipped policy)",
+    )
+    run.add_argument(
+        "--delivery-reports",
+        type=Path,
+        help="the embedded provider's delivery reports: a JSON object from address to "
+        '{"status": Delivered|Failed|Bounced|Suppressed|Expired, "after_seconds": n} '
+        "(an address not in it is Delivered after 30 seconds)",
     )
     gen = commands.add_parser("generate", help="write a synthetic sample of the feeds")
     gen.add_argument("--crimes", type=_positive, required=True)
@@ -61,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     from shared.local.report import print_summary, progress_bar
     from shared.local.run import RunError, RunRequest, run
 
-    request = RunRequest(args.feeds, args.officers, args.out, args.start, args.end, args.policy)
+    request = RunRequest(
+        args.feeds, args.officers, args.out, args.start, args.end, args.policy, args.delivery_reports
+    )
     try:
         with progress_bar() as on_progress:
             summary = run(request, on_progress)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import cProfile
+import json
 import logging
 import os
 import re
@@ -28,6 +29,7 @@ from azure.functions.timer import TimerRequest
 from croniter import croniter
 
 from shared import telemetry
+from shared.adapters.delivery_report_stub import EVENT_GRID_QUEUE
 from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
 from shared.settings import Settings
 
@@ -121,6 +123,7 @@ class QueueFunction:
     arg_name: str
     queue: str
     sessions: bool
+    event_grid: bool = False  # the queue holds Event Grid events, handed over as EventGridEvent
 
 
 @dataclass
@@ -208,6 +211,18 @@ class LocalHost:
                         f"function {name}: queue {queue!r} sessions setting differs from the trigger's"
                     )
                 self.queues.append(QueueFunction(name, user_function, binding["name"], queue, sessions))
+            elif binding["type"] == "eventGridTrigger":
+                # Event Grid pushes to the function; locally the embedded provider's reports wait on
+                # a queue of their own, retried on failure as Event Grid retries, then dead-lettered.
+                if EVENT_GRID_QUEUE not in broker.queues:
+                    raise ValueError(
+                        f"function {name} takes Event Grid events; the local broker lacks its queue"
+                    )
+                self.queues.append(
+                    QueueFunction(
+                        name, user_function, binding["name"], EVENT_GRID_QUEUE, False, event_grid=True
+                    )
+                )
             else:
                 raise ValueError(
                     f"function {name} has a trigger the local host cannot run: {binding['type']}"
@@ -247,21 +262,8 @@ class LocalHost:
             self.profiler.disable()
 
     def _invoke(self, target: QueueFunction, message: ReceivedMessage) -> None:
-        trigger = ServiceBusMessage(
-            body=message.body.encode("utf-8"),
-            trigger_metadata=None,
-            application_properties=dict(message.application_properties),
-            content_type="application/json",
-            delivery_count=message.delivery_count,
-            enqueued_time_utc=message.enqueued_at,
-            enqueued_sequence_number=message.sequence_number,
-            sequence_number=message.sequence_number,
-            lock_token=message.lock_token,
-            locked_until=message.locked_until,
-            message_id=message.message_id,
-            session_id=message.session_id,
-            scheduled_enqueue_time_utc=message.scheduled_at,
-            user_properties=dict(message.application_properties),
+        trigger: ServiceBusMessage | func.EventGridEvent = (
+            _event_grid_event(message.body) if target.event_grid else self._service_bus_message(message)
         )
         failed = False
         cpu, wall = time.process_time(), time.perf_counter()
@@ -290,6 +292,25 @@ class LocalHost:
             if message.session_id is not None:
                 self.broker.release_session(target.queue, message.session_id, receiver=RECEIVER)
         self.stats.count(target.name, failed, time.process_time() - cpu, time.perf_counter() - wall)
+
+    @staticmethod
+    def _service_bus_message(message: ReceivedMessage) -> ServiceBusMessage:
+        return ServiceBusMessage(
+            body=message.body.encode("utf-8"),
+            trigger_metadata=None,
+            application_properties=dict(message.application_properties),
+            content_type="application/json",
+            delivery_count=message.delivery_count,
+            enqueued_time_utc=message.enqueued_at,
+            enqueued_sequence_number=message.sequence_number,
+            sequence_number=message.sequence_number,
+            lock_token=message.lock_token,
+            locked_until=message.locked_until,
+            message_id=message.message_id,
+            session_id=message.session_id,
+            scheduled_enqueue_time_utc=message.scheduled_at,
+            user_properties=dict(message.application_properties),
+        )
 
     def drain(self, limit: int | None = None) -> int:
         """Dispatch every message receivable now, queue after queue, until none is left."""
@@ -357,3 +378,17 @@ class LocalHost:
             wait = poll_seconds if upcoming is None else (upcoming - now).total_seconds()
             time.sleep(max(0.0, min(wait, poll_seconds, (until - now).total_seconds())))
         return self.stats
+
+
+def _event_grid_event(body: str) -> func.EventGridEvent:
+    """An Event Grid event (the Event Grid schema, as JSON) as the Functions host hands it over."""
+    event = json.loads(body)
+    return func.EventGridEvent(
+        id=event["id"],
+        data=event["data"],
+        topic=event["topic"],
+        subject=event["subject"],
+        event_type=event["eventType"],
+        event_time=datetime.fromisoformat(event["eventTime"]),
+        data_version=event["dataVersion"],
+    )

@@ -13,12 +13,23 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from shared import bootstrap
+from shared.adapters.delivery_report_stub import DeliveryPlan
 from shared.adapters.jsonl_feed import record_time
 from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
-from shared.adapters.table_layout import AUDIT, CURSORS, JOURNEYS, QUARANTINE, TASKS, journey_from
+from shared.adapters.table_layout import (
+    AUDIT,
+    CURSORS,
+    JOURNEYS,
+    MESSAGES,
+    QUARANTINE,
+    TASKS,
+    journey_from,
+    ledger_from,
+)
 from shared.bootstrap import Services
 from shared.contracts.feeds import accepts
+from shared.domain.ledger import LedgerStatus
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import Entity, TableStore
 from shared.settings import load_settings
@@ -39,6 +50,8 @@ class RunRequest:
     start: datetime | None = None
     end: datetime | None = None
     policy: Path | None = None
+    # The embedded provider's delivery reports (address -> status and delay); None: all delivered.
+    delivery_reports: Path | None = None
     # Tests and the benchmark may wrap the adapters (fault injection, counters) before the run.
     prepare: Callable[[Services, SqliteQueueBroker], None] | None = None
     # The benchmark's profiler: enabled only while a function object runs (not the host's own work).
@@ -76,6 +89,8 @@ def check_inputs(request: RunRequest) -> None:
         raise RunError(f"officer directory file not found: {request.officers}")
     if request.policy is not None and not request.policy.is_file():
         raise RunError(f"policy file not found: {request.policy}")
+    if request.delivery_reports is not None and not request.delivery_reports.is_file():
+        raise RunError(f"delivery reports file not found: {request.delivery_reports}")
     if request.out.exists() and not request.out.is_dir():
         raise RunError(f"output path exists and is not a folder: {request.out}")
 
@@ -101,9 +116,10 @@ def run(
         )
         clock = SimulatedClock(start)
         policy_read = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens nothing
+        plan = DeliveryPlan.read(request.delivery_reports) if request.delivery_reports else None
         broker = bootstrap.embedded_queues(settings, clock)
         services = bootstrap.bootstrap(
-            settings, clock=clock, policy=policy_read, publisher=broker, files_only=True
+            settings, clock=clock, policy=policy_read, publisher=broker, files_only=True, delivery_plan=plan
         )
     except ValueError as exc:
         raise RunError(str(exc).splitlines()[0]) from exc
@@ -212,6 +228,28 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
         for line in handle:
             mail_kinds[json.loads(line)["kind"]] += 1
 
+    delivery: Counter[str] = Counter()
+
+    def deliveries() -> Any:
+        # What the provider reported of each message handed over (the ledger's final statuses).
+        for entity in tables.export(MESSAGES):
+            entry = ledger_from(entity)
+            if entry.status == LedgerStatus.DELIVERED:
+                delivery["delivered"] += 1
+            elif entry.status == LedgerStatus.UNDELIVERED:
+                delivery["failed"] += 1
+            elif entry.status == LedgerStatus.SENT:
+                delivery["pending"] += 1
+            if entry.delivery_status is not None and entry.reported_at is not None:
+                yield {
+                    "message_id": entry.message_key,
+                    "channel": entry.channel,
+                    "status": entry.delivery_status,
+                    "at": entry.reported_at.isoformat(),
+                }
+
+    _jsonl(out / "deliveries.jsonl", deliveries())
+
     duties = Counter[str]()
     for entity in tables.export(JOURNEYS):
         for duty in journey_from(entity).duties.values():
@@ -229,6 +267,7 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
         "messages": {"email": channels["email"], "sms": channels["sms"]},
         "tasks": task_count,
         "officer_mail": {"task": mail_kinds["task"], "reminder": mail_kinds["reminder"]},
+        "delivery": {key: delivery[key] for key in ("delivered", "failed", "pending")},
         "duties": {"due": duties["due"], "met": met, "breached": breached},
         "compliance": round(met / (met + breached), 4) if met + breached else None,
         "dead_letters": dead,

@@ -13,7 +13,14 @@ from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
-from shared.bootstrap import Services, SystemClock, bootstrap, build_table_store, queue_configs
+from shared.bootstrap import (
+    Services,
+    SystemClock,
+    bootstrap,
+    build_table_store,
+    local_queue_configs,
+    queue_configs,
+)
 from shared.domain.policy import Policy, PolicyError
 from shared.ports import Clock, EmailContent, Entity, OfficerMail, ProviderReceipt, QueuePublisher, TableStore
 from shared.settings import Settings, SettingsError, load_settings
@@ -69,6 +76,9 @@ class _NoProvider:
         raise RuntimeError("operations commands do not send messages")
 
     def accepted(self, idempotency_key: str) -> ProviderReceipt | None:
+        raise RuntimeError("operations commands do not send messages")
+
+    def report_key(self, idempotency_key: str, channel: str) -> str:
         raise RuntimeError("operations commands do not send messages")
 
 
@@ -151,7 +161,9 @@ class Context:
     def broker(self) -> SqliteQueueBroker:
         """The embedded queues of the run folder (Service Bus is not handled here)."""
         if self._broker is None:
-            self._broker = SqliteQueueBroker(self.queues_path, queue_configs(self.settings), self.clock.now)
+            self._broker = SqliteQueueBroker(
+                self.queues_path, local_queue_configs(self.settings), self.clock.now
+            )
         return self._broker
 
     @property

@@ -12,6 +12,7 @@ from typing import Protocol
 from shared.domain.policy import Policy
 from shared.ports import (
     Clock,
+    DeliveryReports,
     FeedReader,
     JourneyRepository,
     MessageLedger,
@@ -74,6 +75,9 @@ class SendNeeds(JourneyNeeds, Protocol):
     def provider(self) -> MessageProvider: ...
 
     @property
+    def deliveries(self) -> DeliveryReports: ...
+
+    @property
     def renderer(self) -> MessageRenderer: ...
 
 
@@ -83,3 +87,11 @@ class NotifyNeeds(Committing, Protocol):
 
     @property
     def renderer(self) -> MessageRenderer: ...
+
+
+class DeliveryNeeds(Committing, Protocol):
+    @property
+    def ledger(self) -> MessageLedger: ...
+
+    @property
+    def deliveries(self) -> DeliveryReports: ...

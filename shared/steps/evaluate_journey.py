@@ -25,6 +25,7 @@ from shared.contracts.messages import (
     CrimeFacts,
     DeadlineCheck,
     MessageOutcome,
+    MessageUndelivered,
     ResolvedCaseChange,
     SharedFacts,
     parse_journey_event,
@@ -39,8 +40,10 @@ from shared.domain.journey import (
     evaluate_deadline,
     evaluate_message_outcome,
     evaluate_shared_facts,
+    evaluate_undelivered,
     evaluate_wake,
 )
+from shared.domain.ledger import LedgerStatus
 from shared.ports import Entity, OutgoingMessage, StoredJourney, Write
 from shared.steps.decisions import record_decision
 from shared.steps.dependencies import JourneyNeeds
@@ -173,6 +176,8 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
             record(evaluate_deadline(read.journey, event, handed_at, policy, now), read, event.event_id)
         elif isinstance(event, MessageOutcome):
             record(evaluate_message_outcome(read.journey, event, now), read, event.event_id)
+        elif isinstance(event, MessageUndelivered):
+            record(evaluate_undelivered(read.journey, event, policy, now), read, event.event_id)
         else:
             record(evaluate_wake(read.journey, event, policy, now), read, event.event_id)
     return apply(result, services)
@@ -183,10 +188,12 @@ def _handed_at(journey: Journey, event: DeadlineCheck, services: JourneyNeeds) -
     duty = journey.duties.get(event.duty)
     if duty is None or duty.compliance != Compliance.PENDING or duty.handed_at is not None:
         return None
+    # A message the provider reported undelivered did not tell the person (journey-rules.md §9).
     sent = [
         entry.sent_at
         for key in duty.message_keys
         if (entry := services.ledger.get(event.crime_reference, key)) is not None
         and entry.sent_at is not None
+        and entry.status != LedgerStatus.UNDELIVERED
     ]
     return min(sent) if sent else None

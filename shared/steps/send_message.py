@@ -22,6 +22,7 @@ from shared.contracts.messages import OutboundMessage
 from shared.domain import sending
 from shared.domain.journey import AuditEntry, Decision, Journey, evaluate_message_outcome
 from shared.ports import (
+    DeliveryLink,
     EmailContent,
     OutgoingMessage,
     ProviderReceipt,
@@ -85,6 +86,17 @@ def _hand_over(
         "template": handover.template,
         "duties": [duty.key for duty in live],
     }
+    # Which message its delivery reports will be about: kept before it is handed over, since a
+    # report can come back at once (journey-rules.md §9).
+    link = DeliveryLink(
+        report_key=services.provider.report_key(message.message_key, message.channel),
+        crime_reference=message.crime_reference,
+        message_key=message.message_key,
+        person_id=message.person_id,
+        channel=message.channel,
+        duties=tuple(duty.key for duty in live),
+    )
+    services.deliveries.remember(link)
     segments = 0
     receipt: ProviderReceipt
     try:

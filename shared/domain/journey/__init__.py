@@ -11,11 +11,13 @@ a table or a queue. The modules are named for what the person is owed:
 - ``checkin``: news when there has been none; ``contact``: an officer's own call;
 - ``deadlines``: when each duty must be met, and breaches; ``tasks``: duties for an officer;
 - ``telling``: the coalescing window, the message, the send-time check, what the provider did;
+- ``delivery``: a message reported undelivered reopens what it alone carried;
 - ``evaluate``: a case change or a crime's shared facts, applied to one journey.
 """
 
 from shared.domain.journey.checkin import evaluate_wake
 from shared.domain.journey.deadlines import evaluate_deadline
+from shared.domain.journey.delivery import evaluate_undelivered
 from shared.domain.journey.duties import DutyKind, message_key, task_id, template_for
 from shared.domain.journey.evaluate import evaluate_case_change, evaluate_shared_facts
 from shared.domain.journey.safeguard import (
@@ -65,6 +67,7 @@ __all__ = [
     "evaluate_deadline",
     "evaluate_message_outcome",
     "evaluate_shared_facts",
+    "evaluate_undelivered",
     "evaluate_wake",
     "excluded_flag",
     "excluded_reason",

@@ -123,16 +123,11 @@ def route(journey: Journey, policy: Policy) -> Route:
         return Route("suppress", "opted_out")
     if excluded:
         return Route("task", excluded)
-    email_raw, mobile_raw = victim.contact.email, victim.contact.mobile
     if is_under_age(journey, policy):
         guardian = victim.guardian
         if guardian is None or not (guardian.email or guardian.mobile):
             return Route("task", "under_18_no_guardian")
-        email_raw, mobile_raw = guardian.email, guardian.mobile
-    usable: dict[Literal["email", "sms"], str | None] = {
-        "email": valid_email(email_raw) if victim.safe_contact.email else None,
-        "sms": uk_mobile_e164(mobile_raw) if victim.safe_contact.sms else None,
-    }
+    usable = usable_channels(journey, policy)
     preferred = _PREFERRED[str(prefs.channel)]
     chosen = tuple((ch, addr) for ch in preferred if (addr := usable[ch]))
     if chosen:
@@ -141,6 +136,28 @@ def route(journey: Journey, policy: Policy) -> Route:
     if others:
         return Route("send", channels=others[:1], fallback=True, reason=f"{preferred[0]}_unusable")
     return Route("task", "no_safe_channel")
+
+
+def usable_channels(journey: Journey, policy: Policy) -> dict[ChannelName, str | None]:
+    """Each channel's address if it is safe and valid for this recipient now, the preference aside
+    (a child's are the guardian's; a caller's have no safe-contact marks)."""
+    if journey.role == "caller":
+        contact = journey.caller.contact if journey.caller is not None else None
+        return {
+            "email": valid_email(contact.email) if contact else None,
+            "sms": uk_mobile_e164(contact.mobile) if contact else None,
+        }
+    victim = journey.victim
+    if victim is None:
+        return {"email": None, "sms": None}
+    email_raw, mobile_raw = victim.contact.email, victim.contact.mobile
+    if is_under_age(journey, policy):
+        guardian = victim.guardian
+        email_raw, mobile_raw = (guardian.email, guardian.mobile) if guardian else (None, None)
+    return {
+        "email": valid_email(email_raw) if victim.safe_contact.email else None,
+        "sms": uk_mobile_e164(mobile_raw) if victim.safe_contact.sms else None,
+    }
 
 
 def share_facts(journey: Journey, facts: CrimeFacts) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from shared.contracts.messages import MessageOutcome, OutboundMessage, Wake
 from shared.domain.journey.duties import digest, message_key, template_for
-from shared.domain.journey.safeguard import excluded_reason, route
+from shared.domain.journey.safeguard import Route, excluded_reason, route
 from shared.domain.journey.state import (
     Compliance,
     Decision,
@@ -27,11 +27,14 @@ from shared.domain.policy import Policy
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
 
 
-def dispatch(journey: Journey, duties: list[Duty], policy: Policy, now: datetime, d: Decision) -> None:
-    """Route one group of duties (one feed change, one recipient) to a message, tasks or nothing."""
+def dispatch(
+    journey: Journey, duties: list[Duty], policy: Policy, now: datetime, d: Decision, how: Route | None = None
+) -> None:
+    """Route one group of duties (one feed change, one recipient) to a message, tasks or nothing
+    (``how``: a route decided already, such as another channel after a failed delivery)."""
     if not duties:
         return
-    how = route(journey, policy)
+    how = how or route(journey, policy)
     if how.action == "suppress":
         for duty in duties:
             duty.status = DutyStatus.SUPPRESSED

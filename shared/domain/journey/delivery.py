@@ -1,0 +1,95 @@
+"""Delivery, not hand-over: a message the provider reports failed did not tell the person (journey-rules.md §9).
+
+A permanent failure reopens the duties that message carried, unless another
+message still carries them: the other channel once, if it is safe and valid
+(audit ``fallback: delivery_failed``), otherwise an officer task (reason
+``delivery_failed``) with the duty's deadline. A duty met by that message is met
+no longer: its compliance is decided by what reopened it, and if its deadline has
+passed it is checked at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.contracts.messages import DeadlineCheck, MessageUndelivered
+from shared.domain.journey.duties import digest
+from shared.domain.journey.safeguard import Route, route, usable_channels
+from shared.domain.journey.state import (
+    APPLIED_EVENTS_KEPT,
+    Compliance,
+    Decision,
+    Duty,
+    DutyStatus,
+    Journey,
+    Scheduled,
+    copy_journey,
+)
+from shared.domain.journey.telling import dispatch
+from shared.domain.policy import Policy
+
+DELIVERY_FAILED = "delivery_failed"
+
+
+def evaluate_undelivered(
+    journey: Journey, event: MessageUndelivered, policy: Policy, now: datetime
+) -> Decision:
+    """The provider reports a message failed for good: reopen what it alone carried."""
+    if event.event_id in journey.applied_events:
+        return Decision(journey, unchanged=True)
+    state = copy_journey(journey)
+    state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
+    d = Decision(state)
+    reopened: list[Duty] = []
+    for key in event.duties:
+        duty = state.duties.get(key)
+        if (
+            duty is None
+            or event.message_key not in duty.message_keys
+            or event.message_key in duty.undelivered
+        ):
+            continue
+        duty.undelivered.append(event.message_key)
+        d.note(now, key, "undelivered", f"{event.channel}: {event.status}")
+        if duty.status != DutyStatus.SENT:
+            continue  # discharged, superseded or with an officer since: nothing to reopen
+        if any(other not in duty.undelivered for other in duty.message_keys):
+            continue  # another message (the other channel of "both") still carries it
+        duty.handed_at = None
+        if duty.compliance == Compliance.MET:
+            duty.compliance = Compliance.PENDING  # that message did not meet it after all
+        reopened.append(duty)
+    if not reopened:
+        return d
+    dispatch(state, reopened, policy, now, d, _reroute(state, reopened, event, policy))
+    for duty in reopened:
+        if duty.compliance == Compliance.PENDING and duty.due_by is not None and duty.due_by <= now:
+            # Its deadline check came and went (it was met then): decide it again now.
+            check = DeadlineCheck(
+                event_id=digest(
+                    "deadline", state.crime_reference, state.person_id, duty.key, event.message_key
+                ),
+                crime_reference=state.crime_reference,
+                person_id=state.person_id,
+                duty=duty.key,
+            )
+            d.scheduled.append(Scheduled(check, now))
+    return d
+
+
+def _reroute(journey: Journey, duties: list[Duty], event: MessageUndelivered, policy: Policy) -> Route:
+    """The other channel once, if safe and valid; else an officer task. Safeguarding first, as ever."""
+    how = route(journey, policy)
+    if how.action != "send":
+        return how  # excluded or opted out since: a task, or the person's choice
+    if not any(duty.redirected for duty in duties):
+        others = [
+            (channel, address)
+            for channel, address in usable_channels(journey, policy).items()
+            if address and channel != event.channel
+        ]
+        if others:
+            for duty in duties:
+                duty.redirected = True
+            return Route("send", DELIVERY_FAILED, channels=(others[0],), fallback=True)
+    return Route("task", DELIVERY_FAILED)
