@@ -96,9 +96,15 @@ def occurrence(
 
 
 def replay(
-    folder: Path, niche: list[dict[str, Any]], *, end: str, storm: list[dict[str, Any]] | None = None
+    folder: Path,
+    niche: list[dict[str, Any]],
+    *,
+    end: str,
+    storm: list[dict[str, Any]] | None = None,
+    delivery_reports: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Write the feeds, run them through the local host until ``end``, and read every output."""
+    """Write the feeds, run them through the local host until ``end``, and read every output
+    (``delivery_reports``: what the embedded provider reports for each address, as ``run --delivery-reports``)."""
     feeds = folder / "feeds"
     feeds.mkdir(parents=True, exist_ok=True)
     (feeds / "niche.jsonl").write_text("".join(json.dumps(r) + "\n" for r in niche), encoding="utf-8")
@@ -106,13 +112,22 @@ def replay(
         (feeds / "storm.jsonl").write_text("".join(json.dumps(r) + "\n" for r in storm), encoding="utf-8")
     (feeds / "officers.json").write_text(json.dumps([OFFICER]), encoding="utf-8")
     out = folder / "out"
-    summary = run(RunRequest(feeds, feeds / "officers.json", out, end=datetime.fromisoformat(end)))
+    reports = None
+    if delivery_reports is not None:
+        reports = feeds / "delivery-reports.json"
+        reports.write_text(json.dumps(delivery_reports), encoding="utf-8")
+    summary = run(
+        RunRequest(
+            feeds, feeds / "officers.json", out, end=datetime.fromisoformat(end), delivery_reports=reports
+        )
+    )
     return {
         "summary": summary,
         "outbox": read_jsonl(out / "outbox.jsonl"),
         "tasks": read_jsonl(out / "tasks.jsonl"),
         "audit": read_jsonl(out / "audit.jsonl"),
         "officer_mail": read_jsonl(out / "officer-mail.jsonl"),
+        "deliveries": read_jsonl(out / "deliveries.jsonl"),
         "out": out,
     }
 

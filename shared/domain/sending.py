@@ -118,7 +118,7 @@ def check(message: OutboundMessage, journey: Journey | None, policy: Policy, now
     address: str | None = None
     if journey is not None and recorded:
         live, reason = send_time_check(journey, message, policy, now)
-        address = address_for(journey, message.channel, policy) if reason is None else None
+        address = address_for(journey, message.channel, policy, live) if reason is None else None
         if reason is None and address is None:
             reason = f"{message.channel}_address_unusable"
     hold = message.channel == "sms" and in_quiet_hours(now, policy)

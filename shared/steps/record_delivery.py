@@ -5,9 +5,10 @@ kept once (a row per event id), and the Messages ledger only moves forward: sent
 (or pending, or unknown) to delivered or undelivered, and never again, so a late
 "delivered" after "failed", or a repeated report, changes nothing. The ledger
 write is conditional on the ETag it was read at: two reports of one message
-handled at once cannot both move it. A report whose id names no message we sent
-is logged (ids only) and ignored. A permanent failure goes to evaluate_journey as
-``message_undelivered``, in the crime's session, to reopen the duties.
+handled at once cannot both move it, and only the one that does may reopen the
+duties. A report whose id names no message we sent is logged (ids only) and
+ignored. A permanent failure goes to evaluate_journey as ``message_undelivered``,
+in the crime's session, to reopen the duties.
 """
 
 from __future__ import annotations
@@ -55,39 +56,47 @@ def record_delivery(
 
 
 def _record(report: DeliveryReport, link: DeliveryLink, services: DeliveryNeeds) -> StepResult:
+    """Keep the report, move the ledger on if it may, then tell evaluate_journey of a failure.
+
+    Unlike the other steps this one writes before it emits: the ledger write is
+    conditional, and only the report that wins it may reopen the duties. Whenever
+    the ledger says undelivered the failure is told again (its id is the message's,
+    so a repeat is dropped), so a crash between the write and the telling loses nothing.
+    """
     result = StepResult()
     outcome = delivery_outcome(report.status)
     kept = {"status": report.status, "outcome": outcome.value, "at": report.at, "channel": report.channel}
     result.writes.append(services.deliveries.store(report.report_key, report.event_id, kept))
     read = services.ledger.read(link.crime_reference, link.message_key)
     target = _MOVES.get(outcome)
-    if read is None or target is None:
-        return apply(result, services)  # not final yet (wait for the final report), or no ledger entry
-    entry, etag = read
-    if target not in TRANSITIONS[entry.status]:
-        return apply(result, services)  # already delivered or undelivered: a late or repeated report
-    moved = entry.moved_to(target, delivery_status=report.status, reported_at=report.at)
-    result.writes.append(services.ledger.record(moved, etag))
-    result.track(
-        "DeliveryReported",
-        crime_reference=link.crime_reference,
-        person_id=link.person_id,
-        message_id=link.message_key,
-        channel=report.channel,
-        outcome=outcome.value,
-        status=report.status,
-    )
-    if target is LedgerStatus.UNDELIVERED:
-        failed = MessageUndelivered(
-            event_id=digest("undelivered", link.message_key),
+    entry = read[0] if read is not None else None
+    if read is not None and target is not None and target in TRANSITIONS[read[0].status]:
+        entry = read[0].moved_to(target, delivery_status=report.status, reported_at=report.at)
+        result.writes.append(services.ledger.record(entry, read[1]))
+        result.track(
+            "DeliveryReported",
             crime_reference=link.crime_reference,
             person_id=link.person_id,
-            message_key=link.message_key,
-            duties=list(entry.duties or link.duties),
-            channel="email" if report.channel == "email" else "sms",
+            message_id=link.message_key,
+            channel=report.channel,
+            outcome=outcome.value,
             status=report.status,
-            at=report.at,
         )
-        message = OutgoingMessage(failed.model_dump_json(), failed.event_id, session_id=link.crime_reference)
-        result.emit.append(Emit("journey_events", message))
-    return apply(result, services)
+    apply(result, services)  # a conflict here raises: read again, decide again
+    if entry is None or entry.status is not LedgerStatus.UNDELIVERED:
+        return result
+    failed = MessageUndelivered(
+        event_id=digest("undelivered", link.message_key),
+        crime_reference=link.crime_reference,
+        person_id=link.person_id,
+        message_key=link.message_key,
+        duties=list(entry.duties or link.duties),
+        channel="email" if entry.channel == "email" else "sms",
+        status=entry.delivery_status or report.status,
+        at=entry.reported_at or report.at,
+    )
+    message = OutgoingMessage(failed.model_dump_json(), failed.event_id, session_id=link.crime_reference)
+    told = StepResult(emit=[Emit("journey_events", message)])
+    apply(told, services)
+    result.emit.extend(told.emit)
+    return result

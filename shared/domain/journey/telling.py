@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from shared.contracts.messages import MessageOutcome, OutboundMessage, Wake
 from shared.domain.journey.duties import digest, message_key, template_for
-from shared.domain.journey.safeguard import Route, excluded_reason, route
+from shared.domain.journey.safeguard import Route, excluded_reason, route, usable_channels
 from shared.domain.journey.state import (
     Compliance,
     Decision,
@@ -141,11 +141,11 @@ def stop_waiting_messages(journey: Journey, policy: Policy, now: datetime, d: De
     if how.action == "send":
         # A waiting message keeps its channel if that is still usable (the address is re-read at
         # send time); otherwise it goes again by the channel that now is, and the old one stops.
-        usable = {channel for channel, _ in how.channels}
         stranded = [
             duty
             for duty in waiting
-            if duty.status == DutyStatus.QUEUED and not usable.intersection(duty.channels)
+            if duty.status == DutyStatus.QUEUED
+            and not set(allowed_channels(journey, [duty], policy)).intersection(duty.channels)
         ]
         for duty in stranded:
             d.note(now, duty.key, "fallback", "channel_no_longer_usable")
@@ -191,15 +191,29 @@ def send_time_check(
     how = route(journey, policy)
     if how.action != "send":
         return [], how.reason
-    if message.channel not in {channel for channel, _ in how.channels}:
+    if message.channel not in allowed_channels(journey, live, policy):
         return [], f"{message.channel}_no_longer_usable"
     return live, None
 
 
-def address_for(journey: Journey, channel: str, policy: Policy) -> str | None:
-    """The current address for a channel (E.164 mobile or normalised email)."""
+def allowed_channels(journey: Journey, duties: list[Duty], policy: Policy) -> dict[str, str | None]:
+    """The channels these duties may go by now, with their addresses: the route's, and for duties
+    sent the other way after a failed delivery (§9), any channel still safe and valid."""
     how = route(journey, policy)
-    return next((addr for ch, addr in how.channels if ch == channel), None)
+    if how.action != "send":
+        return {}
+    allowed: dict[str, str | None] = dict(how.channels)
+    if duties and all(duty.redirected for duty in duties):
+        usable = usable_channels(journey, policy)
+        allowed.update({channel: address for channel, address in usable.items() if address})
+    return allowed
+
+
+def address_for(
+    journey: Journey, channel: str, policy: Policy, duties: list[Duty] | None = None
+) -> str | None:
+    """The current address for a channel (E.164 mobile or normalised email) for these duties."""
+    return allowed_channels(journey, duties or [], policy).get(channel)
 
 
 def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datetime) -> Decision:

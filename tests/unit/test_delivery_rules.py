@@ -1,0 +1,161 @@
+"""Delivery, not hand-over, on the pure rules (docs/journey-rules.md §9).
+
+A message the provider reports failed for good did not tell the person: the duties
+it alone carried are reopened, on the other channel once if it is safe and valid,
+otherwise as an officer task with the duty's deadline; a duty it met is met no
+longer. Built on journeys in memory; no host, no tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from shared.adapters.policy_file import load_policy
+from shared.contracts.messages import MessageUndelivered
+from shared.domain.journey import (
+    Compliance,
+    Duty,
+    DutyStatus,
+    Journey,
+    evaluate_undelivered,
+)
+from shared.domain.people import VictimFacts
+from shared.domain.sending import check
+
+POLICY = load_policy()
+SENT_AT = datetime(2026, 11, 18, 10, 10, tzinfo=UTC)  # a Wednesday
+DUE = datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC)
+
+
+def _victim(
+    channel: str = "sms", email: str | None = "alex@example.org", safe_email: bool = True, **prefs: object
+) -> VictimFacts:
+    return VictimFacts.model_validate(
+        {
+            "person_id": "P-1",
+            "date_of_birth": "1990-01-01",
+            "contact": {"email": email, "mobile": "07700 900123"},
+            "preferences": {"channel": channel, **prefs},
+            "safe_contact": {"sms": True, "email": safe_email},
+        }
+    )
+
+
+def _journey(victim: VictimFacts, keys: tuple[str, ...] = ("k-sms",), **duty: object) -> Journey:
+    arrest = Duty(
+        key="m:M-1",
+        template="suspect_arrested",
+        event_at=SENT_AT - timedelta(minutes=10),
+        change_id="c",
+        due_by=DUE,
+        status=DutyStatus.SENT,
+        compliance=Compliance.MET,
+        handed_at=SENT_AT,
+        message_keys=list(keys),
+        channels=["sms"],
+    ).model_copy(update=duty)
+    return Journey(
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        role="victim",
+        victim=victim,
+        duties={arrest.key: arrest},
+    )
+
+
+def _failed(key: str = "k-sms", channel: str = "sms", status: str = "Failed") -> MessageUndelivered:
+    return MessageUndelivered(
+        event_id=f"u-{key}",
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        message_key=key,
+        duties=["m:M-1"],
+        channel="sms" if channel == "sms" else "email",
+        status=status,
+        at=SENT_AT + timedelta(minutes=1),
+    )
+
+
+NOW = SENT_AT + timedelta(minutes=2)
+
+
+def test_a_failed_text_goes_again_by_email_once_and_the_duty_is_met_no_longer() -> None:
+    d = evaluate_undelivered(_journey(_victim()), _failed(), POLICY, NOW)
+    duty = d.journey.duties["m:M-1"]
+    [message] = d.messages
+    assert (message.channel, message.duties) == ("email", ["m:M-1"])
+    assert (
+        duty.status == DutyStatus.QUEUED and duty.compliance == Compliance.PENDING and duty.handed_at is None
+    )
+    assert [(a.decision, a.reason) for a in d.audit] == [
+        ("undelivered", "sms: Failed"),
+        ("fallback", "delivery_failed"),
+    ]
+    assert not d.tasks
+
+
+def test_the_message_on_the_other_channel_passes_the_check_at_sending_and_no_other_does() -> None:
+    # The victim prefers texts: the email is allowed only because its duty was sent the other way.
+    d = evaluate_undelivered(_journey(_victim()), _failed(), POLICY, NOW)
+    [email] = d.messages
+    checked = check(email, d.journey, POLICY, NOW)
+    assert checked.ready and checked.address == "alex@example.org" and checked.reason is None
+    # The same email for a duty never redirected is not the victim's channel, and does not go.
+    plain = _journey(_victim(), keys=(email.message_key,))
+    assert check(email, plain, POLICY, NOW).reason == "email_no_longer_usable"
+    # Marked unsafe after the redirect: the email stops at sending, like any other.
+    unsafe = d.journey.model_copy(update={"victim": _victim(safe_email=False)})
+    assert check(email, unsafe, POLICY, NOW).reason == "email_no_longer_usable"
+
+
+def test_when_the_other_channel_fails_too_an_officer_gets_a_task_due_with_the_duty() -> None:
+    first = evaluate_undelivered(_journey(_victim()), _failed(), POLICY, NOW)
+    [email] = first.messages
+    sent = first.journey.model_copy(deep=True)
+    duty = sent.duties["m:M-1"]
+    duty.status, duty.handed_at = DutyStatus.SENT, NOW
+    second = evaluate_undelivered(
+        sent, _failed(email.message_key, "email", "Bounced"), POLICY, NOW + timedelta(hours=1)
+    )
+    [task] = second.tasks
+    assert (task.reason, task.duties, task.due_by) == ("delivery_failed", ["m:M-1"], DUE)
+    assert not second.messages and second.journey.duties["m:M-1"].status == DutyStatus.TASKED
+
+
+def test_with_no_safe_and_valid_other_channel_the_officer_is_asked_at_once() -> None:
+    for victim in (_victim(email=None), _victim(safe_email=False), _victim(email="not an address")):
+        d = evaluate_undelivered(_journey(victim), _failed(), POLICY, NOW)
+        assert [t.reason for t in d.tasks] == ["delivery_failed"] and not d.messages
+
+
+def test_a_duty_another_message_still_carries_is_not_reopened() -> None:
+    # "both": the email still stands, so the failed text leaves the duty met.
+    journey = _journey(_victim(channel="both"), keys=("k-email", "k-sms"))
+    d = evaluate_undelivered(journey, _failed(), POLICY, NOW)
+    duty = d.journey.duties["m:M-1"]
+    assert duty.status == DutyStatus.SENT and duty.compliance == Compliance.MET
+    assert not d.messages and not d.tasks and duty.undelivered == ["k-sms"]
+
+
+def test_a_repeated_report_changes_nothing() -> None:
+    once = evaluate_undelivered(_journey(_victim()), _failed(), POLICY, NOW)
+    again = evaluate_undelivered(once.journey, _failed(), POLICY, NOW + timedelta(minutes=5))
+    assert again.unchanged and not again.messages and not again.tasks
+
+
+def test_safeguarding_still_comes_first_when_a_message_failed() -> None:
+    # Excluded since it was sent: a task for the excluded crime, never a message on the other channel.
+    excluded = _journey(_victim()).model_copy(update={"flags": ["domestic_abuse"]})
+    d = evaluate_undelivered(excluded, _failed(), POLICY, NOW)
+    assert not d.messages and [t.reason for t in d.tasks] == ["excluded_crime:domestic_abuse"]
+    # Opted out since: nothing, and the victim's choice meets the duty.
+    opted = _journey(_victim(opted_out=True))
+    d = evaluate_undelivered(opted, _failed(), POLICY, NOW)
+    assert not d.messages and not d.tasks and d.journey.duties["m:M-1"].compliance == Compliance.MET
+
+
+def test_a_failure_reported_after_the_deadline_is_decided_again_at_once() -> None:
+    late = DUE + timedelta(days=1)
+    d = evaluate_undelivered(_journey(_victim(email=None)), _failed(), POLICY, late)
+    [check] = [s for s in d.scheduled if s.event.type == "deadline_check"]
+    assert check.at == late and d.journey.duties["m:M-1"].compliance == Compliance.PENDING
