@@ -49,7 +49,8 @@ iac: $(STAMP) $(IAC_STAMP)
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(PY) -m shared.local generate --crimes 3000 --days 30 --seed 7 --out $(DEMO)/feeds
-	$(PY) -m shared.local run --feeds $(DEMO)/feeds --officers $(DEMO)/feeds/officers.json --out $(DEMO)/run
+	$(PY) -m shared.local run --feeds $(DEMO)/feeds --officers $(DEMO)/feeds/officers.json --out $(DEMO)/run \
+		--delivery-reports $(DEMO)/feeds/delivery-reports.json
 	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report
 
 # The compliance report of the demo run again (CSV and a self-contained HTML page with charts).

@@ -85,7 +85,13 @@ def test_redelivering_every_queue_message_sends_nothing_twice(
 
     monkeypatch.setattr(SqliteQueueBroker, "complete", complete_then_redeliver)
     result = run_scenario("first_journey", out=tmp_path / "twice")
-    assert set(redelivered) == {"case-changes", "journey-events", "outbound-messages", "officer-tasks"}
+    assert set(redelivered) == {
+        "case-changes",
+        "journey-events",
+        "outbound-messages",
+        "officer-tasks",
+        "event-grid",  # the delivery reports: recorded once however often they come
+    }
     strip = [{k: v for k, v in m.items()} for m in result["outbox"]]
     assert strip == expected["outbox"]
     assert len({m["message_id"] for m in result["outbox"]}) == len(result["outbox"])
@@ -264,10 +270,64 @@ def test_a_retry_the_provider_cannot_account_for_is_recorded_unknown_not_suppres
         occurrence("2026-11-20T10:02:00Z", recorded_at="2026-11-20T10:00:00Z"),
         occurrence("2026-11-20T10:12:00Z", recorded_at="2026-11-20T10:00:00Z", flags=["domestic_abuse"]),
     ]
-    result = replay(tmp_path, records, end="2026-11-21T00:00:00Z")
+    # The delivery report comes after the retry (a slow report): the retry cannot tell.
+    slow = {"alex@example.org": {"status": "Delivered", "after_seconds": 3 * 3600}}
+    result = replay(tmp_path, records, end="2026-11-21T00:00:00Z", delivery_reports=slow)
     assert [m["message_id"] for m in result["outbox"]] == crashed  # handed over once, never twice
     unknown = [a for a in result["audit"] if a["reason"].startswith("outcome_unknown:excluded_crime")]
     assert len(unknown) == 1
+    # Then the provider reports it delivered: the victim was told after all, and the journey says so.
+    [told] = [a for a in result["audit"] if a["decision"] == "sent"]
+    assert told["reason"] == "email: delivery report says Delivered" and told["at"] > unknown[0]["at"]
+    assert [d["status"] for d in result["deliveries"]] == ["Delivered"]
+
+
+def test_a_delivery_report_that_comes_before_the_retry_shows_the_message_was_handed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the hand-over, then the provider's report, then the retry: sent, not unknown."""
+    from shared.adapters.file_outbox import FileOutbox
+    from shared.ports import ProviderStatusUnknown
+    from tests.builders import occurrence, replay
+
+    real = FileOutbox.send_email
+    crashed: list[str] = []
+
+    def hand_over_then_crash(self: FileOutbox, **kwargs: Any) -> Any:
+        receipt = real(self, **kwargs)
+        if not crashed:
+            crashed.append(kwargs["idempotency_key"])
+            raise RuntimeError("worker died after the provider accepted")
+        return receipt
+
+    def cannot_tell(self: FileOutbox, idempotency_key: str) -> Any:
+        raise ProviderStatusUnknown("no look-up")
+
+    monkeypatch.setattr(FileOutbox, "send_email", hand_over_then_crash)
+    monkeypatch.setattr(FileOutbox, "accepted", cannot_tell)
+    monkeypatch.setattr(SqliteQueueBroker, "abandon", _abandon_later(SqliteQueueBroker.abandon))
+    for status in ("Delivered", "Bounced"):
+        report = {"alex@example.org": {"status": status, "after_seconds": 20}}
+        result = replay(
+            tmp_path / status,
+            [occurrence("2026-11-20T10:02:00Z")],
+            end="2026-11-30T00:00:00Z",
+            delivery_reports=report,
+        )
+        assert result["outbox"][0]["message_id"] == crashed[-1]  # handed over once, never twice
+        assert not any(a["reason"].startswith("outcome_unknown") for a in result["audit"])
+        sent = [a["reason"] for a in result["audit"] if a["decision"] == "sent"]
+        assert f"email: its delivery report says {status}" in sent
+        if status == "Bounced":
+            # It reached the provider but not the victim: the text goes instead, and meets the duty.
+            assert [m["channel"] for m in result["outbox"]] == ["email", "sms"]
+            assert any(
+                a["decision"] == "fallback" and a["reason"] == "delivery_failed" for a in result["audit"]
+            )
+        else:
+            assert len(result["outbox"]) == 1
+        assert result["summary"]["duties"] == {"due": 1, "met": 1, "breached": 0}, status
+        crashed.clear()
 
 
 def _abandon_later(abandon: Any) -> Any:

@@ -24,6 +24,7 @@ EXPECTED = {
     ),
     "send_message": ("serviceBusTrigger", {"queueName": "%OUTBOUND_MESSAGES_QUEUE%"}),
     "notify_officer": ("serviceBusTrigger", {"queueName": "%OFFICER_TASKS_QUEUE%"}),
+    "delivery_report": ("eventGridTrigger", {}),
 }
 
 
@@ -31,7 +32,7 @@ def _functions() -> dict[str, func.decorators.function_app.Function]:
     return {f.get_function_name(): f for f in functions_of(function_app.app)}
 
 
-def test_app_registers_exactly_the_six_steps() -> None:
+def test_app_registers_exactly_the_seven_steps() -> None:
     assert sorted(_functions()) == sorted(EXPECTED)
 
 

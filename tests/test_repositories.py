@@ -112,6 +112,9 @@ def test_an_entry_without_duties_or_times_reads_back_as_it_was_written(tables: T
     assert ledger.get("HU/000001/26", "m2") == orphan
 
 
+REPORTED = frozenset({LedgerStatus.DELIVERED, LedgerStatus.UNDELIVERED})
+
+
 def test_a_status_moves_only_forward_and_a_finished_message_never_moves() -> None:
     seen = 0
     for before, allowed in TRANSITIONS.items():
@@ -126,5 +129,8 @@ def test_a_status_moves_only_forward_and_a_finished_message_never_moves() -> Non
                 with pytest.raises(InvalidTransition):
                     LedgerEntry("HU/000001/26", "m", before).moved_to(after)
         if before is not None and before.finished:
-            assert allowed == frozenset(), f"{before} is finished but may move"
+            # Never handed over again: only a delivery report may move it, and only once.
+            assert allowed <= REPORTED, f"{before} is finished but may move to {allowed - REPORTED}"
+        if before in REPORTED | {LedgerStatus.SUPPRESSED, LedgerStatus.FAILED}:
+            assert allowed == frozenset(), f"{before} is final but may move"
     assert seen == len(TRANSITIONS) * len(LedgerStatus)

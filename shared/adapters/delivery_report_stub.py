@@ -32,7 +32,7 @@ from shared.contracts.delivery_reports import EMAIL_REPORT, SMS_REPORT
 from shared.ports import OutgoingMessage
 
 EVENT_GRID_QUEUE = "event-grid"  # the local host's stand-in for Event Grid's push to the function
-STATUSES = ("Delivered", "Failed", "Bounced", "Suppressed", "Expired")
+STATUSES = ("Delivered", "Failed", "Bounced", "Suppressed", "Quarantined", "Expired")
 _TOPIC = (
     "/subscriptions/local/resourceGroups/local/providers/Microsoft.Communication/communicationServices/local"
 )

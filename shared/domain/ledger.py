@@ -1,11 +1,13 @@
 """The Messages ledger: what became of each message, as a status machine.
 
-A message is claimed (``pending``) before the provider is called, and then ends
-in one status for good: handed over (``sent``), not sent (``suppressed``),
-refused by the provider (``failed``), or not knowable (``unknown``: an earlier
-attempt may have reached the provider and it cannot say). A status only moves
-along ``TRANSITIONS``; a finished message is never sent again, which is what
-makes a redelivered or retried ``send_message`` safe (journey-rules.md §9).
+A message is claimed (``pending``) before the provider is called, and then is
+finished for sending: handed over (``sent``), not sent (``suppressed``), refused
+by the provider (``failed``), or not knowable (``unknown``: an earlier attempt
+may have reached the provider and it cannot say). A finished message is never
+handed over again, which is what makes a redelivered or retried ``send_message``
+safe. The provider's delivery report then moves a handed-over (or pending, or
+unknown) message once more, to ``delivered`` or ``undelivered``, and there it
+stays. A status only moves along ``TRANSITIONS`` (journey-rules.md §9).
 """
 
 from __future__ import annotations

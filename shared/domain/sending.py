@@ -230,7 +230,7 @@ def outcome(
 ) -> MessageOutcome:
     """What became of the message, for exactly the duties it carried."""
     return MessageOutcome(
-        event_id=_digest("outcome", message.message_key, status),
+        event_id=outcome_id(message.message_key, status),
         crime_reference=message.crime_reference,
         person_id=message.person_id,
         message_key=message.message_key,
@@ -242,12 +242,25 @@ def outcome(
     )
 
 
+def outcome_id(message_key: str, status: str) -> str:
+    """The MessageOutcome's event id: one per message and status, whichever step tells it."""
+    return _digest("outcome", message_key, status)
+
+
 def _finished_before(message: OutboundMessage, earlier: LedgerEntry, now: datetime) -> Finish:
-    """Finished by an earlier delivery: make sure the journey knows, in case that one died first."""
-    at = earlier.sent_at or earlier.decided_at or now
+    """Finished by an earlier delivery: make sure the journey knows, in case that one died first.
+
+    An attempt that died after the hand-over leaves no time of sending; if the provider's
+    delivery report came first, the message was handed over by then at the latest.
+    """
+    at = earlier.sent_at or earlier.reported_at or earlier.decided_at or now
     carried = tuple(earlier.duties) if earlier.duties else tuple(message.duties)
     told: Literal["sent", "suppressed"] = "sent" if earlier.status.handed_over else "suppressed"
-    return Finish(None, (), (outcome(message, told, at, earlier.reason, carried),))
+    notes: tuple[Note, ...] = ()
+    if earlier.status.handed_over and earlier.sent_at is None:
+        reported = f"{message.channel}: its delivery report says {earlier.delivery_status}"
+        notes = (Note(at, "sent", reported, carried),)
+    return Finish(None, notes, (outcome(message, told, at, earlier.reason, carried),))
 
 
 def _wait_for_journey(message: OutboundMessage, earlier: LedgerEntry | None, now: datetime) -> Action:

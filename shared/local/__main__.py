@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         "--delivery-reports",
         type=Path,
         help="the embedded provider's delivery reports: a JSON object from address to "
-        '{"status": Delivered|Failed|Bounced|Suppressed|Expired, "after_seconds": n} '
+        '{"status": Delivered|Failed|Bounced|Suppressed|Quarantined|Expired, "after_seconds": n} '
         "(an address not in it is Delivered after 30 seconds)",
     )
     gen = commands.add_parser("generate", help="write a synthetic sample of the feeds")
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         stats = generate(args.out, crimes=args.crimes, days=args.days, seed=args.seed)
         print(
             f"wrote {stats.niche_records} Niche and {stats.storm_records} STORM records for {stats.crimes} crimes "
-            f"({stats.malformed} malformed on purpose) and {stats.officers} officers to {args.out}"
+            f"({stats.malformed} malformed on purpose) and {stats.officers} officers to {args.out}; "
+            f"delivery-reports.json fails {stats.failing_addresses} of {stats.addresses} addresses"
         )
         return 0
 

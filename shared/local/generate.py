@@ -1,7 +1,8 @@
 """Deterministic synthetic feeds for local runs, tests and benchmarks.
 
-`generate` writes `niche.jsonl` and `storm.jsonl` (in the shapes of the feed contracts, schemas/) and `officers.json`
-(the officer directory). Each crime is simulated as a story of dated steps — recorded,
+`generate` writes `niche.jsonl` and `storm.jsonl` (in the shapes of the feed contracts, schemas/), `officers.json`
+(the officer directory) and `delivery-reports.json` (what the embedded provider reports for the few
+addresses that fail, for `run --delivery-reports`). Each crime is simulated as a story of dated steps — recorded,
 allocated, milestones one at a time, finalised — and every step becomes a whole-state
 snapshot. Output depends only on the arguments: one `random.Random(seed)` drives every
 choice and no clock, global random state or string hash is read.
@@ -21,6 +22,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from shared.contracts.feeds import Victim
+from shared.domain.addresses import uk_mobile_e164, valid_email
 from shared.domain.journey import Journey, route
 from shared.domain.policy import Policy
 
@@ -74,6 +76,8 @@ class GenerationStats:
     storm_records: int  # lines in storm.jsonl, malformed ones included
     malformed: int  # records deliberately malformed (both feeds)
     officers: int  # entries in officers.json
+    addresses: int = 0  # distinct usable email addresses and mobiles in the feeds
+    failing_addresses: int = 0  # of them, those delivery-reports.json reports failed
 
 
 @dataclass(frozen=True)
@@ -1177,10 +1181,64 @@ def generate(
     (out_dir / "officers.json").write_text(
         json.dumps(directory, indent=2, ensure_ascii=False) + "\n", "utf-8"
     )
+    addresses, failing = write_delivery_reports(out_dir, seed)
     return GenerationStats(
         crimes=crimes,
         niche_records=niche.lines,
         storm_records=storm.lines,
         malformed=generator.malformed,
         officers=len(directory),
+        addresses=addresses,
+        failing_addresses=failing,
     )
+
+
+# About this share of the addresses people gave fail: mailboxes that bounce or are full, numbers
+# no longer in service. What the provider reports for each, and roughly after how long.
+FAILING_ADDRESS_RATE = 0.03
+_EMAIL_FAILURES = (("Bounced", 0.7), ("Suppressed", 0.15), ("Quarantined", 0.15))
+_SMS_FAILURES = (("Failed", 0.8), ("Expired", 0.2))
+
+
+def write_delivery_reports(out_dir: Path, seed: int) -> tuple[int, int]:
+    """Write delivery-reports.json for the addresses in the feeds just written; (addresses, failing).
+
+    Every valid address (the victims', guardians' and callers') is seen; a few, chosen by their
+    own random stream so the feeds themselves do not change, are reported failed.
+    """
+    addresses: set[str] = set()
+    for name in ("niche.jsonl", "storm.jsonl"):
+        with (out_dir / name).open(encoding="utf-8") as lines:
+            for line in lines:
+                addresses.update(_addresses(line))
+    rng = Random(f"{seed}:delivery-reports")
+    plan: Json = {}
+    for address in sorted(addresses):
+        if rng.random() >= FAILING_ADDRESS_RATE:
+            continue
+        statuses = _EMAIL_FAILURES if "@" in address else _SMS_FAILURES
+        status = rng.choices([s for s, _ in statuses], [w for _, w in statuses])[0]
+        plan[address] = {"status": status, "after_seconds": rng.randint(5, 900)}
+    (out_dir / "delivery-reports.json").write_text(json.dumps(plan, indent=2) + "\n", "utf-8")
+    return len(addresses), len(plan)
+
+
+def _addresses(line: str) -> set[str]:
+    """The usable addresses in one feed line (a malformed line has none)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return set()
+    people = [*(record.get("victims") or []), record.get("caller")] if isinstance(record, dict) else []
+    contacts = []
+    for person in people:
+        if isinstance(person, dict):
+            contacts.append(person.get("contact"))
+            contacts.append(person.get("guardian"))
+    found: set[str] = set()
+    for contact in contacts:
+        if isinstance(contact, dict):
+            found.update(
+                filter(None, (valid_email(contact.get("email")), uk_mobile_e164(contact.get("mobile"))))
+            )
+    return found

@@ -8,7 +8,9 @@ write is conditional on the ETag it was read at: two reports of one message
 handled at once cannot both move it, and only the one that does may reopen the
 duties. A report whose id names no message we sent is logged (ids only) and
 ignored. A permanent failure goes to evaluate_journey as ``message_undelivered``,
-in the crime's session, to reopen the duties.
+in the crime's session, to reopen the duties; a message whose outcome send_message
+could not establish (ledger ``unknown``) that is reported delivered goes to it as
+sent, since it did reach the person.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from shared.contracts.delivery_reports import DeliveryReport, NotADeliveryReport, parse_report
-from shared.contracts.messages import MessageUndelivered
+from shared.contracts.messages import MessageOutcome, MessageUndelivered
 from shared.domain.journey.duties import digest
-from shared.domain.ledger import TRANSITIONS, DeliveryOutcome, LedgerStatus, delivery_outcome
+from shared.domain.journey.telling import DELIVERY_REPORT
+from shared.domain.ledger import TRANSITIONS, DeliveryOutcome, LedgerEntry, LedgerStatus, delivery_outcome
+from shared.domain.sending import outcome_id
 from shared.ports import DeliveryLink, OutgoingMessage
 from shared.steps.dependencies import DeliveryNeeds
 from shared.steps.results import Emit, StepResult, apply, retry_on_conflict
@@ -73,6 +77,10 @@ def _record(report: DeliveryReport, link: DeliveryLink, services: DeliveryNeeds)
     if read is not None and target is not None and target in TRANSITIONS[read[0].status]:
         entry = read[0].moved_to(target, delivery_status=report.status, reported_at=report.at)
         result.writes.append(services.ledger.record(entry, read[1]))
+        if read[0].status is LedgerStatus.UNKNOWN and target is LedgerStatus.DELIVERED:
+            # send_message could not tell whether the provider had it and told the journey so;
+            # the provider now says it reached the person, so the journey records it as sent.
+            result.emit.append(Emit("journey_events", _told(link, entry, report)))
         result.track(
             "DeliveryReported",
             crime_reference=link.crime_reference,
@@ -100,3 +108,19 @@ def _record(report: DeliveryReport, link: DeliveryLink, services: DeliveryNeeds)
     apply(told, services)
     result.emit.extend(told.emit)
     return result
+
+
+def _told(link: DeliveryLink, entry: LedgerEntry, report: DeliveryReport) -> OutgoingMessage:
+    """The MessageOutcome of a message whose outcome was unknown until it was reported delivered."""
+    told = MessageOutcome(
+        event_id=outcome_id(link.message_key, "sent"),
+        crime_reference=link.crime_reference,
+        person_id=link.person_id,
+        message_key=link.message_key,
+        duties=list(entry.duties or link.duties),
+        status="sent",
+        channel=entry.channel,
+        reason=f"{DELIVERY_REPORT} {report.status}",
+        at=report.at,
+    )
+    return OutgoingMessage(told.model_dump_json(), told.event_id, session_id=link.crime_reference)

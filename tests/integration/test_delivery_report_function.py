@@ -59,7 +59,12 @@ def services(tmp_path: Path) -> Iterator[Services]:
         broker.close()
 
 
-def _sent(services: Services, channel: str = "email", report_key: str = OPERATION) -> None:
+def _sent(
+    services: Services,
+    channel: str = "email",
+    report_key: str = OPERATION,
+    status: LedgerStatus = LedgerStatus.SENT,
+) -> None:
     entry = LedgerEntry.begin(
         CRIME,
         KEY,
@@ -69,7 +74,10 @@ def _sent(services: Services, channel: str = "email", report_key: str = OPERATIO
         duties=("m:M-1",),
         first_attempt_at=NOW,
     )
-    entry = entry.moved_to(LedgerStatus.SENT, provider_id="p", sent_at=NOW)
+    if status is LedgerStatus.SENT:
+        entry = entry.moved_to(LedgerStatus.SENT, provider_id="p", sent_at=NOW)
+    elif status is not LedgerStatus.PENDING:
+        entry = entry.moved_to(status, reason="outcome_unknown:excluded_crime:domestic_abuse")
     services.tables.upsert(MESSAGES, services.ledger.record(entry).entity)
     services.deliveries.remember(DeliveryLink(report_key, CRIME, KEY, "P-1", channel, ("m:M-1",)))
 
@@ -247,3 +255,40 @@ def test_two_reports_handled_at_once_cannot_both_move_the_ledger(services: Servi
     services.tables = inner
     assert _status(services) == LedgerStatus.DELIVERED  # the other won; ours re-read and stood down
     assert _undelivered_events(services) == 0
+
+
+def _journey_events(services: Services, kind: str) -> list[dict[str, Any]]:
+    recording: Any = services.publisher
+    return [
+        json.loads(m.body)
+        for queue, m in recording.sent
+        if queue == services.settings.JOURNEY_EVENTS_QUEUE and json.loads(m.body)["type"] == kind
+    ]
+
+
+def test_a_message_whose_outcome_was_unknown_and_is_reported_delivered_is_told_to_the_journey_as_sent(
+    services: Services,
+) -> None:
+    _sent(services, status=LedgerStatus.UNKNOWN)
+    for _ in range(2):  # at least once: the second changes nothing
+        function_app.delivery_report(_email("Delivered"))
+    assert _status(services) is LedgerStatus.DELIVERED
+    told = _journey_events(services, "message_outcome")
+    assert len({e["event_id"] for e in told}) == 1
+    [event] = told[:1]
+    assert (event["status"], event["duties"], event["reason"]) == (
+        "sent",
+        ["m:M-1"],
+        "delivery report says Delivered",
+    )
+
+
+def test_a_report_for_a_message_still_pending_moves_it_and_leaves_the_journey_to_the_retry(
+    services: Services,
+) -> None:
+    # A worker died after the hand-over: the ledger says pending until send_message is retried,
+    # which finds it finished and tells the journey itself; a failure reopens the duties now.
+    _sent(services, status=LedgerStatus.PENDING)
+    function_app.delivery_report(_email("Bounced"))
+    assert _status(services) is LedgerStatus.UNDELIVERED
+    assert _undelivered_events(services) == 1 and not _journey_events(services, "message_outcome")

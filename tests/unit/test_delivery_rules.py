@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters.policy_file import load_policy
-from shared.contracts.messages import MessageUndelivered
+from shared.contracts.messages import MessageOutcome, MessageUndelivered
 from shared.domain.journey import (
     Compliance,
     Duty,
     DutyStatus,
     Journey,
+    evaluate_message_outcome,
     evaluate_undelivered,
 )
 from shared.domain.people import VictimFacts
@@ -159,3 +160,44 @@ def test_a_failure_reported_after_the_deadline_is_decided_again_at_once() -> Non
     d = evaluate_undelivered(_journey(_victim(email=None)), _failed(), POLICY, late)
     [check] = [s for s in d.scheduled if s.event.type == "deadline_check"]
     assert check.at == late and d.journey.duties["m:M-1"].compliance == Compliance.PENDING
+
+
+def test_a_failure_reported_before_send_message_recorded_the_hand_over_still_reopens_the_duty() -> None:
+    # The worker died after the hand-over: the duty is still queued on the message that failed.
+    queued = _journey(_victim(), status=DutyStatus.QUEUED, handed_at=None, compliance=Compliance.PENDING)
+    d = evaluate_undelivered(queued, _failed(), POLICY, NOW)
+    [email] = d.messages
+    assert email.channel == "email" and d.journey.duties["m:M-1"].status == DutyStatus.QUEUED
+    # Then the retry finds the message handed over and says so: it told no one, so nothing is met.
+    late = MessageOutcome(
+        event_id="o-1",
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        message_key="k-sms",
+        duties=["m:M-1"],
+        status="sent",
+        channel="sms",
+        at=NOW,
+    )
+    after = evaluate_message_outcome(d.journey, late, NOW).journey.duties["m:M-1"]
+    assert after.compliance == Compliance.PENDING and after.handed_at is None
+    assert after.status == DutyStatus.QUEUED  # still waiting for the email
+
+
+def test_a_message_reported_delivered_after_an_unknown_outcome_meets_the_duty_with_a_note() -> None:
+    unknown = _journey(_victim(), status=DutyStatus.SUPPRESSED, handed_at=None, compliance=Compliance.PENDING)
+    told = MessageOutcome(
+        event_id="o-2",
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        message_key="k-sms",
+        duties=["m:M-1"],
+        status="sent",
+        channel="sms",
+        reason="delivery report says Delivered",
+        at=NOW,
+    )
+    d = evaluate_message_outcome(unknown, told, NOW)
+    duty = d.journey.duties["m:M-1"]
+    assert duty.compliance == Compliance.MET and duty.handed_at == NOW
+    assert ("sent", "sms: delivery report says Delivered") in [(a.decision, a.reason) for a in d.audit]

@@ -58,6 +58,7 @@ var stateTables = [
   'Tasks'
   'Crimes'
   'OfficerMail'
+  'Deliveries'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {

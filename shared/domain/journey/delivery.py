@@ -51,8 +51,9 @@ def evaluate_undelivered(
             continue
         duty.undelivered.append(event.message_key)
         d.note(now, key, "undelivered", f"{event.channel}: {event.status}")
-        if duty.status != DutyStatus.SENT:
+        if duty.status not in (DutyStatus.SENT, DutyStatus.QUEUED):
             continue  # discharged, superseded or with an officer since: nothing to reopen
+        # (QUEUED: handed over, as the report shows, though send_message has not said so yet.)
         if any(other not in duty.undelivered for other in duty.message_keys):
             continue  # another message (the other channel of "both") still carries it
         duty.handed_at = None

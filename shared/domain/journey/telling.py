@@ -216,8 +216,14 @@ def address_for(
     return allowed_channels(journey, duties or [], policy).get(channel)
 
 
+# The reason of a MessageOutcome told by delivery_report, not send_message: a message whose
+# outcome was unknown that the provider then reported delivered.
+DELIVERY_REPORT = "delivery report says"
+
+
 def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datetime) -> Decision:
-    """Record what send_message did with a message."""
+    """Record what send_message (or, for a message it could not account for, its delivery
+    report) says became of a message."""
     state = copy_journey(journey)
     d = Decision(state)
     for key in event.duties:
@@ -225,6 +231,10 @@ def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datet
         if duty is None or event.message_key not in duty.message_keys:
             continue
         if event.status == "sent":
+            if event.message_key in duty.undelivered:
+                continue  # handed over, but reported failed first: it told no one (§9)
+            if event.reason and event.reason.startswith(DELIVERY_REPORT) and duty.handed_at is None:
+                d.note(now, key, "sent", f"{event.channel}: {event.reason}")
             if duty.handed_at is None:
                 duty.handed_at = event.at
             duty.status = DutyStatus.SENT
