@@ -24,7 +24,7 @@ V1 = [
 ]
 
 
-# Duty fields added after these journeys were stored (delivery reports, §9), with the defaults
+# Duty fields added after these journeys were stored (delivery reports, §12), with the defaults
 # they load with: no message reported undelivered, no duty sent the other way.
 DUTY_FIELDS_ADDED_SINCE: dict[str, object] = {"undelivered": [], "redirected": False}
 

@@ -154,7 +154,7 @@ class MessageOutcome(_Message):
 
 
 class MessageUndelivered(_Message):
-    """A message handed over that the provider reports failed for good (journey-rules.md §9).
+    """A message handed over that the provider reports failed for good (journey-rules.md §12).
 
     record_delivery -> evaluate_journey, in the crime's session: the duties it carried
     are reopened (the other channel once, else an officer task).

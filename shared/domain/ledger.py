@@ -7,7 +7,7 @@ may have reached the provider and it cannot say). A finished message is never
 handed over again, which is what makes a redelivered or retried ``send_message``
 safe. The provider's delivery report then moves a handed-over (or pending, or
 unknown) message once more, to ``delivered`` or ``undelivered``, and there it
-stays. A status only moves along ``TRANSITIONS`` (journey-rules.md §9).
+stays. A status only moves along ``TRANSITIONS`` (journey-rules.md §9, §12).
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def _handed_at(journey: Journey, event: DeadlineCheck, services: JourneyNeeds) -
     duty = journey.duties.get(event.duty)
     if duty is None or duty.compliance != Compliance.PENDING or duty.handed_at is not None:
         return None
-    # A message the provider reported undelivered did not tell the person (journey-rules.md §9).
+    # A message the provider reported undelivered did not tell the person (journey-rules.md §12).
     sent = [
         entry.sent_at
         for key in duty.message_keys

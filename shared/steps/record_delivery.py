@@ -1,4 +1,4 @@
-"""delivery_report: record what Communication Services says became of a message (journey-rules.md §9).
+"""delivery_report: record what Communication Services says became of a message (journey-rules.md §12).
 
 Event Grid delivers each report at least once and in no order. So each report is
 kept once (a row per event id), and the Messages ledger only moves forward: sent

@@ -87,7 +87,7 @@ def _hand_over(
         "duties": [duty.key for duty in live],
     }
     # Which message its delivery reports will be about: kept before it is handed over, since a
-    # report can come back at once (journey-rules.md §9).
+    # report can come back at once (journey-rules.md §12).
     link = DeliveryLink(
         report_key=services.provider.report_key(message.message_key, message.channel),
         crime_reference=message.crime_reference,

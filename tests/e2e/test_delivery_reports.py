@@ -3,7 +3,7 @@
 ``run --delivery-reports`` makes the embedded provider report some addresses failed;
 the reports reach the ``delivery_report`` function as Event Grid events on the
 simulated clock (some twice, some out of order), and a failed message reopens its
-duties: the other channel once, else an officer task (docs/journey-rules.md §9).
+duties: the other channel once, else an officer task (docs/journey-rules.md §12).
 """
 
 from __future__ import annotations

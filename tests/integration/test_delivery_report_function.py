@@ -1,4 +1,4 @@
-"""The delivery_report function, as Event Grid calls it: at least once, in no order (journey-rules.md §9).
+"""The delivery_report function, as Event Grid calls it: at least once, in no order (journey-rules.md §12).
 
 Real ``azure.functions.EventGridEvent`` objects with the published ``data`` of
 Communication Services' two delivery-report events go to the function object of

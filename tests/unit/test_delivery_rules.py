@@ -1,4 +1,4 @@
-"""Delivery, not hand-over, on the pure rules (docs/journey-rules.md §9).
+"""Delivery, not hand-over, on the pure rules (docs/journey-rules.md §12).
 
 A message the provider reports failed for good did not tell the person: the duties
 it alone carried are reopened, on the other channel once if it is safe and valid,

@@ -1,7 +1,7 @@
 """The generator's delivery-reports.json: a few of the feeds' own addresses fail, reproducibly.
 
 It is what ``make demo`` passes to ``run --delivery-reports``, so the demo shows
-messages that did not arrive and what the service then did (journey-rules.md §9).
+messages that did not arrive and what the service then did (journey-rules.md §12).
 """
 
 from __future__ import annotations

@@ -72,6 +72,14 @@ AppEvents
 | order by day desc, kind asc, reason asc
 '''
 
+var deliveryQuery = '''
+AppEvents
+| where Name in ("DeliveryReported", "DeliveryReportUnmatched", "DeliveryReportIgnored")
+| extend channel = tostring(Properties.channel), outcome = tostring(Properties.outcome), status = tostring(Properties.status)
+| summarize reports = sum(ItemCount) by day = startofday(TimeGenerated), event = Name, channel, outcome, status
+| order by day desc, event asc, channel asc, outcome asc
+'''
+
 var complianceQuery = '''
 AppEvents
 | where Name in ("DutyMet", "DeadlineBreached")
@@ -191,6 +199,12 @@ var pipelineSteps = [
     name: 'officer-mail'
     title: 'Officer tasks mailed per day (kind: task to the assignee, reminder to the supervisor), by reason'
     query: officerMailQuery
+    visualization: 'table'
+  }
+  {
+    name: 'delivery'
+    title: 'Delivery reports per day: delivered or undelivered by channel and the provider status; reports not ours, or not delivery reports'
+    query: deliveryQuery
     visualization: 'table'
   }
   {

@@ -1,4 +1,4 @@
-"""Delivery, not hand-over: a message the provider reports failed did not tell the person (journey-rules.md §9).
+"""Delivery, not hand-over: a message the provider reports failed did not tell the person (journey-rules.md §12).
 
 A permanent failure reopens the duties that message carried, unless another
 message still carries them: the other channel once, if it is safe and valid

@@ -58,7 +58,7 @@ class Duty(BaseModel):
     channels: list[str] = Field(default_factory=list)  # where its waiting messages are going
     task_id: str | None = None
     # Messages the provider reported failed for good (their keys), and whether the other channel
-    # has been tried once because of one (journey-rules.md §9).
+    # has been tried once because of one (journey-rules.md §12).
     undelivered: list[str] = Field(default_factory=list)
     redirected: bool = False
     escalation_task_id: str | None = None  # the task raised when its deadline was breached

@@ -198,7 +198,7 @@ def send_time_check(
 
 def allowed_channels(journey: Journey, duties: list[Duty], policy: Policy) -> dict[str, str | None]:
     """The channels these duties may go by now, with their addresses: the route's, and for duties
-    sent the other way after a failed delivery (§9), any channel still safe and valid."""
+    sent the other way after a failed delivery (§12), any channel still safe and valid."""
     how = route(journey, policy)
     if how.action != "send":
         return {}
@@ -232,7 +232,7 @@ def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datet
             continue
         if event.status == "sent":
             if event.message_key in duty.undelivered:
-                continue  # handed over, but reported failed first: it told no one (§9)
+                continue  # handed over, but reported failed first: it told no one (§12)
             if event.reason and event.reason.startswith(DELIVERY_REPORT) and duty.handed_at is None:
                 d.note(now, key, "sent", f"{event.channel}: {event.reason}")
             if duty.handed_at is None:
