@@ -46,6 +46,7 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
     duties = summary["duties"]
     compliance = summary["compliance"]
     mail = summary["officer_mail"]
+    delivery = summary["delivery"]
     lines = [
         "Victim Updates — local run",
         f"  simulated clock:   {summary['clock']['start']}  →  {summary['clock']['end']}",
@@ -53,6 +54,8 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         f" ({records['quarantined']} quarantined)",
         f"  messages sent:     email {summary['messages']['email']}, SMS {summary['messages']['sms']}"
         f" ({summary['sms_segments']} SMS segments)",
+        f"  delivery reports:  {delivery['delivered']} delivered, {delivery['failed']} not delivered,"
+        f" {delivery['pending']} awaiting a report",
         f"  officer tasks:     {summary['tasks']}",
         f"  officer mail:      {mail['task']} tasks to officers or teams,"
         f" {mail['reminder']} overdue reminders to supervisors",
@@ -62,8 +65,8 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         f"  dead letters:      {summary['dead_letters']}",
         *_table("messages by template", summary["messages_by_template"]),
         *_table("tasks by reason", summary["tasks_by_reason"]),
-        f"  output files in {out}/: outbox.jsonl officer-mail.jsonl tasks.jsonl audit.jsonl"
-        " quarantine.jsonl dead-letter.jsonl summary.json",
+        f"  output files in {out}/: outbox.jsonl officer-mail.jsonl deliveries.jsonl tasks.jsonl"
+        " audit.jsonl quarantine.jsonl dead-letter.jsonl summary.json",
     ]
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared.local.__main__ import main
+from shared.local.report import format_summary
 from tests.builders import milestone, occurrence, replay, victim
 
 MOBILE, EMAIL = "+447700900123", "alex@example.org"
@@ -35,6 +36,8 @@ def test_a_text_that_failed_is_sent_again_by_email_and_meets_the_duty(tmp_path: 
     assert statuses == {sms["message_id"]: "Failed", email["message_id"]: "Delivered"}
     assert result["summary"]["delivery"] == {"delivered": 1, "failed": 1, "pending": 0}
     assert result["summary"]["duties"]["met"] == 1 and result["summary"]["dead_letters"] == 0
+    printed = format_summary(result["summary"], result["out"])
+    assert "delivery reports:  1 delivered, 1 not delivered, 0 awaiting a report" in printed
 
 
 def test_an_email_that_bounced_with_no_other_channel_goes_to_the_officer_and_is_not_met(
