@@ -54,6 +54,7 @@ EXPECTED_MODULES = {
     "functionapp",
     "workbook",
     "alerts",
+    "eventgrid",
 }
 
 # Settings the code reads that the deployment deliberately does not set, and why.

@@ -138,6 +138,16 @@ param emailSenderDisplayName string = 'Victim Updates'
 @maxLength(16)
 param smsSender string
 
+// ---------------------------------------------------------------- delivery reports (Event Grid)
+
+@description('Second deployment step: subscribe the delivery_report function to the ACS email and SMS delivery reports. False on the first deployment (Event Grid checks that the function exists); true once the code is published.')
+param deliveryReportSubscription bool = false
+
+@description('Days an undeliverable (dead-lettered) delivery report is kept in its blob container before it is deleted; it holds the recipient\'s phone number or email address.')
+@minValue(1)
+@maxValue(365)
+param deadLetterRetentionDays int = 30
+
 // ---------------------------------------------------------------- monitoring
 
 @description('Days the Log Analytics workspace keeps data.')
@@ -299,6 +309,9 @@ var names = {
   functionApp: 'func-${prefix}-${take(suffix, 6)}'
   vnet: 'vnet-${prefix}'
   deploymentContainer: 'app-package'
+  eventGridTopic: 'egst-${prefix}-acs'
+  deadLetterContainer: 'delivery-report-dead-letters'
+  deliveryReportFunction: 'delivery_report' // the Event Grid-triggered function in function_app.py
 }
 
 // ---------------------------------------------------------------- modules
@@ -333,6 +346,8 @@ module storage 'modules/storage.bicep' = {
     publicNetworkAccess: storageNetworkAccess
     stateTablePrefix: stateTablePrefix
     deploymentContainerName: names.deploymentContainer
+    deadLetterContainerName: names.deadLetterContainer
+    deadLetterRetentionDays: deadLetterRetentionDays
     softDeleteRetentionDays: blobSoftDeleteDays
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
   }
@@ -490,6 +505,23 @@ module functionApp 'modules/functionapp.bicep' = {
   }
 }
 
+// The system topic on ACS, its dead-letter role, and (second step) the subscription
+// that hands delivery reports to delivery_report.
+module eventGrid 'modules/eventgrid.bicep' = {
+  name: 'eventgrid'
+  params: {
+    name: names.eventGridTopic
+    tags: allTags
+    communicationServiceName: communication.outputs.name
+    functionAppName: functionApp.outputs.name
+    functionName: names.deliveryReportFunction
+    storageAccountName: storage.outputs.name
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+    deploySubscription: deliveryReportSubscription
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
 module workbook 'modules/workbook.bicep' = {
   name: 'workbook'
   params: {
@@ -531,6 +563,8 @@ output communicationServiceName string = communication.outputs.name
 output communicationServiceEndpoint string = communication.outputs.endpoint
 output emailSenderAddress string = communication.outputs.emailSender
 output customDomainVerificationRecords object = communication.outputs.customDomainVerificationRecords
+output eventGridSystemTopicName string = eventGrid.outputs.systemTopicName
+output deadLetterContainerName string = storage.outputs.deadLetterContainerName
 output managedIdentityName string = identity.outputs.name
 output managedIdentityClientId string = identity.outputs.clientId
 output managedIdentityPrincipalId string = identity.outputs.principalId

@@ -37,6 +37,11 @@ param customEmailDomain = '' // CHANGE to the force's sending domain once DNS ca
 param customEmailDomainVerified = false
 param smsSender = 'VictimCare' // CHANGE: the registered alphanumeric sender ID or number
 
+// Delivery reports (Event Grid). Second step: false on the first deployment; true once
+// the code is published with func azure functionapp publish (infra/bicep/README.md).
+param deliveryReportSubscription = false
+param deadLetterRetentionDays = 30
+
 // Monitoring: the workbook is always deployed; the alert rules need the IT team's mailbox.
 param logRetentionDays = 90
 param deployAlerts = true

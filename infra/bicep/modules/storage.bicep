@@ -1,7 +1,9 @@
 // The one storage account: the state tables the code keeps (shared/steps/records.py),
-// the Functions host storage (AzureWebJobsStorage, identity-based) and the Flex
-// Consumption deployment container. Shared keys are off: every client signs in with
-// Entra ID (the Function App's user-assigned identity).
+// the Functions host storage (AzureWebJobsStorage, identity-based), the Flex
+// Consumption deployment container, and the container Event Grid dead-letters
+// undeliverable ACS delivery reports to (eventgrid.bicep). Shared keys are off: every
+// client signs in with Entra ID (the Function App's user-assigned identity; Event Grid
+// with its system topic's identity).
 
 @description('Storage account name (3-24 lowercase letters and digits).')
 @minLength(3)
@@ -35,6 +37,14 @@ param stateTablePrefix string
 
 @description('Name of the blob container Flex Consumption deploys the app package to.')
 param deploymentContainerName string
+
+@description('Name of the blob container Event Grid dead-letters undeliverable delivery reports to.')
+param deadLetterContainerName string
+
+@description('Days a dead-lettered delivery report is kept before the lifecycle rule deletes it.')
+@minValue(1)
+@maxValue(365)
+param deadLetterRetentionDays int
 
 @description('Days deleted blobs and containers can be restored.')
 @minValue(1)
@@ -127,6 +137,53 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   name: deploymentContainerName
   properties: {
     publicAccess: 'None'
+  }
+}
+
+// Event Grid writes a delivery report it could not hand to delivery_report here, one JSON
+// blob per event under <SUBSCRIPTION NAME>/<y>/<m>/<d>/<h>/. Only the system topic's
+// identity may write to it (role assignment in eventgrid.bicep, scoped to this container).
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// A delivery report carries the recipient's phone number or email address: a victim's
+// contact details are not kept longer than someone needs to look into a failure.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'deleteOldDeliveryReportDeadLetters'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+                'appendBlob'
+              ]
+              prefixMatch: [
+                '${deadLetterContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: deadLetterRetentionDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
   }
 }
 
@@ -226,3 +283,4 @@ output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output tableEndpoint string = account.properties.primaryEndpoints.table
 output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deploymentContainerName}'
+output deadLetterContainerName string = deadLetterContainer.name
