@@ -10,7 +10,7 @@ DEMO := out/demo
 FROM ?= 2026-01-01
 TO ?= 2027-12-31
 
-.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue
+.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue chromium
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
@@ -40,7 +40,18 @@ $(IAC_STAMP): requirements-iac.txt
 	$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
 	touch $(IAC_STAMP)
 
-install: $(STAMP) $(NODE_STAMP) $(IAC_STAMP)
+# Headless Chromium for the compliance page's screenshot test (tests/e2e/test_report_screenshot.py):
+# Debian's package, installed (as root, with apt-get) when /usr/bin/chromium is missing.
+chromium:
+	@if test -x /usr/bin/chromium; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		echo "chromium: /usr/bin/chromium is missing and only root can install it (apt-get install -y chromium);" \
+			"the screenshot test will be skipped"; \
+	fi
+
+install: $(STAMP) $(NODE_STAMP) $(IAC_STAMP) chromium
 
 iac: $(STAMP) $(IAC_STAMP)
 	$(IAC_VENV)/bin/checkov --config-file infra/bicep/.checkov.yaml -d infra/bicep
@@ -69,7 +80,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) $(NODE_STAMP) $(IAC_STAMP)
+unit: $(STAMP) $(NODE_STAMP) $(IAC_STAMP) chromium
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck unit
