@@ -30,7 +30,7 @@ import json
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -158,6 +158,7 @@ def measure(
     window: timedelta,
 ) -> Figures:
     """Repeat contacts per 100 open crime-weeks over [start, end), overall and split by recent update."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # elapsed time, whatever the zones
     open_crimes = 0
     exposure = exposure_updated = 0.0
     for crime in crimes:
@@ -185,7 +186,9 @@ def measure(
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), zone)
+    """The start of a local date, in UTC (two times in one ZoneInfo subtract as wall-clock times,
+    which across a change of the clocks is an hour out)."""
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
 
 
 def period(inputs: Inputs, first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime] | None:

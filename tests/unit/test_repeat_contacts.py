@@ -161,9 +161,13 @@ def test_weeks_run_monday_to_sunday_on_london_dates_across_the_change_of_the_clo
     ]
     # 23:30 UTC on Sunday 25 October is 23:30 GMT, still that Sunday in London: the first week.
     assert [week.figures.overall.contacts for week in weeks] == [1, 0, 0]
+    # Elapsed time, an hour more than the wall clock says across the night the clocks went back.
+    elapsed = end.astimezone(UTC) - start.astimezone(UTC)
+    assert elapsed == end - start + timedelta(hours=1)
     assert sum(week.figures.overall.crime_weeks for week in weeks) == pytest.approx(
-        (end - start).total_seconds() / (7 * 86400)
+        elapsed.total_seconds() / (7 * 86400)
     )
+    assert weeks[0].figures.overall.crime_weeks == pytest.approx((4 * 24 + 15 + 1) / (7 * 24))
 
 
 def test_the_period_is_the_reports_dates_within_what_the_feeds_speak_of() -> None:
