@@ -17,8 +17,9 @@ help:
 	@echo "make test   - lint, type-check and run the tests"
 	@echo "make schemas - regenerate the feed contracts' JSON Schema files"
 	@echo "make iac    - checkov and the Bicep-vs-code tests"
-	@echo "make report - the compliance report (CSV + HTML) of the demo run (FROM=, TO= dates)"
+	@echo "make report - the compliance report (CSV + HTML) of the demo run (FROM=, TO=, GO_LIVE= dates)"
 	@echo "make catalogue - every message in every variant on one HTML page (out/catalogue/index.html)"
+	@echo "make chromium - install Debian's chromium (as root) for the report's screenshot test"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -65,7 +66,8 @@ demo: $(STAMP)
 
 # The compliance report of the demo run again (CSV and a self-contained HTML page with charts).
 report: $(STAMP)
-	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report
+	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report \
+		$(if $(GO_LIVE),--go-live $(GO_LIVE))
 
 # Every message the service can send, in every variant, on one self-contained page for a
 # force's communications team (CATALOGUE_OUT= another folder, POLICY= another policy file).
