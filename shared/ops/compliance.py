@@ -174,9 +174,11 @@ def breach_reason(row: DutyRow, policy: Policy, zone: ZoneInfo) -> str:
     if row.handed_at is not None and row.handed_at > row.due_by:
         return f"the message was handed over after the deadline, at {local_time(row.handed_at, zone)}"
     if row.status == "tasked":
-        why = reason_in_words(reason, person, policy) if reason else "an officer had to tell them"
+        done = f"no contact with the {person} was logged on the officer task by the deadline"
         return (
-            f"an officer task carried it ({why}) and no contact with the {person} was logged by the deadline"
+            f"{done}; the officer had it because {reason_in_words(reason, person, policy)}"
+            if reason
+            else done
         )
     if row.status == "queued":
         return "a message was still waiting to be sent at the deadline"
@@ -641,11 +643,15 @@ def write_report(
             comparison = repeat_contacts.compare(inputs, *span, go_live, zone, window)
     _write_repeat_csv(repeat_path, weeks, whole, comparison, zone)
 
-    breaches = [
-        _breach(row, tasks.get(task_of(row) or ""), task_of(row), policy, zone)
-        for row in rows
-        if row.compliance == "breached"
-    ]
+    # Those whose task is still open first: they are the ones to act on now.
+    breaches = sorted(
+        (
+            _breach(row, tasks.get(task_of(row) or ""), task_of(row), policy, zone)
+            for row in rows
+            if row.compliance == "breached"
+        ),
+        key=lambda breach: breach["task_state"] != "open",
+    )
 
     counts = Counter(row.compliance for row in rows)
     figure = compliance_figure(counts)

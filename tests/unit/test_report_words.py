@@ -84,13 +84,13 @@ def _row(
     [
         (
             _row("tasked", "excluded_crime:domestic_abuse"),
-            "an officer task carried it (automated messages are not allowed for this crime (domestic abuse))"
-            " and no contact with the victim was logged by the deadline",
+            "no contact with the victim was logged on the officer task by the deadline; the officer had it"
+            " because automated messages are not allowed for this crime (domestic abuse)",
         ),
         (
             _row("tasked", "under_18_no_guardian"),
-            "an officer task carried it (the victim is under 18 and no guardian's contact details are recorded)"
-            " and no contact with the victim was logged by the deadline",
+            "no contact with the victim was logged on the officer task by the deadline; the officer had it"
+            " because the victim is under 18 and no guardian's contact details are recorded",
         ),
         (
             _row("sent", handed_at=DUE + timedelta(hours=9)),
