@@ -247,11 +247,17 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
+def reference_key(reference: str) -> str:
+    """A crime reference as the figure matches it: a call handler's ``hu/000123/26 `` is ``HU/000123/26``."""
+    return reference.strip().upper()
+
+
 def _crime(record: dict[str, Any]) -> Crime | None:
     recorded = _time(record.get("recorded_at"))
     reference = record.get("crime_reference")
     if recorded is None or not isinstance(reference, str):
         return None
+    reference = reference_key(reference)
     closed = None
     if record.get("status") == "finalised":
         outcome = record.get("outcome") or {}
@@ -261,7 +267,7 @@ def _crime(record: dict[str, Any]) -> Crime | None:
 
 def read_inputs(tables: ExportableStore, storm: StormPolicy) -> Inputs:
     """The crimes (latest Niche snapshots), repeat contacts (latest STORM snapshots) and the
-    hand-over times of each crime's messages (the Messages ledger)."""
+    hand-over times of each crime's messages (the Messages ledger), matched by ``reference_key``."""
     inputs = Inputs()
     moments: list[datetime] = []
     for entity in tables.export(SNAPSHOTS):
@@ -282,12 +288,14 @@ def read_inputs(tables: ExportableStore, storm: StormPolicy) -> Inputs:
             moments.append(opened)
         if opened is not None and reference and storm.is_update_request(category):
             inputs.contacts.append(
-                RepeatContact(str(record.get("incident_number")), str(reference), opened, str(category))
+                RepeatContact(
+                    str(record.get("incident_number")), reference_key(str(reference)), opened, str(category)
+                )
             )
     for entity in tables.export(MESSAGES):
         sent = _time(entity.properties.get("sent_at"))
         if str(entity.properties.get("status")) in HANDED_OVER and sent is not None:
-            inputs.updates.setdefault(entity.partition_key, []).append(sent)
+            inputs.updates.setdefault(reference_key(entity.partition_key), []).append(sent)
     for times in inputs.updates.values():
         times.sort()
     inputs.crimes.sort(key=lambda crime: (crime.recorded_at, crime.reference))

@@ -41,11 +41,15 @@ LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "chrome-extensi
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
+    found = (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
+    )
     if found is None:
         pytest.skip(
-            "chromium not found (no chromium on PATH, no /usr/bin/chromium): run `make chromium` as root "
-            "(apt-get install -y chromium) to run the compliance page's screenshot test"
+            "chromium not found (no chromium or chromium-browser on PATH, no /usr/bin/chromium): run "
+            "`make chromium` as root (apt-get install -y chromium) to run the compliance page's screenshot test"
         )
     return found
 

@@ -224,7 +224,7 @@ def test_read_inputs_takes_update_requests_naming_a_crime_and_messages_handed_ov
         _niche("HU/000001/26", "2026-10-20T10:00:00Z", "under_investigation"),
         _niche("HU/000002/26", "2026-10-21T10:00:00Z", "finalised", "2026-11-03T12:00:00Z"),
         _storm("HU-20261102-5001", "Update Request", "HU/000001/26", "2026-11-02T10:00:00Z"),
-        _storm("HU-20261102-5002", "CALLER REQUESTING UPDATE", "HU/000002/26", "2026-11-02T11:00:00Z"),
+        _storm("HU-20261102-5002", "CALLER REQUESTING UPDATE", " hu/000002/26", "2026-11-02T11:00:00Z"),
         _storm("HU-20261102-5003", "Update Request", None, "2026-11-02T12:00:00Z"),  # names no crime
         _storm("HU-20261102-0001", "Theft", "HU/000001/26", "2026-11-02T13:00:00Z"),  # not an update request
         Entity("HU-20261102-0001", "crime-link", {"crime_reference": "HU/000001/26"}),
