@@ -10,15 +10,16 @@ DEMO := out/demo
 FROM ?= 2026-01-01
 TO ?= 2027-12-31
 
-.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue
+.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue chromium
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
 	@echo "make test   - lint, type-check and run the tests"
 	@echo "make schemas - regenerate the feed contracts' JSON Schema files"
 	@echo "make iac    - checkov and the Bicep-vs-code tests"
-	@echo "make report - the compliance report (CSV + HTML) of the demo run (FROM=, TO= dates)"
+	@echo "make report - the compliance report (CSV + HTML) of the demo run (FROM=, TO=, GO_LIVE= dates)"
 	@echo "make catalogue - every message in every variant on one HTML page (out/catalogue/index.html)"
+	@echo "make chromium - install Debian's chromium (as root) for the report's screenshot test"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -40,7 +41,18 @@ $(IAC_STAMP): requirements-iac.txt
 	$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
 	touch $(IAC_STAMP)
 
-install: $(STAMP) $(NODE_STAMP) $(IAC_STAMP)
+# Headless Chromium for the compliance page's screenshot test (tests/e2e/test_report_screenshot.py):
+# Debian's package, installed (as root, with apt-get) when /usr/bin/chromium is missing.
+chromium:
+	@if test -x /usr/bin/chromium; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		echo "chromium: /usr/bin/chromium is missing and only root can install it (apt-get install -y chromium);" \
+			"the screenshot test will be skipped"; \
+	fi
+
+install: $(STAMP) $(NODE_STAMP) $(IAC_STAMP) chromium
 
 iac: $(STAMP) $(IAC_STAMP)
 	$(IAC_VENV)/bin/checkov --config-file infra/bicep/.checkov.yaml -d infra/bicep
@@ -55,7 +67,8 @@ demo: $(STAMP)
 
 # The compliance report of the demo run again (CSV and a self-contained HTML page with charts).
 report: $(STAMP)
-	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report
+	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report \
+		$(if $(GO_LIVE),--go-live $(GO_LIVE))
 
 # Every message the service can send, in every variant, on one self-contained page for a
 # force's communications team (CATALOGUE_OUT= another folder, POLICY= another policy file).
@@ -70,7 +83,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) $(NODE_STAMP) $(IAC_STAMP)
+unit: $(STAMP) $(NODE_STAMP) $(IAC_STAMP) chromium
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck unit

@@ -22,6 +22,7 @@ from shared.contracts.feeds import (
     NicheOccurrence,
     StormIncident,
 )
+from shared.domain.policy import Policy
 from shared.local.generate import DEFAULT_START, MAX_SPAN, UNLISTED_EMPLOYEE_IDS, GenerationStats, generate
 
 CRIMES, DAYS, SEED = 300, 30, 7
@@ -65,8 +66,8 @@ def _load(out: Path, stats: GenerationStats) -> Feeds:
                 continue
             if isinstance(record, NicheOccurrence):
                 niche.append(record)
-            else:
-                storm.append(record)
+            elif not Policy().storm.is_update_request(record.opening_category):
+                storm.append(record)  # victims' calls for an update: tests/unit/test_update_calls.py
     officers = json.loads((out / "officers.json").read_text("utf-8"))
     return Feeds(out, stats, niche, storm, rejected, lines, officers)
 

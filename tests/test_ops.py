@@ -411,6 +411,10 @@ def test_compliance_report_has_a_csv_row_per_duty_due_in_range_and_a_self_contai
         "due_by",
         "handed_at",
         "compliance",
+        "what",
+        "breach_reason",
+        "task_id",
+        "assignee",
     ]
     assert len(rows) == len(expected) > 50
     assert sorted((r["crime_reference"], r["person_id"], r["duty"], r["compliance"]) for r in rows) == sorted(
@@ -422,7 +426,7 @@ def test_compliance_report_has_a_csv_row_per_duty_due_in_range_and_a_self_contai
     assert out.splitlines()[0].endswith(f"compliance {figure}")
 
     html = (out_dir / "compliance.html").read_text(encoding="utf-8")
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 4
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", html, re.IGNORECASE)
     # The charts' base64 may spell anything once lower-cased: look at the page without them.
     page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html).lower()
@@ -447,7 +451,7 @@ def test_compliance_over_a_range_with_no_duties_still_writes_both_files(
     )
     assert code == 0 and out.startswith("0 duties due") and "compliance n/a" in out
     assert (tmp_path / "compliance.csv").read_text(encoding="utf-8").count("\n") == 1
-    assert (tmp_path / "compliance.html").read_text(encoding="utf-8").count("data:image/png;base64,") == 3
+    assert (tmp_path / "compliance.html").read_text(encoding="utf-8").count("data:image/png;base64,") == 4
 
 
 # --- Table Storage ----------------------------------------------------------------------------

@@ -8,7 +8,8 @@ journey event to dead-letter later. So every value is checked against what the
 code reads it as: flags and milestones against the feed contract's enums,
 outcome codes against the Home Office list, languages against the template
 folders (when the file is read: ``shared/adapters/policy_file.py``), the time zone against the IANA database, URLs and mailboxes by syntax,
-and STORM categories against the force's own vocabulary. The model is strict:
+and STORM categories (safeguarding ones, and those of a victim phoning for an update) against
+the force's own vocabulary. The model is strict:
 a number is not a string, and no list holds a value twice.
 """
 
@@ -265,17 +266,21 @@ class TimingPolicy(_Policy):
 
 
 class StormPolicy(_Policy):
-    """STORM incident categories: the force's vocabulary, and those that are safeguarding (journey-rules.md §7).
+    """STORM incident categories: the force's vocabulary, those that are safeguarding (journey-rules.md §7),
+    and those that record a victim phoning for an update (the repeat-contact figure, §10).
 
     ``categories`` holds every opening and closing category the force's STORM uses; a
-    safeguarding category must be one of them, so that a misspelt one fails here instead of
-    never matching an incident.
+    safeguarding or update-request category must be one of them, so that a misspelt one fails
+    here instead of never matching an incident. The update-request categories are checked even
+    when left at their default, since a force that replaces the vocabulary must say which of its
+    categories are update requests (or ``[]``), or its repeat-contact figure would silently be 0.
     """
 
     # category_key is defined further down (where it always was), hence the lambdas.
     categories: Annotated[list[Category], Field(min_length=1), _unique(lambda name: category_key(name))] = [
         "Anti-Social Behaviour",
         "Burglary",
+        "Caller Requesting Update",
         "Child Protection",
         "Concern for Welfare",
         "Criminal Damage",
@@ -291,6 +296,7 @@ class StormPolicy(_Policy):
         "Stalking/Harassment",
         "Suspicious Circumstances",
         "Theft",
+        "Update Request",
         "Violence",
         # Closing categories.
         "ASB - no crime",
@@ -309,7 +315,16 @@ class StormPolicy(_Policy):
         "Honour-Based Abuse",
     ]
 
-    @field_validator("safeguarding_categories")
+    # A call into the control room asking for news of a crime: one that names a crime reference is
+    # a repeat contact (shared/ops/repeat_contacts.py), the figure the service exists to bring down.
+    update_request_categories: Annotated[
+        list[Category], _unique(lambda name: category_key(name)), Field(validate_default=True)
+    ] = [
+        "Update Request",
+        "Caller Requesting Update",
+    ]
+
+    @field_validator("safeguarding_categories", "update_request_categories")
     @classmethod
     def _in_the_vocabulary(cls, names: list[str], info: ValidationInfo) -> list[str]:
         if "categories" not in info.data:  # the vocabulary itself was refused: that error is the one
@@ -328,6 +343,13 @@ class StormPolicy(_Policy):
             return None
         wanted = category_key(category)
         return next((name for name in self.safeguarding_categories if category_key(name) == wanted), None)
+
+    def is_update_request(self, category: str | None) -> bool:
+        """Whether a STORM category records a caller asking for an update (spelling-tolerant)."""
+        if not category:
+            return False
+        wanted = category_key(category)
+        return any(category_key(name) == wanted for name in self.update_request_categories)
 
 
 def category_key(category: str) -> str:

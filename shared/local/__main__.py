@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         stats = generate(args.out, crimes=args.crimes, days=args.days, seed=args.seed)
         print(
             f"wrote {stats.niche_records} Niche and {stats.storm_records} STORM records for {stats.crimes} crimes "
-            f"({stats.malformed} malformed on purpose) and {stats.officers} officers to {args.out}; "
+            f"({stats.malformed} malformed on purpose; {stats.update_calls} victims' calls for an update) "
+            f"and {stats.officers} officers to {args.out}; "
             f"delivery-reports.json fails {stats.failing_addresses} of {stats.addresses} addresses"
         )
         return 0
@@ -79,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         print(f"python -m shared.local run: error: {exc}", file=sys.stderr)
         return 2
+    from shared.local.generate import copy_synthetic_marker
+
+    # Generated feeds say so; so does the run's folder, and the compliance report read from it.
+    copy_synthetic_marker(args.feeds, args.out)
     print_summary(summary, args.out)
     return 0
 

@@ -1,21 +1,48 @@
 """Deterministic synthetic feeds for local runs, tests and benchmarks.
 
-`generate` writes `niche.jsonl` and `storm.jsonl` (in the shapes of the feed contracts, schemas/), `officers.json`
-(the officer directory) and `delivery-reports.json` (what the embedded provider reports for the few
-addresses that fail, for `run --delivery-reports`). Each crime is simulated as a story of dated steps — recorded,
-allocated, milestones one at a time, finalised — and every step becomes a whole-state
-snapshot. Output depends only on the arguments: one `random.Random(seed)` drives every
-choice and no clock, global random state or string hash is read.
+`generate` writes `niche.jsonl` and `storm.jsonl` (in the shapes of the feed contracts, schemas/),
+`officers.json` (the officer directory), `delivery-reports.json` (what the embedded provider reports
+for the few addresses that fail, for `run --delivery-reports`) and `synthetic.json` (a marker saying the feeds are
+synthetic, with the arguments and the behaviour model below; `python -m shared.local run` copies it
+into its out folder, and the compliance report says so). Each crime is simulated as a story of dated
+steps — recorded, allocated, milestones one at a time, finalised — and every step becomes a
+whole-state snapshot. Output depends only on the arguments: one `random.Random(seed)` drives every
+choice and no clock, global random state or string hash is read; a second stream derived from the
+seed draws the victims' calls for an update, so that adding them left every other record of a
+seed as it was.
+
+Victims phoning for an update (the behaviour model the repeat-contact figure is measured on).
+While a crime is open (from its recording until its outcome, or the end of the feeds), each of
+its victims may phone the control room asking for news, at most once a day, between 08:00 and
+20:00 London time. The chance of a call on a day is a hazard that rises with the days ``g`` since
+the last news the victim would have received:
+
+    h(g) = CALL_HAZARD_FLOOR + (CALL_HAZARD_CEILING - CALL_HAZARD_FLOOR) * (1 - exp(-g / CALL_HAZARD_DAYS))
+
+that is 0.2% a day just after news, about 1.9% after a week, 2.6% after a fortnight, towards 3%
+after a long silence. News is what the service and the officer would tell them: the report
+itself (the day it was recorded), an officer's logged contact, and, for a victim the journey rules
+let the service message (the same ``route`` the service uses, on the crime's flags and the
+victim's preferences as recorded), every message the rules would send — the acknowledgement, the
+officer in charge, each notifiable milestone, and a check-in after ``frequency_days`` without
+news. A victim who opted out, or whose updates are officer tasks, hears only what an officer
+phones with. A call is news too (the call handler passes it on), so the clock restarts after
+one. Each call is a STORM incident opened under an update-request category of the policy
+(mostly ``Update Request``) and closed minutes later naming the crime reference; its caller is the
+victim (or their guardian). The numbers are illustrative, chosen to make the instrument show
+something, not fitted to any force's calls.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import math
 import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from random import Random
 from typing import IO, Any
@@ -36,10 +63,11 @@ _LONDON = ZoneInfo("Europe/London")
 
 DEFAULT_START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 _POLICY = Policy()
+_NOTIFIABLE = frozenset(str(milestone) for milestone in _POLICY.notifiable_milestones)
 
 
-def _needs_officer(victim: Json, flags: list[str], recorded: int) -> bool:
-    """Whether this victim's updates would be officer tasks, by the journey rules themselves."""
+def _route_action(victim: Json, flags: list[str], recorded: int) -> str:
+    """How this victim's updates would go, by the journey rules themselves: send, task or suppress."""
     journey = Journey(
         crime_reference="HU/000000/00",
         person_id=str(victim["person_id"]),
@@ -48,10 +76,75 @@ def _needs_officer(victim: Json, flags: list[str], recorded: int) -> bool:
         flags=flags,
         victim=Victim.model_validate(victim),
     )
-    return route(journey, _POLICY).action == "task"
+    return route(journey, _POLICY).action
 
 
-# Every snapshot of a crime (and of its incidents) falls within this many seconds of its recording.
+# --- victims phoning for an update (the behaviour model of the module docstring) ----------------
+
+CALL_HAZARD_FLOOR = 0.002  # the chance a day of a call just after news
+CALL_HAZARD_CEILING = 0.03  # … after a long silence
+CALL_HAZARD_DAYS = 10.0  # how many days of silence it takes to rise most of the way (1 - 1/e)
+CALL_HOURS = (8, 20)  # London hours in which a victim phones
+# Calls are numbered in the day's STORM sequence from here, so that the other incidents of a seed
+# keep the numbers they had before calls were generated.
+CALL_NUMBER_BASE = 5000
+CALL_CALLER_BASE = 9_000_000  # and their callers' person ids (C-9000001 …)
+SYNTHETIC_MARKER = "synthetic.json"
+
+
+def call_hazard(days_since_news: float) -> float:
+    """The chance that a victim phones for an update on a day, ``days_since_news`` after their last news."""
+    rise = 1.0 - math.exp(-max(0.0, days_since_news) / CALL_HAZARD_DAYS)
+    return CALL_HAZARD_FLOOR + (CALL_HAZARD_CEILING - CALL_HAZARD_FLOOR) * rise
+
+
+_CALL_WINDOWS: dict[date, int] = {}
+
+
+def _calling_hours_start(day: date) -> int:
+    """08:00 London time on a day, as a timestamp (cached: every victim's days are the same days)."""
+    start = _CALL_WINDOWS.get(day)
+    if start is None:
+        start = _CALL_WINDOWS[day] = int(datetime.combine(day, dt_time(CALL_HOURS[0]), _LONDON).timestamp())
+    return start
+
+
+def victim_calls(
+    rng: Random, *, opened: int, until: int, news: list[int], checkin_every: int | None
+) -> list[int]:
+    """When one victim phones for an update, from ``opened`` until ``until`` (timestamps).
+
+    ``news`` are the times they are told something (any order); ``checkin_every`` (seconds), when
+    the service messages them, is the check-in that follows a silence that long. Each London day
+    one moment within calling hours is drawn and a call made there with the chance
+    ``call_hazard(days since the last news)``; a call restarts the clock.
+    """
+    calls: list[int] = []
+    told = sorted(news)
+    pointer = 0
+    last_told = opened  # the last news from the service or an officer (the check-in clock's)
+    last = opened  # the last news as the victim knows it: a call of their own counts
+    window = (CALL_HOURS[1] - CALL_HOURS[0]) * HOUR
+    day = _london_day(opened)
+    while (start := _calling_hours_start(day)) < until:
+        day += timedelta(days=1)
+        at = start + rng.randrange(window)
+        if at <= opened or at >= until:
+            continue
+        while pointer < len(told) and told[pointer] <= at:
+            last_told = max(last_told, told[pointer])
+            pointer += 1
+        if checkin_every is not None and at - last_told >= checkin_every:
+            last_told += (at - last_told) // checkin_every * checkin_every  # the check-ins sent meanwhile
+        last = max(last, last_told)
+        if rng.random() < call_hazard((at - last) / DAY):
+            calls.append(at)
+            last = at
+    return calls
+
+
+# Every snapshot of a crime (and of its incidents) falls within this many seconds of its recording
+# (its victims' calls for an update excepted: they go on while it is open, until the feeds end).
 MAX_SPAN = 60 * DAY
 # A linked or unrelated incident opens at most this long before the crime generated with it,
 # which is what lets the writer flush everything older than that without looking ahead.
@@ -78,6 +171,7 @@ class GenerationStats:
     officers: int  # entries in officers.json
     addresses: int = 0  # distinct usable email addresses and mobiles in the feeds
     failing_addresses: int = 0  # of them, those delivery-reports.json reports failed
+    update_calls: int = 0  # STORM incidents of a victim phoning for an update (the behaviour model)
 
 
 @dataclass(frozen=True)
@@ -531,8 +625,15 @@ class _Feed:
 class _Generator:
     """Draws people, officers, crimes and incidents from one random stream and pushes their records."""
 
-    def __init__(self, rng: Random, crimes: int, niche: _Feed, storm: _Feed) -> None:
+    def __init__(
+        self, rng: Random, crimes: int, niche: _Feed, storm: _Feed, *, calls: Random, horizon: int
+    ) -> None:
         self.rng = rng
+        self.calls = calls  # the victims' calls for an update: a stream of their own
+        self.horizon = horizon  # when the feeds end: an open crime's victims may phone until then
+        self.update_calls = 0
+        self._call_seq: dict[str, int] = {}
+        self._caller_calls = 0
         self.niche = niche
         self.storm = storm
         self.malformed = 0
@@ -795,14 +896,14 @@ class _Generator:
                 state["crime_reference"] = crime.crime_reference
                 emit(close_at + rng.randint(HOUR, 3 * DAY))
 
-    def _emit_storm(self, record: Json, modified: int) -> None:
-        if self.rng.random() < MALFORMED_RATE:
-            self.storm.push(modified, self._broken_storm(record))
+    def _emit_storm(self, record: Json, modified: int, rng: Random | None = None) -> None:
+        rng = rng or self.rng
+        if rng.random() < MALFORMED_RATE:
+            self.storm.push(modified, self._broken_storm(record, rng))
             self.malformed += 1
         self.storm.push(modified, _dumps(record))
 
-    def _broken_storm(self, record: Json) -> str:
-        rng = self.rng
+    def _broken_storm(self, record: Json, rng: Random) -> str:
         broken = dict(record)
         fault = rng.choice(_STORM_FAULTS)
         if fault == "status_not_a_string":
@@ -886,7 +987,9 @@ class _Generator:
         end = final if final is not None else recorded + 50 * DAY
         # A crime the policy excludes from automated messages, or a victim no message can reach: the
         # officer tells the victim instead (the service's own routing decides which).
-        manual = any(_needs_officer(victim, flags, recorded) for victim in victims)
+        as_recorded = list(victims)  # a later change of preferences replaces an entry of ``victims``
+        routes = [_route_action(victim, flags, recorded) for victim in as_recorded]
+        manual = "task" in routes
         self._asides(story, recorded, end, len(victims), manual=manual)
 
         self._replay(case, sorted(story.steps))
@@ -895,6 +998,68 @@ class _Generator:
             caller = self._caller(victim) if rng.random() < 0.97 else None
             category = "Domestic Incident" if domestic and index == 0 else kind.storm_category
             self._incident(number, opened, category, caller, case)
+        self._update_calls(case, story, as_recorded, routes)
+
+    def _update_calls(self, case: _Case, story: _Story, victims: list[Json], routes: list[str]) -> None:
+        """Each victim's calls for an update while the crime is open (the module docstring's model)."""
+        recorded = case.recorded
+        # The feed tells the service only what it emitted: steps past the span never reached it.
+        told = [step for step in story.steps if step.at <= recorded + MAX_SPAN]
+        finalised = case.outcome is not None
+        until = next(step.at for step in told if step.kind == "outcome") if finalised else self.horizon
+        by_officer = [
+            step.at for step in told if step.kind == "milestone" and step.payload[0] == "victim_contacted"
+        ]
+        by_message = [
+            step.at
+            for step in told
+            if step.kind in ("allocate", "oic")
+            or (step.kind == "milestone" and step.payload[0] in _NOTIFIABLE)
+        ]
+        for victim, how in zip(victims, routes, strict=True):
+            messaged = how == "send"
+            news = by_officer + by_message if messaged else by_officer
+            every = victim["preferences"]["frequency_days"] * DAY if messaged else None
+            for at in victim_calls(self.calls, opened=recorded, until=until, news=news, checkin_every=every):
+                self._update_call(at, case, victim)
+
+    def _update_call(self, opened: int, crime: _Case, victim: Json) -> None:
+        """A victim (or their guardian) phoning for news: opened, then closed naming the crime."""
+        rng = self.calls
+        day = f"{_london_day(opened):%Y%m%d}"
+        self._call_seq[day] = self._call_seq.get(day, 0) + 1
+        self._caller_calls += 1
+        person = victim["guardian"] or victim
+        contact = victim["contact"] if victim["guardian"] is None else victim["guardian"]
+        caller = {
+            "person_id": f"C-{CALL_CALLER_BASE + self._caller_calls}",
+            "name": {"forename": person["name"]["forename"], "surname": person["name"]["surname"]},
+            "contact": {
+                "email": contact["email"] if rng.random() < 0.4 else None,
+                "mobile": contact["mobile"],
+            },
+            "consent_to_updates": rng.random() < 0.85,
+        }
+        category = "Update Request" if rng.random() < 0.9 else "Caller Requesting Update"
+        state: Json = {
+            "schema": STORM_SCHEMA,
+            "incident_number": f"HU-{day}-{CALL_NUMBER_BASE + self._call_seq[day]:04d}",
+            "modified_at": "",
+            "opened_at": _iso(opened),
+            "status": "open",
+            "opening_category": category,
+            "closing_category": None,
+            "crime_reference": None,
+            "attendance": None,
+            "caller": caller,
+        }
+        first = opened + rng.randint(0, 2 * MINUTE)
+        self._emit_storm(state | {"modified_at": _iso(first)}, first, rng)
+        # The call handler takes the crime reference and passes the call to the officer in charge.
+        state |= {"status": "closed", "crime_reference": crime.crime_reference}
+        closed = first + rng.randint(3 * MINUTE, 20 * MINUTE)
+        self._emit_storm(state | {"modified_at": _iso(closed)}, closed, rng)
+        self.update_calls += 1
 
     def no_crime_incident(self, near: int) -> None:
         """An incident that never becomes a crime (welfare checks, advice, lost property)."""
@@ -1167,7 +1332,10 @@ def generate(
         (out_dir / "storm.jsonl").open("w", encoding="utf-8", newline="\n") as storm_file,
     ):
         niche, storm = _Feed(niche_file), _Feed(storm_file)
-        generator = _Generator(rng, crimes, niche, storm)
+        horizon = int(start.timestamp()) + days * DAY + MAX_SPAN
+        generator = _Generator(
+            rng, crimes, niche, storm, calls=Random(f"victim-calls:{seed}"), horizon=horizon
+        )
         for recorded in _recorded_times(rng, int(start.timestamp()), crimes, days):
             # Nothing generated from here on can be older than this.
             niche.flush_before(recorded - MAX_LEAD)
@@ -1182,7 +1350,7 @@ def generate(
         json.dumps(directory, indent=2, ensure_ascii=False) + "\n", "utf-8"
     )
     addresses, failing = write_delivery_reports(out_dir, seed)
-    return GenerationStats(
+    stats = GenerationStats(
         crimes=crimes,
         niche_records=niche.lines,
         storm_records=storm.lines,
@@ -1190,7 +1358,46 @@ def generate(
         officers=len(directory),
         addresses=addresses,
         failing_addresses=failing,
+        update_calls=generator.update_calls,
     )
+    marker = synthetic_marker(crimes=crimes, days=days, seed=seed, start=start, stats=stats)
+    (out_dir / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n", "utf-8")
+    return stats
+
+
+def synthetic_marker(*, crimes: int, days: int, seed: int, start: datetime, stats: GenerationStats) -> Json:
+    """What ``synthetic.json`` says: these feeds are generated, how, and by which behaviour model."""
+    return {
+        "synthetic": True,
+        "generator": "python -m shared.local generate",
+        "arguments": {"crimes": crimes, "days": days, "seed": seed, "start": start.isoformat()},
+        "update_calls": stats.update_calls,
+        "behaviour_model": {
+            "summary": (
+                "While a crime is open each victim may phone for an update, at most once a day; the daily "
+                "chance rises with the days since the last news they would have received (the service's "
+                "messages, an officer's logged contact, or their own call)."
+            ),
+            "hazard": "floor + (ceiling - floor) * (1 - exp(-days_since_news / days))",
+            "floor": CALL_HAZARD_FLOOR,
+            "ceiling": CALL_HAZARD_CEILING,
+            "days": CALL_HAZARD_DAYS,
+            "calling_hours": f"{CALL_HOURS[0]:02d}:00-{CALL_HOURS[1]:02d}:00 Europe/London",
+        },
+    }
+
+
+def copy_synthetic_marker(feeds: Path, out: Path) -> bool:
+    """A run of generated feeds says so in its out folder (the compliance report reads it there).
+
+    The marker is copied, never removed: once a folder's state holds synthetic data, it does.
+    """
+    marker = feeds / SYNTHETIC_MARKER
+    if not marker.is_file():
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SYNTHETIC_MARKER).write_bytes(marker.read_bytes())
+    return True
 
 
 # About this share of the addresses people gave fail: mailboxes that bounce or are full, numbers

@@ -6,6 +6,7 @@ python -m shared.ops quarantine list     [--feed niche|storm] [--data DIR]
 python -m shared.ops quarantine reingest [--feed F] (--row ROWKEY [--record-file FILE] | --all) [--data DIR]
 python -m shared.ops journey show CRIME_REF [--person ID] [--format text|json] [--include-personal-data]
 python -m shared.ops compliance --from DATE --to DATE --out DIR [--data DIR]
+                                [--go-live DATE] [--update-days N]
 
 Every command also takes --at ISO8601 (the time it acts at). A bad argument is one
 line on stderr and exit status 2.
@@ -38,6 +39,16 @@ def _day(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _days(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {value!r}") from None
+    if not 1 <= number <= 365:
+        raise argparse.ArgumentTypeError(f"must be 1 to 365 days: {value}")
+    return number
 
 
 def _common() -> Parser:
@@ -137,13 +148,32 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "compliance",
         parents=[common],
-        help="compliance report (CSV and HTML) over duties due in a date range",
-        description="Writes compliance.csv (one row a duty) and compliance.html (self-contained, "
-        "charts embedded) for the duties whose deadline falls from --from to --to (local dates).",
+        help="compliance report (CSV and HTML) over duties due in a date range, and repeat contacts",
+        description="Writes compliance.csv (one row a duty: what it is, and for a breach why, its task "
+        "and assignee), repeat-contacts.csv (one row a week: victims' calls for an update per 100 open "
+        "crimes, overall and split by a recent update) and compliance.html (self-contained, charts "
+        "embedded) for the duties whose deadline falls from --from to --to and the calls made in that "
+        "time (local dates). Times are given in the policy's time zone.",
     )
     report.add_argument("--from", dest="first", type=_day, required=True, metavar="DATE")
     report.add_argument("--to", dest="last", type=_day, required=True, metavar="DATE")
     report.add_argument("--out", type=Path, required=True, metavar="DIR")
+    report.add_argument(
+        "--go-live",
+        dest="go_live",
+        type=_day,
+        metavar="DATE",
+        help="the day the service went live: repeat contacts before it and from it on, and the change "
+        "(after --from, not after --to)",
+    )
+    report.add_argument(
+        "--update-days",
+        dest="update_days",
+        type=_days,
+        default=14,
+        metavar="N",
+        help="a victim sent a message in the N days before a call counts as recently updated (default 14)",
+    )
     return parser
 
 
@@ -214,21 +244,39 @@ def _journey(args: argparse.Namespace, context: Context) -> int:
 def _compliance(args: argparse.Namespace, context: Context) -> int:
     from zoneinfo import ZoneInfo
 
-    from shared.ops.compliance import write_report
+    from shared.ops.compliance import read_synthetic_marker, repeat_lines, write_report
 
     if args.first > args.last:
         raise OpsError(f"--from {args.first} is after --to {args.last}")
+    if args.go_live is not None and not args.first < args.go_live <= args.last:
+        raise OpsError(
+            f"--go-live {args.go_live} is not after --from {args.first} and on or before --to {args.last}: "
+            "there would be nothing to compare"
+        )
     if args.out.exists() and not args.out.is_dir():
         raise OpsError(f"--out exists and is not a folder: {args.out}")
     zone = ZoneInfo(context.policy.deadlines.timezone)
-    report = write_report(context.tables, args.first, args.last, args.out, zone, context.clock.now())
+    report = write_report(
+        context.tables,
+        args.first,
+        args.last,
+        args.out,
+        zone,
+        context.clock.now(),
+        policy=context.policy,
+        update_days=args.update_days,
+        go_live=args.go_live,
+        synthetic=read_synthetic_marker(None if context.in_table_storage else context.data),
+    )
     figure = "n/a" if report.compliance is None else f"{report.compliance:.1%}"
     counts = report.counts
     print(
         f"{report.duties} duties due {args.first} to {args.last}: {counts.get('met', 0)} met, "
         f"{counts.get('breached', 0)} breached, {counts.get('pending', 0)} pending; compliance {figure}"
     )
-    print(f"wrote {report.csv_path} and {report.html_path}")
+    for line in repeat_lines(report):
+        print(line)
+    print(f"wrote {report.csv_path}, {report.repeat_csv_path} and {report.html_path}")
     return 0
 
 
