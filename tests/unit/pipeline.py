@@ -1,0 +1,223 @@
+"""One recipient's journey driven as evaluate_journey and send_message drive it, in memory.
+
+The steps' decisions without their I/O: the journey rules (``shared.domain.journey``) for
+each event, and ``shared.domain.sending`` for each message, with a dict for the Messages
+ledger and a set for what the provider has accepted (by idempotency key, as ACS keeps it).
+Messages and scheduled events wait in one agenda and are taken in time order when the test
+moves the clock on. What the provider was handed, and when, is kept for the test to read.
+
+Two faults a real worker meets can be asked for: a step that emits and then dies before its
+write (``crash_after_emit``: the event comes again and is evaluated again from the old
+state), and ``send_message`` dying after the provider took the message (``crash_after_send``:
+the message comes again).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from shared.contracts.messages import DeadlineCheck, OutboundMessage, ResolvedCaseChange, SharedFacts, Wake
+from shared.domain import sending
+from shared.domain.journey import (
+    Compliance,
+    Decision,
+    Journey,
+    OfficerTask,
+    evaluate_case_change,
+    evaluate_deadline,
+    evaluate_message_outcome,
+    evaluate_shared_facts,
+    evaluate_wake,
+)
+from shared.domain.ledger import LedgerEntry, ProviderReceipt
+from shared.domain.policy import Policy
+
+POLICY = Policy()
+
+
+@dataclass(frozen=True)
+class HandedOver:
+    """A message the provider accepted for the first time: it reached the recipient."""
+
+    message: OutboundMessage
+    duties: tuple[str, ...]
+    address: str
+    at: datetime
+    events_applied: int  # how many case changes and shared facts had reached the journey by then
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A message send_message finished without handing it over, and why."""
+
+    message: OutboundMessage
+    reason: str
+    at: datetime
+
+
+Agendum = OutboundMessage | Wake | DeadlineCheck
+
+
+@dataclass
+class Recipient:
+    """One recipient's journey, its messages and scheduled events, the ledger and the provider."""
+
+    person_id: str
+    role: Literal["victim", "caller"] = "victim"
+    policy: Policy = POLICY
+    send_latency: timedelta = timedelta(0)  # how long a message waits on its queue before send_message
+    journey: Journey | None = None
+    agenda: list[tuple[datetime, int, Agendum]] = field(default_factory=list)
+    ledger: dict[str, LedgerEntry] = field(default_factory=dict)
+    accepted: dict[str, ProviderReceipt] = field(default_factory=dict)
+    emitted: list[OutboundMessage] = field(default_factory=list)
+    handed_over: list[HandedOver] = field(default_factory=list)
+    stopped: list[Stopped] = field(default_factory=list)
+    held: list[tuple[OutboundMessage, datetime]] = field(default_factory=list)  # put off to a later time
+    tasks: list[OfficerTask] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    events_applied: int = 0
+    _order: itertools.count[int] = field(default_factory=itertools.count)
+
+    # --- events into evaluate_journey -------------------------------------------------------------
+
+    def case_change(
+        self, event: ResolvedCaseChange, now: datetime, *, crash_after_emit: bool = False
+    ) -> Decision:
+        """A Niche or STORM change reaches this recipient's journey."""
+        self.run_until(now)
+        self.events_applied += 1
+
+        def evaluate() -> Decision:
+            return evaluate_case_change(self.journey, event, self.person_id, self.role, self.policy, now)
+
+        if crash_after_emit:
+            self._emit(evaluate(), now)
+        return self._apply(evaluate(), now)
+
+    def shared_facts(self, event: SharedFacts, now: datetime, *, crash_after_emit: bool = False) -> Decision:
+        """The crime's safety facts reach this recipient's journey (which must exist)."""
+        self.run_until(now)
+        assert self.journey is not None
+        self.events_applied += 1
+        if crash_after_emit:
+            self._emit(evaluate_shared_facts(self.journey, event, self.policy, now), now)
+        return self._apply(evaluate_shared_facts(self.journey, event, self.policy, now), now)
+
+    def _emit(self, decision: Decision, now: datetime) -> None:
+        """What a step emits before it writes: its messages and scheduled events go on the queues."""
+        for message in decision.messages:
+            self.emitted.append(message)
+            self._put(max(message.not_before or now, now) + self.send_latency, message)
+        for scheduled in decision.scheduled:
+            self._put(scheduled.at, scheduled.event)
+
+    def _apply(self, decision: Decision, now: datetime) -> Decision:
+        """Emit, then write the new state (tasks included)."""
+        self.decisions.append(decision)
+        if decision.unchanged:
+            return decision
+        self._emit(decision, now)
+        self.journey = decision.journey
+        self.tasks += decision.tasks
+        return decision
+
+    def _put(self, at: datetime, item: Agendum) -> None:
+        self.agenda.append((at, next(self._order), item))
+
+    # --- the clock ----------------------------------------------------------------------------------
+
+    def run_until(self, until: datetime, *, crash_after_send: frozenset[str] = frozenset()) -> None:
+        """Deliver, in time order, everything due by ``until``.
+
+        ``crash_after_send``: message keys whose first hand-over dies before anything is
+        written, so that the message is delivered again.
+        """
+        crashing = set(crash_after_send)
+        while True:
+            due = [entry for entry in self.agenda if entry[0] <= until]
+            if not due:
+                return
+            entry = min(due, key=lambda e: (e[0], e[1]))
+            self.agenda.remove(entry)
+            at, _, item = entry
+            if isinstance(item, OutboundMessage):
+                crash = item.message_key in crashing
+                crashing.discard(item.message_key)
+                self.send(item, at, crash_after_send=crash)
+            elif isinstance(item, Wake):
+                assert self.journey is not None
+                self._apply(evaluate_wake(self.journey, item, self.policy, at), at)
+            else:
+                assert self.journey is not None
+                handed_at = self._handed_at(item)
+                self._apply(evaluate_deadline(self.journey, item, handed_at, self.policy, at), at)
+
+    def _handed_at(self, check: DeadlineCheck) -> datetime | None:
+        """What evaluate_journey reads from the ledger for a deadline check."""
+        assert self.journey is not None
+        duty = self.journey.duties.get(check.duty)
+        if duty is None or duty.compliance != Compliance.PENDING or duty.handed_at is not None:
+            return None
+        sent = [
+            entry.sent_at
+            for key in duty.message_keys
+            if (entry := self.ledger.get(key)) is not None and entry.sent_at is not None
+        ]
+        return min(sent) if sent else None
+
+    # --- send_message -------------------------------------------------------------------------------
+
+    def send(
+        self, message: OutboundMessage, now: datetime, *, crash_after_send: bool = False
+    ) -> sending.Action:
+        """send_message for one delivery of the message, as the step does it, with the ledger in a dict."""
+        checked = sending.check(message, self.journey, self.policy, now)
+        earlier = self.ledger.get(message.message_key)
+        if checked.ready and earlier is None:
+            self.ledger[message.message_key] = sending.claim_entry(message, checked, now)
+        provider: sending.ProviderAnswer = None
+        if earlier is not None and not earlier.status.finished:
+            provider = self.accepted.get(message.message_key)
+        action = sending.decide(message, checked, earlier, provider, self.policy, now)
+        if isinstance(action, sending.HandOver):
+            assert self.journey is not None
+            receipt = self.accepted.get(message.message_key)
+            if receipt is None:  # the provider's idempotency key: a second hand-over reaches no one
+                receipt = ProviderReceipt(f"provider-{len(self.accepted)}", now)
+                self.accepted[message.message_key] = receipt
+                live = tuple(duty.key for duty in action.live)
+                self.handed_over.append(HandedOver(message, live, action.address, now, self.events_applied))
+            if crash_after_send:
+                self._put(now + timedelta(seconds=30), message)  # the lock expires; delivered again
+                return action
+            action = sending.handed_over(message, action.entry, receipt, 1)
+        if isinstance(action, sending.Later):
+            self.held.append((message, action.at))
+            self._put(action.at, action.message)
+            return action
+        if action.ledger is not None:
+            self.ledger[message.message_key] = action.ledger
+        if action.sent is None and action.ledger is not None:
+            self.stopped.append(Stopped(message, action.ledger.reason or "", now))
+        if self.journey is not None and action.outcomes:
+            journey = self.journey
+            for outcome in action.outcomes:
+                journey = evaluate_message_outcome(journey, outcome, now).journey
+            self.journey = journey
+        return action
+
+    # --- reading it ---------------------------------------------------------------------------------
+
+    def waiting_messages(self) -> list[OutboundMessage]:
+        """Messages emitted and not yet finished in the ledger (on the queue, or held)."""
+        waiting: dict[str, OutboundMessage] = {}
+        for _, _, item in self.agenda:
+            if isinstance(item, OutboundMessage):
+                entry = self.ledger.get(item.message_key)
+                if entry is None or not entry.status.finished:
+                    waiting.setdefault(item.message_key, item)
+        return list(waiting.values())
