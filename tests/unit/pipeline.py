@@ -6,17 +6,20 @@ ledger and a set for what the provider has accepted (by idempotency key, as ACS 
 Messages and scheduled events wait in one agenda and are taken in time order when the test
 moves the clock on. What the provider was handed, and when, is kept for the test to read.
 
-Two faults a real worker meets can be asked for: a step that emits and then dies before its
-write (``crash_after_emit``: the event comes again and is evaluated again from the old
-state), and ``send_message`` dying after the provider took the message (``crash_after_send``:
-the message comes again).
+The faults a real worker meets can be asked for: a step that emits and then dies before its
+write (``crash_after_emit``, ``crash_on_wakes``: the event comes again and is evaluated again
+from the old state, which must decide the same), ``send_message`` dying after the provider took a message (``crash_after_send``: the
+message comes again), and every message delivered twice (``redeliver_messages``).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from shared.contracts.messages import DeadlineCheck, OutboundMessage, ResolvedCaseChange, SharedFacts, Wake
@@ -80,6 +83,14 @@ class Recipient:
     tasks: list[OfficerTask] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     events_applied: int = 0
+    # What each delivery of a message came to: handed_over, provider_had_it, finished_before, later, stopped.
+    deliveries: Counter[str] = field(default_factory=Counter)
+    hand_over_calls: Counter[str] = field(default_factory=Counter)  # provider calls, by message key
+    redeliver_messages: bool = False  # every message is delivered twice (a lock lost after the step ran)
+    crash_after_send: bool = False  # send_message dies after the provider took each message the first time
+    crashed: set[str] = field(default_factory=set)  # messages whose first hand-over died
+    crash_on_wakes: bool = False  # evaluate_journey dies after emitting, on every scheduled wake-up
+    redecided: int = 0  # events evaluated again after a crash, and found to decide the same
     _order: itertools.count[int] = field(default_factory=itertools.count)
 
     # --- events into evaluate_journey -------------------------------------------------------------
@@ -91,27 +102,47 @@ class Recipient:
         self.run_until(now)
         self.events_applied += 1
 
-        def evaluate() -> Decision:
-            return evaluate_case_change(self.journey, event, self.person_id, self.role, self.policy, now)
-
-        if crash_after_emit:
-            self._emit(evaluate(), now)
-        return self._apply(evaluate(), now)
+        evaluate = partial(
+            evaluate_case_change, self.journey, event, self.person_id, self.role, self.policy, now
+        )
+        return self._evaluate(evaluate, now, crash_after_emit)
 
     def shared_facts(self, event: SharedFacts, now: datetime, *, crash_after_emit: bool = False) -> Decision:
         """The crime's safety facts reach this recipient's journey (which must exist)."""
         self.run_until(now)
         assert self.journey is not None
         self.events_applied += 1
-        if crash_after_emit:
-            self._emit(evaluate_shared_facts(self.journey, event, self.policy, now), now)
-        return self._apply(evaluate_shared_facts(self.journey, event, self.policy, now), now)
+        journey = self.journey
+        return self._evaluate(
+            lambda: evaluate_shared_facts(journey, event, self.policy, now), now, crash_after_emit
+        )
+
+    def _evaluate(self, evaluate: Callable[[], Decision], now: datetime, crash_after_emit: bool) -> Decision:
+        """Evaluate and apply; after a crash, evaluate again from the same state, as the redelivery does."""
+        if not crash_after_emit:
+            return self._apply(evaluate(), now)
+        crashed = evaluate()
+        self._emit(crashed, now)
+        again = evaluate()
+        # The same event from the same state decides the same: the redelivery emits the same ids.
+        assert (again.journey, again.messages, again.tasks, again.scheduled) == (
+            crashed.journey,
+            crashed.messages,
+            crashed.tasks,
+            crashed.scheduled,
+        ), "a redelivered event decided differently"
+        self.redecided += 1
+        return self._apply(again, now)
 
     def _emit(self, decision: Decision, now: datetime) -> None:
         """What a step emits before it writes: its messages and scheduled events go on the queues."""
         for message in decision.messages:
             self.emitted.append(message)
             self._put(max(message.not_before or now, now) + self.send_latency, message)
+            if self.redeliver_messages:
+                self._put(
+                    max(message.not_before or now, now) + self.send_latency + timedelta(seconds=1), message
+                )
         for scheduled in decision.scheduled:
             self._put(scheduled.at, scheduled.event)
 
@@ -130,13 +161,8 @@ class Recipient:
 
     # --- the clock ----------------------------------------------------------------------------------
 
-    def run_until(self, until: datetime, *, crash_after_send: frozenset[str] = frozenset()) -> None:
-        """Deliver, in time order, everything due by ``until``.
-
-        ``crash_after_send``: message keys whose first hand-over dies before anything is
-        written, so that the message is delivered again.
-        """
-        crashing = set(crash_after_send)
+    def run_until(self, until: datetime) -> None:
+        """Deliver, in time order, everything due by ``until``."""
         while True:
             due = [entry for entry in self.agenda if entry[0] <= until]
             if not due:
@@ -145,12 +171,12 @@ class Recipient:
             self.agenda.remove(entry)
             at, _, item = entry
             if isinstance(item, OutboundMessage):
-                crash = item.message_key in crashing
-                crashing.discard(item.message_key)
-                self.send(item, at, crash_after_send=crash)
+                self.send(item, at)
             elif isinstance(item, Wake):
                 assert self.journey is not None
-                self._apply(evaluate_wake(self.journey, item, self.policy, at), at)
+                self._evaluate(
+                    partial(evaluate_wake, self.journey, item, self.policy, at), at, self.crash_on_wakes
+                )
             else:
                 assert self.journey is not None
                 handed_at = self._handed_at(item)
@@ -171,9 +197,7 @@ class Recipient:
 
     # --- send_message -------------------------------------------------------------------------------
 
-    def send(
-        self, message: OutboundMessage, now: datetime, *, crash_after_send: bool = False
-    ) -> sending.Action:
+    def send(self, message: OutboundMessage, now: datetime) -> sending.Action:
         """send_message for one delivery of the message, as the step does it, with the ledger in a dict."""
         checked = sending.check(message, self.journey, self.policy, now)
         earlier = self.ledger.get(message.message_key)
@@ -183,25 +207,36 @@ class Recipient:
         if earlier is not None and not earlier.status.finished:
             provider = self.accepted.get(message.message_key)
         action = sending.decide(message, checked, earlier, provider, self.policy, now)
+        if earlier is not None and earlier.status.finished:
+            self.deliveries["finished_before"] += 1
+        elif isinstance(provider, ProviderReceipt):
+            self.deliveries["provider_had_it"] += 1
         if isinstance(action, sending.HandOver):
             assert self.journey is not None
+            self.hand_over_calls[message.message_key] += 1
+            self.deliveries["handed_over"] += 1
             receipt = self.accepted.get(message.message_key)
             if receipt is None:  # the provider's idempotency key: a second hand-over reaches no one
                 receipt = ProviderReceipt(f"provider-{len(self.accepted)}", now)
                 self.accepted[message.message_key] = receipt
                 live = tuple(duty.key for duty in action.live)
                 self.handed_over.append(HandedOver(message, live, action.address, now, self.events_applied))
-            if crash_after_send:
+            if self.crash_after_send and message.message_key not in self.crashed:
+                self.crashed.add(message.message_key)
                 self._put(now + timedelta(seconds=30), message)  # the lock expires; delivered again
                 return action
             action = sending.handed_over(message, action.entry, receipt, 1)
         if isinstance(action, sending.Later):
+            self.deliveries["later"] += 1
             self.held.append((message, action.at))
             self._put(action.at, action.message)
             return action
         if action.ledger is not None:
+            before = self.ledger.get(message.message_key)
+            assert before is None or not before.status.finished, f"a finished entry rewritten: {before}"
             self.ledger[message.message_key] = action.ledger
         if action.sent is None and action.ledger is not None:
+            self.deliveries["stopped"] += 1
             self.stopped.append(Stopped(message, action.ledger.reason or "", now))
         if self.journey is not None and action.outcomes:
             journey = self.journey
