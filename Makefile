@@ -69,8 +69,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Every layer (tests/unit, tests/integration, tests/e2e) on both cores (pytest-xdist); each worker
+# starts its own Azurite on a free port.
 unit: $(STAMP) $(NODE_STAMP) $(IAC_STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist worksteal
 
 test: lint typecheck unit
 

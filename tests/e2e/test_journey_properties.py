@@ -567,9 +567,8 @@ def test_no_message_goes_against_safeguarding_or_consent_or_to_any_address_but_t
         )
 
     check()
-    assert seen["messages"] >= 30 and seen["to_guardians"] >= 1 and seen["tasks_for_excluded_crimes"] >= 1, (
-        seen
-    )
+    assert seen["messages"] >= 12 and seen["to_guardians"] >= 1, seen
+    assert seen["tasks_for_excluded_crimes"] >= 10, seen
 
 
 # --- Exactly once, never by SMS at night, never a withdrawn milestone -------------------------------
@@ -666,7 +665,10 @@ def _duties(outputs: Outputs) -> dict[tuple[str, str, str], tuple[str, str, str 
     }
 
 
-@PROPERTY_SETTINGS
+# Six examples, each replayed twice: redelivery is also a unit property at 500 examples under
+# more kinds of fault (tests/unit/test_exactly_once_properties.py), a fixed scenario with every
+# queue message redelivered (tests/e2e/test_end_to_end.py) and a fault kind of the chaos runs.
+@settings(PROPERTY_SETTINGS, max_examples=6)
 @given(scenarios())
 def test_redelivering_every_queue_message_changes_nothing(scenario: Scenario) -> None:
     plain = replay(scenario)

