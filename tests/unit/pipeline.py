@@ -2,14 +2,16 @@
 
 The steps' decisions without their I/O: the journey rules (``shared.domain.journey``) for
 each event, and ``shared.domain.sending`` for each message, with a dict for the Messages
-ledger and a set for what the provider has accepted (by idempotency key, as ACS keeps it).
+ledger and one for what the provider has accepted (by idempotency key, as ACS keeps it).
 Messages and scheduled events wait in one agenda and are taken in time order when the test
 moves the clock on. What the provider was handed, and when, is kept for the test to read.
 
 The faults a real worker meets can be asked for: a step that emits and then dies before its
 write (``crash_after_emit``, ``crash_on_wakes``: the event comes again and is evaluated again
-from the old state, which must decide the same), ``send_message`` dying after the provider took a message (``crash_after_send``: the
-message comes again), and every message delivered twice (``redeliver_messages``).
+from the old state, which must decide the same), ``send_message`` dying after the provider
+took a message (``crash_after_send``: the message comes again), and every message delivered
+twice (``redeliver_messages``). Two invariants are asserted as it runs: a redelivered event
+decides what it decided the first time, and a finished ledger entry is never written again.
 """
 
 from __future__ import annotations
@@ -52,15 +54,6 @@ class HandedOver:
     events_applied: int  # how many case changes and shared facts had reached the journey by then
 
 
-@dataclass(frozen=True)
-class Stopped:
-    """A message send_message finished without handing it over, and why."""
-
-    message: OutboundMessage
-    reason: str
-    at: datetime
-
-
 Agendum = OutboundMessage | Wake | DeadlineCheck
 
 
@@ -78,10 +71,8 @@ class Recipient:
     accepted: dict[str, ProviderReceipt] = field(default_factory=dict)
     emitted: list[OutboundMessage] = field(default_factory=list)
     handed_over: list[HandedOver] = field(default_factory=list)
-    stopped: list[Stopped] = field(default_factory=list)
     held: list[tuple[OutboundMessage, datetime]] = field(default_factory=list)  # put off to a later time
     tasks: list[OfficerTask] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
     events_applied: int = 0
     # What each delivery of a message came to: handed_over, provider_had_it, finished_before, later, stopped.
     deliveries: Counter[str] = field(default_factory=Counter)
@@ -112,10 +103,8 @@ class Recipient:
         self.run_until(now)
         assert self.journey is not None
         self.events_applied += 1
-        journey = self.journey
-        return self._evaluate(
-            lambda: evaluate_shared_facts(journey, event, self.policy, now), now, crash_after_emit
-        )
+        evaluate = partial(evaluate_shared_facts, self.journey, event, self.policy, now)
+        return self._evaluate(evaluate, now, crash_after_emit)
 
     def _evaluate(self, evaluate: Callable[[], Decision], now: datetime, crash_after_emit: bool) -> Decision:
         """Evaluate and apply; after a crash, evaluate again from the same state, as the redelivery does."""
@@ -148,7 +137,6 @@ class Recipient:
 
     def _apply(self, decision: Decision, now: datetime) -> Decision:
         """Emit, then write the new state (tasks included)."""
-        self.decisions.append(decision)
         if decision.unchanged:
             return decision
         self._emit(decision, now)
@@ -237,7 +225,6 @@ class Recipient:
             self.ledger[message.message_key] = action.ledger
         if action.sent is None and action.ledger is not None:
             self.deliveries["stopped"] += 1
-            self.stopped.append(Stopped(message, action.ledger.reason or "", now))
         if self.journey is not None and action.outcomes:
             journey = self.journey
             for outcome in action.outcomes:

@@ -8,9 +8,10 @@ from the old state and its messages are on the queue twice), ``send_message`` dy
 the provider took a message, and every message delivered twice.
 
 The property: every duty is told at most once on each channel, the provider is called at
-most once for each message, a duty handed to an officer is never also messaged, the same
-event applied again changes nothing (``applied_events``), and the same event evaluated twice
-from the same state decides the same thing (so a redelivery emits the same message ids).
+most once for each message, a duty handed to an officer is never also messaged (but for one
+known race, stated where it is allowed), the same event applied again changes nothing
+(``applied_events``), and the same event evaluated twice from the same state decides the
+same thing (so a redelivery emits the same message ids).
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ EXCLUDED_FLAGS = list(POLICY.safeguarding.excluded_flags)
 SAFEGUARDING = ["Domestic Incident", "domestic incident", "Sexual Offence", "STALKING / HARASSMENT", "Child Protection", "Honour-Based Abuse"]  # fmt: skip
 ORDINARY = ["Violence", "Theft", "Burglary", "Concern for Welfare"]
 NOTIFIABLE = ["suspect_arrested", "suspect_interviewed", "suspect_bailed", "suspect_charged"]
-# How long a message waits on its queue before send_message takes it: mostly at once, now and
-# then a backlog (a provider outage, a redeployment).
+# How long a message waits on its queue before send_message takes it: at once, seconds, or a
+# backlog (a provider outage, a redeployment).
 LATENCIES = [timedelta(0), timedelta(seconds=20), timedelta(minutes=25), timedelta(hours=3)]
 # Minutes between one feed change and the next: inside the coalescing window, or later.
 GAPS = [1, 4, 9, 15, 20, 30, 45, 90, 190, 600, 1500]
