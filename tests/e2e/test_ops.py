@@ -40,7 +40,7 @@ from shared.ports import OutgoingMessage
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
 from tests.conftest import SCENARIOS, read_jsonl
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADULT = "HU/000101/26"
 HOURLY = "0 0 * * * *"
 

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from shared.telemetry import EVENT_NAMES
-from tests.test_infra import body, leaves
+from tests.integration.test_infra import body, leaves
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "infra" / "bicep"
 IAC_PYTHON = ROOT / ".venv-iac" / "bin" / "python"
 PARSE_TOOL = BICEP / "tools" / "bicep_json.py"
