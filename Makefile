@@ -34,7 +34,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $(NODE_STAMP)
 
-# pycep-parser and checkov for tests/test_infra.py, in their own venv (their pins never meet the app's).
+# pycep-parser and checkov for tests/integration/test_infra.py, in their own venv (their pins never meet the app's).
 $(IAC_STAMP): requirements-iac.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
@@ -56,7 +56,7 @@ install: $(STAMP) $(NODE_STAMP) $(IAC_STAMP) chromium
 
 iac: $(STAMP) $(IAC_STAMP)
 	$(IAC_VENV)/bin/checkov --config-file infra/bicep/.checkov.yaml -d infra/bicep
-	$(VENV)/bin/pytest -q tests/test_infra.py
+	$(VENV)/bin/pytest -q tests/integration/test_infra.py
 
 demo: $(STAMP)
 	rm -rf $(DEMO)
@@ -83,8 +83,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Every layer (tests/unit, tests/integration, tests/e2e) on both cores (pytest-xdist); each worker
+# starts its own Azurite on a free port.
 unit: $(STAMP) $(NODE_STAMP) $(IAC_STAMP) chromium
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist worksteal
 
 test: lint typecheck unit
 

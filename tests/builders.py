@@ -1,4 +1,5 @@
-"""Builders of feed records for scenario tests (the feed contracts' shapes, schemas/)."""
+"""Builders of feed records for scenario tests (the feed contracts' shapes, schemas/), and of the
+domain's own objects (journeys, duties, case changes, shared facts) for the unit tests of the pure rules."""
 
 from __future__ import annotations
 
@@ -10,6 +11,19 @@ from typing import Any
 from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.bootstrap import Services, SystemClock, bootstrap, embedded_queues
+from shared.contracts.feeds import NicheOccurrence, StormIncident
+from shared.contracts.messages import (
+    CaseChange,
+    CrimeFacts,
+    Officer,
+    OutboundMessage,
+    ResolvedCaseChange,
+    SharedFacts,
+)
+from shared.domain.diff import diff_niche, diff_storm
+from shared.domain.facts import tell
+from shared.domain.journey import Duty, Journey
+from shared.domain.people import VictimFacts
 from shared.local.run import RunRequest, run
 from shared.ports import Clock
 from shared.settings import Settings
@@ -170,3 +184,109 @@ def embedded(settings: Settings, clock: Clock | None = None) -> tuple[Services, 
     policy = load_policy(settings.JOURNEY_POLICY_PATH)
     broker = embedded_queues(settings, clock)
     return bootstrap(settings, clock=clock, policy=policy, publisher=broker, files_only=True), broker
+
+
+# --- Domain objects, for the unit tests of the pure rules ------------------------------------------
+
+DIRECTORY_OFFICER = Officer.model_validate(OFFICER)
+
+
+def niche_change(
+    record: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    *,
+    officer: Officer | None = DIRECTORY_OFFICER,
+) -> ResolvedCaseChange:
+    """The event evaluate_journey gets for a Niche record read after ``before`` (None: first seen):
+    the differences as ingest finds them, the officer as resolve_officer adds it."""
+    new = NicheOccurrence.model_validate(record)
+    old = NicheOccurrence.model_validate(before) if before is not None else None
+    change_id = f"niche:{new.crime_reference}:{new.modified_at.isoformat()}"
+    case = CaseChange(
+        change_id=change_id,
+        feed="niche",
+        crime_reference=new.crime_reference,
+        detected_at=new.modified_at,
+        changes=diff_niche(old, new),
+        niche=new,
+    )
+    return ResolvedCaseChange(event_id=change_id, case=case, officer=officer)
+
+
+def storm_change(
+    record: dict[str, Any], before: dict[str, Any] | None = None, *, linked_crime: str | None = None
+) -> ResolvedCaseChange:
+    """The event evaluate_journey gets for a STORM record read after ``before``, keyed by its incident."""
+    new = StormIncident.model_validate(record)
+    old = StormIncident.model_validate(before) if before is not None else None
+    change_id = f"storm:{new.incident_number}:{new.modified_at.isoformat()}"
+    case = CaseChange(
+        change_id=change_id,
+        feed="storm",
+        crime_reference=new.incident_number,
+        detected_at=new.modified_at,
+        changes=diff_storm(old, new),
+        storm=new,
+        linked_crime=linked_crime or new.crime_reference,
+    )
+    return ResolvedCaseChange(event_id=change_id, case=case)
+
+
+def facts_told(
+    partition: str,
+    crime_reference: str = "HU/000001/26",
+    *,
+    flags: list[str] | None = None,
+    incidents: dict[str, list[str]] | None = None,
+    status: str = "under_investigation",
+) -> SharedFacts:
+    """A crime's safety facts as evaluate_journey tells them to one linked partition."""
+    facts = CrimeFacts(
+        crime_reference=crime_reference, flags=sorted(flags or []), status=status, incidents=incidents or {}
+    )
+    return tell(facts, partition)
+
+
+def duty(key: str = "ack", *, template: str = "acknowledgement", event_at: datetime, **fields: Any) -> Duty:
+    """A duty as a journey holds it (open, with no deadline, unless told otherwise)."""
+    return Duty(key=key, template=template, event_at=event_at, change_id=f"c-{key}", **fields)
+
+
+def journey(
+    *duties: Duty,
+    person: dict[str, Any] | None = None,
+    ref: str = "HU/000001/26",
+    flags: list[str] | None = None,
+    recorded_at: datetime | None = None,
+    **fields: Any,
+) -> Journey:
+    """A victim's journey holding these duties; ``person`` is a feed victim (``victim()``)."""
+    facts = person if person is not None else victim()
+    return Journey(
+        crime_reference=ref,
+        person_id=facts["person_id"],
+        role="victim",
+        recorded_at=recorded_at,
+        flags=flags or [],
+        victim=VictimFacts.model_validate(facts),
+        officer=DIRECTORY_OFFICER,
+        duties={d.key: d for d in duties},
+        **fields,
+    )
+
+
+def outbound(
+    message_key: str, on: Journey, duties: list[str], channel: str, *, decided_at: datetime
+) -> OutboundMessage:
+    """A message evaluate_journey would emit for these duties of the journey's recipient."""
+    return OutboundMessage.model_validate(
+        {
+            "message_key": message_key,
+            "crime_reference": on.crime_reference,
+            "person_id": on.person_id,
+            "duties": duties,
+            "template": "combined_update" if len(duties) > 1 else on.duties[duties[0]].template,
+            "channel": channel,
+            "decided_at": decided_at,
+        }
+    )

@@ -221,30 +221,31 @@ def _channel_table(html: str) -> dict[str, dict[str, int]]:
 def test_messages_by_channel_count_what_the_ledger_says_became_of_them_zero_when_none(
     generated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Delivery reports (another change) move handed-over messages on to delivered or undelivered:
-    # the report reads those statuses from the ledger as they are.
+    # The local host's provider reports every message delivered unless told otherwise, so some are
+    # moved back to awaiting a report and some on to undelivered: the report must count each status
+    # from the ledger as it is.
     run_folder = shutil.copytree(generated / "run", tmp_path / "run")
     store = SqliteTableStore(run_folder / "state.db")
-    handed = [e for e in store.export(MESSAGES) if e.properties.get("status") == "sent"]
+    handed = [e for e in store.export(MESSAGES) if e.properties.get("status") == "delivered"]
     by_channel = {
         channel: [e for e in handed if e.properties["channel"] == channel] for channel in ("email", "sms")
     }
     assert len(by_channel["email"]) > 10 and len(by_channel["sms"]) > 10
     changed = {
-        ("email", "delivered"): 4,
+        ("email", "sent"): 4,
         ("email", "undelivered"): 2,
-        ("sms", "delivered"): 7,
+        ("sms", "sent"): 7,
         ("sms", "undelivered"): 3,
     }
     for (channel, status), count in changed.items():
         for entity in by_channel[channel][:count]:
-            report_at = entity.properties["sent_at"] + timedelta(minutes=2)
-            properties = {
-                **entity.properties,
-                "status": status,
-                "delivery_status": status,
-                "reported_at": report_at,
-            }
+            properties = dict(entity.properties, status=status)
+            if status == "sent":  # no report yet
+                properties = {
+                    k: v for k, v in properties.items() if k not in ("delivery_status", "reported_at")
+                }
+            else:
+                properties["delivery_status"] = "Bounced" if channel == "email" else "Failed"
             store.upsert(MESSAGES, Entity(entity.partition_key, entity.row_key, properties))
         by_channel[channel] = by_channel[channel][count:]
     expected: dict[str, Counter[str]] = {"email": Counter(), "sms": Counter()}
@@ -258,9 +259,9 @@ def test_messages_by_channel_count_what_the_ledger_says_became_of_them_zero_when
     assert list(counts) == ["email", "sms", "total"]
     for channel in ("email", "sms"):
         seen, ledger = counts[channel], expected[channel]
-        assert seen["delivered"] == changed[(channel, "delivered")] == ledger["delivered"]
-        assert seen["not delivered"] == changed[(channel, "undelivered")] == ledger["undelivered"]
-        assert seen["no delivery report yet"] == ledger["sent"]
+        assert seen["delivered"] == ledger["delivered"] > 10
+        assert seen["not delivered"] == ledger["undelivered"] >= changed[(channel, "undelivered")]
+        assert seen["no delivery report yet"] == ledger["sent"] >= changed[(channel, "sent")]
         assert seen["handed over"] == ledger["sent"] + ledger["delivered"] + ledger["undelivered"]
         assert seen["refused by the provider"] == ledger["failed"]
         assert seen["not sent"] == ledger["suppressed"]

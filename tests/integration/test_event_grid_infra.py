@@ -8,9 +8,9 @@ there), which the topic's identity alone may write to; and the subscription depl
 only in the second deployment step, once the code is published. The function it targets
 must be an Event Grid-triggered function of function_app.py.
 
-The Bicep is read through pycep-parser's JSON with the helpers of tests/test_infra.py
+The Bicep is read through pycep-parser's JSON with the helpers of tests/integration/test_infra.py
 (the IaC virtual environment, .venv-iac, created by `make test`; these tests fail, not
-skip, when it is missing). Checkov runs over every file in tests/test_infra.py.
+skip, when it is missing). Checkov runs over every file in tests/integration/test_infra.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_infra import BICEP, STORAGE, bicep, body, default, resources_of
+from tests.integration.test_infra import BICEP, STORAGE, bicep, body, default, resources_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_APP = ROOT / "function_app.py"

@@ -9,7 +9,7 @@
 //
 // The log rules query the workspace-based Application Insights tables in the Log
 // Analytics workspace. Every query is also in docs/operations-kql.md, word for word
-// (tests/test_monitoring_infra.py fails when they differ). Every rule resolves itself
+// (tests/integration/test_monitoring_infra.py fails when they differ). Every rule resolves itself
 // once its condition clears (autoMitigate).
 
 @description('Prefix of the resource names, for example victimupd-prod.')

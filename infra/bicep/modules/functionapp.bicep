@@ -1,6 +1,6 @@
 // The Function App on the Flex Consumption plan (FC1), Python 3.11, running as the
 // user-assigned identity, with the app settings the code reads (shared/settings.py).
-// A test (tests/test_infra.py) fails if appSettings and the settings model drift apart.
+// A test (tests/integration/test_infra.py) fails if appSettings and the settings model drift apart.
 
 @description('Function App name (also its host name).')
 param name string

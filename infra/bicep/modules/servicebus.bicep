@@ -56,7 +56,7 @@ param logAnalyticsWorkspaceId string
 
 // The queues the code uses: the defaults of CASE_CHANGES_QUEUE, JOURNEY_EVENTS_QUEUE,
 // OUTBOUND_MESSAGES_QUEUE and OFFICER_TASKS_QUEUE in shared/settings.py, with sessions where
-// the trigger in function_app.py sets is_sessions_enabled (tests/test_infra.py keeps them equal).
+// the trigger in function_app.py sets is_sessions_enabled (tests/integration/test_infra.py keeps them equal).
 // Every message carries a message_id, so duplicate detection is on for all four.
 var queues = [
   {

@@ -5,7 +5,7 @@
 // AppRequests, AppExceptions) in the Log Analytics workspace; the workbook is linked
 // to the Application Insights component (sourceId), so it is listed under its
 // Workbooks blade. Every query below is also in docs/operations-kql.md, word for word
-// (tests/test_monitoring_infra.py fails when they differ), so it can be pasted into Logs.
+// (tests/integration/test_monitoring_infra.py fails when they differ), so it can be pasted into Logs.
 // Custom events are AppEvents rows whose Name is the event name (shared/telemetry.py).
 // Counts add up ItemCount, which corrects for sampling.
 

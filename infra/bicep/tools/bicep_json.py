@@ -3,7 +3,7 @@
 Run with the IaC virtual environment (the one checkov uses, so a file this parses is a
 file checkov scans): ``.venv-iac/bin/python infra/bicep/tools/bicep_json.py FILE...``.
 Output: ``{"files": {path: parsed JSON}, "errors": {path: message}}``; exit status 1
-when any file failed to parse. Used by tests/test_infra.py.
+when any file failed to parse. Used by tests/integration/test_infra.py.
 """
 
 from __future__ import annotations

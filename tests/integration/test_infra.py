@@ -31,7 +31,7 @@ from shared.contracts.feeds import Preferences
 from shared.local.host import functions_of
 from shared.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "infra" / "bicep"
 MODULES = BICEP / "modules"
 CHECKOV_CONFIG = BICEP / ".checkov.yaml"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STEPS = sorted(p for p in (ROOT / "shared" / "steps").glob("*.py") if p.name != "__init__.py")
 DOMAIN = sorted(p for p in (ROOT / "shared" / "domain").rglob("*.py") if p.name != "__init__.py")
 

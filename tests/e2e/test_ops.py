@@ -40,7 +40,7 @@ from shared.ports import OutgoingMessage
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
 from tests.conftest import SCENARIOS, read_jsonl
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADULT = "HU/000101/26"
 HOURLY = "0 0 * * * *"
 
@@ -181,7 +181,7 @@ def test_a_replayed_message_that_fails_again_can_be_replayed_again_under_a_new_i
 def test_with_service_bus_settings_the_local_queues_are_refused_not_shown_empty(
     dead_letter_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Dead letters then come from Service Bus (tests/test_servicebus_dead_letters.py), and quarantine
+    # Dead letters then come from Service Bus (tests/integration/test_servicebus_dead_letters.py), and quarantine
     # reingest emits there (below): the run folder's queues are not what the settings name.
     monkeypatch.setenv("StateStorage", "UseDevelopmentStorage=true")
     monkeypatch.setenv(

@@ -13,7 +13,7 @@ import pytest
 
 from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADULT = "HU/000101/26"
 DOMESTIC = "HU/000202/26"
 

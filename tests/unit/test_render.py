@@ -376,7 +376,7 @@ def test_an_email_names_a_known_kind_of_disposal_and_never_free_text(disposal: s
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests.test_catalogue import doubled_words, times_without_a_day  # noqa: E402
+from tests.unit.test_catalogue import doubled_words, times_without_a_day  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)

@@ -1,7 +1,8 @@
-"""Officer tasks reach a person (journey-rules.md §11): notify_officer, its notices, its ledger and its notifiers.
+"""notify_officer, its notices, its ledger and its notifiers (journey-rules.md §11).
 
-End to end through the local host and the real function objects (``replay``), at the
-step with embedded services, and the ACS notifier through the real SDK against the stub.
+At the step with embedded services (SQLite tables, the file notifier), the ACS notifier
+through the real SDK against the stub, and the wiring. The same rules end to end through
+the local host are in ``tests/e2e/test_officer_tasks.py``.
 """
 
 from __future__ import annotations
@@ -29,143 +30,21 @@ from shared.steps.decisions import record_decision
 from shared.steps.notify_officer import notify_officer
 from shared.steps.results import StepResult, apply
 from tests.acs_stub import AcsStub, acs_stub  # noqa: F401  (fixture)
-from tests.builders import OFFICER, embedded, milestone, occurrence, replay, victim
+from tests.builders import OFFICER, embedded
 from tests.conftest import read_jsonl
 
 POLICY = Policy()
 TEAM = POLICY.force.team_mailbox
 SUPERVISORS = POLICY.force.supervisor_mailbox
 OFFICER_EMAIL = str(OFFICER["email"])
-DESIGN_FIELDS = {"task_id", "crime_reference", "to", "kind", "subject", "body", "sent_at"}
 
 DOMESTIC = "HU/000881/26"
-# Recorded on Friday 18 December 2026; domestic abuse gives enhanced rights: due at the end of the
-# 1st working day after, Monday 21 December 2026, 23:59:59 (GMT).
-RECORDED = "2026-12-18T10:00:00Z"
+# Due at the end of Monday 21 December 2026 (GMT): the task of a domestic abuse crime recorded the Friday before.
 DUE = datetime(2026, 12, 21, 23, 59, 59, tzinfo=UTC)
-
-
-def _domestic_abuse_crime(**changes: Any) -> dict[str, Any]:
-    record = occurrence(
-        RECORDED,
-        ref=DOMESTIC,
-        flags=["domestic_abuse"],
-        milestones=[milestone("M-881", "suspect_arrested", "2026-12-18T09:00:00Z")],
-        victims=[victim("P-2201")],
-    )
-    return record | changes
 
 
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-# --- end to end --------------------------------------------------------------------------------------
-
-
-def test_each_task_of_a_domestic_abuse_crime_is_mailed_once_to_the_officers_directory_address(
-    tmp_path: Path,
-) -> None:
-    result = replay(tmp_path, [_domestic_abuse_crime()], end="2026-12-21T12:00:00Z")
-
-    tasks = [t for t in result["tasks"] if t["crime_reference"] == DOMESTIC]
-    assert sorted(t["duties"][0] for t in tasks) == ["ack", "m:M-881"]
-    mails = result["officer_mail"]
-    assert sorted(m["task_id"] for m in mails) == sorted(t["task_id"] for t in tasks)  # one each
-    for mail in mails:
-        assert set(mail) == DESIGN_FIELDS
-        assert (mail["kind"], mail["to"], mail["crime_reference"]) == ("task", OFFICER_EMAIL, DOMESTIC)
-        assert _at(mail["sent_at"]).utcoffset() == timedelta(0)  # ISO 8601 with its offset
-        assert "automated messages are not allowed for this crime (domestic abuse)" in mail["body"]
-        assert "by 11:59pm on Monday 21 December 2026" in mail["subject"]
-    # Nothing to the victim, and officer mail is never in the victims' outbox.
-    assert not [m for m in result["outbox"] if m["crime_reference"] == DOMESTIC]
-    assert result["summary"]["officer_mail"] == {"task": 2, "reminder": 0}
-
-
-def test_a_crime_whose_officer_is_not_in_the_directory_is_mailed_to_the_team_mailbox(tmp_path: Path) -> None:
-    unlisted = _domestic_abuse_crime(oic={"employee_id": "999999", "collar_number": None})
-    result = replay(tmp_path, [unlisted], end="2026-12-21T12:00:00Z")
-
-    mails = result["officer_mail"]
-    assert len(mails) == len(result["tasks"]) == 2
-    assert {m["to"] for m in mails} == {TEAM}
-    assert all("please allocate it" in m["body"] for m in mails)
-
-
-def test_an_open_task_goes_to_the_supervisor_at_its_due_time_and_not_before(tmp_path: Path) -> None:
-    crime = [_domestic_abuse_crime()]
-    just_before = replay(tmp_path / "before", crime, end=(DUE - timedelta(seconds=1)).isoformat())
-    assert [m for m in just_before["officer_mail"] if m["kind"] == "reminder"] == []
-
-    after = replay(tmp_path / "after", crime, end="2026-12-22T09:00:00Z")
-    due = {t["task_id"]: _at(t["due_by"]) for t in after["tasks"] if t["reason"].startswith("excluded")}
-    reminders = [m for m in after["officer_mail"] if m["kind"] == "reminder"]
-    assert sorted(m["task_id"] for m in reminders) == sorted(due)  # one each
-    for reminder in reminders:
-        assert reminder["to"] == SUPERVISORS
-        assert _at(reminder["sent_at"]) == due[reminder["task_id"]] == DUE
-        assert "overdue" in reminder["body"] and f"officer 104233 ({OFFICER_EMAIL})" in reminder["body"]
-    assert after["summary"]["officer_mail"]["reminder"] == 2
-    assert SUPERVISORS not in {m["to"] for m in after["outbox"]}
-
-
-def test_a_generated_sample_puts_no_victims_personal_data_in_any_officer_mail(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from shared.local.generate import generate
-    from shared.local.run import RunRequest, run
-
-    monkeypatch.setenv("NICHE_POLL_SCHEDULE", "0 0 * * * *")
-    monkeypatch.setenv("STORM_POLL_SCHEDULE", "0 0 * * * *")
-    feeds = tmp_path / "feeds"
-    generate(feeds, crimes=200, days=20, seed=11)
-    summary = run(RunRequest(feeds, feeds / "officers.json", tmp_path / "out"))
-    personal = _personal_data(feeds)
-    assert len(personal) > 300  # the sample really has people in it, guardians among them
-
-    mails = read_jsonl(tmp_path / "out" / "officer-mail.jsonl")
-    checked = 0
-    for mail in mails:
-        text = "\n".join((mail["to"], mail["subject"], mail["body"]))
-        assert sorted(value for value in personal if value in text) == [], mail["task_id"]
-        assert mail["crime_reference"] in mail["subject"] and mail["crime_reference"] in mail["body"]
-        checked += 1
-    assert checked == len(mails) == sum(summary["officer_mail"].values())
-    assert summary["officer_mail"]["task"] > 50 and summary["officer_mail"]["reminder"] > 10
-    assert checked == summary["officer_mail"]["task"] + summary["officer_mail"]["reminder"]
-    victims_told = {m["to"] for m in read_jsonl(tmp_path / "out" / "outbox.jsonl")}
-    assert not victims_told & {m["to"] for m in mails}  # officer mail never in the victims' outbox
-
-
-def _personal_data(feeds: Path) -> set[str]:
-    """Every victim's, guardian's and caller's name, email, mobile and date of birth in the feeds."""
-    found: set[str] = set()
-
-    def add(value: Any, shortest: int) -> None:
-        if isinstance(value, str) and len(value) >= shortest:
-            found.add(value)
-
-    for name in ("niche.jsonl", "storm.jsonl"):
-        for line in (feeds / name).read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            people = [v for v in record.get("victims") or [] if isinstance(v, dict)]
-            people += [v["guardian"] for v in people if isinstance(v.get("guardian"), dict)]
-            if isinstance(record.get("caller"), dict):
-                people.append(record["caller"])
-            for person in people:
-                names = person.get("name") if isinstance(person.get("name"), dict) else {}
-                for part in ("forename", "surname"):
-                    add(names.get(part), 4)
-                contact = person.get("contact") if isinstance(person.get("contact"), dict) else person
-                for value in (contact.get("email"), contact.get("mobile"), person.get("date_of_birth")):
-                    add(value, 6)
-    return found
 
 
 # --- the step ------------------------------------------------------------------------------------------
@@ -203,7 +82,7 @@ def _task(**changes: Any) -> OfficerTask:
         "duties": ["m:M-881"],
         "reason": "excluded_crime:domestic_abuse",
         "assignee": "104233",
-        "assignee_email": OFFICER_EMAIL,  # the domain fills it from the directory (tests/test_task_rules.py)
+        "assignee_email": OFFICER_EMAIL,  # the domain fills it from the directory (tests/unit/test_task_rules.py)
         "due_by": DUE,
         "created_at": NOW,
     }
@@ -256,7 +135,7 @@ def test_a_task_without_a_due_time_gets_no_reminder(services: Services) -> None:
 
 
 def test_a_task_for_the_team_keeps_no_address_and_goes_to_the_team_mailbox(services: Services) -> None:
-    # The domain gives a team task no address (tests/test_task_rules.py); it goes to the team mailbox.
+    # The domain gives a team task no address (tests/unit/test_task_rules.py); it goes to the team mailbox.
     team = Officer(employee_id="team", display_name=POLICY.force.team_contact_name, generic=True)
     task = _task(assignee="team", assignee_email=None)
     notices = _notices(_record(services, Decision(_journey(team), tasks=[task])))
@@ -528,7 +407,7 @@ def test_bootstrap_sends_officer_mail_through_acs_when_configured_else_to_the_fi
 
 def test_the_service_bus_emulator_declares_every_queue_with_its_sessions() -> None:
     config = json.loads(
-        (Path(__file__).parents[1] / "infra" / "servicebus-emulator" / "Config.json").read_text(
+        (Path(__file__).parents[2] / "infra" / "servicebus-emulator" / "Config.json").read_text(
             encoding="utf-8"
         )
     )
@@ -550,16 +429,3 @@ def test_the_local_host_runs_notify_officer_on_the_officer_tasks_queue(tmp_path:
         assert (target.queue, target.sessions) == ("officer-tasks", False)
     finally:
         broker.close()
-
-
-def test_the_printed_summary_counts_officer_mail(tmp_path: Path) -> None:
-    from shared.local.report import format_summary
-
-    result = replay(tmp_path, [_domestic_abuse_crime()], end="2026-12-22T09:00:00Z")
-    printed = format_summary(result["summary"], result["out"])
-    mail = result["summary"]["officer_mail"]
-    assert mail["task"] == len([m for m in result["officer_mail"] if m["kind"] == "task"]) > 0
-    assert (
-        f"officer mail:      {mail['task']} tasks to officers or teams, {mail['reminder']} overdue" in printed
-    )
-    assert "officer-mail.jsonl" in printed

@@ -7,7 +7,7 @@ parameter; every KQL query in the Bicep is in docs/operations-kql.md word for wo
 the page has no other), so the page cannot drift; and every event name the KQL looks
 for is one shared/telemetry.py can emit.
 
-As in tests/test_infra.py, the Bicep is read through pycep-parser's JSON, run with the
+As in tests/integration/test_infra.py, the Bicep is read through pycep-parser's JSON, run with the
 IaC virtual environment (.venv-iac, created by `make test`); these tests fail, not skip,
 when it is missing.
 """
@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from shared.telemetry import EVENT_NAMES
-from tests.test_infra import body, leaves
+from tests.integration.test_infra import body, leaves
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "infra" / "bicep"
 IAC_PYTHON = ROOT / ".venv-iac" / "bin" / "python"
 PARSE_TOOL = BICEP / "tools" / "bicep_json.py"

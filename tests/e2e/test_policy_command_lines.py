@@ -21,7 +21,7 @@ from shared.adapters.policy_file import DEFAULT_POLICY_PATH
 from shared.local.run import RunRequest, run
 from tests.builders import OFFICER, occurrence, replay
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "tests" / "scenarios" / "first_journey"
 
 

@@ -3,7 +3,7 @@
 There is no Service Bus emulator on this machine (it needs Docker), so a fake stands in for
 azure.servicebus.ServiceBusClient: it keeps each queue's dead letters and what was sent, and
 follows the SDK's peek / peek-lock semantics that the commands rely on. The same commands
-against the emulator or a real namespace: the opt-in test at the end of tests/test_servicebus.py.
+against the emulator or a real namespace: the opt-in test at the end of tests/integration/test_servicebus.py.
 """
 
 from __future__ import annotations

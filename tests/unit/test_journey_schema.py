@@ -20,7 +20,7 @@ from shared.ports import Entity
 
 V1 = [
     json.loads(line)
-    for line in (Path(__file__).parent / "fixtures" / "journeys-v1.jsonl").read_text().splitlines()
+    for line in (Path(__file__).parents[1] / "fixtures" / "journeys-v1.jsonl").read_text().splitlines()
 ]
 
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from shared.telemetry import EVENT_NAMES
-from tests.test_telemetry import _personal_data
+from tests.personal_data import personal_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent(
     """
@@ -195,7 +195,7 @@ def test_no_personal_data_from_the_sample_in_any_envelope(
     exported: tuple[list[dict[str, Any]], list[str], Path],
 ) -> None:
     envelopes, _, feeds = exported
-    personal = _personal_data(feeds)
+    personal = personal_data(feeds)
     assert len(personal) > 20
     text = json.dumps(envelopes)
     assert sorted(value for value in personal if value in text) == []
