@@ -55,7 +55,8 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         f"  messages sent:     email {summary['messages']['email']}, SMS {summary['messages']['sms']}"
         f" ({summary['sms_segments']} SMS segments)",
         f"  delivery reports:  {delivery['delivered']} delivered, {delivery['failed']} not delivered,"
-        f" {delivery['pending']} awaiting a report",
+        f" {delivery['pending']} awaiting a report; after a failure, {delivery['fallbacks']} sent again"
+        f" on the other channel and {delivery['tasks']} handed to an officer",
         f"  officer tasks:     {summary['tasks']}",
         f"  officer mail:      {mail['task']} tasks to officers or teams,"
         f" {mail['reminder']} overdue reminders to supervisors",

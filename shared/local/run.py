@@ -29,6 +29,7 @@ from shared.adapters.table_layout import (
 )
 from shared.bootstrap import Services
 from shared.contracts.feeds import accepts
+from shared.domain.journey.delivery import DELIVERY_FAILED
 from shared.domain.ledger import LedgerStatus
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import Entity, TableStore
@@ -175,10 +176,13 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
             yield task
 
     task_count = _jsonl(out / "tasks.jsonl", tasks())
-    _jsonl(
-        out / "audit.jsonl",
-        (
-            {
+    # Messages sent again on the other channel after a delivery failure: one audit row per duty
+    # the new message carries, so counted once per recipient and decision time.
+    fallbacks: set[tuple[str, str, str]] = set()
+
+    def audit() -> Any:
+        for e in tables.export(AUDIT):
+            row = {
                 "at": e.properties["at"].isoformat(),
                 "crime_reference": e.partition_key,
                 "person_id": e.properties["person_id"],
@@ -186,9 +190,11 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
                 "decision": e.properties["decision"],
                 "reason": e.properties["reason"],
             }
-            for e in tables.export(AUDIT)
-        ),
-    )
+            if row["decision"] == "fallback" and row["reason"] == DELIVERY_FAILED:
+                fallbacks.add((row["crime_reference"], row["person_id"], row["at"]))
+            yield row
+
+    _jsonl(out / "audit.jsonl", audit())
     quarantined = _jsonl(
         out / "quarantine.jsonl",
         (
@@ -267,7 +273,11 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
         "messages": {"email": channels["email"], "sms": channels["sms"]},
         "tasks": task_count,
         "officer_mail": {"task": mail_kinds["task"], "reminder": mail_kinds["reminder"]},
-        "delivery": {key: delivery[key] for key in ("delivered", "failed", "pending")},
+        "delivery": {
+            **{key: delivery[key] for key in ("delivered", "failed", "pending")},
+            "fallbacks": len(fallbacks),
+            "tasks": task_reasons[DELIVERY_FAILED],
+        },
         "duties": {"due": duties["due"], "met": met, "breached": breached},
         "compliance": round(met / (met + breached), 4) if met + breached else None,
         "dead_letters": dead,

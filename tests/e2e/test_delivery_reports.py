@@ -34,10 +34,19 @@ def test_a_text_that_failed_is_sent_again_by_email_and_meets_the_duty(tmp_path: 
     assert any(a["decision"] == "fallback" and a["reason"] == "delivery_failed" for a in result["audit"])
     statuses = {d["message_id"]: d["status"] for d in result["deliveries"]}
     assert statuses == {sms["message_id"]: "Failed", email["message_id"]: "Delivered"}
-    assert result["summary"]["delivery"] == {"delivered": 1, "failed": 1, "pending": 0}
+    assert result["summary"]["delivery"] == {
+        "delivered": 1,
+        "failed": 1,
+        "pending": 0,
+        "fallbacks": 1,
+        "tasks": 0,
+    }
     assert result["summary"]["duties"]["met"] == 1 and result["summary"]["dead_letters"] == 0
     printed = format_summary(result["summary"], result["out"])
-    assert "delivery reports:  1 delivered, 1 not delivered, 0 awaiting a report" in printed
+    assert (
+        "delivery reports:  1 delivered, 1 not delivered, 0 awaiting a report; after a failure,"
+        " 1 sent again on the other channel and 0 handed to an officer"
+    ) in printed
 
 
 def test_an_email_that_bounced_with_no_other_channel_goes_to_the_officer_and_is_not_met(
@@ -67,7 +76,13 @@ def test_an_email_that_bounced_with_no_other_channel_goes_to_the_officer_and_is_
         assert "could not be delivered" in mail["body"] and EMAIL not in mail["body"]
     breached = {a["duty"] for a in result["audit"] if a["decision"] == "deadline_breached"}
     assert breached == {"ack", "m:M-1"}  # met when sent, met no longer once it bounced
-    assert result["summary"]["delivery"] == {"delivered": 0, "failed": 2, "pending": 0}
+    assert result["summary"]["delivery"] == {
+        "delivered": 0,
+        "failed": 2,
+        "pending": 0,
+        "fallbacks": 0,
+        "tasks": 2,
+    }
     assert not any(a["decision"] == "fallback" for a in result["audit"])  # nothing else was safe and valid
 
 
@@ -138,6 +153,6 @@ def test_reports_arrive_at_least_once_and_out_of_order_and_nothing_changes_twice
     fallbacks = [
         a for a in result["audit"] if a["decision"] == "fallback" and a["reason"] == "delivery_failed"
     ]
-    assert len(fallbacks) == len(failing)
+    assert len(fallbacks) == len(failing) == result["summary"]["delivery"]["fallbacks"]
     assert result["summary"]["dead_letters"] == 0 and not result["summary"]["failures"]
     assert datetime.fromisoformat(result["deliveries"][0]["at"]).tzinfo is not None

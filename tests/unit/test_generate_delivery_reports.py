@@ -14,6 +14,11 @@ from shared.domain.addresses import uk_mobile_e164, valid_email
 from shared.domain.ledger import DeliveryOutcome, delivery_outcome
 from shared.local.generate import generate
 
+# The failures the delivery-reports file may name (DESIGN.md, "run --delivery-reports"), by channel:
+# ACS reports Bounced and Suppressed for email only, Expired for SMS only.
+EMAIL_STATUSES = {"Failed", "Bounced", "Suppressed"}
+SMS_STATUSES = {"Failed", "Expired"}
+
 
 def _feed_addresses(folder: Path) -> set[str]:
     """Every valid address in the feeds' well-formed people (victims, guardians, callers)."""
@@ -44,6 +49,9 @@ def test_a_few_of_the_feeds_addresses_fail_for_good_and_the_plan_reads(tmp_path:
     assert {"@" in a for a in plan} == {True, False}  # emails and mobiles both
     for address, report in plan.items():
         assert delivery_outcome(report["status"]) == DeliveryOutcome.FAILED, address
+        # Only the statuses the file's contract names, each on the channel that can report it.
+        assert report["status"] in (EMAIL_STATUSES if "@" in address else SMS_STATUSES), (address, report)
+        assert isinstance(report["after_seconds"], int) and report["after_seconds"] > 0
     assert len(DeliveryPlan.read(tmp_path / "a" / "delivery-reports.json")) == len(plan)
 
 
