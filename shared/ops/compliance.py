@@ -33,7 +33,8 @@ from statistics import median
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from shared.adapters.table_layout import JOURNEYS, MESSAGES, TASKS, journey_from
+from shared.adapters.table_layout import AUDIT, JOURNEYS, MESSAGES, TASKS, journey_from
+from shared.domain.journey.delivery import DELIVERY_FAILED
 from shared.domain.journey.duties import DutyKind
 from shared.domain.officer_mail import MILESTONE_WORDS, reason_in_words
 from shared.domain.policy import Policy
@@ -296,6 +297,32 @@ def message_counts(
         for outcome in LEDGER_OUTCOMES:
             counter[outcome] += 0
     return counts
+
+
+def after_failures(tables: ExportableStore, first: date, last: date, zone: ZoneInfo) -> dict[str, int]:
+    """What the service did, in the range, after a message was reported not delivered: messages
+    sent again on the other channel (the audit's ``fallback: delivery_failed``, once per recipient
+    and decision, though it is written for each duty), and ``delivery_failed`` officer tasks, with
+    how many of those are still open."""
+
+    def within(moment: Any) -> bool:
+        return isinstance(moment, datetime) and first <= moment.astimezone(zone).date() <= last
+
+    fallbacks = {
+        (entity.partition_key, entity.properties.get("person_id"), entity.properties["at"])
+        for entity in tables.export(AUDIT)
+        if entity.properties.get("decision") == "fallback"
+        and entity.properties.get("reason") == DELIVERY_FAILED
+        and within(entity.properties.get("at"))
+    }
+    tasks = open_tasks = 0
+    for entity in tables.export(TASKS):
+        task = json.loads(str(entity.properties["task"]))
+        created = datetime.fromisoformat(str(task.get("created_at")).replace("Z", "+00:00"))
+        if str(task.get("reason")).split(":")[0] == DELIVERY_FAILED and within(created):
+            tasks += 1
+            open_tasks += entity.properties.get("closed_at") is None
+    return {"fallbacks": len(fallbacks), "tasks": tasks, "open_tasks": open_tasks}
 
 
 def read_synthetic_marker(folder: Path | None) -> dict[str, Any] | None:
@@ -687,6 +714,7 @@ def write_report(
             {"name": name, **{outcome: counter[outcome] for outcome in LEDGER_OUTCOMES}}
             for name, counter in message_counts(tables, first, last, zone).items()
         ],
+        after_failures=after_failures(tables, first, last, zone),
         repeat={
             "span": data_span,
             "update_days": update_days,

@@ -8,6 +8,7 @@ duties: the other channel once, else an officer task (docs/journey-rules.md §12
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from shared.local.__main__ import main
 from shared.local.report import format_summary
+from shared.ops.__main__ import main as ops_main
 from tests.builders import milestone, occurrence, replay, victim
 
 MOBILE, EMAIL = "+447700900123", "alex@example.org"
@@ -156,3 +158,69 @@ def test_reports_arrive_at_least_once_and_out_of_order_and_nothing_changes_twice
     assert len(fallbacks) == len(failing) == result["summary"]["delivery"]["fallbacks"]
     assert result["summary"]["dead_letters"] == 0 and not result["summary"]["failures"]
     assert datetime.fromisoformat(result["deliveries"][0]["at"]).tzinfo is not None
+
+
+def test_the_compliance_report_says_what_was_done_after_each_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two victims of one crime: P-1's texts fail and go again by email; P-2 has only an email
+    # address, which bounces, so each of P-2's messages becomes a delivery_failed task.
+    texts_fail = victim("P-1", channel="sms", email="sam@example.org", mobile="07700 900201")
+    bounces = victim("P-2", channel="email", email="bo@example.org", mobile=None)
+    arrest = milestone("M-1", "suspect_arrested", "2026-11-18T10:00:00Z")
+    result = replay(
+        tmp_path,
+        [
+            occurrence("2026-11-17T09:00:00Z", victims=[texts_fail, bounces]),
+            occurrence("2026-11-18T10:05:00Z", victims=[texts_fail, bounces], milestones=[arrest]),
+        ],
+        end="2026-11-30T00:00:00Z",
+        delivery_reports={
+            "+447700900201": {"status": "Failed", "after_seconds": 60},
+            "bo@example.org": {"status": "Bounced", "after_seconds": 60},
+        },
+    )
+    delivery = result["summary"]["delivery"]
+    texts = [m for m in result["outbox"] if m["channel"] == "sms"]
+    assert delivery["fallbacks"] == len(texts) == 2 and delivery["tasks"] == 2
+    code = ops_main(
+        [
+            "compliance",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--data",
+            str(result["out"]),
+            "--out",
+            str(tmp_path / "report"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    page = (tmp_path / "report" / "compliance.html").read_text(encoding="utf-8")
+    [said] = re.findall(r'<p id="after-failures">(.*?)</p>', page, flags=re.S)
+    open_tasks = sum(1 for t in result["tasks"] if t["reason"] == "delivery_failed")  # no contact was logged
+    assert said == (
+        "After a message was reported not delivered: 2 sent again on the other channel, and 2 handed"
+        " to an officer because no other channel was safe and valid"
+        f" ({open_tasks} of those tasks still open)."
+    )
+    # Nothing in the range: every figure is there, and zero.
+    assert (
+        ops_main(
+            [
+                "compliance",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-01-31",
+                "--data",
+                str(result["out"]),
+                "--out",
+                str(tmp_path / "empty"),
+            ]
+        )
+        == 0
+    )
+    empty = (tmp_path / "empty" / "compliance.html").read_text(encoding="utf-8")
+    assert "2026-01" in empty and ": 0 sent again on the other channel, and 0 handed" in empty
