@@ -2,7 +2,8 @@
 
 Real ``azure.functions.EventGridEvent`` objects with the published ``data`` of
 Communication Services' two delivery-report events go to the function object of
-``function_app.py``, over the embedded table store. Reports come duplicated, in
+``function_app.py``, with the state on the embedded table store and on Table Storage
+(Azurite), so the conditional writes are the real service's. Reports come duplicated, in
 both orders, not-final before and after final, for ids that are not ours, and
 concurrently; the ledger only ever moves forward, and one permanent failure
 reopens the duties once.
@@ -22,6 +23,7 @@ import pytest
 
 import function_app
 from shared import bootstrap
+from shared.adapters.azure_tables import AzureTableStore
 from shared.adapters.table_layout import DELIVERIES, MESSAGES
 from shared.bootstrap import Services
 from shared.contracts.delivery_reports import EMAIL_REPORT, SMS_REPORT
@@ -30,6 +32,7 @@ from shared.local.host import SimulatedClock
 from shared.ports import DeliveryLink, Entity
 from shared.settings import load_settings
 from shared.steps.record_delivery import record_delivery
+from tests.azurite import azurite_tables  # noqa: F401  (fixture)
 from tests.builders import embedded
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
@@ -47,9 +50,17 @@ class _Recording:
         self.inner.send(queue, messages)
 
 
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    built, broker = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
+@pytest.fixture(params=["sqlite", "table_storage"])
+def services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+    """The embedded services, with the state on SQLite or on Table Storage (Azurite)."""
+    settings, clock = load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW)
+    if request.param == "sqlite":
+        built, broker = embedded(settings, clock)
+    else:
+        connection = request.getfixturevalue("azurite_tables")
+        tables = AzureTableStore.from_connection_string(connection, prefix="d" + uuid.uuid4().hex[:10])
+        broker = bootstrap.embedded_queues(settings, clock)
+        built = bootstrap.bootstrap(settings, clock=clock, publisher=broker, files_only=True, tables=tables)
     built.publisher = _Recording(broker)
     bootstrap.install(built)
     try:
