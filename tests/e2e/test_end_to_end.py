@@ -246,26 +246,9 @@ def test_a_retry_the_provider_cannot_account_for_is_recorded_unknown_not_suppres
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A crash after the hand-over, a flag before the retry, and a provider that cannot say what it has."""
-    from shared.adapters.file_outbox import FileOutbox
-    from shared.ports import ProviderStatusUnknown
     from tests.builders import occurrence, replay
 
-    real = FileOutbox.send_email
-    crashed: list[str] = []
-
-    def hand_over_then_crash(self: FileOutbox, **kwargs: Any) -> Any:
-        receipt = real(self, **kwargs)
-        if not crashed:
-            crashed.append(kwargs["idempotency_key"])
-            raise RuntimeError("worker died after the provider accepted")
-        return receipt
-
-    def cannot_tell(self: FileOutbox, idempotency_key: str) -> Any:
-        raise ProviderStatusUnknown("no look-up")
-
-    monkeypatch.setattr(FileOutbox, "send_email", hand_over_then_crash)
-    monkeypatch.setattr(FileOutbox, "accepted", cannot_tell)
-    monkeypatch.setattr(SqliteQueueBroker, "abandon", _abandon_later(SqliteQueueBroker.abandon))
+    crashed = _crash_after_the_first_hand_over_and_cannot_tell(monkeypatch)
     records = [
         occurrence("2026-11-20T10:02:00Z", recorded_at="2026-11-20T10:00:00Z"),
         occurrence("2026-11-20T10:12:00Z", recorded_at="2026-11-20T10:00:00Z", flags=["domestic_abuse"]),
@@ -286,26 +269,9 @@ def test_a_delivery_report_that_comes_before_the_retry_shows_the_message_was_han
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A crash after the hand-over, then the provider's report, then the retry: sent, not unknown."""
-    from shared.adapters.file_outbox import FileOutbox
-    from shared.ports import ProviderStatusUnknown
     from tests.builders import occurrence, replay
 
-    real = FileOutbox.send_email
-    crashed: list[str] = []
-
-    def hand_over_then_crash(self: FileOutbox, **kwargs: Any) -> Any:
-        receipt = real(self, **kwargs)
-        if not crashed:
-            crashed.append(kwargs["idempotency_key"])
-            raise RuntimeError("worker died after the provider accepted")
-        return receipt
-
-    def cannot_tell(self: FileOutbox, idempotency_key: str) -> Any:
-        raise ProviderStatusUnknown("no look-up")
-
-    monkeypatch.setattr(FileOutbox, "send_email", hand_over_then_crash)
-    monkeypatch.setattr(FileOutbox, "accepted", cannot_tell)
-    monkeypatch.setattr(SqliteQueueBroker, "abandon", _abandon_later(SqliteQueueBroker.abandon))
+    crashed = _crash_after_the_first_hand_over_and_cannot_tell(monkeypatch)
     for status in ("Delivered", "Bounced"):
         report = {"alex@example.org": {"status": status, "after_seconds": 20}}
         result = replay(
@@ -328,6 +294,32 @@ def test_a_delivery_report_that_comes_before_the_retry_shows_the_message_was_han
             assert len(result["outbox"]) == 1
         assert result["summary"]["duties"] == {"due": 1, "met": 1, "breached": 0}, status
         crashed.clear()
+
+
+def _crash_after_the_first_hand_over_and_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The worker dies just after the provider took the first email; the provider cannot say
+    what it has (no accepted() look-up, as ACS); the retry comes ten minutes later. Returns the
+    keys of the emails handed over before a crash (the test may clear it between runs)."""
+    from shared.adapters.file_outbox import FileOutbox
+    from shared.ports import ProviderStatusUnknown
+
+    real = FileOutbox.send_email
+    crashed: list[str] = []
+
+    def hand_over_then_crash(self: FileOutbox, **kwargs: Any) -> Any:
+        receipt = real(self, **kwargs)
+        if not crashed:
+            crashed.append(kwargs["idempotency_key"])
+            raise RuntimeError("worker died after the provider accepted")
+        return receipt
+
+    def cannot_tell(self: FileOutbox, idempotency_key: str) -> Any:
+        raise ProviderStatusUnknown("no look-up")
+
+    monkeypatch.setattr(FileOutbox, "send_email", hand_over_then_crash)
+    monkeypatch.setattr(FileOutbox, "accepted", cannot_tell)
+    monkeypatch.setattr(SqliteQueueBroker, "abandon", _abandon_later(SqliteQueueBroker.abandon))
+    return crashed
 
 
 def _abandon_later(abandon: Any) -> Any:
