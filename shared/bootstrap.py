@@ -21,7 +21,7 @@ from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.jsonl_feed import JsonlFeedReader
 from shared.adapters.policy_file import load_policy
-from shared.adapters.repositories import TableDeliveries, TableJourneys, TableLedger
+from shared.adapters.repositories import TableDeliveries, TableJourneys, TableLedger, TableLinks
 from shared.adapters.servicebus import ServiceBusPublisher
 from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
@@ -37,6 +37,7 @@ from shared.ports import (
     MessageProvider,
     MessageRenderer,
     OfficerDirectory,
+    PersonalLinks,
     QueuePublisher,
     TableStore,
     TaskNotifier,
@@ -89,6 +90,10 @@ class Services:
     @property
     def deliveries(self) -> DeliveryReports:
         return TableDeliveries(self.tables)
+
+    @property
+    def links(self) -> PersonalLinks:
+        return TableLinks(self.tables)
 
 
 def queue_configs(settings: Settings) -> list[QueueConfig]:

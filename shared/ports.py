@@ -13,6 +13,7 @@ from shared.domain.ledger import LedgerEntry
 from shared.domain.ledger import (
     ProviderReceipt as ProviderReceipt,  # a provider's answer, in the domain's terms
 )
+from shared.domain.links import Link
 from shared.domain.officer_mail import Recipient, RenderedOfficerMail
 from shared.domain.policy import Policy
 from shared.domain.wording import RenderedEmail, RenderedSms
@@ -167,6 +168,23 @@ class DeliveryLink:
     duties: tuple[str, ...]
 
 
+class PersonalLinks(Protocol):
+    """The recipients' personal links (the Links table, journey-rules.md §13)."""
+
+    def for_person(self, crime_reference: str, person_id: str, now: datetime) -> str:
+        """The person's live link id, made now if they have none (the same one for every message)."""
+        ...
+
+    def get(self, link_id: str) -> Link | None:
+        """The link with this id, revoked or not; None for an id that was never made."""
+        ...
+
+    def revoke(self, crime_reference: str, person_id: str, now: datetime) -> str | None:
+        """Revoke the person's live link: it opens nothing from now, and the next message carries
+        a new one. The revoked id, or None if they had none."""
+        ...
+
+
 class DeliveryReports(Protocol):
     """Delivery reports and the link from the id they carry to the message (the Deliveries table)."""
 
@@ -249,6 +267,8 @@ class EmailContent:
     subject: str
     text: str
     html: str
+    # The recipient's personal link, for the List-Unsubscribe headers (RFC 2369, RFC 8058).
+    unsubscribe_url: str | None = None
 
 
 class ProviderThrottled(Exception):
@@ -316,7 +336,8 @@ class MessageRenderer(Protocol):
         duties: list[Duty],
         policy: Policy,
         language: str = "en",
-        link: str | None = None,
+        *,
+        link: str,
     ) -> RenderedSms: ...
 
     def email(
@@ -325,7 +346,8 @@ class MessageRenderer(Protocol):
         duties: list[Duty],
         policy: Policy,
         language: str = "en",
-        link: str | None = None,
+        *,
+        link: str,
     ) -> RenderedEmail: ...
 
     def officer_mail(

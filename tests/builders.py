@@ -4,6 +4,7 @@ domain's own objects (journeys, duties, case changes, shared facts) for the unit
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.facts import tell
 from shared.domain.journey import Duty, Journey
 from shared.domain.people import VictimFacts
+from shared.domain.policy import Policy
 from shared.local.run import RunRequest, run
 from shared.ports import Clock
 from shared.settings import Settings
@@ -290,3 +292,16 @@ def outbound(
             "decided_at": decided_at,
         }
     )
+
+
+def links_hidden(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Outbox entries with each personal link's random id replaced by ``<id>`` (two runs of the
+    same feeds draw different ids), after checking that every message carries one."""
+    policy = Policy()
+    pattern = re.compile(re.escape(policy.force.link_base_url) + r"/[0-9A-Za-z]{11}\b")
+    hidden = []
+    for entry in entries:
+        text = json.dumps(entry)
+        assert pattern.search(entry["body"]), entry["message_id"]
+        hidden.append(json.loads(pattern.sub(policy.force.link_base_url + "/<id>", text)))
+    return hidden

@@ -77,6 +77,7 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 
 from shared import ports
+from shared.domain.links import unsubscribe_headers
 from shared.ports import EmailContent, OfficerMail, ProviderReceipt, ProviderThrottled
 
 if TYPE_CHECKING:
@@ -323,6 +324,8 @@ class AcsEmailSender:
             # Victims' mail carries no tracking pixels or rewritten links unless asked for.
             "userEngagementTrackingDisabled": not self._track_engagement,
         }
+        if content.unsubscribe_url:
+            message["headers"] = unsubscribe_headers(content.unsubscribe_url)
         try:
             # polling=False: the 202 is the hand-over; delivery is reported later (Event Grid).
             poller = self._client.begin_send(message, operation_id=operation_id, polling=False)

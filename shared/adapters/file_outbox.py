@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.delivery_report_stub import EmbeddedDeliveryReports
+from shared.domain.links import unsubscribe_headers
 from shared.ports import EmailContent, ProviderReceipt
 
 RETENTION = timedelta(days=7)
@@ -114,6 +115,8 @@ class FileOutbox:
         self, *, idempotency_key: str, to: str, content: EmailContent, metadata: Mapping[str, Any]
     ) -> ProviderReceipt:
         entry = {**metadata, "channel": "email", "to": to, "subject": content.subject, "body": content.text}
+        if content.unsubscribe_url:
+            entry["headers"] = unsubscribe_headers(content.unsubscribe_url)
         return self._hand_over(idempotency_key, entry)
 
     def send_sms(

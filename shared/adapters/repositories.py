@@ -1,4 +1,4 @@
-"""Repositories over the state tables: journeys, the Messages ledger and delivery reports.
+"""Repositories over the state tables: journeys, the Messages ledger, delivery reports and links.
 
 The steps ask for a journey or a ledger entry and hand back what to write;
 partition keys, stored forms, ETags and "it already exists" are answered here,
@@ -7,12 +7,15 @@ once, for both twins of the table store (SQLite and Table Storage).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from shared.adapters.table_layout import (
     DELIVERIES,
     JOURNEYS,
+    LINKS,
     MESSAGES,
     journey_entity,
     journey_from,
@@ -21,6 +24,8 @@ from shared.adapters.table_layout import (
 )
 from shared.domain.journey import Journey
 from shared.domain.ledger import LedgerEntry
+from shared.domain.links import LINK_ALPHABET, Link
+from shared.domain.policy import LINK_ID_LENGTH
 from shared.ports import DeliveryLink, Entity, EntityExists, StoredJourney, TableStore, Write
 
 
@@ -117,3 +122,77 @@ class TableDeliveries:
         return Write(
             DELIVERIES, Entity(report_key, f"report:{event_id}", dict(properties)), mode="insert_once"
         )
+
+
+def random_link_id() -> str:
+    """A new link id: LINK_ID_LENGTH letters and digits from the operating system's CSPRNG."""
+    return "".join(secrets.choice(LINK_ALPHABET) for _ in range(LINK_ID_LENGTH))
+
+
+_LINK = "link"
+
+
+class TableLinks:
+    """The PersonalLinks repository over a table store (the Links table).
+
+    A person's link is made once and kept: the row under the crime names the live link, and
+    is created only if absent, so two messages to one person sent at once get the same link.
+    """
+
+    def __init__(self, tables: TableStore, new_id: Callable[[], str] = random_link_id) -> None:
+        self._tables = tables
+        self._new_id = new_id
+
+    def for_person(self, crime_reference: str, person_id: str, now: datetime) -> str:
+        index = self._tables.get(LINKS, crime_reference, _person_row(person_id))
+        if index is not None:
+            return str(index.properties["link_id"])
+        link_id = self._new_id()
+        # The link first, then the index that makes it the person's: a link no index names opens
+        # its page all the same but is never sent, and costs a row.
+        self._tables.upsert(
+            LINKS,
+            Entity(
+                link_id,
+                _LINK,
+                {"crime_reference": crime_reference, "person_id": person_id, "created_at": now},
+            ),
+        )
+        try:
+            self._tables.create(LINKS, Entity(crime_reference, _person_row(person_id), {"link_id": link_id}))
+        except EntityExists:  # another worker made the person's link first: use that one
+            self._tables.delete(LINKS, link_id, _LINK)
+            index = self._tables.get(LINKS, crime_reference, _person_row(person_id))
+            assert index is not None
+            return str(index.properties["link_id"])
+        return link_id
+
+    def get(self, link_id: str) -> Link | None:
+        entity = self._tables.get(LINKS, link_id, _LINK)
+        if entity is None:
+            return None
+        p = entity.properties
+        revoked = p.get("revoked_at")
+        return Link(
+            link_id,
+            str(p["crime_reference"]),
+            str(p["person_id"]),
+            p["created_at"],
+            revoked if isinstance(revoked, datetime) else None,
+        )
+
+    def revoke(self, crime_reference: str, person_id: str, now: datetime) -> str | None:
+        """Revoke the person's live link (the next message gets a new one); its id, or None."""
+        index = self._tables.get(LINKS, crime_reference, _person_row(person_id))
+        if index is None:
+            return None
+        link_id = str(index.properties["link_id"])
+        link = self._tables.get(LINKS, link_id, _LINK)
+        if link is not None:
+            self._tables.upsert(LINKS, Entity(link_id, _LINK, {**link.properties, "revoked_at": now}))
+        self._tables.delete(LINKS, crime_reference, _person_row(person_id))
+        return link_id
+
+
+def _person_row(person_id: str) -> str:
+    return f"person:{person_id}"

@@ -33,6 +33,9 @@ OFFICER_MAIL = "OfficerMail"  # ledger of officer mail: PartitionKey crime ref, 
 # Delivery reports: PartitionKey the id a report carries (email operation id, SMS tag); RowKey
 # "message" (which message it is) and "report:<Event Grid event id>" (each report, once).
 DELIVERIES = "Deliveries"
+# Personal links (journey-rules.md §13): PartitionKey the link id, RowKey "link" (whom it opens);
+# and PartitionKey the crime reference, RowKey "person:<person id>" (the person's live link).
+LINKS = "Links"
 
 ALL_TABLES = (
     CURSORS,
@@ -46,6 +49,7 @@ ALL_TABLES = (
     CRIMES,
     OFFICER_MAIL,
     DELIVERIES,
+    LINKS,
 )
 FACTS_ROW = "facts"
 INCIDENT_ROW = "incident"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 from shared.contracts.messages import TaskNotice
 from shared.domain import officer_mail
 from shared.domain.journey import Duty, Journey
+from shared.domain.links import link_url
 from shared.domain.officer_mail import Recipient, RenderedOfficerMail
 from shared.domain.policy import Policy
 from shared.domain.wording import (
@@ -83,7 +84,8 @@ class MessageTemplates:
         duties: list[Duty],
         policy: Policy,
         language: str = "en",
-        link: str | None = None,
+        *,
+        link: str,
     ) -> RenderedSms:
         context = message_context(journey, duties, policy, language, link, self.outcome_words(language))
         template = _environment(self.root / language, False).get_template("sms.txt.j2")
@@ -95,7 +97,8 @@ class MessageTemplates:
         duties: list[Duty],
         policy: Policy,
         language: str = "en",
-        link: str | None = None,
+        *,
+        link: str,
     ) -> RenderedEmail:
         context = message_context(journey, duties, policy, language, link, self.outcome_words(language))
         plain = _environment(self.root / language, False)
@@ -130,18 +133,22 @@ class MessageTemplates:
 _DEFAULT = MessageTemplates()
 
 
+# The tests' and the catalogue's personal link: as long as a real one, in the policy's address.
+EXAMPLE_LINK_ID = "Ab3dE6gH9jK"
+
+
 def render_sms(
     journey: Journey, duties: list[Duty], policy: Policy, language: str = "en", link: str | None = None
 ) -> RenderedSms:
-    """The SMS of these duties, from the shipped templates."""
-    return _DEFAULT.sms(journey, duties, policy, language, link)
+    """The SMS of these duties, from the shipped templates (with an example link if none is given)."""
+    return _DEFAULT.sms(journey, duties, policy, language, link=link or link_url(policy, EXAMPLE_LINK_ID))
 
 
 def render_email(
     journey: Journey, duties: list[Duty], policy: Policy, language: str = "en", link: str | None = None
 ) -> RenderedEmail:
-    """The email of these duties, from the shipped templates."""
-    return _DEFAULT.email(journey, duties, policy, language, link)
+    """The email of these duties, from the shipped templates (with an example link if none is given)."""
+    return _DEFAULT.email(journey, duties, policy, language, link=link or link_url(policy, EXAMPLE_LINK_ID))
 
 
 def render_officer_mail(notice: TaskNotice, policy: Policy, recipient: Recipient) -> RenderedOfficerMail:

@@ -124,16 +124,22 @@ def _https_url(value: str) -> str:
 
 
 # Room a link has in an SMS: a single update fits one segment (160 GSM-7 characters) with a link
-# this long (shared/domain/render.py budgets for it; the personal link of a later issue fits it).
+# this long (the SMS budgets of shared/domain/wording.py are set against it). A personal link is
+# the page's address, a slash and an id of LINK_ID_LENGTH letters and digits (journey-rules.md §13).
 SMS_LINK_MAX = 40
+LINK_ID_LENGTH = 11
 
 
-def _sms_link(value: str) -> str:
+def _link_base(value: str) -> str:
     _https_url(value)
-    if len(value) > SMS_LINK_MAX:
+    parts = urlsplit(value)
+    if parts.path not in ("",) or parts.query or parts.fragment or value.endswith("/"):
+        raise ValueError(f"{value!r} must be just https:// and a host (each link adds /<id>)")
+    longest = len(value) + 1 + LINK_ID_LENGTH
+    if longest > SMS_LINK_MAX:
         raise ValueError(
-            f"{value!r} is {len(value)} characters: at most {SMS_LINK_MAX} (with https://), "
-            "since every SMS carries it and a single update must fit one segment"
+            f"{value!r} makes links of {longest} characters: at most {SMS_LINK_MAX} (with https://), "
+            "since every SMS carries one and a single update must fit one segment"
         )
     return value
 
@@ -193,7 +199,7 @@ def _category(value: str) -> str:
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
 HttpsUrl = Annotated[Text, AfterValidator(_https_url)]
-SmsLink = Annotated[Text, AfterValidator(_sms_link)]
+LinkBase = Annotated[Text, AfterValidator(_link_base)]
 Mailbox = Annotated[Text, AfterValidator(_mailbox)]
 PhoneNumber = Annotated[Text, AfterValidator(_phone_number)]
 # Enums are read from their text in Python too (code and tests build policies from plain strings).
@@ -211,7 +217,8 @@ class _Policy(BaseModel):
 class ForcePolicy(_Policy):
     name: Text = "Humberside Police"
     non_emergency_number: PhoneNumber = "101"
-    preferences_url: SmsLink = "https://victims.example.police.uk/p"
+    # The victim's own page (journey-rules.md §13): each message carries this and a personal id.
+    link_base_url: LinkBase = "https://vu.example.police.uk"
     team_contact_name: Text = "your local policing team"
     victim_support: Text = "Victim Support on 08 08 16 89 111"
     review_url: HttpsUrl = "https://victim-updates.example.police.uk/right-to-review"
@@ -358,6 +365,13 @@ def category_key(category: str) -> str:
     return "".join(word for word in words if word not in ("and", "or"))
 
 
+class PagePolicy(_Policy):
+    """The victim's own page (journey-rules.md §13)."""
+
+    # A personal link works while the case is open and for this many days after it is finalised.
+    days_after_finalised: Annotated[int, Field(ge=0, le=730)] = 90
+
+
 class Policy(_Policy):
     """The whole journey policy."""
 
@@ -366,6 +380,7 @@ class Policy(_Policy):
     safeguarding: SafeguardingPolicy = SafeguardingPolicy()
     timing: TimingPolicy = TimingPolicy()
     storm: StormPolicy = StormPolicy()
+    page: PagePolicy = PagePolicy()
     notifiable_milestones: Annotated[
         list[Annotated[MilestoneName, AfterValidator(_not_contact)]], _unique()
     ] = NOTIFIABLE_MILESTONES

@@ -397,7 +397,7 @@ def message_context(
     duties: list[Duty],
     policy: Policy,
     language: str,
-    link: str | None,
+    link: str,
     outcome_words: OutcomeWords,
 ) -> dict[str, Any]:
     """Everything the templates of a message read, for its reader."""
@@ -431,7 +431,7 @@ def message_context(
         "enhanced": sooner,  # enhanced rights that bring the news sooner
         "news_days": deadlines.enhanced_working_days if enhanced else deadlines.working_days,
         "checkin_days": frequency,
-        "link": link or policy.force.preferences_url,
+        "link": link,  # the recipient's personal link (journey-rules.md §13)
         "language": language,
         "compact": False,  # an SMS over its budget says less about whom to call (render_sms)
     }

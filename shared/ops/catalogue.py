@@ -97,8 +97,8 @@ OUTCOME_MEANINGS = {
 # catalogue's longest values use 18 characters, one more than the longest seen, and SMS
 # budgets are set against them.
 LONGEST_REFERENCE_LENGTH = 18
-# The personal link a later change puts in every message (journey-rules.md §20): at most 40
-# characters with https://. Until then the messages carry force.preferences_url.
+# The personal link in every message (journey-rules.md §13): the policy's force.link_base_url, a
+# slash and 11 letters and digits; at most 40 characters with https://.
 LONGEST_LINK_LENGTH = 40
 
 _T0 = datetime.fromisoformat("2026-10-05T09:00:00+01:00")  # Monday 5 October 2026, 9am
@@ -126,7 +126,7 @@ class ValueSet:
 REALISTIC = ValueSet(
     crime_reference="HU/000133/26",
     incident_number="HU-20261005-0123",
-    link="https://hu.police.uk/u/k7Qp2xZa9L",
+    link="https://hu.police.uk/k7Qp2xZa9Lm",
     officer=Officer(
         employee_id="104233",
         collar_number="PC 8628",

@@ -19,6 +19,7 @@ from shared.ports import (
     MessageProvider,
     MessageRenderer,
     OfficerDirectory,
+    PersonalLinks,
     QueuePublisher,
     TableStore,
     TaskNotifier,
@@ -76,6 +77,9 @@ class SendNeeds(JourneyNeeds, Protocol):
 
     @property
     def deliveries(self) -> DeliveryReports: ...
+
+    @property
+    def links(self) -> PersonalLinks: ...
 
     @property
     def renderer(self) -> MessageRenderer: ...

@@ -21,6 +21,7 @@ from shared.adapters.table_layout import AUDIT, audit_entity
 from shared.contracts.messages import OutboundMessage
 from shared.domain import sending
 from shared.domain.journey import AuditEntry, Decision, Journey, evaluate_message_outcome
+from shared.domain.links import link_url
 from shared.ports import (
     DeliveryLink,
     EmailContent,
@@ -97,11 +98,15 @@ def _hand_over(
         duties=tuple(duty.key for duty in live),
     )
     services.deliveries.remember(link)
+    # The person's own page (journey-rules.md §13): the same link in every message to them.
+    page = link_url(
+        services.policy, services.links.for_person(message.crime_reference, message.person_id, now)
+    )
     segments = 0
     receipt: ProviderReceipt
     try:
         if message.channel == "sms":
-            sms = services.renderer.sms(journey, live, services.policy, language)
+            sms = services.renderer.sms(journey, live, services.policy, language, link=page)
             segments = sms.segments
             receipt = services.provider.send_sms(
                 idempotency_key=message.message_key,
@@ -111,11 +116,11 @@ def _hand_over(
                 first_sent_at=handover.entry.first_attempt_at,
             )
         else:
-            email = services.renderer.email(journey, live, services.policy, language)
+            email = services.renderer.email(journey, live, services.policy, language, link=page)
             receipt = services.provider.send_email(
                 idempotency_key=message.message_key,
                 to=handover.address,
-                content=EmailContent(email.subject, email.text, email.html),
+                content=EmailContent(email.subject, email.text, email.html, unsubscribe_url=page),
                 metadata=metadata,
             )
     except ProviderRejected as rejected:

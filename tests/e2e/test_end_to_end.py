@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
+from tests.builders import links_hidden
 
 REPO = Path(__file__).resolve().parents[2]
 ADULT = "HU/000101/26"
@@ -92,8 +93,7 @@ def test_redelivering_every_queue_message_sends_nothing_twice(
         "officer-tasks",
         "event-grid",  # the delivery reports: recorded once however often they come
     }
-    strip = [{k: v for k, v in m.items()} for m in result["outbox"]]
-    assert strip == expected["outbox"]
+    assert links_hidden(result["outbox"]) == links_hidden(expected["outbox"])
     assert len({m["message_id"] for m in result["outbox"]}) == len(result["outbox"])
     assert sorted(t["task_id"] for t in result["tasks"]) == sorted(t["task_id"] for t in expected["tasks"])
     assert result["summary"]["duties"] == expected["summary"]["duties"]

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.azure_tables import AzureTableStore
-from shared.adapters.repositories import TableJourneys, TableLedger
+from shared.adapters.repositories import TableJourneys, TableLedger, TableLinks
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.domain.journey import Duty, Journey
 from shared.domain.ledger import TRANSITIONS, InvalidTransition, LedgerEntry, LedgerStatus
+from shared.domain.links import Link, is_link_id
 from shared.ports import EntityExists, EtagMismatch, TableStore, Write
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
 
@@ -134,3 +135,45 @@ def test_a_status_moves_only_forward_and_a_finished_message_never_moves() -> Non
         if before in REPORTED | {LedgerStatus.SUPPRESSED, LedgerStatus.FAILED}:
             assert allowed == frozenset(), f"{before} is final but may move"
     assert seen == len(TRANSITIONS) * len(LedgerStatus)
+
+
+# --- personal links (journey-rules.md §13) ------------------------------------------------------------
+
+
+def test_a_person_keeps_one_link_and_each_person_has_their_own(tables: TableStore) -> None:
+    links = TableLinks(tables)
+    first = links.for_person("HU/000001/26", "P-1", NOW)
+    assert is_link_id(first) and links.for_person("HU/000001/26", "P-1", NOW) == first
+    others = {links.for_person("HU/000001/26", "P-2", NOW), links.for_person("HU/000002/26", "P-1", NOW)}
+    assert len(others | {first}) == 3
+    assert links.get(first) == Link(first, "HU/000001/26", "P-1", NOW)
+    assert links.get("Zz9Zz9Zz9Zz") is None
+
+
+def test_a_revoked_link_stays_revoked_and_the_next_message_gets_a_new_one(tables: TableStore) -> None:
+    links = TableLinks(tables)
+    old = links.for_person("HU/000001/26", "P-1", NOW)
+    later = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    assert links.revoke("HU/000001/26", "P-1", later) == old
+    revoked = links.get(old)
+    assert revoked is not None and revoked.revoked_at == later
+    new = links.for_person("HU/000001/26", "P-1", later)
+    assert new != old and links.get(new) == Link(new, "HU/000001/26", "P-1", later)
+    assert links.revoke("HU/000009/26", "P-9", later) is None  # nobody's link: nothing to revoke
+
+
+def test_two_workers_making_one_persons_link_at_once_agree_on_one(tables: TableStore) -> None:
+    # The other worker makes the person's link between this one's look-up and its own create.
+    winner: list[str] = []
+
+    def draw_after_the_other_worker() -> str:
+        if not winner:
+            winner.append(TableLinks(tables).for_person("HU/000001/26", "P-1", NOW))
+        return "Lost0000000"
+
+    assert (
+        TableLinks(tables, new_id=draw_after_the_other_worker).for_person("HU/000001/26", "P-1", NOW)
+        == winner[0]
+    )
+    assert TableLinks(tables).get("Lost0000000") is None  # the loser's link is not left to open anything
+    assert TableLinks(tables).for_person("HU/000001/26", "P-1", NOW) == winner[0]

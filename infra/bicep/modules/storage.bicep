@@ -69,6 +69,7 @@ var stateTables = [
   'Crimes'
   'OfficerMail'
   'Deliveries'
+  'Links'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
