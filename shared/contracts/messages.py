@@ -184,8 +184,51 @@ class Wake(_Message):
     at: datetime
 
 
+# Check-in frequencies a recipient may choose on their page, in days (journey-rules.md §13).
+FREQUENCIES = (14, 28, 56)
+MESSAGE_TO_OFFICER_MAX = 500  # characters
+
+
+class PreferencesChosen(_Message):
+    """What a recipient chose on their own page (journey-rules.md §13): the page -> evaluate_journey.
+
+    Only what they changed is given; each choice wins over the feed until the feed changes
+    that preference itself.
+    """
+
+    type: Literal["preferences_chosen"] = "preferences_chosen"
+    version: Literal[1] = 1
+    event_id: str
+    crime_reference: str
+    person_id: str
+    channel: Literal["email", "sms", "both"] | None = None
+    frequency_days: Literal[14, 28, 56] | None = None
+    language: str | None = None
+    opted_out: bool | None = None
+    at: datetime
+
+
+class MessageToOfficer(_Message):
+    """A short message a recipient sent their officer from their page: it becomes an officer task."""
+
+    type: Literal["message_to_officer"] = "message_to_officer"
+    version: Literal[1] = 1
+    event_id: str
+    crime_reference: str
+    person_id: str
+    text: Annotated[str, Field(min_length=1, max_length=MESSAGE_TO_OFFICER_MAX)]
+    at: datetime
+
+
 JourneyEvent = Annotated[
-    ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | MessageUndelivered | Wake,
+    ResolvedCaseChange
+    | SharedFacts
+    | DeadlineCheck
+    | MessageOutcome
+    | MessageUndelivered
+    | Wake
+    | PreferencesChosen
+    | MessageToOfficer,
     Field(discriminator="type"),
 ]
 JOURNEY_EVENT = TypeAdapter[Any](JourneyEvent)
@@ -233,6 +276,8 @@ class NoticeTask(_Message):
     assignee_email: str | None = None  # None: the policy's team mailbox
     due_by: datetime | None = None
     created_at: datetime
+    # What the recipient wrote from their page, or what they changed there (journey-rules.md §13).
+    note: str | None = None
 
 
 class TaskNotice(_Message):
@@ -259,7 +304,14 @@ class TaskNotice(_Message):
 
 
 AnyJourneyEvent = (
-    ResolvedCaseChange | SharedFacts | DeadlineCheck | MessageOutcome | MessageUndelivered | Wake
+    ResolvedCaseChange
+    | SharedFacts
+    | DeadlineCheck
+    | MessageOutcome
+    | MessageUndelivered
+    | Wake
+    | PreferencesChosen
+    | MessageToOfficer
 )
 
 

@@ -139,8 +139,11 @@ def reason_in_words(reason: str, person: str, policy: Policy) -> str:
         "victim_unknown": f"the {person} is not in the record, so how to contact them is unknown",
         "deadline_breached": f"the Victims' Code deadline passed before the {person} was told",
         "delivery_failed": f"the automatic message to the {person} could not be delivered",
+        "preferences_changed_on_page": f"the {person} changed how we contact them on their own page;"
+        " please update the record in Niche to match",
+        "victim_message": f"the {person} sent a message to their officer from their own page",
     }
-    return words.get(reason, "reason: " + reason.replace("_", " ").replace(":", ", "))
+    return words.get(reason, words.get(head, "reason: " + reason.replace("_", " ").replace(":", ", ")))
 
 
 def record_link(policy: Policy, reference: str) -> str:
@@ -186,6 +189,10 @@ def mail_context(
         ],
         "reason": reason_in_words(task.reason, person, policy),
         "escalation": task.reason == "deadline_breached",
+        # From the recipient's page: their message, or what they changed (journey-rules.md §13).
+        "from_page": task.reason.partition(":")[0] in ("victim_message", "preferences_changed_on_page"),
+        "message": task.note if task.reason.startswith("victim_message") else None,
+        "changed": task.note if task.reason.startswith("preferences_changed_on_page") else None,
         "excluded": task.reason.startswith("excluded_crime"),
         "due": london(task.due_by) if task.due_by is not None else None,
         "created": london_day(task.created_at),

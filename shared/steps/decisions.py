@@ -52,6 +52,7 @@ def _task_notices(task: OfficerTask, journey: Journey) -> list[Emit]:
             assignee_email=task.assignee_email,
             due_by=task.due_by,
             created_at=task.created_at,
+            note=task.note,
         ),
         role=journey.role,
         duty_templates={key: journey.duties[key].template for key in task.duties if key in journey.duties},

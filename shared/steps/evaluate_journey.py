@@ -25,7 +25,9 @@ from shared.contracts.messages import (
     CrimeFacts,
     DeadlineCheck,
     MessageOutcome,
+    MessageToOfficer,
     MessageUndelivered,
+    PreferencesChosen,
     ResolvedCaseChange,
     SharedFacts,
     parse_journey_event,
@@ -39,6 +41,8 @@ from shared.domain.journey import (
     evaluate_case_change,
     evaluate_deadline,
     evaluate_message_outcome,
+    evaluate_message_to_officer,
+    evaluate_preferences_chosen,
     evaluate_shared_facts,
     evaluate_undelivered,
     evaluate_wake,
@@ -178,6 +182,10 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
             record(evaluate_message_outcome(read.journey, event, now), read, event.event_id)
         elif isinstance(event, MessageUndelivered):
             record(evaluate_undelivered(read.journey, event, policy, now), read, event.event_id)
+        elif isinstance(event, PreferencesChosen):
+            record(evaluate_preferences_chosen(read.journey, event, policy, now), read, event.event_id)
+        elif isinstance(event, MessageToOfficer):
+            record(evaluate_message_to_officer(read.journey, event, policy, now), read, event.event_id)
         else:
             record(evaluate_wake(read.journey, event, policy, now), read, event.event_id)
     return apply(result, services)

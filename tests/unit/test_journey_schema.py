@@ -27,6 +27,8 @@ V1 = [
 # Duty fields added after these journeys were stored (delivery reports, §12), with the defaults
 # they load with: no message reported undelivered, no duty sent the other way.
 DUTY_FIELDS_ADDED_SINCE: dict[str, object] = {"undelivered": [], "redirected": False}
+# Journey fields added since (version 3, the recipient's own page, §13), likewise.
+JOURNEY_FIELDS_ADDED_SINCE: dict[str, object] = {"page_choice": None}
 
 
 def _entity(document: dict[str, object]) -> Entity:
@@ -47,6 +49,8 @@ def test_a_version_1_journey_loads_upgraded_with_every_fact_kept(document: dict[
     assert journey.schema_version == JOURNEY_SCHEMA
     again = json.loads(journey.model_dump_json())
     assert again.pop("schema_version") == JOURNEY_SCHEMA
+    for field, default in JOURNEY_FIELDS_ADDED_SINCE.items():
+        assert again.pop(field) == default
     for duty in again["duties"].values():
         for field, default in DUTY_FIELDS_ADDED_SINCE.items():
             assert duty.pop(field) == default  # a field added later, at the value that changes nothing

@@ -20,6 +20,12 @@ from shared.domain.journey.deadlines import evaluate_deadline
 from shared.domain.journey.delivery import evaluate_undelivered
 from shared.domain.journey.duties import DutyKind, message_key, task_id, template_for
 from shared.domain.journey.evaluate import evaluate_case_change, evaluate_shared_facts
+from shared.domain.journey.page import (
+    PREFERENCES_CHANGED,
+    VICTIM_MESSAGE,
+    evaluate_message_to_officer,
+    evaluate_preferences_chosen,
+)
 from shared.domain.journey.safeguard import (
     Route,
     excluded_flag,
@@ -40,6 +46,7 @@ from shared.domain.journey.state import (
     DutyStatus,
     Journey,
     OfficerTask,
+    PageChoice,
     Scheduled,
     SchemaTooNew,
     upgrade_journey,
@@ -50,7 +57,9 @@ from shared.domain.journey.telling import address_for, evaluate_message_outcome,
 __all__ = [
     "APPLIED_EVENTS_KEPT",
     "JOURNEY_SCHEMA",
+    "PREFERENCES_CHANGED",
     "TEAM_ASSIGNEE",
+    "VICTIM_MESSAGE",
     "AuditEntry",
     "Compliance",
     "Decision",
@@ -59,6 +68,7 @@ __all__ = [
     "DutyStatus",
     "Journey",
     "OfficerTask",
+    "PageChoice",
     "Route",
     "Scheduled",
     "SchemaTooNew",
@@ -66,6 +76,8 @@ __all__ = [
     "evaluate_case_change",
     "evaluate_deadline",
     "evaluate_message_outcome",
+    "evaluate_message_to_officer",
+    "evaluate_preferences_chosen",
     "evaluate_shared_facts",
     "evaluate_undelivered",
     "evaluate_wake",

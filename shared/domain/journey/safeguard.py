@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import CaseChange, CrimeFacts, Officer
 from shared.domain.addresses import uk_mobile_e164, valid_email
-from shared.domain.journey.state import Journey
+from shared.domain.journey.state import Journey, apply_page_choice
 from shared.domain.people import CallerFacts, VictimFacts
 from shared.domain.policy import Policy
 
@@ -187,6 +187,7 @@ def refresh_facts(
         for victim in record.victims:
             if victim.person_id == journey.person_id:
                 journey.victim = VictimFacts.model_validate(victim)  # the domain's own copy
+                apply_page_choice(journey)  # what they chose on their page, unless Niche changed it since
     if case.storm is not None:
         storm = case.storm
         journey.incident_number = storm.incident_number

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.messages import DeadlineCheck, Officer, OutboundMessage, Wake
 from shared.domain.journey.duties import DutyKind
-from shared.domain.people import CallerFacts, VictimFacts
+from shared.domain.people import CallerFacts, Preferences, VictimFacts
 
 APPLIED_EVENTS_KEPT = 64
 
@@ -74,7 +74,21 @@ class Duty(BaseModel):
 
 # The version of a stored journey's form. Stored journeys of an earlier version are upgraded as
 # they are read (``upgrade_journey``), one version at a time; a later one is refused, not guessed.
-JOURNEY_SCHEMA = 2
+JOURNEY_SCHEMA = 3
+
+
+class PageChoice(BaseModel):
+    """What the recipient chose on their own page (journey-rules.md §13), and what the feed said of
+    each preference then: a choice stands until the feed changes that preference itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["email", "sms", "both"] | None = None
+    frequency_days: int | None = None
+    language: str | None = None
+    opted_out: bool | None = None
+    changed_at: datetime
+    feed: Preferences  # the feed's preferences when the choice was made
 
 
 class Journey(BaseModel):
@@ -106,6 +120,7 @@ class Journey(BaseModel):
     checkins: int = 0
     # Case changes already applied (newest last), so a redelivered one changes nothing.
     applied_events: list[str] = Field(default_factory=list)
+    page_choice: PageChoice | None = None  # what they chose on their own page (journey-rules.md §13)
 
 
 class SchemaTooNew(ValueError):
@@ -119,7 +134,12 @@ def _v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema_version": 2}
 
 
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 adds ``page_choice`` (none yet for a journey stored before it)."""
+    return {**document, "schema_version": 3}
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade_journey(document: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +168,9 @@ class OfficerTask(BaseModel):
     created_at: datetime
     # The assignee's work address from the directory; None: the policy's team mailbox.
     assignee_email: str | None = None
+    # What the recipient wrote to the officer from their page (reason victim_message); kept with
+    # the task and mailed to its assignee, never logged.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,3 +229,24 @@ class AddDuty(Protocol):
     def __call__(
         self, key: str, template: str, at: datetime, details: dict[str, str] | None = None
     ) -> None: ...
+
+
+CHOICES = ("channel", "frequency_days", "language", "opted_out")  # what the page lets a recipient choose
+
+
+def apply_page_choice(journey: Journey) -> None:
+    """Put the page's choices over the feed's preferences, dropping each the feed has changed since."""
+    choice, victim = journey.page_choice, journey.victim
+    if choice is None or victim is None:
+        return
+    feed = victim.preferences
+    kept = {
+        name: getattr(choice, name)
+        for name in CHOICES
+        if getattr(choice, name) is not None and getattr(feed, name) == getattr(choice.feed, name)
+    }
+    if not kept:
+        journey.page_choice = None
+        return
+    journey.page_choice = PageChoice(changed_at=choice.changed_at, feed=choice.feed, **kept)
+    journey.victim = victim.model_copy(update={"preferences": feed.model_copy(update=kept)})

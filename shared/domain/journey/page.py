@@ -1,0 +1,89 @@
+"""The recipient's own page: what they choose there, and a message to their officer (journey-rules.md §13).
+
+A choice made on the page wins over the feed until the feed changes that preference itself: the
+journey keeps what the feed said when the choice was made, and a later feed record with a
+different value for that preference ends the choice for it. A change is audited (the new values
+are words of the page's own forms, never personal data), takes effect for messages already waiting
+(they are routed again, as an opt-out in the feed would), and asks the officer for Niche to be
+updated. A message to the officer becomes an officer task that carries its text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.contracts.messages import MessageToOfficer, PreferencesChosen
+from shared.domain.journey.state import (
+    APPLIED_EVENTS_KEPT,
+    CHOICES,
+    Decision,
+    Journey,
+    PageChoice,
+    apply_page_choice,
+    copy_journey,
+)
+from shared.domain.journey.tasks import officer_task
+from shared.domain.journey.telling import stop_waiting_messages
+from shared.domain.people import Preferences
+from shared.domain.policy import Policy
+
+PREFERENCES_CHANGED = "preferences_changed_on_page"  # the task asking for Niche to be updated
+VICTIM_MESSAGE = "victim_message"  # the task carrying a message the recipient sent from their page
+PAGE_DUTY = "page"  # the audit's duty column for what happens on the page (it discharges no duty)
+
+
+def _feed_preferences(journey: Journey) -> Preferences:
+    """What the feed says of the preferences (under any earlier choice)."""
+    assert journey.victim is not None
+    if journey.page_choice is None:
+        return journey.victim.preferences
+    return journey.page_choice.feed.model_copy(
+        update={
+            name: getattr(journey.victim.preferences, name)
+            for name in CHOICES
+            if getattr(journey.page_choice, name) is None
+        }
+    )
+
+
+def evaluate_preferences_chosen(
+    journey: Journey, event: PreferencesChosen, policy: Policy, now: datetime
+) -> Decision:
+    if event.event_id in journey.applied_events or journey.victim is None:
+        return Decision(journey, unchanged=True)
+    state = copy_journey(journey)
+    d = Decision(state)
+    assert state.victim is not None
+    chosen = {name: getattr(event, name) for name in CHOICES if getattr(event, name) is not None}
+    before = state.victim.preferences
+    changed = {name: value for name, value in chosen.items() if getattr(before, name) != value}
+    state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
+    if not changed:
+        return d
+    earlier = state.page_choice
+    kept = {} if earlier is None else {n: v for n in CHOICES if (v := getattr(earlier, n)) is not None}
+    feed = _feed_preferences(state)
+    state.page_choice = PageChoice(changed_at=event.at, feed=feed, **(kept | changed))
+    state.victim = state.victim.model_copy(update={"preferences": feed})
+    apply_page_choice(state)
+    words = ", ".join(f"{name}={str(value).lower()}" for name, value in sorted(changed.items()))
+    d.note(now, PAGE_DUTY, "preferences_changed", words)
+    # Messages already waiting go by the new choice, or stop (an opt-out made on the page).
+    stop_waiting_messages(state, policy, now, d)
+    task = officer_task(state, [], f"{PREFERENCES_CHANGED}:{event.event_id[:12]}", policy, now)
+    d.tasks.append(task.model_copy(update={"note": words}))
+    return d
+
+
+def evaluate_message_to_officer(
+    journey: Journey, event: MessageToOfficer, policy: Policy, now: datetime
+) -> Decision:
+    if event.event_id in journey.applied_events:
+        return Decision(journey, unchanged=True)
+    state = copy_journey(journey)
+    d = Decision(state)
+    state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
+    task = officer_task(state, [], f"{VICTIM_MESSAGE}:{event.event_id[:12]}", policy, now)
+    d.tasks.append(task.model_copy(update={"note": event.text}))
+    d.note(now, PAGE_DUTY, "message_to_officer", task.task_id)
+    return d
