@@ -9,6 +9,7 @@ path is the victim's credential.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,9 +37,13 @@ def http_function(app: func.FunctionApp) -> HttpFunction:
     if len(found) != 1:
         raise ValueError(f"the app has {len(found)} HTTP-triggered functions; serve expects one")
     user_function, argument = found[0]
+    # One request in the function at a time: the embedded SQLite store is one connection, not
+    # for concurrent threads (the server's threads still read and write the sockets in parallel).
+    one_at_a_time = threading.Lock()
 
     def call(request: func.HttpRequest) -> func.HttpResponse:
-        response: func.HttpResponse = user_function(**{argument: request})
+        with one_at_a_time:
+            response: func.HttpResponse = user_function(**{argument: request})
         return response
 
     return call
