@@ -10,7 +10,7 @@ DEMO := out/demo
 FROM ?= 2026-01-01
 TO ?= 2027-12-31
 
-.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue chromium
+.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue chromium serve
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
@@ -19,7 +19,8 @@ help:
 	@echo "make iac    - checkov and the Bicep-vs-code tests"
 	@echo "make report - the compliance report (CSV + HTML) of the demo run (FROM=, TO=, GO_LIVE= dates)"
 	@echo "make catalogue - every message in every variant on one HTML page (out/catalogue/index.html)"
-	@echo "make chromium - install Debian's chromium (as root) for the report's screenshot test"
+	@echo "make chromium - install Debian's chromium (as root) for the report's screenshot test and the page's browser tests"
+	@echo "make serve  - serve the victim's page over the demo run (python -m shared.local serve)"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -28,7 +29,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# Azurite (the Table Storage emulator) for the adapter tests, pinned by package-lock.json.
+# Azurite (the Table Storage emulator) for the adapter tests, and for the victim's page GOV.UK Frontend
+# (its stylesheet, fonts and images) and axe-core (the browser tests' accessibility check), pinned by
+# package-lock.json.
 $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "npm not found: Node.js 20 is needed for Azurite"; exit 1; }
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
@@ -41,7 +44,8 @@ $(IAC_STAMP): requirements-iac.txt
 	$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
 	touch $(IAC_STAMP)
 
-# Headless Chromium for the compliance page's screenshot test (tests/e2e/test_report_screenshot.py):
+# Headless Chromium for the compliance page's screenshot test (tests/e2e/test_report_screenshot.py)
+# and the victim page's browser tests (tests/e2e/test_web_browser.py, through Playwright's pip package):
 # Debian's package, installed (as root, with apt-get) when /usr/bin/chromium is missing.
 chromium:
 	@if test -x /usr/bin/chromium; then :; \
@@ -75,6 +79,11 @@ report: $(STAMP)
 CATALOGUE_OUT ?= out/catalogue
 catalogue: $(STAMP)
 	$(PY) -m shared.ops.catalogue --out $(CATALOGUE_OUT) $(if $(POLICY),--policy $(POLICY))
+
+# The victim's page over the demo run's state, on http://127.0.0.1:8080/ (PORT= another port).
+PORT ?= 8080
+serve: $(STAMP) $(NODE_STAMP)
+	$(PY) -m shared.local serve --data $(DEMO)/run --port $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

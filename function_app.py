@@ -6,6 +6,8 @@ OpenTelemetry span continuing the message's trace (ingest starts one trace per
 case change). Queue names and timer schedules come from app settings through
 %NAME% binding expressions. ``delivery_report`` is pushed Communication Services'
 delivery reports by an Event Grid subscription (infra/bicep: the second step).
+``victim_page`` is the victim's own page (shared/web), an anonymous HTTP trigger on
+every path: the personal link in the path is the credential.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from shared.steps.record_delivery import record_delivery as record_delivery_step
 from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
 from shared.steps.send_message import send_message as send_message_step
 from shared.tracing import step_span
+from shared.web.azure import serve as serve_page
 
 telemetry.configure_azure_monitor()  # off unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
 app = func.FunctionApp()
@@ -85,3 +88,10 @@ def delivery_report(event: func.EventGridEvent) -> None:
         record_delivery_step(
             event.id, event.event_type, event.event_time, event.get_json(), bootstrap.services()
         )
+
+
+@app.function_name("victim_page")
+@app.route(route="{*path}", auth_level=func.AuthLevel.ANONYMOUS, methods=["GET", "POST"])
+def victim_page(req: func.HttpRequest) -> func.HttpResponse:
+    """The victim's own page: opened by the personal link in the path (host.json: no route prefix)."""
+    return serve_page(req, bootstrap.services())

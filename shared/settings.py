@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     FEED_API_KEY: str | None = None
     FEED_PAGE_SIZE: Annotated[int, Field(ge=1, le=1000)] = 100
     FEED_STALE_MINUTES: Annotated[int, Field(ge=5, le=10_080)] = 60
+    # The victim's page (shared/web): the key that signs its form tokens (in Azure a Key Vault
+    # reference; unset locally: a random key kept in LOCAL_DATA_DIR/page-signing.key), and
+    # GOV.UK Frontend's dist/govuk folder (relative: to the app's root).
+    PAGE_SIGNING_KEY: Annotated[SecretStr | None, Field(min_length=32)] = None
+    WEB_ASSETS_DIR: Path = Path("node_modules/govuk-frontend/dist/govuk")
     # The embedded default (SQLite state and queues, JSON Lines feeds, file outbox).
     LOCAL_DATA_DIR: Path = Path(".local")
     LOCAL_FEEDS_DIR: Path = Path(".local/feeds")

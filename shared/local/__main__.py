@@ -4,6 +4,7 @@ python -m shared.local run --feeds DIR --officers FILE --out DIR
                            [--start ISO8601] [--end ISO8601] [--policy FILE]
                            [--delivery-reports FILE]
 python -m shared.local generate --crimes N --days D --seed S --out DIR
+python -m shared.local serve --data DIR [--host 127.0.0.1] [--port 8080]
 """
 
 from __future__ import annotations
@@ -51,11 +52,51 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=_positive, required=True)
     gen.add_argument("--seed", type=int, required=True)
     gen.add_argument("--out", type=Path, required=True)
+    serve = commands.add_parser("serve", help="serve the victim's page over a run folder's state")
+    serve.add_argument("--data", type=Path, required=True, help="the run folder (run --out)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, default=8080, help="port to listen on (default 8080; 0: any free)"
+    )
     return parser
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {value}")
+    return number
+
+
+def _serve(data: Path, host: str, port: int) -> int:
+    from shared.settings import SettingsError
+    from shared.web.server import make_server, url_of
+
+    if data.exists() and not data.is_dir():
+        print(f"python -m shared.local serve: error: --data is not a folder: {data}", file=sys.stderr)
+        return 2
+    try:
+        server = make_server(data, host, port)
+    except (OSError, SettingsError) as exc:
+        print(f"python -m shared.local serve: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"serving the victim's page over {data} on {url_of(server)} (Ctrl+C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.data, args.host, args.port)
     if args.command == "generate":
         from shared.local.generate import generate
 

@@ -223,6 +223,8 @@ class LocalHost:
                         name, user_function, binding["name"], EVENT_GRID_QUEUE, False, event_grid=True
                     )
                 )
+            elif binding["type"] == "httpTrigger":
+                continue  # requests, not the clock or a queue: `python -m shared.local serve` answers them
             else:
                 raise ValueError(
                     f"function {name} has a trigger the local host cannot run: {binding['type']}"

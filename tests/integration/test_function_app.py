@@ -25,6 +25,8 @@ EXPECTED = {
     "send_message": ("serviceBusTrigger", {"queueName": "%OUTBOUND_MESSAGES_QUEUE%"}),
     "notify_officer": ("serviceBusTrigger", {"queueName": "%OFFICER_TASKS_QUEUE%"}),
     "delivery_report": ("eventGridTrigger", {}),
+    # anonymous, GET and POST: tests/integration/test_web_function.py
+    "victim_page": ("httpTrigger", {"route": "{*path}"}),
 }
 
 
@@ -32,7 +34,7 @@ def _functions() -> dict[str, func.decorators.function_app.Function]:
     return {f.get_function_name(): f for f in functions_of(function_app.app)}
 
 
-def test_app_registers_exactly_the_seven_steps() -> None:
+def test_app_registers_exactly_the_seven_steps_and_the_page() -> None:
     assert sorted(_functions()) == sorted(EXPECTED)
 
 
@@ -52,7 +54,7 @@ def test_trigger_type_queue_and_sessions(name: str) -> None:
 def test_every_parameter_is_bound_and_every_binding_has_a_parameter(name: str) -> None:
     function = _functions()[name]
     parameters = set(inspect.signature(function.get_user_function()).parameters)
-    bindings = {binding.name for binding in function.get_bindings()}
+    bindings = {binding.name for binding in function.get_bindings()} - {"$return"}  # an HTTP response
     assert parameters == bindings
 
 
@@ -62,7 +64,7 @@ def test_each_function_is_a_thin_wrapper_over_a_step() -> None:
     step_names = {
         alias.asname or alias.name
         for node in tree.body
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shared.steps")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("shared.steps", "shared.web"))
         for alias in node.names
     }
     tracing_names = {
@@ -87,6 +89,7 @@ def test_each_function_is_a_thin_wrapper_over_a_step() -> None:
             assert isinstance(span.args[0], ast.Constant) and span.args[0].value == name
             body = body[0].body
             assert len(body) == 1, f"{name} should be one call to a step handler inside its span"
-        call = body[0].value if isinstance(body[0], ast.Expr) else None
+        # An HTTP trigger returns the response of its one call.
+        call = body[0].value if isinstance(body[0], ast.Expr | ast.Return) else None
         assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
         assert call.func.id in step_names, f"{name} calls {call.func.id}, not a step from shared.steps"

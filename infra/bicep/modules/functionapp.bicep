@@ -160,6 +160,10 @@ var appSettings = {
   FEED_API_KEY: (feedsConfigured && (feedAuth == 'api_key')) ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${feedApiKeyName})' : ''
   FEED_PAGE_SIZE: string(feedPageSize)
   FEED_STALE_MINUTES: string(feedStaleMinutes)
+  // The victim's page (shared/web): its form tokens' key, the Key Vault secret page-signing-key
+  // (az keyvault secret set; at least 32 characters), and GOV.UK Frontend's files in the package.
+  PAGE_SIGNING_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=page-signing-key)'
+  WEB_ASSETS_DIR: 'node_modules/govuk-frontend/dist/govuk'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

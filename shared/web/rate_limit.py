@@ -1,0 +1,86 @@
+"""Rate limits per link: a fixed-window counter in the PageUse table.
+
+One entity per link, counter and window (PartitionKey: the link id; RowKey:
+``<counter>-<window start, epoch seconds>``), incremented with an ETag check so two
+instances counting at once never lose a count; a conflict reads again. A request
+over the limit writes nothing. The rows of a link sit in its own partition, so
+they go when the link's data go.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+
+from shared.ports import Entity, EntityExists, EtagMismatch, TableStore
+
+log = logging.getLogger("victim_updates.web")
+
+TABLE = "PageUse"
+PAGE = "page"  # every request to a link's pages counts against this one
+ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``count`` uses in each fixed ``window``."""
+
+    count: int
+    window: timedelta
+
+
+def _named() -> Mapping[str, Limit]:
+    return MappingProxyType({"message": Limit(3, timedelta(days=1))})
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The page's limits: every request (``page``), and named ones a handler asks for."""
+
+    page: Limit = Limit(60, timedelta(minutes=10))
+    named: Mapping[str, Limit] = field(default_factory=_named)
+
+    def limit(self, counter: str) -> Limit:
+        if counter == PAGE:
+            return self.page
+        if counter not in self.named:
+            raise KeyError(f"no rate limit named {counter!r}")
+        return self.named[counter]
+
+
+class RateLimiter:
+    """Counts uses of a link in the PageUse table."""
+
+    def __init__(self, tables: TableStore, limits: RateLimits | None = None) -> None:
+        self._tables = tables
+        self.limits = limits or RateLimits()
+
+    def use(self, link_id: str, counter: str, now: datetime) -> bool:
+        """Count one use of ``counter`` for ``link_id``; False (and nothing counted) when over the limit."""
+        limit = self.limits.limit(counter)
+        window = int(limit.window.total_seconds())
+        start = int(now.timestamp()) // window * window
+        row = f"{counter}-{start}"
+        for _ in range(ATTEMPTS):
+            found = self._tables.get(TABLE, link_id, row)
+            try:
+                if found is None:
+                    self._tables.create(
+                        TABLE, Entity(link_id, row, {"count": 1, "window_end": start + window})
+                    )
+                    return True
+                count = int(found.properties.get("count", 0))
+                if count >= limit.count:
+                    return False
+                assert found.etag is not None
+                properties = {**found.properties, "count": count + 1}
+                self._tables.update(TABLE, Entity(link_id, row, properties), etag=found.etag)
+                return True
+            except (EntityExists, EtagMismatch):
+                continue  # another request counted at the same moment: read the new count
+        # Still contended after every attempt: refuse rather than count nothing (fails closed).
+        log.warning("rate limit counter %s stayed contended after %d attempts", counter, ATTEMPTS)
+        return False
