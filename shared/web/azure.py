@@ -9,36 +9,21 @@ from __future__ import annotations
 import secrets
 import threading
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import parse_qs
 
 import azure.functions as func
 
-from shared.domain.policy import Policy
-from shared.ports import Clock, TableStore
 from shared.settings import Settings, SettingsError
 from shared.web.assets import StaticAssets
 from shared.web.csrf import CsrfTokens
 from shared.web.http import Request, Response
-from shared.web.links import ResolveLink, no_links
+from shared.web.links import ResolveLink
 from shared.web.site import Pages, Site
+from shared.web.victim_pages import PageServices, links_resolver, recipient_pages
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 KEY_FILE = "page-signing.key"
 MAX_FORM_BYTES = 64 * 1024  # a page's form is a few radios and a short message
-
-
-class WebServices(Protocol):
-    """What the page needs of the worker's services (``shared.bootstrap.Services`` has it)."""
-
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def policy(self) -> Policy: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def tables(self) -> TableStore: ...
 
 
 def signing_key(settings: Settings) -> bytes:
@@ -74,24 +59,23 @@ def assets_dir(settings: Settings) -> Path:
     return folder if folder.is_absolute() else APP_ROOT / folder
 
 
-def production_pages() -> Pages:
-    """The pages the Function App serves. None yet: the status, preferences and message pages
-    (issue 14) are registered here."""
-    return Pages()
+def production_pages(services: PageServices) -> Pages:
+    """The pages the Function App serves: the recipient's own (journey-rules.md §13)."""
+    return recipient_pages(services)
 
 
-def production_resolver(services: WebServices) -> ResolveLink:
-    """The link resolver the Function App uses. None yet opens a link: the Links table's (issue 14)."""
-    return no_links
+def production_resolver(services: PageServices) -> ResolveLink:
+    """The link resolver the Function App uses: the Links table, while the journey keeps it open."""
+    return links_resolver(services)
 
 
 def build_site(
-    services: WebServices, pages: Pages | None = None, resolve_link: ResolveLink | None = None
+    services: PageServices, pages: Pages | None = None, resolve_link: ResolveLink | None = None
 ) -> Site:
     """The site over the worker's services (table store, clock, policy, settings); by default with
     the production pages and resolver."""
     return Site(
-        pages=pages if pages is not None else production_pages(),
+        pages=pages if pages is not None else production_pages(services),
         resolve_link=resolve_link if resolve_link is not None else production_resolver(services),
         tables=services.tables,
         csrf_tokens=CsrfTokens(signing_key(services.settings)),
@@ -128,11 +112,11 @@ def to_http_response(response: Response) -> func.HttpResponse:
 
 
 _lock = threading.Lock()
-_site: tuple[WebServices, Site] | None = None
+_site: tuple[PageServices, Site] | None = None
 _replacement: tuple[Pages, ResolveLink] | None = None
 
 
-def serve(request: func.HttpRequest, services: WebServices) -> func.HttpResponse:
+def serve(request: func.HttpRequest, services: PageServices) -> func.HttpResponse:
     """Answer one HTTP request with the site built over ``services`` (built once, rebuilt if they change)."""
     global _site
     with _lock:

@@ -28,8 +28,3 @@ ResolveLink = Callable[[str, datetime], OpenLink | None]
 def is_link_id(value: str) -> bool:
     """Whether ``value`` has the shape of a link id (says nothing of whether it exists)."""
     return LINK_ID.fullmatch(value) is not None
-
-
-def no_links(link_id: str, now: datetime) -> OpenLink | None:
-    """The resolver until the Links table is wired: no link opens anything."""
-    return None

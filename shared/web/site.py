@@ -207,8 +207,10 @@ class Site:
             return self._invalid_link
         if not self.limiter.use(link.link_id, PAGE, now):
             return self.too_many()
-        if request.method == "POST" and not self.csrf.check(
-            request.form.get(csrf.FIELD), link.link_id, name, now
+        if (
+            request.method == "POST"
+            and not _one_click_unsubscribe(request, name)
+            and not self.csrf.check(request.form.get(csrf.FIELD), link.link_id, name, now)
         ):
             return self._plain(
                 400,
@@ -239,3 +241,10 @@ class Site:
             "errors": [],
         }
         return html(status, render("plain.html.j2", dict(context)))
+
+
+def _one_click_unsubscribe(request: Request, name: str) -> bool:
+    """A mail program's one-click unsubscribe (RFC 8058): a POST of exactly
+    ``List-Unsubscribe=One-Click`` to the link itself. It carries no form token, and needs none:
+    the link is the credential, and all it can do is stop updates."""
+    return name == "" and request.form == {"List-Unsubscribe": "One-Click"}
