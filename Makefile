@@ -62,12 +62,13 @@ iac: $(STAMP) $(IAC_STAMP)
 	$(IAC_VENV)/bin/checkov --config-file infra/bicep/.checkov.yaml -d infra/bicep
 	$(VENV)/bin/pytest -q tests/integration/test_infra.py
 
-demo: $(STAMP)
+demo: $(STAMP) $(NODE_STAMP)
 	rm -rf $(DEMO)
 	$(PY) -m shared.local generate --crimes 3000 --days 30 --seed 7 --out $(DEMO)/feeds
 	$(PY) -m shared.local run --feeds $(DEMO)/feeds --officers $(DEMO)/feeds/officers.json --out $(DEMO)/run \
 		--delivery-reports $(DEMO)/feeds/delivery-reports.json
 	$(PY) -m shared.ops compliance --from $(FROM) --to $(TO) --data $(DEMO)/run --out $(DEMO)/report
+	@$(PY) -c 'from shared.local.report import print_page; print_page("$(DEMO)/run")'
 
 # The compliance report of the demo run again (CSV and a self-contained HTML page with charts).
 report: $(STAMP)

@@ -167,6 +167,11 @@ class TableLinks:
             return str(index.properties["link_id"])
         return link_id
 
+    def find(self, crime_reference: str, person_id: str) -> str | None:
+        """The person's live link id, if they have one (makes none)."""
+        index = self._tables.get(LINKS, crime_reference, _person_row(person_id))
+        return None if index is None else str(index.properties["link_id"])
+
     def get(self, link_id: str) -> Link | None:
         entity = self._tables.get(LINKS, link_id, _LINK)
         if entity is None:

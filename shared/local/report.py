@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -66,11 +67,31 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         f"  dead letters:      {summary['dead_letters']}",
         *_table("messages by template", summary["messages_by_template"]),
         *_table("tasks by reason", summary["tasks_by_reason"]),
+        *_page(summary.get("page"), out),
         f"  output files in {out}/: outbox.jsonl officer-mail.jsonl deliveries.jsonl tasks.jsonl"
         " audit.jsonl quarantine.jsonl dead-letter.jsonl summary.json",
     ]
     return "\n".join(lines)
 
 
+def _page(page: dict[str, str] | None, out: Path) -> list[str]:
+    """One victim's own page, and how to open it here (the same function object, over this run)."""
+    if page is None:
+        return []
+    return [
+        f"  a victim's page:   {page['link']}",
+        f"    to open it here: python -m shared.local serve --data {out}",
+        f"                     then http://127.0.0.1:8080/{page['link_id']}",
+    ]
+
+
 def print_summary(summary: dict[str, Any], out: Path) -> None:
     print(format_summary(summary, out))
+
+
+def print_page(out: Path | str) -> None:
+    """The page lines of a finished run's summary.json (``make demo`` ends with them)."""
+    folder = Path(out)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    lines = _page(summary.get("page"), folder)
+    print("\n".join(lines) if lines else "no victim's page to show: no victim was sent anything")

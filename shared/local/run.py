@@ -16,6 +16,7 @@ from shared import bootstrap
 from shared.adapters.delivery_report_stub import DeliveryPlan
 from shared.adapters.jsonl_feed import record_time
 from shared.adapters.policy_file import load_policy
+from shared.adapters.repositories import TableLinks
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.table_layout import (
     AUDIT,
@@ -29,8 +30,11 @@ from shared.adapters.table_layout import (
 )
 from shared.bootstrap import Services
 from shared.contracts.feeds import accepts
+from shared.domain.journey import Journey
 from shared.domain.journey.delivery import DELIVERY_FAILED
 from shared.domain.ledger import LedgerStatus
+from shared.domain.links import link_url
+from shared.domain.policy import Policy
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import Entity, TableStore
 from shared.settings import load_settings
@@ -134,13 +138,28 @@ def run(
         stats = host.run_simulated(
             clock, end, (lambda t: on_progress(start, t, end)) if on_progress else None
         )
-        summary = write_outputs(request.out, cast(ExportableStore, services.tables), broker, stats)
+        summary = write_outputs(
+            request.out, cast(ExportableStore, services.tables), broker, stats, services.policy
+        )
     finally:
         bootstrap.install(None)
         broker.close()
     summary["clock"] = {"start": start.isoformat(), "end": end.isoformat()}
     (request.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _shows_a_page(journey: Journey) -> bool:
+    """A victim still hearing from us about an open case, who was sent something: their page is
+    the one to show a test team first."""
+    victim = journey.victim
+    return (
+        journey.role == "victim"
+        and victim is not None
+        and not victim.preferences.opted_out
+        and journey.case_status != "finalised"
+        and any(duty.handed_at is not None for duty in journey.duties.values())
+    )
 
 
 def _jsonl(path: Path, rows: Any) -> int:
@@ -165,7 +184,9 @@ class ExportableStore(TableStore, Protocol):
     def export(self, table: str) -> Iterator[Entity]: ...
 
 
-def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostStats) -> dict[str, Any]:
+def write_outputs(
+    out: Path, tables: ExportableStore, broker: Any, stats: HostStats, policy: Policy | None = None
+) -> dict[str, Any]:
     """Export tasks, audit, quarantine and dead letters, count what was sent, and build the summary."""
     task_reasons: Counter[str] = Counter()
 
@@ -257,8 +278,13 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
     _jsonl(out / "deliveries.jsonl", deliveries())
 
     duties = Counter[str]()
+    page: str | None = None  # one victim's own page that opens now (make demo prints it)
+    links = TableLinks(tables)
     for entity in tables.export(JOURNEYS):
-        for duty in journey_from(entity).duties.values():
+        journey = journey_from(entity)
+        if page is None and _shows_a_page(journey):
+            page = links.find(journey.crime_reference, journey.person_id)
+        for duty in journey.duties.values():
             if duty.due_by is not None:
                 duties["due"] += 1
             duties[duty.compliance.value] += 1
@@ -288,6 +314,7 @@ def write_outputs(out: Path, tables: ExportableStore, broker: Any, stats: HostSt
             k.split(":")[1]: v for k, v in sorted(duties.items()) if k.startswith("status:")
         },
         "sms_segments": segments,
+        "page": None if page is None else {"link_id": page, "link": link_url(policy or Policy(), page)},
         "invocations": dict(sorted(stats.invocations.items())),
         "failures": dict(sorted(stats.failures.items())),
         "step_cpu_seconds": {k: round(v, 3) for k, v in sorted(stats.cpu_seconds.items())},

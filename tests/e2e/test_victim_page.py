@@ -24,6 +24,7 @@ from shared import bootstrap
 from shared.adapters.repositories import TableJourneys
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.local.host import SimulatedClock
+from shared.local.report import print_page
 from shared.settings import load_settings
 from shared.web import azure as web_azure
 from tests.builders import milestone, occurrence, replay, victim
@@ -196,3 +197,16 @@ def test_a_link_stops_opening_once_the_case_has_been_finalised_for_the_policy_da
     # Finalised on 1 August, 90 days before the page is opened at PAGE_AT, and more: it no longer opens.
     response = call("GET", link)
     assert response.status_code == 404 and "This link does not work" in text(response)
+
+
+def test_the_run_names_one_victims_page_that_opens_and_says_how_to_open_it_here(
+    run: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = run["summary"]["page"]
+    assert page["link"] == BASE + page["link_id"] and page["link_id"] == link_of(run)
+    assert call("GET", page["link_id"]).status_code == 200
+    print_page(run["out"])
+    printed = capsys.readouterr().out
+    assert f"a victim's page:   {page['link']}" in printed
+    assert f"python -m shared.local serve --data {run['out']}" in printed
+    assert f"http://127.0.0.1:8080/{page['link_id']}" in printed
