@@ -296,7 +296,7 @@ def test_a_visit_moved_after_the_caller_was_told_is_a_new_message_that_says_it_m
     caller = _journey(result["out"], "HU-20261120-0123", "C-77")
     moved = caller.duties["attend:HU-20261120-0123:2026-11-20T18:00:00+00:00"]
     assert moved.details["moved_from"] == "2026-11-20T16:00:00+00:00"
-    assert "Your visit has moved to Friday 20 November at 6pm" in result["outbox"][1]["body"]
+    assert "Your visit moved to Friday 20 November at 6pm" in result["outbox"][1]["body"]
 
 
 def test_a_visit_moved_before_the_caller_was_told_sends_only_the_new_time(tmp_path: Path) -> None:
