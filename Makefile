@@ -45,7 +45,8 @@ $(IAC_STAMP): requirements-iac.txt
 	touch $(IAC_STAMP)
 
 # Headless Chromium for the compliance page's screenshot test (tests/e2e/test_report_screenshot.py)
-# and the victim page's browser tests (tests/e2e/test_web_browser.py, through Playwright's pip package):
+# and the victim page's browser tests (tests/e2e/test_web_browser.py and test_victim_page_browser.py,
+# through Playwright's pip package):
 # Debian's package, installed (as root, with apt-get) when /usr/bin/chromium is missing.
 chromium:
 	@if test -x /usr/bin/chromium; then :; \

@@ -14,44 +14,21 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page
 
+from tests.web_browser import axe_page, focused, launch, screenshot, skip_without_chromium, violations
 from tests.web_example import LINK, MAX_NOTE, Saved
 from tests.web_server import ROOT, example_server, serve_command
 
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = ROOT / "out" / "test-artifacts" / "web"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-if not CHROMIUM.is_file():
-    pytest.skip(
-        "/usr/bin/chromium is missing: run `make chromium` as root (apt-get install -y chromium) "
-        "to run the victim page's browser tests",
-        allow_module_level=True,
-    )
-
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+skip_without_chromium()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not AXE.is_file():
-        pytest.fail("axe-core is not installed: run `make test` (it runs `npm ci`) first", pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+    with launch() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -67,32 +44,8 @@ def site(tmp_path: Path, saved: Saved) -> Iterator[str]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(bypass_csp=True, viewport={"width": 1024, "height": 900})
-    yield context.new_page()
-    context.close()
-
-
-def violations(page: Page) -> list[dict[str, Any]]:
-    """axe-core's violations on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
-    found: list[dict[str, Any]] = page.evaluate("async () => (await axe.run(document)).violations")
-    if found:
-        print("axe violations:", [(v["id"], [n["target"] for n in v["nodes"]]) for v in found])
-    return found
-
-
-def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def focused(page: Page) -> dict[str, str]:
-    return page.evaluate(
-        "() => ({id: document.activeElement.id, tag: document.activeElement.tagName.toLowerCase(),"
-        " cls: document.activeElement.className, text: document.activeElement.textContent.trim()})"
-    )
+    with axe_page(browser) as opened:
+        yield opened
 
 
 def test_the_example_page_passes_axe(page: Page, site: str) -> None:
