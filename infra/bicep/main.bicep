@@ -148,6 +148,15 @@ param deliveryReportSubscription bool = false
 @maxValue(365)
 param deadLetterRetentionDays int = 30
 
+// ---------------------------------------------------------------- the victim's page (custom domain)
+
+@description('Host name of the victim\'s page, for example vu.police.uk; empty: no custom domain. The policy\'s force.link_base_url must be https:// and this name (at most 28 characters, hence 20 here). Set it once the DNS records (CNAME and asuid TXT) exist: the name is then bound to the Function App.')
+@maxLength(20)
+param victimPageHostName string = ''
+
+@description('Second step of the custom domain: true once victimPageHostName is bound, to issue its App Service managed certificate and bind it with SNI; kept true after.')
+param victimPageCertificate bool = false
+
 // ---------------------------------------------------------------- monitoring
 
 @description('Days the Log Analytics workspace keeps data.')
@@ -183,6 +192,10 @@ param feedClientSecret string = ''
 @description('Feed API key to store in Key Vault (feedAuth api_key). Leave empty to keep the stored one.')
 @secure()
 param feedApiKey string = ''
+
+@description('PAGE_SIGNING_KEY: the key of the victim\'s page form tokens, to store in Key Vault as page-signing-key (make it with openssl rand -hex 32; at least 32 characters). Pass it once, or set the secret with az keyvault secret set; leave empty to keep the stored one.')
+@secure()
+param pageSigningKey string = ''
 
 @description('Lifetime stamped as the expiry of a secret written by this deployment, in days.')
 @minValue(1)
@@ -380,6 +393,7 @@ module keyVault 'modules/keyvault.bicep' = {
     graphClientSecret: graphClientSecret
     feedClientSecret: feedClientSecret
     feedApiKey: feedApiKey
+    pageSigningKey: pageSigningKey
     secretExpiry: dateTimeToEpoch(dateTimeAdd(deploymentTime, 'P${secretLifetimeDays}D'))
     secretsOfficerPrincipalId: secretsOfficerGroupId
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
@@ -478,6 +492,7 @@ module functionApp 'modules/functionapp.bicep' = {
     graphClientSecretName: keyVault.outputs.graphClientSecretName
     feedClientSecretName: keyVault.outputs.feedClientSecretName
     feedApiKeyName: keyVault.outputs.feedApiKeyName
+    pageSigningKeyName: keyVault.outputs.pageSigningKeyName
     stateTablePrefix: stateTablePrefix
     nichePollSchedule: nichePollSchedule
     stormPollSchedule: stormPollSchedule
@@ -522,6 +537,19 @@ module eventGrid 'modules/eventgrid.bicep' = {
   }
 }
 
+// The victim's page on the force's host name: bound first, then (victimPageCertificate) with its
+// managed certificate; nothing at all while victimPageHostName is empty.
+module pageDomain 'modules/pagedomain.bicep' = if (!empty(victimPageHostName)) {
+  name: 'pagedomain'
+  params: {
+    functionAppName: functionApp.outputs.name
+    location: location
+    tags: allTags
+    hostName: victimPageHostName
+    issueCertificate: victimPageCertificate
+  }
+}
+
 module workbook 'modules/workbook.bicep' = {
   name: 'workbook'
   params: {
@@ -553,6 +581,8 @@ module alerts 'modules/alerts.bicep' = if (deployAlerts) {
 
 output functionAppName string = functionApp.outputs.name
 output functionAppDefaultHostName string = functionApp.outputs.defaultHostName
+output functionAppCustomDomainVerificationId string = functionApp.outputs.customDomainVerificationId
+output victimPageLinkBaseUrl string = empty(victimPageHostName) ? '' : 'https://${victimPageHostName}'
 output applicationInsightsName string = monitoring.outputs.appInsightsName
 output logAnalyticsWorkspaceName string = monitoring.outputs.workspaceName
 output serviceBusNamespaceName string = serviceBus.outputs.name

@@ -42,6 +42,15 @@ param smsSender = 'VictimCare' // CHANGE: the registered alphanumeric sender ID 
 param deliveryReportSubscription = false
 param deadLetterRetentionDays = 30
 
+// The victim's page on the force's own host name (at most 20 characters, for example
+// vu.police.uk). Empty: not bound. Set it once the DNS records exist (CNAME and asuid TXT),
+// then, once bound, victimPageCertificate = true for its managed certificate; the policy's
+// force.link_base_url must then be https://<that name> (infra/bicep/README.md).
+// The page's signing key is never written here: -p pageSigningKey=$(openssl rand -hex 32) once,
+// or az keyvault secret set -n page-signing-key.
+param victimPageHostName = '' // CHANGE
+param victimPageCertificate = false
+
 // Monitoring: the workbook is always deployed; the alert rules need the IT team's mailbox.
 param logRetentionDays = 90
 param deployAlerts = true

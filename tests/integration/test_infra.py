@@ -22,14 +22,19 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 import function_app
+from shared.adapters.policy_file import load_policy
 from shared.adapters.table_layout import ALL_TABLES
 from shared.contracts.feeds import Preferences
+from shared.domain.policy import LINK_ID_LENGTH, SMS_LINK_MAX
 from shared.local.host import functions_of
 from shared.settings import Settings
+from shared.web import rate_limit
+from shared.web.assets import STYLESHEET
 
 ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "infra" / "bicep"
@@ -55,6 +60,7 @@ EXPECTED_MODULES = {
     "workbook",
     "alerts",
     "eventgrid",
+    "pagedomain",
 }
 
 # Settings the code reads that the deployment deliberately does not set, and why.
@@ -94,7 +100,7 @@ FLEX_FORBIDDEN = {
     "AzureWebJobsStorage",  # the key-based connection string; identity-based settings only
 }
 
-SECRET_SETTINGS = {"GRAPH_CLIENT_SECRET", "FEED_CLIENT_SECRET", "FEED_API_KEY"}
+SECRET_SETTINGS = {"GRAPH_CLIENT_SECRET", "FEED_CLIENT_SECRET", "FEED_API_KEY", "PAGE_SIGNING_KEY"}
 
 # Built-in role definition GUIDs (learn.microsoft.com, Azure built-in roles).
 ROLE = {
@@ -446,9 +452,19 @@ def test_private_networking_forces_premium_service_bus() -> None:
 # --- tables -----------------------------------------------------------------------------
 
 
+def tables_the_code_uses() -> set[str]:
+    """Every table the deployed code reads or writes: the state tables of the table layout, and
+    the victim's page's rate-limit counters, which the web framework names itself (it depends on
+    the TableStore port only, not on the adapters' layout)."""
+    return {*ALL_TABLES, rate_limit.TABLE}
+
+
 def test_the_state_tables_are_created_with_the_prefix() -> None:
     document = bicep("storage")
-    assert sorted(document["variables"]["stateTables"]["value"]) == sorted(ALL_TABLES)
+    created = document["variables"]["stateTables"]["value"]
+    assert len(created) == len(set(created)), "a table is listed twice"
+    assert set(created) == tables_the_code_uses()
+    assert {"Links", "PageUse"} <= set(created)  # the victim's page's tables
     (tables,) = resources_of(document, "Microsoft.Storage/storageAccounts/tableServices/tables").values()
     assert tables["config"]["loop_type"]["detail"]["array_name"] == "stateTables"
     assert body(tables)["name"] == "${stateTablePrefix}${table}"
@@ -555,9 +571,131 @@ def test_key_vault_is_rbac_with_purge_protection_and_optional_secrets() -> None:
     secure = [
         name for name, p in main["parameters"].items() if any(d["type"] == "secure" for d in p["decorators"])
     ]
-    assert sorted(secure) == ["feedApiKey", "feedClientSecret", "graphClientSecret"]
+    assert sorted(secure) == ["feedApiKey", "feedClientSecret", "graphClientSecret", "pageSigningKey"]
     for name in secure:
         assert default(main, name) == "", f"{name}: secret values never have a default"
+
+
+# --- the victim's page ----------------------------------------------------------------------
+
+
+def chain(value: Any) -> list[Any]:
+    """`a.b.c` as ['a', 'b', 'c'] (pycep nests a property accessor to the right)."""
+    if not isinstance(value, dict) or value.get("operator", {}).get("type") != "property_accessor":
+        return [value]
+    operands = value["operator"]["operands"]
+    return [operands["operand_1"], *chain(operands["operand_2"])]
+
+
+def decorator(parameter: dict[str, Any], type_: str) -> Any:
+    (found,) = [d["argument"] for d in parameter["decorators"] if d["type"] == type_]
+    return found
+
+
+def test_the_page_signing_key_is_a_key_vault_secret_the_setting_refers_to() -> None:
+    vault = bicep("keyvault")
+    assert vault["variables"]["secretNames"]["value"]["pageSigningKey"] == "page-signing-key"
+    (secret,) = [
+        s
+        for s in resources_of(vault, "Microsoft.KeyVault/vaults/secrets").values()
+        if body(s)["properties"]["value"] == "pageSigningKey"
+    ]
+    assert chain(body(secret)["name"]) == ["secretNames", "pageSigningKey"]
+    assert body(secret)["properties"]["attributes"]["exp"] == "secretExpiry"
+    assert app_settings()["PAGE_SIGNING_KEY"] == (
+        "@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${pageSigningKeyName})"
+    )
+    main = bicep("main")
+    assert default(main, "pageSigningKey") == "", "the operator passes it (openssl rand -hex 32)"
+    assert body(main["modules"]["keyVault"])["params"]["pageSigningKey"] == "pageSigningKey"
+    given = body(main["modules"]["functionApp"])["params"]["pageSigningKeyName"]
+    assert chain(given) == ["keyVault", "outputs", "pageSigningKeyName"]
+    assert chain(vault["outputs"]["pageSigningKeyName"]["value"]) == ["secretNames", "pageSigningKey"]
+
+
+def test_the_assets_setting_is_the_folder_the_package_must_carry() -> None:
+    folder = app_settings()["WEB_ASSETS_DIR"]
+    assert folder == str(Settings.model_fields["WEB_ASSETS_DIR"].default)
+    assert (ROOT / folder / STYLESHEET).is_file(), "npm ci puts GOV.UK Frontend there"
+    assert f"`{folder}`" in (BICEP / "README.md").read_text(encoding="utf-8"), "say what to package"
+
+
+def longest_page_host() -> int:
+    """The longest host name a link base may have: https://<host>/<id> fits in SMS_LINK_MAX."""
+    return SMS_LINK_MAX - 1 - LINK_ID_LENGTH - len("https://")
+
+
+def test_the_custom_domain_is_deployed_only_when_a_host_name_is_given() -> None:
+    main = bicep("main")
+    parameter = main["parameters"]["victimPageHostName"]
+    assert parameter["default"] == ""
+    assert decorator(parameter, "max_length") == longest_page_host()
+    assert default(main, "victimPageCertificate") is False
+    module = main["modules"]["pageDomain"]
+    condition = module["config"]["condition"]["operator"]
+    assert condition["type"] == "not"
+    assert condition["operands"]["bool_value"]["function"] == {
+        "type": "empty",
+        "parameters": {"item_to_test": "victimPageHostName"},
+    }
+    params = body(module)["params"]
+    assert chain(params["functionAppName"]) == ["functionApp", "outputs", "name"]
+    assert params["hostName"] == "victimPageHostName"
+    assert params["issueCertificate"] == "victimPageCertificate"
+    outputs = main["outputs"]
+    assert chain(outputs["functionAppCustomDomainVerificationId"]["value"]) == [
+        "functionApp",
+        "outputs",
+        "customDomainVerificationId",
+    ]
+    base = outputs["victimPageLinkBaseUrl"]["value"]["operator"]["operands"]
+    assert base["false_value"] == "https://${victimPageHostName}"
+    site_output = bicep("functionapp")["outputs"]["customDomainVerificationId"]["value"]
+    assert chain(site_output) == ["site", "properties", "customDomainVerificationId"]
+
+
+def test_the_host_name_is_bound_then_given_a_managed_certificate_with_sni() -> None:
+    document = bicep("pagedomain")
+    assert decorator(document["parameters"]["hostName"], "max_length") == longest_page_host()
+    (site,) = [r for r in document["resources"].values() if r["existing"]]
+    assert site["type"] == "Microsoft.Web/sites" and site["config"]["name"] == "functionAppName"
+    (certificate_name, certificate), *more = resources_of(
+        document, "Microsoft.Web/sites/certificates"
+    ).items()
+    assert more == []
+    assert certificate["config"]["condition"] == "issueCertificate"
+    assert body(certificate)["properties"] == {"canonicalName": "hostName"}, "a managed certificate"
+    (binding,) = resources_of(document, "Microsoft.Web/sites/hostNameBindings").values()
+    properties = body(binding)["properties"]
+    assert body(binding)["name"] == "hostName"
+    assert properties["hostNameType"] == "Verified"
+    assert properties["customHostNameDnsRecordType"] == "CName"
+    tls = properties["sslState"]["operator"]["operands"]
+    assert tls == {"condition": "issueCertificate", "true_value": "SniEnabled", "false_value": "Disabled"}
+    thumbprint = properties["thumbprint"]["operator"]["operands"]
+    assert thumbprint["condition"] == "issueCertificate"
+    assert chain(thumbprint["true_value"]) == [certificate_name, "properties", "thumbprint"]
+    assert thumbprint["false_value"] is None
+    assert bicep("functionapp")["resources"]["site"]["config"]["properties"]["httpsOnly"] is True
+
+
+def test_the_shipped_parameters_and_policy_agree_on_the_page_address() -> None:
+    """force.link_base_url is every personal link's start: it must be the bound host name.
+
+    The shipped parameter file binds no host (a force sets its own), and the shipped policy's
+    address is then the placeholder; once a host is set there, the policy must follow."""
+    text = (BICEP / "main.bicepparam").read_text(encoding="utf-8")
+    found = re.search(r"^param victimPageHostName = '([^']*)'", text, re.MULTILINE)
+    assert found, "main.bicepparam must say which host the page is bound to ('' for none)"
+    base = load_policy().force.link_base_url
+    host = found.group(1)
+    if host:
+        assert base == f"https://{host}", "policy/journey-policy.json force.link_base_url"
+        assert len(host) <= longest_page_host()
+    else:
+        assert "example" in (urlsplit(base).hostname or "").split("."), (
+            "the shipped policy names a real host that main.bicepparam does not bind"
+        )
 
 
 # --- Flex Consumption -------------------------------------------------------------------

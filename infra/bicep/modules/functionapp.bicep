@@ -76,6 +76,7 @@ param keyVaultName string
 param graphClientSecretName string
 param feedClientSecretName string
 param feedApiKeyName string
+param pageSigningKeyName string
 
 @description('Every application setting below is described in main.bicep.')
 param stateTablePrefix string
@@ -161,8 +162,9 @@ var appSettings = {
   FEED_PAGE_SIZE: string(feedPageSize)
   FEED_STALE_MINUTES: string(feedStaleMinutes)
   // The victim's page (shared/web): its form tokens' key, the Key Vault secret page-signing-key
-  // (az keyvault secret set; at least 32 characters), and GOV.UK Frontend's files in the package.
-  PAGE_SIGNING_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=page-signing-key)'
+  // (passed once as pageSigningKey or set with az keyvault secret set; at least 32 characters),
+  // and GOV.UK Frontend's files, which the published package must contain.
+  PAGE_SIGNING_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${pageSigningKeyName})'
   WEB_ASSETS_DIR: 'node_modules/govuk-frontend/dist/govuk'
 }
 
@@ -271,3 +273,5 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
 output id string = site.id
 output name string = site.name
 output defaultHostName string = site.properties.defaultHostName
+// The value of the TXT record asuid.<host name> that proves the force owns a custom host name.
+output customDomainVerificationId string = site.properties.customDomainVerificationId

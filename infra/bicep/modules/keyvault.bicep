@@ -1,5 +1,5 @@
 // Key Vault for the secrets that remain (the Graph client secret, the feed API
-// credentials). RBAC mode, purge protection, soft delete. A secret is created only
+// credentials, the victim's page's form-token signing key). RBAC mode, purge protection, soft delete. A secret is created only
 // when its value is passed to this deployment; otherwise set it out of band
 // (az keyvault secret set) under the same name. The app settings refer to the
 // secrets by name (@Microsoft.KeyVault(VaultName=...;SecretName=...)), resolved
@@ -35,6 +35,10 @@ param feedClientSecret string
 @secure()
 param feedApiKey string
 
+@description('Signing key of the form tokens of the victim page (PAGE_SIGNING_KEY), at least 32 characters; empty: leave the secret as it is.')
+@secure()
+param pageSigningKey string
+
 @description('Expiry stamped on a secret written by this deployment, as seconds since 1970 (informational: Key Vault still serves it).')
 param secretExpiry int
 
@@ -49,6 +53,7 @@ var secretNames = {
   graphClientSecret: 'graph-client-secret'
   feedClientSecret: 'feed-client-secret'
   feedApiKey: 'feed-api-key'
+  pageSigningKey: 'page-signing-key'
 }
 
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
@@ -117,6 +122,22 @@ resource feedKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(fee
   }
 }
 
+// The page's HMAC key (shared/web/csrf.py). Plain Bicep cannot make a random value once and
+// keep it (newGuid() is a new value on every deployment, which would rotate the key each time),
+// so the operator makes it (openssl rand -hex 32) and passes it once, or sets it in the vault.
+resource pageKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(pageSigningKey)) {
+  parent: vault
+  name: secretNames.pageSigningKey
+  properties: {
+    value: pageSigningKey
+    contentType: 'text/plain'
+    attributes: {
+      enabled: true
+      exp: secretExpiry
+    }
+  }
+}
+
 resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(secretsOfficerPrincipalId)) {
   name: guid(vault.id, secretsOfficerPrincipalId, keyVaultSecretsOfficer)
   scope: vault
@@ -152,3 +173,4 @@ output name string = vault.name
 output graphClientSecretName string = secretNames.graphClientSecret
 output feedClientSecretName string = secretNames.feedClientSecret
 output feedApiKeyName string = secretNames.feedApiKey
+output pageSigningKeyName string = secretNames.pageSigningKey

@@ -54,7 +54,8 @@ param softDeleteRetentionDays int
 @description('Resource ID of the Log Analytics workspace for diagnostic settings.')
 param logAnalyticsWorkspaceId string
 
-// The tables the code uses: shared/steps/records.py ALL_TABLES (a test keeps them equal).
+// The tables the code uses: ALL_TABLES of shared/adapters/table_layout.py, and PageUse, the
+// victim's page's rate-limit counters (shared/web/rate_limit.py TABLE); a test keeps them equal.
 // The code also creates a missing table on first use; creating them here makes the
 // deployment complete without relying on that.
 var stateTables = [
@@ -70,6 +71,7 @@ var stateTables = [
   'OfficerMail'
   'Deliveries'
   'Links'
+  'PageUse'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
