@@ -36,6 +36,9 @@ DELIVERIES = "Deliveries"
 # Personal links (journey-rules.md §13): PartitionKey the link id, RowKey "link" (whom it opens);
 # and PartitionKey the crime reference, RowKey "person:<person id>" (the person's live link).
 LINKS = "Links"
+# What each recipient chose on their own page (journey-rules.md §13): PartitionKey the crime
+# reference, RowKey "<person id>:<event id>", one row per choice, as they made it.
+PAGE_CHOICES = "PageChoices"
 
 ALL_TABLES = (
     CURSORS,
@@ -50,6 +53,7 @@ ALL_TABLES = (
     OFFICER_MAIL,
     DELIVERIES,
     LINKS,
+    PAGE_CHOICES,
 )
 FACTS_ROW = "facts"
 INCIDENT_ROW = "incident"

@@ -145,6 +145,17 @@ def _parser() -> argparse.ArgumentParser:
         "--include-personal-data", action="store_true", help="show names, dates of birth and contacts"
     )
 
+    link = commands.add_parser("link", help="a recipient's personal link (journey-rules.md §13)")
+    l_actions = link.add_subparsers(dest="action", required=True, parser_class=Parser, metavar="ACTION")
+    l_revoke = l_actions.add_parser(
+        "revoke",
+        parents=[common],
+        help="revoke a recipient's link: it opens nothing from now, and their next message carries a new one",
+        description="For a link sent to the wrong address, or seen by someone it was not meant for.",
+    )
+    l_revoke.add_argument("crime_reference", metavar="CRIME_REF")
+    l_revoke.add_argument("--person", required=True, metavar="ID")
+
     report = commands.add_parser(
         "compliance",
         parents=[common],
@@ -241,6 +252,18 @@ def _journey(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
+def _link(args: argparse.Namespace, context: Context) -> int:
+    from shared.adapters.repositories import TableLinks
+
+    revoked = TableLinks(context.tables).revoke(args.crime_reference, args.person, context.clock.now())
+    if revoked is None:
+        raise OpsError(f"{args.crime_reference} person {args.person} has no personal link")
+    print(
+        f"revoked the link of {args.crime_reference} person {args.person}; their next message carries a new one"
+    )
+    return 0
+
+
 def _compliance(args: argparse.Namespace, context: Context) -> int:
     from zoneinfo import ZoneInfo
 
@@ -284,6 +307,7 @@ _COMMANDS = {
     "dead-letters": _dead_letters,
     "quarantine": _quarantine,
     "journey": _journey,
+    "link": _link,
     "compliance": _compliance,
 }
 

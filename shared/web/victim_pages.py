@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.adapters.repositories import TableJourneys, TableLedger, TableLinks
+from shared.adapters.table_layout import PAGE_CHOICES
 from shared.contracts.messages import (
     FREQUENCIES,
     MESSAGE_TO_OFFICER_MAX,
@@ -29,7 +30,7 @@ from shared.domain.ledger import LedgerStatus
 from shared.domain.links import LinkState, link_state
 from shared.domain.officer_mail import london_day
 from shared.domain.policy import Policy
-from shared.ports import Clock, OutgoingMessage, QueuePublisher, TableStore
+from shared.ports import Clock, Entity, OutgoingMessage, QueuePublisher, TableStore
 from shared.settings import Settings
 from shared.web.http import Request, Response, html
 from shared.web.links import OpenLink, ResolveLink
@@ -139,8 +140,20 @@ def _stopped(journey: Journey) -> bool:
     return victim is not None and (victim.preferences.opted_out or victim.preferences.channel == "none")
 
 
+def _keep_choice(services: PageServices, event: PreferencesChosen) -> None:
+    """The choice as the person made it, in its own table, before the journey hears of it."""
+    chosen = event.model_dump(
+        include={"channel", "frequency_days", "language", "opted_out"}, exclude_none=True
+    )
+    properties = {**chosen, "person_id": event.person_id, "event_id": event.event_id, "at": event.at}
+    row = Entity(event.crime_reference, f"{event.person_id}:{event.event_id}", properties)
+    services.tables.upsert(PAGE_CHOICES, row)
+
+
 def _publish(services: PageServices, event: PreferencesChosen | MessageToOfficer) -> None:
     """To evaluate_journey, in the crime's session, as every change of a journey goes."""
+    if isinstance(event, PreferencesChosen):
+        _keep_choice(services, event)
     body = OutgoingMessage(event.model_dump_json(), event.event_id, session_id=event.crime_reference)
     services.publisher.send(services.settings.JOURNEY_EVENTS_QUEUE, [body])
 

@@ -23,8 +23,10 @@ import function_app
 from shared import bootstrap
 from shared.adapters.repositories import TableJourneys
 from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.table_layout import PAGE_CHOICES
 from shared.local.host import SimulatedClock
 from shared.local.report import print_page
+from shared.ops.__main__ import main as ops_main
 from shared.settings import load_settings
 from shared.web import azure as web_azure
 from tests.builders import milestone, occurrence, replay, victim
@@ -122,6 +124,20 @@ def test_a_choice_on_the_page_is_used_by_the_next_run(run: dict[str, Any], tmp_p
         {"csrf_token": token(form), "channel": "sms", "frequency_days": "14", "language": "en"},
     )
     assert saved.status_code == 303 and saved.headers["Location"] == f"/{link}/preferences-saved"
+    # Kept as it was made, in the page's own table, before the journey hears of it.
+    store = SqliteTableStore(run["out"] / "state.db")
+    try:
+        [kept] = list(store.query_partition(PAGE_CHOICES, "HU/000001/26"))
+    finally:
+        store.close()
+    assert kept.row_key.startswith("P-1:")
+    assert {k: kept.properties[k] for k in ("channel", "frequency_days", "language", "opted_out", "at")} == {
+        "channel": "sms",
+        "frequency_days": 14,
+        "language": "en",
+        "opted_out": False,
+        "at": PAGE_AT,
+    }
     bootstrap.install(None)
     later = replay(tmp_path, LATER, end="2026-11-30T00:00:00Z")
     arrest = [m for m in later["outbox"] if "m:M-1" in m["duties"]]
@@ -210,3 +226,25 @@ def test_the_run_names_one_victims_page_that_opens_and_says_how_to_open_it_here(
     assert f"a victim's page:   {page['link']}" in printed
     assert f"python -m shared.local serve --data {run['out']}" in printed
     assert f"http://127.0.0.1:8080/{page['link_id']}" in printed
+
+
+def test_a_revoked_link_opens_nothing_and_the_next_message_carries_a_new_one(
+    run: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = link_of(run)
+    bootstrap.install(None)
+    data = ["--data", str(run["out"]), "--at", PAGE_AT.isoformat()]
+    assert ops_main(["link", "revoke", "HU/000001/26", "--person", "P-1", *data]) == 0
+    assert "revoked the link of HU/000001/26 person P-1" in capsys.readouterr().out
+    assert ops_main(["link", "revoke", "HU/000001/26", "--person", "P-9", *data]) == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one line: P-9 has no link
+    services = bootstrap.bootstrap(
+        load_settings(LOCAL_DATA_DIR=run["out"]), clock=SimulatedClock(PAGE_AT), files_only=True
+    )
+    bootstrap.install(services)
+    assert call("GET", link).status_code == 404
+    bootstrap.install(None)
+    later = replay(tmp_path, LATER, end="2026-11-30T00:00:00Z")
+    [arrest] = [m for m in later["outbox"] if "m:M-1" in m["duties"]]
+    new = LINK.search(arrest["body"])
+    assert new is not None and new.group(1) != link

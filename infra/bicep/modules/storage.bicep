@@ -71,6 +71,7 @@ var stateTables = [
   'OfficerMail'
   'Deliveries'
   'Links'
+  'PageChoices'
   'PageUse'
 ]
 
