@@ -130,3 +130,13 @@ def test_a_message_to_the_officer_is_a_task_that_carries_its_text() -> None:
     )
     assert evaluate_message_to_officer(d.journey, second, POLICY, AT).tasks[0].task_id != task.task_id
     assert evaluate_message_to_officer(d.journey, event, POLICY, AT).unchanged
+
+
+def test_a_new_check_in_frequency_moves_the_next_check_in_to_that_interval_from_now() -> None:
+    journey = _journey("email", queued=True).model_copy(update={"next_checkin_at": AT + timedelta(days=28)})
+    d = evaluate_preferences_chosen(journey, _chosen(frequency_days=14), POLICY, AT)
+    assert d.journey.next_checkin_at == AT + timedelta(days=14)
+    assert [(w.event.purpose, w.event.at) for w in d.scheduled] == [("checkin", AT + timedelta(days=14))]
+    # Stopping cancels check-ins: the wake already set finds none expected and does nothing.
+    stopped = evaluate_preferences_chosen(d.journey, _chosen("e2", opted_out=True), POLICY, AT)
+    assert not stopped.scheduled

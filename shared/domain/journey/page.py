@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.contracts.messages import MessageToOfficer, PreferencesChosen
+from shared.domain.journey.checkin import ensure_checkin
 from shared.domain.journey.state import (
     APPLIED_EVENTS_KEPT,
     CHOICES,
@@ -70,6 +71,10 @@ def evaluate_preferences_chosen(
     d.note(now, PAGE_DUTY, "preferences_changed", words)
     # Messages already waiting go by the new choice, or stop (an opt-out made on the page).
     stop_waiting_messages(state, policy, now, d)
+    if "frequency_days" in changed or changed.get("opted_out") is False:
+        # The next check-in at the new interval from now (the wake at the old time is ignored).
+        state.next_checkin_at = None
+        ensure_checkin(state, policy, now, d)
     task = officer_task(state, [], f"{PREFERENCES_CHANGED}:{event.event_id[:12]}", policy, now)
     d.tasks.append(task.model_copy(update={"note": words}))
     return d
