@@ -136,6 +136,8 @@ def _next_update(journey: Journey) -> str | None:
 
 
 def _stopped(journey: Journey) -> bool:
+    if journey.role == "caller":
+        return journey.caller is None or not journey.caller.consent_to_updates
     victim = journey.victim
     return victim is not None and (victim.preferences.opted_out or victim.preferences.channel == "none")
 

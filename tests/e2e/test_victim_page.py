@@ -29,7 +29,7 @@ from shared.local.report import print_page
 from shared.ops.__main__ import main as ops_main
 from shared.settings import load_settings
 from shared.web import azure as web_azure
-from tests.builders import milestone, occurrence, replay, victim
+from tests.builders import incident, milestone, occurrence, replay, victim
 
 BASE = "https://vu.example.police.uk/"
 LINK = re.compile(re.escape(BASE) + r"([0-9A-Za-z]{11})\b")
@@ -248,3 +248,29 @@ def test_a_revoked_link_opens_nothing_and_the_next_message_carries_a_new_one(
     [arrest] = [m for m in later["outbox"] if "m:M-1" in m["duties"]]
     new = LINK.search(arrest["body"])
     assert new is not None and new.group(1) != link
+
+
+def test_a_caller_sees_their_call_and_can_stop_updates_there(tmp_path: Path) -> None:
+    first = [incident("2026-11-20T09:00:00Z", scheduled_for="2026-11-20T15:00:00Z")]
+    result = replay(tmp_path, [], storm=first, end="2026-11-21T00:00:00Z")
+    assert result["outbox"] and all(m["person_id"] == "C-77" for m in result["outbox"])
+    link = link_of(result)
+    services = bootstrap.bootstrap(
+        load_settings(LOCAL_DATA_DIR=result["out"]), clock=SimulatedClock(PAGE_AT), files_only=True
+    )
+    bootstrap.install(services)
+    try:
+        status = call("GET", link)
+        said = text(status)
+        assert status.status_code == 200 and "Incident number HU-20261120-0123" in said
+        assert "Change how we contact you" not in said and "Alex" not in said and "07700" not in said
+        stop = call("GET", f"{link}/stop")
+        assert call("POST", f"{link}/stop", {"csrf_token": token(stop)}).status_code == 303
+    finally:
+        bootstrap.install(None)
+    moved = incident("2026-11-22T09:00:00Z", scheduled_for="2026-11-23T15:00:00Z")
+    later = replay(tmp_path, [], storm=[*first, moved], end="2026-11-30T00:00:00Z")
+    assert len(later["outbox"]) == len(result["outbox"])  # the new visit time is not sent to them
+    assert ("preferences_changed", "opted_out=true") in [
+        (a["decision"], a["reason"]) for a in later["audit"] if a["duty"] == "page"
+    ]

@@ -23,7 +23,7 @@ from shared.domain.journey import (
 )
 from shared.domain.journey.safeguard import refresh_facts
 from shared.domain.people import VictimFacts
-from tests.builders import niche_change, occurrence, victim
+from tests.builders import incident, niche_change, occurrence, storm_change, victim
 
 POLICY = load_policy()
 AT = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
@@ -140,3 +140,36 @@ def test_a_new_check_in_frequency_moves_the_next_check_in_to_that_interval_from_
     # Stopping cancels check-ins: the wake already set finds none expected and does nothing.
     stopped = evaluate_preferences_chosen(d.journey, _chosen("e2", opted_out=True), POLICY, AT)
     assert not stopped.scheduled
+
+
+def _caller(consent: bool = True) -> Journey:
+    journey = Journey(crime_reference="HU-20261120-0123", person_id="C-77", role="caller")
+    refresh_facts(journey, storm_change(incident("2026-11-20T10:00:00Z", consent=consent)).case, None, None)
+    return journey
+
+
+def test_a_caller_can_stop_updates_and_it_stands_until_storm_changes_their_consent() -> None:
+    event = PreferencesChosen(
+        event_id="s1", crime_reference="HU-20261120-0123", person_id="C-77", opted_out=True, at=AT
+    )
+    d = evaluate_preferences_chosen(_caller(), event, POLICY, AT)
+    assert d.journey.caller is not None and d.journey.caller.consent_to_updates is False
+    assert [(a.decision, a.reason) for a in d.audit] == [("preferences_changed", "opted_out=true")]
+    assert len(d.tasks) == 1 and d.tasks[0].reason.startswith(PREFERENCES_CHANGED)
+    journey = d.journey
+    # STORM sends the incident again with the consent as it was: the stop stands.
+    refresh_facts(journey, storm_change(incident("2026-11-21T10:00:00Z", consent=True)).case, None, None)
+    assert journey.caller is not None and journey.caller.consent_to_updates is False
+    # STORM records the consent withdrawn, then given again: STORM has changed it, so STORM wins.
+    refresh_facts(journey, storm_change(incident("2026-11-22T10:00:00Z", consent=False)).case, None, None)
+    refresh_facts(journey, storm_change(incident("2026-11-23T10:00:00Z", consent=True)).case, None, None)
+    assert journey.caller is not None and journey.caller.consent_to_updates is True
+    assert journey.page_choice is None
+
+
+def test_a_caller_who_never_agreed_to_updates_has_nothing_to_stop() -> None:
+    event = PreferencesChosen(
+        event_id="s1", crime_reference="HU-20261120-0123", person_id="C-77", opted_out=True, at=AT
+    )
+    d = evaluate_preferences_chosen(_caller(consent=False), event, POLICY, AT)
+    assert not d.tasks and not d.audit and d.journey.page_choice is None

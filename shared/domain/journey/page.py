@@ -50,7 +50,11 @@ def _feed_preferences(journey: Journey) -> Preferences:
 def evaluate_preferences_chosen(
     journey: Journey, event: PreferencesChosen, policy: Policy, now: datetime
 ) -> Decision:
-    if event.event_id in journey.applied_events or journey.victim is None:
+    if event.event_id in journey.applied_events:
+        return Decision(journey, unchanged=True)
+    if journey.role == "caller":
+        return _caller_chose(journey, event, policy, now)
+    if journey.victim is None:
         return Decision(journey, unchanged=True)
     state = copy_journey(journey)
     d = Decision(state)
@@ -75,6 +79,32 @@ def evaluate_preferences_chosen(
         # The next check-in at the new interval from now (the wake at the old time is ignored).
         state.next_checkin_at = None
         ensure_checkin(state, policy, now, d)
+    task = officer_task(state, [], f"{PREFERENCES_CHANGED}:{event.event_id[:12]}", policy, now)
+    d.tasks.append(task.model_copy(update={"note": words}))
+    return d
+
+
+def _caller_chose(journey: Journey, event: PreferencesChosen, policy: Policy, now: datetime) -> Decision:
+    """A STORM caller can stop updates on their page (or start them again), nothing else."""
+    state = copy_journey(journey)
+    d = Decision(state)
+    state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
+    caller = state.caller
+    if caller is None or event.opted_out is None:
+        return d
+    if event.opted_out and caller.consent_to_updates:
+        state.page_choice = PageChoice(
+            opted_out=True, changed_at=event.at, feed=Preferences(), feed_consent=caller.consent_to_updates
+        )
+        apply_page_choice(state)
+    elif not event.opted_out and state.page_choice is not None:
+        state.caller = caller.model_copy(update={"consent_to_updates": state.page_choice.feed_consent})
+        state.page_choice = None
+    else:
+        return d
+    words = f"opted_out={str(event.opted_out).lower()}"
+    d.note(now, PAGE_DUTY, "preferences_changed", words)
+    stop_waiting_messages(state, policy, now, d)
     task = officer_task(state, [], f"{PREFERENCES_CHANGED}:{event.event_id[:12]}", policy, now)
     d.tasks.append(task.model_copy(update={"note": words}))
     return d

@@ -193,6 +193,7 @@ def refresh_facts(
         journey.incident_number = storm.incident_number
         if storm.caller is not None and storm.caller.person_id == journey.person_id:
             journey.caller = CallerFacts.model_validate(storm.caller)
+            apply_page_choice(journey)  # stopped on their page, unless STORM's consent changed since
         own = [category for category in (storm.opening_category, storm.closing_category) if category]
         journey.incident_categories = sorted({*journey.incident_categories, *own})
         if case.linked_crime:

@@ -89,6 +89,7 @@ class PageChoice(BaseModel):
     opted_out: bool | None = None
     changed_at: datetime
     feed: Preferences  # the feed's preferences when the choice was made
+    feed_consent: bool | None = None  # a STORM caller's consent when they stopped updates
 
 
 class Journey(BaseModel):
@@ -235,9 +236,20 @@ CHOICES = ("channel", "frequency_days", "language", "opted_out")  # what the pag
 
 
 def apply_page_choice(journey: Journey) -> None:
-    """Put the page's choices over the feed's preferences, dropping each the feed has changed since."""
-    choice, victim = journey.page_choice, journey.victim
-    if choice is None or victim is None:
+    """Put the page's choices over the feed's, dropping each the feed has changed since."""
+    choice = journey.page_choice
+    if choice is None:
+        return
+    if journey.role == "caller":
+        # A caller can only stop (or start again): it stands while STORM's consent is as it was.
+        caller = journey.caller
+        if caller is None or caller.consent_to_updates != choice.feed_consent:
+            journey.page_choice = None
+        elif choice.opted_out:
+            journey.caller = caller.model_copy(update={"consent_to_updates": False})
+        return
+    victim = journey.victim
+    if victim is None:
         return
     feed = victim.preferences
     kept = {
