@@ -196,6 +196,35 @@ def event_metrics() -> EventMetrics:
     return _metrics
 
 
+# A reason's code that is followed by special-category data (a crime's safeguarding flag, a STORM
+# category): telemetry keeps the code and drops what follows.
+SENSITIVE_AFTER = "excluded_crime"
+
+
+def telemetry_reason(reason: str) -> str:
+    """``outcome_unknown:excluded_crime:sexual_offence`` -> ``outcome_unknown:excluded_crime``."""
+    parts = reason.split(":")
+    if SENSITIVE_AFTER in parts:
+        parts = parts[: parts.index(SENSITIVE_AFTER) + 1]
+    return ":".join(parts)
+
+
+def _dimension(key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = redact(value)
+    return telemetry_reason(value) if key in ("reason", "decision") else value
+
+
+def install_handler_redaction(*loggers: logging.Logger) -> None:
+    """The redacting filter on every handler of these loggers (the root's, by default): a record's
+    ``extra`` attributes are set after the record factory ran, but before any handler sees it."""
+    for logger in loggers or (logging.getLogger(),):
+        for handler in logger.handlers:
+            if _REDACTOR not in handler.filters:
+                handler.addFilter(_REDACTOR)
+
+
 def track(name: str, **dimensions: Any) -> None:
     """A custom event with dimensions that carry no personal data (ids, keys, reasons)."""
     if name not in EVENT_NAMES:
@@ -203,7 +232,9 @@ def track(name: str, **dimensions: Any) -> None:
     unknown = set(dimensions) - ALLOWED_DIMENSIONS
     if unknown:
         raise ValueError(f"dimensions not allowed in telemetry: {sorted(unknown)}")
-    clean: Mapping[str, Any] = {k: v for k, v in dimensions.items() if v is not None}
+    # Redacted here: the record factory runs before ``extra`` is set on the record, so it never
+    # sees these; and a reason keeps only codes that say nothing of the kind of crime.
+    clean: Mapping[str, Any] = {k: _dimension(k, v) for k, v in dimensions.items() if v is not None}
     # Flat attributes: the OpenTelemetry log handler turns each into a property (customDimensions).
     _events.info(name, extra={**clean, "event": name, CUSTOM_EVENT_NAME: name})
     event_metrics().record(name, clean)
@@ -256,6 +287,8 @@ def configure_azure_monitor(configure: Callable[..., None] | None = None, **opti
         "credential": _credential(),
     }
     configure(**(settings | options))
+    # The distro's handler (to Application Insights) is on the root logger: redact there too.
+    install_handler_redaction(logging.getLogger(), logging.getLogger("victim_updates"))
     # The events are INFO records: let them through whatever level the root logger has.
     logging.getLogger("victim_updates").setLevel(logging.INFO)
     _configured = True
