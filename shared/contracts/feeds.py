@@ -33,6 +33,12 @@ NICHE_SCHEMA = "niche.occurrence/1"
 STORM_SCHEMA = "storm.incident/1"
 
 # Strict types: a number is not a string and "true" is not a boolean, as the published schemas say.
+# A feed record is at most this many bytes of UTF-8 JSON (one line of the feed). A larger one is
+# quarantined by reference: its row keeps its size, digest and first bytes, not the record, since a
+# Table Storage entity holds at most 1 MiB and a Service Bus Standard message 256 KB, and the case
+# change a record becomes carries the record. (A record with 50 victims and 1,000 milestones of
+# ordinary size is about 211 KB: a feed that sends such records should send milestones as they come.)
+MAX_RECORD_BYTES = 200 * 1024
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
 LongText = Annotated[str, StringConstraints(max_length=2000, strict=True)]
 # Free text from a feed that a message quotes (a court's name, a disposal): short enough for an email line.

@@ -219,7 +219,13 @@ def write_outputs(
     quarantined = _jsonl(
         out / "quarantine.jsonl",
         (
-            {"feed": e.partition_key, "record": e.properties["record"], "error": e.properties["error"]}
+            {
+                "feed": e.partition_key,
+                "record": e.properties["record"],
+                "error": e.properties["error"],
+                # A line too large to keep whole is kept by reference (its size and digest).
+                **{k: e.properties[k] for k in ("record_bytes", "record_sha256") if k in e.properties},
+            }
             for e in tables.export(QUARANTINE)
         ),
     )

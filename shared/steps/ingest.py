@@ -8,6 +8,7 @@ only after the case changes are on the queue, so nothing is lost or read twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from shared.adapters.table_layout import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
-from shared.contracts.feeds import FEED_MODELS, NicheOccurrence, StormIncident
+from shared.contracts.feeds import FEED_MODELS, MAX_RECORD_BYTES, NicheOccurrence, StormIncident
 from shared.contracts.messages import CaseChange, Change
 from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.journey import AuditEntry
@@ -37,6 +38,19 @@ from shared.steps.results import Emit, StepResult, apply
 from shared.tracing import TRACEPARENT, start_case_change
 
 LINK_ROW = "crime-link"
+# A queue message may be at most 256 KB on Service Bus Standard (application properties and
+# headers count too): a case change larger than this is quarantined with its record, not sent.
+MAX_MESSAGE_BYTES = 240 * 1024
+# A quarantined line up to this size is kept whole in its row; a larger one by reference (its size,
+# digest, position and first characters), since an entity holds at most 1 MiB.
+QUARANTINE_INLINE_BYTES = 256 * 1024
+QUARANTINE_HEAD = 2_000  # the characters of a line quarantined by reference its row keeps
+
+
+class TooLarge(ValueError):
+    """A record, or the case change it would become, over its size limit."""
+
+
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +75,8 @@ def _reason(exc: Exception) -> str:
             where = ".".join(str(p) for p in error["loc"]) or "(record)"
             parts.append(f"{where}: {error['msg']}")
         return "; ".join(parts)
+    if isinstance(exc, TooLarge):
+        return str(exc)
     if isinstance(exc, json.JSONDecodeError):
         return f"not valid JSON: {exc.msg} at column {exc.colno}"
     return f"{type(exc).__name__}: {exc}"
@@ -179,13 +195,19 @@ class _Tick:
         if previous is not None and previous == record:
             self.report.unchanged += 1
             return
-        changes = self._diff(previous, record)
         raw = record.model_dump_json(by_alias=True)
-        self.batch.remember(key, self.feed, raw)
-        self.snapshot_writes[(key, self.feed)] = Write(
+        size = len(raw.encode("utf-8"))
+        if size > MAX_RECORD_BYTES:
+            # Its snapshot would not fit an entity, nor its case change a message: quarantined.
+            self._quarantine(line, TooLarge(f"record too large: {size} bytes (at most {MAX_RECORD_BYTES})"))
+            return
+        changes = self._diff(previous, record)
+        snapshot = Write(
             SNAPSHOTS, Entity(key, self.feed, {"record": raw, "modified_at": record.modified_at})
         )
         if not changes:
+            self.batch.remember(key, self.feed, raw)
+            self.snapshot_writes[(key, self.feed)] = snapshot
             self.report.unchanged += 1
             return
         change_id = digest(self.feed, key, record.modified_at.isoformat(), raw)
@@ -199,10 +221,19 @@ class _Tick:
             storm=record if isinstance(record, StormIncident) else None,
             linked_crime=linked,
         )
+        body = case.model_dump_json(by_alias=True)
+        size = len(body.encode("utf-8"))
+        if size > MAX_MESSAGE_BYTES:
+            # Too large for the queue: quarantined, its snapshot not moved on, so nothing is lost.
+            reason = f"case change too large for the queue: {size} bytes (at most {MAX_MESSAGE_BYTES})"
+            self._quarantine(line, TooLarge(reason))
+            return
+        self.batch.remember(key, self.feed, raw)
+        self.snapshot_writes[(key, self.feed)] = snapshot
         traceparent, span = start_case_change(f"ingest_{self.feed}", change_id, crime)
         self.spans.append(span)
         message = OutgoingMessage(
-            case.model_dump_json(by_alias=True),
+            body,
             change_id,
             session_id=crime,
             application_properties={TRACEPARENT: traceparent},  # one trace per case change
@@ -212,11 +243,16 @@ class _Tick:
 
     def _quarantine(self, line: FeedLine, exc: Exception) -> None:
         self.report.quarantined += 1
-        entity = Entity(
-            self.feed,
-            _quarantine_row(line.position, line.raw),
-            {"record": line.raw, "error": _reason(exc), "at": self.now},
-        )
+        properties: dict[str, object] = {"record": line.raw, "error": _reason(exc), "at": self.now}
+        encoded = line.raw.encode("utf-8")
+        if len(encoded) > QUARANTINE_INLINE_BYTES:
+            # By reference: the row keeps the line's size, digest and first characters, so it
+            # fits an entity; the line itself is still in the feed at this position.
+            properties["record"] = line.raw[:QUARANTINE_HEAD]
+            properties["record_bytes"] = len(encoded)
+            properties["record_sha256"] = hashlib.sha256(encoded).hexdigest()
+            properties["position"] = line.position
+        entity = Entity(self.feed, _quarantine_row(line.position, line.raw), properties)
         self.report.result.writes.append(Write(QUARANTINE, entity, mode="insert_once"))
         # The reason names fields and rules; values it quotes are redacted by the telemetry filter.
         self.report.result.track("RecordQuarantined", feed=self.feed, reason=_reason(exc)[:500])

@@ -578,7 +578,9 @@ def test_no_message_goes_against_safeguarding_or_consent_or_to_any_address_but_t
 def test_each_duty_is_told_once_per_channel_never_by_sms_at_night_and_never_once_withdrawn() -> None:
     seen: Counter[str] = Counter()
 
-    @PROPERTY_SETTINGS
+    # 20 examples, not 12: with 12, an unrelated change to ingest moved the texts seen from 25 or
+    # more to 18 (which scenarios are drawn is not stable across such changes).
+    @settings(PROPERTY_SETTINGS, max_examples=20)
     @example(_held_sms_then())
     @example(WITHDRAWN_IN_ONE_POLL)
     @given(scenarios())

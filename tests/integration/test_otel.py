@@ -77,9 +77,7 @@ def test_each_event_is_a_count_with_low_cardinality_attributes(reader: InMemoryM
         "reason": "opted_out",
     }
     # The metric keeps the code, not the kind of crime (special-category data): issue 15, finding 3.
-    assert dict(points["victim_updates.tasks_created"][0].attributes) == {
-        "reason": "excluded_crime"
-    }
+    assert dict(points["victim_updates.tasks_created"][0].attributes) == {"reason": "excluded_crime"}
     assert dict(points["victim_updates.duties_met"][0].attributes) == {"duty_kind": "m"}
     assert dict(points["victim_updates.deadlines_breached"][0].attributes) == {"duty_kind": "ack"}
     assert dict(points["victim_updates.records_quarantined"][0].attributes) == {"feed": "niche"}
