@@ -39,6 +39,9 @@ LINKS = "Links"
 # What each recipient chose on their own page (journey-rules.md §13): PartitionKey the crime
 # reference, RowKey "<person id>:<event id>", one row per choice, as they made it.
 PAGE_CHOICES = "PageChoices"
+# Who showed (or erased) personal data, when and why (journey-rules.md §15): PartitionKey the month
+# ("2026-11"), RowKey "<ISO time>-<random>"; ids and the stated reason only.
+ACCESS_LOG = "AccessLog"
 
 ALL_TABLES = (
     CURSORS,
@@ -54,6 +57,7 @@ ALL_TABLES = (
     DELIVERIES,
     LINKS,
     PAGE_CHOICES,
+    ACCESS_LOG,
 )
 FACTS_ROW = "facts"
 INCIDENT_ROW = "incident"

@@ -144,6 +144,20 @@ def _parser() -> argparse.ArgumentParser:
     j_show.add_argument(
         "--include-personal-data", action="store_true", help="show names, dates of birth and contacts"
     )
+    j_show.add_argument(
+        "--reason",
+        metavar="TEXT",
+        help="why personal data is shown (required with --include-personal-data; kept in the access log)",
+    )
+
+    commands.add_parser(
+        "access-log",
+        parents=[common],
+        help="who showed or erased personal data, when and why",
+        description="Every showing of personal data (journey show --include-personal-data) and every "
+        "erasure, oldest first: the time, the operating-system user, what was done, the crime, the "
+        "person and the reason given.",
+    )
 
     link = commands.add_parser("link", help="a recipient's personal link (journey-rules.md §13)")
     l_actions = link.add_subparsers(dest="action", required=True, parser_class=Parser, metavar="ACTION")
@@ -243,7 +257,19 @@ def _quarantine(args: argparse.Namespace, context: Context) -> int:
 
 
 def _journey(args: argparse.Namespace, context: Context) -> int:
-    from shared.ops import journeys
+    from shared.ops import access_log, journeys
+
+    if args.include_personal_data:
+        if not (args.reason or "").strip():
+            raise OpsError("--include-personal-data needs --reason TEXT: why the personal data is shown")
+        access_log.record(
+            context.tables,
+            "show",
+            args.crime_reference,
+            args.person,
+            args.reason.strip(),
+            context.clock.now(),
+        )
 
     view = journeys.journey_view(
         context.tables, args.crime_reference, args.person, personal=args.include_personal_data
@@ -261,6 +287,14 @@ def _link(args: argparse.Namespace, context: Context) -> int:
     print(
         f"revoked the link of {args.crime_reference} person {args.person}; their next message carries a new one"
     )
+    return 0
+
+
+def _access_log(args: argparse.Namespace, context: Context) -> int:
+    from shared.ops import access_log
+
+    entries = access_log.entries(context.tables)
+    print("\n".join(access_log.as_line(entry) for entry in entries) if entries else "no access recorded")
     return 0
 
 
@@ -308,6 +342,7 @@ _COMMANDS = {
     "quarantine": _quarantine,
     "journey": _journey,
     "link": _link,
+    "access-log": _access_log,
     "compliance": _compliance,
 }
 

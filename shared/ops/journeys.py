@@ -256,7 +256,9 @@ def as_text(view: dict[str, Any]) -> str:
             f"Linked STORM incidents (their callers are shown too): {', '.join(view['linked_incidents'])}"
         )
     if not view["personal_data_included"]:
-        lines.append("(names and contact details withheld: add --include-personal-data to show them)")
+        lines.append(
+            "(names and contact details withheld: add --include-personal-data --reason TEXT to show them)"
+        )
     for journey in view["journeys"]:
         lines.append("")
         kept = f", kept under incident {journey['kept_under']}" if journey["role"] == "caller" else ""

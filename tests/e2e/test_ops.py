@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import re
 import shutil
@@ -357,8 +358,20 @@ def test_journey_show_gives_duties_and_the_whole_audit_trail_in_time_order_witho
     trail = text.split("Audit trail")[1].splitlines()[1:]
     assert [datetime.fromisoformat(line.split()[0]) for line in trail] == times
 
-    shown = ops(capsys, "journey", "show", crime, "--include-personal-data", "--data", generated_run)[1]
+    # Personal data only with a reason, and every showing kept in the access log (issue 15, finding 2).
+    refused = ops(capsys, "journey", "show", crime, "--include-personal-data", "--data", generated_run)
+    assert refused[0] == 2 and refused[2].count("\n") == 1 and "--reason" in refused[2]
+    assert not any(value in refused[1] for value in personal)
+    assert ops(capsys, "access-log", "--data", generated_run)[1].strip() == "no access recorded"
+    why = "subject access request SAR-1234"
+    shown = ops(
+        capsys, "journey", "show", crime, "--include-personal-data", "--reason", why, "--data", generated_run
+    )[1]
     assert all(value in shown for value in personal)
+    code, log, _ = ops(capsys, "access-log", "--data", generated_run)
+    [line] = log.strip().splitlines()
+    assert code == 0 and f"  show  {crime}  {why}" in line and getpass.getuser() in line
+    assert not any(value in log for value in personal)
     state.close()
 
 

@@ -72,6 +72,7 @@ var stateTables = [
   'Deliveries'
   'Links'
   'PageChoices'
+  'AccessLog'
   'PageUse'
 ]
 
