@@ -761,3 +761,23 @@ def test_readme_describes_every_parameter() -> None:
     readme = (BICEP / "README.md").read_text(encoding="utf-8")
     missing = [name for name in bicep("main")["parameters"] if f"| `{name}` |" not in readme]
     assert missing == [], f"add to the parameter table of infra/bicep/README.md: {missing}"
+
+
+def test_git_ignores_what_holds_victims_data_or_secrets() -> None:
+    # Issue 15, finding 5: .local/ (the default LOCAL_DATA_DIR: feeds, state, outbox) was not ignored.
+
+    root = Path(__file__).resolve().parents[2]
+    paths = [
+        ".local/state.db",
+        ".local/outbox.jsonl",
+        ".local/feeds/niche.jsonl",
+        "out/demo/run/outbox.jsonl",
+        "local.settings.json",
+        ".venv/bin/python",
+        "node_modules/azurite/package.json",
+        "page-signing.key",
+    ]
+    checked = subprocess.run(
+        ["git", "check-ignore", "--no-index", *paths], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert sorted(checked.stdout.split()) == sorted(paths), checked.stdout
