@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from shared.adapters.repositories import TableJourneys, TableLedger, TableLinks
 from shared.adapters.table_layout import PAGE_CHOICES
@@ -30,26 +29,14 @@ from shared.domain.ledger import LedgerStatus
 from shared.domain.links import LinkState, link_state
 from shared.domain.officer_mail import london_day
 from shared.domain.policy import Policy
-from shared.ports import Clock, Entity, OutgoingMessage, QueuePublisher, TableStore
-from shared.settings import Settings
+from shared.ports import Entity, OutgoingMessage
+from shared.steps.dependencies import Committing
 from shared.web.http import Request, Response, html
 from shared.web.links import OpenLink, ResolveLink
 from shared.web.site import FieldError, PageKit, Pages
 
-
-class PageServices(Protocol):
-    """What the recipient's pages use of the worker's services."""
-
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def policy(self) -> Policy: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def tables(self) -> TableStore: ...
-    @property
-    def publisher(self) -> QueuePublisher: ...
+# What the pages use of the worker's services: what every step needs to emit and write.
+PageServices = Committing
 
 
 def links_resolver(services: PageServices) -> ResolveLink:
