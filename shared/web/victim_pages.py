@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.adapters.repositories import TableJourneys, TableLedger, TableLinks
-from shared.adapters.table_layout import PAGE_CHOICES
+from shared.adapters.repositories import TableJourneys, TableLinks
+from shared.adapters.table_layout import MESSAGES, PAGE_CHOICES, ledger_from
 from shared.contracts.messages import (
     FREQUENCIES,
     MESSAGE_TO_OFFICER_MAX,
@@ -33,7 +33,7 @@ from shared.ports import Entity, OutgoingMessage
 from shared.steps.dependencies import Committing
 from shared.web.http import Request, Response, html
 from shared.web.links import OpenLink, ResolveLink
-from shared.web.site import FieldError, PageKit, Pages
+from shared.web.site import FieldError, Handler, PageKit, Pages
 
 # What the pages use of the worker's services: what every step needs to emit and write.
 PageServices = Committing
@@ -84,12 +84,15 @@ class Told:
 
 
 def told(journey: Journey, services: PageServices) -> list[Told]:
-    """What the person was sent and when, newest first, from the Messages ledger."""
-    ledger = TableLedger(services.tables)
+    """What the person was sent and when, newest first: one read of the crime's Messages ledger."""
     keys = {key for duty in journey.duties.values() for key in duty.message_keys}
-    entries = [entry for key in keys if (entry := ledger.get(journey.crime_reference, key)) is not None]
-    shown = [e for e in entries if e.status in DELIVERY and e.sent_at is not None]
-    shown.sort(key=lambda e: e.sent_at or datetime.min, reverse=True)
+    entries = [
+        entry
+        for entity in services.tables.query_partition(MESSAGES, journey.crime_reference)
+        if entity.row_key in keys
+        and (entry := ledger_from(entity)).status in DELIVERY
+        and entry.sent_at is not None
+    ]
     return [
         Told(
             when=london_day(e.sent_at),
@@ -97,7 +100,7 @@ def told(journey: Journey, services: PageServices) -> list[Told]:
             channel=CHANNEL_WORDS.get(e.channel or "", "Message"),
             delivery=DELIVERY[e.status],
         )
-        for e in shown
+        for e in sorted(entries, key=lambda e: e.sent_at or datetime.min, reverse=True)
         if e.sent_at is not None
     ]
 
@@ -244,30 +247,16 @@ def recipient_pages(services: PageServices) -> Pages:
         _publish(services, chosen)
         return page.redirect("preferences-saved")
 
-    @pages.get("preferences-saved")
-    def preferences_saved(request: Request, link: OpenLink, page: PageKit) -> Response:
-        return page.render(
-            "done.html.j2",
-            title="Your choices are saved",
-            body="We will contact you as you have chosen from now on, for messages already waiting too.",
-        )
-
     @pages.get("stop")
     def stop(request: Request, link: OpenLink, page: PageKit) -> Response:
-        return page.render("stop.html.j2", title="Stop updates")
+        journey = _journey(link, services)
+        caller = journey is not None and journey.role == "caller"
+        return page.render("stop.html.j2", title="Stop updates", again=_start_again(caller, services))
 
     @pages.post("stop")
     def confirm_stop(request: Request, link: OpenLink, page: PageKit) -> Response:
         _publish(services, _chosen(link, page.now, opted_out=True))
         return page.redirect("stopped")
-
-    @pages.get("stopped")
-    def stopped(request: Request, link: OpenLink, page: PageKit) -> Response:
-        return page.render(
-            "done.html.j2",
-            title="Updates stopped",
-            body="We will not send you any more updates. You can start them again from your page.",
-        )
 
     def message_form(page: PageKit, text: str, errors: list[FieldError]) -> Response:
         return page.render(
@@ -303,15 +292,41 @@ def recipient_pages(services: PageServices) -> Pages:
         _publish(services, event)
         return page.redirect("message-sent")
 
-    @pages.get("message-sent")
-    def message_sent(request: Request, link: OpenLink, page: PageKit) -> Response:
+    for name, (title, body) in CONFIRMATIONS.items():
+        pages.add("GET", name, _confirmation(title, body, services))
+    return pages
+
+
+# The page each POST ends on (POST-redirect-GET): its panel's title and what it means for them.
+CONFIRMATIONS = {
+    "preferences-saved": (
+        "Your choices are saved",
+        "We will contact you as you have chosen from now on, for messages already waiting too.",
+    ),
+    "stopped": ("Updates stopped", "We will not send you any more updates. {again}"),
+    "message-sent": (
+        "Message sent",
+        "Your officer has your message and will reply in a way that is safe for you.",
+    ),
+}
+
+
+def _confirmation(title: str, body: str, services: PageServices) -> Handler:
+    def confirm(request: Request, link: OpenLink, page: PageKit) -> Response:
+        journey = _journey(link, services)
+        caller = journey is not None and journey.role == "caller"
         return page.render(
-            "done.html.j2",
-            title="Message sent",
-            body="Your officer has your message and will reply in a way that is safe for you.",
+            "done.html.j2", title=title, body=body.format(again=_start_again(caller, services))
         )
 
-    return pages
+    return confirm
+
+
+def _start_again(caller: bool, services: PageServices) -> str:
+    """How to have updates again: a victim chooses on their page; a caller's consent is STORM's."""
+    if caller:
+        return f"To have them again, call {services.policy.force.non_emergency_number}."
+    return "You can start them again from your page."
 
 
 def _chosen(link: OpenLink, now: datetime, **choice: object) -> PreferencesChosen:

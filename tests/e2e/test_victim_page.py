@@ -155,7 +155,9 @@ def test_after_stop_updates_a_later_run_sends_them_nothing_more(run: dict[str, A
     stop = call("GET", f"{link}/stop")
     done = call("POST", f"{link}/stop", {"csrf_token": token(stop)})
     assert done.status_code == 303 and done.headers["Location"] == f"/{link}/stopped"
-    assert "Updates stopped" in text(call("GET", f"{link}/stopped"))
+    stopped = text(call("GET", f"{link}/stopped"))
+    assert "Updates stopped" in stopped and "You can start them again from your page." in stopped
+    assert "You can start them again from your page." in text(stop)
     bootstrap.install(None)
     later = replay(tmp_path, LATER, end="2026-11-30T00:00:00Z")
     assert len(later["outbox"]) == sent_before  # the arrest is not sent to them
@@ -265,7 +267,11 @@ def test_a_caller_sees_their_call_and_can_stop_updates_there(tmp_path: Path) -> 
         assert status.status_code == 200 and "Incident number HU-20261120-0123" in said
         assert "Change how we contact you" not in said and "Alex" not in said and "07700" not in said
         stop = call("GET", f"{link}/stop")
+        # A caller has no choices on their page: they hear how to have updates again, by phone.
+        assert "To have them again, call 101." in text(stop) and "from your page" not in text(stop)
         assert call("POST", f"{link}/stop", {"csrf_token": token(stop)}).status_code == 303
+        stopped = text(call("GET", f"{link}/stopped"))
+        assert "To have them again, call 101." in stopped and "from your page" not in stopped
     finally:
         bootstrap.install(None)
     moved = incident("2026-11-22T09:00:00Z", scheduled_for="2026-11-23T15:00:00Z")

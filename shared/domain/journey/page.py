@@ -71,17 +71,11 @@ def evaluate_preferences_chosen(
     state.page_choice = PageChoice(changed_at=event.at, feed=feed, **(kept | changed))
     state.victim = state.victim.model_copy(update={"preferences": feed})
     apply_page_choice(state)
-    words = ", ".join(f"{name}={str(value).lower()}" for name, value in sorted(changed.items()))
-    d.note(now, PAGE_DUTY, "preferences_changed", words)
-    # Messages already waiting go by the new choice, or stop (an opt-out made on the page).
-    stop_waiting_messages(state, policy, now, d)
     if "frequency_days" in changed or changed.get("opted_out") is False:
         # The next check-in at the new interval from now (the wake at the old time is ignored).
         state.next_checkin_at = None
         ensure_checkin(state, policy, now, d)
-    task = officer_task(state, [], f"{PREFERENCES_CHANGED}:{event.event_id[:12]}", policy, now)
-    d.tasks.append(task.model_copy(update={"note": words}))
-    return d
+    return _changed(d, changed, event, policy, now)
 
 
 def _caller_chose(journey: Journey, event: PreferencesChosen, policy: Policy, now: datetime) -> Decision:
@@ -102,10 +96,18 @@ def _caller_chose(journey: Journey, event: PreferencesChosen, policy: Policy, no
         state.page_choice = None
     else:
         return d
-    words = f"opted_out={str(event.opted_out).lower()}"
+    return _changed(d, {"opted_out": event.opted_out}, event, policy, now)
+
+
+def _changed(
+    d: Decision, changed: dict[str, object], event: PreferencesChosen, policy: Policy, now: datetime
+) -> Decision:
+    """What every change made on the page brings, whoever made it: the audit in the form's words,
+    messages already waiting routed again (or stopped), and a task asking for Niche to be updated."""
+    words = ", ".join(f"{name}={str(value).lower()}" for name, value in sorted(changed.items()))
     d.note(now, PAGE_DUTY, "preferences_changed", words)
-    stop_waiting_messages(state, policy, now, d)
-    task = officer_task(state, [], f"{PREFERENCES_CHANGED}:{event.event_id[:12]}", policy, now)
+    stop_waiting_messages(d.journey, policy, now, d)
+    task = officer_task(d.journey, [], f"{PREFERENCES_CHANGED}:{event.event_id[:12]}", policy, now)
     d.tasks.append(task.model_copy(update={"note": words}))
     return d
 
