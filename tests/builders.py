@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.bootstrap import Services, SystemClock, bootstrap, embedded_queues
@@ -26,6 +28,7 @@ from shared.domain.facts import tell
 from shared.domain.journey import Duty, Journey
 from shared.domain.people import VictimFacts
 from shared.domain.policy import Policy
+from shared.local.generate import copy_synthetic_marker, generate
 from shared.local.run import RunRequest, run
 from shared.ports import Clock
 from shared.settings import Settings
@@ -305,3 +308,21 @@ def links_hidden(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         assert pattern.search(entry["body"]), entry["message_id"]
         hidden.append(json.loads(pattern.sub(policy.force.link_base_url + "/<id>", text)))
     return hidden
+
+
+HOURLY = "0 0 * * * *"  # the feeds polled hourly, to keep a generated run quick
+
+
+def generated_sample_run(base: Path) -> Path:
+    """120 crimes over 10 days (seed 3, a few records malformed on purpose) run through the local
+    host with the embedded stores, the feeds polled hourly; the run folder, with synthetic.json
+    copied in as ``python -m shared.local run`` does."""
+    generate(base / "feeds", crimes=120, days=10, seed=3)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("StateStorage", "StateStorage__tableServiceUri", "ServiceBusConnection"):
+            patch.delenv(name, raising=False)
+        patch.setenv("NICHE_POLL_SCHEDULE", HOURLY)
+        patch.setenv("STORM_POLL_SCHEDULE", HOURLY)
+        run(RunRequest(base / "feeds", base / "feeds" / "officers.json", base / "run"))
+    copy_synthetic_marker(base / "feeds", base / "run")
+    return base / "run"

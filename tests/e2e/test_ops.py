@@ -33,17 +33,16 @@ from shared.adapters.table_layout import (
     journey_from,
 )
 from shared.contracts.messages import CaseChange
-from shared.local.generate import generate
 from shared.local.run import RunRequest, run
 from shared.ops.__main__ import main
 from shared.ops.context import Context, OpsError
 from shared.ports import OutgoingMessage
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
+from tests.builders import generated_sample_run
 from tests.conftest import SCENARIOS, read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 ADULT = "HU/000101/26"
-HOURLY = "0 0 * * * *"
 
 
 def ops(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
@@ -72,15 +71,7 @@ def _no_service_bus_or_table_storage(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """120 crimes over 10 days (10 records malformed on purpose), polled hourly to keep it quick."""
-    base = tmp_path_factory.mktemp("generated")
-    generate(base / "feeds", crimes=120, days=10, seed=3)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("StateStorage", "StateStorage__tableServiceUri", "ServiceBusConnection"):
-            patch.delenv(name, raising=False)
-        patch.setenv("NICHE_POLL_SCHEDULE", HOURLY)
-        patch.setenv("STORM_POLL_SCHEDULE", HOURLY)
-        run(RunRequest(base / "feeds", base / "feeds" / "officers.json", base / "run"))
-    return base / "run"
+    return generated_sample_run(tmp_path_factory.mktemp("generated"))
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,12 @@ from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.table_layout import JOURNEYS, MESSAGES, TASKS, journey_from
 from shared.domain.officer_mail import MILESTONE_WORDS
 from shared.domain.policy import Policy
-from shared.local.generate import SYNTHETIC_MARKER, copy_synthetic_marker, generate
-from shared.local.run import RunRequest, run
+from shared.local.generate import SYNTHETIC_MARKER
 from shared.ops.__main__ import main
 from shared.ports import Entity
+from tests.builders import generated_sample_run
 
 LONDON = ZoneInfo("Europe/London")
-HOURLY = "0 0 * * * *"
 FIRST, LAST, GO_LIVE = "2026-10-01", "2027-01-31", "2026-10-19"
 # A time as the page gives it: "Tue 20 Oct 2026 14:05".
 PAGE_TIME = re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}\b")
@@ -43,14 +42,7 @@ def _embedded_stores(monkeypatch: pytest.MonkeyPatch) -> None:
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """120 crimes over 10 days through the local host (polled hourly, to keep it quick)."""
     base = tmp_path_factory.mktemp("generated")
-    generate(base / "feeds", crimes=120, days=10, seed=3)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("StateStorage", "StateStorage__tableServiceUri", "ServiceBusConnection"):
-            patch.delenv(name, raising=False)
-        patch.setenv("NICHE_POLL_SCHEDULE", HOURLY)
-        patch.setenv("STORM_POLL_SCHEDULE", HOURLY)
-        run(RunRequest(base / "feeds", base / "feeds" / "officers.json", base / "run"))
-    copy_synthetic_marker(base / "feeds", base / "run")  # as python -m shared.local run does
+    generated_sample_run(base)
     return base
 
 
