@@ -3,7 +3,8 @@
 Every message carries one. A link opens one crime and one person, and nothing else: its id is
 random (drawn by the adapter that stores it, never derived from the crime or the person), so
 knowing one link tells nothing of another. It works while the case is open and for
-``page.days_after_finalised`` days after it is finalised, and not at all once revoked.
+``page.days_after_finalised`` days after it is finalised, and not at all once revoked or once
+the crime is one automated contact must not reach.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.domain.journey import DutyKind, Journey
+from shared.domain.journey import DutyKind, Journey, excluded_reason
 from shared.domain.policy import LINK_ID_LENGTH, Policy
 
 # Letters and digits only: nothing a phone's link detection or a reader could take for the end
@@ -47,6 +48,7 @@ class LinkState(StrEnum):
     OPEN = "open"
     REVOKED = "revoked"
     EXPIRED = "expired"
+    EXCLUDED = "excluded"  # the crime is now one automated contact must not reach (journey-rules.md §4)
 
 
 def finalised_at(journey: Journey) -> datetime | None:
@@ -63,6 +65,10 @@ def link_state(link: Link, journey: Journey | None, policy: Policy, now: datetim
         return LinkState.REVOKED
     if journey is None:
         return LinkState.EXPIRED
+    if excluded_reason(journey, policy) is not None:
+        # Safeguarding first: a page is automated contact too, and whoever holds the phone or the
+        # mailbox may be the person the flag protects the victim from.
+        return LinkState.EXCLUDED
     finalised = finalised_at(journey)
     if finalised is not None and now > finalised + timedelta(days=policy.page.days_after_finalised):
         return LinkState.EXPIRED

@@ -280,3 +280,20 @@ def test_a_caller_sees_their_call_and_can_stop_updates_there(tmp_path: Path) -> 
     assert ("preferences_changed", "opted_out=true") in [
         (a["decision"], a["reason"]) for a in later["audit"] if a["duty"] == "page"
     ]
+
+
+def test_a_link_opens_nothing_once_the_crime_is_flagged_as_one_automated_contact_must_not_reach(
+    run: dict[str, Any], tmp_path: Path
+) -> None:
+    link = link_of(run)
+    assert call("GET", link).status_code == 200
+    bootstrap.install(None)
+    flagged = occurrence("2026-11-20T09:00:00Z", victims=[ALEX], flags=["domestic_abuse"])
+    replay(tmp_path, [*FIRST, flagged], end="2026-11-21T00:00:00Z")
+    services = bootstrap.bootstrap(
+        load_settings(LOCAL_DATA_DIR=run["out"]), clock=SimulatedClock(PAGE_AT), files_only=True
+    )
+    bootstrap.install(services)
+    page = call("GET", link)
+    assert page.status_code == 404 and "This link does not work" in text(page)
+    assert "HU/000001/26" not in text(page)

@@ -114,3 +114,17 @@ def test_the_unsubscribe_headers_point_at_the_link_for_one_click() -> None:
         "List-Unsubscribe": f"<{url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {"flags": ["domestic_abuse"]},
+        {"flags": ["sexual_offence"]},
+        {"incident_categories": ["Domestic Incident"]},
+    ],
+)
+def test_a_link_opens_nothing_once_the_crime_is_excluded_by_safeguarding(facts: dict[str, list[str]]) -> None:
+    # Sent before the flag arrived: the page is automated contact too, and stops with the messages.
+    journey = _journey("under_investigation").model_copy(update=facts)
+    assert link_state(LINK, journey, POLICY, NOW) is LinkState.EXCLUDED
