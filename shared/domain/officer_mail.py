@@ -146,6 +146,32 @@ def reason_in_words(reason: str, person: str, policy: Policy) -> str:
     return words.get(reason, words.get(head, "reason: " + reason.replace("_", " ").replace(":", ", ")))
 
 
+_CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "both": "by email and text message"}
+
+
+def choices_in_words(note: str | None) -> str | None:
+    """What a person chose on their page (``channel=sms, frequency_days=14``), as an officer reads it:
+    "updates by text message; a check-in every 2 weeks when there is no news"."""
+    if not note:
+        return None
+    words = []
+    for pair in note.split(", "):
+        name, _, value = pair.partition("=")
+        if name == "channel":
+            words.append(f"updates {_CHANNEL_WORDS.get(value, value)}")
+        elif name == "frequency_days" and value.isdigit():
+            days = int(value)
+            every = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
+            words.append(f"a check-in every {every} when there is no news")
+        elif name == "language":
+            words.append(f"messages in {value}")
+        elif name == "opted_out":
+            words.append("no more updates" if value == "true" else "updates again")
+        else:
+            words.append(pair)
+    return "; ".join(words)
+
+
 def record_link(policy: Policy, reference: str) -> str:
     """The link to the record, the reference URL-encoded (``HU/004512/26`` → ``HU%2F004512%2F26``)."""
     return policy.force.record_url.format(crime_reference=quote(reference, safe=""))
@@ -192,7 +218,9 @@ def mail_context(
         # From the recipient's page: their message, or what they changed (journey-rules.md §13).
         "from_page": task.reason.partition(":")[0] in ("victim_message", "preferences_changed_on_page"),
         "message": task.note if task.reason.startswith("victim_message") else None,
-        "changed": task.note if task.reason.startswith("preferences_changed_on_page") else None,
+        "changed": choices_in_words(task.note)
+        if task.reason.startswith("preferences_changed_on_page")
+        else None,
         "excluded": task.reason.startswith("excluded_crime"),
         "due": london(task.due_by) if task.due_by is not None else None,
         "created": london_day(task.created_at),

@@ -147,6 +147,9 @@ def test_a_choice_on_the_page_is_used_by_the_next_run(run: dict[str, Any], tmp_p
     [task] = [t for t in later["tasks"] if t["reason"].startswith("preferences_changed_on_page")]
     mails = [m for m in later["officer_mail"] if m["task_id"] == task["task_id"]]
     assert mails and "please update the record in Niche" in mails[0]["body"]
+    # The officer reads what changed in words, not the audit's codes.
+    assert "updates by text message; a check-in every 2 weeks when there is no news" in mails[0]["body"]
+    assert "frequency_days" not in mails[0]["body"]
 
 
 def test_after_stop_updates_a_later_run_sends_them_nothing_more(run: dict[str, Any], tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from shared.adapters.templates import render_officer_mail
 from shared.contracts.messages import NoticeTask, TaskNotice
-from shared.domain.officer_mail import Recipient
+from shared.domain.officer_mail import Recipient, choices_in_words
 from shared.domain.policy import Policy
 
 POLICY = Policy()
@@ -265,3 +265,20 @@ def test_the_html_is_escaped_and_links_the_record() -> None:
     assert f'<a href="{link}">{link}</a>' in mail.html
     assert "<li>a case update (milestone &lt;b&gt;M-1&lt;/b&gt;)</li>" in mail.html
     assert "<title>Action needed: update victim P-2201 on crime HU/0045&amp;12/26" in mail.html
+
+
+@pytest.mark.parametrize(
+    ("note", "words"),
+    [
+        (
+            "channel=sms, frequency_days=14",
+            "updates by text message; a check-in every 2 weeks when there is no news",
+        ),
+        ("channel=both", "updates by email and text message"),
+        ("opted_out=true", "no more updates"),
+        ("language=cy, opted_out=false", "messages in cy; updates again"),
+        ("frequency_days=10", "a check-in every 10 days when there is no news"),
+    ],
+)
+def test_what_a_person_chose_on_their_page_reaches_the_officer_in_words(note: str, words: str) -> None:
+    assert choices_in_words(note) == words
