@@ -44,6 +44,11 @@ def test_each_person_has_one_link_in_every_message_and_no_one_elses(tmp_path: Pa
         assert all(len(f"{BASE}/{link}") <= SMS_LINK_MAX for link in found)
         if message["channel"] == "email":
             url = f"{BASE}/{found[0]}"
+            # The email says what the link is for: their case, and how we contact them.
+            assert (
+                f"To see where your case stands, change how we contact you, or stop these updates, go to {url}."
+                in message["body"]
+            )
             assert message["headers"] == {
                 "List-Unsubscribe": f"<{url}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
