@@ -1,4 +1,4 @@
-"""Victim Updates: the seven pipeline steps as Azure Functions (v2 programming model).
+"""Victim Updates: the pipeline steps as Azure Functions (v2 programming model).
 
 Each function is a thin wrapper: the trigger is declared here, the work is done
 by a step handler in ``shared/steps``; a queue-triggered step runs inside an
@@ -7,7 +7,8 @@ case change). Queue names and timer schedules come from app settings through
 %NAME% binding expressions. ``delivery_report`` is pushed Communication Services'
 delivery reports by an Event Grid subscription (infra/bicep: the second step).
 ``victim_page`` is the victim's own page (shared/web), an anonymous HTTP trigger on
-every path: the personal link in the path is the credential.
+every path: the personal link in the path is the credential. ``retention`` runs daily and
+erases what has been kept its policy days (docs/journey-rules.md §11).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from shared.steps.ingest import ingest_feed
 from shared.steps.notify_officer import notify_officer as notify_officer_step
 from shared.steps.record_delivery import record_delivery as record_delivery_step
 from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
+from shared.steps.retention import retention as retention_step
 from shared.steps.send_message import send_message as send_message_step
 from shared.tracing import step_span
 from shared.web.azure import serve as serve_page
@@ -42,6 +44,13 @@ def ingest_niche(timer: func.TimerRequest) -> None:
 def ingest_storm(timer: func.TimerRequest) -> None:
     """Read new STORM incidents and emit case changes."""
     ingest_feed("storm", bootstrap.services())
+
+
+@app.function_name("retention")
+@app.timer_trigger(arg_name="timer", schedule="0 15 2 * * *", run_on_startup=False, use_monitor=True)
+def retention(timer: func.TimerRequest) -> None:
+    """Daily at 02:15 UTC: erase personal data kept its policy days (journey-rules.md §11)."""
+    retention_step(bootstrap.services())
 
 
 @app.function_name("resolve_officer")

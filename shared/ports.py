@@ -93,6 +93,11 @@ class TableStore(Protocol):
         """Every entity of one partition, in RowKey order."""
         ...
 
+    def query_through(self, table: str, last_partition: str) -> Iterator[Entity]:
+        """Every entity whose PartitionKey sorts at or before ``last_partition``, in key order
+        (one filtered query: for an index keyed by day, such as the retention index)."""
+        ...
+
 
 @dataclass
 class WorkerMemory:
@@ -182,6 +187,11 @@ class PersonalLinks(Protocol):
     def revoke(self, crime_reference: str, person_id: str, now: datetime) -> str | None:
         """Revoke the person's live link: it opens nothing from now, and the next message carries
         a new one. The revoked id, or None if they had none."""
+        ...
+
+    def forget(self, crime_reference: str, person_id: str) -> int:
+        """Remove the person's live link and its index (erasure, journey-rules.md §11); how many
+        rows went. A link revoked earlier keeps its id-only row."""
         ...
 
 

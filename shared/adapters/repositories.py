@@ -198,6 +198,14 @@ class TableLinks:
         self._tables.delete(LINKS, crime_reference, _person_row(person_id))
         return link_id
 
+    def forget(self, crime_reference: str, person_id: str) -> int:
+        index = self._tables.get(LINKS, crime_reference, _person_row(person_id))
+        if index is None:
+            return 0
+        self._tables.delete(LINKS, str(index.properties["link_id"]), _LINK)
+        self._tables.delete(LINKS, crime_reference, _person_row(person_id))
+        return 2
+
 
 def _person_row(person_id: str) -> str:
     return f"person:{person_id}"

@@ -180,6 +180,8 @@ class SqliteQueueBroker:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
+        # Removed and rewritten bodies are overwritten, not left in free pages (journey-rules.md §11).
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         # Bumped by every call that can make a message receivable, so a host can tell that
         # nothing has changed since it last found every queue empty.
@@ -187,7 +189,55 @@ class SqliteQueueBroker:
 
     def close(self) -> None:
         with self._mutex:
+            # Fold the write-ahead log into the file, so no earlier version of a body stays in it.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
+
+    # --- keeping personal data no longer than needed (journey-rules.md §11) ------------------
+
+    def rewrite(self, change: Callable[[str], str | None]) -> tuple[int, int]:
+        """Pass every stored body, active and dead-lettered, through ``change``: a new body takes
+        the old one's place, None removes the message. Returns (rewritten, removed)."""
+        rewritten = removed = 0
+        with self._tx() as db:
+            for table, key in (("messages", "seq"), ("dead_letters", "id")):
+                columns = f"{key}, body" + (", queue, session_id" if table == "messages" else "")
+                for row in db.execute(f"SELECT {columns} FROM {table}").fetchall():
+                    body = change(row[1])
+                    if body == row[1]:
+                        continue
+                    if body is not None:
+                        db.execute(f"UPDATE {table} SET body=? WHERE {key}=?", (body, row[0]))
+                        rewritten += 1
+                        continue
+                    db.execute(f"DELETE FROM {table} WHERE {key}=?", (row[0],))
+                    removed += 1
+                    if table == "messages" and row[3] is not None:
+                        self._new_head(db, row[2], row[3])
+        self.changes += 1
+        return rewritten, removed
+
+    @staticmethod
+    def _new_head(db: sqlite3.Connection, queue: str, session_id: str) -> None:
+        """A session's message was removed out of turn: point at its new head (a message in
+        flight stays in flight), and drop the row once nothing keeps it alive."""
+        db.execute(
+            "UPDATE sessions SET (head_seq, head_available_at)=("
+            "SELECT seq, available_at FROM messages WHERE queue=?1 AND session_id=?2 "
+            "ORDER BY available_at, seq LIMIT 1) WHERE queue=?1 AND session_id=?2",
+            (queue, session_id),
+        )
+        db.execute(
+            "DELETE FROM sessions WHERE queue=? AND session_id=? AND head_seq IS NULL "
+            "AND inflight_seq IS NULL AND owner IS NULL",
+            (queue, session_id),
+        )
+
+    def purge_dead_letters(self, before: datetime) -> int:
+        """Remove the dead letters set aside before ``before``; how many."""
+        with self._tx() as db:
+            count = db.execute("DELETE FROM dead_letters WHERE dead_lettered_at < ?", (_us(before),)).rowcount
+        return int(count)
 
     @property
     def queues(self) -> Mapping[str, QueueConfig]:

@@ -64,11 +64,16 @@ class SqliteTableStore:
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
+        # Deleted and replaced content is overwritten, not left in free pages: erased personal
+        # data must not stay readable in the file (journey-rules.md §11).
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         self.operations = 0  # table operations performed: the Azure cost driver
         self.operations_by: Counter[str] = Counter()  # "Table.op" -> count, for the benchmark
 
     def close(self) -> None:
+        # Fold the write-ahead log into the file, so no earlier version of a row stays in it.
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
 
     @staticmethod
@@ -167,6 +172,16 @@ class SqliteTableStore:
         ).fetchall()
         for rk, etag, props in rows:
             yield self._entity(partition_key, rk, etag, props)
+
+    def query_through(self, table: str, last_partition: str) -> Iterator[Entity]:
+        self.operations += 1
+        self.operations_by[f"{table}.query_through"] += 1
+        rows = self._db.execute(
+            "SELECT pk, rk, etag, props FROM entities WHERE tbl=? AND pk<=? ORDER BY pk, rk",
+            (table, last_partition),
+        ).fetchall()
+        for pk, rk, etag, props in rows:
+            yield self._entity(pk, rk, etag, props)
 
     def export(self, table: str) -> Iterator[Entity]:
         """Every entity of a table, for the local run's reports only (never used by a step)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 from shared.contracts.messages import CrimeFacts
 from shared.domain.facts import IncidentFacts
@@ -42,6 +42,10 @@ PAGE_CHOICES = "PageChoices"
 # Who showed (or erased) personal data, when and why (journey-rules.md §15): PartitionKey the month
 # ("2026-11"), RowKey "<ISO time>-<random>"; ids and the stated reason only.
 ACCESS_LOG = "AccessLog"
+# The retention index (journey-rules.md §11): PartitionKey the day a case was finalised
+# ("2026-11-29"), RowKey a digest of the journey's keys; the journey's partition and person id.
+# The retention timer reads the days whose personal data has been kept its policy days.
+RETENTION = "Retention"
 
 ALL_TABLES = (
     CURSORS,
@@ -58,6 +62,7 @@ ALL_TABLES = (
     LINKS,
     PAGE_CHOICES,
     ACCESS_LOG,
+    RETENTION,
 )
 FACTS_ROW = "facts"
 INCIDENT_ROW = "incident"
@@ -124,6 +129,32 @@ def changed_at(journey: Journey, duties: Iterable[str]) -> datetime | None:
     """The feed record time of the earliest change behind these duties (None for a check-in)."""
     times = [d.noticed_at for key in duties if (d := journey.duties.get(key)) and d.noticed_at]
     return min(times) if times else None
+
+
+def snapshot_entity(
+    key: str, feed: str, raw: str, modified_at: datetime, erased: Iterable[str] = ()
+) -> Entity:
+    """A Snapshots row: the record as last read, and the people erased from it (taken out of it
+    and of every later record of the key: journey-rules.md §11)."""
+    properties: dict[str, object] = {"record": raw, "modified_at": modified_at}
+    people = sorted(set(erased))
+    if people:
+        properties["erased"] = json.dumps(people)
+    return Entity(key, feed, properties)
+
+
+def erased_people(entity: Entity | None) -> frozenset[str]:
+    """The people erased from a Snapshots row's record."""
+    if entity is None or not entity.properties.get("erased"):
+        return frozenset()
+    return frozenset(json.loads(str(entity.properties["erased"])))
+
+
+def retention_entity(day: date, partition: str, person_id: str) -> Entity:
+    """The retention index row of one journey finalised on ``day``."""
+    return Entity(
+        day.isoformat(), digest(partition, person_id), {"partition": partition, "person_id": person_id}
+    )
 
 
 def facts_entity(facts: CrimeFacts, etag: str | None = None) -> Entity:

@@ -89,6 +89,7 @@ class CrimeFacts(_Message):
     flags: list[str] = Field(default_factory=list)  # as the latest Niche record has them
     status: str | None = None
     recorded_at: datetime | None = None
+    finalised_at: datetime | None = None  # when the case was finalised, while it is
     # Each linked incident with the STORM categories it has had (opening and closing).
     incidents: dict[str, list[str]] = Field(default_factory=dict)
 

@@ -11,11 +11,20 @@ each incident's (its caller).
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.feeds import NicheOccurrence, StormIncident
+from shared.contracts.feeds import CaseStatus, NicheOccurrence, StormIncident
 from shared.contracts.messages import CrimeFacts, SharedFacts
+
+
+def finalised_time(record: NicheOccurrence) -> datetime | None:
+    """When a Niche record says the case was finalised (its outcome's decision, else the record's
+    time), or None while it is open: the start of the retention period (journey-rules.md §11)."""
+    if record.status != CaseStatus.FINALISED:
+        return None
+    return record.outcome.decided_at if record.outcome is not None else record.modified_at
 
 
 def with_occurrence(known: CrimeFacts | None, record: NicheOccurrence) -> CrimeFacts:
@@ -28,6 +37,7 @@ def with_occurrence(known: CrimeFacts | None, record: NicheOccurrence) -> CrimeF
         flags=sorted(flag.value for flag in record.flags),
         status=record.status.value,
         recorded_at=record.recorded_at,
+        finalised_at=finalised_time(record),
         incidents=incidents,
     )
 

@@ -55,6 +55,9 @@ def finalised_at(journey: Journey) -> datetime | None:
     """When the case was finalised (its latest outcome), or None while it is open."""
     if journey.case_status != "finalised":
         return None
+    if journey.finalised_at is not None:
+        return journey.finalised_at
+    # Stored before journeys kept the time (schema 4): the latest outcome it was told.
     outcomes = [d.event_at for d in journey.duties.values() if DutyKind.of(d.key) is DutyKind.OUTCOME]
     return max(outcomes, default=None)
 
@@ -63,7 +66,7 @@ def link_state(link: Link, journey: Journey | None, policy: Policy, now: datetim
     """Whether a link opens its page now. A link whose journey is gone (erased) is expired."""
     if link.revoked_at is not None and link.revoked_at <= now:
         return LinkState.REVOKED
-    if journey is None:
+    if journey is None or journey.erased_at is not None:
         return LinkState.EXPIRED
     if excluded_reason(journey, policy) is not None:
         # Safeguarding first: a page is automated contact too, and whoever holds the phone or the

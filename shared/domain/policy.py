@@ -372,6 +372,18 @@ class PagePolicy(_Policy):
     days_after_finalised: Annotated[int, Field(ge=0, le=730)] = 90
 
 
+class RetentionPolicy(_Policy):
+    """How long personal data is kept (journey-rules.md §11)."""
+
+    # A journey's personal data (and its crime's snapshots, links and notes) goes this many days
+    # after the case is finalised: never before its page stops opening (page.days_after_finalised).
+    days_after_finalised: Annotated[int, Field(ge=1, le=3650)] = 180
+    # A quarantined feed record and a dead-lettered queue message go this many days after they
+    # were set aside: time enough to mend and replay them, not to keep them.
+    quarantine_days: Annotated[int, Field(ge=1, le=365)] = 180
+    dead_letter_days: Annotated[int, Field(ge=1, le=365)] = 180
+
+
 class Policy(_Policy):
     """The whole journey policy."""
 
@@ -381,6 +393,7 @@ class Policy(_Policy):
     timing: TimingPolicy = TimingPolicy()
     storm: StormPolicy = StormPolicy()
     page: PagePolicy = PagePolicy()
+    retention: RetentionPolicy = RetentionPolicy()
     notifiable_milestones: Annotated[
         list[Annotated[MilestoneName, AfterValidator(_not_contact)]], _unique()
     ] = NOTIFIABLE_MILESTONES
@@ -392,6 +405,17 @@ class Policy(_Policy):
     ]
     languages: Annotated[list[Language], Field(min_length=1), _unique()] = [REFERENCE_LANGUAGE]
     default_language: Text = REFERENCE_LANGUAGE
+
+    @field_validator("retention")
+    @classmethod
+    def _kept_while_the_page_opens(cls, retention: RetentionPolicy, info: ValidationInfo) -> RetentionPolicy:
+        page = info.data.get("page")
+        if page is not None and retention.days_after_finalised < page.days_after_finalised:
+            raise ValueError(
+                f"days_after_finalised ({retention.days_after_finalised}) is shorter than "
+                f"page.days_after_finalised ({page.days_after_finalised}): a page would open on erased data"
+            )
+        return retention
 
     @field_validator("default_language")
     @classmethod

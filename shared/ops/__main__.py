@@ -159,6 +159,19 @@ def _parser() -> argparse.ArgumentParser:
         "person and the reason given.",
     )
 
+    erase = commands.add_parser(
+        "erase",
+        parents=[common],
+        help="remove a person's data from everything the service stores (journey-rules.md §11)",
+        description="For an erasure request. The person's journeys keep their ids and decisions and "
+        "lose names, dates of birth, contact details, page choices, links and what they wrote; they are "
+        "taken out of the stored feed records (and of every later record), of the quarantine, and of "
+        "the messages on the queues and among the dead letters. The request is kept in the access log "
+        "first. Running it again changes nothing more.",
+    )
+    erase.add_argument("--person", required=True, metavar="ID", help="the person id (Niche or STORM)")
+    erase.add_argument("--reason", required=True, metavar="TEXT", help="why (kept in the access log)")
+
     link = commands.add_parser("link", help="a recipient's personal link (journey-rules.md §13)")
     l_actions = link.add_subparsers(dest="action", required=True, parser_class=Parser, metavar="ACTION")
     l_revoke = l_actions.add_parser(
@@ -290,6 +303,13 @@ def _link(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
+def _erase(args: argparse.Namespace, context: Context) -> int:
+    from shared.ops import erase
+
+    print("\n".join(erase.erase(context, args.person, args.reason).lines()))
+    return 0
+
+
 def _access_log(args: argparse.Namespace, context: Context) -> int:
     from shared.ops import access_log
 
@@ -343,6 +363,7 @@ _COMMANDS = {
     "journey": _journey,
     "link": _link,
     "access-log": _access_log,
+    "erase": _erase,
     "compliance": _compliance,
 }
 

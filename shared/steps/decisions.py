@@ -15,15 +15,18 @@ from datetime import datetime
 
 from shared.adapters.table_layout import (
     AUDIT,
+    RETENTION,
     TASKS,
     audit_entity,
     changed_at,
     closed_task_entity,
+    retention_entity,
     task_entity,
     task_is_closed,
 )
 from shared.contracts.messages import NoticeTask, TaskNotice
 from shared.domain.journey import Decision, Journey, OfficerTask
+from shared.domain.retention import finalised_day
 from shared.ports import JourneyRepository, OutgoingMessage, StoredJourney, TableStore, Write
 from shared.steps.results import Emit, StepResult
 
@@ -163,6 +166,12 @@ def record_decision(
                 decision=entry.decision,
                 reason=entry.reason,
             )
+    day = finalised_day(journey)
+    if day is not None and (read is None or finalised_day(read.journey) != day):
+        # Finalised (or finalised again, on a later day): the retention timer will come to it.
+        result.writes.append(
+            Write(RETENTION, retention_entity(day, journey.crime_reference, journey.person_id))
+        )
     save = journeys.save(journey, read)
     if save is not None:
         result.writes.append(save)

@@ -163,6 +163,8 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
         for person_id, role in _recipients(event):
             read = journeys.get(event.case.crime_reference, person_id)
             journey = read.journey if read is not None else None
+            if journey is not None and journey.erased_at is not None:
+                continue  # erased (journey-rules.md §11): nothing moves it, nothing reaches them
             record(
                 evaluate_case_change(journey, event, person_id, role, policy, now, facts),
                 read,
@@ -170,10 +172,12 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
             )
     elif isinstance(event, SharedFacts):
         for read in journeys.in_partition(event.crime_reference):
+            if read.journey.erased_at is not None:
+                continue
             record(evaluate_shared_facts(read.journey, event, policy, now), read, event.event_id)
     else:
         read = journeys.get(event.crime_reference, event.person_id)
-        if read is None:
+        if read is None or read.journey.erased_at is not None:
             return apply(result, services)
         if isinstance(event, DeadlineCheck):
             handed_at = _handed_at(read.journey, event, services)

@@ -17,11 +17,21 @@ from datetime import datetime
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
-from shared.adapters.table_layout import AUDIT, CURSORS, QUARANTINE, SNAPSHOTS, audit_entity, digest
+from shared.adapters.table_layout import (
+    AUDIT,
+    CURSORS,
+    QUARANTINE,
+    SNAPSHOTS,
+    audit_entity,
+    digest,
+    erased_people,
+    snapshot_entity,
+)
 from shared.contracts.feeds import FEED_MODELS, MAX_RECORD_BYTES, NicheOccurrence, StormIncident
 from shared.contracts.messages import CaseChange, Change
 from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.journey import AuditEntry
+from shared.domain.retention import without_people
 from shared.domain.timing import in_working_hours
 from shared.ports import (
     Entity,
@@ -92,11 +102,16 @@ def _parse(feed: str, raw: str) -> NicheOccurrence | StormIncident:
 
 
 class _Batch:
-    """Snapshots read and written within one tick, so a key seen twice diffs against its latest."""
+    """Snapshots read and written within one tick, so a key seen twice diffs against its latest.
+
+    Beside each snapshot, the people erased from its record (journey-rules.md §11): they are
+    taken out of every later record of the key before it is diffed, stored or sent on.
+    """
 
     def __init__(self, services: IngestNeeds) -> None:
         self.services = services
         self.snapshots: dict[tuple[str, str], str | None] = {}
+        self.erased: dict[tuple[str, str], frozenset[str]] = {}
         # incident number -> crime reference: as stored, or as a Niche record of this tick links it
         self.links: dict[str, str | None] = {}
 
@@ -105,9 +120,12 @@ class _Batch:
             if feed == "storm":
                 self._incident(key)
             else:
-                entity = self.services.tables.get(SNAPSHOTS, key, feed)
-                self.snapshots[(key, feed)] = str(entity.properties["record"]) if entity else None
+                self._keep(key, feed, self.services.tables.get(SNAPSHOTS, key, feed))
         return self.snapshots[(key, feed)]
+
+    def _keep(self, key: str, feed: str, entity: Entity | None) -> None:
+        self.snapshots.setdefault((key, feed), str(entity.properties["record"]) if entity else None)
+        self.erased.setdefault((key, feed), erased_people(entity))
 
     def link(self, incident_number: str) -> str | None:
         """The crime a Niche record (of this tick, or stored) links the incident to, if any."""
@@ -119,9 +137,7 @@ class _Batch:
         """An incident's partition holds its snapshot and its crime link: one query reads both."""
         rows = {e.row_key: e for e in self.services.tables.query_partition(SNAPSHOTS, incident_number)}
         snapshot, link = rows.get("storm"), rows.get(LINK_ROW)
-        self.snapshots.setdefault(
-            (incident_number, "storm"), str(snapshot.properties["record"]) if snapshot else None
-        )
+        self._keep(incident_number, "storm", snapshot)
         self.links.setdefault(incident_number, str(link.properties["crime_reference"]) if link else None)
 
     def remember(self, key: str, feed: str, raw: str) -> None:
@@ -185,6 +201,8 @@ class _Tick:
             key = crime = record.incident_number
             linked = record.crime_reference or self.batch.link(record.incident_number)
         previous_raw = self.batch.snapshot(key, self.feed)
+        erased = self.batch.erased.get((key, self.feed), frozenset())
+        record = without_people(record, erased)
         previous = FEED_MODELS[self.feed].model_validate_json(previous_raw) if previous_raw else None
         if previous is not None and record.modified_at < previous.modified_at:
             self.report.stale += 1
@@ -202,9 +220,7 @@ class _Tick:
             self._quarantine(line, TooLarge(f"record too large: {size} bytes (at most {MAX_RECORD_BYTES})"))
             return
         changes = self._diff(previous, record)
-        snapshot = Write(
-            SNAPSHOTS, Entity(key, self.feed, {"record": raw, "modified_at": record.modified_at})
-        )
+        snapshot = Write(SNAPSHOTS, snapshot_entity(key, self.feed, raw, record.modified_at, erased))
         if not changes:
             self.batch.remember(key, self.feed, raw)
             self.snapshot_writes[(key, self.feed)] = snapshot

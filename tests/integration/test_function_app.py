@@ -14,6 +14,8 @@ from shared.local.host import functions_of
 EXPECTED = {
     "ingest_niche": ("timerTrigger", {"schedule": "%NICHE_POLL_SCHEDULE%"}),
     "ingest_storm": ("timerTrigger", {"schedule": "%STORM_POLL_SCHEDULE%"}),
+    # daily, erasing what has been kept its policy days: tests/e2e/test_retention.py
+    "retention": ("timerTrigger", {"schedule": "0 15 2 * * *"}),
     "resolve_officer": (
         "serviceBusTrigger",
         {"queueName": "%CASE_CHANGES_QUEUE%", "isSessionsEnabled": True},
@@ -34,7 +36,7 @@ def _functions() -> dict[str, func.decorators.function_app.Function]:
     return {f.get_function_name(): f for f in functions_of(function_app.app)}
 
 
-def test_app_registers_exactly_the_seven_steps_and_the_page() -> None:
+def test_app_registers_exactly_the_steps_and_the_page() -> None:
     assert sorted(_functions()) == sorted(EXPECTED)
 
 

@@ -28,7 +28,14 @@ V1 = [
 # they load with: no message reported undelivered, no duty sent the other way.
 DUTY_FIELDS_ADDED_SINCE: dict[str, object] = {"undelivered": [], "redirected": False}
 # Journey fields added since (version 3, the recipient's own page, §13), likewise.
-JOURNEY_FIELDS_ADDED_SINCE: dict[str, object] = {"page_choice": None}
+# Version 4 (retention and erasure, §11) adds when the case was finalised (unknown until the next
+# record: the outcome duty stands in) and when and why a journey was erased: not erased.
+JOURNEY_FIELDS_ADDED_SINCE: dict[str, object] = {
+    "page_choice": None,
+    "finalised_at": None,
+    "erased_at": None,
+    "erased_because": None,
+}
 
 
 def _entity(document: dict[str, object]) -> Entity:

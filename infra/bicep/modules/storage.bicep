@@ -73,6 +73,7 @@ var stateTables = [
   'Links'
   'PageChoices'
   'AccessLog'
+  'Retention'
   'PageUse'
 ]
 

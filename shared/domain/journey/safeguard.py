@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import CaseChange, CrimeFacts, Officer
 from shared.domain.addresses import uk_mobile_e164, valid_email
+from shared.domain.facts import finalised_time
 from shared.domain.journey.state import Journey, apply_page_choice
 from shared.domain.people import CallerFacts, VictimFacts
 from shared.domain.policy import Policy
@@ -169,6 +170,7 @@ def share_facts(journey: Journey, facts: CrimeFacts) -> None:
     """
     journey.flags = sorted(facts.flags)
     journey.case_status = facts.status
+    journey.finalised_at = facts.finalised_at
     if facts.recorded_at is not None:
         journey.recorded_at = facts.recorded_at
     journey.incident_categories = sorted({*journey.incident_categories, *facts.categories()})
@@ -183,6 +185,7 @@ def refresh_facts(
         record: NicheOccurrence = case.niche
         journey.flags = [flag.value for flag in record.flags]
         journey.case_status = record.status.value
+        journey.finalised_at = finalised_time(record)
         journey.recorded_at = record.recorded_at
         for victim in record.victims:
             if victim.person_id == journey.person_id:

@@ -74,7 +74,7 @@ class Duty(BaseModel):
 
 # The version of a stored journey's form. Stored journeys of an earlier version are upgraded as
 # they are read (``upgrade_journey``), one version at a time; a later one is refused, not guessed.
-JOURNEY_SCHEMA = 3
+JOURNEY_SCHEMA = 4
 
 
 class PageChoice(BaseModel):
@@ -103,6 +103,7 @@ class Journey(BaseModel):
     role: Literal["victim", "caller"]
     recorded_at: datetime | None = None
     case_status: str | None = None
+    finalised_at: datetime | None = None  # when the case was finalised, while it is (§11)
     flags: list[str] = Field(default_factory=list)
     incident_number: str | None = None
     # A caller's journey is keyed by its incident number (crime_reference holds it); the crime
@@ -122,6 +123,11 @@ class Journey(BaseModel):
     # Case changes already applied (newest last), so a redelivered one changes nothing.
     applied_events: list[str] = Field(default_factory=list)
     page_choice: PageChoice | None = None  # what they chose on their own page (journey-rules.md §13)
+    # Erased (journey-rules.md §11): when, and why ("request": a person's erasure by command;
+    # "retention": the policy's days after finalisation). An erased journey keeps ids only, and
+    # nothing moves it again.
+    erased_at: datetime | None = None
+    erased_because: Literal["request", "retention"] | None = None
 
 
 class SchemaTooNew(ValueError):
@@ -140,7 +146,17 @@ def _v2_to_v3(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema_version": 3}
 
 
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 adds ``finalised_at`` (a journey stored before takes it from its outcome duty), and
+    ``erased_at`` and ``erased_because`` (not erased)."""
+    return {**document, "schema_version": 4}
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 
 
 def upgrade_journey(document: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""``python -m shared.ops erase``: a person's data removed on request (journey-rules.md §11).
+
+Each crime (or STORM incident) the person has a journey in is erased as the retention timer
+erases it (``shared/steps/retention.py``), the request first kept in the access log; then
+their quarantined records go, and they are taken out of every message on the queues and
+among the dead letters (a message that is wholly theirs, such as what they wrote to their
+officer, goes). ``outbox.jsonl`` and ``officer-mail.jsonl`` stand for what the providers were
+given, which is not our store, and are left as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.adapters.table_layout import JOURNEYS, QUARANTINE
+from shared.domain.retention import scrub_message
+from shared.ops import access_log
+from shared.ops.context import Context, OpsError
+from shared.steps.retention import Erased, erase_in, quarantined_of
+
+
+@dataclass
+class Erasure:
+    """What erasing one person removed (counts and ids only)."""
+
+    person_id: str
+    partitions: list[Erased] = field(default_factory=list)
+    quarantined: int = 0
+    messages_rewritten: int = 0
+    messages_removed: int = 0
+
+    def lines(self) -> list[str]:
+        found = [
+            f"erased\t{e.partition}\tjourney {'erased' if e.journey else 'already erased'}, "
+            f"{e.snapshots} feed record{'s' if e.snapshots != 1 else ''}, {e.tasks} task note"
+            f"{'s' if e.tasks != 1 else ''}, {e.choices} page choice{'s' if e.choices != 1 else ''}, "
+            f"{e.links} link row{'s' if e.links != 1 else ''}"
+            for e in self.partitions
+        ]
+        return [
+            *found,
+            f"{len(self.partitions)} journey{'s' if len(self.partitions) != 1 else ''} of person "
+            f"{self.person_id} erased; {self.quarantined} quarantined record"
+            f"{'s' if self.quarantined != 1 else ''} removed; {self.messages_rewritten} queued or "
+            f"dead-lettered message{'s' if self.messages_rewritten != 1 else ''} rewritten without them, "
+            f"{self.messages_removed} removed",
+        ]
+
+
+def erase(context: Context, person_id: str, reason: str) -> Erasure:
+    """Erase the person everywhere the service keeps data, after keeping the request."""
+    person_id, reason = person_id.strip(), reason.strip()
+    if not person_id:
+        raise OpsError("--person needs a person id")
+    if not reason:
+        raise OpsError("--reason needs the reason for the erasure (kept in the access log)")
+    if context.settings.uses_service_bus():
+        raise OpsError(
+            "erase reaches the run folder's queues only; with Service Bus configured, its queues and "
+            "dead letters are not searched (see docs/operations.md, 'Erasing a person')"
+        )
+    tables = context.tables
+    now = context.clock.now()
+    partitions = sorted({e.partition_key for e in tables.export(JOURNEYS) if e.row_key == person_id})
+    quarantined = quarantined_of(tables.export(QUARANTINE), [person_id])
+    broker = context.broker if (context.data / "queues.db").is_file() else None
+    # Kept first: an erasure that fails half-way is still on record (and safe to run again).
+    for partition in partitions or ["-"]:
+        access_log.record(tables, "erase", partition, person_id, reason, now)
+    done = Erasure(person_id)
+    services = context.services()
+    for partition in partitions:
+        done.partitions.append(erase_in(partition, person_id, services, now, "request"))
+    for row in quarantined:
+        tables.delete(QUARANTINE, row.partition_key, row.row_key)
+    done.quarantined = len(quarantined)
+    if broker is not None:
+        done.messages_rewritten, done.messages_removed = broker.rewrite(
+            lambda body: scrub_message(body, {person_id})
+        )
+    return done

@@ -1,0 +1,290 @@
+"""Keeping personal data no longer than needed (journey-rules.md §11), through the command line
+and the local host: ``python -m shared.ops erase`` and the daily ``retention`` timer function.
+
+The rule: after an erasure, or once a case has been finalised its policy days, no byte of the
+person's name, contact details or date of birth is left in any table (on SQLite, in the file
+itself; on Azurite, through the Table API), while everyone else's data stays.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.adapters.azure_tables import AzureTableStore
+from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.table_layout import ALL_TABLES, AUDIT, JOURNEYS, RETENTION, journey_from
+from shared.local.generate import generate
+from shared.local.run import RunRequest, run
+from shared.ops.__main__ import main
+from tests.azurite import azurite_tables  # noqa: F401  (fixture)
+from tests.builders import generated_sample_run
+
+PERSONAL = ("email", "mobile")
+
+
+def _people(feeds: Path) -> dict[str, set[str]]:
+    """Each person's name parts, contact details and date of birth, as the feeds give them."""
+    people: dict[str, set[str]] = {}
+    for name in ("niche.jsonl", "storm.jsonl"):
+        for line in (feeds / name).read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            found = [v for v in record.get("victims") or [] if isinstance(v, dict)]
+            if isinstance(record.get("caller"), dict):
+                found.append(record["caller"])
+            for person in found:
+                values = people.setdefault(str(person.get("person_id")), set())
+                name_ = person.get("name") if isinstance(person.get("name"), dict) else {}
+                contact = person.get("contact") if isinstance(person.get("contact"), dict) else {}
+                guardian = person.get("guardian") if isinstance(person.get("guardian"), dict) else {}
+                for value in (
+                    name_.get("forename"),
+                    name_.get("surname"),
+                    person.get("date_of_birth"),
+                    *(contact.get(k) for k in PERSONAL),
+                    *(guardian.get(k) for k in PERSONAL),
+                ):
+                    if isinstance(value, str) and len(value) > 3:
+                        values.add(value)
+    # An officer may share a forename with a victim: the officers' names are theirs, not the victim's.
+    officers = (feeds / "officers.json").read_text(encoding="utf-8")
+    people["(officers)"] = {value for values in people.values() for value in values if value in officers}
+    return people
+
+
+def _own(people: dict[str, set[str]], person_id: str) -> set[str]:
+    """What identifies the person and nobody else (a surname shared with another victim is theirs too)."""
+    others = set().union(*(values for pid, values in people.items() if pid != person_id))
+    return people[person_id] - others
+
+
+def _stored(tables: Any) -> str:
+    """Every table's every entity, keys and properties, as one text."""
+    return "\n".join(
+        f"{e.partition_key}\t{e.row_key}\t{json.dumps(dict(e.properties), default=str, ensure_ascii=False)}"
+        for table in ALL_TABLES
+        for e in tables.export(table)
+    )
+
+
+def _ops(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        code = main([str(arg) for arg in args])
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def sample_run(tmp_path: Path) -> Path:
+    return generated_sample_run(tmp_path)
+
+
+def _chosen(run_folder: Path, feeds: Path) -> tuple[str, str, dict[str, set[str]]]:
+    """A victim and a caller with journeys and something of their own to erase."""
+    people = _people(feeds)
+    tables = SqliteTableStore(run_folder / "state.db")
+    try:
+        journeys = [journey_from(e) for e in tables.export(JOURNEYS)]
+    finally:
+        tables.close()
+
+    def pick(role: str) -> str:
+        for journey in journeys:
+            own = _own(people, journey.person_id) if journey.person_id in people else set()
+            if journey.role == role and len(own) >= 3:
+                return journey.person_id
+        raise AssertionError(f"the sample has no {role} with data of their own")
+
+    return pick("victim"), pick("caller"), people
+
+
+def _erased_everywhere(text: str, own: set[str]) -> list[str]:
+    return sorted(value for value in own if value in text)
+
+
+@pytest.mark.parametrize("person_role", ["victim", "caller"])
+def test_after_erase_no_byte_of_the_person_is_left_in_the_sqlite_files(
+    sample_run: Path, person_role: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feeds = sample_run.parent / "feeds"
+    victim, caller, people = _chosen(sample_run, feeds)
+    person = victim if person_role == "victim" else caller
+    own = _own(people, person)
+    files = (sample_run / "state.db", sample_run / "queues.db")
+    before = b"".join(path.read_bytes() for path in files)
+    assert [v for v in own if v.encode() in before], "the person's data is stored before the erasure"
+    everyone_else = set().union(*(v for pid, v in people.items() if pid != person)) - own
+
+    code, out, err = _ops(
+        capsys, "erase", "--person", person, "--reason", "erasure request ER-7", "--data", sample_run
+    )
+
+    assert code == 0, err
+    assert f"of person {person} erased" in out and "journey erased" in out
+    after = b"".join(path.read_bytes() for path in files)  # the files themselves: nothing left in free pages
+    assert [v for v in own if v.encode() in after] == []
+    tables = SqliteTableStore(sample_run / "state.db")
+    try:
+        text = _stored(tables)
+        left = {v for v in everyone_else if v in text}
+        assert len(left) > 0.9 * len({v for v in everyone_else if v.encode() in before})  # the rest stays
+        journeys = [journey_from(e) for e in tables.export(JOURNEYS) if e.row_key == person]
+        assert journeys and all(j.erased_at is not None and j.erased_because == "request" for j in journeys)
+        assert all(j.victim is None and j.caller is None and not j.duties for j in journeys)
+        erased_rows = [e for e in tables.export(AUDIT) if e.properties["decision"] == "erased"]
+        assert {(e.partition_key, e.properties["person_id"]) for e in erased_rows} == {
+            (j.crime_reference, person) for j in journeys
+        }
+    finally:
+        tables.close()
+    log = _ops(capsys, "access-log", "--data", sample_run)[1]
+    assert f"erase  {journeys[0].crime_reference} person {person}  erasure request ER-7" in log
+
+    again = _ops(capsys, "erase", "--person", person, "--reason", "again", "--data", sample_run)
+    assert again[0] == 0 and "already erased" in again[1]  # a second request changes nothing more
+
+
+def test_an_erased_person_is_not_brought_back_by_a_later_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Niche sends the whole crime again, the person in it: they are taken out as it is read, and
+    nothing reaches them."""
+    feeds = tmp_path / "feeds"
+    generate(feeds, crimes=40, days=6, seed=5)
+    lines = (feeds / "niche.jsonl").read_text(encoding="utf-8").splitlines()
+    first_half, second_half = lines[: len(lines) // 2], lines[len(lines) // 2 :]
+    (feeds / "niche.jsonl").write_text("\n".join(first_half) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    run(RunRequest(feeds, feeds / "officers.json", out))
+    tables = SqliteTableStore(out / "state.db")
+    journeys = [journey_from(e) for e in tables.export(JOURNEYS)]
+    tables.close()
+    victims = [j for j in journeys if j.role == "victim" and j.case_status != "finalised"]
+    people = _people(feeds)
+    later = [json.loads(x) for x in second_half if x.strip().startswith("{")]
+    # A victim of an open case whose crime Niche sends again in the second half, changed.
+    target = next(
+        j
+        for j in victims
+        if j.person_id in people
+        and len(_own(people, j.person_id)) >= 2
+        and any(isinstance(r, dict) and r.get("crime_reference") == j.crime_reference for r in later)
+    )
+    outbox_before = (out / "outbox.jsonl").read_text(encoding="utf-8").count(target.person_id)
+    assert _ops(capsys, "erase", "--person", target.person_id, "--reason", "request", "--data", out)[0] == 0
+
+    (feeds / "niche.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run(RunRequest(feeds, feeds / "officers.json", out))  # the same folder: it carries on
+
+    own = _own(_people(feeds), target.person_id)
+    stored = b"".join(path.read_bytes() for path in (out / "state.db", out / "queues.db"))
+    assert [v for v in own if v.encode() in stored] == []
+    assert (out / "outbox.jsonl").read_text(encoding="utf-8").count(target.person_id) == outbox_before
+
+
+# --- Azurite ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_in_table_storage(
+    sample_run: Path,
+    azurite_tables: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Path, AzureTableStore]]:
+    """The sample run's state copied into fresh Azurite tables, the settings pointing there."""
+    prefix = "r" + uuid.uuid4().hex[:10]
+    local = SqliteTableStore(sample_run / "state.db")
+    remote = AzureTableStore.from_connection_string(azurite_tables, prefix=prefix)
+    for table in ALL_TABLES:
+        for entity in local.export(table):
+            remote.upsert(table, entity)
+    local.close()
+    monkeypatch.setenv("StateStorage", azurite_tables)
+    monkeypatch.setenv("STATE_TABLE_PREFIX", prefix)
+    yield sample_run, remote
+    remote.close()
+
+
+def test_after_erase_no_byte_of_the_person_is_left_in_table_storage(
+    run_in_table_storage: tuple[Path, AzureTableStore], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, remote = run_in_table_storage
+    victim, caller, people = _chosen(folder, folder.parent / "feeds")
+    before = _stored(remote)
+    for person in (victim, caller):
+        assert _erased_everywhere(before, _own(people, person)), "stored before the erasure"
+        code, _, err = _ops(capsys, "erase", "--person", person, "--reason", "request", "--data", folder)
+        assert code == 0, err
+    after = _stored(remote)
+    assert _erased_everywhere(after, _own(people, victim) | _own(people, caller)) == []
+    assert len(after) > 0.8 * len(before)  # everyone else's data is still there
+
+
+# --- the retention timer ------------------------------------------------------------------------
+
+SHORT = {"page": {"days_after_finalised": 2}, "retention": {"days_after_finalised": 3, "quarantine_days": 4}}
+
+
+def test_the_retention_timer_erases_every_case_kept_its_days_after_finalisation_and_no_other(
+    tmp_path: Path,
+) -> None:
+    feeds = tmp_path / "feeds"
+    generate(feeds, crimes=60, days=8, seed=11)
+    policy = json.loads(Path("policy/journey-policy.json").read_text(encoding="utf-8"))
+    for section, values in SHORT.items():
+        policy[section] = {**policy.get(section, {}), **values}
+    (tmp_path / "policy.json").write_text(json.dumps(policy), encoding="utf-8")
+    out = tmp_path / "run"
+    run(RunRequest(feeds, feeds / "officers.json", out, policy=tmp_path / "policy.json"))
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    end = summary["clock"]["end"]
+    tables = SqliteTableStore(out / "state.db")
+    try:
+        journeys = [journey_from(e) for e in tables.export(JOURNEYS)]
+        kinds: Counter[tuple[str, str | None]] = Counter()
+        for journey in journeys:
+            due = journey.finalised_at is not None and journey.case_status == "finalised"
+            due = due and journey.finalised_at.isoformat() < _minus_days(
+                end, 4
+            )  # a day's slack for the daily timer
+            if due:
+                assert journey.erased_because == "retention", journey.crime_reference
+            if journey.case_status != "finalised":
+                assert journey.erased_at is None, "an open case is never erased by the timer"
+            kinds[(journey.role, journey.erased_because)] += 1
+        assert kinds[("victim", "retention")] >= 5 and kinds[("caller", "retention")] >= 5, kinds
+        assert list(tables.export(RETENTION)) == [] or all(
+            e.partition_key > _minus_days(end, 4)[:10] for e in tables.export(RETENTION)
+        )
+        quarantined = list(tables.export("Quarantine"))
+        assert quarantined == []  # every quarantined record was set aside more than 4 days before the end
+    finally:
+        tables.close()
+    people = _people(feeds)
+    gone = {j.person_id for j in journeys if j.erased_at is not None}
+    kept = {j.person_id for j in journeys if j.erased_at is None}
+    stored = (out / "state.db").read_bytes() + (out / "queues.db").read_bytes()
+    leaked = [p for p in gone - kept if p in people and any(v.encode() in stored for v in _own(people, p))]
+    assert leaked == []
+    assert len(gone - kept) >= 10
+
+
+def _minus_days(iso: str, days: int) -> str:
+    from datetime import datetime, timedelta
+
+    return (datetime.fromisoformat(iso) - timedelta(days=days)).isoformat()
