@@ -29,7 +29,7 @@ param tags object = {}
 
 // ---------------------------------------------------------------- networking
 
-@description('True: VNet integration for the Function App and private endpoints (with private DNS) for Storage, Service Bus and Key Vault, whose public network access is then switched off. Forces the Premium Service Bus tier.')
+@description('True: VNet integration for the Function App with outbound NSG rules; private endpoints (with private DNS) for Storage, Service Bus, Key Vault, the Function App itself and an Azure Monitor private link scope (Application Insights and Log Analytics), whose public network access is then switched off. Forces the Premium Service Bus tier. production.bicepparam sets it.')
 param privateNetworking bool = false
 
 @description('Address space of the virtual network (privateNetworking only).')
@@ -40,6 +40,12 @@ param functionSubnetPrefix string = '10.40.0.0/24'
 
 @description('Subnet for the private endpoints (privateNetworking only).')
 param privateEndpointSubnetPrefix string = '10.40.1.0/24'
+
+@description('Address prefixes (CIDR) of the Niche and STORM feed endpoints, allowed out of the function subnet on 443 (privateNetworking only); empty: the feeds are unreachable.')
+param feedEgressAddressPrefixes array = []
+
+@description('Service tag or address prefix through which the function subnet reaches the Communication Services endpoint on 443 (privateNetworking only). Check what <communicationServiceEndpoint> resolves to in your tenant before relying on it.')
+param communicationEgressDestination string = 'AzureFrontDoor.Frontend'
 
 // ---------------------------------------------------------------- Function App (Flex Consumption)
 
@@ -321,6 +327,7 @@ var names = {
   plan: 'asp-${prefix}'
   functionApp: 'func-${prefix}-${take(suffix, 6)}'
   vnet: 'vnet-${prefix}'
+  monitorPrivateLinkScope: 'ampls-${prefix}'
   deploymentContainer: 'app-package'
   eventGridTopic: 'egst-${prefix}-acs'
   deadLetterContainer: 'delivery-report-dead-letters'
@@ -346,6 +353,8 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: allTags
     retentionInDays: logRetentionDays
+    privateNetworking: privateNetworking
+    privateLinkScopeName: names.monitorPrivateLinkScope
   }
 }
 
@@ -423,6 +432,8 @@ module network 'modules/network.bicep' = if (privateNetworking) {
     addressPrefix: vnetAddressPrefix
     functionSubnetPrefix: functionSubnetPrefix
     privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    feedEgressAddressPrefixes: feedEgressAddressPrefixes
+    communicationEgressDestination: communicationEgressDestination
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
   }
 }
@@ -437,11 +448,13 @@ module privateEndpoints 'modules/private-endpoints.bicep' = if (privateNetworkin
     storageAccountId: storage.outputs.id
     serviceBusNamespaceId: serviceBus.outputs.id
     keyVaultId: keyVault.outputs.id
+    monitorPrivateLinkScopeId: monitoring.outputs.privateLinkScopeId
     blobZoneId: privateNetworking ? network.outputs.blobZoneId : ''
     tableZoneId: privateNetworking ? network.outputs.tableZoneId : ''
     queueZoneId: privateNetworking ? network.outputs.queueZoneId : ''
     serviceBusZoneId: privateNetworking ? network.outputs.serviceBusZoneId : ''
     keyVaultZoneId: privateNetworking ? network.outputs.keyVaultZoneId : ''
+    monitorZoneIds: privateNetworking ? network.outputs.monitorZoneIds : []
   }
 }
 
@@ -450,6 +463,8 @@ module roles 'modules/roles.bicep' = {
   params: {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
+    hostContainerNames: storage.outputs.hostContainerNames
+    deploymentContainerName: storage.outputs.deploymentContainerName
     serviceBusNamespaceName: serviceBus.outputs.name
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
@@ -477,6 +492,8 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     zoneRedundant: zoneRedundant
     virtualNetworkSubnetId: privateNetworking ? network.outputs.functionSubnetId : ''
+    privateEndpointSubnetId: privateNetworking ? network.outputs.privateEndpointSubnetId : ''
+    sitesPrivateDnsZoneId: privateNetworking ? network.outputs.sitesZoneId : ''
     appInsightsConnectionString: monitoring.outputs.connectionString
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace

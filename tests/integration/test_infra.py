@@ -106,6 +106,7 @@ SECRET_SETTINGS = {"GRAPH_CLIENT_SECRET", "FEED_CLIENT_SECRET", "FEED_API_KEY", 
 ROLE = {
     "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "Azure Service Bus Data Sender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
     "Azure Service Bus Data Receiver": "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
@@ -113,6 +114,7 @@ ROLE = {
     "Communication and Email Service Owner": "09976791-48a7-449e-bb21-39d1a415f350",
 }
 STORAGE = "Microsoft.Storage/storageAccounts"
+CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
 SERVICE_BUS = "Microsoft.ServiceBus/namespaces"
 KEY_VAULT = "Microsoft.KeyVault/vaults"
 APP_INSIGHTS = "Microsoft.Insights/components"
@@ -446,7 +448,7 @@ def test_private_networking_forces_premium_service_bus() -> None:
     (endpoint,) = resources_of(bicep("private-endpoints"), "Microsoft.Network/privateEndpoints").values()
     assert endpoint["config"]["loop_type"]["detail"]["array_name"] == "endpoints"
     groups = {entry["groupId"] for entry in bicep("private-endpoints")["variables"]["endpoints"]["value"]}
-    assert groups == {"blob", "table", "queue", "namespace", "vault"}
+    assert groups == {"blob", "table", "queue", "namespace", "vault", "azuremonitor"}
 
 
 # --- tables -----------------------------------------------------------------------------
@@ -489,48 +491,79 @@ def test_storage_is_identity_only() -> None:
 # --- role assignments ---------------------------------------------------------------
 
 
-def role_assignments() -> set[tuple[str, str]]:
-    """(role GUID, scope resource type) of every assignment in roles.bicep."""
+def existing_scopes(document: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each `existing` resource of a document: (type, what names it), the name being the
+    parameter naming it, or the array a loop of them runs over."""
+    scopes = {}
+    for name, resource in document["resources"].items():
+        if not resource["existing"]:
+            continue
+        config = resource["config"]
+        if "loop_type" in config:
+            scopes[name] = (resource["type"], config["loop_type"]["detail"]["array_name"])
+        else:
+            scopes[name] = (resource["type"], body(resource)["name"])
+    return scopes
+
+
+def role_assignments() -> set[tuple[str, str, str]]:
+    """(role, scope resource type, scope name) of every assignment in roles.bicep; the role is a
+    built-in role's GUID, or 'custom:<symbolic name>' for a role definition made in roles.bicep."""
     document = bicep("roles")
     roles = document["variables"]["roles"]["value"]
-    existing = {name: r["type"] for name, r in document["resources"].items() if r["existing"]}
+    existing = existing_scopes(document)
     assigned = set()
     for resource in resources_of(document, "Microsoft.Authorization/roleAssignments").values():
         config = body(resource)
         assert config["properties"]["principalId"] == "principalId"
         assert config["properties"]["principalType"] == "ServicePrincipal"
         assert config["name"]["function"]["type"] == "guid"
-        role_key = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
-        guid = roles[role_key["operator"]["operands"]["operand_2"]]
-        assigned.add((guid, existing[config["scope"]]))
+        role_id = config["properties"]["roleDefinitionId"]["function"]
+        assert role_id["type"] == "subscription_resource_id"
+        owner, key = chain(role_id["parameters"]["resource_name_1"])
+        if owner == "roles":
+            role = roles[key]
+        else:
+            assert key == "name"
+            assert document["resources"][owner]["type"] == "Microsoft.Authorization/roleDefinitions"
+            role = f"custom:{owner}"
+        scope = config["scope"]
+        if isinstance(scope, dict):  # hostContainer[i]: one assignment per container of a loop
+            scope = scope["operator"]["operands"]["operand_1"]
+        assigned.add((role, *existing[scope]))
     return assigned
 
 
-def needed_roles() -> set[tuple[str, str]]:
-    """The data-plane accesses the deployed code makes, read off its app settings."""
+def needed_roles() -> set[tuple[str, str, str]]:
+    """The data-plane accesses the deployed code and host make, read off the app settings."""
     settings = app_settings()
     connection = service_bus_connection()
+    account = (STORAGE, "storageAccountName")
     needed = set()
     if "StateStorage__tableServiceUri" in settings:
-        needed.add((ROLE["Storage Table Data Contributor"], STORAGE))
-    if "AzureWebJobsStorage__accountName" in settings:  # host storage and the Flex deployment container
-        needed.add((ROLE["Storage Blob Data Owner"], STORAGE))
+        needed.add((ROLE["Storage Table Data Contributor"], *account))
+    if "AzureWebJobsStorage__accountName" in settings:  # host storage: its own containers
+        needed.add((ROLE["Storage Blob Data Owner"], CONTAINER, "hostContainerNames"))
+        needed.add(("custom:hostStorageListerRole", *account))  # it lists containers at start-up
+    site = body(resources_of(bicep("functionapp"), "Microsoft.Web/sites")["site"])
+    if site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]:
+        needed.add((ROLE["Storage Blob Data Contributor"], CONTAINER, "deploymentContainerName"))
     if f"{connection}__fullyQualifiedNamespace" in settings:  # triggers receive, steps send
-        needed.add((ROLE["Azure Service Bus Data Sender"], SERVICE_BUS))
-        needed.add((ROLE["Azure Service Bus Data Receiver"], SERVICE_BUS))
+        needed.add((ROLE["Azure Service Bus Data Sender"], SERVICE_BUS, "serviceBusNamespaceName"))
+        needed.add((ROLE["Azure Service Bus Data Receiver"], SERVICE_BUS, "serviceBusNamespaceName"))
     if any(isinstance(leaf, str) and leaf.startswith("@Microsoft.KeyVault(") for leaf in leaves(settings)):
-        needed.add((ROLE["Key Vault Secrets User"], KEY_VAULT))
+        needed.add((ROLE["Key Vault Secrets User"], KEY_VAULT, "keyVaultName"))
     if "ACS_ENDPOINT" in settings:
-        needed.add((ROLE["Communication and Email Service Owner"], ACS))
+        needed.add(("custom:communicationSenderRole", ACS, "communicationServiceName"))
     if "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" in settings:
-        needed.add((ROLE["Monitoring Metrics Publisher"], APP_INSIGHTS))
+        needed.add((ROLE["Monitoring Metrics Publisher"], APP_INSIGHTS, "appInsightsName"))
     return needed
 
 
 def test_every_data_plane_access_has_its_role_and_no_more() -> None:
     assigned, needed = role_assignments(), needed_roles()
     names = {guid: name for name, guid in ROLE.items()}
-    assert needed - assigned == set(), f"missing: {[(names[g], t) for g, t in needed - assigned]}"
+    assert needed - assigned == set(), f"missing: {[(names.get(r, r), *s) for r, *s in needed - assigned]}"
     assert assigned - needed == set(), f"not needed by the code: {assigned - needed}"
 
 

@@ -48,6 +48,12 @@ param zoneRedundant bool
 @description('Subnet for VNet integration, empty for none.')
 param virtualNetworkSubnetId string
 
+@description('Subnet for the site\'s inbound private endpoint, empty for none. With one, the site\'s public network access is Disabled: it answers only through the private endpoint.')
+param privateEndpointSubnetId string
+
+@description('Private DNS zone privatelink.azurewebsites.net (with privateEndpointSubnetId).')
+param sitesPrivateDnsZoneId string
+
 @description('Application Insights connection string.')
 param appInsightsConnectionString string
 
@@ -104,6 +110,7 @@ param feedApiKeyHeader string
 param feedPageSize int
 param feedStaleMinutes int
 
+var privateInbound = !empty(privateEndpointSubnetId)
 var feedsConfigured = !empty(nicheFeedUrl) || !empty(stormFeedUrl)
 var graphWithAppRegistration = (graphAuth == 'clientSecret') || (graphAuth == 'clientCertificate')
 
@@ -198,6 +205,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientCertEnabled: false
+    // Private networking: inbound only through the private endpoint below (main and scm
+    // sites alike). The victim's page, code deployment and Event Grid's delivery reports
+    // then need a path into the VNet: infra/bicep/README.md, Private networking.
+    publicNetworkAccess: privateInbound ? 'Disabled' : 'Enabled'
     keyVaultReferenceIdentity: identityId
     virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
@@ -247,6 +258,46 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// The inbound private endpoint of the site (groupId sites), registered in
+// privatelink.azurewebsites.net so that <name>.azurewebsites.net and its scm name resolve
+// to it inside the VNet.
+resource sitePrivateEndpoint 'Microsoft.Network/privateEndpoints@2024-05-01' = if (privateInbound) {
+  name: '${name}-site-pe'
+  location: location
+  tags: tags
+  properties: {
+    subnet: {
+      id: privateEndpointSubnetId
+    }
+    privateLinkServiceConnections: [
+      {
+        name: '${name}-site'
+        properties: {
+          privateLinkServiceId: site.id
+          groupIds: [
+            'sites'
+          ]
+        }
+      }
+    ]
+  }
+}
+
+resource sitePrivateDnsZoneGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01' = if (privateInbound) {
+  parent: sitePrivateEndpoint
+  name: 'default'
+  properties: {
+    privateDnsZoneConfigs: [
+      {
+        name: 'sites'
+        properties: {
+          privateDnsZoneId: sitesPrivateDnsZoneId
+        }
+      }
+    ]
   }
 }
 

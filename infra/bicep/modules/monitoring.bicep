@@ -3,6 +3,11 @@
 // switched off: the Functions host ingests with Entra ID through the
 // APPLICATIONINSIGHTS_AUTHENTICATION_STRING app setting, which needs the
 // Monitoring Metrics Publisher role (roles.bicep).
+//
+// With private networking, an Azure Monitor private link scope (AMPLS) holds the
+// workspace and the component, in PrivateOnly mode for ingestion and query, and both
+// switch public ingestion and query off: telemetry goes in, and queries come out, only
+// through the scope's private endpoint (private-endpoints.bicep).
 
 @description('Name of the Log Analytics workspace.')
 param workspaceName string
@@ -21,6 +26,14 @@ param tags object
 @maxValue(730)
 param retentionInDays int
 
+@description('True: an Azure Monitor private link scope for the workspace and the component, and their public ingestion and query Disabled.')
+param privateNetworking bool
+
+@description('Name of the Azure Monitor private link scope (privateNetworking only).')
+param privateLinkScopeName string
+
+var publicMonitorAccess = privateNetworking ? 'Disabled' : 'Enabled'
+
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: workspaceName
   location: location
@@ -33,6 +46,8 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
     features: {
       disableLocalAuth: true // queries and agents authenticate with Entra ID only
     }
+    publicNetworkAccessForIngestion: publicMonitorAccess
+    publicNetworkAccessForQuery: publicMonitorAccess
   }
 }
 
@@ -46,8 +61,36 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
     WorkspaceResourceId: workspace.id
     IngestionMode: 'LogAnalytics'
     DisableLocalAuth: true
-    publicNetworkAccessForIngestion: 'Enabled'
-    publicNetworkAccessForQuery: 'Enabled'
+    publicNetworkAccessForIngestion: publicMonitorAccess
+    publicNetworkAccessForQuery: publicMonitorAccess
+  }
+}
+
+resource privateLinkScope 'Microsoft.Insights/privateLinkScopes@2021-07-01-preview' = if (privateNetworking) {
+  name: privateLinkScopeName
+  location: 'global'
+  tags: tags
+  properties: {
+    accessModeSettings: {
+      ingestionAccessMode: 'PrivateOnly'
+      queryAccessMode: 'PrivateOnly'
+    }
+  }
+}
+
+resource scopedWorkspace 'Microsoft.Insights/privateLinkScopes/scopedResources@2021-07-01-preview' = if (privateNetworking) {
+  parent: privateLinkScope
+  name: '${workspaceName}-scoped'
+  properties: {
+    linkedResourceId: workspace.id
+  }
+}
+
+resource scopedAppInsights 'Microsoft.Insights/privateLinkScopes/scopedResources@2021-07-01-preview' = if (privateNetworking) {
+  parent: privateLinkScope
+  name: '${appInsightsName}-scoped'
+  properties: {
+    linkedResourceId: appInsights.id
   }
 }
 
@@ -60,3 +103,4 @@ output workspaceName string = workspace.name
 output appInsightsId string = appInsights.id
 output appInsightsName string = appInsights.name
 output connectionString string = appInsights.properties.ConnectionString
+output privateLinkScopeId string = privateNetworking ? privateLinkScope.id : ''

@@ -1,8 +1,11 @@
 // Private endpoints (deployed only when main.bicep's privateNetworking is true) for
-// the storage account (blob, table, queue), the Service Bus namespace (Premium) and
-// the key vault, each registered in its private DNS zone from network.bicep.
-// Azure Communication Services and Application Insights ingestion stay on their
-// public endpoints (Entra ID authentication only).
+// the storage account (blob, table, queue), the Service Bus namespace (Premium), the key
+// vault and the Azure Monitor private link scope (Application Insights and Log Analytics
+// ingestion and query), each registered in its private DNS zones from network.bicep.
+// The Function App's own inbound endpoint is in functionapp.bicep (the app is created
+// after these, so that its host starts with its storage reachable).
+// Azure Communication Services has no private endpoint: the app reaches it on its public
+// endpoint, with Entra ID only (infra/bicep/README.md, Private networking).
 
 @description('Azure region.')
 param location string
@@ -25,44 +28,65 @@ param serviceBusNamespaceId string
 @description('Key vault resource ID.')
 param keyVaultId string
 
+@description('Azure Monitor private link scope resource ID.')
+param monitorPrivateLinkScopeId string
+
 @description('Private DNS zone IDs, from network.bicep.')
 param blobZoneId string
 param tableZoneId string
 param queueZoneId string
 param serviceBusZoneId string
 param keyVaultZoneId string
+param monitorZoneIds array
 
 var endpoints = [
   {
     name: 'blob'
     target: storageAccountId
     groupId: 'blob'
-    zoneId: blobZoneId
+    zoneIds: [
+      blobZoneId
+    ]
   }
   {
     name: 'table'
     target: storageAccountId
     groupId: 'table'
-    zoneId: tableZoneId
+    zoneIds: [
+      tableZoneId
+    ]
   }
   {
     // AzureWebJobsStorage: the host resolves the queue endpoint too
     name: 'queue'
     target: storageAccountId
     groupId: 'queue'
-    zoneId: queueZoneId
+    zoneIds: [
+      queueZoneId
+    ]
   }
   {
     name: 'servicebus'
     target: serviceBusNamespaceId
     groupId: 'namespace'
-    zoneId: serviceBusZoneId
+    zoneIds: [
+      serviceBusZoneId
+    ]
   }
   {
     name: 'vault'
     target: keyVaultId
     groupId: 'vault'
-    zoneId: keyVaultZoneId
+    zoneIds: [
+      keyVaultZoneId
+    ]
+  }
+  {
+    // Application Insights and Log Analytics ingestion and query
+    name: 'monitor'
+    target: monitorPrivateLinkScopeId
+    groupId: 'azuremonitor'
+    zoneIds: monitorZoneIds
   }
 ]
 
@@ -92,13 +116,11 @@ resource zoneGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024
   parent: privateEndpoint[i]
   name: 'default'
   properties: {
-    privateDnsZoneConfigs: [
-      {
-        name: ep.name
-        properties: {
-          privateDnsZoneId: ep.zoneId
-        }
+    privateDnsZoneConfigs: [for (zoneId, j) in ep.zoneIds: {
+      name: '${ep.name}-${j}'
+      properties: {
+        privateDnsZoneId: zoneId
       }
-    ]
+    }]
   }
 }]

@@ -146,6 +146,23 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// The Functions host's own containers (AzureWebJobsStorage): timer schedule status and
+// singleton locks (azure-webjobs-hosts), function keys (azure-webjobs-secrets). The host
+// creates them when missing; they are created here so that the app identity's blob roles
+// can be scoped to them (roles.bicep) rather than to the whole account.
+var hostContainerNames = [
+  'azure-webjobs-hosts'
+  'azure-webjobs-secrets'
+]
+
+resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for container in hostContainerNames: {
+  parent: blobService
+  name: container
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
 // Event Grid writes a delivery report it could not hand to delivery_report here, one JSON
 // blob per event under <SUBSCRIPTION NAME>/<y>/<m>/<d>/<h>/. Only the system topic's
 // identity may write to it (role assignment in eventgrid.bicep, scoped to this container).
@@ -290,3 +307,5 @@ output blobEndpoint string = account.properties.primaryEndpoints.blob
 output tableEndpoint string = account.properties.primaryEndpoints.table
 output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deploymentContainerName}'
 output deadLetterContainerName string = deadLetterContainer.name
+output deploymentContainerName string = deploymentContainer.name
+output hostContainerNames array = hostContainerNames
