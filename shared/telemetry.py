@@ -12,7 +12,9 @@ metrics as custom metrics; locally they are ordinary logs and no-op metrics.
 
 A redacting log-record factory removes anything that looks like an email
 address or a UK phone number, as a second line of defence behind the rule that
-names, contact details and dates of birth are never logged.
+names, contact details and dates of birth are never logged. With the distro, spans and
+OpenTelemetry log records are redacted too (``scrub``: also what follows ``excluded_crime``), by
+the processors of ``shared.telemetry_redaction`` that run before its exporters.
 """
 
 from __future__ import annotations
