@@ -12,7 +12,9 @@ metrics as custom metrics; locally they are ordinary logs and no-op metrics.
 
 A redacting log-record factory removes anything that looks like an email
 address or a UK phone number, as a second line of defence behind the rule that
-names, contact details and dates of birth are never logged.
+names, contact details and dates of birth are never logged. With the distro, spans and
+OpenTelemetry log records are redacted too (``scrub``: also what follows ``excluded_crime``), by
+the processors of ``shared.telemetry_redaction`` that run before its exporters.
 """
 
 from __future__ import annotations
@@ -209,6 +211,18 @@ def telemetry_reason(reason: str) -> str:
     return ":".join(parts)
 
 
+# In free text (a span attribute, an exception's message, a log's extra field): the code and what
+# follows it up to a space, quote or bracket (``excluded_crime:storm:domestic_incident``).
+_AFTER_SENSITIVE = re.compile(rf"(?<![A-Za-z0-9]){SENSITIVE_AFTER}(:[^\s\"'`,;()\[\]{{}}<>]*)?")
+
+
+def scrub(text: str) -> str:
+    """Any text bound for telemetry: emails and UK phone numbers replaced, and nothing kept of what
+    follows ``excluded_crime`` (``sent: outcome_unknown:excluded_crime:sexual_offence`` ->
+    ``sent: outcome_unknown:excluded_crime``)."""
+    return _AFTER_SENSITIVE.sub(SENSITIVE_AFTER, redact(text))
+
+
 def _dimension(key: str, value: Any) -> Any:
     if not isinstance(value, str):
         return value
@@ -277,6 +291,14 @@ def configure_azure_monitor(configure: Callable[..., None] | None = None, **opti
         from azure.monitor.opentelemetry import configure_azure_monitor as distro
 
         configure = distro
+    from shared.telemetry_redaction import RedactingLogRecordProcessor, RedactingSpanProcessor
+
+    # Spans and log records are redacted before the distro's exporters see them: it runs the
+    # processors it is given, in their order, ahead of its own (shared/telemetry_redaction.py).
+    redacting = {
+        "span_processors": [RedactingSpanProcessor(), *options.pop("span_processors", [])],
+        "log_record_processors": [RedactingLogRecordProcessor(), *options.pop("log_record_processors", [])],
+    }
     settings: dict[str, Any] = {
         "logger_name": "victim_updates",
         "instrumentation_options": {name: {"enabled": False} for name in _UNUSED_INSTRUMENTATIONS},
@@ -286,7 +308,7 @@ def configure_azure_monitor(configure: Callable[..., None] | None = None, **opti
         "sampling_ratio": 1.0,
         "credential": _credential(),
     }
-    configure(**(settings | options))
+    configure(**(settings | redacting | options))
     # The distro's handler (to Application Insights) is on the root logger: redact there too.
     install_handler_redaction(logging.getLogger(), logging.getLogger("victim_updates"))
     # The events are INFO records: let them through whatever level the root logger has.
