@@ -38,7 +38,8 @@ SMS
     now for a first attempt. A 412 raises ``RepeatabilityExpired`` (permanent): we
     would rather hand the message to a person than risk a second copy. A 429 means
     the request was not executed, so if no earlier attempt of that key can have
-    reached ACS, the caller may give the next attempt a new first-sent time.
+    reached ACS, the caller may give the next attempt a new first-sent time (and
+    send_message does, recording it in the ledger first; see shared/domain/sending.py).
 
 Failures
     - 429 → ``ProviderThrottled`` with the Retry-After value (the queue waits, not us:
@@ -101,8 +102,12 @@ class ProviderRejected(ports.ProviderRejected):
         self.reason = reason
 
 
-class RepeatabilityExpired(ProviderRejected):
-    """The first attempt is too old for ACS to de-duplicate; sending again might send twice."""
+class RepeatabilityExpired(ProviderRejected, ports.ProviderStatusUnknown):
+    """The first attempt is too old for ACS to de-duplicate; sending again might send twice.
+
+    Also ``ProviderStatusUnknown``: ACS refuses the repeat without saying whether the first
+    attempt went out, so send_message records the message unknown, not refused, when an
+    earlier attempt may have reached the service."""
 
 
 class ProviderUnavailable(Exception):

@@ -120,6 +120,7 @@ def send_with_retries(
     retry: RetryPolicy,
     sleep: Callable[[float], None],
     what: str,
+    stream: bool = False,
 ) -> requests.Response:
     """GET ``url``, retrying 429, 5xx, timeouts, connection errors and transient token errors.
 
@@ -128,6 +129,7 @@ def send_with_retries(
     permanent token error. ``headers`` is called for every attempt (tokens are
     cached by their providers). Redirects are not followed: credentials stay
     with the host they were meant for. ``what`` names the request in messages.
+    ``stream``: the body is left unread, for the caller to read as far as it will.
     """
     waited = 0.0
     for attempt in range(1, retry.attempts + 1):
@@ -135,7 +137,12 @@ def send_with_retries(
         status: int | None = None
         try:
             response = session.get(
-                url, params=params, headers=dict(headers()), timeout=timeout, allow_redirects=False
+                url,
+                params=params,
+                headers=dict(headers()),
+                timeout=timeout,
+                allow_redirects=False,
+                stream=stream,
             )
         except TokenError as exc:
             if not exc.transient:

@@ -20,6 +20,10 @@ A page that cannot be had after the bounded retries, or that is not a JSON
 object with an ``items`` list, raises FeedUnavailable — after the earlier pages'
 items have been yielded, so the caller can keep what it processed.
 
+A page is read as a stream and at most ``max_page_bytes`` of it (``MAX_PAGE_BYTES``, 4 MiB,
+unless set): a larger one raises FeedUnavailable naming the feed and the limit, before any of
+its items is yielded, so the cursor stays where it was.
+
 ``now`` is ignored: a live feed only shows what has already happened.
 """
 
@@ -48,6 +52,10 @@ from shared.adapters.http import (
 from shared.ports import FeedLine
 
 logger = logging.getLogger(__name__)
+
+# The most of one page's body a reader reads (a page of 100 records is a few hundred KiB).
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 class FeedUnavailable(ports.FeedUnavailable):
@@ -113,9 +121,13 @@ class HttpFeedReader:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        max_page_bytes: int = MAX_PAGE_BYTES,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if max_page_bytes < 1:
+            raise ValueError("max_page_bytes must be at least 1")
+        self.max_page_bytes = max_page_bytes
         self.url = require_secure_url(url, "the feed URL")
         self.auth = auth
         self.page_size = page_size
@@ -166,6 +178,7 @@ class HttpFeedReader:
                 retry=self.retry,
                 sleep=self.sleep,
                 what=what,
+                stream=True,
             )
         except RequestFailed as exc:
             logger.warning("%s", exc)
@@ -176,8 +189,9 @@ class HttpFeedReader:
                 message = f"{what}: HTTP {response.status_code}" + (f" ({code})" if code else "")
                 logger.error("%s", message)
                 raise FeedUnavailable(message)
+            raw = self._body(response, what)
             try:
-                body = response.json()
+                body = json.loads(raw)
             except ValueError:
                 body = _NOT_JSON
         if body is _NOT_JSON:
@@ -193,6 +207,25 @@ class HttpFeedReader:
         if not isinstance(next_cursor, str) or not next_cursor:
             raise FeedUnavailable(f'{what}: a page with items has no "next" cursor')
         return items, next_cursor
+
+    def _body(self, response: requests.Response, what: str) -> bytes:
+        """The page's body, read until it ends or passes ``max_page_bytes`` (then FeedUnavailable)."""
+        limit = self.max_page_bytes
+        too_big = f"{what}: the page is larger than the {limit}-byte limit; not read"
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            logger.error("%s", too_big)
+            raise FeedUnavailable(too_big)
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    logger.error("%s", too_big)
+                    raise FeedUnavailable(too_big)
+        except requests.RequestException as exc:
+            raise FeedUnavailable(f"{what}: the page could not be read ({type(exc).__name__})") from exc
+        return bytes(body)
 
 
 _NOT_JSON = object()

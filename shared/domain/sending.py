@@ -10,8 +10,24 @@ says of an earlier attempt — and these functions say what follows:
   journey that does not record the message yet);
 - ``HandOver``: give it to the provider now, with this ledger entry.
 
-After a hand-over, ``handed_over``, ``refused`` and ``throttled`` say what follows
-from the provider's answer. Every decision follows journey-rules.md §4, §8 and §9.
+After a hand-over, ``handed_over``, ``refused``, ``throttled`` and ``cannot_tell`` say what
+follows from the provider's answer. Every decision follows journey-rules.md §4, §8 and §9.
+
+A provider that cannot be asked what it has (ACS) recognises a repeat for minutes only
+(``REPEAT_WINDOW``), so a pending entry says what is known of the attempts behind it:
+
+- ``reason`` None: an attempt may have reached the provider (the claim is written before the
+  call, and a worker can die at any point after it). It is repeated only within
+  ``SAFE_REPEAT`` of ``first_attempt_at`` (the Repeatability-First-Sent of every repeat), when
+  the provider takes the repeat as the same message. Later than that a repeat could be a second
+  message to the person, so none is made: the message waits up to ``REPORT_WAIT`` for the
+  delivery report of the attempt that may have gone (which, if it comes, finishes the entry and
+  the journey is told it was sent); without one it is recorded ``unknown`` (journey-rules.md
+  §12) and its duty is left to its deadline, which escalates it to an officer.
+- ``reason`` ``NOT_HANDED_OVER``: every attempt so far was answered "not done" (429, throttled):
+  nothing can have reached the provider. Its retry is a fresh hand-over: the entry is written
+  again first (conditionally), with a new ``first_attempt_at`` once the window has passed. So a
+  throttle that outlasts the window delays the message; it neither loses it nor sends it twice.
 """
 
 from __future__ import annotations
@@ -34,6 +50,21 @@ RECORD_POLL = timedelta(seconds=30)
 
 UNKNOWN: Literal["unknown"] = "unknown"  # the provider cannot say whether it has the message
 ProviderAnswer = ProviderReceipt | None | Literal["unknown"]
+
+# How long the provider takes a repeat (same key, same first-sent) for the same message: ACS
+# tracks a repeatable SMS for 5 minutes from its Repeatability-First-Sent and refuses an older one
+# (412); it documents no longer for an email's Operation-Id. A repeat is made only within
+# SAFE_REPEAT of the first attempt, a minute short of it, for clocks and time on the wire.
+REPEAT_WINDOW = timedelta(minutes=5)
+SAFE_REPEAT = timedelta(minutes=4)
+# A pending entry's reason when no attempt so far can have reached the provider (it answered 429).
+NOT_HANDED_OVER = "not_handed_over:provider_throttled"
+# The reason of a message recorded unknown because its repeat window had passed.
+REPEAT_WINDOW_PASSED = "repeat_window_passed"
+# How long such a message waits for the delivery report of an attempt that may have gone, from
+# that attempt, and how often it looks (ACS reports a message within seconds to minutes).
+REPORT_WAIT = timedelta(hours=1)
+REPORT_POLL = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -78,6 +109,10 @@ class HandOver:
     live: tuple[Duty, ...]
     template: str
     address: str
+    # A retry: ``entry`` is written (conditionally, on the entry as read) before the provider is called.
+    retry: bool = False
+    # No earlier attempt can have reached the provider (a fresh claim, or only 429s before).
+    clean: bool = True
 
 
 Action = Finish | Later | HandOver
@@ -163,21 +198,51 @@ def decide(
         return handed_over(message, earlier, provider, 0)
     if not checked.recorded:
         return _wait_for_journey(message, earlier, now)
+    unknown = provider == UNKNOWN and in_doubt(earlier)
     if checked.reason is not None or checked.address is None:
-        return _suppress(message, checked.reason or "no_address", earlier, provider == UNKNOWN, now)
+        return _suppress(message, checked.reason or "no_address", earlier, unknown, now)
     if checked.hold_until is not None:
         # Late (a retry, a slow queue) into quiet hours: hold it until they end.
         until = checked.hold_until
         held = message.model_copy(update={"not_before": until})
         note = Note(now, "deferred", f"quiet_hours until {until.isoformat()}", tuple(message.duties))
         return Later(until, f"{message.message_key}@{until.isoformat()}", held, (note,))
-    duties = tuple(duty.key for duty in checked.live)
-    entry = (
-        earlier.with_fields(template=checked.template, duties=duties)
-        if earlier is not None
-        else claim_entry(message, checked, now)
+    if earlier is None:
+        return HandOver(claim_entry(message, checked, now), checked.live, checked.template, checked.address)
+    first = earlier.first_attempt_at
+    if unknown and (first is None or now - first > SAFE_REPEAT):
+        # An earlier attempt may have reached the provider, which would no longer take a repeat
+        # for the same message: no second send. Wait a while for its delivery report (which
+        # finishes the entry: then the journey is told it was sent); none, and it is unknown.
+        last = earlier.decided_at or first
+        if last is not None and now - last < REPORT_WAIT:
+            again = now + REPORT_POLL
+            return Later(again, f"{message.message_key}@report:{again.isoformat()}", message)
+        return _suppress(message, REPEAT_WINDOW_PASSED, earlier, True, now)
+    clean = not in_doubt(earlier)
+    if clean and (first is None or now - first > SAFE_REPEAT):
+        first = now  # nothing went before: a new repeat window, recorded before the call
+    entry = earlier.with_fields(
+        template=checked.template,
+        duties=tuple(duty.key for duty in checked.live),
+        first_attempt_at=first,
+        reason=None,  # from here an attempt may reach the provider
+        decided_at=now,  # this attempt's start
     )
-    return HandOver(entry, checked.live, checked.template, checked.address)
+    return HandOver(entry, checked.live, checked.template, checked.address, retry=True, clean=clean)
+
+
+def in_doubt(earlier: LedgerEntry | None) -> bool:
+    """Whether an earlier attempt of this pending entry may have reached the provider."""
+    return (
+        earlier is not None and earlier.status is LedgerStatus.PENDING and earlier.reason != NOT_HANDED_OVER
+    )
+
+
+def not_handed_over(entry: LedgerEntry) -> LedgerEntry:
+    """The pending entry after the provider answered 429 to an attempt no earlier one may have
+    preceded into it: nothing has reached the provider."""
+    return entry.with_fields(reason=NOT_HANDED_OVER)
 
 
 def handed_over(
@@ -211,6 +276,12 @@ def refused(message: OutboundMessage, entry: LedgerEntry, refusal: str, now: dat
     failed = entry.moved_to(LedgerStatus.FAILED, reason=why, decided_at=now)
     note = Note(now, "suppressed", why, tuple(message.duties))
     return Finish(failed, (note,), (outcome(message, "suppressed", now, why, tuple(message.duties)),))
+
+
+def cannot_tell(message: OutboundMessage, entry: LedgerEntry, now: datetime) -> Finish:
+    """The provider would not take the repeat (its first-sent too old, 412) and cannot say whether
+    the first went: recorded unknown, never sent again; its delivery report settles it."""
+    return _suppress(message, "provider_repeat_expired", entry, True, now)
 
 
 def throttled(message: OutboundMessage, retry_after_seconds: float, now: datetime) -> Later:

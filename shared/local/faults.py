@@ -28,6 +28,11 @@ Every fault is transient. Two caps make sure a retry without faults always comes
   ``max_per_delivery`` faults of any kind, fewer than the queue's max delivery count, so
   injected faults alone never dead-letter a message.
 
+``acs_like=True`` also makes the provider behave as Azure Communication Services does,
+not as the kinder file outbox: it cannot be asked what it accepted, it recognises a repeat
+for minutes only (``FileOutbox(acs_like=True)``), and its 429s may ask for longer than that
+(``LONG_THROTTLE_SECONDS``).
+
 Decisions come from one ``random.Random`` per kind, seeded from ``(seed, kind)``, drawn in
 the order operations happen; the simulated run is deterministic, so the same plan on the
 same input injects the same faults. No wall clock is read.
@@ -50,6 +55,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from shared.adapters.acs import ProviderUnavailable
+from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
 from shared.adapters.table_layout import JOURNEYS, MESSAGES
 from shared.bootstrap import Services
@@ -96,6 +102,8 @@ ALL_KINDS: frozenset[str] = frozenset(
 
 # Retry-After values a throttled provider answers with, in seconds.
 THROTTLE_SECONDS = (5.0, 15.0, 30.0, 60.0)
+# And, acting as ACS, longer ones too: past its 5-minute repeat window.
+LONG_THROTTLE_SECONDS = (120.0, 360.0, 900.0)
 # How many consecutive calls a 429 burst or a directory outage lasts.
 THROTTLE_BURST = (2, 4)
 OUTAGE_STRETCH = (2, 6)
@@ -122,6 +130,7 @@ class FaultPlan:
     kinds: frozenset[str] = ALL_KINDS
     max_consecutive: int = 3
     max_per_delivery: int = 3
+    acs_like: bool = False  # the provider as ACS: no look-up, a short repeat window, long 429s
 
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - ALL_KINDS
@@ -336,6 +345,8 @@ class FaultyProvider:
         self._inner = inner
         self._faults = injector
         self._burst = 0  # calls left in the current 429 burst
+        long = LONG_THROTTLE_SECONDS if injector.plan.acs_like else ()
+        self._waits = THROTTLE_SECONDS + long
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -348,7 +359,7 @@ class FaultyProvider:
         if self._burst > 0:
             self._burst -= 1
             if faults.allowed("provider", key):
-                retry_after = faults.rng(PROVIDER_429).choice(THROTTLE_SECONDS)
+                retry_after = faults.rng(PROVIDER_429).choice(self._waits)
                 faults.inject(PROVIDER_429, "provider", where, key)
                 raise ProviderThrottled(retry_after)
         if faults.try_inject(PROVIDER_5XX, "provider", where, key):
@@ -523,6 +534,10 @@ class FaultInstaller:
             )
         self._installed = True
         faults = self.injector
+        if self.plan.acs_like:
+            if not isinstance(services.provider, FileOutbox):
+                raise TypeError("acs_like acts on the run's file outbox; this run has another provider")
+            services.provider = services.provider.acting_as_acs()
         services.tables = FaultyTableStore(services.tables, faults)
         services.provider = FaultyProvider(services.provider, faults)
         services.directory = FaultyDirectory(services.directory, faults)

@@ -14,6 +14,7 @@ outcomes re-applied, and if it keeps conflicting they go to evaluate_journey).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +22,12 @@ from shared.adapters.table_layout import AUDIT, audit_entity
 from shared.contracts.messages import OutboundMessage
 from shared.domain import sending
 from shared.domain.journey import AuditEntry, Decision, Journey, evaluate_message_outcome
+from shared.domain.ledger import LedgerEntry
 from shared.domain.links import link_url
 from shared.ports import (
     DeliveryLink,
     EmailContent,
+    EtagMismatch,
     OutgoingMessage,
     ProviderReceipt,
     ProviderRejected,
@@ -50,8 +53,12 @@ def send_message(
     read = services.journeys.get(message.crime_reference, message.person_id)
     journey = read.journey if read is not None else None
     checked = sending.check(message, journey, services.policy, now)
+    etag: str | None = None
     if checked.ready:
         earlier = services.ledger.claim(sending.claim_entry(message, checked, now))
+        if earlier is not None and not earlier.status.finished:
+            # A retry: read it with its ETag, so the retry's own write can be conditional on it.
+            earlier, etag = _read(message, services)
     else:
         # Not sending now: first learn whether an earlier delivery already reached the provider.
         earlier = services.ledger.get(message.crime_reference, message.message_key)
@@ -64,6 +71,10 @@ def send_message(
     action = sending.decide(message, checked, earlier, provider, services.policy, now)
     if isinstance(action, sending.HandOver):
         assert journey is not None  # a message is handed over only when its journey records it
+        if action.retry:
+            # The retry's attempt, written before the call: a concurrent delivery's write wins (the
+            # ETag fails, and this delivery is retried and decides again from what that one wrote).
+            apply(StepResult(writes=[services.ledger.record(action.entry, etag)]), services)
         action = _hand_over(message, action, journey, services, now)
     if isinstance(action, sending.Later):
         return _later(message, action, services, trace)
@@ -123,14 +134,50 @@ def _hand_over(
                 content=EmailContent(email.subject, email.text, email.html, unsubscribe_url=page),
                 metadata=metadata,
             )
+    except ProviderStatusUnknown:
+        # It would not take the repeat (412) and cannot say whether the first attempt went.
+        if handover.clean:
+            finish = sending.refused(message, handover.entry, "RepeatabilityExpired", now)
+        else:
+            finish = sending.cannot_tell(message, handover.entry, now)
+        return sending.Finish(finish.ledger, notes + finish.notes, finish.outcomes, finish.sent)
     except ProviderRejected as rejected:
         finish = sending.refused(message, handover.entry, type(rejected).__name__, now)
         return sending.Finish(finish.ledger, notes + finish.notes, finish.outcomes, finish.sent)
     except ProviderThrottled as throttling:
+        if handover.clean:
+            _not_handed_over(message, handover.entry, services)
         later = sending.throttled(message, throttling.retry_after_seconds, now)
         return sending.Later(later.at, later.message_id, later.message, notes + later.notes)
     done = sending.handed_over(message, handover.entry, receipt, segments)
     return sending.Finish(done.ledger, notes + done.notes, done.outcomes, done.sent)
+
+
+def _read(message: OutboundMessage, services: SendNeeds) -> tuple[LedgerEntry, str | None]:
+    read = services.ledger.read(message.crime_reference, message.message_key)
+    if read is None:  # claimed a moment ago by another delivery, gone now: let the queue retry
+        raise LookupError(f"ledger entry {message.message_key} vanished while being read")
+    return read
+
+
+def _not_handed_over(message: OutboundMessage, attempt: LedgerEntry, services: SendNeeds) -> None:
+    """Record that nothing has reached the provider (its 429 says this attempt was not done, and
+    no earlier one may have been): the retry may then open a new repeat window.
+
+    Only if the entry is still this attempt's (ETag-checked): had another delivery begun an
+    attempt meanwhile, that one may have reached the provider, and the entry stays in doubt.
+    """
+    entry, etag = _read(message, services)
+    same = (entry.status, entry.reason, entry.first_attempt_at, entry.decided_at) == (
+        attempt.status,
+        attempt.reason,
+        attempt.first_attempt_at,
+        attempt.decided_at,
+    )
+    if not same:
+        return
+    with suppress(EtagMismatch):  # another delivery wrote it since: it stays in doubt
+        apply(StepResult(writes=[services.ledger.record(sending.not_handed_over(entry), etag)]), services)
 
 
 def _audit(result: StepResult, message: OutboundMessage, notes: tuple[sending.Note, ...]) -> None:

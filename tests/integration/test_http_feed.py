@@ -309,3 +309,20 @@ def test_settings_mistakes_fail_at_construction() -> None:
         HttpFeedReader("https://feeds.example.org/niche", auth=None, page_size=0)
     with pytest.raises(ValueError, match="API key"):
         ApiKeyAuth("x-api-key", "")
+
+
+def test_a_page_larger_than_the_limit_is_refused_and_the_cursor_does_not_move(
+    feed: FeedStub, make_reader: Callable[..., HttpFeedReader]
+) -> None:
+    """The feed serves a 5 MiB page; the reader reads at most 4 MiB of one, yields nothing of it,
+    and says which feed and which limit; a stored position reads as it did (a retry re-asks it)."""
+    feed.items = [{"crime_reference": f"HU/{n:06d}/26", "notes": "x" * 1024 * 1024} for n in range(5)]
+    got, failure = read_until_failure(make_reader(page_size=5).read(None, NOW, 100))
+    assert failure is not None, f"read all {len(got)} records of a 5 MiB page"
+    assert got == []
+    assert "larger than the 4194304-byte limit" in str(failure) and "feed page" in str(failure)
+    assert "/feed" in str(failure)
+    # A smaller page from the same position goes through: nothing was skipped.
+    small = make_reader(page_size=1, max_page_bytes=2 * 1024 * 1024)
+    first = next(iter(small.read(None, NOW, 1)))
+    assert json.loads(first.raw)["crime_reference"] == "HU/000000/26"
