@@ -37,10 +37,12 @@ class Erasure:
             f"{e.links} link row{'s' if e.links != 1 else ''}"
             for e in self.partitions
         ]
+        newly = sum(1 for e in self.partitions if e.journey)
+        earlier = len(self.partitions) - newly
         return [
             *found,
-            f"{len(self.partitions)} journey{'s' if len(self.partitions) != 1 else ''} of person "
-            f"{self.person_id} erased; {self.quarantined} quarantined record"
+            f"{newly} journey{'s' if newly != 1 else ''} of person {self.person_id} erased"
+            f"{f' ({earlier} already were)' if earlier else ''}; {self.quarantined} quarantined record"
             f"{'s' if self.quarantined != 1 else ''} removed; {self.messages_rewritten} queued or "
             f"dead-lettered message{'s' if self.messages_rewritten != 1 else ''} rewritten without them, "
             f"{self.messages_removed} removed",
