@@ -39,10 +39,11 @@ class Erasure:
         ]
         newly = sum(1 for e in self.partitions if e.journey)
         earlier = len(self.partitions) - newly
+        before = f" ({earlier} already {'was' if earlier == 1 else 'were'})" if earlier else ""
         return [
             *found,
             f"{newly} journey{'s' if newly != 1 else ''} of person {self.person_id} erased"
-            f"{f' ({earlier} already were)' if earlier else ''}; {self.quarantined} quarantined record"
+            f"{before}; {self.quarantined} quarantined record"
             f"{'s' if self.quarantined != 1 else ''} removed; {self.messages_rewritten} queued or "
             f"dead-lettered message{'s' if self.messages_rewritten != 1 else ''} rewritten without them, "
             f"{self.messages_removed} removed",
