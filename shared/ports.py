@@ -99,6 +99,22 @@ class TableStore(Protocol):
         ...
 
 
+class ExportableStore(TableStore, Protocol):
+    """A table store that can read across partitions: for reports, repairs and erasure (the local
+    run and the operations commands), never for a step."""
+
+    def export(self, table: str) -> Iterator[Entity]:
+        """Every entity of a table."""
+        ...
+
+    def with_row_key(self, table: str, row_key: str) -> Iterator[Entity]:
+        """Every entity of a table with this RowKey, whatever its partition (filtered by the
+        service: only the matches come back)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class WorkerMemory:
     """Entities a worker keeps between invocations to spare table reads.

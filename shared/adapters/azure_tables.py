@@ -203,6 +203,12 @@ class AzureTableStore:
         for found in pages:
             yield self._from(found)
 
+    def with_row_key(self, table: str, row_key: str) -> Iterator[Entity]:
+        """Every entity of a table with this RowKey, for erasure only (a scan the service filters)."""
+        self.operations += 1
+        for found in self._table(table).query_entities("RowKey eq @rk", parameters={"rk": _key(row_key)}):
+            yield self._from(found)
+
     def export(self, table: str) -> Iterator[Entity]:
         """Every entity of a table, for reports only (never used by a step)."""
         name = self._prefix + table

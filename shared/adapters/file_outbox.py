@@ -35,11 +35,10 @@ from typing import Any
 from shared.adapters.acs import ProviderRejected, RepeatabilityExpired, rfc1123
 from shared.adapters.delivery_report_stub import EmbeddedDeliveryReports
 from shared.domain.links import unsubscribe_headers
+from shared.domain.sending import REPEAT_WINDOW  # how long ACS recognises a repeat
 from shared.ports import EmailContent, ProviderReceipt, ProviderStatusUnknown
 
 RETENTION = timedelta(days=7)
-# How long an ACS-like outbox recognises a repeat (ACS's documented tracked duration).
-REPEAT_WINDOW = timedelta(minutes=5)
 _REPORT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:victim-updates:file-outbox-operations")
 
 

@@ -183,6 +183,14 @@ class SqliteTableStore:
         for pk, rk, etag, props in rows:
             yield self._entity(pk, rk, etag, props)
 
+    def with_row_key(self, table: str, row_key: str) -> Iterator[Entity]:
+        """Every entity of a table with this RowKey, for erasure only (never used by a step)."""
+        rows = self._db.execute(
+            "SELECT pk, rk, etag, props FROM entities WHERE tbl=? AND rk=? ORDER BY pk", (table, row_key)
+        ).fetchall()
+        for pk, rk, etag, props in rows:
+            yield self._entity(pk, rk, etag, props)
+
     def export(self, table: str) -> Iterator[Entity]:
         """Every entity of a table, for the local run's reports only (never used by a step)."""
         cursor = self._db.execute(

@@ -23,12 +23,15 @@ Because = Literal["request", "retention"]
 
 
 def erased(journey: Journey, now: datetime, because: Because) -> Journey:
-    """The journey as erasing leaves it: its keys, its role and links, when and why; nothing else."""
+    """The journey as erasing leaves it: its keys, role, links and case dates, when and why it was
+    erased; nothing else."""
     return Journey(
         crime_reference=journey.crime_reference,
         person_id=journey.person_id,
         role=journey.role,
         case_status=journey.case_status,
+        recorded_at=journey.recorded_at,
+        finalised_at=journey.finalised_at,
         incident_number=journey.incident_number,
         linked_crime=journey.linked_crime,
         erased_at=now,
@@ -48,13 +51,6 @@ def without_people(
     if record.caller is not None and record.caller.person_id in person_ids:
         return record.model_copy(update={"caller": None})
     return record
-
-
-def people_of(record: NicheOccurrence | StormIncident) -> list[str]:
-    """Every person a record holds data of."""
-    if isinstance(record, NicheOccurrence):
-        return [victim.person_id for victim in record.victims]
-    return [record.caller.person_id] if record.caller is not None else []
 
 
 def finalised_day(journey: Journey) -> date | None:
@@ -99,8 +95,7 @@ def _strip(node: Any, person_ids: Collection[str]) -> Any:
 def scrub_message(body: str | bytes, person_ids: Collection[str]) -> str | None:
     """A queue message's body without the erased people: unchanged if it holds none of them, None
     if it is wholly theirs (what they wrote or chose). A body that is not JSON is kept as it is:
-    no step could read it, and a person's data cannot be found in it reliably, so the caller
-    decides (``mentions``)."""
+    no step could read it, and a person's data cannot be found in it reliably."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     if not any(person_id in text for person_id in person_ids):
         return text
@@ -113,8 +108,3 @@ def scrub_message(body: str | bytes, person_ids: Collection[str]) -> str | None:
         return None
     stripped = _strip(document, person_ids)
     return text if stripped == document else json.dumps(stripped, separators=(",", ":"), ensure_ascii=False)
-
-
-def mentions(text: str, person_ids: Collection[str]) -> bool:
-    """Whether a stored text (a quarantined line, a message body) names any of the people."""
-    return any(person_id in text for person_id in person_ids)

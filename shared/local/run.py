@@ -6,11 +6,11 @@ import cProfile
 import importlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from shared import bootstrap
 from shared.adapters.delivery_report_stub import DeliveryPlan
@@ -36,7 +36,7 @@ from shared.domain.ledger import LedgerStatus
 from shared.domain.links import link_url
 from shared.domain.policy import Policy
 from shared.local.host import HostStats, LocalHost, SimulatedClock
-from shared.ports import Entity, TableStore
+from shared.ports import ExportableStore
 from shared.settings import load_settings
 
 FEEDS = ("niche", "storm")
@@ -176,12 +176,6 @@ def _as_json(raw: str) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw
-
-
-class ExportableStore(TableStore, Protocol):
-    """A table store that can list a whole table: for the local run's reports, never for a step."""
-
-    def export(self, table: str) -> Iterator[Entity]: ...
 
 
 def write_outputs(

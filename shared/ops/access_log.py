@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from shared.adapters.table_layout import ACCESS_LOG
-from shared.ops.context import ExportableStore
-from shared.ports import Entity
+from shared.ports import Entity, ExportableStore
 
 Action = Literal["show", "erase"]
 

@@ -39,8 +39,8 @@ from shared.domain.journey.duties import DutyKind
 from shared.domain.officer_mail import MILESTONE_WORDS, reason_in_words
 from shared.domain.policy import Policy
 from shared.ops import repeat_contacts
-from shared.ops.context import ExportableStore
 from shared.ops.repeat_contacts import Comparison, Figures, Week
+from shared.ports import ExportableStore
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.adapters.json_directory import JsonOfficerDirectory
 from shared.adapters.policy_file import load_policy
@@ -22,7 +22,14 @@ from shared.bootstrap import (
     queue_configs,
 )
 from shared.domain.policy import Policy, PolicyError
-from shared.ports import Clock, EmailContent, Entity, OfficerMail, ProviderReceipt, QueuePublisher, TableStore
+from shared.ports import (
+    Clock,
+    EmailContent,
+    ExportableStore,
+    OfficerMail,
+    ProviderReceipt,
+    QueuePublisher,
+)
 from shared.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -36,14 +43,6 @@ SERVICE_BUS_NOT_LOCAL = (
 
 class OpsError(Exception):
     """The command cannot go on; the message is one line for the user (exit status 2)."""
-
-
-class ExportableStore(TableStore, Protocol):
-    """A table store that can list a whole table: for reports and repairs, never for a step."""
-
-    def export(self, table: str) -> Iterator[Entity]: ...
-
-    def close(self) -> None: ...
 
 
 class FixedClock:

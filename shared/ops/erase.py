@@ -64,9 +64,9 @@ def erase(context: Context, person_id: str, reason: str) -> Erasure:
         )
     tables = context.tables
     now = context.clock.now()
-    partitions = sorted({e.partition_key for e in tables.export(JOURNEYS) if e.row_key == person_id})
+    partitions = sorted({e.partition_key for e in tables.with_row_key(JOURNEYS, person_id)})
     quarantined = quarantined_of(tables.export(QUARANTINE), [person_id])
-    broker = context.broker if (context.data / "queues.db").is_file() else None
+    broker = context.broker  # the run folder's queues (a clear error if it has none)
     # Kept first: an erasure that fails half-way is still on record (and safe to run again).
     for partition in partitions or ["-"]:
         access_log.record(tables, "erase", partition, person_id, reason, now)
@@ -77,8 +77,7 @@ def erase(context: Context, person_id: str, reason: str) -> Erasure:
     for row in quarantined:
         tables.delete(QUARANTINE, row.partition_key, row.row_key)
     done.quarantined = len(quarantined)
-    if broker is not None:
-        done.messages_rewritten, done.messages_removed = broker.rewrite(
-            lambda body: scrub_message(body, {person_id})
-        )
+    done.messages_rewritten, done.messages_removed = broker.rewrite(
+        lambda body: scrub_message(body, {person_id})
+    )
     return done

@@ -170,6 +170,8 @@ def journey_view(
                 "recorded_at": _iso(journey.recorded_at),
                 "flags": list(journey.flags),
                 "incident_number": journey.incident_number,
+                "erased_at": _iso(journey.erased_at),
+                "erased_because": journey.erased_because,
                 **_person(journey, personal),
                 "officer": _officer(journey, personal),
                 "last_contact_at": _iso(journey.last_contact_at),
@@ -268,6 +270,11 @@ def as_text(view: dict[str, Any]) -> str:
             f"flags: {', '.join(journey['flags']) or 'none'}; incident: {journey['incident_number'] or '-'}"
             f"; STORM categories: {', '.join(journey['incident_categories']) or '-'}"
         )
+        if journey["erased_at"]:
+            lines.append(
+                f"  erased {journey['erased_at']} ({journey['erased_because']}): names, contact details, "
+                "duties and what they wrote are gone; the audit trail below is kept (ids only)"
+            )
         lines.extend(_person_lines(journey))
         officer = journey["officer"]
         if officer is not None:

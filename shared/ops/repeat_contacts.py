@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from shared.adapters.table_layout import MESSAGES, SNAPSHOTS
 from shared.domain.policy import StormPolicy
-from shared.ops.context import ExportableStore
+from shared.ports import ExportableStore
 
 WEEK_SECONDS = 7 * 24 * 3600
 DEFAULT_UPDATE_DAYS = 14
