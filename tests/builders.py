@@ -326,3 +326,37 @@ def generated_sample_run(base: Path) -> Path:
         run(RunRequest(base / "feeds", base / "feeds" / "officers.json", base / "run"))
     copy_synthetic_marker(base / "feeds", base / "run")
     return base / "run"
+
+
+def ops(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """Run ``python -m shared.ops`` in-process: exit status, stdout, stderr."""
+    from shared.ops.__main__ import main
+
+    capsys.readouterr()
+    try:
+        code = main([str(arg) for arg in args])
+    except SystemExit as stop:  # argparse's own exits (errors, --help)
+        code = int(stop.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def copy_to_table_storage(run_folder: Path, connection: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A run's state copied into fresh tables in Table Storage (Azurite), the settings pointing
+    there; the store (an AzureTableStore: the caller closes it)."""
+    import uuid
+
+    from shared.adapters.azure_tables import AzureTableStore
+    from shared.adapters.sqlite_tables import SqliteTableStore
+    from shared.adapters.table_layout import ALL_TABLES
+
+    prefix = "t" + uuid.uuid4().hex[:10]
+    local = SqliteTableStore(run_folder / "state.db")
+    remote = AzureTableStore.from_connection_string(connection, prefix=prefix)
+    for table in ALL_TABLES:
+        for entity in local.export(table):
+            remote.upsert(table, entity)
+    local.close()
+    monkeypatch.setenv("StateStorage", connection)
+    monkeypatch.setenv("STATE_TABLE_PREFIX", prefix)
+    return remote

@@ -8,7 +8,6 @@ victim's personal data. The step, its ledger and its notifiers are in
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from shared.domain.policy import Policy
 from tests.acs_stub import AcsStub, acs_stub  # noqa: F401  (fixture)
 from tests.builders import OFFICER, milestone, occurrence, replay, victim
 from tests.conftest import read_jsonl
+from tests.personal_data import personal_data
 
 POLICY = Policy()
 TEAM = POLICY.force.team_mailbox
@@ -109,7 +109,7 @@ def test_a_generated_sample_puts_no_victims_personal_data_in_any_officer_mail(
     feeds = tmp_path / "feeds"
     generate(feeds, crimes=200, days=20, seed=11)
     summary = run(RunRequest(feeds, feeds / "officers.json", tmp_path / "out"))
-    personal = _personal_data(feeds)
+    personal = personal_data(feeds)
     assert len(personal) > 300  # the sample really has people in it, guardians among them
 
     mails = read_jsonl(tmp_path / "out" / "officer-mail.jsonl")
@@ -124,36 +124,6 @@ def test_a_generated_sample_puts_no_victims_personal_data_in_any_officer_mail(
     assert checked == summary["officer_mail"]["task"] + summary["officer_mail"]["reminder"]
     victims_told = {m["to"] for m in read_jsonl(tmp_path / "out" / "outbox.jsonl")}
     assert not victims_told & {m["to"] for m in mails}  # officer mail never in the victims' outbox
-
-
-def _personal_data(feeds: Path) -> set[str]:
-    """Every victim's, guardian's and caller's name, email, mobile and date of birth in the feeds."""
-    found: set[str] = set()
-
-    def add(value: Any, shortest: int) -> None:
-        if isinstance(value, str) and len(value) >= shortest:
-            found.add(value)
-
-    for name in ("niche.jsonl", "storm.jsonl"):
-        for line in (feeds / name).read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            people = [v for v in record.get("victims") or [] if isinstance(v, dict)]
-            people += [v["guardian"] for v in people if isinstance(v.get("guardian"), dict)]
-            if isinstance(record.get("caller"), dict):
-                people.append(record["caller"])
-            for person in people:
-                names = person.get("name") if isinstance(person.get("name"), dict) else {}
-                for part in ("forename", "surname"):
-                    add(names.get(part), 4)
-                contact = person.get("contact") if isinstance(person.get("contact"), dict) else person
-                for value in (contact.get("email"), contact.get("mobile"), person.get("date_of_birth")):
-                    add(value, 6)
-    return found
 
 
 def test_the_printed_summary_counts_officer_mail(tmp_path: Path) -> None:

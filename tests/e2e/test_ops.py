@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,7 +21,6 @@ import function_app
 from shared.adapters.sqlite_queue import QueueConfig, SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.table_layout import (
-    ALL_TABLES,
     AUDIT,
     CRIMES,
     FACTS_ROW,
@@ -34,26 +32,14 @@ from shared.adapters.table_layout import (
 )
 from shared.contracts.messages import CaseChange
 from shared.local.run import RunRequest, run
-from shared.ops.__main__ import main
 from shared.ops.context import Context, OpsError
 from shared.ports import OutgoingMessage
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
-from tests.builders import generated_sample_run
+from tests.builders import copy_to_table_storage, generated_sample_run, ops
 from tests.conftest import SCENARIOS, read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 ADULT = "HU/000101/26"
-
-
-def ops(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """Run the command line in-process: exit status, stdout, stderr."""
-    capsys.readouterr()
-    try:
-        code = main([str(arg) for arg in args])
-    except SystemExit as stop:  # argparse's own exits (errors, --help)
-        code = int(stop.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _scenario_run(name: str, out: Path, **options: Any) -> dict[str, Any]:
@@ -468,24 +454,8 @@ def state_in_table_storage(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Path]:
     """The first_journey run's state copied into Azurite, with the settings pointing there."""
-    _copy_to_table_storage(dead_letter_run, azurite_tables, monkeypatch).close()
+    copy_to_table_storage(dead_letter_run, azurite_tables, monkeypatch).close()
     yield dead_letter_run
-
-
-def _copy_to_table_storage(run: Path, azurite: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A run's state copied into fresh tables in Azurite, the settings pointing there; the store."""
-    from shared.adapters.azure_tables import AzureTableStore
-
-    prefix = "t" + uuid.uuid4().hex[:10]
-    local = SqliteTableStore(run / "state.db")
-    remote = AzureTableStore.from_connection_string(azurite, prefix=prefix)
-    for table in ALL_TABLES:
-        for entity in local.export(table):
-            remote.upsert(table, entity)
-    local.close()
-    monkeypatch.setenv("StateStorage", azurite)
-    monkeypatch.setenv("STATE_TABLE_PREFIX", prefix)
-    return remote
 
 
 def test_journey_and_compliance_read_table_storage_when_the_settings_name_it(
@@ -522,7 +492,7 @@ def test_in_azure_a_reingested_record_goes_to_service_bus_and_its_row_leaves_tab
 
     data = tmp_path / "run"
     _scenario_run("malformed", data)
-    remote = _copy_to_table_storage(data, azurite_tables, monkeypatch)
+    remote = copy_to_table_storage(data, azurite_tables, monkeypatch)
     monkeypatch.setenv(
         "ServiceBusConnection", "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
     )

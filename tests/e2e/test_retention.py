@@ -9,7 +9,6 @@ itself; on Azurite, through the Table API), while everyone else's data stays.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,42 +21,15 @@ from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.table_layout import ALL_TABLES, AUDIT, JOURNEYS, RETENTION, journey_from
 from shared.local.generate import generate
 from shared.local.run import RunRequest, run
-from shared.ops.__main__ import main
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
-from tests.builders import generated_sample_run
-
-PERSONAL = ("email", "mobile")
+from tests.builders import copy_to_table_storage, generated_sample_run, ops
+from tests.personal_data import people_in
 
 
 def _people(feeds: Path) -> dict[str, set[str]]:
-    """Each person's name parts, contact details and date of birth, as the feeds give them."""
-    people: dict[str, set[str]] = {}
-    for name in ("niche.jsonl", "storm.jsonl"):
-        for line in (feeds / name).read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            found = [v for v in record.get("victims") or [] if isinstance(v, dict)]
-            if isinstance(record.get("caller"), dict):
-                found.append(record["caller"])
-            for person in found:
-                values = people.setdefault(str(person.get("person_id")), set())
-                name_ = person.get("name") if isinstance(person.get("name"), dict) else {}
-                contact = person.get("contact") if isinstance(person.get("contact"), dict) else {}
-                guardian = person.get("guardian") if isinstance(person.get("guardian"), dict) else {}
-                for value in (
-                    name_.get("forename"),
-                    name_.get("surname"),
-                    person.get("date_of_birth"),
-                    *(contact.get(k) for k in PERSONAL),
-                    *(guardian.get(k) for k in PERSONAL),
-                ):
-                    if isinstance(value, str) and len(value) > 3:
-                        values.add(value)
-    # An officer may share a forename with a victim: the officers' names are theirs, not the victim's.
+    """Each person's personal data in the feeds; an officer may share a forename with a victim,
+    so what the officers' file holds is set apart as the officers' own."""
+    people = people_in(feeds)
     officers = (feeds / "officers.json").read_text(encoding="utf-8")
     people["(officers)"] = {value for values in people.values() for value in values if value in officers}
     return people
@@ -76,16 +48,6 @@ def _stored(tables: Any) -> str:
         for table in ALL_TABLES
         for e in tables.export(table)
     )
-
-
-def _ops(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = main([str(arg) for arg in args])
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -112,7 +74,8 @@ def _chosen(run_folder: Path, feeds: Path) -> tuple[str, str, dict[str, set[str]
     return pick("victim"), pick("caller"), people
 
 
-def _erased_everywhere(text: str, own: set[str]) -> list[str]:
+def _left_in(text: str, own: set[str]) -> list[str]:
+    """Which of the values are still in the text."""
     return sorted(value for value in own if value in text)
 
 
@@ -129,7 +92,7 @@ def test_after_erase_no_byte_of_the_person_is_left_in_the_sqlite_files(
     assert [v for v in own if v.encode() in before], "the person's data is stored before the erasure"
     everyone_else = set().union(*(v for pid, v in people.items() if pid != person)) - own
 
-    code, out, err = _ops(
+    code, out, err = ops(
         capsys, "erase", "--person", person, "--reason", "erasure request ER-7", "--data", sample_run
     )
 
@@ -151,10 +114,14 @@ def test_after_erase_no_byte_of_the_person_is_left_in_the_sqlite_files(
         }
     finally:
         tables.close()
-    log = _ops(capsys, "access-log", "--data", sample_run)[1]
+    shown = ops(
+        capsys, "journey", "show", journeys[0].crime_reference, "--person", person, "--data", sample_run
+    )[1]
+    assert "erased " in shown and "(request)" in shown  # an operator reading it sees why it is empty
+    log = ops(capsys, "access-log", "--data", sample_run)[1]
     assert f"erase  {journeys[0].crime_reference} person {person}  erasure request ER-7" in log
 
-    again = _ops(capsys, "erase", "--person", person, "--reason", "again", "--data", sample_run)
+    again = ops(capsys, "erase", "--person", person, "--reason", "again", "--data", sample_run)
     assert again[0] == 0 and "already erased" in again[1]  # a second request changes nothing more
 
 
@@ -185,7 +152,7 @@ def test_an_erased_person_is_not_brought_back_by_a_later_record(
         and any(isinstance(r, dict) and r.get("crime_reference") == j.crime_reference for r in later)
     )
     outbox_before = (out / "outbox.jsonl").read_text(encoding="utf-8").count(target.person_id)
-    assert _ops(capsys, "erase", "--person", target.person_id, "--reason", "request", "--data", out)[0] == 0
+    assert ops(capsys, "erase", "--person", target.person_id, "--reason", "request", "--data", out)[0] == 0
 
     (feeds / "niche.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     run(RunRequest(feeds, feeds / "officers.json", out))  # the same folder: it carries on
@@ -206,15 +173,7 @@ def run_in_table_storage(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[Path, AzureTableStore]]:
     """The sample run's state copied into fresh Azurite tables, the settings pointing there."""
-    prefix = "r" + uuid.uuid4().hex[:10]
-    local = SqliteTableStore(sample_run / "state.db")
-    remote = AzureTableStore.from_connection_string(azurite_tables, prefix=prefix)
-    for table in ALL_TABLES:
-        for entity in local.export(table):
-            remote.upsert(table, entity)
-    local.close()
-    monkeypatch.setenv("StateStorage", azurite_tables)
-    monkeypatch.setenv("STATE_TABLE_PREFIX", prefix)
+    remote = copy_to_table_storage(sample_run, azurite_tables, monkeypatch)
     yield sample_run, remote
     remote.close()
 
@@ -226,11 +185,11 @@ def test_after_erase_no_byte_of_the_person_is_left_in_table_storage(
     victim, caller, people = _chosen(folder, folder.parent / "feeds")
     before = _stored(remote)
     for person in (victim, caller):
-        assert _erased_everywhere(before, _own(people, person)), "stored before the erasure"
-        code, _, err = _ops(capsys, "erase", "--person", person, "--reason", "request", "--data", folder)
+        assert _left_in(before, _own(people, person)), "stored before the erasure"
+        code, _, err = ops(capsys, "erase", "--person", person, "--reason", "request", "--data", folder)
         assert code == 0, err
     after = _stored(remote)
-    assert _erased_everywhere(after, _own(people, victim) | _own(people, caller)) == []
+    assert _left_in(after, _own(people, victim) | _own(people, caller)) == []
     assert len(after) > 0.8 * len(before)  # everyone else's data is still there
 
 

@@ -8,21 +8,16 @@ out of this test process). The stub records every envelope POSTed to /v2.1/track
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import subprocess
-import sys
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.telemetry import EVENT_NAMES
+from tests.app_insights_stub import export_from_child
 from tests.personal_data import personal_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,63 +44,20 @@ CHILD = textwrap.dedent(
 )
 
 
-class _Ingestion(BaseHTTPRequestHandler):
-    envelopes: list[dict[str, Any]]
-    paths: list[str]
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.headers.get("Content-Encoding") == "gzip":
-            raw = gzip.decompress(raw)
-        items = json.loads(raw)
-        self.paths.append(self.path)
-        self.envelopes.extend(items if isinstance(items, list) else [items])
-        answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def exported(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[list[dict[str, Any]], list[str], Path]]:
-    envelopes: list[dict[str, Any]] = []
-    paths: list[str] = []
-    handler = type("Handler", (_Ingestion,), {"envelopes": envelopes, "paths": paths})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     folder = tmp_path_factory.mktemp("export")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("APPLICATIONINSIGHTS_", "OTEL_", "ServiceBus", "StateStorage"))
-    }
-    env |= {
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-        f"IngestionEndpoint=http://127.0.0.1:{server.server_port}/",
-        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
-        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel",  # no cloud metadata probes from a test
-        "NICHE_POLL_SCHEDULE": "0 0 * * * *",
-        "STORM_POLL_SCHEDULE": "0 0 * * * *",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folder / "feeds"), str(folder / "out")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    exported = export_from_child(
+        CHILD,
+        str(folder / "feeds"),
+        str(folder / "out"),
+        settings={"NICHE_POLL_SCHEDULE": "0 0 * * * *", "STORM_POLL_SCHEDULE": "0 0 * * * *"},
         timeout=600,
-        check=False,
     )
-    server.shutdown()
-    assert done.returncode == 0, done.stderr[-3000:]
-    yield envelopes, paths, folder / "feeds"
+    assert exported.process is not None and exported.process.returncode == 0, exported.process.stderr[-3000:]
+    yield exported.envelopes, exported.paths, folder / "feeds"
 
 
 def _of(envelopes: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -8,16 +8,11 @@ the stub keeps every envelope POSTed to it. Issue 15, finding 3.
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import subprocess
-import sys
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+
+from tests.app_insights_stub import export_from_child
 
 ROOT = Path(__file__).resolve().parents[2]
 PERSONAL = ("jane@example.org", "+447700900123", "sexual_offence", "domestic_abuse")
@@ -49,54 +44,10 @@ CHILD = textwrap.dedent(
 )
 
 
-class _Ingestion(BaseHTTPRequestHandler):
-    envelopes: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.headers.get("Content-Encoding") == "gzip":
-            raw = gzip.decompress(raw)
-        items = json.loads(raw)
-        self.envelopes.extend(items if isinstance(items, list) else [items])
-        answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def test_spans_and_log_records_reach_application_insights_redacted() -> None:
-    envelopes: list[dict[str, Any]] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Ingestion,), {"envelopes": envelopes}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("APPLICATIONINSIGHTS_", "OTEL_", "ServiceBus", "StateStorage"))
-    }
-    env |= {
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-        f"IngestionEndpoint=http://127.0.0.1:{server.server_port}/",
-        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
-        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel",  # no cloud metadata probes from a test
-        "OTEL_METRICS_EXPORTER": "none",
-    }
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        server.shutdown()
+    exported = export_from_child(CHILD, settings={"OTEL_METRICS_EXPORTER": "none"})
+    done, envelopes = exported.process, exported.envelopes
+    assert done is not None
     assert done.returncode == 0, done.stderr[-3000:]
     names = [e["data"]["baseData"].get("name") for e in envelopes]
     kinds = [e["name"].rsplit(".", 1)[-1] for e in envelopes]
