@@ -139,6 +139,8 @@ def reason_in_words(reason: str, person: str, policy: Policy) -> str:
         "victim_unknown": f"the {person} is not in the record, so how to contact them is unknown",
         "deadline_breached": f"the Victims' Code deadline passed before the {person} was told",
         "delivery_failed": f"the automatic message to the {person} could not be delivered",
+        "delivery_unknown": f"the message service could not confirm that the automatic message reached"
+        f" the {person}, and sending it again could send it twice",
         "preferences_changed_on_page": f"the {person} changed how we contact them on their own page;"
         " please update the record in Niche to match",
         "victim_message": f"the {person} sent a message to their officer from their own page",
@@ -222,6 +224,8 @@ def mail_context(
         if task.reason.startswith("preferences_changed_on_page")
         else None,
         "excluded": task.reason.startswith("excluded_crime"),
+        # A message that did not reach them, or may not have (journey-rules.md §9, §12).
+        "delivery": task.reason if task.reason in ("delivery_failed", "delivery_unknown") else None,
         "due": london(task.due_by) if task.due_by is not None else None,
         "created": london_day(task.created_at),
         "link": record_link(policy, linked or task.crime_reference),

@@ -39,6 +39,7 @@ from typing import Literal
 
 from shared.contracts.messages import MessageOutcome, OutboundMessage
 from shared.domain.journey import Duty, Journey, address_for, send_time_check, template_for
+from shared.domain.journey.telling import OUTCOME_UNKNOWN, PROVIDER_REPEAT_EXPIRED, REPEAT_WINDOW_PASSED
 from shared.domain.ledger import LedgerEntry, LedgerStatus, ProviderReceipt, check_transition
 from shared.domain.policy import Policy
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
@@ -59,8 +60,6 @@ REPEAT_WINDOW = timedelta(minutes=5)
 SAFE_REPEAT = timedelta(minutes=4)
 # A pending entry's reason when no attempt so far can have reached the provider (it answered 429).
 NOT_HANDED_OVER = "not_handed_over:provider_throttled"
-# The reason of a message recorded unknown because its repeat window had passed.
-REPEAT_WINDOW_PASSED = "repeat_window_passed"
 # How long such a message waits for the delivery report of an attempt that may have gone, from
 # that attempt, and how often it looks (ACS reports a message within seconds to minutes).
 REPORT_WAIT = timedelta(hours=1)
@@ -281,7 +280,7 @@ def refused(message: OutboundMessage, entry: LedgerEntry, refusal: str, now: dat
 def cannot_tell(message: OutboundMessage, entry: LedgerEntry, now: datetime) -> Finish:
     """The provider would not take the repeat (its first-sent too old, 412) and cannot say whether
     the first went: recorded unknown, never sent again; its delivery report settles it."""
-    return _suppress(message, "provider_repeat_expired", entry, True, now)
+    return _suppress(message, PROVIDER_REPEAT_EXPIRED, entry, True, now)
 
 
 def throttled(message: OutboundMessage, retry_after_seconds: float, now: datetime) -> Later:
@@ -357,7 +356,7 @@ def _suppress(
 ) -> Finish:
     """Not to be sent (a reason of the rules), or, if an earlier attempt may have reached the
     provider and it cannot say, recorded as unknown (the audit says so)."""
-    why = f"outcome_unknown:{reason}" if unknown else reason
+    why = f"{OUTCOME_UNKNOWN}:{reason}" if unknown else reason
     status = LedgerStatus.UNKNOWN if unknown else LedgerStatus.SUPPRESSED
     check_transition(None if earlier is None else earlier.status, status)
     duties = tuple(message.duties)

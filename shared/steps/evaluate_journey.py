@@ -183,7 +183,7 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
             handed_at = _handed_at(read.journey, event, services)
             record(evaluate_deadline(read.journey, event, handed_at, policy, now), read, event.event_id)
         elif isinstance(event, MessageOutcome):
-            record(evaluate_message_outcome(read.journey, event, now), read, event.event_id)
+            record(evaluate_message_outcome(read.journey, event, policy, now), read, event.event_id)
         elif isinstance(event, MessageUndelivered):
             record(evaluate_undelivered(read.journey, event, policy, now), read, event.event_id)
         elif isinstance(event, PreferencesChosen):

@@ -256,8 +256,10 @@ def _finish(
         if stored is not None and finish.outcomes:
             decision = Decision(stored.journey)
             for outcome in finish.outcomes:
-                step = evaluate_message_outcome(decision.journey, outcome, now)
-                decision = Decision(step.journey, audit=[*decision.audit, *step.audit])
+                step = evaluate_message_outcome(decision.journey, outcome, services.policy, now)
+                decision = Decision(
+                    step.journey, tasks=[*decision.tasks, *step.tasks], audit=[*decision.audit, *step.audit]
+                )
             record_decision(
                 result,
                 decision,

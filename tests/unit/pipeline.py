@@ -228,7 +228,7 @@ class Recipient:
         if self.journey is not None and action.outcomes:
             journey = self.journey
             for outcome in action.outcomes:
-                journey = evaluate_message_outcome(journey, outcome, now).journey
+                journey = evaluate_message_outcome(journey, outcome, POLICY, now).journey
             self.journey = journey
         return action
 

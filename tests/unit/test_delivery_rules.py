@@ -179,7 +179,7 @@ def test_a_failure_reported_before_send_message_recorded_the_hand_over_still_reo
         channel="sms",
         at=NOW,
     )
-    after = evaluate_message_outcome(d.journey, late, NOW).journey.duties["m:M-1"]
+    after = evaluate_message_outcome(d.journey, late, POLICY, NOW).journey.duties["m:M-1"]
     assert after.compliance == Compliance.PENDING and after.handed_at is None
     assert after.status == DutyStatus.QUEUED  # still waiting for the email
 
@@ -197,7 +197,87 @@ def test_a_message_reported_delivered_after_an_unknown_outcome_meets_the_duty_wi
         reason="delivery report says Delivered",
         at=NOW,
     )
-    d = evaluate_message_outcome(unknown, told, NOW)
+    d = evaluate_message_outcome(unknown, told, POLICY, NOW)
     duty = d.journey.duties["m:M-1"]
     assert duty.compliance == Compliance.MET and duty.handed_at == NOW
     assert ("sent", "sms: delivery report says Delivered") in [(a.decision, a.reason) for a in d.audit]
+
+
+# --- a message whose fate the provider cannot tell (journey-rules.md §9) -------------------------
+
+
+def _unknown(journey: Journey, reason: str) -> MessageOutcome:
+    return MessageOutcome(
+        event_id="o-3",
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        message_key="k-sms",
+        duties=list(journey.duties),
+        status="suppressed",
+        channel="sms",
+        reason=reason,
+        at=NOW,
+    )
+
+
+UNCONFIRMED_REASONS = ("outcome_unknown:repeat_window_passed", "outcome_unknown:provider_repeat_expired")
+
+
+def test_an_unconfirmed_message_of_a_duty_without_a_deadline_goes_to_an_officer_at_once() -> None:
+    seen = 0
+    for reason in UNCONFIRMED_REASONS:
+        for template in ("checkin", "attendance_booked"):  # duties the Code sets no deadline for
+            queued = _journey(
+                _victim(), status=DutyStatus.QUEUED, handed_at=None, compliance=Compliance.NONE, due_by=None
+            )
+            queued.duties["m:M-1"].template = template
+            d = evaluate_message_outcome(queued, _unknown(queued, reason), POLICY, NOW)
+            [task] = d.tasks
+            duty = d.journey.duties["m:M-1"]
+            assert task.reason == "delivery_unknown" and task.duties == ["m:M-1"]
+            assert duty.status == DutyStatus.TASKED and duty.task_id == task.task_id
+            assert ("tasked", "delivery_unknown") in [(a.decision, a.reason) for a in d.audit]
+            seen += 1
+    assert seen == 4
+
+
+def test_an_unconfirmed_message_of_a_duty_with_a_deadline_is_left_to_its_deadline() -> None:
+    for reason in UNCONFIRMED_REASONS:
+        queued = _journey(_victim(), status=DutyStatus.QUEUED, handed_at=None, compliance=Compliance.PENDING)
+        d = evaluate_message_outcome(queued, _unknown(queued, reason), POLICY, NOW)
+        assert d.tasks == [] and d.journey.duties["m:M-1"].status == DutyStatus.SUPPRESSED
+
+
+def test_a_message_held_back_by_the_rules_with_its_fate_unknown_raises_no_task() -> None:
+    # Opted out since, or the crime excluded: nothing is to be sent, so nothing for an officer to chase.
+    for reason in ("outcome_unknown:opted_out", "outcome_unknown:excluded_crime:domestic_abuse"):
+        queued = _journey(
+            _victim(), status=DutyStatus.QUEUED, handed_at=None, compliance=Compliance.NONE, due_by=None
+        )
+        d = evaluate_message_outcome(queued, _unknown(queued, reason), POLICY, NOW)
+        assert d.tasks == [] and d.journey.duties["m:M-1"].status == DutyStatus.SUPPRESSED
+
+
+def test_a_delivery_report_after_the_task_closes_it() -> None:
+    queued = _journey(
+        _victim(), status=DutyStatus.QUEUED, handed_at=None, compliance=Compliance.NONE, due_by=None
+    )
+    tasked = evaluate_message_outcome(queued, _unknown(queued, UNCONFIRMED_REASONS[0]), POLICY, NOW)
+    [task] = tasked.tasks
+    told = _unknown(queued, "delivery report says Delivered").model_copy(
+        update={"event_id": "o-4", "status": "sent"}
+    )
+    d = evaluate_message_outcome(tasked.journey, told, POLICY, NOW)
+    assert d.closed_tasks == {task.task_id: "delivered"}
+    assert d.journey.duties["m:M-1"].status == DutyStatus.SENT
+
+
+def test_a_delivery_report_after_an_unconfirmed_outcome_meets_the_duty_it_left_to_its_deadline() -> None:
+    queued = _journey(_victim(), status=DutyStatus.QUEUED, handed_at=None, compliance=Compliance.PENDING)
+    left = evaluate_message_outcome(queued, _unknown(queued, UNCONFIRMED_REASONS[1]), POLICY, NOW)
+    assert left.journey.duties["m:M-1"].status == DutyStatus.SUPPRESSED
+    told = _unknown(queued, "delivery report says Delivered").model_copy(
+        update={"event_id": "o-5", "status": "sent"}
+    )
+    duty = evaluate_message_outcome(left.journey, told, POLICY, NOW).journey.duties["m:M-1"]
+    assert duty.status == DutyStatus.SENT and duty.compliance == Compliance.MET and duty.handed_at == NOW

@@ -190,6 +190,11 @@ def test_a_callers_incident_linked_to_a_crime_links_to_the_crime() -> None:
         ("victim_unknown", "the victim is not in the record, so how to contact them is unknown"),
         ("deadline_breached", "the Victims' Code deadline passed before the victim was told"),
         ("delivery_failed", "the automatic message to the victim could not be delivered"),
+        (
+            "delivery_unknown",
+            "the message service could not confirm that the automatic message reached the victim,"
+            " and sending it again could send it twice",
+        ),
         ("niche_update_needed", "reason: niche update needed"),
     ],
 )
@@ -282,3 +287,18 @@ def test_the_html_is_escaped_and_links_the_record() -> None:
 )
 def test_what_a_person_chose_on_their_page_reaches_the_officer_in_words(note: str, words: str) -> None:
     assert choices_in_words(note) == words
+
+
+@pytest.mark.parametrize(
+    ("reason", "opening"),
+    [
+        ("delivery_failed", "An automatic message to this victim could not be delivered, so an officer"),
+        ("delivery_unknown", "Victim Updates cannot tell whether an automatic message reached this victim"),
+    ],
+)
+def test_a_message_that_did_not_or_may_not_have_reached_them_is_not_told_as_no_automatic_updates(
+    reason: str, opening: str
+) -> None:
+    text = render(notice(reason=reason)).text
+    assert opening in text and "needs to tell them what it said" in text
+    assert "send this victim automatic updates" not in text  # one message, not every update

@@ -221,11 +221,29 @@ def address_for(
 DELIVERY_REPORT = "delivery report says"
 
 
-def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datetime) -> Decision:
+# The prefix of the reason of a message whose fate the provider cannot tell (journey-rules.md §9).
+OUTCOME_UNKNOWN = "outcome_unknown"
+# Why a message meant to go may not have: an earlier attempt may have reached the provider, which
+# would no longer take a repeat as the same message, so none is made (domain/sending.py).
+REPEAT_WINDOW_PASSED = "repeat_window_passed"
+PROVIDER_REPEAT_EXPIRED = "provider_repeat_expired"
+UNCONFIRMED = frozenset(f"{OUTCOME_UNKNOWN}:{why}" for why in (REPEAT_WINDOW_PASSED, PROVIDER_REPEAT_EXPIRED))
+# The task for such a message's duty when no deadline will bring it to an officer.
+DELIVERY_UNKNOWN = "delivery_unknown"
+
+
+def evaluate_message_outcome(
+    journey: Journey, event: MessageOutcome, policy: Policy, now: datetime
+) -> Decision:
     """Record what send_message (or, for a message it could not account for, its delivery
-    report) says became of a message."""
+    report) says became of a message.
+
+    A message that may or may not have reached the person leaves its duty untold. A duty with a
+    Victims' Code deadline goes to an officer when that deadline passes; one without (a check-in,
+    a visit) goes to one now, or nobody would ever know the person may not have heard."""
     state = copy_journey(journey)
     d = Decision(state)
+    unaccounted: list[Duty] = []
     for key in event.duties:
         duty = state.duties.get(key)
         if duty is None or event.message_key not in duty.message_keys:
@@ -237,6 +255,8 @@ def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datet
                 d.note(now, key, "sent", f"{event.channel}: {event.reason}")
             if duty.handed_at is None:
                 duty.handed_at = event.at
+            if duty.status == DutyStatus.TASKED and duty.reason == DELIVERY_UNKNOWN and duty.task_id:
+                d.close_task(duty.task_id, "delivered")  # the report settles what the officer would ask
             duty.status = DutyStatus.SENT
             state.last_contact_at = max(filter(None, [state.last_contact_at, event.at]))
             if duty.compliance == Compliance.PENDING and duty.due_by and event.at <= duty.due_by:
@@ -244,8 +264,19 @@ def evaluate_message_outcome(journey: Journey, event: MessageOutcome, now: datet
                 d.note(now, key, "deadline_met", "message_sent")
         elif duty.status == DutyStatus.QUEUED:
             others_waiting = [k for k in duty.message_keys if k != event.message_key]
-            duty.message_keys = others_waiting
+            # A message that may have gone keeps its key: its delivery report may yet say it did.
+            duty.message_keys = duty.message_keys if event.reason in UNCONFIRMED else others_waiting
             if not others_waiting:
                 duty.status = DutyStatus.SUPPRESSED
                 duty.reason = event.reason
+                if event.reason in UNCONFIRMED and duty.due_by is None:
+                    unaccounted.append(duty)
+    if unaccounted:
+        task = officer_task(state, unaccounted, DELIVERY_UNKNOWN, policy, now)
+        d.tasks.append(task)
+        for duty in unaccounted:
+            duty.status = DutyStatus.TASKED
+            duty.task_id = task.task_id
+            duty.reason = DELIVERY_UNKNOWN
+            d.note(now, duty.key, "tasked", DELIVERY_UNKNOWN)
     return d
