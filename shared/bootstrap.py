@@ -16,6 +16,7 @@ from functools import partial
 
 from shared.adapters.azure_tables import AzureTableStore
 from shared.adapters.delivery_report_stub import EVENT_GRID_QUEUE, DeliveryPlan, EmbeddedDeliveryReports
+from shared.adapters.file_blobs import FileBlobStore
 from shared.adapters.file_officer_mail import FileOfficerMail
 from shared.adapters.file_outbox import FileOutbox
 from shared.adapters.json_directory import JsonOfficerDirectory
@@ -29,6 +30,7 @@ from shared.adapters.templates import MessageTemplates
 from shared.contracts.feeds import accepts
 from shared.domain.policy import Policy
 from shared.ports import (
+    BlobStore,
     Clock,
     DeliveryReports,
     FeedReader,
@@ -51,6 +53,7 @@ AZURITE_CONNECTION_STRING = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
     "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
 )
 
 
@@ -74,6 +77,7 @@ class Services:
     directory: OfficerDirectory
     provider: MessageProvider
     notifier: TaskNotifier  # officer mail, never the victims' provider
+    blobs: BlobStore  # records too large for a table row (the quarantine's)
     renderer: MessageRenderer = field(default_factory=MessageTemplates)
     memory: WorkerMemory = field(default_factory=WorkerMemory)
 
@@ -125,6 +129,27 @@ def build_table_store(settings: Settings) -> TableStore:
         return AzureTableStore(service, settings.STATE_TABLE_PREFIX)
     settings.LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
     return SqliteTableStore(settings.LOCAL_DATA_DIR / "state.db")
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    """The state account's blob container when the state is in Table Storage, else files beside
+    the SQLite state (LOCAL_DATA_DIR/blobs)."""
+    if settings.StateStorage:
+        from shared.adapters.azure_blobs import AzureBlobStore
+
+        if settings.StateStorage.strip() == "UseDevelopmentStorage=true":
+            return AzureBlobStore.from_connection_string(AZURITE_CONNECTION_STRING)
+        return AzureBlobStore.from_connection_string(settings.StateStorage)
+    if settings.StateStorage__blobServiceUri:
+        from azure.identity import DefaultAzureCredential
+        from azure.storage.blob import BlobServiceClient
+
+        from shared.adapters.azure_blobs import AzureBlobStore
+
+        return AzureBlobStore(
+            BlobServiceClient(settings.StateStorage__blobServiceUri, credential=DefaultAzureCredential())
+        )
+    return FileBlobStore(settings.LOCAL_DATA_DIR / "blobs")
 
 
 def build_provider(settings: Settings, clock: Clock) -> MessageProvider:
@@ -268,6 +293,7 @@ def bootstrap(
     provider: MessageProvider | None = None,
     notifier: TaskNotifier | None = None,
     renderer: MessageRenderer | None = None,
+    blobs: BlobStore | None = None,
     files_only: bool = False,
     delivery_plan: DeliveryPlan | None = None,
 ) -> Services:
@@ -304,6 +330,7 @@ def bootstrap(
         provider=provider,
         notifier=notifier if notifier is not None else build_notifier(local, clock, provider),
         renderer=renderer if renderer is not None else MessageTemplates(),
+        blobs=blobs if blobs is not None else build_blob_store(settings),
     )
 
 

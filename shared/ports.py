@@ -115,6 +115,26 @@ class ExportableStore(TableStore, Protocol):
     def close(self) -> None: ...
 
 
+# --- Blob storage -------------------------------------------------------------
+
+
+class BlobStore(Protocol):
+    """Blobs of one container: what is too large for a Table Storage row (an entity holds at most
+    1 MiB), such as a feed record quarantined for its size. Names are ``/``-separated paths."""
+
+    def put(self, name: str, data: bytes) -> None:
+        """Write the blob whole, replacing any blob of that name (so a retried write is harmless)."""
+        ...
+
+    def get(self, name: str) -> bytes | None:
+        """The blob's bytes; None if there is none of that name."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove the blob; one that is already gone is not an error."""
+        ...
+
+
 @dataclass
 class WorkerMemory:
     """Entities a worker keeps between invocations to spare table reads.

@@ -27,6 +27,12 @@ _HTTPS_URL = r"^(https://[^\s]+|http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/[^\s]
 QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$")]
 
 
+def _endpoints(connection_string: str) -> set[str]:
+    """The service endpoints a storage connection string names explicitly (none: all, by suffix)."""
+    keys = {part.split("=", 1)[0].strip() for part in connection_string.split(";") if "=" in part}
+    return keys & {"TableEndpoint", "BlobEndpoint", "QueueEndpoint", "FileEndpoint"}
+
+
 class Settings(BaseSettings):
     """The app settings the code reads. Every one is documented in the README."""
 
@@ -46,6 +52,9 @@ class Settings(BaseSettings):
     # or, in Azure, StateStorage__tableServiceUri with the managed identity. Neither: SQLite.
     StateStorage: str | None = None
     StateStorage__tableServiceUri: Annotated[str | None, Field(pattern=r"^https://[^\s/]+/?$")] = None
+    # The same account's Blob service, for feed records too large for a table row (container
+    # quarantined-records): given by the connection string, or this with the managed identity.
+    StateStorage__blobServiceUri: Annotated[str | None, Field(pattern=r"^https://[^\s/]+/?$")] = None
     STATE_TABLE_PREFIX: Annotated[str, Field(pattern=r"^([A-Za-z][A-Za-z0-9]{0,19})?$")] = ""
     # The user-assigned managed identity's client id (Azure): the identity every SDK client uses.
     AZURE_CLIENT_ID: str | None = None
@@ -110,6 +119,20 @@ class Settings(BaseSettings):
         if self.uses_service_bus() and not self.uses_table_storage():
             raise ValueError(
                 "StateStorage (or StateStorage__tableServiceUri) must be set with ServiceBusConnection"
+            )
+        if (
+            self.StateStorage__tableServiceUri
+            and not self.StateStorage
+            and not self.StateStorage__blobServiceUri
+        ):
+            raise ValueError(
+                "StateStorage__blobServiceUri must be set with StateStorage__tableServiceUri (records too "
+                "large for a table row are kept in its container quarantined-records)"
+            )
+        if self.StateStorage and _endpoints(self.StateStorage) == {"TableEndpoint"}:
+            raise ValueError(
+                "StateStorage names a TableEndpoint but no BlobEndpoint: records too large for a table "
+                "row are kept in the account's blob container quarantined-records"
             )
         if self.uses_acs():
             for name in ("ACS_EMAIL_SENDER", "ACS_SMS_SENDER"):

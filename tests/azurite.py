@@ -1,4 +1,5 @@
-"""Azurite (the Table Storage emulator, from npm) started for the tests on a free port."""
+"""Azurite (the Azure Storage emulator, from npm) started for the tests: its Table and Blob services,
+each on a free port."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-AZURITE_TABLE = REPO / "node_modules" / ".bin" / "azurite-table"
+AZURITE = REPO / "node_modules" / ".bin" / "azurite"
 # Azurite's published development account: a well-known emulator credential, not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -39,20 +40,20 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], seconds: float) -> No
 
 @pytest.fixture(scope="session")
 def azurite_tables(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A connection string to a fresh in-memory Azurite Table service."""
-    if not AZURITE_TABLE.exists():
+    """A connection string to a fresh in-memory Azurite: its Table and Blob services (the state
+    tables, and the blobs of records too large for a row)."""
+    if not AZURITE.exists():
         pytest.fail("Azurite is not installed: run `make test` (it runs `npm ci`) first", pytrace=False)
     if shutil.which("node") is None:
         pytest.fail("Node.js is needed to run Azurite", pytrace=False)
-    port = _free_port()
+    ports = {service: _free_port() for service in ("table", "blob", "queue")}
     workspace = tmp_path_factory.mktemp("azurite")
+    arguments = [f"--{service}{part}" for service in ports for part in ("Host", "Port")]
+    values = [value for service in ports for value in ("127.0.0.1", str(ports[service]))]
     process = subprocess.Popen(
         [
-            str(AZURITE_TABLE),
-            "--tableHost",
-            "127.0.0.1",
-            "--tablePort",
-            str(port),
+            str(AZURITE),
+            *(item for pair in zip(arguments, values, strict=True) for item in pair),
             "--inMemoryPersistence",
             "--disableTelemetry",
             "--skipApiVersionCheck",
@@ -64,10 +65,12 @@ def azurite_tables(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(port, process, 60)
+        for port in ports.values():
+            _wait_for(port, process, 60)
         yield (
             f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-            f"TableEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};"
+            f"TableEndpoint=http://127.0.0.1:{ports['table']}/{DEV_ACCOUNT};"
+            f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/{DEV_ACCOUNT};"
         )
     finally:
         process.terminate()

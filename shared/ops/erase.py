@@ -16,7 +16,7 @@ from shared.adapters.table_layout import JOURNEYS, QUARANTINE
 from shared.domain.retention import scrub_message
 from shared.ops import access_log
 from shared.ops.context import Context, OpsError
-from shared.steps.retention import Erased, erase_in, quarantined_of
+from shared.steps.retention import Erased, erase_in, quarantined_of, remove_quarantined
 
 
 @dataclass
@@ -65,17 +65,17 @@ def erase(context: Context, person_id: str, reason: str) -> Erasure:
     tables = context.tables
     now = context.clock.now()
     partitions = sorted({e.partition_key for e in tables.with_row_key(JOURNEYS, person_id)})
-    quarantined = quarantined_of(tables.export(QUARANTINE), [person_id])
+    services = context.services()
+    quarantined = quarantined_of(tables.export(QUARANTINE), [person_id], services.blobs)
     broker = context.broker  # the run folder's queues (a clear error if it has none)
     # Kept first: an erasure that fails half-way is still on record (and safe to run again).
     for partition in partitions or ["-"]:
         access_log.record(tables, "erase", partition, person_id, reason, now)
     done = Erasure(person_id)
-    services = context.services()
     for partition in partitions:
         done.partitions.append(erase_in(partition, person_id, services, now, "request"))
     for row in quarantined:
-        tables.delete(QUARANTINE, row.partition_key, row.row_key)
+        remove_quarantined(row, tables, services.blobs)
     done.quarantined = len(quarantined)
     done.messages_rewritten, done.messages_removed = broker.rewrite(
         lambda body: scrub_message(body, {person_id})

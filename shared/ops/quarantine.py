@@ -23,6 +23,7 @@ from shared.ports import Entity, FeedLine, TableStore, Write
 from shared.steps.dependencies import IngestNeeds
 from shared.steps.ingest import _Tick
 from shared.steps.results import apply
+from shared.steps.retention import quarantined_record, remove_quarantined
 
 FEEDS = ("niche", "storm")
 
@@ -31,9 +32,9 @@ FEEDS = ("niche", "storm")
 class Quarantined:
     feed: str
     row_key: str
-    record: str
     error: str
     at: datetime | None
+    entity: Entity  # the row: its record whole, or by reference to a blob (quarantined_record)
 
 
 def _quarantined(entity: Entity) -> Quarantined:
@@ -41,9 +42,9 @@ def _quarantined(entity: Entity) -> Quarantined:
     return Quarantined(
         feed=entity.partition_key,
         row_key=entity.row_key,
-        record=str(entity.properties["record"]),
         error=str(entity.properties.get("error", "")),
         at=at if isinstance(at, datetime) else None,
+        entity=entity,
     )
 
 
@@ -98,7 +99,7 @@ class Reingested:
 
 def reingest(services: IngestNeeds, row: Quarantined, corrected: str | None = None) -> Reingested:
     """Run one quarantined record (or its correction) through ingest again."""
-    raw = corrected if corrected is not None else row.record
+    raw = corrected if corrected is not None else quarantined_record(row.entity, services.blobs)
     tables = services.tables
     tick = _Tick(row.feed, services)
     # The position is only used for the cursor and a new quarantine row, neither of which is written.
@@ -112,7 +113,7 @@ def reingest(services: IngestNeeds, row: Quarantined, corrected: str | None = No
         )
         if corrected is None:
             # The stored record still fails: keep it, with today's reason.
-            properties = {"record": row.record, "error": reason, "at": row.at, "retried_at": tick.now}
+            properties = {**row.entity.properties, "error": reason, "retried_at": tick.now}
             tables.upsert(QUARANTINE, Entity(row.feed, row.row_key, properties))
         return Reingested(row.feed, row.row_key, False, reason)
 
@@ -135,5 +136,5 @@ def reingest(services: IngestNeeds, row: Quarantined, corrected: str | None = No
         Write(AUDIT, audit_entity(entry, f"reingest:{row.feed}:{row.row_key}:{digest(raw)}"))
     )
     apply(result, services)  # emit first, then the writes, as ingest does
-    tables.delete(QUARANTINE, row.feed, row.row_key)
+    remove_quarantined(row.entity, tables, services.blobs)
     return Reingested(row.feed, row.row_key, True, detail)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from shared.domain.policy import Policy
 from shared.ports import (
+    BlobStore,
     Clock,
     DeliveryReports,
     FeedReader,
@@ -50,6 +51,9 @@ class Committing(Protocol):
 class IngestNeeds(Committing, Protocol):
     @property
     def feeds(self) -> dict[str, FeedReader]: ...
+
+    @property
+    def blobs(self) -> BlobStore: ...
 
     @property
     def memory(self) -> WorkerMemory: ...

@@ -51,10 +51,16 @@ LINK_ROW = "crime-link"
 # A queue message may be at most 256 KB on Service Bus Standard (application properties and
 # headers count too): a case change larger than this is quarantined with its record, not sent.
 MAX_MESSAGE_BYTES = 240 * 1024
-# A quarantined line up to this size is kept whole in its row; a larger one by reference (its size,
-# digest, position and first characters), since an entity holds at most 1 MiB.
-QUARANTINE_INLINE_BYTES = 256 * 1024
+# A quarantined line up to the contract's record size is kept whole in its row; a larger one by
+# reference: the line itself in blob storage (``quarantine_blob``), the row only its size, digest,
+# position, blob name and first characters, so it stays small (an entity holds at most 1 MiB).
+QUARANTINE_INLINE_BYTES = MAX_RECORD_BYTES
 QUARANTINE_HEAD = 2_000  # the characters of a line quarantined by reference its row keeps
+
+
+def quarantine_blob(feed: str, row_key: str) -> str:
+    """The blob a line quarantined by reference is kept in: one per Quarantine row."""
+    return f"{feed}/{row_key}"
 
 
 class TooLarge(ValueError):
@@ -260,15 +266,19 @@ class _Tick:
     def _quarantine(self, line: FeedLine, exc: Exception) -> None:
         self.report.quarantined += 1
         properties: dict[str, object] = {"record": line.raw, "error": _reason(exc), "at": self.now}
+        row_key = _quarantine_row(line.position, line.raw)
         encoded = line.raw.encode("utf-8")
         if len(encoded) > QUARANTINE_INLINE_BYTES:
-            # By reference: the row keeps the line's size, digest and first characters, so it
-            # fits an entity; the line itself is still in the feed at this position.
+            # By reference: the line goes to blob storage first (a retry rewrites the same blob),
+            # and the row keeps its name, size, digest, position and first characters.
+            blob = quarantine_blob(self.feed, row_key)
+            self.services.blobs.put(blob, encoded)
             properties["record"] = line.raw[:QUARANTINE_HEAD]
+            properties["record_blob"] = blob
             properties["record_bytes"] = len(encoded)
             properties["record_sha256"] = hashlib.sha256(encoded).hexdigest()
             properties["position"] = line.position
-        entity = Entity(self.feed, _quarantine_row(line.position, line.raw), properties)
+        entity = Entity(self.feed, row_key, properties)
         self.report.result.writes.append(Write(QUARANTINE, entity, mode="insert_once"))
         # The reason names fields and rules; values it quotes are redacted by the telemetry filter.
         self.report.result.track("RecordQuarantined", feed=self.feed, reason=_reason(exc)[:500])

@@ -38,7 +38,7 @@ from shared.adapters.table_layout import (
 from shared.contracts.feeds import FEED_MODELS
 from shared.domain.journey import AuditEntry
 from shared.domain.retention import Because, erased, finalised_day, retention_due, without_people
-from shared.ports import Entity, PersonalLinks, Write
+from shared.ports import BlobStore, Entity, PersonalLinks, TableStore, Write
 from shared.steps.dependencies import JourneyNeeds
 from shared.steps.results import CONFLICTS, StepResult, apply, retry_on_conflict
 
@@ -50,6 +50,9 @@ FEEDS = ("niche", "storm")
 class RetentionNeeds(JourneyNeeds, Protocol):
     @property
     def links(self) -> PersonalLinks: ...
+
+    @property
+    def blobs(self) -> BlobStore: ...
 
 
 CONFLICT_ATTEMPTS = 3
@@ -213,12 +216,32 @@ def purge_quarantine(services: RetentionNeeds, before: datetime) -> int:
         for row in list(services.tables.query_partition(QUARANTINE, feed)):
             at = row.properties.get("at")
             if isinstance(at, datetime) and at < before:
-                services.tables.delete(QUARANTINE, row.partition_key, row.row_key)
+                remove_quarantined(row, services.tables, services.blobs)
                 purged += 1
     return purged
 
 
-def quarantined_of(rows: Iterable[Entity], person_ids: Iterable[str]) -> list[Entity]:
-    """The quarantined rows whose record names any of the people (as a JSON string)."""
+def remove_quarantined(row: Entity, tables: TableStore, blobs: BlobStore) -> None:
+    """A quarantined record gone: its blob first (if it was kept by reference), then its row, so a
+    failure in between leaves the row to find the next time, never a blob nothing names."""
+    blob = row.properties.get("record_blob")
+    if blob is not None:
+        blobs.delete(str(blob))
+    tables.delete(QUARANTINE, row.partition_key, row.row_key)
+
+
+def quarantined_record(row: Entity, blobs: BlobStore) -> str:
+    """A quarantined row's whole record: in the row, or in its blob when kept by reference
+    (the row's head only, should the blob be gone)."""
+    blob = row.properties.get("record_blob")
+    data = blobs.get(str(blob)) if blob is not None else None
+    if data is not None:
+        return data.decode("utf-8", errors="replace")
+    return str(row.properties.get("record", ""))
+
+
+def quarantined_of(rows: Iterable[Entity], person_ids: Iterable[str], blobs: BlobStore) -> list[Entity]:
+    """The quarantined rows whose record (whole, wherever it is kept) names any of the people
+    (as a JSON string)."""
     quoted = [json.dumps(person_id) for person_id in person_ids]
-    return [row for row in rows if any(q in str(row.properties.get("record", "")) for q in quoted)]
+    return [row for row in rows if any(q in quarantined_record(row, blobs) for q in quoted)]

@@ -104,6 +104,7 @@ def test_the_example_page_round_trips_through_the_function(data: Path) -> None:
 def test_in_azure_the_key_must_be_set_and_resolved(tmp_path: Path) -> None:
     azure = {
         "StateStorage__tableServiceUri": "https://account.table.core.windows.net",
+        "StateStorage__blobServiceUri": "https://account.blob.core.windows.net",
         "LOCAL_DATA_DIR": tmp_path,
     }
     with pytest.raises(SettingsError, match="PAGE_SIGNING_KEY"):
