@@ -71,6 +71,8 @@ class CaseChange(_Message):
     crime_reference: str  # or the incident number while STORM has no crime link
     detected_at: datetime
     changes: list[Change]
+    # The Niche record with only the milestones this change adds (the steps after ingest read no
+    # other; the whole record is the snapshot); the STORM record whole.
     niche: NicheOccurrence | None = None
     storm: StormIncident | None = None
     # For a STORM incident (whose crime_reference above is its incident number): the crime it is

@@ -28,7 +28,7 @@ from shared.adapters.table_layout import (
     snapshot_entity,
 )
 from shared.contracts.feeds import FEED_MODELS, MAX_RECORD_BYTES, NicheOccurrence, StormIncident
-from shared.contracts.messages import CaseChange, Change
+from shared.contracts.messages import CaseChange, Change, ChangeKind
 from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.journey import AuditEntry
 from shared.domain.retention import without_people
@@ -150,6 +150,19 @@ class _Batch:
         self.snapshots[(key, feed)] = raw
 
 
+def for_the_queue(record: NicheOccurrence, changes: list[Change]) -> NicheOccurrence:
+    """The record as its case change carries it: only the milestones the changes add.
+
+    The steps after ingest read a milestone only when it is new (to tell it, or to see that an
+    officer made contact); the rest are in the snapshot already, and a long-running case's
+    hundreds of milestones would otherwise travel again with every change.
+    """
+    added = {change.key for change in changes if change.kind == ChangeKind.MILESTONE_ADDED}
+    if len(added) == len(record.milestones):
+        return record
+    return record.model_copy(update={"milestones": [m for m in record.milestones if m.id in added]})
+
+
 def _quarantine_row(position: str, raw: str) -> str:
     # Keyed by position and content: a record re-read after a crash lands on the same row,
     # and two bad records sharing a page position (an HTTP feed) do not collide.
@@ -239,7 +252,7 @@ class _Tick:
             crime_reference=crime,
             detected_at=self.now,
             changes=changes,
-            niche=record if isinstance(record, NicheOccurrence) else None,
+            niche=for_the_queue(record, changes) if isinstance(record, NicheOccurrence) else None,
             storm=record if isinstance(record, StormIncident) else None,
             linked_crime=linked,
         )

@@ -140,3 +140,37 @@ def test_a_storm_incident_s_snapshot_and_crime_link_are_one_read(tmp_path: Path)
     # The caller's journey is the incident's; the crime it is linked to travels with the change.
     assert (body["crime_reference"], body["linked_crime"]) == ("STM-1", "HU/000001/26")
     assert change.message.session_id == "STM-1"
+
+
+def test_a_case_change_carries_only_the_milestones_it_adds(tmp_path: Path) -> None:
+    from shared.contracts.messages import CaseChange
+    from tests.builders import milestone
+
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    services, broker = embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    history = [
+        milestone(f"M-{n}", "suspect_interviewed", "2026-11-01T09:00:00Z", {"notes": "n" * 500})
+        for n in range(300)
+    ]
+    first = occurrence("2026-11-20T10:00:00Z", milestones=history)
+    later = occurrence(
+        "2026-11-20T11:00:00Z",
+        milestones=[*history, milestone("M-new", "suspect_charged", "2026-11-20T10:30:00Z")],
+        status="finalised",
+    )
+    services.feeds["niche"] = _FailingAfter([json.dumps(first), json.dumps(later)], fail_after=99)
+    assert ingest_feed("niche", services).changes == 2
+    bodies = []
+    while (message := broker.receive("case-changes", receiver="t", now=services.clock.now())) is not None:
+        bodies.append(message.body)
+        broker.complete(message, now=services.clock.now())
+    cases = [CaseChange.model_validate_json(body) for body in bodies]
+    assert [len(case.niche.milestones) for case in cases if case.niche] == [300, 1]  # the first: all new
+    assert cases[1].niche is not None and cases[1].niche.milestones[0].id == "M-new"
+    assert cases[1].niche.status.value == "finalised" and len(cases[1].niche.victims) == 1
+    assert len(bodies[1]) < len(bodies[0]) / 50
+    snapshot = services.tables.get(SNAPSHOTS, "HU/000001/26", "niche")
+    assert (
+        snapshot is not None
+        and json.loads(str(snapshot.properties["record"]))["milestones"][-1]["id"] == "M-new"
+    )
