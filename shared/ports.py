@@ -248,6 +248,15 @@ class DeliveryReports(Protocol):
 # --- Service Bus --------------------------------------------------------------
 
 
+# The most a Service Bus Standard message holds, its body, application properties and headers
+# together (a queue publisher refuses a larger one, the embedded queues too).
+QUEUE_MESSAGE_MAX_BYTES = 256 * 1024
+
+
+class MessageTooLarge(ValueError):
+    """A message over ``QUEUE_MESSAGE_MAX_BYTES``: the queue refuses it (and its batch)."""
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """A message to put on a queue."""
@@ -257,6 +266,11 @@ class OutgoingMessage:
     session_id: str | None = None
     scheduled_at: datetime | None = None
     application_properties: Mapping[str, str] = field(default_factory=dict)
+
+    def size(self) -> int:
+        """Its body and application properties in bytes (the headers Service Bus adds are not counted)."""
+        properties = sum(len(k.encode()) + len(v.encode()) for k, v in self.application_properties.items())
+        return len(self.body.encode("utf-8")) + properties
 
 
 class QueuePublisher(Protocol):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.ports import OutgoingMessage
+from shared.ports import QUEUE_MESSAGE_MAX_BYTES, MessageTooLarge, OutgoingMessage
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 
@@ -270,6 +270,12 @@ class SqliteQueueBroker:
             for message in messages:
                 if message.session_id is None:
                     raise ValueError(f"queue {queue!r} requires sessions: {message.message_id!r} has none")
+        for message in messages:
+            if message.size() > QUEUE_MESSAGE_MAX_BYTES:  # Service Bus refuses it: so do these queues
+                raise MessageTooLarge(
+                    f"message {message.message_id!r} for queue {queue!r} is {message.size()} bytes "
+                    f"(a queue message holds at most {QUEUE_MESSAGE_MAX_BYTES})"
+                )
         now = _us(self._clock())
         # Convert everything before writing so a bad message rejects the whole batch.
         rows = [

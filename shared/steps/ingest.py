@@ -48,8 +48,9 @@ from shared.steps.results import Emit, StepResult, apply
 from shared.tracing import TRACEPARENT, start_case_change
 
 LINK_ROW = "crime-link"
-# A queue message may be at most 256 KB on Service Bus Standard (application properties and
-# headers count too): a case change larger than this is quarantined with its record, not sent.
+# A queue message may be at most 256 KB on Service Bus Standard (QUEUE_MESSAGE_MAX_BYTES; application
+# properties and headers count too): a case change larger than this is quarantined with its record,
+# not sent, leaving room for what resolve_officer adds to it (the officer).
 MAX_MESSAGE_BYTES = 240 * 1024
 # A quarantined line up to the contract's record size is kept whole in its row; a larger one by
 # reference: the line itself in blob storage (``quarantine_blob``), the row only its size, digest,

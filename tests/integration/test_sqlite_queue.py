@@ -17,7 +17,7 @@ from shared.adapters.sqlite_queue import (
     ReceivedMessage,
     SqliteQueueBroker,
 )
-from shared.ports import OutgoingMessage, QueuePublisher
+from shared.ports import QUEUE_MESSAGE_MAX_BYTES, MessageTooLarge, OutgoingMessage, QueuePublisher
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 LOCK = timedelta(minutes=1)
@@ -80,6 +80,23 @@ def drain_ids(broker: SqliteQueueBroker, queue: str, now: datetime, receiver: st
         ids.append(m.message_id)
         broker.complete(m, now=now)
     return ids
+
+
+# --- size: no kinder than Service Bus Standard --------------------------------------
+
+
+def test_a_message_over_the_service_bus_limit_is_refused_with_its_batch(broker: SqliteQueueBroker) -> None:
+    props = {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}
+    room = QUEUE_MESSAGE_MAX_BYTES - sum(len(k) + len(v) for k, v in props.items())
+    fits = OutgoingMessage(body="x" * room, message_id="fits", application_properties=props)
+    assert fits.size() == QUEUE_MESSAGE_MAX_BYTES
+    broker.send("plain", [fits])
+    over = OutgoingMessage(body="é" * (room // 2 + 1), message_id="over", application_properties=props)
+    with pytest.raises(MessageTooLarge, match=r"'over' for queue 'plain' is 262146 bytes"):
+        broker.send("plain", [msg("small"), over])  # counted in UTF-8 bytes, not characters
+    assert broker.pending("plain") == 1  # the whole batch refused: only the one that fit
+    broker.send("plain", [msg("small")])
+    assert broker.pending("plain") == 2  # its id was not taken by the refused batch
 
 
 # --- duplicate detection ----------------------------------------------------------
