@@ -9,17 +9,40 @@ and application properties (the trace context).
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
-from azure.servicebus.exceptions import MessageSizeExceededError
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from azure.servicebus.exceptions import MessageLockLostError, MessageSizeExceededError
 
 from shared.ports import OutgoingMessage
 
 CONTENT_TYPE = "application/json"
+PAGE = 100  # dead letters per receive
+WAIT_SECONDS = 5.0  # how long a receive waits for more before the sub-queue counts as drained
+
+
+def settle_dead_letters(client: Any, queue: str, take: Callable[[Any], bool]) -> None:
+    """Receive each dead letter of ``queue`` (peek-lock) and complete those ``take`` says yes to (it
+    may send something first); the others are held, and abandoned at the end, untouched, so none is
+    received twice. One whose lock lapses while it is held (the queue's lock duration) is free
+    again: it comes round once more and is judged again, and abandoning its lapsed lock is a no-op."""
+    held: list[Any] = []
+    with client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
+        try:
+            while batch := receiver.receive_messages(max_message_count=PAGE, max_wait_time=WAIT_SECONDS):
+                for message in batch:
+                    if take(message):
+                        receiver.complete_message(message)
+                    else:
+                        held.append(message)
+        finally:
+            for message in held:
+                with contextlib.suppress(MessageLockLostError):
+                    receiver.abandon_message(message)
 
 
 def to_service_bus(message: OutgoingMessage) -> ServiceBusMessage:

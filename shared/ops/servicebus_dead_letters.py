@@ -5,9 +5,10 @@ dead-letter sub-queue. Listing peeks, so it locks and changes nothing. A replay 
 the dead letters (peek-lock), sends a copy of each chosen one to its queue under a fresh
 message id (the original id would be dropped by duplicate detection), keeping its
 session (the crime reference: one crime at a time, in order), application properties
-(the trace context) and content type, and only then completes the dead letter. A crash
-in between leaves the dead letter to be replayed again, which the idempotent steps
-absorb. Dead letters received but not chosen are abandoned: they stay where they were.
+(the trace context, not the reason Service Bus added when it set the message aside) and
+content type, and only then completes the dead letter. A crash in between leaves the dead
+letter to be replayed again, which the idempotent steps absorb. Dead letters received but
+not chosen are abandoned: they stay where they were.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from typing import Any, Protocol
 
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 
-from shared.adapters.servicebus import CONTENT_TYPE
+from shared.adapters.servicebus import CONTENT_TYPE, PAGE, settle_dead_letters
 from shared.ops.context import OpsError
 from shared.ops.dead_letters import REPLAY_MARK, Replayed
 
-PAGE = 100  # messages per peek or receive
-WAIT_SECONDS = 5.0  # how long a receive waits for more before the sub-queue counts as drained
+# What Service Bus adds to a message's application properties as it dead-letters it: not the
+# message's own, and the description may quote what the failing step said.
+DEAD_LETTER_PROPERTIES = frozenset({"DeadLetterReason", "DeadLetterErrorDescription"})
 
 
 class ServiceBusClientLike(Protocol):
@@ -48,8 +50,9 @@ def _body(message: Any) -> bytes | str:
 
 
 def _properties(message: Any) -> dict[str | bytes, Any]:
+    """The message's own application properties (the trace context), as it was sent."""
     found: Mapping[Any, Any] = message.application_properties or {}
-    return {_text(key): value for key, value in found.items()}
+    return {_text(key): value for key, value in found.items() if _text(key) not in DEAD_LETTER_PROPERTIES}
 
 
 def replay_id(message: Any) -> str:
@@ -115,25 +118,22 @@ class ServiceBusDeadLetters:
 
     def _replay_queue(self, name: str, message_id: str | None) -> list[Replayed]:
         done: list[Replayed] = []
-        held: list[Any] = []  # received, not chosen: abandoned at the end, so each is seen once
-        with self._receiver(name) as receiver, self.client.get_queue_sender(name) as sender:
-            try:
-                while batch := receiver.receive_messages(max_message_count=PAGE, max_wait_time=WAIT_SECONDS):
-                    for message in batch:
-                        if message_id is not None and _text(message.message_id) != message_id:
-                            held.append(message)
-                            continue
-                        done.append(self._resend(name, message, sender))
-                        receiver.complete_message(message)
-            finally:
-                for message in held:
-                    receiver.abandon_message(message)
+
+        def chosen(message: Any) -> bool:
+            if message_id is not None and _text(message.message_id) != message_id:
+                return False  # abandoned at the end, untouched
+            done.append(self._resend(name, message, sender))
+            return True
+
+        with self.client.get_queue_sender(name) as sender:
+            settle_dead_letters(self.client, name, chosen)
         return done
 
-    def _resend(self, name: str, message: Any, sender: Any) -> Replayed:
+    def _resend(self, name: str, message: Any, sender: Any, body: str | None = None) -> Replayed:
+        """A copy of the dead letter (with ``body`` instead of its own, if given) sent to its queue."""
         fresh = replay_id(message)
         copy = ServiceBusMessage(
-            _body(message),
+            _body(message) if body is None else body,
             message_id=fresh,
             session_id=message.session_id if self.queues[name] else None,
             application_properties=_properties(message) or None,
