@@ -9,13 +9,17 @@ tests/integration/test_servicebus.py.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from shared.adapters.servicebus import ServiceBusPublisher
 from shared.ops import __main__ as cli
 from shared.ops.context import Context
 from shared.ops.servicebus_dead_letters import ServiceBusDeadLetters
+from shared.steps.retention import PurgesDeadLetters
 from tests.servicebus_fake import TRACE, DeadLetter, FakeNamespace, sent_body
 
 QUEUES = {"case-changes": True, "journey-events": True, "outbound-messages": False}
@@ -148,3 +152,113 @@ def test_a_dead_letter_whose_lock_lapsed_while_held_is_left_and_the_replay_goes_
     assert namespace.left("journey-events") == ["e-1"]
     assert namespace.dead["journey-events"][0].lock is None
     assert namespace.receives["journey-events"] == 4  # e-1, e-1 again, e-2, nothing more
+
+
+# --- the retention timer's purge (journey-rules.md §16) ---------------------------------------
+
+CUTOFF = datetime(2026, 3, 1, 2, 15, tzinfo=UTC)
+TICK = timedelta(microseconds=1)
+
+
+def _aged(queue: str, ages: dict[str, datetime | None]) -> list[DeadLetter]:
+    return [
+        DeadLetter(f"{queue}:{name}", n, session_id="HU/1/26", enqueued_time_utc=at)
+        for n, (name, at) in enumerate(ages.items(), start=1)
+    ]
+
+
+def _aged_namespace(**fake: Any) -> FakeNamespace:
+    return FakeNamespace(
+        {
+            "case-changes": _aged(
+                "case-changes",
+                {
+                    "year-old": CUTOFF - timedelta(days=365),
+                    "new": CUTOFF + timedelta(days=3),
+                    "just-before": CUTOFF - TICK,
+                    "at-cutoff": CUTOFF,
+                    "just-after": CUTOFF + TICK,
+                    "day-old": CUTOFF - timedelta(days=1),
+                    "no-time": None,
+                },
+            ),
+            "journey-events": [],
+            "outbound-messages": _aged("outbound-messages", {"old": CUTOFF - timedelta(hours=1)}),
+        },
+        **fake,
+    )
+
+
+@pytest.mark.parametrize("lapse_after", [None, 1], ids=["locks-hold", "locks-lapse"])
+def test_the_purge_completes_each_dead_letter_enqueued_before_the_cutoff_and_no_other(
+    lapse_after: int | None,
+) -> None:
+    namespace = _aged_namespace(batch=2, lapse_after=lapse_after)
+    publisher = ServiceBusPublisher(cast(Any, object()), list(QUEUES), connect=namespace.client)
+    assert isinstance(publisher, PurgesDeadLetters)
+
+    assert publisher.purge_dead_letters(CUTOFF) == 4  # each one counted once
+    assert namespace.left("case-changes") == [
+        "case-changes:new",
+        "case-changes:at-cutoff",
+        "case-changes:just-after",
+        "case-changes:no-time",  # no time to judge it by: kept
+    ]
+    assert namespace.left("outbound-messages") == []
+    assert all(m.lock is None for dead in namespace.dead.values() for m in dead)  # abandoned, not held
+    assert all(not sent for sent in namespace.sent.values())  # nothing resent
+    # On a client of its own (not the publisher's, shared with the triggers' sends), closed after.
+    assert len(namespace.clients) == 1 and namespace.clients[0].closed
+
+    assert publisher.purge_dead_letters(CUTOFF) == 0  # a second run finds nothing more
+    assert publisher.purge_dead_letters(CUTOFF + timedelta(days=4)) == 3
+    assert namespace.left("case-changes") == ["case-changes:no-time"]
+
+
+def test_a_publisher_built_without_its_queues_purges_nothing() -> None:
+    namespace = _aged_namespace()
+    assert ServiceBusPublisher(cast(Any, namespace.client())).purge_dead_letters(CUTOFF) == 0
+    assert namespace.receives == {}
+    with pytest.raises(ValueError, match="needs a way to connect"):
+        ServiceBusPublisher(cast(Any, namespace.client()), ["case-changes"])
+
+
+def test_the_retention_timer_purges_the_service_bus_dead_letters_of_the_four_queues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Azure composition (shared/bootstrap.py) gives the timer a publisher that purges: each
+    queue the settings name, dead letters kept `retention.dead_letter_days` (180) and no longer."""
+    from shared.adapters import servicebus
+    from shared.adapters.sqlite_tables import SqliteTableStore
+    from shared.bootstrap import bootstrap
+    from shared.ops.context import FixedClock
+    from shared.settings import load_settings
+    from shared.steps.retention import retention
+
+    now = CUTOFF + timedelta(days=180)
+    names = ["case-changes", "journey-events", "outbound-messages", "officer-tasks"]
+    namespace = FakeNamespace({name: _aged(name, {"old": CUTOFF - TICK, "kept": CUTOFF}) for name in names})
+    connections: list[str] = []
+
+    class _Client:
+        @staticmethod
+        def from_connection_string(connection: str) -> Any:
+            connections.append(connection)
+            return namespace.client()
+
+    monkeypatch.setattr(servicebus, "ServiceBusClient", _Client)
+    connection = "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
+    settings = load_settings(
+        LOCAL_DATA_DIR=tmp_path, StateStorage="UseDevelopmentStorage=true", ServiceBusConnection=connection
+    )
+    tables = SqliteTableStore(tmp_path / "state.db")
+    try:
+        services = bootstrap(settings, clock=FixedClock(now), tables=tables)
+        report = retention(services)
+    finally:
+        tables.close()
+    assert report.dead_letters == 4
+    assert {name: namespace.left(name) for name in names} == {name: [f"{name}:kept"] for name in names}
+    assert set(namespace.receives) == set(names)
+    assert connections == [connection, connection]  # the publisher's client, then the purge's own
+    assert namespace.clients[1].closed and not namespace.clients[0].closed
