@@ -1,4 +1,5 @@
-"""Dead letters of the Service Bus queues in Azure: list them (never their bodies) and replay them.
+"""Dead letters of the Service Bus queues in Azure: list them (never their bodies), replay them,
+and take an erased person out of them.
 
 The same commands as the embedded queues' (shared/ops/dead_letters.py), on each queue's
 dead-letter sub-queue. Listing peeks, so it locks and changes nothing. A replay receives
@@ -13,7 +14,7 @@ not chosen are abandoned: they stay where they were.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -128,6 +129,39 @@ class ServiceBusDeadLetters:
         with self.client.get_queue_sender(name) as sender:
             settle_dead_letters(self.client, name, chosen)
         return done
+
+    def rewrite(self, change: Callable[[str], str | None]) -> tuple[int, int]:
+        """Pass every queue's dead letters through ``change``, as the embedded queues' ``rewrite``
+        (``ops erase``): a dead letter cannot be changed where it is, so one given a new body is
+        replaced by a copy sent to its queue as ``replay`` sends it (a fresh id, its session and
+        properties) with that body, then completed: the idempotent steps absorb it, and if it
+        fails again it comes back to the dead letters as it is now. One given None is completed;
+        one left as it was is abandoned, untouched. Returns (rewritten, removed)."""
+        rewritten = removed = 0
+        for name in sorted(self.queues):
+            done = self._rewrite_queue(name, change)
+            rewritten, removed = rewritten + done[0], removed + done[1]
+        return rewritten, removed
+
+    def _rewrite_queue(self, name: str, change: Callable[[str], str | None]) -> tuple[int, int]:
+        rewritten = removed = 0
+
+        def changed(message: Any) -> bool:
+            nonlocal rewritten, removed
+            text = _text(_body(message))
+            body = change(text)
+            if body == text:
+                return False  # abandoned at the end, untouched
+            if body is None:
+                removed += 1
+            else:
+                self._resend(name, message, sender, body)
+                rewritten += 1
+            return True
+
+        with self.client.get_queue_sender(name) as sender:
+            settle_dead_letters(self.client, name, changed)
+        return rewritten, removed
 
     def _resend(self, name: str, message: Any, sender: Any, body: str | None = None) -> Replayed:
         """A copy of the dead letter (with ``body`` instead of its own, if given) sent to its queue."""

@@ -16,10 +16,19 @@ from typing import Any, cast
 import pytest
 
 from shared.adapters.servicebus import ServiceBusPublisher
+from shared.contracts.messages import (
+    MessageToOfficer,
+    NoticeTask,
+    OutboundMessage,
+    ResolvedCaseChange,
+    TaskNotice,
+)
+from shared.domain.retention import scrub_message
 from shared.ops import __main__ as cli
 from shared.ops.context import Context
 from shared.ops.servicebus_dead_letters import ServiceBusDeadLetters
 from shared.steps.retention import PurgesDeadLetters
+from tests.builders import niche_change, occurrence, victim
 from tests.servicebus_fake import TRACE, DeadLetter, FakeNamespace, sent_body
 
 QUEUES = {"case-changes": True, "journey-events": True, "outbound-messages": False}
@@ -262,3 +271,125 @@ def test_the_retention_timer_purges_the_service_bus_dead_letters_of_the_four_que
     assert set(namespace.receives) == set(names)
     assert connections == [connection, connection]  # the publisher's client, then the purge's own
     assert namespace.clients[1].closed and not namespace.clients[0].closed
+
+
+# --- ops erase: a person taken out of the dead letters (journey-rules.md §16) -----------------
+
+ALL_QUEUES = {
+    "case-changes": True,
+    "journey-events": True,
+    "outbound-messages": False,
+    "officer-tasks": False,
+}
+JANE = victim("P-1", email="jane.okafor@example.org", mobile="07700 900461") | {
+    "name": {"title": "Ms", "forename": "Jane", "surname": "Okafor"}
+}
+SAM = victim("P-2", email="sam.lee@example.org", mobile="07700 900982") | {
+    "name": {"title": "Mr", "forename": "Sam", "surname": "Lee"}
+}
+JANES = ("Jane", "Okafor", "jane.okafor@example.org", "07700 900461", "ring me after six")
+SAMS = ("Sam", "Lee", "sam.lee@example.org", "07700 900982")
+AT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
+
+
+def _erase_namespace(**fake: Any) -> FakeNamespace:
+    both = niche_change(occurrence("2026-01-10T09:00:00Z", victims=[JANE, SAM]))
+    sams = niche_change(occurrence("2026-01-10T09:00:00Z", ref="HU/000002/26", victims=[SAM]))
+    wrote = MessageToOfficer(
+        event_id="w-1",
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        text="Please ring me after six",
+        at=AT,
+    )
+    task = NoticeTask(
+        task_id="T-1",
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        duties=[],
+        reason="victim_message:w-1",
+        assignee="104233",
+        created_at=AT,
+        note="Please ring me after six",
+    )
+    notice = TaskNotice(kind="task", task=task)
+    ids_only = OutboundMessage(
+        message_key="HU/000001/26:P-1:ack:email",
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        duties=["ack"],
+        template="acknowledgement",
+        channel="email",
+        decided_at=AT,
+    )
+    return FakeNamespace(
+        {
+            "case-changes": [DeadLetter("c-1", 3, both.case.model_dump_json(), session_id="HU/000001/26")],
+            "journey-events": [
+                DeadLetter("e-both", 11, both.model_dump_json(), session_id="HU/000001/26"),
+                DeadLetter("e-wrote", 12, wrote.model_dump_json(), session_id="HU/000001/26"),
+                DeadLetter("e-sams", 13, sams.model_dump_json(), session_id="HU/000002/26"),
+            ],
+            "outbound-messages": [DeadLetter("m-1", 5, ids_only.model_dump_json())],
+            "officer-tasks": [DeadLetter("T-1:task", 6, notice.model_dump_json())],
+        },
+        **fake,
+    )
+
+
+def _scrub(body: str) -> str | None:
+    return scrub_message(body, {"P-1"})
+
+
+@pytest.mark.parametrize("lapse_after", [None, 1], ids=["locks-hold", "locks-lapse"])
+def test_erase_replaces_each_dead_letter_naming_the_person_by_a_copy_without_them(
+    lapse_after: int | None,
+) -> None:
+    namespace = _erase_namespace(batch=2, lapse_after=lapse_after)
+    before = {name: {m.message_id: m.body_text for m in dead} for name, dead in namespace.dead.items()}
+
+    assert ServiceBusDeadLetters(namespace.client(), ALL_QUEUES).rewrite(_scrub) == (3, 1)
+
+    # Sent again to its queue as a replay is: a fresh id, its session, its trace, not the dead-letter reason.
+    copies = {m.message_id: m for sent in namespace.sent.values() for m in sent}
+    assert sorted(copies) == ["T-1:task#replay-6", "c-1#replay-3", "e-both#replay-11"]
+    assert [m.message_id for m in namespace.sent["journey-events"]] == ["e-both#replay-11"]
+    assert copies["e-both#replay-11"].session_id == "HU/000001/26"
+    assert copies["c-1#replay-3"].session_id == "HU/000001/26"
+    assert copies["T-1:task#replay-6"].session_id is None
+    assert all(m.application_properties == {"traceparent": TRACE[b"traceparent"]} for m in copies.values())
+    bodies = {key: sent_body(m) for key, m in copies.items()}
+    for body in bodies.values():
+        assert [part for part in JANES if part in body] == []
+    # What else they held is still there: the other victim, the task (to be mailed without the note).
+    resolved = ResolvedCaseChange.model_validate_json(bodies["e-both#replay-11"])
+    assert resolved.case.niche is not None and [v.person_id for v in resolved.case.niche.victims] == ["P-2"]
+    assert all(part in bodies["c-1#replay-3"] for part in SAMS)
+    kept_task = TaskNotice.model_validate_json(bodies["T-1:task#replay-6"]).task
+    assert (kept_task.task_id, kept_task.person_id, kept_task.note) == ("T-1", "P-1", None)
+
+    # The originals are gone (what they wrote, wholly theirs, with no copy); the rest are untouched.
+    left = {name: {m.message_id: m.body_text for m in dead} for name, dead in namespace.dead.items()}
+    assert left == {
+        "case-changes": {},
+        "journey-events": {"e-sams": before["journey-events"]["e-sams"]},
+        "outbound-messages": before["outbound-messages"],  # ids only: nothing of theirs to take out
+        "officer-tasks": {},
+    }
+    assert all(m.lock is None for dead in namespace.dead.values() for m in dead)  # abandoned, not held
+
+    # A second erasure finds nothing more, and sends nothing.
+    assert ServiceBusDeadLetters(namespace.client(), ALL_QUEUES).rewrite(_scrub) == (0, 0)
+    assert sum(len(sent) for sent in namespace.sent.values()) == 3
+
+
+def test_a_copy_that_fails_again_comes_back_to_the_dead_letters_without_them() -> None:
+    """The copy goes through the step again; dead-lettered once more, it is the scrubbed body."""
+    namespace = _erase_namespace()
+    ServiceBusDeadLetters(namespace.client(), ALL_QUEUES).rewrite(_scrub)
+    (copy,) = namespace.sent["journey-events"]
+    namespace.dead["journey-events"].append(
+        DeadLetter(str(copy.message_id), 40, sent_body(copy), session_id=copy.session_id)
+    )
+    assert ServiceBusDeadLetters(namespace.client(), ALL_QUEUES).rewrite(_scrub) == (0, 0)
+    assert namespace.left("journey-events") == ["e-sams", "e-both#replay-11"]
