@@ -260,11 +260,15 @@ def build_feeds(settings: Settings) -> dict[str, FeedReader]:
 
 
 def build_publisher(settings: Settings, clock: Clock) -> QueuePublisher:
-    """Service Bus when the settings name it, else the embedded SQLite queues of the data folder."""
+    """Service Bus when the settings name it, else the embedded SQLite queues of the data folder.
+    Either purges its queues' dead letters for the retention timer (``PurgesDeadLetters``)."""
+    queues = [config.name for config in queue_configs(settings)]
     if settings.ServiceBusConnection:
-        return ServiceBusPublisher.from_connection_string(settings.ServiceBusConnection)
+        return ServiceBusPublisher.from_connection_string(settings.ServiceBusConnection, queues)
     if settings.ServiceBusConnection__fullyQualifiedNamespace:
-        return ServiceBusPublisher.from_namespace(settings.ServiceBusConnection__fullyQualifiedNamespace)
+        return ServiceBusPublisher.from_namespace(
+            settings.ServiceBusConnection__fullyQualifiedNamespace, queues
+        )
     return embedded_queues(settings, clock)
 
 

@@ -5,21 +5,71 @@ the ``message_id`` (duplicate detection drops a redelivered step's re-sends), th
 ``session_id`` (the crime reference: one crime at a time, in order), a
 ``scheduled_enqueue_time_utc`` when it is a deferral, check-in or deadline check,
 and application properties (the trace context).
+
+The publisher also purges the queues' dead letters for the retention timer
+(journey-rules.md §16), on a client of its own: the SDK's clients are not to be
+shared between threads, and the triggers' steps send on the publisher's meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
-from datetime import UTC
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
-from azure.servicebus.exceptions import MessageSizeExceededError
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from azure.servicebus.exceptions import MessageLockLostError, MessageSizeExceededError
 
 from shared.ports import OutgoingMessage
 
 CONTENT_TYPE = "application/json"
+PAGE = 100  # dead letters per receive
+WAIT_SECONDS = 5.0  # how long a receive waits for more before the sub-queue counts as drained
+
+
+def settle_dead_letters(client: Any, queue: str, take: Callable[[Any], bool]) -> None:
+    """Receive each dead letter of ``queue`` (peek-lock) and complete those ``take`` says yes to (it
+    may send something first); the others are held, and abandoned at the end, untouched, so none is
+    received twice. One whose lock lapses while it is held (the queue's lock duration) is free
+    again: it comes round once more and is judged again, and abandoning its lapsed lock is a no-op."""
+    held: list[Any] = []
+    with client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
+        try:
+            while batch := receiver.receive_messages(max_message_count=PAGE, max_wait_time=WAIT_SECONDS):
+                for message in batch:
+                    if take(message):
+                        receiver.complete_message(message)
+                    else:
+                        held.append(message)
+        finally:
+            for message in held:
+                with contextlib.suppress(MessageLockLostError):
+                    receiver.abandon_message(message)
+
+
+def purge_dead_letters(client: Any, queue: str, before: datetime) -> int:
+    """Complete the dead letters of ``queue`` enqueued before ``before``; how many.
+
+    The SDK gives no time of dead-lettering, so a dead letter is judged by when it was
+    enqueued (for a scheduled message, when it fell due): the pipeline's messages are
+    dead-lettered within minutes of that, after their deliveries fail, and one that
+    expired unconsumed (its time to live) goes at the first run after it was set aside.
+    """
+    purged = 0
+
+    def old(message: Any) -> bool:
+        nonlocal purged
+        at = message.enqueued_time_utc
+        if at is None or at >= before:
+            return False
+        purged += 1
+        return True
+
+    settle_dead_letters(client, queue, old)
+    return purged
 
 
 def to_service_bus(message: OutgoingMessage) -> ServiceBusMessage:
@@ -36,23 +86,52 @@ def to_service_bus(message: OutgoingMessage) -> ServiceBusMessage:
 
 
 class ServiceBusPublisher:
-    """A QueuePublisher on a Service Bus namespace."""
+    """A QueuePublisher on a Service Bus namespace; the purger of its queues' dead letters.
 
-    def __init__(self, client: ServiceBusClient) -> None:
+    ``queues`` are the queues whose dead letters ``purge_dead_letters`` goes through, and
+    ``connect`` opens the client it does it on; without them (a test's publisher) there are none.
+    """
+
+    def __init__(
+        self,
+        client: ServiceBusClient,
+        queues: Sequence[str] = (),
+        connect: Callable[[], ServiceBusClient] | None = None,
+    ) -> None:
+        if queues and connect is None:
+            raise ValueError("purging the queues' dead letters needs a way to connect")
         self._client = client
+        self._queues = tuple(queues)
+        self._connect = connect
         self._senders: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_connection_string(cls, connection_string: str) -> ServiceBusPublisher:
-        return cls(ServiceBusClient.from_connection_string(connection_string))
+    def from_connection_string(
+        cls, connection_string: str, queues: Sequence[str] = ()
+    ) -> ServiceBusPublisher:
+        connect = partial(ServiceBusClient.from_connection_string, connection_string)
+        return cls(connect(), queues, connect)
 
     @classmethod
-    def from_namespace(cls, fully_qualified_namespace: str) -> ServiceBusPublisher:
+    def from_namespace(
+        cls, fully_qualified_namespace: str, queues: Sequence[str] = ()
+    ) -> ServiceBusPublisher:
         """In Azure: the namespace host name and the function's managed identity."""
         from azure.identity import DefaultAzureCredential
 
-        return cls(ServiceBusClient(fully_qualified_namespace, DefaultAzureCredential()))
+        connect = partial(ServiceBusClient, fully_qualified_namespace, DefaultAzureCredential())
+        return cls(connect(), queues, connect)
+
+    def purge_dead_letters(self, before: datetime) -> int:
+        """Complete every queue's dead letters enqueued before ``before``; how many (the retention timer)."""
+        if self._connect is None or not self._queues:
+            return 0
+        client = self._connect()
+        try:
+            return sum(purge_dead_letters(client, queue, before) for queue in self._queues)
+        finally:
+            client.close()
 
     def _sender(self, queue: str) -> Any:
         with self._lock:

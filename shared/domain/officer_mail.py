@@ -189,6 +189,10 @@ def assignee_in_words(task: NoticeTask, policy: Policy) -> str:
     return f"officer {task.assignee}, sent to {team} as no work address was known"
 
 
+# A task made from the recipient's page, by its reason: what the officer is given.
+_FROM_PAGE = {"victim_message": "message", "preferences_changed_on_page": "choices"}
+
+
 @dataclass(frozen=True)
 class RenderedOfficerMail:
     subject: str
@@ -217,8 +221,9 @@ def mail_context(
         ],
         "reason": reason_in_words(task.reason, person, policy),
         "escalation": task.reason == "deadline_breached",
-        # From the recipient's page: their message, or what they changed (journey-rules.md §13).
-        "from_page": task.reason.partition(":")[0] in ("victim_message", "preferences_changed_on_page"),
+        # From the recipient's page: their message, or what they changed (journey-rules.md §13). A
+        # reminder carries neither (it waits days on the queue): it says where they are instead.
+        "from_page": _FROM_PAGE.get(task.reason.partition(":")[0]),
         "message": task.note if task.reason.startswith("victim_message") else None,
         "changed": choices_in_words(task.note)
         if task.reason.startswith("preferences_changed_on_page")

@@ -6,10 +6,17 @@ their quarantined records go, and they are taken out of every message on the que
 among the dead letters (a message that is wholly theirs, such as what they wrote to their
 officer, goes). ``outbox.jsonl`` and ``officer-mail.jsonl`` stand for what the providers were
 given, which is not our store, and are left as they are.
+
+With Service Bus configured, its dead letters are gone through instead of the run folder's
+queues (``ServiceBusDeadLetters.rewrite``); the messages waiting on its queues cannot be
+rewritten, and the summary says so: they are consumed within minutes, nothing moves an erased
+journey or is sent for it, and the one that waits for days, a task's reminder, carries nothing
+the person wrote.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.adapters.table_layout import JOURNEYS, QUARANTINE
@@ -28,6 +35,7 @@ class Erasure:
     quarantined: int = 0
     messages_rewritten: int = 0
     messages_removed: int = 0
+    on_service_bus: bool = False  # the dead letters of the Service Bus queues, not the run folder's
 
     def lines(self) -> list[str]:
         found = [
@@ -40,13 +48,24 @@ class Erasure:
         newly = sum(1 for e in self.partitions if e.journey)
         earlier = len(self.partitions) - newly
         before = f" ({earlier} already {'was' if earlier == 1 else 'were'})" if earlier else ""
+        rewritten = self.messages_rewritten
+        if self.on_service_bus:
+            messages = (
+                f"{rewritten} Service Bus dead letter{'s' if rewritten != 1 else ''} sent again to "
+                f"{'their queues' if rewritten != 1 else 'its queue'} without them, {self.messages_removed} "
+                "removed; messages waiting on the Service Bus queues cannot be rewritten: they are consumed "
+                "within minutes, and nothing moves an erased journey or is sent for it"
+            )
+        else:
+            messages = (
+                f"{rewritten} queued or dead-lettered message{'s' if rewritten != 1 else ''} rewritten "
+                f"without them, {self.messages_removed} removed"
+            )
         return [
             *found,
             f"{newly} journey{'s' if newly != 1 else ''} of person {self.person_id} erased"
             f"{before}; {self.quarantined} quarantined record"
-            f"{'s' if self.quarantined != 1 else ''} removed; {self.messages_rewritten} queued or "
-            f"dead-lettered message{'s' if self.messages_rewritten != 1 else ''} rewritten without them, "
-            f"{self.messages_removed} removed",
+            f"{'s' if self.quarantined != 1 else ''} removed; {messages}",
         ]
 
 
@@ -57,17 +76,13 @@ def erase(context: Context, person_id: str, reason: str) -> Erasure:
         raise OpsError("--person needs a person id")
     if not reason:
         raise OpsError("--reason needs the reason for the erasure (kept in the access log)")
-    if context.settings.uses_service_bus():
-        raise OpsError(
-            "erase reaches the run folder's queues only; with Service Bus configured, its queues and "
-            "dead letters are not searched (see docs/operations.md, 'Erasing a person')"
-        )
     tables = context.tables
     now = context.clock.now()
     partitions = sorted({e.partition_key for e in tables.with_row_key(JOURNEYS, person_id)})
     services = context.services()
     quarantined = quarantined_of(tables.export(QUARANTINE), [person_id], services.blobs)
-    broker = context.broker  # the run folder's queues (a clear error if it has none)
+    service_bus = context.settings.uses_service_bus()
+    broker = None if service_bus else context.broker  # the run folder's queues (a clear error if none)
     # Kept first: an erasure that fails half-way is still on record (and safe to run again).
     for partition in partitions or ["-"]:
         access_log.record(tables, "erase", partition, person_id, reason, now)
@@ -77,7 +92,22 @@ def erase(context: Context, person_id: str, reason: str) -> Erasure:
     for row in quarantined:
         remove_quarantined(row, tables, services.blobs)
     done.quarantined = len(quarantined)
-    done.messages_rewritten, done.messages_removed = broker.rewrite(
-        lambda body: scrub_message(body, {person_id})
-    )
+
+    def scrub(body: str) -> str | None:
+        return scrub_message(body, {person_id})
+
+    if broker is not None:
+        done.messages_rewritten, done.messages_removed = broker.rewrite(scrub)
+    else:
+        done.on_service_bus = True
+        done.messages_rewritten, done.messages_removed = _service_bus_dead_letters(context, scrub)
     return done
+
+
+def _service_bus_dead_letters(context: Context, scrub: Callable[[str], str | None]) -> tuple[int, int]:
+    """The person taken out of the Service Bus queues' dead letters: (rewritten, removed)."""
+    dead_letters = context.service_bus_dead_letters()
+    try:
+        return dead_letters.rewrite(scrub)
+    finally:
+        dead_letters.client.close()

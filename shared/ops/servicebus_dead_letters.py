@@ -1,29 +1,32 @@
-"""Dead letters of the Service Bus queues in Azure: list them (never their bodies) and replay them.
+"""Dead letters of the Service Bus queues in Azure: list them (never their bodies), replay them,
+and take an erased person out of them.
 
 The same commands as the embedded queues' (shared/ops/dead_letters.py), on each queue's
 dead-letter sub-queue. Listing peeks, so it locks and changes nothing. A replay receives
 the dead letters (peek-lock), sends a copy of each chosen one to its queue under a fresh
 message id (the original id would be dropped by duplicate detection), keeping its
 session (the crime reference: one crime at a time, in order), application properties
-(the trace context) and content type, and only then completes the dead letter. A crash
-in between leaves the dead letter to be replayed again, which the idempotent steps
-absorb. Dead letters received but not chosen are abandoned: they stay where they were.
+(the trace context, not the reason Service Bus added when it set the message aside) and
+content type, and only then completes the dead letter. A crash in between leaves the dead
+letter to be replayed again, which the idempotent steps absorb. Dead letters received but
+not chosen are abandoned: they stay where they were.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 
-from shared.adapters.servicebus import CONTENT_TYPE
+from shared.adapters.servicebus import CONTENT_TYPE, PAGE, settle_dead_letters
 from shared.ops.context import OpsError
 from shared.ops.dead_letters import REPLAY_MARK, Replayed
 
-PAGE = 100  # messages per peek or receive
-WAIT_SECONDS = 5.0  # how long a receive waits for more before the sub-queue counts as drained
+# What Service Bus adds to a message's application properties as it dead-letters it: not the
+# message's own, and the description may quote what the failing step said.
+DEAD_LETTER_PROPERTIES = frozenset({"DeadLetterReason", "DeadLetterErrorDescription"})
 
 
 class ServiceBusClientLike(Protocol):
@@ -48,8 +51,9 @@ def _body(message: Any) -> bytes | str:
 
 
 def _properties(message: Any) -> dict[str | bytes, Any]:
+    """The message's own application properties (the trace context), as it was sent."""
     found: Mapping[Any, Any] = message.application_properties or {}
-    return {_text(key): value for key, value in found.items()}
+    return {_text(key): value for key, value in found.items() if _text(key) not in DEAD_LETTER_PROPERTIES}
 
 
 def replay_id(message: Any) -> str:
@@ -115,25 +119,55 @@ class ServiceBusDeadLetters:
 
     def _replay_queue(self, name: str, message_id: str | None) -> list[Replayed]:
         done: list[Replayed] = []
-        held: list[Any] = []  # received, not chosen: abandoned at the end, so each is seen once
-        with self._receiver(name) as receiver, self.client.get_queue_sender(name) as sender:
-            try:
-                while batch := receiver.receive_messages(max_message_count=PAGE, max_wait_time=WAIT_SECONDS):
-                    for message in batch:
-                        if message_id is not None and _text(message.message_id) != message_id:
-                            held.append(message)
-                            continue
-                        done.append(self._resend(name, message, sender))
-                        receiver.complete_message(message)
-            finally:
-                for message in held:
-                    receiver.abandon_message(message)
+
+        def chosen(message: Any) -> bool:
+            if message_id is not None and _text(message.message_id) != message_id:
+                return False  # abandoned at the end, untouched
+            done.append(self._resend(name, message, sender))
+            return True
+
+        with self.client.get_queue_sender(name) as sender:
+            settle_dead_letters(self.client, name, chosen)
         return done
 
-    def _resend(self, name: str, message: Any, sender: Any) -> Replayed:
+    def rewrite(self, change: Callable[[str], str | None]) -> tuple[int, int]:
+        """Pass every queue's dead letters through ``change``, as the embedded queues' ``rewrite``
+        (``ops erase``): a dead letter cannot be changed where it is, so one given a new body is
+        replaced by a copy sent to its queue as ``replay`` sends it (a fresh id, its session and
+        properties) with that body, then completed: the idempotent steps absorb it, and if it
+        fails again it comes back to the dead letters as it is now. One given None is completed;
+        one left as it was is abandoned, untouched. Returns (rewritten, removed)."""
+        rewritten = removed = 0
+        for name in sorted(self.queues):
+            done = self._rewrite_queue(name, change)
+            rewritten, removed = rewritten + done[0], removed + done[1]
+        return rewritten, removed
+
+    def _rewrite_queue(self, name: str, change: Callable[[str], str | None]) -> tuple[int, int]:
+        rewritten = removed = 0
+
+        def changed(message: Any) -> bool:
+            nonlocal rewritten, removed
+            text = _text(_body(message))
+            body = change(text)
+            if body == text:
+                return False  # abandoned at the end, untouched
+            if body is None:
+                removed += 1
+            else:
+                self._resend(name, message, sender, body)
+                rewritten += 1
+            return True
+
+        with self.client.get_queue_sender(name) as sender:
+            settle_dead_letters(self.client, name, changed)
+        return rewritten, removed
+
+    def _resend(self, name: str, message: Any, sender: Any, body: str | None = None) -> Replayed:
+        """A copy of the dead letter (with ``body`` instead of its own, if given) sent to its queue."""
         fresh = replay_id(message)
         copy = ServiceBusMessage(
-            _body(message),
+            _body(message) if body is None else body,
             message_id=fresh,
             session_id=message.session_id if self.queues[name] else None,
             application_properties=_properties(message) or None,

@@ -63,7 +63,10 @@ def _task_notices(task: OfficerTask, journey: Journey) -> list[Emit]:
     )
     emits = [Emit("officer_tasks", OutgoingMessage(notice.model_dump_json(), notice.key))]
     if task.due_by is not None:
-        reminder = TaskNotice.model_validate(notice.model_dump() | {"kind": "reminder"})
+        # Scheduled for days, where an erasure cannot reach it on Service Bus: without the note (what
+        # the person wrote or chose), which a supervisor's reminder does not show anyway.
+        unwritten = notice.task.model_dump() | {"note": None}
+        reminder = TaskNotice.model_validate(notice.model_dump() | {"kind": "reminder", "task": unwritten})
         emits.append(
             Emit(
                 "officer_tasks",

@@ -91,6 +91,9 @@ class SendNeeds(JourneyNeeds, Protocol):
 
 class NotifyNeeds(Committing, Protocol):
     @property
+    def journeys(self) -> JourneyRepository: ...
+
+    @property
     def notifier(self) -> TaskNotifier: ...
 
     @property

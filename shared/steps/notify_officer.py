@@ -3,7 +3,8 @@
 A ``task`` notice is mailed at once to the assignee's work address, or to the policy's
 team mailbox when there is none (or it is not a usable address). A ``reminder``
 notice arrives at the task's due time: if the Tasks row is still open then, it is
-mailed to the policy's supervisor mailbox; if it is closed, nothing is sent.
+mailed to the policy's supervisor mailbox; if it is closed, nothing is sent. Nothing
+is sent for a person whose journey was erased (journey-rules.md §16).
 
 Exactly once, as send_message does it: the OfficerMail ledger row (PartitionKey the
 crime reference, RowKey ``<task id>:<kind>``) is claimed before the notifier is
@@ -70,6 +71,12 @@ def notify_officer(
     ledger = tables.get(OFFICER_MAIL, task.crime_reference, notice.key)
     if ledger is not None and ledger.properties.get("status") in FINISHED:
         return result  # an earlier delivery finished it
+    read = services.journeys.get(task.crime_reference, task.person_id)
+    if read is not None and read.journey.erased_at is not None:
+        # Erased (journey-rules.md §16): nothing is sent for them, a task in flight or its reminder.
+        erased = {"status": "not_sent", "kind": notice.kind, "reason": "erased", "decided_at": now}
+        result.writes.append(Write(OFFICER_MAIL, Entity(task.crime_reference, notice.key, erased)))
+        return apply(result, services)
 
     recipient: Recipient
     if notice.kind == "reminder":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,94 @@ def test_after_erase_no_byte_of_the_person_is_left_in_table_storage(
     after = _stored(remote)
     assert _left_in(after, _own(people, victim) | _own(people, caller)) == []
     assert len(after) > 0.8 * len(before)  # everyone else's data is still there
+
+
+def _niche_records(feeds: Path) -> list[dict[str, Any]]:
+    """The feed's Niche records that validate, in order."""
+    from shared.contracts.feeds import NicheOccurrence
+
+    found = []
+    for line in (feeds / "niche.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            NicheOccurrence.model_validate_json(line)
+        except ValueError:
+            continue
+        found.append(json.loads(line))
+    return found
+
+
+def test_erase_with_service_bus_configured_takes_the_person_out_of_its_dead_letters(
+    run_in_table_storage: tuple[Path, AzureTableStore],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`ops erase` with ServiceBusConnection set: the tables as without it, then each queue's dead
+    letters (a fake client for the namespace: no emulator here), and a summary that says what it
+    cannot reach."""
+    from azure.servicebus import ServiceBusClient
+
+    from shared.contracts.messages import MessageToOfficer
+    from tests.builders import niche_change
+    from tests.servicebus_fake import DeadLetter, FakeNamespace, sent_body
+
+    folder, remote = run_in_table_storage
+    feeds = folder.parent / "feeds"
+    person, _, people = _chosen(folder, feeds)
+    own = _own(people, person)
+    records = _niche_records(feeds)
+    theirs = [r for r in records if any(v["person_id"] == person for v in r["victims"])][-1]
+    other = next(r for r in records if r["crime_reference"] != theirs["crime_reference"])
+    reference = theirs["crime_reference"]
+    wrote = MessageToOfficer(
+        event_id="w-1",
+        crime_reference=reference,
+        person_id=person,
+        text="Please ring me after six",
+        at=datetime(2026, 1, 10, 9, 0, tzinfo=UTC),
+    )
+    namespace = FakeNamespace(
+        {
+            "case-changes": [
+                DeadLetter("c-theirs", 1, niche_change(theirs).case.model_dump_json(), session_id=reference),
+                DeadLetter(
+                    "c-other",
+                    2,
+                    niche_change(other).case.model_dump_json(),
+                    session_id=other["crime_reference"],
+                ),
+            ],
+            "journey-events": [DeadLetter("w-1", 3, wrote.model_dump_json(), session_id=reference)],
+            "outbound-messages": [],
+            "officer-tasks": [],
+        }
+    )
+    untouched = namespace.dead["case-changes"][1].body_text
+    assert _left_in(namespace.dead["case-changes"][0].body_text, own), "the dead letter names them"
+    connection = "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
+    monkeypatch.setenv("ServiceBusConnection", connection)
+    monkeypatch.setattr(
+        ServiceBusClient, "from_connection_string", staticmethod(lambda _: namespace.client())
+    )
+
+    code, out, err = ops(capsys, "erase", "--person", person, "--reason", "request ER-9", "--data", folder)
+
+    assert code == 0, err
+    assert "journey erased" in out
+    assert out.splitlines()[-1].endswith(
+        "; 1 Service Bus dead letter sent again to its queue without them, 1 removed; messages waiting"
+        " on the Service Bus queues cannot be rewritten: they are consumed within minutes, and nothing"
+        " moves an erased journey or is sent for it"
+    )
+    assert _left_in(out + err, own) == []
+    (copy,) = namespace.sent["case-changes"]
+    assert (copy.message_id, copy.session_id) == ("c-theirs#replay-1", reference)
+    body = sent_body(copy)
+    assert _left_in(body, own) == []
+    assert all(v["person_id"] in body for v in theirs["victims"] if v["person_id"] != person)
+    assert [(m.message_id, m.body_text) for m in namespace.dead["case-changes"]] == [("c-other", untouched)]
+    assert namespace.dead["journey-events"] == [] and namespace.sent["journey-events"] == []
+    assert _left_in(_stored(remote), own) == []
+    assert namespace.clients and all(client.closed for client in namespace.clients)
 
 
 # --- the retention timer ------------------------------------------------------------------------

@@ -209,6 +209,60 @@ def test_an_open_task_at_its_due_time_is_mailed_to_the_supervisor(services: Serv
     assert (mail["kind"], mail["to"], _at(mail["sent_at"])) == ("reminder", SUPERVISORS, DUE)
 
 
+WROTE = "He came back last night. Please ring me after 6pm, not before."
+
+
+@pytest.mark.parametrize(
+    ("reason", "note", "mail_says"),
+    [
+        ("victim_message:e-1", WROTE, WROTE),
+        ("preferences_changed_on_page:e-2", "channel=sms, frequency_days=14", "updates by text message"),
+    ],
+)
+def test_what_a_person_wrote_or_chose_goes_with_the_task_never_with_its_scheduled_reminder(
+    services: Services, reason: str, note: str, mail_says: str
+) -> None:
+    """A reminder waits on the queue until the task is due, days later, where an erasure cannot
+    reach it on Service Bus (journey-rules.md §16): it carries no note."""
+    task = _task(duties=[], reason=reason, note=note)
+    notices = _notices(_record(services, Decision(_journey(), tasks=[task])))
+
+    assert TaskNotice.model_validate_json(notices["T-1:task"].body).task.note == note
+    reminder = notices["T-1:reminder"]
+    assert reminder.scheduled_at == DUE
+    assert TaskNotice.model_validate_json(reminder.body).task.note is None
+    assert note not in reminder.body and mail_says not in reminder.body
+    notify_officer(notices["T-1:task"].body, services)
+    _clock(services).advance_to(DUE)
+    notify_officer(reminder.body, services)
+
+    told, reminded = _mails(services)
+    assert (told["kind"], reminded["kind"], reminded["to"]) == ("task", "reminder", SUPERVISORS)
+    assert mail_says in told["body"] and mail_says not in reminded["body"]
+    assert "in the mail that assigned the task; it is not repeated here." in reminded["body"]
+
+
+def test_nothing_is_mailed_for_a_person_erased_after_their_task_was_made(services: Services) -> None:
+    """A task notice still on the queue (or sent there again from the dead letters, without what
+    they wrote) and a scheduled reminder find the journey erased (journey-rules.md §16)."""
+    from shared.steps.retention import erase_in
+
+    task = _task(duties=[], reason="victim_message:e-1", note=WROTE)
+    notices = _notices(_record(services, Decision(_journey(), tasks=[task])))
+    assert services.journeys.get(DOMESTIC, "P-2201") is not None
+    erase_in(DOMESTIC, "P-2201", services, NOW, "request")
+
+    notify_officer(notices["T-1:task"].body, services)
+    _clock(services).advance_to(DUE)
+    notify_officer(notices["T-1:reminder"].body, services)
+
+    assert _mails(services) == []
+    for key in ("T-1:task", "T-1:reminder"):
+        ledger = services.tables.get(OFFICER_MAIL, DOMESTIC, key)
+        assert ledger is not None
+        assert (ledger.properties["status"], ledger.properties["reason"]) == ("not_sent", "erased")
+
+
 def test_a_notice_delivered_twice_mails_once(services: Services, caplog: pytest.LogCaptureFixture) -> None:
     notices = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
     caplog.set_level(logging.INFO, logger="victim_updates.events")

@@ -174,3 +174,47 @@ def test_real_namespace_dead_letters_are_listed_and_replayed_with_their_session(
             assert (again.message_id, again.session_id) == (replayed.new_message_id, session)
             receiver.complete_message(again)
         assert not [d for d in dead.peek("journey-events") if d.message_id == f"{session}-dl"]
+
+
+@pytest.mark.skipif(
+    not CONNECTION, reason="opt-in: set SERVICEBUS_TEST_CONNECTION to a namespace or the emulator"
+)
+def test_real_namespace_dead_letters_are_judged_by_enqueued_time_and_rewritten_by_erase() -> None:
+    """What the retention purge and `ops erase` rely on, touching only this test's own dead letter
+    (a purge would take every older dead letter of the queue, so it is not run here)."""
+    from shared.adapters.servicebus import settle_dead_letters
+    from shared.ops.servicebus_dead_letters import ServiceBusDeadLetters
+
+    assert CONNECTION is not None
+    session = f"TEST/{uuid.uuid4().hex[:8]}"
+    mine = f'{{"victims":[{{"person_id":"{session}-P1"}},{{"person_id":"{session}-P2"}}]}}'
+    sent_at = datetime.now(UTC)
+    publisher = ServiceBusPublisher.from_connection_string(CONNECTION)
+    publisher.send("journey-events", [OutgoingMessage(mine, f"{session}-dl", session_id=session)])
+    publisher.close()
+    client = ServiceBusClient.from_connection_string(CONNECTION)
+    with client:
+        with client.get_queue_receiver("journey-events", session_id=session, max_wait_time=15) as receiver:
+            (message,) = receiver.receive_messages(max_message_count=1, max_wait_time=15)
+            receiver.dead_letter_message(message, reason="TestReason", error_description="from the test")
+        seen: list[Any] = []
+
+        def look(dead: Any) -> bool:
+            if dead.message_id == f"{session}-dl":
+                seen.append(dead.enqueued_time_utc)
+            return False  # every dead letter abandoned, untouched
+
+        settle_dead_letters(client, "journey-events", look)
+        assert len(seen) == 1 and sent_at - timedelta(minutes=5) <= seen[0] <= datetime.now(UTC)
+
+        def erase_p1(body: str) -> str | None:
+            return body.replace(f'{{"person_id":"{session}-P1"}},', "") if body == mine else body
+
+        rewritten, removed = ServiceBusDeadLetters(client, {"journey-events": True}).rewrite(erase_p1)
+        assert (rewritten, removed) == (1, 0)
+        with client.get_queue_receiver("journey-events", session_id=session, max_wait_time=15) as receiver:
+            (copy,) = receiver.receive_messages(max_message_count=1, max_wait_time=15)
+            assert str(copy) == f'{{"victims":[{{"person_id":"{session}-P2"}}]}}'
+            assert copy.message_id.startswith(f"{session}-dl#replay-") and copy.session_id == session
+            assert b"DeadLetterReason" not in (copy.application_properties or {})
+            receiver.complete_message(copy)

@@ -88,6 +88,54 @@ def test_a_reminder_says_it_is_overdue_when_it_was_due_and_who_had_it() -> None:
 
 
 @pytest.mark.parametrize(
+    ("reason", "where"),
+    [
+        (
+            "victim_message:0123456789ab",
+            "Why an officer: the victim sent a message to their officer from their own page.\n"
+            "\n"
+            "What they wrote is in the mail that assigned the task; it is not repeated here.\n",
+        ),
+        (
+            "preferences_changed_on_page:0123456789ab",
+            "Why an officer: the victim changed how we contact them on their own page; please update the"
+            " record in Niche to match.\n"
+            "\n"
+            "What they chose is in the mail that assigned the task; it is not repeated here.\n",
+        ),
+    ],
+)
+def test_a_reminder_of_a_task_from_the_page_says_where_its_note_is_and_lists_no_empty_duties(
+    reason: str, where: str
+) -> None:
+    """The reminder is scheduled without the note (what they wrote or chose: journey-rules.md §16),
+    and such a task has no duties: the mail neither quotes the one nor heads an empty list."""
+    mail = render(notice("reminder", duties=[], reason=reason, note=None), "supervisor")
+    assert mail.text == (
+        "This officer task is overdue: it was due by 11:59pm on Tuesday 29 December 2026 and has not been"
+        " closed.\n"
+        "\n"
+        "It was assigned to officer 104233 (jo.bloggs@example.police.uk) on Friday 18 December 2026.\n"
+        "\n"
+        "Crime: HU/004512/26\n"
+        "Victim: person P-2201 in the record\n"
+        "\n" + where + "\n"
+        "Open the record:\n"
+        "https://niche.example.police.uk/occurrence/HU%2F004512%2F26\n"
+        "\n"
+        "Please make sure the victim is contacted now, in a way that is safe for them, and that a"
+        ' "victim contacted" update is recorded in Niche: that closes the task.\n'
+        "\n"
+        "Task T-0123456789abcdef. Sent by Victim Updates, Humberside Police.\n"
+    )
+    assert "<p>What they" in mail.html and "<ul>" not in mail.html
+
+
+def test_a_reminder_of_any_other_task_says_nothing_of_a_note() -> None:
+    assert "not repeated here" not in render(notice("reminder"), "supervisor").text
+
+
+@pytest.mark.parametrize(
     ("assignee", "email", "words"),
     [
         ("team", None, "the team mailbox (victim-updates-team@example.police.uk)"),
