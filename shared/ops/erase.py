@@ -6,6 +6,7 @@ their quarantined records go, and they are taken out of every message on the que
 among the dead letters (a message that is wholly theirs, such as what they wrote to their
 officer, goes). ``outbox.jsonl`` and ``officer-mail.jsonl`` stand for what the providers were
 given, which is not our store, and are left as they are.
+A run folder's other output files that can hold their data are written again from what is left.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from shared.adapters.table_layout import JOURNEYS, QUARANTINE
 from shared.domain.retention import scrub_message
+from shared.local.run import rewrite_outputs_after_erasure
 from shared.ops import access_log
 from shared.ops.context import Context, OpsError
 from shared.steps.retention import Erased, erase_in, quarantined_of
@@ -28,6 +30,7 @@ class Erasure:
     quarantined: int = 0
     messages_rewritten: int = 0
     messages_removed: int = 0
+    outputs: list[str] = field(default_factory=list)  # the run folder's files written again
 
     def lines(self) -> list[str]:
         found = [
@@ -47,6 +50,11 @@ class Erasure:
             f"{'s' if self.quarantined != 1 else ''} removed; {self.messages_rewritten} queued or "
             f"dead-lettered message{'s' if self.messages_rewritten != 1 else ''} rewritten without them, "
             f"{self.messages_removed} removed",
+            *(
+                [f"{', '.join(self.outputs)} of the run folder written again without them"]
+                if self.outputs
+                else []
+            ),
         ]
 
 
@@ -80,4 +88,5 @@ def erase(context: Context, person_id: str, reason: str) -> Erasure:
     done.messages_rewritten, done.messages_removed = broker.rewrite(
         lambda body: scrub_message(body, {person_id})
     )
+    done.outputs = rewrite_outputs_after_erasure(context.data, tables, broker, context.policy)
     return done
