@@ -64,12 +64,14 @@ class Recorded:
 
 @dataclass
 class Reply:
-    """What to answer: a status, a body (JSON-encoded unless bytes or str), headers, a delay."""
+    """What to answer: a status, a body (JSON-encoded unless bytes or str), headers, a delay;
+    ``chunked``: the body in chunks of 64 KiB with no Content-Length, as a server streaming it sends it."""
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    chunked: bool = False
 
 
 def _encode(body: Any) -> tuple[bytes, str]:
@@ -110,6 +112,14 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Content-Type": content_type, **reply.headers}
             for name, value in headers.items():
                 self.send_header(name, value)
+            if reply.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for start in range(0, len(payload), 64 * 1024):
+                    part = payload[start : start + 64 * 1024]
+                    self.wfile.write(b"%X\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+                return
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -421,12 +431,14 @@ class FeedStub(StubServer):
     """``GET /feed?modifiedSince=c<i>&limit=N`` -> ``{"items": items[i:i+N], "next": "c<i+n>"}``.
 
     Authentication: a bearer token from ``accepted_tokens`` or, when
-    ``api_key`` is set, that key in the ``api_key_header`` header.
+    ``api_key`` is set, that key in the ``api_key_header`` header. ``chunked``: pages are sent
+    in chunks with no Content-Length.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.items: list[Any] = []
+        self.chunked = False
         self.accepted_tokens: Callable[[], list[str]] = lambda: ["feed-token"]
         self.api_key_header = "Ocp-Apim-Subscription-Key"
         self.api_key: str | None = None
@@ -453,7 +465,7 @@ class FeedStub(StubServer):
         except (KeyError, ValueError):
             return Reply(400, {"error": "bad_request"})
         page = self.items[start : start + limit]
-        return Reply(body={"items": page, "next": f"c{start + len(page)}"})
+        return Reply(body={"items": page, "next": f"c{start + len(page)}"}, chunked=self.chunked)
 
 
 # --- Fixtures --------------------------------------------------------------------------------

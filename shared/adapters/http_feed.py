@@ -20,9 +20,22 @@ A page that cannot be had after the bounded retries, or that is not a JSON
 object with an ``items`` list, raises FeedUnavailable — after the earlier pages'
 items have been yielded, so the caller can keep what it processed.
 
-A page is read as a stream and at most ``max_page_bytes`` of it (``MAX_PAGE_BYTES``, 4 MiB,
-unless set): a larger one raises FeedUnavailable naming the feed and the limit, before any of
-its items is yielded, so the cursor stays where it was.
+Size: a page is read as a stream, and at most ``max_page_bytes`` of it (``MAX_PAGE_BYTES``,
+4 MiB): a larger page is not read on but asked for again from the same cursor with half the
+``limit``, down to one record, so that one large record stops neither the records around it nor
+the feed. A page of one record may be larger, up to ``max_record_page_bytes``
+(``MAX_RECORD_PAGE_BYTES``, 16 MiB), and is read as any page; ingest quarantines a record over
+``MAX_RECORD_BYTES`` (200 KiB) by reference. A record larger still is passed over unread: its page
+is read through in bounded memory for its ``next`` cursor only (``shared/adapters/json_outline.py``)
+and the reader yields in its place, positioned at that ``next``, the small line
+``{"$unread_record": {"position", "page_bytes", "limit_bytes"}}``, which the feed contracts refuse
+with the reason "record larger than N bytes at position P", so ingest quarantines it (a row of a
+few hundred bytes, none of the record's content) and the cursor moves past it. That is the one
+record the service does not get; the quarantine row says where the force finds it. Reading
+through stops at ``max_passed_over_bytes`` (``MAX_PASSED_OVER_BYTES``, 1 GiB): a page larger than
+that, or one the server sends for ``limit=1`` with more than one record in it (a server ignoring
+``limit`` cannot be split), raises FeedUnavailable naming the feed, the cursor and the limit, and
+the cursor stays where it was. Log lines give cursors and sizes only, never a record.
 
 ``now`` is ignored: a live feed only shows what has already happened.
 """
@@ -49,17 +62,35 @@ from shared.adapters.http import (
     require_secure_url,
     send_with_retries,
 )
+from shared.adapters.json_outline import JsonOutline, OutlineTooLarge
+from shared.contracts.feeds import unread_record
 from shared.ports import FeedLine
 
 logger = logging.getLogger(__name__)
 
 # The most of one page's body a reader reads (a page of 100 records is a few hundred KiB).
 MAX_PAGE_BYTES = 4 * 1024 * 1024
+# A page of one record may be this large and is still read whole. A record over MAX_RECORD_BYTES is
+# only quarantined by reference, so reading it whole buys its quarantine row a digest and first
+# characters; the reader and ingest hold it several times over meanwhile (the body, the parsed page,
+# the compact line, ingest's own parse). Measured through both: a 15 MiB record of one long text
+# peaks at 75 MiB, one of 150,000 small objects at 260 MiB, of an instance's 2,048 MB
+# (instanceMemoryMB in infra/bicep/main.bicep) shared with the other invocations; 64 MiB would
+# risk a gigabyte. A record passed over (below) costs under 1 MiB whatever its size.
+MAX_RECORD_PAGE_BYTES = 16 * 1024 * 1024
+# A page of one record larger than the above is read through for its next cursor in bounded memory,
+# at 10 to 150 MB/s depending on its shape: this many bytes take at most about 90 s of a tick's
+# 10 minutes. A page that does not end by then is not a record but a broken export or a stream.
+MAX_PASSED_OVER_BYTES = 1024 * 1024 * 1024
 _CHUNK = 64 * 1024
 
 
 class FeedUnavailable(ports.FeedUnavailable):
     """A feed page could not be read (after retries) or made no sense; earlier pages stand."""
+
+
+class _PageTooLarge(Exception):
+    """A page of more than one record is larger than ``max_page_bytes``: asked again, smaller."""
 
 
 AuthHeaders = Callable[[], Mapping[str, str]]
@@ -122,12 +153,16 @@ class HttpFeedReader:
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         max_page_bytes: int = MAX_PAGE_BYTES,
+        max_record_page_bytes: int = MAX_RECORD_PAGE_BYTES,
+        max_passed_over_bytes: int = MAX_PASSED_OVER_BYTES,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        if max_page_bytes < 1:
-            raise ValueError("max_page_bytes must be at least 1")
+        if not 1 <= max_page_bytes <= max_record_page_bytes <= max_passed_over_bytes:
+            raise ValueError("need 1 <= max_page_bytes <= max_record_page_bytes <= max_passed_over_bytes")
         self.max_page_bytes = max_page_bytes
+        self.max_record_page_bytes = max_record_page_bytes
+        self.max_passed_over_bytes = max_passed_over_bytes
         self.url = require_secure_url(url, "the feed URL")
         self.auth = auth
         self.page_size = page_size
@@ -149,7 +184,7 @@ class HttpFeedReader:
         request_cursor = cursor or ""
         remaining = limit
         while remaining > 0:
-            items, next_cursor = self._page(request_cursor, min(self.page_size, remaining))
+            items, next_cursor = self._page_that_fits(request_cursor, min(self.page_size, remaining))
             if not items:
                 return
             last = len(items) - 1
@@ -162,6 +197,15 @@ class HttpFeedReader:
                 )
                 return
             request_cursor = next_cursor
+
+    def _page_that_fits(self, request_cursor: str, size: int) -> tuple[list[Any], str]:
+        """The page at the cursor, asked for again with half the limit while it is too large."""
+        while True:
+            try:
+                return self._page(request_cursor, size)
+            except _PageTooLarge as too_large:
+                size = max(1, size // 2)
+                logger.warning("%s; asking again with %s=%d", too_large, self.limit_param, size)
 
     def _page(self, request_cursor: str, size: int) -> tuple[list[Any], str]:
         params = {self.limit_param: str(size)}
@@ -189,43 +233,103 @@ class HttpFeedReader:
                 message = f"{what}: HTTP {response.status_code}" + (f" ({code})" if code else "")
                 logger.error("%s", message)
                 raise FeedUnavailable(message)
-            raw = self._body(response, what)
+            limit = self.max_page_bytes if size > 1 else self.max_record_page_bytes
+            try:
+                raw, rest = self._body(response, limit)
+                if rest is not None and size > 1:
+                    raise _PageTooLarge(f"{what}: the page is larger than the {limit}-byte limit")
+                if rest is not None:
+                    return self._passed_over(self._outline(raw, rest, what), request_cursor, what)
+            except requests.RequestException as exc:
+                raise FeedUnavailable(f"{what}: the page could not be read ({type(exc).__name__})") from exc
             try:
                 body = json.loads(raw)
             except ValueError:
                 body = _NOT_JSON
         if body is _NOT_JSON:
             raise FeedUnavailable(f"{what}: the page is not JSON")
+        items = self._items(body, what)
+        if not items:
+            return [], request_cursor
+        return items, self._next(body, what)
+
+    @staticmethod
+    def _items(body: Any, what: str) -> list[Any]:
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise FeedUnavailable(f'{what}: the page is not an object with an "items" list')
-        if not items:
-            return [], request_cursor
+        return items
+
+    @staticmethod
+    def _next(body: dict[str, Any], what: str) -> str:
         next_cursor = body.get("next")
         if isinstance(next_cursor, int) and not isinstance(next_cursor, bool):
             next_cursor = str(next_cursor)
         if not isinstance(next_cursor, str) or not next_cursor:
             raise FeedUnavailable(f'{what}: a page with items has no "next" cursor')
-        return items, next_cursor
+        return next_cursor
 
-    def _body(self, response: requests.Response, what: str) -> bytes:
-        """The page's body, read until it ends or passes ``max_page_bytes`` (then FeedUnavailable)."""
-        limit = self.max_page_bytes
-        too_big = f"{what}: the page is larger than the {limit}-byte limit; not read"
+    @staticmethod
+    def _body(response: requests.Response, limit: int) -> tuple[bytearray, Iterator[bytes] | None]:
+        """The page's body and None when it ends within ``limit`` bytes; else what was read of it
+        (nothing, when its declared length says so at once) and the rest of the stream."""
+        chunks = response.iter_content(_CHUNK)
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            logger.error("%s", too_big)
-            raise FeedUnavailable(too_big)
         body = bytearray()
+        if declared.isdigit() and int(declared) > limit:
+            return body, chunks
+        for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                return body, chunks
+        return body, None
+
+    def _outline(self, head: bytearray, rest: Iterator[bytes], what: str) -> JsonOutline:
+        """A page of one record too large to hold, read through for its outline (bounded memory)."""
+        outline = JsonOutline()
         try:
-            for chunk in response.iter_content(_CHUNK):
-                body += chunk
-                if len(body) > limit:
-                    logger.error("%s", too_big)
-                    raise FeedUnavailable(too_big)
-        except requests.RequestException as exc:
-            raise FeedUnavailable(f"{what}: the page could not be read ({type(exc).__name__})") from exc
-        return bytes(body)
+            outline.feed(head)
+            del head
+            for chunk in rest:
+                outline.feed(chunk)
+                if outline.bytes_read > self.max_passed_over_bytes:
+                    message = (
+                        f"{what}: the page is larger than {self.max_passed_over_bytes} bytes, the most "
+                        "read through to pass over one record; not read, the cursor stays"
+                    )
+                    logger.error("%s", message)
+                    raise FeedUnavailable(message)
+        except OutlineTooLarge as exc:
+            raise FeedUnavailable(f"{what}: {exc}") from exc
+        return outline
+
+    def _passed_over(self, outline: JsonOutline, request_cursor: str, what: str) -> tuple[list[Any], str]:
+        """The unread-record line that stands for the page's one record, and the page's next cursor."""
+        try:
+            body = outline.value()
+        except ValueError:
+            raise FeedUnavailable(f"{what}: the page is not JSON") from None
+        items = self._items(body, what)
+        if not items:
+            return [], request_cursor
+        if len(items) > 1:
+            message = (
+                f"{what}: the page holds more than the one record asked for and is larger than the "
+                f"{self.max_record_page_bytes}-byte limit; not read, the cursor stays"
+            )
+            logger.error("%s", message)
+            raise FeedUnavailable(message)
+        next_cursor = self._next(body, what)
+        logger.error(
+            "%s: one record larger than the %d-byte limit (its page %d bytes) passed over unread; "
+            "ingest quarantines it, next %s=%r",
+            what,
+            self.max_record_page_bytes,
+            outline.bytes_read,
+            self.cursor_param,
+            next_cursor,
+        )
+        return [unread_record(request_cursor, outline.bytes_read, self.max_record_page_bytes)], next_cursor
 
 
 _NOT_JSON = object()

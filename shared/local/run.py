@@ -6,7 +6,7 @@ import cProfile
 import importlib
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,6 +178,78 @@ def _as_json(raw: str) -> Any:
         return raw
 
 
+def _tasks(tables: ExportableStore) -> Iterator[dict[str, Any]]:
+    """tasks.jsonl: the officer tasks, with what a person wrote to their officer."""
+    for entity in tables.export(TASKS):
+        yield json.loads(entity.properties["task"])
+
+
+def _quarantined(tables: ExportableStore) -> Iterator[dict[str, Any]]:
+    """quarantine.jsonl: the rejected feed records."""
+    for e in tables.export(QUARANTINE):
+        yield {
+            "feed": e.partition_key,
+            "record": e.properties["record"],
+            "error": e.properties["error"],
+            # A line too large to keep whole is kept by reference (its size and digest).
+            **{k: e.properties[k] for k in ("record_bytes", "record_sha256") if k in e.properties},
+        }
+
+
+def _dead_letters(broker: Any) -> Iterator[dict[str, Any]]:
+    """dead-letter.jsonl: the dead-lettered messages, bodies and all."""
+    for d in broker.dead_letters():
+        yield {
+            "queue": d.queue,
+            "message": _as_json(d.body),
+            "reason": f"{d.reason}: {d.description}".rstrip(": "),
+        }
+
+
+def _page_to_show(tables: ExportableStore, policy: Policy | None) -> dict[str, str] | None:
+    """summary.json's ``page``: one victim's own page that opens now (``make demo`` prints it)."""
+    links = TableLinks(tables)
+    for entity in tables.export(JOURNEYS):
+        journey = journey_from(entity)
+        if _shows_a_page(journey):
+            found = links.find(journey.crime_reference, journey.person_id)
+            if found is not None:
+                return {"link_id": found, "link": link_url(policy or Policy(), found)}
+    return None
+
+
+def rewrite_outputs_after_erasure(
+    out: Path, tables: ExportableStore, broker: Any, policy: Policy | None
+) -> list[str]:
+    """A run folder's output files that can hold a person's data, written again from the state
+    as ``run`` writes them, once a person is erased from it (``python -m shared.ops erase``):
+    tasks.jsonl (what they wrote to their officer), quarantine.jsonl (feed records),
+    dead-letter.jsonl (message bodies), and in summary.json the page to show (a personal link)
+    and those files' counts. audit.jsonl and deliveries.jsonl hold ids, codes and times;
+    outbox.jsonl and officer-mail.jsonl stand for what the providers received and are not our
+    store. Only files a run wrote are written; returns their names."""
+    rows: dict[str, Callable[[], Iterator[dict[str, Any]]]] = {
+        "tasks.jsonl": lambda: _tasks(tables),
+        "quarantine.jsonl": lambda: _quarantined(tables),
+        "dead-letter.jsonl": lambda: _dead_letters(broker),
+    }
+    counts = {name: _jsonl(out / name, read()) for name, read in rows.items() if (out / name).is_file()}
+    written = list(counts)
+    path = out / "summary.json"
+    if path.is_file():
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        if "tasks.jsonl" in counts:
+            summary["tasks"] = counts["tasks.jsonl"]
+        if "quarantine.jsonl" in counts:
+            summary["records"]["quarantined"] = counts["quarantine.jsonl"]
+        if "dead-letter.jsonl" in counts:
+            summary["dead_letters"] = counts["dead-letter.jsonl"]
+        summary["page"] = _page_to_show(tables, policy)
+        path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        written.append(path.name)
+    return written
+
+
 def write_outputs(
     out: Path, tables: ExportableStore, broker: Any, stats: HostStats, policy: Policy | None = None
 ) -> dict[str, Any]:
@@ -185,8 +257,7 @@ def write_outputs(
     task_reasons: Counter[str] = Counter()
 
     def tasks() -> Any:
-        for entity in tables.export(TASKS):
-            task = json.loads(entity.properties["task"])
+        for task in _tasks(tables):
             task_reasons[task["reason"].split(":")[0]] += 1
             yield task
 
@@ -210,30 +281,8 @@ def write_outputs(
             yield row
 
     _jsonl(out / "audit.jsonl", audit())
-    quarantined = _jsonl(
-        out / "quarantine.jsonl",
-        (
-            {
-                "feed": e.partition_key,
-                "record": e.properties["record"],
-                "error": e.properties["error"],
-                # A line too large to keep whole is kept by reference (its size and digest).
-                **{k: e.properties[k] for k in ("record_bytes", "record_sha256") if k in e.properties},
-            }
-            for e in tables.export(QUARANTINE)
-        ),
-    )
-    dead = _jsonl(
-        out / "dead-letter.jsonl",
-        (
-            {
-                "queue": d.queue,
-                "message": _as_json(d.body),
-                "reason": f"{d.reason}: {d.description}".rstrip(": "),
-            }
-            for d in broker.dead_letters()
-        ),
-    )
+    quarantined = _jsonl(out / "quarantine.jsonl", _quarantined(tables))
+    dead = _jsonl(out / "dead-letter.jsonl", _dead_letters(broker))
     outbox = out / "outbox.jsonl"
     if not outbox.exists():
         outbox.touch()
@@ -278,12 +327,8 @@ def write_outputs(
     _jsonl(out / "deliveries.jsonl", deliveries())
 
     duties = Counter[str]()
-    page: str | None = None  # one victim's own page that opens now (make demo prints it)
-    links = TableLinks(tables)
     for entity in tables.export(JOURNEYS):
         journey = journey_from(entity)
-        if page is None and _shows_a_page(journey):
-            page = links.find(journey.crime_reference, journey.person_id)
         for duty in journey.duties.values():
             if duty.due_by is not None:
                 duties["due"] += 1
@@ -314,7 +359,7 @@ def write_outputs(
             k.split(":")[1]: v for k, v in sorted(duties.items()) if k.startswith("status:")
         },
         "sms_segments": segments,
-        "page": None if page is None else {"link_id": page, "link": link_url(policy or Policy(), page)},
+        "page": _page_to_show(tables, policy),
         "invocations": dict(sorted(stats.invocations.items())),
         "failures": dict(sorted(stats.failures.items())),
         "step_cpu_seconds": {k: round(v, 3) for k, v in sorted(stats.cpu_seconds.items())},

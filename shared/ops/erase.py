@@ -12,6 +12,9 @@ queues (``ServiceBusDeadLetters.rewrite``); the messages waiting on its queues c
 rewritten, and the summary says so: they are consumed within minutes, nothing moves an erased
 journey or is sent for it, and the one that waits for days, a task's reminder, carries nothing
 the person wrote.
+
+With the state in a local run folder, its other output files that can hold their data are
+written again from what is left.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 
 from shared.adapters.table_layout import JOURNEYS, QUARANTINE
 from shared.domain.retention import scrub_message
+from shared.local.run import rewrite_outputs_after_erasure
 from shared.ops import access_log
 from shared.ops.context import Context, OpsError
 from shared.steps.retention import Erased, erase_in, quarantined_of, remove_quarantined
@@ -36,6 +40,7 @@ class Erasure:
     messages_rewritten: int = 0
     messages_removed: int = 0
     on_service_bus: bool = False  # the dead letters of the Service Bus queues, not the run folder's
+    outputs: list[str] = field(default_factory=list)  # the run folder's files written again
 
     def lines(self) -> list[str]:
         found = [
@@ -66,6 +71,11 @@ class Erasure:
             f"{newly} journey{'s' if newly != 1 else ''} of person {self.person_id} erased"
             f"{before}; {self.quarantined} quarantined record"
             f"{'s' if self.quarantined != 1 else ''} removed; {messages}",
+            *(
+                [f"{', '.join(self.outputs)} of the run folder written again without them"]
+                if self.outputs
+                else []
+            ),
         ]
 
 
@@ -98,6 +108,7 @@ def erase(context: Context, person_id: str, reason: str) -> Erasure:
 
     if broker is not None:
         done.messages_rewritten, done.messages_removed = broker.rewrite(scrub)
+        done.outputs = rewrite_outputs_after_erasure(context.data, tables, broker, context.policy)
     else:
         done.on_service_bus = True
         done.messages_rewritten, done.messages_removed = _service_bus_dead_letters(context, scrub)

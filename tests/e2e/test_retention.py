@@ -9,6 +9,7 @@ itself; on Azurite, through the Table API), while everyone else's data stays.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 
+import function_app
 from shared.adapters.azure_tables import AzureTableStore
+from shared.adapters.repositories import TableLinks
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.table_layout import ALL_TABLES, AUDIT, JOURNEYS, RETENTION, journey_from
 from shared.local.generate import generate
@@ -124,6 +127,118 @@ def test_after_erase_no_byte_of_the_person_is_left_in_the_sqlite_files(
 
     again = ops(capsys, "erase", "--person", person, "--reason", "again", "--data", sample_run)
     assert again[0] == 0 and "already erased" in again[1]  # a second request changes nothing more
+
+
+# --- the run folder's output files -------------------------------------------------------------
+
+# What the providers received: not our store, left as it is (DESIGN.md).
+PROVIDERS_COPIES = {"outbox.jsonl", "officer-mail.jsonl"}
+
+
+@pytest.fixture(scope="module")
+def run_with_dead_letters(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample run (it quarantines a few records of victims), with the case changes of two
+    crimes after their first dead-lettered: the officer lookup fails for them, every time. Crimes
+    with no STORM incident, so that their victims' contact details are not a caller's as well."""
+    real = function_app.resolve_officer_step
+    deliveries: Counter[str] = Counter()
+    failing: list[str] = []
+
+    def broken(body: bytes | str, services: Any, properties: Any = None) -> Any:
+        change = json.loads(body)
+        crime = change["crime_reference"]
+        deliveries[crime] += 1
+        niche = change.get("niche") or {}
+        chosen = niche.get("victims") and not niche["incident_numbers"]
+        if len(failing) < 2 and deliveries[crime] == 2 and chosen:
+            failing.append(crime)
+        if crime in failing and deliveries[crime] >= 2:
+            raise RuntimeError("directory bug: the officer cannot be looked up")
+        return real(body, services, properties)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(function_app, "resolve_officer_step", broken)
+        folder = generated_sample_run(tmp_path_factory.mktemp("dead-letters"))
+    assert json.loads((folder / "summary.json").read_text(encoding="utf-8"))["dead_letters"] >= 1
+    return folder
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of the run folder (SQLite's journal files too) but the providers' copies."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name not in PROVIDERS_COPIES
+    }
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+@pytest.mark.parametrize("holder", ["quarantine.jsonl", "dead-letter.jsonl"])
+def test_after_erase_no_byte_of_the_person_is_left_in_the_run_folder_but_in_what_the_providers_received(
+    run_with_dead_letters: Path, holder: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A person whose record the run quarantined, or whose case change it dead-lettered: after
+    erase, no file of the run folder holds their name, contact or date of birth (outbox.jsonl and
+    officer-mail.jsonl aside), and the files still hold everyone else's."""
+    feeds = run_with_dead_letters.parent / "feeds"
+    folder = Path(shutil.copytree(run_with_dead_letters, tmp_path / "run"))
+    people = _people(feeds)
+    tables = SqliteTableStore(folder / "state.db")
+    try:
+        with_journeys = {e.row_key for e in tables.export(JOURNEYS)}
+    finally:
+        tables.close()
+    held = (folder / holder).read_text(encoding="utf-8")
+    person = next(
+        pid for pid in sorted(with_journeys & set(people)) if len(_left_in(held, _own(people, pid))) >= 2
+    )
+    own = _own(people, person)
+    # What does not name them is kept as it was (a quarantined record naming them goes whole).
+    not_theirs = [line for line in held.splitlines() if person not in line]
+    assert not_theirs, f"{holder} holds someone else's data too"
+
+    code, out, err = ops(capsys, "erase", "--person", person, "--reason", "request", "--data", folder)
+
+    assert code == 0, err
+    assert "tasks.jsonl, quarantine.jsonl, dead-letter.jsonl, summary.json of the run folder" in out
+    left = {name: _left_in(data.decode("utf-8", "replace"), own) for name, data in _files(folder).items()}
+    assert {name: values for name, values in left.items() if values} == {}
+    assert set(not_theirs) <= set((folder / holder).read_text(encoding="utf-8").splitlines())
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert summary["records"]["quarantined"] == _lines(folder / "quarantine.jsonl")
+    assert summary["dead_letters"] == _lines(folder / "dead-letter.jsonl")
+    assert summary["tasks"] == _lines(folder / "tasks.jsonl")
+
+
+def test_after_erase_the_summary_shows_another_victim_s_page(
+    sample_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """summary.json names one victim's personal link for a test team to open: once that victim is
+    erased, their link opens nothing and the summary names another victim's (or none)."""
+    shown = json.loads((sample_run / "summary.json").read_text(encoding="utf-8"))["page"]
+    tables = SqliteTableStore(sample_run / "state.db")
+    try:
+        link = TableLinks(tables).get(shown["link_id"])
+    finally:
+        tables.close()
+    assert link is not None
+
+    assert (
+        ops(capsys, "erase", "--person", link.person_id, "--reason", "request", "--data", sample_run)[0] == 0
+    )
+
+    page = json.loads((sample_run / "summary.json").read_text(encoding="utf-8"))["page"]
+    assert page is not None and page["link_id"] != shown["link_id"]
+    files = _files(sample_run)
+    assert [name for name, data in files.items() if shown["link_id"].encode() in data] == []
+    tables = SqliteTableStore(sample_run / "state.db")
+    try:
+        assert TableLinks(tables).get(page["link_id"]) is not None  # the page shown opens
+    finally:
+        tables.close()
 
 
 def test_an_erased_person_is_not_brought_back_by_a_later_record(

@@ -6,6 +6,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,12 @@ import pytest
 from shared.adapters.entra import MsalClientCredentials
 from shared.adapters.http import RetryPolicy
 from shared.adapters.http_feed import ApiKeyAuth, BearerAuth, FeedUnavailable, HttpFeedReader
+from shared.adapters.table_layout import CURSORS, QUARANTINE, SNAPSHOTS
+from shared.local.host import SimulatedClock
 from shared.ports import FeedLine
+from shared.settings import load_settings
+from shared.steps.ingest import ingest_feed
+from tests.builders import embedded, occurrence
 from tests.http_stubs import (  # the *_fixture imports register the stub fixtures here
     FeedStub,
     Reply,
@@ -311,18 +317,154 @@ def test_settings_mistakes_fail_at_construction() -> None:
         ApiKeyAuth("x-api-key", "")
 
 
-def test_a_page_larger_than_the_limit_is_refused_and_the_cursor_does_not_move(
+# --- Page sizes: a large page is asked for again smaller; one huge record is passed over -------
+
+MiB = 1024 * 1024
+
+
+def record(n: int, size: int = 0) -> dict[str, Any]:
+    """A record of ``size`` bytes and a little, whose text is nothing a log line may hold."""
+    return {"crime_reference": f"HU/{n:06d}/26", "seq": n, "notes": 'Zoë said ["x"], {y}' + "x" * size}
+
+
+def limits(feed: FeedStub) -> list[tuple[str | None, str]]:
+    return [(r.query.get("modifiedSince"), r.query["limit"]) for r in feed.page_requests()]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_page_over_the_limit_is_asked_for_again_smaller_and_every_record_arrives_once_in_order(
+    feed: FeedStub,
+    make_reader: Callable[..., HttpFeedReader],
+    caplog: pytest.LogCaptureFixture,
+    chunked: bool,
+) -> None:
+    """At the default 4 MiB a page: halved from the same cursor until it fits, then back to the
+    full size for the next page; positions still resume at the page a record was in."""
+    feed.chunked = chunked  # no Content-Length: the reader stops reading past 4 MiB and asks again
+    sizes = [0, MiB, MiB, MiB, 3 * MiB + MiB // 2, 0, MiB, 0, 0, 0]
+    feed.items = [record(n, size) for n, size in enumerate(sizes)]
+
+    lines = list(make_reader(page_size=8).read(None, NOW, 100))
+
+    assert [line.raw for line in lines] == [compact(item) for item in feed.items]
+    assert limits(feed) == [
+        (None, "8"),  # 7.5 MiB
+        (None, "4"),
+        ("c4", "8"),  # 4.5 MiB
+        ("c4", "4"),  # still 4.5 MiB
+        ("c4", "2"),
+        ("c6", "8"),  # the next page is asked for whole again
+        ("c10", "8"),
+    ]
+    assert [line.position for line in lines] == ["", "", "", "c4", "c4", "c6", "c6", "c6", "c6", "c10"]
+    assert "limit=4194304" not in caplog.text and "larger than the 4194304-byte limit" in caplog.text
+    assert "Zoë" not in caplog.text and "HU/" not in caplog.text  # cursors and sizes, no record
+
+
+def test_a_page_of_one_record_between_the_two_limits_is_read_whole(
     feed: FeedStub, make_reader: Callable[..., HttpFeedReader]
 ) -> None:
-    """The feed serves a 5 MiB page; the reader reads at most 4 MiB of one, yields nothing of it,
-    and says which feed and which limit; a stored position reads as it did (a retry re-asks it)."""
-    feed.items = [{"crime_reference": f"HU/{n:06d}/26", "notes": "x" * 1024 * 1024} for n in range(5)]
-    got, failure = read_until_failure(make_reader(page_size=5).read(None, NOW, 100))
-    assert failure is not None, f"read all {len(got)} records of a 5 MiB page"
+    """A 6 MiB record: over the 4 MiB of a page, within the 16 MiB of a page of one record."""
+    feed.items = [record(0), record(1, 6 * MiB), record(2)]
+
+    lines = list(make_reader().read(None, NOW, 100))
+
+    assert [line.raw for line in lines] == [compact(item) for item in feed.items]
+    assert limits(feed) == [(None, "3"), (None, "1"), ("c1", "3"), ("c1", "1"), ("c2", "3"), ("c3", "3")]
+    assert [line.position for line in lines] == ["c1", "c2", "c3"]
+
+
+SMALL_LIMITS = {"max_page_bytes": 64 * 1024, "max_record_page_bytes": 256 * 1024}
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_record_over_the_one_record_limit_is_passed_over_as_a_small_unread_line_and_the_feed_goes_on(
+    feed: FeedStub,
+    make_reader: Callable[..., HttpFeedReader],
+    caplog: pytest.LogCaptureFixture,
+    chunked: bool,
+) -> None:
+    feed.chunked = chunked
+    feed.items = [record(n, MiB if n == 4 else 0) for n in range(8)]
+    page_bytes = len(json.dumps({"items": [feed.items[4]], "next": "c5"}).encode())
+
+    lines = list(make_reader(page_size=4, **SMALL_LIMITS).read(None, NOW, 100))
+
+    raws = [line.raw for line in lines]
+    assert raws[:4] + raws[5:] == [compact(item) for n, item in enumerate(feed.items) if n != 4]
+    assert json.loads(raws[4]) == {
+        "$unread_record": {"position": "c4", "page_bytes": page_bytes, "limit_bytes": 256 * 1024}
+    }
+    assert lines[4].position == "c5"  # read on from here, the huge record is behind the cursor
+    assert len(raws[4]) < 200 and "Zoë" not in raws[4]
+    assert limits(feed) == [(None, "4"), ("c4", "4"), ("c4", "2"), ("c4", "1"), ("c5", "4"), ("c8", "4")]
+    assert "passed over unread" in caplog.text and f"page {page_bytes} bytes" in caplog.text
+    assert "Zoë" not in caplog.text and "HU/" not in caplog.text
+
+
+def test_ingest_quarantines_a_passed_over_record_with_its_size_and_position_and_reads_on(
+    tmp_path: Path, feed: FeedStub, make_reader: Callable[..., HttpFeedReader]
+) -> None:
+    """Through ingest: one small quarantine row naming the position, no byte of the record in it;
+    the records after it are stored, and the next tick does not meet it again."""
+    records = [occurrence(f"2026-11-20T10:0{n}:00Z", ref=f"HU/00000{n}/26") for n in range(5)]
+    records[2]["offence"]["description"] = "Zoë Quartermaine " * 40_000  # 680 KB
+    feed.items = records
+    services, broker = embedded(
+        load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC))
+    )
+    services.feeds["niche"] = make_reader(page_size=4, **SMALL_LIMITS)
+
+    report = ingest_feed("niche", services)
+
+    assert (report.read, report.changes, report.quarantined) == (5, 4, 1)
+    [row] = services.tables.query_partition(QUARANTINE, "niche")
+    assert row.properties["error"] == (
+        "(record): Value error, record larger than 262144 bytes at position 'c2' (its page: "
+        f"{len(json.dumps({'items': [records[2]], 'next': 'c3'}).encode())} bytes), passed over "
+        "unread by the feed reader"
+    )
+    assert len(json.dumps(dict(row.properties), default=str)) < 600
+    assert "Quartermaine" not in json.dumps(dict(row.properties), default=str)
+    assert all(services.tables.get(SNAPSHOTS, f"HU/00000{n}/26", "niche") for n in (0, 1, 3, 4))
+    assert services.tables.get(SNAPSHOTS, "HU/000002/26", "niche") is None
+    assert broker.pending("case-changes") == 4
+    cursor = services.tables.get(CURSORS, "niche", "cursor")
+    assert cursor is not None and cursor.properties["position"] == "c5"
+    assert ingest_feed("niche", services).read == 0  # caught up: the feed did not stop at it
+
+
+def test_a_server_ignoring_the_limit_cannot_be_split_and_fails_clearly_without_moving_the_cursor(
+    feed: FeedStub, make_reader: Callable[..., HttpFeedReader]
+) -> None:
+    """Five records of 100 KiB sent whatever the limit: too large even for one record's page, and
+    more than one record in it, so nothing is passed over and nothing is yielded."""
+    whole = {"items": [record(n, 100 * 1024) for n in range(5)], "next": "c5"}
+    feed.then(*[Reply(200, whole)] * 3)
+
+    got, failure = read_until_failure(make_reader(page_size=5, **SMALL_LIMITS).read(None, NOW, 100))
+
+    assert got == []  # ingest keeps its cursor: the next tick asks the same page
+    assert failure is not None
+    assert "holds more than the one record asked for" in str(failure) and "262144-byte limit" in str(failure)
+    assert f"{feed.url} (modifiedSince='', limit=1)" in str(failure)
+    assert limits(feed) == [(None, "5"), (None, "2"), (None, "1")]
+
+
+def test_a_page_of_one_record_that_does_not_end_within_the_read_through_limit_fails_without_moving(
+    feed: FeedStub, make_reader: Callable[..., HttpFeedReader]
+) -> None:
+    feed.items = [record(0), record(1, 2 * MiB), record(2)]
+    reader = make_reader(page_size=2, max_passed_over_bytes=MiB, **SMALL_LIMITS)
+
+    got, failure = read_until_failure(reader.read("c1", NOW, 100))
+
     assert got == []
-    assert "larger than the 4194304-byte limit" in str(failure) and "feed page" in str(failure)
-    assert "/feed" in str(failure)
-    # A smaller page from the same position goes through: nothing was skipped.
-    small = make_reader(page_size=1, max_page_bytes=2 * 1024 * 1024)
-    first = next(iter(small.read(None, NOW, 1)))
-    assert json.loads(first.raw)["crime_reference"] == "HU/000000/26"
+    assert failure is not None and "larger than 1048576 bytes, the most read through" in str(failure)
+
+
+def test_settings_mistakes_in_the_size_limits_fail_at_construction() -> None:
+    with pytest.raises(ValueError, match="max_page_bytes <= max_record_page_bytes"):
+        HttpFeedReader("https://feeds.example.org/niche", auth=None, max_page_bytes=32 * MiB)
+    with pytest.raises(ValueError, match="1 <= max_page_bytes"):
+        HttpFeedReader("https://feeds.example.org/niche", auth=None, max_page_bytes=0)
