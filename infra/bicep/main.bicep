@@ -47,6 +47,11 @@ param feedEgressAddressPrefixes array = []
 @description('Service tag or address prefix through which the function subnet reaches the Communication Services endpoint on 443 (privateNetworking only). Check what <communicationServiceEndpoint> resolves to in your tenant before relying on it.')
 param communicationEgressDestination string = 'AzureFrontDoor.Frontend'
 
+// ---------------------------------------------------------------- local authentication policy
+
+@description('True: an Azure Policy definition (at the subscription) and its assignment to this resource group, effect Deny, that refuse Communication Services, Service Bus, storage accounts, Application Insights and Log Analytics with local (key) authentication enabled, whoever asks: the app identity, whose sender role must hold Communication Services Write, cannot turn ACS keys back on. Needs Microsoft.Authorization/policyDefinitions/write and Microsoft.Resources/deployments/write at the subscription (Owner there, or Resource Policy Contributor with Contributor), beyond the resource group rights the rest needs. production.bicepparam sets it.')
+param denyLocalAuthPolicy bool = false
+
 // ---------------------------------------------------------------- Function App (Flex Consumption)
 
 @description('Memory of each Function App instance, in MB.')
@@ -455,6 +460,21 @@ module privateEndpoints 'modules/private-endpoints.bicep' = if (privateNetworkin
     serviceBusZoneId: privateNetworking ? network.outputs.serviceBusZoneId : ''
     keyVaultZoneId: privateNetworking ? network.outputs.keyVaultZoneId : ''
     monitorZoneIds: privateNetworking ? network.outputs.monitorZoneIds : []
+  }
+}
+
+// The deny policy on local authentication: the definition lives at the subscription (a policy
+// definition cannot be created in a resource group), the assignment on this resource group only.
+module localAuthPolicyDefinition 'modules/policy-definition.bicep' = if (denyLocalAuthPolicy) {
+  name: 'local-auth-policy-definition-${take(suffix, 8)}' // a subscription deployment: unique per resource group
+  scope: subscription()
+}
+
+module localAuthPolicy 'modules/policy-assignment.bicep' = if (denyLocalAuthPolicy) {
+  name: 'local-auth-policy'
+  params: {
+    name: 'deny-local-auth-${prefix}'
+    policyDefinitionId: denyLocalAuthPolicy ? localAuthPolicyDefinition.outputs.id : ''
   }
 }
 

@@ -61,6 +61,8 @@ EXPECTED_MODULES = {
     "alerts",
     "eventgrid",
     "pagedomain",
+    "policy-definition",
+    "policy-assignment",
 }
 
 # Settings the code reads that the deployment deliberately does not set, and why.

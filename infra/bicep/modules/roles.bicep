@@ -49,13 +49,19 @@ param communicationServiceName string
 // - Monitoring Metrics Publisher: ingest telemetry into Application Insights with Entra ID
 //   (DisableLocalAuth is true).
 // - Communication sender (custom role) instead of Communication and Email Service Owner:
-//   ACS has no data actions; its Entra ID send calls are authorised on the resource's own
-//   actions. Microsoft documents Read and Write on the communication service and Write on
-//   email services as the custom role for sending email. Everything else the Owner role
-//   grants is left out: ListKeys and RegenerateKey (so the identity can never obtain an
-//   access key, even if local auth were turned back on), Delete, the email domains and
-//   sender names, Event Grid filters, notification hubs. What Write still allows (updating
-//   the resource, disableLocalAuth included) is said in infra/bicep/README.md.
+//   Microsoft.Communication defines no data actions (Azure permissions reference), so ACS
+//   authorises its Entra ID calls (emails:send, the send status, sms) on the resource's own
+//   actions. Microsoft's managed-identity email sample (Azure-Samples/communication-services-
+//   dotnet-quickstarts, SendEmailAdvanced/SendEmailWithManagedIdentity) names the supported
+//   roles: Contributor, or a custom role with CommunicationServices/Read and
+//   CommunicationServices/Write. Those two, and nothing else: EmailServices/write is in
+//   Microsoft's SMTP authentication role only, and the app sends through the REST API
+//   (azure-communication-email, azure-communication-sms), not SMTP. Left out too: ListKeys and
+//   RegenerateKey (the identity can never obtain an access key), Delete, the email domains
+//   and sender names, Event Grid filters, notification hubs. CommunicationServices/Write is
+//   the write of the whole resource, disableLocalAuth included; no finer action exists, so
+//   the deny policy of modules/policy-definition.bicep (denyLocalAuthPolicy) is what stops
+//   it from turning local auth back on (infra/bicep/README.md).
 var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -66,11 +72,10 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-// The custom roles' actions (a test checks them).
+// The custom roles' actions (a test checks them: no wildcard, no write but the one ACS needs).
 var communicationSenderActions = [
   'Microsoft.Communication/CommunicationServices/Read'
   'Microsoft.Communication/CommunicationServices/Write'
-  'Microsoft.Communication/EmailServices/write'
 ]
 
 var hostStorageListerActions = [
@@ -82,7 +87,7 @@ resource communicationSenderRole 'Microsoft.Authorization/roleDefinitions@2022-0
   name: guid(resourceGroup().id, 'victim-updates-communication-sender')
   properties: {
     roleName: 'Victim Updates communication sender (${resourceGroup().name})'
-    description: 'Send email and SMS through Azure Communication Services with Entra ID; no keys, no delete, no domain changes.'
+    description: 'Send email and SMS through Azure Communication Services with Entra ID (Read and Write of the resource, which ACS authorises the send calls on); no keys, no delete, no email service or domain changes.'
     type: 'CustomRole'
     permissions: [
       {
