@@ -473,7 +473,7 @@ module localAuthPolicyDefinition 'modules/policy-definition.bicep' = if (denyLoc
 module localAuthPolicy 'modules/policy-assignment.bicep' = if (denyLocalAuthPolicy) {
   name: 'local-auth-policy'
   params: {
-    name: 'deny-local-auth-${prefix}'
+    assignmentName: 'deny-local-auth-${prefix}'
     policyDefinitionId: denyLocalAuthPolicy ? localAuthPolicyDefinition.outputs.id : ''
   }
 }

@@ -13,10 +13,10 @@ param policyDefinitionId string
 
 @description('Name of the assignment (at most 64 characters).')
 @maxLength(64)
-param name string
+param assignmentName string
 
 resource denyLocalAuth 'Microsoft.Authorization/policyAssignments@2024-04-01' = {
-  name: name
+  name: assignmentName
   properties: {
     displayName: 'Victim Updates: deny local (key) authentication (${resourceGroup().name})'
     description: 'Communication Services, Service Bus, Storage, Application Insights and Log Analytics in this resource group must keep local authentication disabled: the app and everyone else sign in with Microsoft Entra ID.'

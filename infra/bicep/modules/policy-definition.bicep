@@ -21,11 +21,13 @@
 
 targetScope = 'subscription'
 
-@description('Name (a GUID) of the policy definition.')
-param name string = guid(subscription().id, 'victim-updates-deny-local-auth')
+// Its name: one GUID per subscription. (Not a parameter called name: checkov's Bicep graph
+// confuses parameters of the same name across files, and then checked the storage account's
+// name against this default.)
+var definitionName = guid(subscription().id, 'victim-updates-deny-local-auth')
 
 resource denyLocalAuth 'Microsoft.Authorization/policyDefinitions@2023-04-01' = {
-  name: name
+  name: definitionName
   properties: {
     policyType: 'Custom'
     mode: 'Indexed'
