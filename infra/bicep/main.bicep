@@ -336,6 +336,7 @@ var names = {
   deploymentContainer: 'app-package'
   eventGridTopic: 'egst-${prefix}-acs'
   deadLetterContainer: 'delivery-report-dead-letters'
+  quarantineContainer: 'quarantined-records' // feed records too large for a table row (StateStorage__blobServiceUri)
   deliveryReportFunction: 'delivery_report' // the Event Grid-triggered function in function_app.py
 }
 
@@ -374,6 +375,7 @@ module storage 'modules/storage.bicep' = {
     stateTablePrefix: stateTablePrefix
     deploymentContainerName: names.deploymentContainer
     deadLetterContainerName: names.deadLetterContainer
+    quarantineContainerName: names.quarantineContainer
     deadLetterRetentionDays: deadLetterRetentionDays
     softDeleteRetentionDays: blobSoftDeleteDays
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
@@ -485,6 +487,7 @@ module roles 'modules/roles.bicep' = {
     storageAccountName: storage.outputs.name
     hostContainerNames: storage.outputs.hostContainerNames
     deploymentContainerName: storage.outputs.deploymentContainerName
+    quarantineContainerName: storage.outputs.quarantineContainerName
     serviceBusNamespaceName: serviceBus.outputs.name
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
@@ -507,6 +510,7 @@ module functionApp 'modules/functionapp.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     tableEndpoint: storage.outputs.tableEndpoint
+    blobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

@@ -6,7 +6,7 @@
 @description('Principal (object) ID of the Function App identity.')
 param principalId string
 
-@description('Storage account holding the state tables, the host storage and the deployment container.')
+@description('Storage account holding the state tables, the quarantined records, the host storage and the deployment container.')
 param storageAccountName string
 
 @description('The Functions host\'s containers in that account (azure-webjobs-hosts, azure-webjobs-secrets).')
@@ -14,6 +14,9 @@ param hostContainerNames array
 
 @description('The Flex Consumption deployment container in that account.')
 param deploymentContainerName string
+
+@description('The container of the feed records too large for a table row, in that account.')
+param quarantineContainerName string
 
 @description('Service Bus namespace.')
 param serviceBusNamespaceName string
@@ -37,6 +40,9 @@ param communicationServiceName string
 //   read or write the delivery-report dead letters or any other container.
 // - Storage Blob Data Contributor, deployment container only: Flex Consumption writes and
 //   reads the app package there with this identity.
+// - Storage Blob Data Contributor, quarantined-records container only: the app writes, reads
+//   and deletes the feed records too large for a table row there (StateStorage__blobServiceUri),
+//   and no other container's blobs.
 // - Host storage lister (custom role), account: the host lists containers and reads the blob
 //   service's properties at start-up, account-level calls a container-scoped role cannot
 //   authorise; these two actions give no access to any blob's content.
@@ -142,6 +148,11 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   name: deploymentContainerName
 }
 
+resource quarantineContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: quarantineContainerName
+}
+
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
 }
@@ -181,6 +192,16 @@ resource hostBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = [fo
 resource deploymentBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(deploymentContainer.id, principalId, roles.storageBlobDataContributor)
   scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource quarantineBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(quarantineContainer.id, principalId, roles.storageBlobDataContributor)
+  scope: quarantineContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: principalId
