@@ -47,6 +47,11 @@ param feedEgressAddressPrefixes array = []
 @description('Service tag or address prefix through which the function subnet reaches the Communication Services endpoint on 443 (privateNetworking only). Check what <communicationServiceEndpoint> resolves to in your tenant before relying on it.')
 param communicationEgressDestination string = 'AzureFrontDoor.Frontend'
 
+// ---------------------------------------------------------------- local authentication policy
+
+@description('True: an Azure Policy definition (at the subscription) and its assignment to this resource group, effect Deny, that refuse Communication Services, Service Bus, storage accounts, Application Insights and Log Analytics with local (key) authentication enabled, whoever asks: the app identity, whose sender role must hold Communication Services Write, cannot turn ACS keys back on. Needs Microsoft.Authorization/policyDefinitions/write and Microsoft.Resources/deployments/write at the subscription (Owner there, or Resource Policy Contributor with Contributor), beyond the resource group rights the rest needs. production.bicepparam sets it.')
+param denyLocalAuthPolicy bool = false
+
 // ---------------------------------------------------------------- Function App (Flex Consumption)
 
 @description('Memory of each Function App instance, in MB.')
@@ -331,6 +336,7 @@ var names = {
   deploymentContainer: 'app-package'
   eventGridTopic: 'egst-${prefix}-acs'
   deadLetterContainer: 'delivery-report-dead-letters'
+  quarantineContainer: 'quarantined-records' // feed records too large for a table row (StateStorage__blobServiceUri)
   deliveryReportFunction: 'delivery_report' // the Event Grid-triggered function in function_app.py
 }
 
@@ -369,6 +375,7 @@ module storage 'modules/storage.bicep' = {
     stateTablePrefix: stateTablePrefix
     deploymentContainerName: names.deploymentContainer
     deadLetterContainerName: names.deadLetterContainer
+    quarantineContainerName: names.quarantineContainer
     deadLetterRetentionDays: deadLetterRetentionDays
     softDeleteRetentionDays: blobSoftDeleteDays
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
@@ -458,6 +465,21 @@ module privateEndpoints 'modules/private-endpoints.bicep' = if (privateNetworkin
   }
 }
 
+// The deny policy on local authentication: the definition lives at the subscription (a policy
+// definition cannot be created in a resource group), the assignment on this resource group only.
+module localAuthPolicyDefinition 'modules/policy-definition.bicep' = if (denyLocalAuthPolicy) {
+  name: 'local-auth-policy-definition-${take(suffix, 8)}' // a subscription deployment: unique per resource group
+  scope: subscription()
+}
+
+module localAuthPolicy 'modules/policy-assignment.bicep' = if (denyLocalAuthPolicy) {
+  name: 'local-auth-policy'
+  params: {
+    assignmentName: 'deny-local-auth-${prefix}'
+    policyDefinitionId: denyLocalAuthPolicy ? localAuthPolicyDefinition.outputs.id : ''
+  }
+}
+
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
@@ -465,6 +487,7 @@ module roles 'modules/roles.bicep' = {
     storageAccountName: storage.outputs.name
     hostContainerNames: storage.outputs.hostContainerNames
     deploymentContainerName: storage.outputs.deploymentContainerName
+    quarantineContainerName: storage.outputs.quarantineContainerName
     serviceBusNamespaceName: serviceBus.outputs.name
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
@@ -487,6 +510,7 @@ module functionApp 'modules/functionapp.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     tableEndpoint: storage.outputs.tableEndpoint
+    blobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

@@ -15,6 +15,10 @@ param tags = {
 // Networking: true puts Storage, Service Bus (Premium) and Key Vault behind private endpoints.
 param privateNetworking = false
 
+// Local authentication: true assigns the deny policy of production.bicepparam (needs policy
+// rights at the subscription: infra/bicep/README.md, Role assignments).
+param denyLocalAuthPolicy = false
+
 // Function App (Flex Consumption, Python 3.11)
 param instanceMemoryMB = 2048
 param maximumInstanceCount = 40

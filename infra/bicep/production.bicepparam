@@ -24,6 +24,13 @@ param privateEndpointSubnetPrefix = '10.40.1.0/24'
 param feedEgressAddressPrefixes = [] // CHANGE: the Niche and STORM gateways' addresses (CIDR)
 param communicationEgressDestination = 'AzureFrontDoor.Frontend'
 
+// Local authentication: an Azure Policy (definition at the subscription, assignment on this
+// resource group, effect Deny) keeps key, SAS and instrumentation-key authentication off on
+// Communication Services, Service Bus, Storage, Application Insights and Log Analytics, whoever
+// asks. The deployer needs policy rights at the subscription (infra/bicep/README.md, Role
+// assignments); without them, set false and have the subscription's owner assign it.
+param denyLocalAuthPolicy = true
+
 // Function App (Flex Consumption, Python 3.11)
 param instanceMemoryMB = 2048
 param maximumInstanceCount = 40

@@ -61,6 +61,8 @@ EXPECTED_MODULES = {
     "alerts",
     "eventgrid",
     "pagedomain",
+    "policy-definition",
+    "policy-assignment",
 }
 
 # Settings the code reads that the deployment deliberately does not set, and why.
@@ -77,6 +79,10 @@ NOT_SET_IN_AZURE = {
 }
 # STATE_TABLE_PREFIX is set (parameter stateTablePrefix): it is a real Azure option, to
 # let several deployments share one account, and the tables the Bicep creates carry it.
+
+# Settings the deployment sets ahead of the code that reads them, and that code. Each entry stops
+# mattering once shared/settings.py has the setting (test_bicep_sets_every_setting_the_code_reads
+# then holds it to the model like any other).
 
 # Settings the Functions host (or the Azure SDK) reads rather than the settings model.
 HOST_SETTING_PREFIXES = ("AzureWebJobs", "APPLICATIONINSIGHTS_", "FUNCTIONS_", "WEBSITE_")
@@ -115,6 +121,7 @@ ROLE = {
 }
 STORAGE = "Microsoft.Storage/storageAccounts"
 CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
+QUARANTINE_CONTAINER = "quarantined-records"  # feed records too large for a Table Storage row
 SERVICE_BUS = "Microsoft.ServiceBus/namespaces"
 KEY_VAULT = "Microsoft.KeyVault/vaults"
 APP_INSIGHTS = "Microsoft.Insights/components"
@@ -349,6 +356,7 @@ def test_connections_use_the_user_assigned_identity() -> None:
     assert settings["AzureWebJobsStorage__accountName"] == "storageAccountName"
     assert settings[f"{connection}__fullyQualifiedNamespace"] == "serviceBusFullyQualifiedNamespace"
     assert settings["StateStorage__tableServiceUri"] == "tableEndpoint"
+    assert settings["StateStorage__blobServiceUri"] == "blobEndpoint"
     assert (
         settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
         == "ClientId=${identityClientId};Authorization=AAD"
@@ -488,6 +496,56 @@ def test_storage_is_identity_only() -> None:
     assert default(bicep("main"), "storageSku") == "Standard_GZRS"
 
 
+def test_the_quarantined_records_container_is_private_in_the_state_account() -> None:
+    document = bicep("storage")
+    containers = {
+        body(r)["name"]: r
+        for r in resources_of(document, CONTAINER).values()
+        if "loop_type" not in r["config"]
+    }
+    assert containers["quarantineContainerName"]["config"].get("condition") is None, "always created"
+    container = body(containers["quarantineContainerName"])
+    assert container["properties"] == {"publicAccess": "None"}
+    (blob_service,) = resources_of(document, "Microsoft.Storage/storageAccounts/blobServices")
+    (account,) = resources_of(document, STORAGE)
+    assert container["parent"] == blob_service
+    assert body(document["resources"][blob_service])["parent"] == account, "the account of the state tables"
+    outputs = document["outputs"]
+    assert chain(outputs["quarantineContainerName"]["value"])[-1] == "name"
+    assert chain(outputs["blobEndpoint"]["value"]) == [account, "properties", "primaryEndpoints", "blob"]
+
+    main = bicep("main")
+    assert main["variables"]["names"]["value"]["quarantineContainer"] == QUARANTINE_CONTAINER
+    storage = body(main["modules"]["storage"])["params"]
+    assert chain(storage["quarantineContainerName"]) == ["names", "quarantineContainer"]
+    function_app = body(main["modules"]["functionApp"])["params"]
+    assert chain(function_app["blobEndpoint"]) == ["storage", "outputs", "blobEndpoint"]
+    assert chain(function_app["tableEndpoint"]) == ["storage", "outputs", "tableEndpoint"]
+    roles = body(main["modules"]["roles"])["params"]
+    assert chain(roles["quarantineContainerName"]) == ["storage", "outputs", "quarantineContainerName"]
+
+
+def test_the_app_reaches_the_quarantined_records_with_a_role_on_their_container_only() -> None:
+    document = bicep("roles")
+    (name,) = [
+        name
+        for name, resource in resources_of(document, "Microsoft.Authorization/roleAssignments").items()
+        if body(resource)["scope"] == "quarantineContainer"
+    ]
+    config = body(document["resources"][name])
+    role = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+    assert document["variables"]["roles"]["value"][chain(role)[1]] == ROLE["Storage Blob Data Contributor"]
+    container = document["resources"]["quarantineContainer"]
+    assert container["existing"] and container["type"] == CONTAINER
+    assert body(container) == {"parent": "blobService", "name": "quarantineContainerName"}
+    assert body(document["resources"]["blobService"])["parent"] == "storage"
+    # No other blob role reaches these records: none on the account, none through a loop.
+    blob_roles = {ROLE["Storage Blob Data Owner"], ROLE["Storage Blob Data Contributor"]}
+    for role_id, scope_type, scope_name in role_assignments():
+        if role_id in blob_roles:
+            assert scope_type == CONTAINER, f"a blob role on {scope_type} {scope_name}"
+
+
 # --- role assignments ---------------------------------------------------------------
 
 
@@ -513,7 +571,10 @@ def role_assignments() -> set[tuple[str, str, str]]:
     roles = document["variables"]["roles"]["value"]
     existing = existing_scopes(document)
     assigned = set()
-    for resource in resources_of(document, "Microsoft.Authorization/roleAssignments").values():
+    for name, resource in resources_of(document, "Microsoft.Authorization/roleAssignments").items():
+        assert resource["config"].get("condition") is None, (
+            f"{name}: an access the code makes is always granted"
+        )
         config = body(resource)
         assert config["properties"]["principalId"] == "principalId"
         assert config["properties"]["principalType"] == "ServicePrincipal"
@@ -548,6 +609,8 @@ def needed_roles() -> set[tuple[str, str, str]]:
     site = body(resources_of(bicep("functionapp"), "Microsoft.Web/sites")["site"])
     if site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]:
         needed.add((ROLE["Storage Blob Data Contributor"], CONTAINER, "deploymentContainerName"))
+    if "StateStorage__blobServiceUri" in settings:  # the quarantined records: their container only
+        needed.add((ROLE["Storage Blob Data Contributor"], CONTAINER, "quarantineContainerName"))
     if f"{connection}__fullyQualifiedNamespace" in settings:  # triggers receive, steps send
         needed.add((ROLE["Azure Service Bus Data Sender"], SERVICE_BUS, "serviceBusNamespaceName"))
         needed.add((ROLE["Azure Service Bus Data Receiver"], SERVICE_BUS, "serviceBusNamespaceName"))

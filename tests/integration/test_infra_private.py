@@ -4,8 +4,10 @@ The shipped production parameter file turns private networking on; with it the F
 answers only through its own private endpoint, Application Insights and Log Analytics take
 telemetry and queries only through an Azure Monitor private link scope, the app's subnet
 may reach only what the app calls, and the app identity holds no Owner-type role on a whole
-resource. The checkov skip list is pinned here, so that a new skip, or a reason reduced to a
-placeholder, fails until someone looks at it.
+resource. Its custom roles hold no wildcard and no write but the one ACS needs to send, and
+a Deny policy (on in production) keeps local (key) authentication off whoever asks, so the
+identity cannot turn ACS keys back on with that write. The checkov skip list is pinned here,
+so that a new skip, or a reason reduced to a placeholder, fails until someone looks at it.
 
 Read through pycep, like tests/integration/test_infra.py (whose helpers these are).
 """
@@ -16,9 +18,13 @@ import re
 from typing import Any
 
 from tests.integration.test_infra import (
+    ACS,
+    APP_INSIGHTS,
     BICEP,
     CHECKOV_CONFIG,
+    MODULES,
     ROLE,
+    SERVICE_BUS,
     STORAGE,
     bicep,
     body,
@@ -41,6 +47,36 @@ ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 OWNER_ROLES_ON_A_WHOLE_RESOURCE = {
     ROLE["Communication and Email Service Owner"]: "any scope",
     ROLE["Storage Blob Data Owner"]: STORAGE,
+}
+
+# The one write a custom role of the app may hold. Microsoft.Communication defines no data actions
+# (Azure permissions reference), so ACS authorises its Entra ID send calls on the resource's own
+# actions, and Microsoft's managed-identity email sample (Azure-Samples/communication-services-
+# dotnet-quickstarts, SendEmailAdvanced/SendEmailWithManagedIdentity) names Contributor, or a custom
+# role with exactly these two, as what sends. That write is also the write of disableLocalAuth: the
+# deny policy below is what keeps it from turning local auth back on.
+ACS_SEND_ACTIONS = {
+    "Microsoft.Communication/CommunicationServices/Read",
+    "Microsoft.Communication/CommunicationServices/Write",
+}
+ACS_WRITE = "Microsoft.Communication/CommunicationServices/Write"
+
+POLICY_DEFINITION = "Microsoft.Authorization/policyDefinitions"
+POLICY_ASSIGNMENT = "Microsoft.Authorization/policyAssignments"
+LOG_ANALYTICS = "Microsoft.OperationalInsights/workspaces"
+# Each deployed type whose local (key, SAS or instrumentation key) authentication the policy must
+# deny: its alias (that of Microsoft's built-in policy for the service) and the property path the
+# template sets, with the only value the policy lets through.
+LOCAL_AUTH = {
+    ACS: ("Microsoft.Communication/communicationServices/disableLocalAuth", "disableLocalAuth", True),
+    SERVICE_BUS: ("Microsoft.ServiceBus/namespaces/disableLocalAuth", "disableLocalAuth", True),
+    STORAGE: ("Microsoft.Storage/storageAccounts/allowSharedKeyAccess", "allowSharedKeyAccess", False),
+    APP_INSIGHTS: ("Microsoft.Insights/components/DisableLocalAuth", "DisableLocalAuth", True),
+    LOG_ANALYTICS: (
+        "Microsoft.OperationalInsights/workspaces/features.disableLocalAuth",
+        "features.disableLocalAuth",
+        True,
+    ),
 }
 
 # Every skipped checkov check, and a fact its reason must state. A new skip fails here until
@@ -274,6 +310,120 @@ def test_the_app_identity_holds_no_owner_role_on_a_whole_resource() -> None:
         assert not [a for a in actions if "ListKeys" in a or "RegenerateKey" in a or a.endswith("/*")], name
         assert not [a for a in actions if a.lower().endswith("/delete")], name
         assert permissions["dataActions"] == [], f"{name}: a custom role here reads no data"
+
+
+def custom_role_actions() -> dict[str, list[str]]:
+    """Each custom role of roles.bicep: its actions."""
+    document = bicep("roles")
+    found = {}
+    for name, definition in resources_of(document, "Microsoft.Authorization/roleDefinitions").items():
+        (permissions,) = body(definition)["properties"]["permissions"]
+        assert permissions["notActions"] == [] and permissions["dataActions"] == [], name
+        found[name] = document["variables"][permissions["actions"]]["value"]
+    return found
+
+
+def test_the_sender_role_is_read_and_the_one_write_acs_sends_with() -> None:
+    actions = custom_role_actions()
+    assert set(actions["communicationSenderRole"]) == ACS_SEND_ACTIONS
+    for name, listed in actions.items():
+        assert not [a for a in listed if "*" in a], f"{name}: a wildcard action"
+        assert not [a for a in listed if a.lower().endswith("/action")], f"{name}: an action beyond read"
+        writes = {a for a in listed if a.lower().endswith(("/write", "/delete"))}
+        assert writes <= ({ACS_WRITE} if name == "communicationSenderRole" else set()), name
+    # The write is there only because the deny policy covers the resource it writes.
+    alias, _, _ = LOCAL_AUTH[ACS]
+    assert alias in policy_conditions()
+
+
+# --- local authentication: the deny policy -------------------------------------------------------
+
+
+def policy_conditions() -> dict[str, list[dict[str, Any]]]:
+    """The policy rule as {resource type: the conditions that deny it}, checked to be an anyOf of
+    one allOf per type, each a type test and the local-auth conditions."""
+    (definition,) = resources_of(bicep("policy-definition"), POLICY_DEFINITION).values()
+    rule = body(definition)["properties"]["policyRule"]
+    conditions: dict[str, list[dict[str, Any]]] = {}
+    for branch in rule["if"]["anyOf"]:
+        type_test, *rest = branch["allOf"]
+        assert type_test["field"] == "type" and set(type_test) == {"field", "equals"}, branch
+        (condition,) = rest
+        flat = condition.get("anyOf", [condition])
+        conditions.setdefault(type_test["equals"], []).extend(flat)
+    return {alias: conditions[type_] for type_, (alias, _, _) in LOCAL_AUTH.items() if type_ in conditions}
+
+
+def denies(condition: dict[str, Any], value: Any) -> bool:
+    """Whether one condition of the rule matches the property at ``value`` (None: absent)."""
+    if "exists" in condition:
+        return (value is not None) is condition["exists"]
+    if "equals" in condition:
+        return value == condition["equals"]
+    if "notEquals" in condition:
+        return value != condition["notEquals"]
+    raise AssertionError(f"unexpected condition {condition}")
+
+
+def test_a_deny_policy_covers_every_local_auth_switch_of_the_deployment() -> None:
+    document = bicep("policy-definition")
+    assert document["globals"]["scope"]["value"] == "subscription", "a definition lives at the subscription"
+    (definition,) = resources_of(document, POLICY_DEFINITION).values()
+    properties = body(definition)["properties"]
+    assert properties["policyType"] == "Custom" and properties["mode"] == "Indexed"
+    effect = properties["parameters"]["effect"]
+    assert effect["defaultValue"] == "Deny" and "Deny" in effect["allowedValues"]
+    assert properties["policyRule"]["then"]["effect"].replace("\\", "") == "[parameters('effect')]"
+
+    conditions = policy_conditions()
+    assert set(conditions) == {alias for alias, _, _ in LOCAL_AUTH.values()}, "a service is not covered"
+    for alias, _, safe in LOCAL_AUTH.values():
+        for condition in conditions[alias]:
+            assert condition["field"] == alias, condition
+        denied = [value for value in (True, False, None) if any(denies(c, value) for c in conditions[alias])]
+        # Only the safe value passes: the other one, and an absent property (the service's default
+        # is local auth on), are denied.
+        assert denied == [value for value in (True, False, None) if value != safe], alias
+
+
+def test_the_policy_is_assigned_with_deny_to_the_resource_group_in_production() -> None:
+    (assignment,) = resources_of(bicep("policy-assignment"), POLICY_ASSIGNMENT).values()
+    config = body(assignment)
+    assert "scope" not in config, "assigned to the deployment's resource group"
+    properties = config["properties"]
+    assert properties["policyDefinitionId"] == "policyDefinitionId"
+    assert properties["enforcementMode"] == "Default"
+    assert properties["parameters"] == {"effect": {"value": "Deny"}}
+
+    modules = bicep("main")["modules"]
+    definition, assigned = modules["localAuthPolicyDefinition"], modules["localAuthPolicy"]
+    assert definition["detail"]["path"] == "modules/policy-definition.bicep"
+    assert assigned["detail"]["path"] == "modules/policy-assignment.bicep"
+    for module in (definition, assigned):
+        assert module["config"]["condition"] == "denyLocalAuthPolicy"
+    assert body(definition)["scope"]["function"]["type"] == "subscription"
+    given = conditional(body(assigned)["params"]["policyDefinitionId"])
+    assert given["condition"] == "denyLocalAuthPolicy"
+    assert chain(given["true_value"]) == ["localAuthPolicyDefinition", "outputs", "id"]
+    assert chain(bicep("policy-definition")["outputs"]["id"]["value"]) == ["denyLocalAuth", "id"]
+    assert production_params()["denyLocalAuthPolicy"] == "true"
+
+
+def test_the_deployment_complies_with_its_own_policy() -> None:
+    """Every resource of a covered type sets its local-auth switch to the value the policy lets
+    through, so that the assignment never refuses the deployment itself."""
+    seen = set()
+    for path in MODULES.glob("*.bicep"):
+        for resource in (bicep(path.stem).get("resources") or {}).values():
+            if resource["type"] not in LOCAL_AUTH or resource["existing"]:
+                continue
+            _, property_path, safe = LOCAL_AUTH[resource["type"]]
+            value: Any = body(resource)["properties"]
+            for key in property_path.split("."):
+                value = value.get(key)
+            assert value is safe, f"{path.name}: {resource['type']} {property_path} is {value!r}"
+            seen.add(resource["type"])
+    assert seen == set(LOCAL_AUTH), f"not deployed any more: {set(LOCAL_AUTH) - seen}"
 
 
 # --- checkov -------------------------------------------------------------------------------------

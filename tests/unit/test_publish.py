@@ -1,6 +1,6 @@
 """What ``func azure functionapp publish`` would upload: the app, and no victims' data (issue 15, finding 5).
 
-The list is built as Azure Functions Core Tools builds it (``shared.publish``: its walk, the files it
+The list is built as Azure Functions Core Tools builds it (``tests.publish_list``: its walk, the files it
 always leaves out, and its own ``.funcignore`` parser, which is not git's) over a copy of the
 repository in which every folder that holds victims' data, secrets or tooling has files in it, so
 that no check passes because a folder happens to be absent.
@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from shared.publish import FUNCIGNORE, FuncIgnore, published_files
 from shared.web.assets import STYLESHEET, StaticAssets
+from tests import publish_list
+from tests.publish_list import FUNCIGNORE, FuncIgnore, published_files
 
 ROOT = Path(__file__).resolve().parents[2]
+# The model of Core Tools these tests use: a test helper, which must not ship with the app.
+HELPER = Path(publish_list.__file__).resolve().relative_to(ROOT).as_posix()
 GOVUK = "node_modules/govuk-frontend/dist/govuk/"
 REAL_GOVUK_FRONTEND = ROOT / "node_modules" / "govuk-frontend"
 
@@ -124,6 +127,7 @@ def test_the_publish_list_holds_no_victims_data_secrets_environments_tests_or_to
     shipped = published_files(_working_copy(tmp_path))
     assert [(path, why) for path in shipped if (why := _must_not_ship(path))] == []
     assert not set(MADE_LOCALLY) & set(shipped)
+    assert HELPER not in shipped, "the publish-list model is a test helper"
 
 
 def test_without_the_funcignore_the_same_copy_would_upload_them(tmp_path: Path) -> None:
@@ -131,7 +135,7 @@ def test_without_the_funcignore_the_same_copy_would_upload_them(tmp_path: Path) 
     # (Core Tools itself leaves out local.settings.json and .vscode/, and a .git folder, not a .git file).
     shipped = set(published_files(_working_copy(tmp_path, with_funcignore=False)))
     assert set(MADE_LOCALLY) - shipped == {"local.settings.json", ".vscode/settings.json"}
-    assert {"tests/unit/test_publish.py", "infra/bicep/main.bicep"} <= shipped
+    assert {"tests/unit/test_publish.py", HELPER, "infra/bicep/main.bicep"} <= shipped
 
 
 def test_the_publish_list_holds_what_the_app_needs(tmp_path: Path) -> None:

@@ -26,6 +26,9 @@ param storageAccountName string
 @description('Table endpoint of the storage account.')
 param tableEndpoint string
 
+@description('Primary blob endpoint of the same account (https://<account>.blob.core.windows.net/): the quarantined-records container.')
+param blobEndpoint string
+
 @description('URL of the deployment blob container.')
 param deploymentContainerUrl string
 
@@ -137,6 +140,7 @@ var appSettings = {
   OFFICER_TASKS_QUEUE: officerTasksQueue
   SERVICEBUS_MAX_DELIVERY_COUNT: string(serviceBusMaxDeliveryCount)
   StateStorage__tableServiceUri: tableEndpoint
+  StateStorage__blobServiceUri: blobEndpoint // the quarantined-records container, with the same identity
   STATE_TABLE_PREFIX: stateTablePrefix
   NICHE_POLL_SCHEDULE: nichePollSchedule
   STORM_POLL_SCHEDULE: stormPollSchedule

@@ -6,7 +6,7 @@
 @description('Principal (object) ID of the Function App identity.')
 param principalId string
 
-@description('Storage account holding the state tables, the host storage and the deployment container.')
+@description('Storage account holding the state tables, the quarantined records, the host storage and the deployment container.')
 param storageAccountName string
 
 @description('The Functions host\'s containers in that account (azure-webjobs-hosts, azure-webjobs-secrets).')
@@ -14,6 +14,9 @@ param hostContainerNames array
 
 @description('The Flex Consumption deployment container in that account.')
 param deploymentContainerName string
+
+@description('The container of the feed records too large for a table row, in that account.')
+param quarantineContainerName string
 
 @description('Service Bus namespace.')
 param serviceBusNamespaceName string
@@ -37,6 +40,9 @@ param communicationServiceName string
 //   read or write the delivery-report dead letters or any other container.
 // - Storage Blob Data Contributor, deployment container only: Flex Consumption writes and
 //   reads the app package there with this identity.
+// - Storage Blob Data Contributor, quarantined-records container only: the app writes, reads
+//   and deletes the feed records too large for a table row there (StateStorage__blobServiceUri),
+//   and no other container's blobs.
 // - Host storage lister (custom role), account: the host lists containers and reads the blob
 //   service's properties at start-up, account-level calls a container-scoped role cannot
 //   authorise; these two actions give no access to any blob's content.
@@ -49,13 +55,19 @@ param communicationServiceName string
 // - Monitoring Metrics Publisher: ingest telemetry into Application Insights with Entra ID
 //   (DisableLocalAuth is true).
 // - Communication sender (custom role) instead of Communication and Email Service Owner:
-//   ACS has no data actions; its Entra ID send calls are authorised on the resource's own
-//   actions. Microsoft documents Read and Write on the communication service and Write on
-//   email services as the custom role for sending email. Everything else the Owner role
-//   grants is left out: ListKeys and RegenerateKey (so the identity can never obtain an
-//   access key, even if local auth were turned back on), Delete, the email domains and
-//   sender names, Event Grid filters, notification hubs. What Write still allows (updating
-//   the resource, disableLocalAuth included) is said in infra/bicep/README.md.
+//   Microsoft.Communication defines no data actions (Azure permissions reference), so ACS
+//   authorises its Entra ID calls (emails:send, the send status, sms) on the resource's own
+//   actions. Microsoft's managed-identity email sample (Azure-Samples/communication-services-
+//   dotnet-quickstarts, SendEmailAdvanced/SendEmailWithManagedIdentity) names the supported
+//   roles: Contributor, or a custom role with CommunicationServices/Read and
+//   CommunicationServices/Write. Those two, and nothing else: EmailServices/write is in
+//   Microsoft's SMTP authentication role only, and the app sends through the REST API
+//   (azure-communication-email, azure-communication-sms), not SMTP. Left out too: ListKeys and
+//   RegenerateKey (the identity can never obtain an access key), Delete, the email domains
+//   and sender names, Event Grid filters, notification hubs. CommunicationServices/Write is
+//   the write of the whole resource, disableLocalAuth included; no finer action exists, so
+//   the deny policy of modules/policy-definition.bicep (denyLocalAuthPolicy) is what stops
+//   it from turning local auth back on (infra/bicep/README.md).
 var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -66,11 +78,10 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-// The custom roles' actions (a test checks them).
+// The custom roles' actions (a test checks them: no wildcard, no write but the one ACS needs).
 var communicationSenderActions = [
   'Microsoft.Communication/CommunicationServices/Read'
   'Microsoft.Communication/CommunicationServices/Write'
-  'Microsoft.Communication/EmailServices/write'
 ]
 
 var hostStorageListerActions = [
@@ -82,7 +93,7 @@ resource communicationSenderRole 'Microsoft.Authorization/roleDefinitions@2022-0
   name: guid(resourceGroup().id, 'victim-updates-communication-sender')
   properties: {
     roleName: 'Victim Updates communication sender (${resourceGroup().name})'
-    description: 'Send email and SMS through Azure Communication Services with Entra ID; no keys, no delete, no domain changes.'
+    description: 'Send email and SMS through Azure Communication Services with Entra ID (Read and Write of the resource, which ACS authorises the send calls on); no keys, no delete, no email service or domain changes.'
     type: 'CustomRole'
     permissions: [
       {
@@ -137,6 +148,11 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   name: deploymentContainerName
 }
 
+resource quarantineContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: quarantineContainerName
+}
+
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
 }
@@ -176,6 +192,16 @@ resource hostBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = [fo
 resource deploymentBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(deploymentContainer.id, principalId, roles.storageBlobDataContributor)
   scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource quarantineBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(quarantineContainer.id, principalId, roles.storageBlobDataContributor)
+  scope: quarantineContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: principalId

@@ -1,7 +1,8 @@
 // The one storage account: the state tables the code keeps (shared/steps/records.py),
-// the Functions host storage (AzureWebJobsStorage, identity-based), the Flex
-// Consumption deployment container, and the container Event Grid dead-letters
-// undeliverable ACS delivery reports to (eventgrid.bicep). Shared keys are off: every
+// the feed records too large for a table row (the quarantined-records container), the
+// Functions host storage (AzureWebJobsStorage, identity-based), the Flex Consumption
+// deployment container, and the container Event Grid dead-letters undeliverable ACS
+// delivery reports to (eventgrid.bicep). Shared keys are off: every
 // client signs in with Entra ID (the Function App's user-assigned identity; Event Grid
 // with its system topic's identity).
 
@@ -40,6 +41,9 @@ param deploymentContainerName string
 
 @description('Name of the blob container Event Grid dead-letters undeliverable delivery reports to.')
 param deadLetterContainerName string
+
+@description('Name of the blob container holding the feed records too large for a Table Storage row (StateStorage__blobServiceUri).')
+param quarantineContainerName string
 
 @description('Days a dead-lettered delivery report is kept before the lifecycle rule deletes it.')
 @minValue(1)
@@ -162,6 +166,20 @@ resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containe
     publicAccess: 'None'
   }
 }]
+
+// Feed records the app keeps but cannot store in a table row (an entity is at most 1 MiB, a
+// property 64 KiB; the app puts a record over 200 KiB here), next to the state tables, under the
+// blob endpoint of StateStorage__blobServiceUri. They hold victims' personal data: private, and
+// only the app identity may read or write them (Storage Blob Data Contributor on this container
+// alone, roles.bicep). No lifecycle rule deletes them here: how long one is kept is the app's
+// retention policy, and blob soft delete keeps a deleted one blobSoftDeleteDays more.
+resource quarantineContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: quarantineContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
 
 // Event Grid writes a delivery report it could not hand to delivery_report here, one JSON
 // blob per event under <SUBSCRIPTION NAME>/<y>/<m>/<d>/<h>/. Only the system topic's
@@ -308,4 +326,5 @@ output tableEndpoint string = account.properties.primaryEndpoints.table
 output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deploymentContainerName}'
 output deadLetterContainerName string = deadLetterContainer.name
 output deploymentContainerName string = deploymentContainer.name
+output quarantineContainerName string = quarantineContainer.name
 output hostContainerNames array = hostContainerNames

@@ -1,5 +1,9 @@
 """What ``func azure functionapp publish`` uploads: the files Azure Functions Core Tools puts in the zip.
 
+A model of Core Tools used by tests/unit/test_publish.py, kept under tests/ so that it does not ship
+with the app itself (``.funcignore`` leaves ``tests/`` out, and that test checks this file is not
+in the upload).
+
 Core Tools walks the app's folder (following folder links), always leaves out folders named
 ``.git`` or ``.vscode`` and files named ``.funcignore``, ``.gitignore``, ``local.settings.json`` or
 ``project.lock.json``, and leaves out whatever ``.funcignore`` denies. Its ``.funcignore`` parser is
@@ -18,7 +22,7 @@ not git's (Azure/azure-functions-core-tools#2701: a reimplementation of the old 
 * a file is published when any keep-pattern matches it or no other pattern does: a ``!`` line wins
   whatever its place in the file, and can keep a file inside a denied folder.
 
-``python -m shared.publish`` prints the files that would be published from the current folder.
+``python -m tests.publish_list`` prints the files that would be published from the current folder.
 """
 
 from __future__ import annotations
