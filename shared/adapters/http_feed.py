@@ -28,7 +28,7 @@ the feed. A page of one record may be larger, up to ``max_record_page_bytes``
 ``MAX_RECORD_BYTES`` (200 KiB) by reference. A record larger still is passed over unread: its page
 is read through in bounded memory for its ``next`` cursor only (``shared/adapters/json_outline.py``)
 and the reader yields in its place, positioned at that ``next``, the small line
-``{"$unread_record": {"position", "page_bytes", "limit_bytes"}}``, which the feed contracts refuse
+``{"$unread_record": {"position", "page_bytes", "limit_bytes"}}``, which ingest refuses (``unread_reason``)
 with the reason "record larger than N bytes at position P", so ingest quarantines it (a row of a
 few hundred bytes, none of the record's content) and the cursor moves past it. That is the one
 record the service does not get; the quarantine row says where the force finds it. Reading

@@ -25,7 +25,6 @@ from pydantic import (
     TypeAdapter,
     ValidationInfo,
     field_validator,
-    model_validator,
     with_config,
 )
 from typing_extensions import TypedDict  # pydantic needs it (not typing's) before Python 3.12
@@ -272,7 +271,7 @@ class Victim(_Record):
 
 
 # A record a feed reader passed over unread, too large to hold (shared/adapters/http_feed.py): the
-# reader yields this in its place, so that ingest quarantines it with the reason below and the
+# reader yields this in its place, so that ingest quarantines it with unread_reason's reason and the
 # cursor moves on past it. It carries sizes and the feed's position, never any of the record.
 UNREAD_RECORD = "$unread_record"
 
@@ -282,23 +281,20 @@ def unread_record(position: str, page_bytes: int, limit_bytes: int) -> dict[str,
     return {UNREAD_RECORD: {"position": position, "page_bytes": page_bytes, "limit_bytes": limit_bytes}}
 
 
-class _FeedRecord(_Record):
-    """A whole record of a feed: what a reader passed over unread is refused with its own reason."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _not_passed_over(cls, data: Any) -> Any:
-        if isinstance(data, dict) and UNREAD_RECORD in data:
-            unread = data[UNREAD_RECORD] if isinstance(data[UNREAD_RECORD], dict) else {}
-            raise ValueError(
-                f"record larger than {unread.get('limit_bytes')} bytes at position "
-                f"{unread.get('position')!r} (its page: {unread.get('page_bytes')} bytes), "
-                "passed over unread by the feed reader"
-            )
-        return data
+def unread_reason(data: Any) -> str | None:
+    """Why a parsed feed line is refused when it is what stands for a record passed over unread
+    (ingest's check, before the models: a model-level validator would slow every record's parse)."""
+    if not (isinstance(data, dict) and UNREAD_RECORD in data):
+        return None
+    unread = data[UNREAD_RECORD] if isinstance(data[UNREAD_RECORD], dict) else {}
+    return (
+        f"record larger than {unread.get('limit_bytes')} bytes at position "
+        f"{unread.get('position')!r} (its page: {unread.get('page_bytes')} bytes), "
+        "passed over unread by the feed reader"
+    )
 
 
-class NicheOccurrence(_FeedRecord):
+class NicheOccurrence(_Record):
     """A Niche RMS occurrence: the whole current state of one crime."""
 
     schema_: Literal["niche.occurrence/1"] = Field(alias="schema")
@@ -330,7 +326,7 @@ class Caller(_Record):
     consent_to_updates: StrictBool = False
 
 
-class StormIncident(_FeedRecord):
+class StormIncident(_Record):
     """A STORM command-and-control incident."""
 
     schema_: Literal["storm.incident/1"] = Field(alias="schema")

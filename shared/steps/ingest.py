@@ -27,7 +27,13 @@ from shared.adapters.table_layout import (
     erased_people,
     snapshot_entity,
 )
-from shared.contracts.feeds import FEED_MODELS, MAX_RECORD_BYTES, NicheOccurrence, StormIncident
+from shared.contracts.feeds import (
+    FEED_MODELS,
+    MAX_RECORD_BYTES,
+    NicheOccurrence,
+    StormIncident,
+    unread_reason,
+)
 from shared.contracts.messages import CaseChange, Change, ChangeKind
 from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.journey import AuditEntry
@@ -101,9 +107,11 @@ def _reason(exc: Exception) -> str:
 
 def _parse(feed: str, raw: str) -> NicheOccurrence | StormIncident:
     try:
-        json.loads(raw)  # a clearer reason for broken JSON than the model's
+        data = json.loads(raw)  # a clearer reason for broken JSON than the model's
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    if (unread := unread_reason(data)) is not None:
+        raise TooLarge(unread)  # what a feed reader passed over for its size: no record to validate
     # The models themselves are strict where the schema is (strings, booleans, ISO 8601 times).
     return FEED_MODELS[feed].model_validate_json(raw)
 

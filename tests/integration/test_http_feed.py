@@ -420,7 +420,7 @@ def test_ingest_quarantines_a_passed_over_record_with_its_size_and_position_and_
     assert (report.read, report.changes, report.quarantined) == (5, 4, 1)
     [row] = services.tables.query_partition(QUARANTINE, "niche")
     assert row.properties["error"] == (
-        "(record): Value error, record larger than 262144 bytes at position 'c2' (its page: "
+        "record larger than 262144 bytes at position 'c2' (its page: "
         f"{len(json.dumps({'items': [records[2]], 'next': 'c3'}).encode())} bytes), passed over "
         "unread by the feed reader"
     )
