@@ -30,6 +30,7 @@ from shared.adapters.table_layout import (
 from shared.contracts.feeds import (
     FEED_MODELS,
     MAX_RECORD_BYTES,
+    UNREAD_RECORD,
     NicheOccurrence,
     StormIncident,
     unread_reason,
@@ -106,14 +107,23 @@ def _reason(exc: Exception) -> str:
 
 
 def _parse(feed: str, raw: str) -> NicheOccurrence | StormIncident:
+    """The record, parsed once by its model; on broken JSON, the standard parser's clearer reason."""
+    if UNREAD_RECORD in raw[:64] and (unread := unread_reason(_loads(raw))) is not None:
+        raise TooLarge(unread)  # what a feed reader passed over for its size: no record to validate
     try:
-        data = json.loads(raw)  # a clearer reason for broken JSON than the model's
+        # The models themselves are strict where the schema is (strings, booleans, ISO 8601 times).
+        return FEED_MODELS[feed].model_validate_json(raw)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            _loads(raw)  # raises with the position of the fault, as the model's error does not
+        raise
+
+
+def _loads(raw: str) -> object:
+    try:
+        return json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    if (unread := unread_reason(data)) is not None:
-        raise TooLarge(unread)  # what a feed reader passed over for its size: no record to validate
-    # The models themselves are strict where the schema is (strings, booleans, ISO 8601 times).
-    return FEED_MODELS[feed].model_validate_json(raw)
 
 
 class _Batch:
