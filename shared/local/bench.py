@@ -12,6 +12,7 @@ Writes ``report.json`` and ``report.md`` under ``--out``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import multiprocessing
 import os
@@ -26,7 +27,11 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only for annotations: measure_run may be running an older commit's ``shared``
+    from shared.bootstrap import Services
+    from shared.ports import OutgoingMessage
 
 FORCE_YEAR_CRIMES = 110_000
 STEPS = ("ingest_niche", "ingest_storm", "resolve_officer", "evaluate_journey", "send_message")
@@ -47,13 +52,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float | None:
 
 def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
     """Generate one sample and run it, counting what the Azure bill and the victims would see."""
-    from shared.adapters.sqlite_queue import SqliteQueueBroker
-    from shared.adapters.sqlite_tables import SqliteTableStore
-    from shared.adapters.table_layout import JOURNEYS, journey_from
-    from shared.bootstrap import Services
     from shared.local.generate import generate
-    from shared.local.run import RunRequest, run
-    from shared.ports import OutgoingMessage
 
     feeds = out / "feeds"
     started = time.perf_counter()
@@ -61,6 +60,37 @@ def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         generated = pool.submit(generate, feeds, crimes=crimes, days=days_for(crimes), seed=seed).result()
     generate_seconds = time.perf_counter() - started
+    figures = measure_run(feeds, out / "run")
+    return {
+        "crimes": crimes,
+        "days": days_for(crimes),
+        **figures,
+        "malformed_generated": generated.malformed,
+        "generate_seconds": round(generate_seconds, 2),
+    }
+
+
+def _journey_layout() -> tuple[str, Any] | None:
+    """The journeys table and its row reader, wherever the code being measured keeps them."""
+    for name in ("shared.adapters.table_layout", "shared.steps.records"):  # the latter before 98dc5f9
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return module.JOURNEYS, module.journey_from
+    return None
+
+
+def measure_run(feeds: Path, run_dir: Path) -> dict[str, Any]:
+    """Run a generated sample through the local host of whichever ``shared`` package is importable.
+
+    Counted through the run's ``prepare`` hook (wrappers around the table store and the queue
+    broker). ``--compare`` runs this, from this code, against an older commit's ``shared``: a
+    figure whose hook that code lacks is None ("n/a"), never an error.
+    """
+    from shared.adapters.sqlite_queue import SqliteQueueBroker
+    from shared.adapters.sqlite_tables import SqliteTableStore
+    from shared.local.run import RunRequest, run
 
     sent_by_queue: Counter[str] = Counter()
     stores: list[SqliteTableStore] = []
@@ -93,74 +123,82 @@ def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
 
         broker.send = timed(counting)  # type: ignore[method-assign]
 
-    run_dir = out / "run"
+    try:
+        request = RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare)
+    except TypeError:  # code before the prepare hook (9c608f5): no counts from inside the run
+        request = RunRequest(feeds, feeds / "officers.json", run_dir)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    summary = run(RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare))
+    summary = run(request)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    table_ops = stores[0].operations
-    table_ops_by = dict(stores[0].operations_by.most_common())
+    counted = bool(stores) and hasattr(stores[0], "operations")
+    table_ops: int | None = stores[0].operations if counted else None
+    table_ops_by = dict(stores[0].operations_by.most_common()) if counted else None
 
     latencies = array("d")  # compact: a force-year has ~600,000
-    export = SqliteTableStore(run_dir / "state.db")
-    for entity in export.export(JOURNEYS):
-        for duty in journey_from(entity).duties.values():
-            if duty.handed_at is not None and duty.noticed_at is not None:
-                latencies.append((duty.handed_at - duty.noticed_at).total_seconds())
-    export.close()
+    layout = _journey_layout()
+    if layout is not None:
+        journeys, journey_from = layout
+        export = SqliteTableStore(run_dir / "state.db")
+        for entity in export.export(journeys):
+            for duty in journey_from(entity).duties.values():
+                if duty.handed_at is not None and duty.noticed_at is not None:
+                    latencies.append((duty.handed_at - duty.noticed_at).total_seconds())
+        export.close()
 
     records = summary["records"]["niche"] + summary["records"]["storm"]
     messages = summary["messages"]["email"] + summary["messages"]["sms"]
-    step_cpu = {name: summary["step_cpu_seconds"].get(name, 0.0) for name in STEPS}
-    step_wall = {name: summary["step_wall_seconds"].get(name, 0.0) for name in STEPS}
-    queue_messages = sum(sent_by_queue.values())
+    timed_steps = "step_cpu_seconds" in summary  # the run's summary has them since d2a84ce
+    step_cpu = {name: summary.get("step_cpu_seconds", {}).get(name, 0.0) for name in STEPS}
+    step_wall = {name: summary.get("step_wall_seconds", {}).get(name, 0.0) for name in STEPS}
+    queue_messages = sum(sent_by_queue.values()) if counted else None
+    step_records = records if timed_steps else None  # without step times, no per-record step figures
     return {
-        "crimes": crimes,
-        "days": days_for(crimes),
         "feed_records": records,
         "records_by_feed": {"niche": summary["records"]["niche"], "storm": summary["records"]["storm"]},
-        "malformed_generated": generated.malformed,
         "quarantined": summary["records"]["quarantined"],
         "messages_sent": messages,
-        "tasks": summary["tasks"],
-        "dead_letters": summary["dead_letters"],
-        "compliance": summary["compliance"],
-        "generate_seconds": round(generate_seconds, 2),
+        "tasks": summary.get("tasks"),
+        "dead_letters": summary.get("dead_letters"),
+        "compliance": summary.get("compliance"),
         "run_wall_seconds": round(wall, 2),
         "run_cpu_seconds": round(cpu, 2),
         "records_per_second_end_to_end": round(records / wall, 1) if wall else None,
-        "invocations": summary["invocations"],
-        "step_cpu_seconds": {k: round(v, 2) for k, v in step_cpu.items()},
+        "invocations": summary.get("invocations"),
+        "step_cpu_seconds": {k: round(v, 2) for k, v in step_cpu.items()} if timed_steps else None,
         "step_invocations_per_second": {
-            name: round(summary["invocations"].get(name, 0) / step_wall[name], 1) if step_wall[name] else None
+            name: round(summary.get("invocations", {}).get(name, 0) / step_wall[name], 1)
+            if step_wall[name]
+            else None
             for name in STEPS
         },
-        "step_cpu_ms_per_feed_record": round(1000 * sum(step_cpu.values()) / records, 3) if records else None,
+        "step_cpu_ms_per_feed_record": _per(1000 * sum(step_cpu.values()), step_records, 3),
         # The embedded SQLite adapters stand in for Table Storage and Service Bus calls over the network.
-        "step_cpu_ms_per_feed_record_in_embedded_adapters": round(1000 * adapter_cpu[0] / records, 3)
-        if records
-        else None,
-        "step_cpu_ms_per_feed_record_excluding_embedded_adapters": round(
-            1000 * (sum(step_cpu.values()) - adapter_cpu[0]) / records, 3
-        )
-        if records
-        else None,
+        "step_cpu_ms_per_feed_record_in_embedded_adapters": _per(
+            1000 * adapter_cpu[0] if counted else None, step_records, 3
+        ),
+        "step_cpu_ms_per_feed_record_excluding_embedded_adapters": _per(
+            1000 * (sum(step_cpu.values()) - adapter_cpu[0]) if counted else None, step_records, 3
+        ),
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "table_operations": table_ops,
         "table_operations_by": table_ops_by,
-        "table_operations_per_feed_record": round(table_ops / records, 2) if records else None,
-        "table_operations_per_message_sent": round(table_ops / messages, 2) if messages else None,
-        "queue_messages": dict(sent_by_queue),
-        "queue_messages_per_feed_record": round(queue_messages / records, 2) if records else None,
-        "queue_messages_per_message_sent": round(queue_messages / messages, 2) if messages else None,
-        "sms_segments_per_sms": round(summary["sms_segments"] / summary["messages"]["sms"], 3)
-        if summary["messages"]["sms"]
-        else None,
+        "table_operations_per_feed_record": _per(table_ops, records, 2),
+        "table_operations_per_message_sent": _per(table_ops, messages, 2),
+        "queue_messages": dict(sent_by_queue) if counted else None,
+        "queue_messages_per_feed_record": _per(queue_messages, records, 2),
+        "queue_messages_per_message_sent": _per(queue_messages, messages, 2),
+        "sms_segments_per_sms": _per(summary.get("sms_segments"), summary["messages"]["sms"], 3),
         "feed_change_to_provider_seconds": {
             "p50": _percentile(latencies, 0.50),
             "p95": _percentile(latencies, 0.95),
-            "samples": len(latencies),
+            "samples": len(latencies) if layout is not None else None,
         },
     }
+
+
+def _per(amount: float | None, per: float | None, digits: int) -> float | None:
+    """amount / per rounded, or None when either is unknown (or nothing to divide by)."""
+    return round(amount / per, digits) if amount is not None and per else None
 
 
 _APP_IMPORT = """
