@@ -569,6 +569,7 @@ def compare(ref: str, sizes: Sequence[int], out: Path, seed: int) -> dict[str, A
     """Each size's sample, generated once, run by REF's code and by this code; writes both reports."""
     resolved = _resolve(ref, _ROOT)
     short = resolved["commit"][:10]
+    out = out.resolve()  # the children run in their code's folder
     out.mkdir(parents=True, exist_ok=True)
     checkout = Path(tempfile.mkdtemp(prefix="bench-compare-"))
     previous = signal.signal(signal.SIGTERM, _terminated)  # a kill cleans up like Ctrl-C

@@ -34,8 +34,9 @@ def test_the_same_code_on_the_same_sample_counts_exactly_the_same(
     # either way the same code as this checkout, so every count must match to the unit.
     ref = _git("stash", "create") or "HEAD"
     monkeypatch.setattr(bench, "COMPARE_COLD_START_REPEATS", 1)
+    monkeypatch.chdir(tmp_path)  # --out relative, as make bench gives it; the children run elsewhere
     out = tmp_path / "out"
-    assert bench.main(["--sizes", "12", "--compare", ref, "--seed", "3", "--out", str(out)]) == 0
+    assert bench.main(["--sizes", "12", "--compare", ref, "--seed", "3", "--out", "out"]) == 0
 
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["compare"]["ref"] == ref and report["compare"]["commit"] == _git("rev-parse", ref)
