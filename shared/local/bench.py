@@ -1,24 +1,34 @@
 """The benchmark: a force-year of crimes through the local host, with the figures that matter.
 
-  python -m shared.local.bench [--sizes 10000,30000,110000] [--out out/bench] [--seed 11]
+  python -m shared.local.bench [--sizes 10000,30000,110000] [--out out/bench] [--seed 11] [--compare REF]
 
 Each size runs in its own process (so peak memory is its own) on a sample with
 the density of a force-year: 110,000 crimes over 365 days, fewer crimes over
 proportionally fewer days. Figures are ratios measured in one run on one
 machine; they are never asserted by a test (machines are shared and noisy).
 Writes ``report.json`` and ``report.md`` under ``--out``.
+
+``--compare REF`` checks a git ref's code out into a temporary folder (``git archive``; removed
+afterwards, also on failure or Ctrl-C), generates each size's sample once with this code's
+generator, and runs it under REF's code and under this code, one child at a time, each through
+bench_driver.py with that code's ``shared`` package: the report has both, side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import json
 import multiprocessing
 import os
 import resource
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from array import array
@@ -26,7 +36,11 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only for annotations: measure_run may be running an older commit's ``shared``
+    from shared.bootstrap import Services
+    from shared.ports import OutgoingMessage
 
 FORCE_YEAR_CRIMES = 110_000
 STEPS = ("ingest_niche", "ingest_storm", "resolve_officer", "evaluate_journey", "send_message")
@@ -47,13 +61,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float | None:
 
 def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
     """Generate one sample and run it, counting what the Azure bill and the victims would see."""
-    from shared.adapters.sqlite_queue import SqliteQueueBroker
-    from shared.adapters.sqlite_tables import SqliteTableStore
-    from shared.adapters.table_layout import JOURNEYS, journey_from
-    from shared.bootstrap import Services
     from shared.local.generate import generate
-    from shared.local.run import RunRequest, run
-    from shared.ports import OutgoingMessage
 
     feeds = out / "feeds"
     started = time.perf_counter()
@@ -61,6 +69,57 @@ def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         generated = pool.submit(generate, feeds, crimes=crimes, days=days_for(crimes), seed=seed).result()
     generate_seconds = time.perf_counter() - started
+    figures = measure_run(feeds, out / "run")
+    return {
+        "crimes": crimes,
+        "days": days_for(crimes),
+        **figures,
+        "malformed_generated": generated.malformed,
+        "generate_seconds": round(generate_seconds, 2),
+    }
+
+
+def _journey_layout() -> tuple[str, Any] | None:
+    """The journeys table and its row reader, wherever the code being measured keeps them."""
+    for name in ("shared.adapters.table_layout", "shared.steps.records"):  # the latter before 98dc5f9
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return module.JOURNEYS, module.journey_from
+    return None
+
+
+def _latencies(export: Any) -> array[float] | None:
+    """Seconds from a duty's feed change to its hand-over to a provider, from the journeys table;
+    None when the measured code keeps no such times (before d2a84ce)."""
+    layout = _journey_layout()
+    latencies = array("d")  # compact: a force-year has ~600,000
+    try:
+        if layout is None:
+            return None
+        journeys, journey_from = layout
+        for entity in export.export(journeys):
+            for duty in journey_from(entity).duties.values():
+                if duty.handed_at is not None and duty.noticed_at is not None:
+                    latencies.append((duty.handed_at - duty.noticed_at).total_seconds())
+    except AttributeError:
+        return None
+    finally:
+        export.close()
+    return latencies
+
+
+def measure_run(feeds: Path, run_dir: Path) -> dict[str, Any]:
+    """Run a generated sample through the local host of whichever ``shared`` package is importable.
+
+    Counted through the run's ``prepare`` hook (wrappers around the table store and the queue
+    broker). ``--compare`` runs this, from this code, against an older commit's ``shared``: a
+    figure whose hook that code lacks is None ("n/a"), never an error.
+    """
+    from shared.adapters.sqlite_queue import SqliteQueueBroker
+    from shared.adapters.sqlite_tables import SqliteTableStore
+    from shared.local.run import RunRequest, run
 
     sent_by_queue: Counter[str] = Counter()
     stores: list[SqliteTableStore] = []
@@ -93,74 +152,74 @@ def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
 
         broker.send = timed(counting)  # type: ignore[method-assign]
 
-    run_dir = out / "run"
+    try:
+        request = RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare)
+    except TypeError:  # code before the prepare hook (9c608f5): no counts from inside the run
+        request = RunRequest(feeds, feeds / "officers.json", run_dir)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    summary = run(RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare))
+    summary = run(request)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    table_ops = stores[0].operations
-    table_ops_by = dict(stores[0].operations_by.most_common())
+    counted = bool(stores) and hasattr(stores[0], "operations")
+    table_ops: int | None = stores[0].operations if counted else None
+    by_kind = getattr(stores[0], "operations_by", None) if counted else None  # since d2a84ce
+    table_ops_by = dict(by_kind.most_common()) if by_kind is not None else None
 
-    latencies = array("d")  # compact: a force-year has ~600,000
-    export = SqliteTableStore(run_dir / "state.db")
-    for entity in export.export(JOURNEYS):
-        for duty in journey_from(entity).duties.values():
-            if duty.handed_at is not None and duty.noticed_at is not None:
-                latencies.append((duty.handed_at - duty.noticed_at).total_seconds())
-    export.close()
+    latencies = _latencies(SqliteTableStore(run_dir / "state.db"))
 
     records = summary["records"]["niche"] + summary["records"]["storm"]
     messages = summary["messages"]["email"] + summary["messages"]["sms"]
-    step_cpu = {name: summary["step_cpu_seconds"].get(name, 0.0) for name in STEPS}
-    step_wall = {name: summary["step_wall_seconds"].get(name, 0.0) for name in STEPS}
-    queue_messages = sum(sent_by_queue.values())
+    timed_steps = "step_cpu_seconds" in summary  # the run's summary has them since d2a84ce
+    step_cpu = {name: summary.get("step_cpu_seconds", {}).get(name, 0.0) for name in STEPS}
+    step_wall = {name: summary.get("step_wall_seconds", {}).get(name, 0.0) for name in STEPS}
+    queue_messages = sum(sent_by_queue.values()) if counted else None
+    step_records = records if timed_steps else None  # without step times, no per-record step figures
     return {
-        "crimes": crimes,
-        "days": days_for(crimes),
         "feed_records": records,
         "records_by_feed": {"niche": summary["records"]["niche"], "storm": summary["records"]["storm"]},
-        "malformed_generated": generated.malformed,
         "quarantined": summary["records"]["quarantined"],
         "messages_sent": messages,
-        "tasks": summary["tasks"],
-        "dead_letters": summary["dead_letters"],
-        "compliance": summary["compliance"],
-        "generate_seconds": round(generate_seconds, 2),
+        "tasks": summary.get("tasks"),
+        "dead_letters": summary.get("dead_letters"),
+        "compliance": summary.get("compliance"),
         "run_wall_seconds": round(wall, 2),
         "run_cpu_seconds": round(cpu, 2),
         "records_per_second_end_to_end": round(records / wall, 1) if wall else None,
-        "invocations": summary["invocations"],
-        "step_cpu_seconds": {k: round(v, 2) for k, v in step_cpu.items()},
+        "invocations": summary.get("invocations"),
+        "step_cpu_seconds": {k: round(v, 2) for k, v in step_cpu.items()} if timed_steps else None,
         "step_invocations_per_second": {
-            name: round(summary["invocations"].get(name, 0) / step_wall[name], 1) if step_wall[name] else None
+            name: round(summary.get("invocations", {}).get(name, 0) / step_wall[name], 1)
+            if step_wall[name]
+            else None
             for name in STEPS
         },
-        "step_cpu_ms_per_feed_record": round(1000 * sum(step_cpu.values()) / records, 3) if records else None,
+        "step_cpu_ms_per_feed_record": _per(1000 * sum(step_cpu.values()), step_records, 3),
         # The embedded SQLite adapters stand in for Table Storage and Service Bus calls over the network.
-        "step_cpu_ms_per_feed_record_in_embedded_adapters": round(1000 * adapter_cpu[0] / records, 3)
-        if records
-        else None,
-        "step_cpu_ms_per_feed_record_excluding_embedded_adapters": round(
-            1000 * (sum(step_cpu.values()) - adapter_cpu[0]) / records, 3
-        )
-        if records
-        else None,
+        "step_cpu_ms_per_feed_record_in_embedded_adapters": _per(
+            1000 * adapter_cpu[0] if counted else None, step_records, 3
+        ),
+        "step_cpu_ms_per_feed_record_excluding_embedded_adapters": _per(
+            1000 * (sum(step_cpu.values()) - adapter_cpu[0]) if counted else None, step_records, 3
+        ),
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "table_operations": table_ops,
         "table_operations_by": table_ops_by,
-        "table_operations_per_feed_record": round(table_ops / records, 2) if records else None,
-        "table_operations_per_message_sent": round(table_ops / messages, 2) if messages else None,
-        "queue_messages": dict(sent_by_queue),
-        "queue_messages_per_feed_record": round(queue_messages / records, 2) if records else None,
-        "queue_messages_per_message_sent": round(queue_messages / messages, 2) if messages else None,
-        "sms_segments_per_sms": round(summary["sms_segments"] / summary["messages"]["sms"], 3)
-        if summary["messages"]["sms"]
-        else None,
+        "table_operations_per_feed_record": _per(table_ops, records, 2),
+        "table_operations_per_message_sent": _per(table_ops, messages, 2),
+        "queue_messages": dict(sent_by_queue) if counted else None,
+        "queue_messages_per_feed_record": _per(queue_messages, records, 2),
+        "queue_messages_per_message_sent": _per(queue_messages, messages, 2),
+        "sms_segments_per_sms": _per(summary.get("sms_segments"), summary["messages"]["sms"], 3),
         "feed_change_to_provider_seconds": {
-            "p50": _percentile(latencies, 0.50),
-            "p95": _percentile(latencies, 0.95),
-            "samples": len(latencies),
+            "p50": _percentile(latencies or [], 0.50),
+            "p95": _percentile(latencies or [], 0.95),
+            "samples": len(latencies) if latencies is not None else None,
         },
     }
+
+
+def _per(amount: float | None, per: float | None, digits: int) -> float | None:
+    """amount / per rounded, or None when either is unknown (or nothing to divide by)."""
+    return round(amount / per, digits) if amount is not None and per else None
 
 
 _APP_IMPORT = """
@@ -291,6 +350,7 @@ def _markdown(report: dict[str, Any]) -> str:
         ("peak memory (MiB)", "peak_memory_mib"),
         ("table operations per feed record", "table_operations_per_feed_record"),
         ("table operations per message sent", "table_operations_per_message_sent"),
+        ("queue messages", "queue_messages"),
         ("queue messages per feed record", "queue_messages_per_feed_record"),
         ("queue messages per message sent", "queue_messages_per_message_sent"),
         ("SMS segments per SMS", "sms_segments_per_sms"),
@@ -337,6 +397,377 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --compare REF: a git ref's code on the same samples, in the same run. -----------------------
+
+COMPARE_COLD_START_REPEATS = 7
+_ROOT = Path(__file__).resolve().parents[2]  # the checkout this code runs from
+_DRIVER = Path(__file__).with_name("bench_driver.py")
+_ORDER = (
+    "one child at a time: for each size REF's code then this code, the next size this code first "
+    "(alternating), so both see similar machine load"
+)
+_SAMPLE = (
+    "each size generated once, by this code's generator (shared.local.generate), and the same "
+    "files run by both codes (the feed contract is stable)"
+)
+
+
+class CompareError(Exception):
+    """What --compare cannot do, in one line for the user, with the exit status to leave with."""
+
+    def __init__(self, line: str, status: int = 2) -> None:
+        super().__init__(line)
+        self.status = status
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """git's output in root, or None when git fails (or is missing)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _resolve(ref: str, root: Path) -> dict[str, Any]:
+    """REF's commit, this code's commit and whether its worktree is dirty (one-line complaints)."""
+    if _git(root, "rev-parse", "--show-toplevel") is None:
+        raise CompareError(f"bench: --compare: not a git checkout: {root}")
+    commit = _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+    if not commit:
+        raise CompareError(f"bench: --compare: unknown git ref {ref!r}")
+    return {
+        "ref": ref,
+        "commit": commit,
+        "this_commit": _git(root, "rev-parse", "HEAD"),
+        "this_dirty": bool(_git(root, "status", "--porcelain")),
+    }
+
+
+def _check_out(commit: str, root: Path, into: Path) -> None:
+    """The commit's tracked files (git archive) into a folder: no worktree to unregister afterwards."""
+    archive = subprocess.Popen(["git", "archive", "--format=tar", commit], cwd=root, stdout=subprocess.PIPE)
+    assert archive.stdout is not None
+    try:
+        with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+            tar.extractall(into, filter="tar")  # our own commit; old ones tracked venv symlinks
+    finally:
+        archive.stdout.close()
+        status = archive.wait()
+    if status != 0:
+        raise CompareError(f"bench: --compare: git archive {commit[:10]} failed", 1)
+
+
+def _child_env() -> dict[str, str]:
+    # No PYTHONPATH: each child imports the shared package of its own code's folder, nothing else.
+    return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+
+def _run_under(code: Path, feeds: Path, out: Path) -> tuple[dict[str, Any] | None, str]:
+    """The driver under one code's folder on the sample; its wall, CPU and peak memory seen from here.
+
+    Returns (the figures, None on failure; the child's last line on stderr).
+    """
+    command = [
+        sys.executable,
+        "-P",
+        str(_DRIVER),
+        "--code",
+        str(code),
+        "--feeds",
+        str(feeds),
+        "--out",
+        str(out),
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=code, env=_child_env(), stderr=subprocess.PIPE, text=True)
+    last = ""
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # passed through as it comes; the last line explains a failure
+            sys.stderr.write(line)
+            last = line.strip() or last
+        _, status, usage = os.wait4(process.pid, 0)
+    except BaseException:  # Ctrl-C, or the terminal gone: the child goes with us
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        if process.stderr is not None:
+            process.stderr.close()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if process.returncode != 0 or not (out / "result.json").is_file():
+        return None, last or f"exit status {process.returncode}"
+    result: dict[str, Any] = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    result["measured_from_parent"] = {
+        "child_wall_seconds": round(wall, 2),
+        "child_cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "child_peak_memory_mib": round(usage.ru_maxrss / 1024, 1),
+    }
+    return result, last
+
+
+def _app_import_of(code: Path) -> str:
+    """The code's own cold-start snippet (its bench.py's _APP_IMPORT: how that commit builds its
+    services), read without importing it; this code's when it has none."""
+    try:
+        tree = ast.parse((code / "shared" / "local" / "bench.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return _APP_IMPORT
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(target, ast.Name) and target.id == "_APP_IMPORT" for target in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            return node.value.value
+    return _APP_IMPORT
+
+
+def _cold_start_side_by_side(ref_code: Path, repeats: int) -> dict[str, Any] | None:
+    """cold_start's measurement for both codes and the bare app, alternated; None if not measured."""
+    if repeats < 1:
+        return None
+    sides = {
+        "ref": (_app_import_of(ref_code), ref_code),
+        "this": (_APP_IMPORT, _ROOT),
+        "bare": (_BARE_IMPORT, _ROOT),
+    }
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    failed: set[str] = set()  # an older commit whose bootstrap reads differently: n/a, not an error
+    for _ in range(repeats):
+        for side, (code, cwd) in sides.items():
+            if side in failed:
+                continue
+            done = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=_child_env()
+            )
+            if done.returncode != 0:
+                failed.add(side)
+                continue
+            times[side].append(float(done.stdout.strip().splitlines()[-1]))
+
+    def median_ms(side: str) -> float | None:
+        return round(1000 * statistics.median(times[side]), 1) if side not in failed else None
+
+    return {"repeats": repeats, **{f"{side}_median_ms": median_ms(side) for side in sides}}
+
+
+def _generate_once(feeds: Path, crimes: int, seed: int) -> tuple[int, float]:
+    """This code's generator, in a process of its own: (malformed records, seconds)."""
+    from shared.local.generate import generate
+
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        generated = pool.submit(generate, feeds, crimes=crimes, days=days_for(crimes), seed=seed).result()
+    return generated.malformed, round(time.perf_counter() - started, 2)
+
+
+def compare(ref: str, sizes: Sequence[int], out: Path, seed: int) -> dict[str, Any]:
+    """Each size's sample, generated once, run by REF's code and by this code; writes both reports."""
+    resolved = _resolve(ref, _ROOT)
+    short = resolved["commit"][:10]
+    out = out.resolve()  # the children run in their code's folder
+    out.mkdir(parents=True, exist_ok=True)
+    checkout = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+    previous = signal.signal(signal.SIGTERM, _terminated)  # a kill cleans up like Ctrl-C
+    try:
+        ref_code = checkout / "code"
+        _check_out(resolved["commit"], _ROOT, ref_code)
+        if not (ref_code / "shared" / "local" / "run.py").is_file():
+            raise CompareError(f"bench: --compare: {ref} ({short}) has no local host (shared/local/run.py)")
+        ours: list[dict[str, Any]] = []
+        theirs: list[dict[str, Any]] = []
+        for index, crimes in enumerate(sizes):
+            folder = Path(tempfile.mkdtemp(prefix=f"bench-{crimes}-", dir=out))
+            print(f"benchmark: {crimes} crimes over {days_for(crimes)} days, {ref} ({short}) and this code …")
+            malformed, generate_seconds = _generate_once(folder / "feeds", crimes, seed)
+            sample = {"crimes": crimes, "days": days_for(crimes), "malformed_generated": malformed}
+            sides = [("ref", ref_code), ("this", _ROOT)]
+            figures: dict[str, dict[str, Any]] = {}
+            for side, code in sides if index % 2 == 0 else sides[::-1]:
+                result, last = _run_under(code, folder / "feeds", folder / side)
+                if result is None and side == "ref":
+                    raise CompareError(
+                        f"bench: --compare: {ref} ({short}) could not run the {crimes}-crime sample "
+                        f"this code generated: {last}",
+                        1,
+                    )
+                if result is None:
+                    raise CompareError(f"bench: this code failed on the {crimes}-crime sample: {last}", 1)
+                figures[side] = {**sample, **result}
+            ours.append({**figures["this"], "generate_seconds": generate_seconds})
+            theirs.append(figures["ref"])
+        cold = _cold_start_side_by_side(ref_code, COMPARE_COLD_START_REPEATS)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(checkout, ignore_errors=True)
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "jobs": 1},
+        "code": {"commit": resolved["this_commit"], "dirty": resolved["this_dirty"]},
+        "sizes": ours,
+        "cold_start": None
+        if cold is None
+        else {
+            "repeats": cold["repeats"],
+            "app_median_ms": cold["this_median_ms"],
+            "bare_median_ms": cold["bare_median_ms"],
+            "overhead_median_ms": _difference(cold["this_median_ms"], cold["bare_median_ms"]),
+        },
+        "compare": {
+            "ref": ref,
+            "commit": resolved["commit"],
+            "sample": _SAMPLE,
+            "order": _ORDER,
+            "sizes": theirs,
+            "cold_start": None
+            if cold is None
+            else {
+                "repeats": cold["repeats"],
+                "app_median_ms": cold["ref_median_ms"],
+                "bare_median_ms": cold["bare_median_ms"],
+                "overhead_median_ms": _difference(cold["ref_median_ms"], cold["bare_median_ms"]),
+            },
+        },
+    }
+    markdown = _compare_markdown(report)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    return report
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return round(a - b, 1) if a is not None and b is not None else None
+
+
+def _dig(size: dict[str, Any], path: str) -> Any:
+    value: Any = size
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, dict):  # a count by name (queue messages by queue): its total
+        return sum(value.values())
+    return value
+
+
+_COMPARED = (
+    ("feed records", "feed_records"),
+    ("quarantined", "quarantined"),
+    ("messages sent", "messages_sent"),
+    ("tasks", "tasks"),
+    ("dead letters", "dead_letters"),
+    ("compliance", "compliance"),
+    ("feed change → provider p50 (simulated s)", "feed_change_to_provider_seconds.p50"),
+    ("feed change → provider p95 (simulated s)", "feed_change_to_provider_seconds.p95"),
+    ("table operations", "table_operations"),
+    ("table operations per feed record", "table_operations_per_feed_record"),
+    ("table operations per message sent", "table_operations_per_message_sent"),
+    ("queue messages", "queue_messages"),
+    ("queue messages per feed record", "queue_messages_per_feed_record"),
+    ("queue messages per message sent", "queue_messages_per_message_sent"),
+    ("SMS segments per SMS", "sms_segments_per_sms"),
+    ("step CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
+    (
+        "… of which in the embedded SQLite tables and queues (ms)",
+        "step_cpu_ms_per_feed_record_in_embedded_adapters",
+    ),
+    ("… step code without them (ms)", "step_cpu_ms_per_feed_record_excluding_embedded_adapters"),
+    *((f"{step}: CPU (s)", f"step_cpu_seconds.{step}") for step in STEPS),
+    ("run CPU, in the child (s)", "run_cpu_seconds"),
+    ("run wall, in the child (s)", "run_wall_seconds"),
+    ("feed records / s, end to end", "records_per_second_end_to_end"),
+    ("child process CPU, seen by the parent (s)", "measured_from_parent.child_cpu_seconds"),
+    ("child process wall, seen by the parent (s)", "measured_from_parent.child_wall_seconds"),
+    ("child peak memory, seen by the parent (MiB)", "measured_from_parent.child_peak_memory_mib"),
+)
+
+
+def _shown(value: Any) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def _change(before: Any, after: Any) -> str:
+    """after against before: 'same', a signed percentage, or nothing when either is not a number."""
+    if before is None or after is None:
+        return ""
+    if before == after:
+        return "same"
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (before, after)) or not before:
+        return ""
+    return f"{100 * (after - before) / before:+.1f}%"
+
+
+def _compare_markdown(report: dict[str, Any]) -> str:
+    compare = report["compare"]
+    ref = f"{compare['ref']} ({compare['commit'][:10]})"
+    code = report["code"]
+    this = f"{(code['commit'] or 'unknown')[:10]}{', dirty worktree' if code['dirty'] else ''}"
+    lines = [
+        f"# Benchmark: `{compare['ref']}` side by side with this code",
+        "",
+        f"REF `{ref}`; this code `{this}`. Machine: {report['machine']['cpus']} CPUs; "
+        f"Python {report['machine']['python']}, the same interpreter for both. Simulated clock.",
+        "",
+        f"Sample: {compare['sample']}. Order: {compare['order']}. Counts come from inside each run "
+        "through the local host's prepare hook, by this code's bench.py in both children "
+        "(n/a: that code has no hook for it); child CPU, wall and peak memory are measured by the "
+        "parent. Change is this code against REF.",
+    ]
+    for theirs, ours in zip(compare["sizes"], report["sizes"], strict=True):
+        lines += [
+            "",
+            f"## {ours['crimes']} crimes over {ours['days']} days",
+            "",
+            f"| figure | {compare['ref']} | this code | change |",
+            "|---|---|---|---|",
+        ]
+        for label, path in _COMPARED:
+            before, after = _dig(theirs, path), _dig(ours, path)
+            lines.append(f"| {label} | {_shown(before)} | {_shown(after)} | {_change(before, after)} |")
+    theirs_cold, ours_cold = compare["cold_start"], report["cold_start"]
+    lines.append("")
+    if ours_cold is None:
+        lines.append("Cold start: not measured.")
+    else:
+        lines += [
+            f"## Cold start (median of {ours_cold['repeats']}, alternated)",
+            "",
+            f"| figure | {compare['ref']} | this code | change |",
+            "|---|---|---|---|",
+        ]
+        for label, key in (
+            ("import and bootstrap (ms)", "app_median_ms"),
+            ("over a bare app (ms)", "overhead_median_ms"),
+        ):
+            before, after = theirs_cold[key], ours_cold[key]
+            lines.append(f"| {label} | {_shown(before)} | {_shown(after)} | {_change(before, after)} |")
+        lines += [
+            "",
+            "Each code's own cold-start snippet (REF's from its bench.py, when it has one); a bare "
+            f"azure-functions app importing the same SDKs: {ours_cold['bare_median_ms']} ms.",
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _compare_main(
+    parser: argparse.ArgumentParser, ref: str, sizes: list[int], out: Path, seed: int, jobs: int
+) -> int:
+    if jobs != 1:
+        parser.exit(2, "bench: --compare runs one child at a time: leave out --jobs\n")
+    try:
+        compare(ref, sizes, out, seed)
+    except CompareError as error:
+        parser.exit(error.status, f"{error}\n")
+    return 0
+
+
 def _wait(process: subprocess.Popen[bytes]) -> None:
     if process.wait() != 0:
         raise SystemExit(f"benchmark run failed: {' '.join(map(str, process.args))}")  # type: ignore[arg-type]
@@ -352,6 +783,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="sizes run at once (CPU figures stay comparable; wall times contend)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="REF",
+        help="also run a git ref's code on the same samples, one child at a time; report side by side",
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one size in this process
     parser.add_argument(
@@ -378,6 +814,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, "python -m shared.local.bench: error: --sizes needs at least one positive number\n")
     if args.jobs < 1:
         parser.exit(2, "python -m shared.local.bench: error: --jobs must be at least 1\n")
+    if args.compare is not None:
+        return _compare_main(parser, args.compare, sizes, args.out, args.seed, args.jobs)
     args.out.mkdir(parents=True, exist_ok=True)
     folders: dict[int, Path] = {}
     running: list[subprocess.Popen[bytes]] = []

@@ -1,0 +1,110 @@
+"""--compare REF: one sample per size, run by a git ref's code and by this code in the same run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from shared.local import bench
+
+ROOT = Path(bench.__file__).resolve().parents[2]
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The system temporary folder, where the ref's checkout goes, as a folder of the test's own."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_the_same_code_on_the_same_sample_counts_exactly_the_same(
+    tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # HEAD, or the worktree's uncommitted tracked changes as a commit (git stash create touches no ref):
+    # either way the same code as this checkout, so every count must match to the unit.
+    ref = _git("stash", "create") or "HEAD"
+    monkeypatch.setattr(bench, "COMPARE_COLD_START_REPEATS", 1)
+    monkeypatch.chdir(tmp_path)  # --out relative, as make bench gives it; the children run elsewhere
+    out = tmp_path / "out"
+    assert bench.main(["--sizes", "12", "--compare", ref, "--seed", "3", "--out", "out"]) == 0
+
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["compare"]["ref"] == ref and report["compare"]["commit"] == _git("rev-parse", ref)
+    assert report["code"]["commit"] == _git("rev-parse", "HEAD") and isinstance(report["code"]["dirty"], bool)
+    (ours,), (theirs,) = report["sizes"], report["compare"]["sizes"]
+    assert ours["crimes"] == theirs["crimes"] == 12
+    assert ours["feed_records"] == theirs["feed_records"] > 0
+    assert (
+        ours["table_operations"] > 0
+        and sum(ours["queue_messages"].values()) > 0
+        and ours["messages_sent"] > 0
+    )
+    for exact in (
+        "records_by_feed",
+        "quarantined",
+        "messages_sent",
+        "tasks",
+        "table_operations",
+        "table_operations_by",
+        "queue_messages",
+        "feed_change_to_provider_seconds",
+    ):
+        assert ours[exact] == theirs[exact], exact
+    for side in (ours, theirs):
+        assert side["measured_from_parent"]["child_peak_memory_mib"] > 0
+    # Each side imported its own code: the ref's checkout (gone now), this checkout.
+    assert Path(theirs["code_folder"]).parent.parent == scratch and Path(ours["code_folder"]) == ROOT
+    assert list(scratch.iterdir()) == []
+    assert report["cold_start"]["app_median_ms"] and report["compare"]["cold_start"]["app_median_ms"]
+
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert f"| figure | {ref} | this code | change |" in markdown
+    operations = ours["table_operations"]
+    assert f"| table operations | {operations} | {operations} | same |" in markdown
+    assert markdown in capsys.readouterr().out
+
+
+def test_an_unknown_ref_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--sizes", "12", "--compare", "no-such-ref-anywhere", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "bench: --compare: unknown git ref 'no-such-ref-anywhere'\n"
+    assert not (tmp_path / "out").exists()  # nothing generated, nothing run
+
+
+def test_outside_a_git_checkout_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(bench, "_ROOT", tmp_path)  # as if this code were unpacked from an archive
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--sizes", "12", "--compare", "HEAD", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"bench: --compare: not a git checkout: {tmp_path}\n"
+
+
+def test_the_checkout_is_removed_when_the_run_is_interrupted(
+    tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+
+    def interrupted(feeds: Path, crimes: int, seed: int) -> tuple[int, float]:
+        seen.extend(
+            (folder / "code" / "shared" / "local" / "run.py").is_file() for folder in scratch.iterdir()
+        )
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "_generate_once", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--sizes", "12", "--compare", "HEAD", "--out", str(tmp_path / "out")])
+    assert seen == [True]  # the ref's code was checked out when Ctrl-C came
+    assert list(scratch.iterdir()) == []
