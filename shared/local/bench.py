@@ -26,7 +26,10 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.local.run import Progress
 
 FORCE_YEAR_CRIMES = 110_000
 STEPS = ("ingest_niche", "ingest_storm", "resolve_officer", "evaluate_journey", "send_message")
@@ -45,7 +48,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float | None:
     return ordered[index]
 
 
-def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
+def measure_one(crimes: int, out: Path, seed: int, on_progress: Progress | None = None) -> dict[str, Any]:
     """Generate one sample and run it, counting what the Azure bill and the victims would see."""
     from shared.adapters.sqlite_queue import SqliteQueueBroker
     from shared.adapters.sqlite_tables import SqliteTableStore
@@ -95,7 +98,7 @@ def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
 
     run_dir = out / "run"
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    summary = run(RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare))
+    summary = run(RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare), on_progress)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     table_ops = stores[0].operations
     table_ops_by = dict(stores[0].operations_by.most_common())
@@ -365,7 +368,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(profile, indent=2))
         return 0
     if args.one:
-        result = measure_one(args.one, args.out, args.seed)
+        from shared.local.report import progress
+
+        # Progress lines on stderr, which the parent's child inherits: each line says its size, and
+        # lines, never a bar, even on a terminal, since sizes may run at once (--jobs) and bars of
+        # several processes on one terminal overwrite each other.
+        with progress(prefix=f"[{args.one}] ", lines=True) as on_progress:
+            print(f"[{args.one}] progress: generating the sample, then the run", file=sys.stderr, flush=True)
+            result = measure_one(args.one, args.out, args.seed, on_progress)
         (args.out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return 0
     try:

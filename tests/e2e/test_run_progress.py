@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from shared.local import bench
 from shared.local.generate import generate
 from shared.local.report import progress
 from shared.local.run import RunCounts, RunRequest, run
@@ -172,3 +173,15 @@ def test_the_command_line_with_stderr_a_pipe_prints_the_first_and_last_progress_
     assert last, lines
     assert last["records"] == "5"
     assert "Victim Updates — local run" in done.stdout and "progress" not in done.stdout
+
+
+def test_a_benchmark_childs_progress_lines_reach_the_parents_stderr_marked_with_its_size(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cold = {"repeats": 0, "app_median_ms": 0, "bare_median_ms": 0, "overhead_median_ms": 0}
+    monkeypatch.setattr(bench, "cold_start", lambda: cold)  # not what this test is about, and slow
+    assert bench.main(["--sizes", "40", "--out", str(tmp_path), "--seed", "3"]) == 0
+    lines = [line for line in capfd.readouterr().err.splitlines() if "progress:" in line]
+    assert lines[0] == "[40] progress: generating the sample, then the run"
+    assert STARTED.fullmatch(lines[1].removeprefix("[40] ")), lines
+    assert DONE.fullmatch(lines[-1].removeprefix("[40] ")), lines
