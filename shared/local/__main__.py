@@ -109,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    from shared.local.report import print_summary, progress_bar
+    from shared.local.report import print_summary, progress
     from shared.local.run import RunError, RunRequest, run
 
     request = RunRequest(
         args.feeds, args.officers, args.out, args.start, args.end, args.policy, args.delivery_reports
     )
     try:
-        with progress_bar() as on_progress:
+        with progress() as on_progress:
             summary = run(request, on_progress)
     except RunError as exc:
         print(f"python -m shared.local run: error: {exc}", file=sys.stderr)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # only for annotations: measure_run may be running an older commit's ``shared``
     from shared.bootstrap import Services
+    from shared.local.run import Progress
     from shared.ports import OutgoingMessage
 
 FORCE_YEAR_CRIMES = 110_000
@@ -59,7 +60,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float | None:
     return ordered[index]
 
 
-def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
+def measure_one(crimes: int, out: Path, seed: int, on_progress: Progress | None = None) -> dict[str, Any]:
     """Generate one sample and run it, counting what the Azure bill and the victims would see."""
     from shared.local.generate import generate
 
@@ -69,7 +70,7 @@ def measure_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         generated = pool.submit(generate, feeds, crimes=crimes, days=days_for(crimes), seed=seed).result()
     generate_seconds = time.perf_counter() - started
-    figures = measure_run(feeds, out / "run")
+    figures = measure_run(feeds, out / "run", on_progress)
     return {
         "crimes": crimes,
         "days": days_for(crimes),
@@ -110,7 +111,7 @@ def _latencies(export: Any) -> array[float] | None:
     return latencies
 
 
-def measure_run(feeds: Path, run_dir: Path) -> dict[str, Any]:
+def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None) -> dict[str, Any]:
     """Run a generated sample through the local host of whichever ``shared`` package is importable.
 
     Counted through the run's ``prepare`` hook (wrappers around the table store and the queue
@@ -157,7 +158,8 @@ def measure_run(feeds: Path, run_dir: Path) -> dict[str, Any]:
     except TypeError:  # code before the prepare hook (9c608f5): no counts from inside the run
         request = RunRequest(feeds, feeds / "officers.json", run_dir)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    summary = run(request)
+    # Progress only from this code's run (an older commit's takes a callback of another shape).
+    summary = run(request) if on_progress is None else run(request, on_progress)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     counted = bool(stores) and hasattr(stores[0], "operations")
     table_ops: int | None = stores[0].operations if counted else None
@@ -801,7 +803,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(profile, indent=2))
         return 0
     if args.one:
-        result = measure_one(args.one, args.out, args.seed)
+        from shared.local.report import progress
+
+        # Progress lines on stderr, which the parent's child inherits: each line says its size, and
+        # lines, never a bar, even on a terminal, since sizes may run at once (--jobs) and bars of
+        # several processes on one terminal overwrite each other.
+        with progress(prefix=f"[{args.one}] ", lines=True) as on_progress:
+            print(f"[{args.one}] progress: generating the sample, then the run", file=sys.stderr, flush=True)
+            result = measure_one(args.one, args.out, args.seed, on_progress)
         (args.out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return 0
     try:

@@ -43,6 +43,40 @@ FEEDS = ("niche", "storm")
 SETTLE = timedelta(days=35)
 
 
+@dataclass(frozen=True)
+class RunCounts:
+    """What a run has done so far, cheap to count at any point: counts only, nobody's data."""
+
+    feed_records: int = 0  # records read from the feeds (quarantined ones too)
+    messages: int = 0  # messages handed to the provider (outbox.jsonl lines)
+
+
+# Called after each simulated step (and once before the first): the run's start, the simulated
+# now, its end, and how to count what the run has done, to call only when it is to be shown.
+Progress = Callable[[datetime, datetime, datetime, Callable[[], RunCounts]], None]
+
+
+class _Counting:
+    """RunCounts from what the run keeps anyway: the feed cursors the ingest steps hold in
+    memory, and the new lines of outbox.jsonl since the last count (read in chunks, never again)."""
+
+    def __init__(self, services: Services, outbox: Path) -> None:
+        self.services, self.outbox = services, outbox
+        self.offset = 0
+        self.messages = 0
+
+    def __call__(self) -> RunCounts:
+        cursors = self.services.memory.cursors
+        records = sum(int(cursors[feed].properties.get("records", 0)) for feed in FEEDS if feed in cursors)
+        if self.outbox.is_file():
+            with self.outbox.open("rb") as handle:
+                handle.seek(self.offset)
+                while chunk := handle.read(1 << 20):
+                    self.messages += chunk.count(b"\n")
+                    self.offset += len(chunk)
+        return RunCounts(records, self.messages)
+
+
 class RunError(Exception):
     """Arguments or inputs the run cannot use; the message is one line for the user."""
 
@@ -100,9 +134,7 @@ def check_inputs(request: RunRequest) -> None:
         raise RunError(f"output path exists and is not a folder: {request.out}")
 
 
-def run(
-    request: RunRequest, on_progress: Callable[[datetime, datetime, datetime], None] | None = None
-) -> dict[str, Any]:
+def run(request: RunRequest, on_progress: Progress | None = None) -> dict[str, Any]:
     """Replay the feeds through the local host and write the seven output files; returns the summary."""
     check_inputs(request)
     first, last = feed_span(request.feeds)
@@ -135,9 +167,12 @@ def run(
         app = importlib.import_module("function_app").app
         host = LocalHost(app, broker, settings, clock.now)
         host.profiler = request.profiler
-        stats = host.run_simulated(
-            clock, end, (lambda t: on_progress(start, t, end)) if on_progress else None
-        )
+        advanced: Callable[[datetime], None] | None = None
+        if on_progress is not None:
+            counts = _Counting(services, request.out / "outbox.jsonl")
+            on_progress(start, start, end, counts)
+            advanced = lambda t: on_progress(start, t, end, counts)  # noqa: E731
+        stats = host.run_simulated(clock, end, advanced)
         summary = write_outputs(
             request.out, cast(ExportableStore, services.tables), broker, stats, services.policy
         )

@@ -587,7 +587,7 @@ def test_a_bad_line_with_a_future_time_does_not_stretch_the_default_run(tmp_path
     (feeds / "niche.jsonl").write_bytes(good + b"\n" + JUNK_FROM_2099 + b"\n")
     (feeds / "officers.json").write_text(json.dumps([OFFICER]))
 
-    def guard(start: datetime, now: datetime, end: datetime) -> None:
+    def guard(start: datetime, now: datetime, end: datetime, counts: object) -> None:
         assert end < datetime(2027, 1, 1, tzinfo=UTC), f"the replay would run until {end.isoformat()}"
 
     run(RunRequest(feeds, feeds / "officers.json", tmp_path / "out"), guard)
