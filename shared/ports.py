@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from shared.contracts.messages import Officer, TaskNotice
@@ -152,11 +152,16 @@ class WorkerMemory:
 
 @dataclass(frozen=True)
 class StoredJourney:
-    """A journey as read, with what a conditional write needs: its ETag and its stored form."""
+    """A journey as read, with what a conditional write needs: its ETag and its stored form.
+
+    A step may hand ``journey`` to a rule as its own (changed in place, not copied): what the
+    write needs of the journey as read is kept beside it, taken when it was read.
+    """
 
     journey: Journey
     etag: str | None
     state: str  # the stored JSON, to tell an unchanged journey from a changed one
+    finalised: date | None  # the day it was finalised as read (finalised_day), for the Retention index
 
 
 class JourneyRepository(Protocol):

@@ -26,7 +26,13 @@ from shared.domain.journey import Journey
 from shared.domain.ledger import LedgerEntry
 from shared.domain.links import LINK_ALPHABET, Link
 from shared.domain.policy import LINK_ID_LENGTH
+from shared.domain.retention import finalised_day
 from shared.ports import DeliveryLink, Entity, EntityExists, StoredJourney, TableStore, Write
+
+
+def _stored(entity: Entity) -> StoredJourney:
+    journey = journey_from(entity)
+    return StoredJourney(journey, entity.etag, str(entity.properties["state"]), finalised_day(journey))
 
 
 class TableJourneys:
@@ -39,13 +45,10 @@ class TableJourneys:
         entity = self._tables.get(JOURNEYS, partition, person_id)
         if entity is None:
             return None
-        return StoredJourney(journey_from(entity), entity.etag, str(entity.properties["state"]))
+        return _stored(entity)
 
     def in_partition(self, partition: str) -> list[StoredJourney]:
-        return [
-            StoredJourney(journey_from(entity), entity.etag, str(entity.properties["state"]))
-            for entity in self._tables.query_partition(JOURNEYS, partition)
-        ]
+        return [_stored(entity) for entity in self._tables.query_partition(JOURNEYS, partition)]
 
     def save(self, journey: Journey, read: StoredJourney | None) -> Write | None:
         entity = journey_entity(journey)

@@ -104,7 +104,8 @@ def record_decision(
 ) -> None:
     """Turn a decision into emissions and writes, the state last.
 
-    ``read`` is the journey as it was read (None: a new one), for the conditional write;
+    ``read`` is the journey as it was read (None: a new one), for the conditional write (its
+    ``journey`` may be the decision's own, changed: only what was kept beside it is read);
     ``now`` is when the step runs (a closed task's ``closed_at``); ``tables`` reads the
     Tasks rows the decision closes.
     """
@@ -170,7 +171,7 @@ def record_decision(
                 reason=entry.reason,
             )
     day = finalised_day(journey)
-    if day is not None and (read is None or finalised_day(read.journey) != day):
+    if day is not None and (read is None or read.finalised != day):
         # Finalised (or finalised again, on a later day): the retention timer will come to it.
         result.writes.append(
             Write(RETENTION, retention_entity(day, journey.crime_reference, journey.person_id))

@@ -155,6 +155,8 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
     journeys = services.journeys
     result = StepResult(trace=trace)
 
+    # Each journey read here is handed to its rule as the rule's own (``owned``: changed, not
+    # copied) and never looked at again; record_decision reads only what was kept beside it.
     def record(decision: Decision, read: StoredJourney | None, cause: str) -> None:
         record_decision(result, decision, read, cause, now=now, journeys=journeys, tables=services.tables)
 
@@ -166,7 +168,7 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
             if journey is not None and journey.erased_at is not None:
                 continue  # erased (journey-rules.md §11): nothing moves it, nothing reaches them
             record(
-                evaluate_case_change(journey, event, person_id, role, policy, now, facts),
+                evaluate_case_change(journey, event, person_id, role, policy, now, facts, owned=True),
                 read,
                 event.event_id,
             )
@@ -174,24 +176,38 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
         for read in journeys.in_partition(event.crime_reference):
             if read.journey.erased_at is not None:
                 continue
-            record(evaluate_shared_facts(read.journey, event, policy, now), read, event.event_id)
+            record(evaluate_shared_facts(read.journey, event, policy, now, owned=True), read, event.event_id)
     else:
         read = journeys.get(event.crime_reference, event.person_id)
         if read is None or read.journey.erased_at is not None:
             return apply(result, services)
         if isinstance(event, DeadlineCheck):
             handed_at = _handed_at(read.journey, event, services)
-            record(evaluate_deadline(read.journey, event, handed_at, policy, now), read, event.event_id)
+            record(
+                evaluate_deadline(read.journey, event, handed_at, policy, now, owned=True),
+                read,
+                event.event_id,
+            )
         elif isinstance(event, MessageOutcome):
-            record(evaluate_message_outcome(read.journey, event, policy, now), read, event.event_id)
+            record(
+                evaluate_message_outcome(read.journey, event, policy, now, owned=True), read, event.event_id
+            )
         elif isinstance(event, MessageUndelivered):
-            record(evaluate_undelivered(read.journey, event, policy, now), read, event.event_id)
+            record(evaluate_undelivered(read.journey, event, policy, now, owned=True), read, event.event_id)
         elif isinstance(event, PreferencesChosen):
-            record(evaluate_preferences_chosen(read.journey, event, policy, now), read, event.event_id)
+            record(
+                evaluate_preferences_chosen(read.journey, event, policy, now, owned=True),
+                read,
+                event.event_id,
+            )
         elif isinstance(event, MessageToOfficer):
-            record(evaluate_message_to_officer(read.journey, event, policy, now), read, event.event_id)
+            record(
+                evaluate_message_to_officer(read.journey, event, policy, now, owned=True),
+                read,
+                event.event_id,
+            )
         else:
-            record(evaluate_wake(read.journey, event, policy, now), read, event.event_id)
+            record(evaluate_wake(read.journey, event, policy, now, owned=True), read, event.event_id)
     return apply(result, services)
 
 

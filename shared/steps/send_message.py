@@ -254,9 +254,11 @@ def _finish(
         # The journey as this step read it, or, after a conflict, as it is now.
         stored = read if number == 1 else services.journeys.get(message.crime_reference, message.person_id)
         if stored is not None and finish.outcomes:
+            # The journey read is the rules' own (changed, not copied): nothing reads it after
+            # them, and a retry reads the journey again.
             decision = Decision(stored.journey)
             for outcome in finish.outcomes:
-                step = evaluate_message_outcome(decision.journey, outcome, services.policy, now)
+                step = evaluate_message_outcome(decision.journey, outcome, services.policy, now, owned=True)
                 decision = Decision(
                     step.journey, tasks=[*decision.tasks, *step.tasks], audit=[*decision.audit, *step.audit]
                 )

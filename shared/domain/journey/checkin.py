@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from shared.contracts.messages import Wake
 from shared.domain.journey.duties import DutyKind
-from shared.domain.journey.state import Decision, Duty, DutyStatus, Journey, copy_journey
+from shared.domain.journey.state import Decision, Duty, DutyStatus, Journey, working_journey
 from shared.domain.journey.telling import close_window, offer, wake
 from shared.domain.policy import Policy
 
@@ -37,9 +37,11 @@ def ensure_checkin(journey: Journey, policy: Policy, now: datetime, d: Decision)
     d.scheduled.append(wake(journey, "checkin", journey.next_checkin_at))
 
 
-def evaluate_wake(journey: Journey, event: Wake, policy: Policy, now: datetime) -> Decision:
+def evaluate_wake(
+    journey: Journey, event: Wake, policy: Policy, now: datetime, *, owned: bool = False
+) -> Decision:
     """A scheduled re-evaluation: the end of a coalescing window, or a check-in."""
-    state = copy_journey(journey)
+    state = working_journey(journey, owned)
     d = Decision(state)
     if event.purpose == "send_window":
         if any(duty.status == DutyStatus.WAITING for duty in state.duties.values()):

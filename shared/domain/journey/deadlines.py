@@ -21,7 +21,7 @@ from shared.domain.journey.state import (
     DutyStatus,
     Journey,
     Scheduled,
-    copy_journey,
+    working_journey,
 )
 from shared.domain.journey.tasks import officer_task
 from shared.domain.policy import Policy
@@ -73,10 +73,16 @@ def tighten_deadlines(journey: Journey, policy: Policy, now: datetime, d: Decisi
 
 
 def evaluate_deadline(
-    journey: Journey, event: DeadlineCheck, handed_at: datetime | None, policy: Policy, now: datetime
+    journey: Journey,
+    event: DeadlineCheck,
+    handed_at: datetime | None,
+    policy: Policy,
+    now: datetime,
+    *,
+    owned: bool = False,
 ) -> Decision:
     """At a duty's deadline: met if a message was handed over in time, otherwise breached."""
-    state = copy_journey(journey)
+    state = working_journey(journey, owned)
     d = Decision(state)
     duty = state.duties.get(event.duty)
     if duty is None or duty.compliance != Compliance.PENDING or duty.due_by is None:

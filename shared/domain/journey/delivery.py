@@ -23,7 +23,7 @@ from shared.domain.journey.state import (
     DutyStatus,
     Journey,
     Scheduled,
-    copy_journey,
+    working_journey,
 )
 from shared.domain.journey.telling import dispatch
 from shared.domain.policy import Policy
@@ -32,12 +32,12 @@ DELIVERY_FAILED = "delivery_failed"
 
 
 def evaluate_undelivered(
-    journey: Journey, event: MessageUndelivered, policy: Policy, now: datetime
+    journey: Journey, event: MessageUndelivered, policy: Policy, now: datetime, *, owned: bool = False
 ) -> Decision:
     """The provider reports a message failed for good: reopen what it alone carried."""
     if event.event_id in journey.applied_events:
         return Decision(journey, unchanged=True)
-    state = copy_journey(journey)
+    state = working_journey(journey, owned)
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
     reopened: list[Duty] = []

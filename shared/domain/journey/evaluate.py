@@ -26,8 +26,8 @@ from shared.domain.journey.state import (
     Decision,
     Duty,
     Journey,
-    copy_journey,
     new_journey,
+    working_journey,
 )
 from shared.domain.journey.telling import offer, stop_waiting_messages
 from shared.domain.policy import Policy
@@ -90,12 +90,14 @@ def evaluate_case_change(
     policy: Policy,
     now: datetime,
     facts: CrimeFacts | None = None,
+    *,
+    owned: bool = False,
 ) -> Decision:
     """Apply one case change to one recipient's journey (``facts``: the crime's shared safety facts)."""
     case = event.case
     if journey is not None and event.event_id in journey.applied_events:
         return Decision(journey, unchanged=True)
-    state = copy_journey(journey) if journey else new_journey(case.crime_reference, person_id, role)
+    state = working_journey(journey, owned) if journey else new_journey(case.crime_reference, person_id, role)
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
     had_officer = state.officer is not None and not state.officer.generic
@@ -112,11 +114,13 @@ def evaluate_case_change(
     return d
 
 
-def evaluate_shared_facts(journey: Journey, event: SharedFacts, policy: Policy, now: datetime) -> Decision:
+def evaluate_shared_facts(
+    journey: Journey, event: SharedFacts, policy: Policy, now: datetime, *, owned: bool = False
+) -> Decision:
     """A crime's safety facts reach a journey linked to it: deadlines tighten, waiting messages stop."""
     if event.event_id in journey.applied_events:
         return Decision(journey, unchanged=True)
-    state = copy_journey(journey)
+    state = working_journey(journey, owned)
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
     share_facts(state, event.facts)

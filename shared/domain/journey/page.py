@@ -21,7 +21,7 @@ from shared.domain.journey.state import (
     Journey,
     PageChoice,
     apply_page_choice,
-    copy_journey,
+    working_journey,
 )
 from shared.domain.journey.tasks import officer_task
 from shared.domain.journey.telling import stop_waiting_messages
@@ -48,15 +48,15 @@ def _feed_preferences(journey: Journey) -> Preferences:
 
 
 def evaluate_preferences_chosen(
-    journey: Journey, event: PreferencesChosen, policy: Policy, now: datetime
+    journey: Journey, event: PreferencesChosen, policy: Policy, now: datetime, *, owned: bool = False
 ) -> Decision:
     if event.event_id in journey.applied_events:
         return Decision(journey, unchanged=True)
     if journey.role == "caller":
-        return _caller_chose(journey, event, policy, now)
+        return _caller_chose(journey, event, policy, now, owned=owned)
     if journey.victim is None:
         return Decision(journey, unchanged=True)
-    state = copy_journey(journey)
+    state = working_journey(journey, owned)
     d = Decision(state)
     assert state.victim is not None
     chosen = {name: getattr(event, name) for name in CHOICES if getattr(event, name) is not None}
@@ -78,9 +78,11 @@ def evaluate_preferences_chosen(
     return _changed(d, changed, event, policy, now)
 
 
-def _caller_chose(journey: Journey, event: PreferencesChosen, policy: Policy, now: datetime) -> Decision:
+def _caller_chose(
+    journey: Journey, event: PreferencesChosen, policy: Policy, now: datetime, *, owned: bool = False
+) -> Decision:
     """A STORM caller can stop updates on their page (or start them again), nothing else."""
-    state = copy_journey(journey)
+    state = working_journey(journey, owned)
     d = Decision(state)
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     caller = state.caller
@@ -113,11 +115,11 @@ def _changed(
 
 
 def evaluate_message_to_officer(
-    journey: Journey, event: MessageToOfficer, policy: Policy, now: datetime
+    journey: Journey, event: MessageToOfficer, policy: Policy, now: datetime, *, owned: bool = False
 ) -> Decision:
     if event.event_id in journey.applied_events:
         return Decision(journey, unchanged=True)
-    state = copy_journey(journey)
+    state = working_journey(journey, owned)
     d = Decision(state)
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     task = officer_task(state, [], f"{VICTIM_MESSAGE}:{event.event_id[:12]}", policy, now)

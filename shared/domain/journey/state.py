@@ -236,6 +236,12 @@ def copy_journey(journey: Journey) -> Journey:
     return Journey.model_validate_json(journey.model_dump_json())
 
 
+def working_journey(journey: Journey, owned: bool) -> Journey:
+    """The journey a rule changes: a copy, so the caller's is left as it was, or, when the caller
+    hands it over (``owned``: it never reads that object again), the journey itself."""
+    return journey if owned else copy_journey(journey)
+
+
 def new_journey(crime_reference: str, person_id: str, role: Literal["victim", "caller"]) -> Journey:
     return Journey(crime_reference=crime_reference, person_id=person_id, role=role)
 

@@ -20,7 +20,7 @@ from shared.domain.journey.state import (
     DutyStatus,
     Journey,
     Scheduled,
-    copy_journey,
+    working_journey,
 )
 from shared.domain.journey.tasks import officer_task
 from shared.domain.policy import Policy
@@ -233,7 +233,7 @@ DELIVERY_UNKNOWN = "delivery_unknown"
 
 
 def evaluate_message_outcome(
-    journey: Journey, event: MessageOutcome, policy: Policy, now: datetime
+    journey: Journey, event: MessageOutcome, policy: Policy, now: datetime, *, owned: bool = False
 ) -> Decision:
     """Record what send_message (or, for a message it could not account for, its delivery
     report) says became of a message.
@@ -241,7 +241,7 @@ def evaluate_message_outcome(
     A message that may or may not have reached the person leaves its duty untold. A duty with a
     Victims' Code deadline goes to an officer when that deadline passes; one without (a check-in,
     a visit) goes to one now, or nobody would ever know the person may not have heard."""
-    state = copy_journey(journey)
+    state = working_journey(journey, owned)
     d = Decision(state)
     unaccounted: list[Duty] = []
     for key in event.duties:
