@@ -528,6 +528,18 @@ def _app_import_of(code: Path) -> str:
     return _APP_IMPORT
 
 
+def _cold_start_of(cold: dict[str, Any] | None, side: str) -> dict[str, Any] | None:
+    """One side's cold start (``this`` or ``ref``), in the shape ``cold_start`` reports it."""
+    if cold is None:
+        return None
+    return {
+        "repeats": cold["repeats"],
+        "app_median_ms": cold[f"{side}_median_ms"],
+        "bare_median_ms": cold["bare_median_ms"],
+        "overhead_median_ms": _difference(cold[f"{side}_median_ms"], cold["bare_median_ms"]),
+    }
+
+
 def _cold_start_side_by_side(ref_code: Path, repeats: int) -> dict[str, Any] | None:
     """cold_start's measurement for both codes and the bare app, alternated; None if not measured."""
     if repeats < 1:
@@ -610,28 +622,14 @@ def compare(ref: str, sizes: Sequence[int], out: Path, seed: int) -> dict[str, A
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "jobs": 1},
         "code": {"commit": resolved["this_commit"], "dirty": resolved["this_dirty"]},
         "sizes": ours,
-        "cold_start": None
-        if cold is None
-        else {
-            "repeats": cold["repeats"],
-            "app_median_ms": cold["this_median_ms"],
-            "bare_median_ms": cold["bare_median_ms"],
-            "overhead_median_ms": _difference(cold["this_median_ms"], cold["bare_median_ms"]),
-        },
+        "cold_start": _cold_start_of(cold, "this"),
         "compare": {
             "ref": ref,
             "commit": resolved["commit"],
             "sample": _SAMPLE,
             "order": _ORDER,
             "sizes": theirs,
-            "cold_start": None
-            if cold is None
-            else {
-                "repeats": cold["repeats"],
-                "app_median_ms": cold["ref_median_ms"],
-                "bare_median_ms": cold["bare_median_ms"],
-                "overhead_median_ms": _difference(cold["ref_median_ms"], cold["bare_median_ms"]),
-            },
+            "cold_start": _cold_start_of(cold, "ref"),
         },
     }
     markdown = _compare_markdown(report)
