@@ -134,6 +134,10 @@ class BlobStore(Protocol):
         """Remove the blob; one that is already gone is not an error."""
         ...
 
+    def written_before(self, before: datetime) -> Iterator[str]:
+        """The names of the blobs last written before ``before`` (listed by the service)."""
+        ...
+
 
 @dataclass
 class WorkerMemory:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -54,3 +56,11 @@ class AzureBlobStore:
     def delete(self, name: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
             self._container.delete_blob(name)
+
+    def written_before(self, before: datetime) -> Iterator[str]:
+        try:
+            for blob in self._container.list_blobs():
+                if blob.last_modified < before:
+                    yield str(blob.name)
+        except ResourceNotFoundError:  # no container yet: nothing was ever quarantined by reference
+            return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 # The names this service writes: path segments of letters, digits, '.', '_' and '-'.
@@ -37,3 +39,11 @@ class FileBlobStore:
 
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)
+
+    def written_before(self, before: datetime) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        cutoff = before.timestamp()
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.startswith(".") and path.stat().st_mtime < cutoff:
+                yield path.relative_to(self.root).as_posix()

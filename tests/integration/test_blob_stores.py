@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,12 @@ def test_the_file_store_refuses_names_that_leave_its_folder(tmp_path: Path) -> N
         with pytest.raises(ValueError, match="not a blob name"):
             store.put(bad, b"x")
     assert not (tmp_path / "escape").exists()
+
+
+def test_the_blobs_written_before_a_time_are_listed_and_no_others(blobs: BlobStore) -> None:
+    assert list(blobs.written_before(datetime.now(UTC) + timedelta(hours=1))) == []  # none yet
+    blobs.put("niche/a", b"1")
+    blobs.put("storm/b", b"2")
+    soon = datetime.now(UTC) + timedelta(minutes=5)  # the service's clock may run a little apart
+    assert sorted(blobs.written_before(soon)) == ["niche/a", "storm/b"]
+    assert list(blobs.written_before(datetime.now(UTC) - timedelta(hours=1))) == []

@@ -238,6 +238,7 @@ def test_the_retention_timer_purges_the_service_bus_dead_letters_of_the_four_que
     """The Azure composition (shared/bootstrap.py) gives the timer a publisher that purges: each
     queue the settings name, dead letters kept `retention.dead_letter_days` (180) and no longer."""
     from shared.adapters import servicebus
+    from shared.adapters.file_blobs import FileBlobStore
     from shared.adapters.sqlite_tables import SqliteTableStore
     from shared.bootstrap import bootstrap
     from shared.ops.context import FixedClock
@@ -262,7 +263,9 @@ def test_the_retention_timer_purges_the_service_bus_dead_letters_of_the_four_que
     )
     tables = SqliteTableStore(tmp_path / "state.db")
     try:
-        services = bootstrap(settings, clock=FixedClock(now), tables=tables)
+        # The state here is SQLite and files, not the Azurite the settings name (not running here).
+        blobs = FileBlobStore(tmp_path / "blobs")
+        services = bootstrap(settings, clock=FixedClock(now), tables=tables, blobs=blobs)
         report = retention(services)
     finally:
         tables.close()

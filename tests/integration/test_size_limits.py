@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -256,3 +257,31 @@ def test_reingesting_a_record_kept_by_reference_reads_its_blob_and_a_correction_
     )
     assert code == 0 and "1 reingested" in out
     assert not (tmp_path / "blobs" / "niche" / row.row_key).exists()  # the blob went with its row
+
+
+def test_retention_purges_a_blob_no_quarantine_row_names_once_it_is_as_old_as_the_rows_it_purges(
+    tmp_path: Path,
+) -> None:
+    """Ingest writes a record's blob before its row: a tick that failed in between leaves a blob
+    nothing names, with the record's personal data in it."""
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    services, broker = embedded(settings, SimulatedClock(NOW))
+    services.feeds["niche"] = _Lines([_big_record_naming("HU/000001/26", "P-KEPT", "Keturah", seed=8)])
+    assert ingest_feed("niche", services).quarantined == 1
+    [row] = list(services.tables.query_partition(QUARANTINE, "niche"))
+    services.blobs.put("niche/00000000000000000009-orphaned", b"a record whose row was never written")
+    services.blobs.put("niche/00000000000000000010-recent", b"a record whose row is being written")
+    root = tmp_path / "blobs"
+    ages = {
+        str(row.properties["record_blob"]): datetime(2026, 11, 1, tzinfo=UTC),  # named by a young row
+        "niche/00000000000000000009-orphaned": datetime(2026, 11, 1, tzinfo=UTC),
+        "niche/00000000000000000010-recent": datetime(2026, 11, 25, tzinfo=UTC),
+    }
+    for name, when in ages.items():
+        os.utime(root / name, (when.timestamp(), when.timestamp()))
+
+    assert purge_quarantine(services, before=datetime(2026, 11, 10, tzinfo=UTC)) == 0  # the row is younger
+
+    left = sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+    assert left == sorted([str(row.properties["record_blob"]), "niche/00000000000000000010-recent"])
+    broker.close()
