@@ -7,16 +7,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from shared.adapters.table_layout import OFFICERS
 from shared.bootstrap import Services
 from shared.contracts.feeds import NicheOccurrence
-from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange
+from shared.contracts.messages import CaseChange, Officer, ResolvedCaseChange, parse_journey_event
 from shared.local.host import SimulatedClock
 from shared.ports import DirectoryUnavailable
 from shared.settings import load_settings
 from shared.steps.resolve_officer import resolve_officer
-from tests.builders import embedded, occurrence
+from tests.builders import embedded, incident, niche_change, occurrence, storm_change
 
 JO = Officer(
     employee_id="104233", collar_number="PC 1234", display_name="Jo Bloggs", email="jo@example.police.uk"
@@ -145,3 +146,64 @@ def test_a_worker_keeps_fresh_officers_in_memory_and_reads_the_table_once_they_a
     )
     assert _resolved(services, 3).officer == newer
     assert directory.lookups == 1
+
+
+@pytest.mark.parametrize("officer_known", [True, False], ids=["officer-found", "team-contact"])
+@pytest.mark.parametrize("feed", ["niche", "storm", "niche-without-oic"])
+def test_the_case_change_reaches_evaluate_journey_whole_and_unchanged(
+    world: tuple[Services, _Directory, SimulatedClock], feed: str, officer_known: bool
+) -> None:
+    """The step passes the case change on as it came (it reads only its ids and the officer's
+    employee id): parsed, the resolved event is the case change with the officer added."""
+    services, directory, _ = world
+    if not officer_known:
+        directory.officers.clear()
+    if feed == "storm":
+        sent = storm_change(incident("2026-11-20T10:01:00Z"), linked_crime="42/123/26").case
+    else:
+        record = occurrence("2026-11-20T10:01:00Z")
+        if feed == "niche-without-oic":
+            record = {key: value for key, value in record.items() if key != "oic"}
+        sent = niche_change(record).case
+    body = sent.model_dump_json(by_alias=True)
+
+    [emitted] = resolve_officer(body, services).emit
+    event = ResolvedCaseChange.model_validate_json(emitted.message.body)
+
+    assert emitted.message.message_id == "r-" + sent.change_id
+    assert emitted.message.session_id == sent.crime_reference
+    assert event.case == sent
+    assert event.event_id == sent.change_id
+    if feed != "niche":
+        assert (event.officer, event.officer_note) == (None, None)
+    elif officer_known:
+        assert (event.officer, event.officer_note) == (JO, None)
+    else:
+        assert event.officer is not None and event.officer.generic
+        assert event.officer_note == "officer_not_in_directory"
+
+
+def test_a_case_change_that_breaks_its_contract_is_refused_by_evaluate_journey_not_lost(
+    world: tuple[Services, _Directory, SimulatedClock],
+) -> None:
+    """resolve_officer no longer validates the whole record; evaluate_journey does, so a record
+    that breaks the contract fails there (and Service Bus dead-letters it, with the error)."""
+    services, _, _ = world
+    body = json.loads(_change())
+    body["niche"]["status"] = "not-a-status"
+    [emitted] = resolve_officer(json.dumps(body), services).emit
+    with pytest.raises(ValidationError, match="status"):
+        parse_journey_event(emitted.message.body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"type": "resolved_case_change", "version": 1}', '{"type": "case_change", "version": 2}', "not json"],
+    ids=["another-type", "another-version", "not-json"],
+)
+def test_a_message_that_is_not_a_case_change_is_refused(
+    world: tuple[Services, _Directory, SimulatedClock], body: str
+) -> None:
+    services, _, _ = world
+    with pytest.raises(ValidationError):
+        resolve_officer(body, services)
