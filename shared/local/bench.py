@@ -202,6 +202,16 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
         "step_cpu_ms_per_feed_record_excluding_embedded_adapters": _per(
             1000 * (sum(step_cpu.values()) - adapter_cpu[0]) if counted else None, step_records, 3
         ),
+        # Every function object, the five steps above and the others (delivery reports, officer
+        # mail, retention); and the host's own work settling each message (n/a before it was kept).
+        "every_function_cpu_ms_per_feed_record": _per(
+            1000 * sum(summary.get("step_cpu_seconds", {}).values()), step_records, 3
+        ),
+        "host_settle_cpu_ms_per_feed_record": _per(
+            1000 * summary["host_settle_cpu_seconds"] if "host_settle_cpu_seconds" in summary else None,
+            records,
+            3,
+        ),
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "table_operations": table_ops,
         "table_operations_by": table_ops_by,
@@ -348,6 +358,8 @@ def _markdown(report: dict[str, Any]) -> str:
             "step_cpu_ms_per_feed_record_in_embedded_adapters",
         ),
         ("… step code without them (ms)", "step_cpu_ms_per_feed_record_excluding_embedded_adapters"),
+        ("every function's CPU per feed record (ms)", "every_function_cpu_ms_per_feed_record"),
+        ("the host settling messages, CPU per feed record (ms)", "host_settle_cpu_ms_per_feed_record"),
         ("run CPU (s)", "run_cpu_seconds"),
         ("peak memory (MiB)", "peak_memory_mib"),
         ("table operations per feed record", "table_operations_per_feed_record"),
@@ -678,6 +690,8 @@ _COMPARED = (
         "step_cpu_ms_per_feed_record_in_embedded_adapters",
     ),
     ("… step code without them (ms)", "step_cpu_ms_per_feed_record_excluding_embedded_adapters"),
+    ("every function's CPU per feed record (ms)", "every_function_cpu_ms_per_feed_record"),
+    ("the host settling messages, CPU per feed record (ms)", "host_settle_cpu_ms_per_feed_record"),
     *((f"{step}: CPU (s)", f"step_cpu_seconds.{step}") for step in STEPS),
     ("run CPU, in the child (s)", "run_cpu_seconds"),
     ("run wall, in the child (s)", "run_wall_seconds"),

@@ -399,4 +399,5 @@ def write_outputs(
         "failures": dict(sorted(stats.failures.items())),
         "step_cpu_seconds": {k: round(v, 3) for k, v in sorted(stats.cpu_seconds.items())},
         "step_wall_seconds": {k: round(v, 3) for k, v in sorted(stats.wall_seconds.items())},
+        "host_settle_cpu_seconds": round(stats.settle_cpu_seconds, 3),
     }

@@ -61,3 +61,63 @@ def test_the_real_clock_host_dispatches_a_scheduled_message_when_its_time_comes(
     finally:
         bootstrap.install(None)
         broker.close()
+
+
+def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step CPU the host reports is the function object's call only; completing the message
+    and releasing its session are counted apart, as the host's work (a fake process clock
+    advanced by known amounts inside each, so nothing here is timed)."""
+    import function_app
+    from shared import bootstrap
+    from shared.contracts.messages import DeadlineCheck
+    from shared.local import host as host_module
+    from shared.local.host import LocalHost, SimulatedClock
+    from shared.ports import OutgoingMessage
+    from shared.settings import load_settings
+    from tests.builders import embedded
+
+    ticks = [0.0]
+    monkeypatch.setattr(host_module.time, "process_time", lambda: ticks[0])
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    clock = SimulatedClock(datetime(2026, 11, 20, 10, tzinfo=UTC))
+    services, broker = embedded(settings, clock)
+    bootstrap.install(services)
+    try:
+        host = LocalHost(function_app.app, broker, settings, clock.now)
+        target = next(f for f in host.queues if f.name == "evaluate_journey")
+        call = target.function
+
+        def spending(**arguments: object) -> None:
+            ticks[0] += 3.0  # the step
+            call(**arguments)
+
+        complete, release = broker.complete, broker.release_session
+
+        def completing(*args: object, **kwargs: object) -> None:
+            ticks[0] += 5.0  # the host settling the message
+            complete(*args, **kwargs)  # type: ignore[arg-type]
+
+        def releasing(*args: object, **kwargs: object) -> None:
+            ticks[0] += 7.0
+            release(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(target, "function", spending)
+        monkeypatch.setattr(broker, "complete", completing)
+        monkeypatch.setattr(broker, "release_session", releasing)
+        checks = [
+            DeadlineCheck(event_id=f"e{n}", crime_reference="HU/1/26", person_id="P-1", duty="ack")
+            for n in range(2)
+        ]
+        broker.send(
+            "journey-events",
+            [OutgoingMessage(c.model_dump_json(), c.event_id, session_id="HU/1/26") for c in checks],
+        )
+        assert host.drain() == 2
+        assert host.stats.invocations["evaluate_journey"] == 2
+        assert host.stats.cpu_seconds["evaluate_journey"] == 2 * 3.0
+        assert host.stats.settle_cpu_seconds == 2 * (5.0 + 7.0)
+    finally:
+        bootstrap.install(None)
+        broker.close()
