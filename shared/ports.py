@@ -282,11 +282,27 @@ class OutgoingMessage:
         return len(self.body.encode("utf-8")) + properties
 
 
+class ScheduledMessageGone(Exception):
+    """No message of that sequence number is still scheduled: it fell due (it is on the queue or
+    delivered), it was cancelled, or the number never named one (a duplicate the broker dropped)."""
+
+
 class QueuePublisher(Protocol):
     """Sends messages to the pipeline's queues."""
 
     def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
         """Send (or schedule) messages; duplicates by message id are dropped by the broker."""
+        ...
+
+    def schedule(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[int]:
+        """Schedule messages (each has a ``scheduled_at``) that may be cancelled: their sequence
+        numbers, in order. A duplicate by message id is dropped as ``send`` drops it, and the
+        number given for it names nothing (cancelling it raises ScheduledMessageGone)."""
+        ...
+
+    def cancel_scheduled(self, queue: str, sequence_number: int) -> None:
+        """Remove a message still scheduled, so it is never received; ScheduledMessageGone if
+        there is none of that number (it fell due, was cancelled, or was never kept)."""
         ...
 
 

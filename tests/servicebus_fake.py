@@ -1,4 +1,5 @@
-"""A stand-in for azure.servicebus.ServiceBusClient's dead-letter sub-queues (no emulator here: it needs Docker).
+"""A stand-in for azure.servicebus.ServiceBusClient's dead-letter sub-queues and scheduled messages (no
+emulator here: it needs Docker).
 
 It follows the SDK where the commands and the retention timer rely on it, and is no kinder:
 
@@ -10,7 +11,10 @@ It follows the SDK where the commands and the retention timer rely on it, and is
 - closing a receiver does not release what it locked (the locks lapse in their own time);
 - a peek sees every message, locked or not, and locks nothing;
 - a dead letter's application properties are what the SDK gives: its own (keys and string
-  values as bytes) with ``DeadLetterReason`` and ``DeadLetterErrorDescription`` added.
+  values as bytes) with ``DeadLetterReason`` and ``DeadLetterErrorDescription`` added;
+- a scheduled message gets a sequence number (a duplicate id too, one that names nothing), and
+  cancelling a number no message is still scheduled under (fallen due, cancelled, or never kept)
+  raises MessageNotFoundError.
 
 One ``FakeNamespace`` holds the queues; each ``client()`` is a client on it, as each
 ServiceBusClient on one namespace is.
@@ -24,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
-from azure.servicebus.exceptions import MessageLockLostError
+from azure.servicebus.exceptions import MessageLockLostError, MessageNotFoundError
 
 TRACE = {b"traceparent": b"00-" + b"a" * 32 + b"-" + b"b" * 16 + b"-01"}
 ENQUEUED = datetime(2026, 1, 10, 9, 30, tzinfo=UTC)
@@ -129,7 +133,9 @@ class FakeReceiver:
 
 
 class FakeSender:
-    def __init__(self) -> None:
+    def __init__(self, namespace: FakeNamespace | None = None, queue: str = "") -> None:
+        self.namespace = namespace
+        self.queue = queue
         self.sent: list[ServiceBusMessage] = []
         self.open = True
 
@@ -142,6 +148,37 @@ class FakeSender:
     def send_messages(self, message: ServiceBusMessage) -> None:
         assert self.open, "sent on a closed sender"
         self.sent.append(message)
+
+    def schedule_messages(
+        self, messages: ServiceBusMessage | list[ServiceBusMessage], schedule_time_utc: datetime
+    ) -> list[int]:
+        """As Service Bus: each message a new sequence number; a duplicate id is dropped, and the
+        number it is given names nothing."""
+        assert self.open and self.namespace is not None, "scheduled on a closed sender"
+        assert schedule_time_utc.tzinfo is not None
+        namespace = self.namespace
+        numbers = []
+        for message in messages if isinstance(messages, list) else [messages]:
+            namespace.sequence += 1
+            numbers.append(namespace.sequence)
+            seen = namespace.message_ids.setdefault(self.queue, set())
+            if message.message_id in seen:
+                continue
+            seen.add(message.message_id)
+            message.scheduled_enqueue_time_utc = schedule_time_utc
+            namespace.scheduled.setdefault(self.queue, {})[namespace.sequence] = message
+        return numbers
+
+    def cancel_scheduled_messages(self, sequence_numbers: int | list[int]) -> None:
+        """As Service Bus: message-not-found for a number no scheduled message has (and then none is
+        cancelled)."""
+        assert self.open and self.namespace is not None, "cancelled on a closed sender"
+        numbers = sequence_numbers if isinstance(sequence_numbers, list) else [sequence_numbers]
+        scheduled = self.namespace.scheduled.setdefault(self.queue, {})
+        if any(number not in scheduled for number in numbers):
+            raise MessageNotFoundError(message="The scheduled message was not found.")
+        for number in numbers:
+            del scheduled[number]
 
 
 class FakeNamespace:
@@ -156,6 +193,10 @@ class FakeNamespace:
         self.lapse_after = lapse_after  # receives on one receiver before every lock lapses
         self.receives: dict[str, int] = {}
         self.clients: list[FakeServiceBusClient] = []
+        # Scheduled messages (queue -> sequence number -> message) until they fall due.
+        self.scheduled: dict[str, dict[int, ServiceBusMessage]] = {}
+        self.sequence = 0
+        self.message_ids: dict[str, set[str]] = {}  # what duplicate detection has seen, per queue
 
     def client(self) -> FakeServiceBusClient:
         made = FakeServiceBusClient(self)
@@ -166,6 +207,14 @@ class FakeNamespace:
         for messages in self.dead.values():
             for message in messages:
                 message.lock = None
+
+    def fall_due(self, queue: str, now: datetime) -> list[ServiceBusMessage]:
+        """The scheduled messages due by ``now`` are enqueued (on ``sent``): cancelling them fails."""
+        scheduled = self.scheduled.setdefault(queue, {})
+        due = [n for n, m in scheduled.items() if m.scheduled_enqueue_time_utc <= now]
+        enqueued = [scheduled.pop(n) for n in sorted(due)]
+        self.sent.setdefault(queue, []).extend(enqueued)
+        return enqueued
 
     def left(self, queue: str) -> list[str]:
         return [m.message_id for m in self.dead[queue]]
@@ -184,8 +233,8 @@ class FakeServiceBusClient:
 
     def get_queue_sender(self, queue_name: str, **kwargs: Any) -> FakeSender:
         assert not self.closed
-        sender = FakeSender()
-        sender.sent = self.namespace.sent[queue_name]
+        sender = FakeSender(self.namespace, queue_name)
+        sender.sent = self.namespace.sent.setdefault(queue_name, [])
         return sender
 
     def close(self) -> None:

@@ -4,7 +4,9 @@ One client per worker, one sender per queue, both reused. Every message carries
 the ``message_id`` (duplicate detection drops a redelivered step's re-sends), the
 ``session_id`` (the crime reference: one crime at a time, in order), a
 ``scheduled_enqueue_time_utc`` when it is a deferral, check-in or deadline check,
-and application properties (the trace context).
+and application properties (the trace context). A deadline check is scheduled with
+``schedule_messages``, which gives its sequence number, so that it can be cancelled
+(``cancel_scheduled_messages``) once its duty is decided.
 
 The publisher also purges the queues' dead letters for the retention timer
 (journey-rules.md §16), on a client of its own: the SDK's clients are not to be
@@ -21,9 +23,9 @@ from functools import partial
 from typing import Any
 
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
-from azure.servicebus.exceptions import MessageLockLostError, MessageSizeExceededError
+from azure.servicebus.exceptions import MessageLockLostError, MessageNotFoundError, MessageSizeExceededError
 
-from shared.ports import OutgoingMessage
+from shared.ports import OutgoingMessage, ScheduledMessageGone
 
 CONTENT_TYPE = "application/json"
 PAGE = 100  # dead letters per receive
@@ -153,6 +155,29 @@ class ServiceBusPublisher:
                 batch = sender.create_message_batch()
                 batch.add_message(converted)
         sender.send_messages(batch)
+
+    def schedule(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[int]:
+        """Schedule each message at its time (``schedule_messages``, which takes one time a call);
+        the sequence numbers Service Bus gives them, to cancel them by."""
+        numbers: list[int] = []
+        if not messages:
+            return numbers
+        sender = self._sender(queue)
+        for message in messages:
+            if message.scheduled_at is None:
+                raise ValueError("a message scheduled to be cancellable needs a scheduled_at")
+            numbers.extend(
+                sender.schedule_messages(to_service_bus(message), message.scheduled_at.astimezone(UTC))
+            )
+        return numbers
+
+    def cancel_scheduled(self, queue: str, sequence_number: int) -> None:
+        """``cancel_scheduled_messages``: Service Bus says message-not-found when the message has
+        fallen due, was cancelled, or was never kept (a duplicate's number)."""
+        try:
+            self._sender(queue).cancel_scheduled_messages(sequence_number)
+        except MessageNotFoundError as error:
+            raise ScheduledMessageGone(f"{queue}: no message {sequence_number} is still scheduled") from error
 
     def close(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.ports import QUEUE_MESSAGE_MAX_BYTES, MessageTooLarge, OutgoingMessage
+from shared.ports import QUEUE_MESSAGE_MAX_BYTES, MessageTooLarge, OutgoingMessage, ScheduledMessageGone
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 
@@ -264,6 +264,36 @@ class SqliteQueueBroker:
 
     def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
         """Enqueue (or schedule) a batch atomically; ids seen within the window are dropped."""
+        self._enqueue(queue, messages, numbered=False)
+
+    def schedule(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[int]:
+        """Schedule messages (each with a ``scheduled_at``) atomically; their sequence numbers.
+
+        As Service Bus does, a duplicate within the window is dropped, and the number given for
+        it is a new one that names no message.
+        """
+        if any(message.scheduled_at is None for message in messages):
+            raise ValueError("a message scheduled to be cancellable needs a scheduled_at")
+        return self._enqueue(queue, messages, numbered=True)
+
+    def cancel_scheduled(self, queue: str, sequence_number: int) -> None:
+        """Remove a message still scheduled (not yet due by the broker's clock), as Service Bus's
+        cancel does; ScheduledMessageGone if none of that number is (due, delivered, cancelled, or
+        a dropped duplicate's number)."""
+        config = self._config(queue)
+        now = _us(self._clock())
+        with self._tx() as db:
+            row = db.execute(
+                "DELETE FROM messages WHERE queue=? AND seq=? AND scheduled_at IS NOT NULL "
+                "AND available_at>? AND locked_until IS NULL RETURNING session_id",
+                (queue, sequence_number, now),
+            ).fetchone()
+            if row is None:
+                raise ScheduledMessageGone(f"{queue}: no message {sequence_number} is still scheduled")
+            if config.sessions and row[0] is not None:
+                self._new_head(db, queue, row[0])
+
+    def _enqueue(self, queue: str, messages: Sequence[OutgoingMessage], *, numbered: bool) -> list[int]:
         self.changes += 1
         config = self._config(queue)
         if config.sessions:
@@ -287,6 +317,7 @@ class SqliteQueueBroker:
             for message in messages
         ]
         window = config.duplicate_detection_window // _MICROSECOND
+        numbers: list[int] = []
         with self._tx() as db:
             # Forget ids older than the window, so the history stays as small as the window.
             db.execute("DELETE FROM sent_ids WHERE queue=? AND sent_at<=?", (queue, now - window))
@@ -296,7 +327,15 @@ class SqliteQueueBroker:
                     (queue, message.message_id, now),
                 ).rowcount
                 if not fresh:
-                    continue  # a duplicate within the window: Service Bus accepts and drops it
+                    # A duplicate within the window: Service Bus accepts and drops it (and a number
+                    # asked for names nothing: one taken from the sequence, never a message's).
+                    if numbered:
+                        numbers.append(
+                            db.execute(
+                                "UPDATE sqlite_sequence SET seq=seq+1 WHERE name='messages' RETURNING seq"
+                            ).fetchone()[0]
+                        )
+                    continue
                 available_at = now if scheduled_at is None else max(now, scheduled_at)
                 seq = db.execute(
                     "INSERT INTO messages (queue, message_id, session_id, body, props, enqueued_at, "
@@ -321,6 +360,8 @@ class SqliteQueueBroker:
                         "OR (excluded.head_available_at, excluded.head_seq) < (head_available_at, head_seq)",
                         (queue, message.session_id, seq, available_at),
                     )
+                numbers.append(int(seq or 0))
+        return numbers
 
     # --- receiving -----------------------------------------------------------------
 

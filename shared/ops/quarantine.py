@@ -109,7 +109,7 @@ def reingest(services: IngestNeeds, row: Quarantined, corrected: str | None = No
         reason = next(
             str(write.entity.properties["error"])
             for write in report.result.writes
-            if write.table == QUARANTINE
+            if isinstance(write, Write) and write.table == QUARANTINE
         )
         if corrected is None:
             # The stored record still fails: keep it, with today's reason.

@@ -6,12 +6,21 @@ journey what became of a message it handed over.
 Each new officer task is also two notices for notify_officer: one now, and a reminder
 scheduled at its due time (none without one). A task a logged contact closes has its
 Tasks row read and written back closed, so the reminder finds it closed and stays quiet.
+
+A deadline check for a pending duty is scheduled for its sequence number, kept in the
+duty by the journey write (made once the check is sent). Once a duty is decided (met by
+a message sent, an opt-out or a contact; or breached), the journey is written without
+its checks, and those still to come are cancelled after that write: none wakes
+evaluate_journey only to find the duty decided. One that is not cancelled comes and
+finds that, as every check did before.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from shared.adapters.table_layout import (
     AUDIT,
@@ -24,11 +33,11 @@ from shared.adapters.table_layout import (
     task_entity,
     task_is_closed,
 )
-from shared.contracts.messages import NoticeTask, TaskNotice
-from shared.domain.journey import Decision, Journey, OfficerTask
+from shared.contracts.messages import DeadlineCheck, NoticeTask, TaskNotice
+from shared.domain.journey import Compliance, Decision, Duty, Journey, KeptCheck, OfficerTask
 from shared.domain.retention import finalised_day
 from shared.ports import JourneyRepository, OutgoingMessage, StoredJourney, TableStore, Write
-from shared.steps.results import Emit, StepResult
+from shared.steps.results import Cancel, Emit, Later, StepResult
 
 log = logging.getLogger("victim_updates.decisions")
 
@@ -92,6 +101,35 @@ def _close_task(
     return Write(TASKS, closed, mode="replace", etag=entity.etag)
 
 
+def _checks_to_cancel(journey: Journey, now: datetime) -> list[Cancel]:
+    """The deadline checks of decided duties, taken out of the journey: those still to come are
+    to be cancelled once it is written."""
+    cancels: list[Cancel] = []
+    for duty in journey.duties.values():
+        if not duty.checks or duty.compliance == Compliance.PENDING:
+            continue
+        about = f"{journey.crime_reference}/{journey.person_id}/{duty.key}"
+        cancels.extend(
+            Cancel("journey_events", check.sequence_number, about) for check in duty.checks if check.at > now
+        )
+        duty.checks = []
+    return cancels
+
+
+def _keep(duty: Duty, at: datetime, sequence_number: int) -> None:
+    duty.checks = [*duty.checks, KeptCheck(sequence_number=sequence_number, at=at)]
+
+
+def _numbered(journey: Journey, event: object, at: datetime, now: datetime) -> Callable[[int], None] | None:
+    """For a deadline check still to come of a pending duty: keeping its sequence number in the duty."""
+    if not isinstance(event, DeadlineCheck) or at <= now:
+        return None
+    duty = journey.duties.get(event.duty)
+    if duty is None or duty.compliance != Compliance.PENDING:
+        return None  # decided already: it comes and finds that
+    return partial(_keep, duty, at)
+
+
 def record_decision(
     result: StepResult,
     decision: Decision,
@@ -112,6 +150,8 @@ def record_decision(
     if decision.unchanged:
         return
     journey = decision.journey
+    result.cancel.extend(_checks_to_cancel(journey, now))
+    numbered = False
     for message in decision.messages:
         result.emit.append(
             Emit(
@@ -127,6 +167,8 @@ def record_decision(
             )
         )
     for item in decision.scheduled:
+        keep = _numbered(journey, item.event, item.at, now)
+        numbered = numbered or keep is not None
         result.emit.append(
             Emit(
                 "journey_events",
@@ -136,6 +178,7 @@ def record_decision(
                     session_id=journey.crime_reference,
                     scheduled_at=item.at,
                 ),
+                numbered=keep,
             )
         )
     closing = dict(decision.closed_tasks)
@@ -176,6 +219,10 @@ def record_decision(
         result.writes.append(
             Write(RETENTION, retention_entity(day, journey.crime_reference, journey.person_id))
         )
+    if numbered:
+        # Written once the checks are sent, with the sequence numbers they were given.
+        result.writes.append(Later(partial(journeys.save, journey, read)))
+        return
     save = journeys.save(journey, read)
     if save is not None:
         result.writes.append(save)

@@ -49,6 +49,13 @@ class _Recording:
         self.sent.extend((queue, m) for m in messages)
         self.inner.send(queue, messages)
 
+    def schedule(self, queue: str, messages: Any) -> list[int]:
+        self.sent.extend((queue, m) for m in messages)
+        return list(self.inner.schedule(queue, messages))
+
+    def cancel_scheduled(self, queue: str, sequence_number: int) -> None:
+        self.inner.cancel_scheduled(queue, sequence_number)
+
 
 @pytest.fixture(params=["sqlite", "table_storage"])
 def services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:

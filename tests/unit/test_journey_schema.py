@@ -25,8 +25,9 @@ V1 = [
 
 
 # Duty fields added after these journeys were stored (delivery reports, §12), with the defaults
-# they load with: no message reported undelivered, no duty sent the other way.
-DUTY_FIELDS_ADDED_SINCE: dict[str, object] = {"undelivered": [], "redirected": False}
+# they load with: no message reported undelivered, no duty sent the other way; and (version 5)
+# no deadline check kept to cancel: the checks scheduled before come and find what they find.
+DUTY_FIELDS_ADDED_SINCE: dict[str, object] = {"undelivered": [], "redirected": False, "checks": []}
 # Journey fields added since (version 3, the recipient's own page, §13), likewise.
 # Version 4 (retention and erasure, §11) adds when the case was finalised (unknown until the next
 # record: the outcome duty stands in) and when and why a journey was erased: not erased.

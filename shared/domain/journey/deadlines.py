@@ -60,7 +60,7 @@ def tighten_deadlines(journey: Journey, policy: Policy, now: datetime, d: Decisi
     """A flag, enhanced right or date of birth that arrives later brings open deadlines forward.
 
     A deadline only ever comes earlier (journey-rules.md §7); the earlier check decides the
-    duty, and the later one, when it comes, finds it decided.
+    duty, and the later one is cancelled then (or, if it is not, comes and finds it decided).
     """
     for duty in journey.duties.values():
         if duty.compliance != Compliance.PENDING or duty.due_by is None:

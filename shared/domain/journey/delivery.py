@@ -4,8 +4,9 @@ A permanent failure reopens the duties that message carried, unless another
 message still carries them: the other channel once, if it is safe and valid
 (audit ``fallback: delivery_failed``), otherwise an officer task (reason
 ``delivery_failed``) with the duty's deadline. A duty met by that message is met
-no longer: its compliance is decided by what reopened it, and if its deadline has
-passed it is checked at once.
+no longer: its compliance is decided by what reopened it, and its deadline is
+checked again, at once if it has passed, otherwise when it comes (the check it had
+was cancelled when it was met).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def evaluate_undelivered(
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
     reopened: list[Duty] = []
+    unmet: set[str] = set()  # met by that message: their checks were cancelled, or came and went
     for key in event.duties:
         duty = state.duties.get(key)
         if (
@@ -59,13 +61,17 @@ def evaluate_undelivered(
         duty.handed_at = None
         if duty.compliance == Compliance.MET:
             duty.compliance = Compliance.PENDING  # that message did not meet it after all
+            unmet.add(key)
         reopened.append(duty)
     if not reopened:
         return d
     dispatch(state, reopened, policy, now, d, _reroute(state, reopened, event, policy))
     for duty in reopened:
-        if duty.compliance == Compliance.PENDING and duty.due_by is not None and duty.due_by <= now:
-            # Its deadline check came and went (it was met then): decide it again now.
+        if duty.compliance != Compliance.PENDING or duty.due_by is None:
+            continue
+        if duty.due_by <= now or duty.key in unmet:
+            # Its deadline check came and went (it was met then), or was cancelled when it was
+            # met: decide it again, now if the deadline has passed, else at the deadline.
             check = DeadlineCheck(
                 event_id=digest(
                     "deadline", state.crime_reference, state.person_id, duty.key, event.message_key
@@ -74,7 +80,7 @@ def evaluate_undelivered(
                 person_id=state.person_id,
                 duty=duty.key,
             )
-            d.scheduled.append(Scheduled(check, now))
+            d.scheduled.append(Scheduled(check, max(duty.due_by, now)))
     return d
 
 

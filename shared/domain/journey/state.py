@@ -41,6 +41,16 @@ class Compliance(StrEnum):
     BREACHED = "breached"
 
 
+class KeptCheck(BaseModel):
+    """A deadline check of the duty on the queue: its sequence number there, so that it can be
+    cancelled once the duty is decided, and when it is due (one due already cannot be)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sequence_number: int
+    at: datetime
+
+
 class Duty(BaseModel):
     """Something one recipient must be told; discharged at most once."""
 
@@ -66,6 +76,9 @@ class Duty(BaseModel):
     handed_at: datetime | None = None
     reason: str | None = None
     details: dict[str, str] = Field(default_factory=dict)
+    # Its deadline checks still scheduled, while it is pending (kept by the step that scheduled
+    # them; the rules never read them).
+    checks: list[KeptCheck] = Field(default_factory=list)
 
     @property
     def kind(self) -> DutyKind:
@@ -74,7 +87,7 @@ class Duty(BaseModel):
 
 # The version of a stored journey's form. Stored journeys of an earlier version are upgraded as
 # they are read (``upgrade_journey``), one version at a time; a later one is refused, not guessed.
-JOURNEY_SCHEMA = 4
+JOURNEY_SCHEMA = 5
 
 
 class PageChoice(BaseModel):
@@ -152,10 +165,17 @@ def _v3_to_v4(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema_version": 4}
 
 
+def _v4_to_v5(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 5 adds a duty's ``checks`` (none kept for a journey stored before: its checks come
+    and find what they find, as before)."""
+    return {**document, "schema_version": 5}
+
+
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 
 
