@@ -20,6 +20,7 @@ from shared.domain.journey import (
     evaluate_message_outcome,
     evaluate_undelivered,
 )
+from shared.domain.journey.duties import digest
 from shared.domain.people import VictimFacts
 from shared.domain.sending import check
 
@@ -160,6 +161,28 @@ def test_a_failure_reported_after_the_deadline_is_decided_again_at_once() -> Non
     d = evaluate_undelivered(_journey(_victim(email=None)), _failed(), POLICY, late)
     [check] = [s for s in d.scheduled if s.event.type == "deadline_check"]
     assert check.at == late and d.journey.duties["m:M-1"].compliance == Compliance.PENDING
+
+
+def test_a_duty_met_no_longer_before_its_deadline_is_checked_again_at_the_deadline() -> None:
+    # Its check was cancelled when it was met (issue 16): a new one at the deadline, with an id of
+    # its own (the report's message), so duplicate detection does not take it for the old one.
+    cancelled = digest("deadline", "HU/000001/26", "P-1", "m:M-1", DUE.isoformat())
+    for victim in (_victim(), _victim(email=None)):  # again by email, or an officer's task
+        d = evaluate_undelivered(_journey(victim), _failed(), POLICY, NOW)
+        [check] = [s for s in d.scheduled if s.event.type == "deadline_check"]
+        assert d.journey.duties["m:M-1"].compliance == Compliance.PENDING and check.at == DUE
+        assert check.event.event_id != cancelled
+        again = evaluate_undelivered(_journey(victim), _failed(), POLICY, NOW)
+        assert [s.event.event_id for s in again.scheduled if s.event.type == "deadline_check"] == [
+            check.event.event_id
+        ]  # the same report, the same check
+
+
+def test_a_duty_reopened_that_was_not_met_keeps_the_check_it_has() -> None:
+    # Handed over, but send_message has not said so: nothing met it, so its check was not cancelled.
+    queued = _journey(_victim(), status=DutyStatus.QUEUED, handed_at=None, compliance=Compliance.PENDING)
+    d = evaluate_undelivered(queued, _failed(), POLICY, NOW)
+    assert [s for s in d.scheduled if s.event.type == "deadline_check"] == []
 
 
 def test_a_failure_reported_before_send_message_recorded_the_hand_over_still_reopens_the_duty() -> None:
