@@ -16,6 +16,7 @@ shared between threads, and the triggers' steps send on the publisher's meanwhil
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -157,18 +158,18 @@ class ServiceBusPublisher:
         sender.send_messages(batch)
 
     def schedule(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[int]:
-        """Schedule each message at its time (``schedule_messages``, which takes one time a call);
-        the sequence numbers Service Bus gives them, to cancel them by."""
+        """Schedule the messages (``schedule_messages``, one call for each run of messages due at
+        one time); the sequence numbers Service Bus gives them, in order, to cancel them by."""
+        if any(message.scheduled_at is None for message in messages):
+            raise ValueError("a message scheduled to be cancellable needs a scheduled_at")
         numbers: list[int] = []
         if not messages:
             return numbers
         sender = self._sender(queue)
-        for message in messages:
-            if message.scheduled_at is None:
-                raise ValueError("a message scheduled to be cancellable needs a scheduled_at")
-            numbers.extend(
-                sender.schedule_messages(to_service_bus(message), message.scheduled_at.astimezone(UTC))
-            )
+        for at, run in itertools.groupby(messages, key=lambda message: message.scheduled_at):
+            assert at is not None
+            converted = [to_service_bus(message) for message in run]
+            numbers.extend(sender.schedule_messages(converted, at.astimezone(UTC)))
         return numbers
 
     def cancel_scheduled(self, queue: str, sequence_number: int) -> None:

@@ -150,6 +150,42 @@ def test_real_namespace_drops_duplicates_and_honours_sessions_and_schedules() ->
 @pytest.mark.skipif(
     not CONNECTION, reason="opt-in: set SERVICEBUS_TEST_CONNECTION to a namespace or the emulator"
 )
+def test_real_namespace_cancels_a_scheduled_message_by_its_number_and_says_when_it_cannot() -> None:
+    """What the stand-in in tests/servicebus_fake.py assumes of schedule_messages and
+    cancel_scheduled_messages (tests/integration/test_scheduled_cancel.py runs on it)."""
+    from shared.ports import ScheduledMessageGone
+
+    assert CONNECTION is not None
+    session = f"TEST/{uuid.uuid4().hex[:8]}"
+    publisher = ServiceBusPublisher.from_connection_string(CONNECTION)
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    cancelled, kept = publisher.schedule(
+        "journey-events",
+        [
+            OutgoingMessage('{"n":1}', f"{session}-1", session_id=session, scheduled_at=later),
+            OutgoingMessage('{"n":2}', f"{session}-2", session_id=session, scheduled_at=later),
+        ],
+    )
+    publisher.cancel_scheduled("journey-events", cancelled)
+    with pytest.raises(ScheduledMessageGone):
+        publisher.cancel_scheduled("journey-events", cancelled)  # cancelled already
+    client = ServiceBusClient.from_connection_string(CONNECTION)
+    with (
+        client,
+        client.get_queue_receiver("journey-events", session_id=session, max_wait_time=15) as receiver,
+    ):
+        received = receiver.receive_messages(max_message_count=10, max_wait_time=15)
+        for message in received:
+            receiver.complete_message(message)
+    assert [message.message_id for message in received] == [f"{session}-2"]
+    with pytest.raises(ScheduledMessageGone):
+        publisher.cancel_scheduled("journey-events", kept)  # fell due, and was received
+    publisher.close()
+
+
+@pytest.mark.skipif(
+    not CONNECTION, reason="opt-in: set SERVICEBUS_TEST_CONNECTION to a namespace or the emulator"
+)
 def test_real_namespace_dead_letters_are_listed_and_replayed_with_their_session() -> None:
     """`dead-letters list/replay` on the dead-letter sub-queue of a session queue."""
     from shared.ops.servicebus_dead_letters import ServiceBusDeadLetters
