@@ -22,12 +22,20 @@ from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.table_layout import JOURNEYS, TASKS, journey_from
 from shared.bootstrap import Services
 from shared.contracts.feeds import NicheOccurrence
-from shared.contracts.messages import CaseChange, Change, ChangeKind, MessageUndelivered, ResolvedCaseChange
-from shared.domain.journey import Compliance, Duty
+from shared.contracts.messages import (
+    CaseChange,
+    Change,
+    ChangeKind,
+    DeadlineCheck,
+    MessageUndelivered,
+    ResolvedCaseChange,
+)
+from shared.domain.journey import Compliance, Decision, Duty, Journey, KeptCheck, evaluate_deadline
 from shared.domain.ledger import LedgerStatus
 from shared.local.host import SimulatedClock
 from shared.ports import OutgoingMessage, ScheduledMessageGone
 from shared.settings import load_settings
+from shared.steps.decisions import record_decision
 from shared.steps.evaluate_journey import evaluate_journey
 from shared.steps.results import StepResult, apply
 from shared.steps.send_message import send_message
@@ -285,3 +293,36 @@ def _outputs(run: _Run) -> dict[str, list[dict[str, Any]]]:
         records = [json.loads(line) for line in lines if line]
         found[name] = [{k: v for k, v in record.items() if k not in _RANDOM} for record in records]
     return found
+
+
+def test_a_decided_duty_cancels_only_its_checks_still_to_come(tmp_path: Path) -> None:
+    # A deadline brought forward leaves two checks; the earlier one, arriving, decides the duty.
+    run = _Run(tmp_path)
+    earlier, later = NOW + timedelta(days=1), NOW + timedelta(days=3)
+    duty = Duty(
+        key="ack",
+        template="acknowledgement",
+        event_at=NOW,
+        change_id="c1",
+        due_by=earlier,
+        compliance=Compliance.PENDING,
+        checks=[KeptCheck(sequence_number=7, at=later), KeptCheck(sequence_number=9, at=earlier)],
+    )
+    journey = Journey(crime_reference=CRIME, person_id=PERSON, role="victim", duties={"ack": duty})
+    check = DeadlineCheck(event_id="d1", crime_reference=CRIME, person_id=PERSON, duty="ack")
+    decision = evaluate_deadline(journey, check, None, run.services.policy, earlier)
+    result = StepResult()
+    services = run.services
+    record_decision(
+        result, decision, None, "d1", now=earlier, journeys=services.journeys, tables=services.tables
+    )
+    assert [(c.queue, c.sequence_number) for c in result.cancel] == [("journey_events", 7)]
+    assert decision.journey.duties["ack"].compliance == Compliance.BREACHED
+    assert decision.journey.duties["ack"].checks == []  # written without them
+    # A pending duty keeps its checks, and nothing is cancelled.
+    pending = journey.model_copy(deep=True)
+    quiet = StepResult()
+    record_decision(
+        quiet, Decision(pending), None, "x", now=NOW, journeys=services.journeys, tables=services.tables
+    )
+    assert quiet.cancel == [] and len(pending.duties["ack"].checks) == 2
