@@ -127,6 +127,15 @@ class HttpRequests:
         self.count += 1
 
 
+def _loopback_options(connection_string: str) -> dict[str, Any]:
+    """An emulator on this machine (Azurite) is reached directly: no proxy, netrc or CA bundle
+    from the environment, which the HTTP library would otherwise read for every request (all of
+    os.environ, twice). Any other endpoint keeps the environment's settings."""
+    parts = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
+    host = urllib.parse.urlsplit(parts.get("TableEndpoint", "")).hostname
+    return {"use_env_settings": False} if host in ("127.0.0.1", "localhost") else {}
+
+
 def _key(value: str) -> str:
     """Table keys may not hold / \\ # ? or control characters; crime references have slashes."""
     return "".join(
@@ -164,7 +173,9 @@ class AzureTableStore:
     @classmethod
     def from_connection_string(cls, connection_string: str, prefix: str = "") -> AzureTableStore:
         requests = HttpRequests()
-        service = TableServiceClient.from_connection_string(connection_string, raw_request_hook=requests)
+        service = TableServiceClient.from_connection_string(
+            connection_string, raw_request_hook=requests, **_loopback_options(connection_string)
+        )
         return cls(service, prefix, requests)
 
     @classmethod

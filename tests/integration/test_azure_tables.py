@@ -14,6 +14,7 @@ import pytest
 from shared.adapters.azure_tables import (
     BATCH_BYTES,
     AzureTableStore,
+    _loopback_options,
     batch_bytes,
     batches,
     decode_properties,
@@ -136,3 +137,12 @@ def test_each_call_is_one_request_once_its_table_is_made(azurite_tables: str) ->
     assert len(list(store.query_partition("Batched", "p"))) == 2
     store.delete("Batched", "p", "b")
     assert (store.http_requests or 0) - before == 6
+
+
+def test_an_emulator_on_this_machine_is_reached_without_the_environments_proxy_settings() -> None:
+    local = "AccountName=a;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:10002/a;BlobEndpoint=http://127.0.0.1:10000/a"
+    assert _loopback_options(local) == {"use_env_settings": False}
+    assert _loopback_options(local.replace("127.0.0.1", "localhost")) == {"use_env_settings": False}
+    remote = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=a2V5;EndpointSuffix=core.windows.net"
+    assert _loopback_options(remote) == {}
+    assert _loopback_options("TableEndpoint=https://a.table.core.windows.net/") == {}
