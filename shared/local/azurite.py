@@ -2,15 +2,20 @@
 services, in memory, for the tests' fixtures and the benchmark's ``--state azurite``.
 
 ``started(workspace)`` is a context manager: Azurite listening, its connection string (Table and
-Blob endpoints) and its process; stopped on leaving, also on an error or Ctrl-C.
+Blob endpoints) and its process; stopped on leaving, also on an error or Ctrl-C, and (on Linux)
+when the process that started it is killed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,6 +81,14 @@ class Azurite:
         return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
+def _ends_with_its_parent() -> None:
+    """In the child before Azurite starts: SIGTERM when the process that started it ends, even
+    killed outright (Linux's PR_SET_PDEATHSIG, tied to the thread that started it; elsewhere
+    nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 @contextmanager
 def started(workspace: Path, seconds: float = 60) -> Iterator[Azurite]:
     """A fresh in-memory Azurite on free ports, stopped on leaving (also on an error)."""
@@ -99,6 +112,7 @@ def started(workspace: Path, seconds: float = 60) -> Iterator[Azurite]:
         cwd=workspace,  # Azurite writes its debug and lock files beside it
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_ends_with_its_parent if sys.platform == "linux" else None,
     )
     try:
         for port in ports.values():

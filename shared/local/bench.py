@@ -105,14 +105,18 @@ def measure_state(feeds: Path, out: Path, state: str, on_progress: Progress | No
         raise ValueError(f"unknown state {state!r}")
     from shared.local import azurite
 
-    with azurite.started(out / "azurite") as emulator:
-        os.environ[STATE_STORAGE] = emulator.connection_string
-        started = emulator.cpu_seconds()
-        try:
-            figures = measure_run(feeds, out / "run", on_progress)
-        finally:
-            del os.environ[STATE_STORAGE]
-        ended = emulator.cpu_seconds()
+    previous = signal.signal(signal.SIGTERM, _terminated)  # a kill stops Azurite, as Ctrl-C does
+    try:
+        with azurite.started(out / "azurite") as emulator:
+            os.environ[STATE_STORAGE] = emulator.connection_string
+            started = emulator.cpu_seconds()
+            try:
+                figures = measure_run(feeds, out / "run", on_progress)
+            finally:
+                del os.environ[STATE_STORAGE]
+            ended = emulator.cpu_seconds()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     cpu = round(ended - started, 2) if started is not None and ended is not None else None
     return {
         **figures,
@@ -829,7 +833,7 @@ def by_states(states: Sequence[str], sizes: Sequence[int], out: Path, seed: int)
         for state in states if index % 2 == 0 else list(states)[::-1]:
             command = [sys.executable, "-m", "shared.local.bench", "--one", str(crimes), "--seed", str(seed)]
             command += ["--out", str(folder / state), "--state", state, "--feeds", str(folder / "feeds")]
-            _wait(subprocess.Popen(command))
+            _wait_or_stop(subprocess.Popen(command))
             result = json.loads((folder / state / "result.json").read_text(encoding="utf-8"))
             by_state[state].append({**sample, **result, "generate_seconds": generate_seconds})
     report: dict[str, Any] = {
@@ -977,6 +981,19 @@ def _compare_main(
     except CompareError as error:
         parser.exit(error.status, f"{error}\n")
     return 0
+
+
+def _wait_or_stop(process: subprocess.Popen[bytes]) -> None:
+    """_wait, and on Ctrl-C or a kill of this process, the child stopped first (it stops its Azurite)."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _wait(process)
+    except BaseException:
+        process.terminate()
+        process.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _wait(process: subprocess.Popen[bytes]) -> None:

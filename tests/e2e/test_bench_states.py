@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +85,70 @@ def test_azurite_is_stopped_when_the_run_fails(tmp_path: Path, monkeypatch: pyte
     (running,) = seen
     assert running.process.poll() is not None  # stopped
     assert "StateStorage" not in os.environ  # not left pointing at a stopped emulator
+
+
+def test_a_kill_of_the_run_stops_azurite_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    needs_azurite()
+    seen: list[azurite.Azurite] = []
+    real = azurite.started
+
+    @contextmanager
+    def watched(workspace: Path, seconds: float = 60) -> Iterator[azurite.Azurite]:
+        with real(workspace, seconds) as running:
+            seen.append(running)
+            yield running
+
+    def killed(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal arrives before this ends
+        return {}
+
+    monkeypatch.setattr(azurite, "started", watched)
+    monkeypatch.setattr(bench, "measure_run", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit):
+        bench.measure_state(tmp_path / "feeds", tmp_path / "out", "azurite")
+    (running,) = seen
+    assert running.process.poll() is not None
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_azurite_ends_with_the_process_that_started_it_even_killed_outright(tmp_path: Path) -> None:
+    needs_azurite()
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from shared.local import azurite\n"
+            "with azurite.started(Path(sys.argv[1])) as running:\n"
+            "    print(running.process.pid, flush=True); time.sleep(120)\n",
+            str(tmp_path / "azurite"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(bench.__file__).resolve().parents[2],
+    )
+    assert starter.stdout is not None
+    pid = int(starter.stdout.readline())
+    starter.kill()  # SIGKILL: no finally block runs
+    starter.wait()
+
+    def running() -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"  # a zombie has exited, waiting for init to reap it
+
+    deadline = time.monotonic() + 20
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert not running()
+    finally:
+        if running():  # this test's own Azurite, never left behind
+            os.kill(pid, signal.SIGTERM)
 
 
 @pytest.mark.parametrize(
