@@ -267,11 +267,10 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
         "run_wall_ms_per_feed_record": _per(1000 * wall, records, 3),
         "run_cpu_ms_per_feed_record": _per(1000 * cpu, records, 3),
         "step_wall_ms_per_feed_record": _per(1000 * sum(step_wall.values()), step_records, 3),
-        # The table store alone (SQLite, or the Table Storage SDK and its HTTP round trips).
-        "step_cpu_ms_per_feed_record_in_table_store": _per(
-            1000 * in_tables[0] if counted else None, step_records, 3
-        ),
-        "step_wall_ms_per_feed_record_in_table_store": _per(
+        # Inside the table store alone (SQLite, or the Table Storage SDK and its HTTP round trips),
+        # from every function (the five steps above, and the timers, officer mail, delivery reports).
+        "table_store_cpu_ms_per_feed_record": _per(1000 * in_tables[0] if counted else None, step_records, 3),
+        "table_store_wall_ms_per_feed_record": _per(
             1000 * in_tables[1] if counted else None, step_records, 3
         ),
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -734,11 +733,20 @@ _BY_STATE = (
     ("queue messages per feed record", "queue_messages_per_feed_record"),
     ("run wall (s)", "run_wall_seconds"),
     ("run wall per feed record (ms)", "run_wall_ms_per_feed_record"),
-    ("step wall per feed record (ms)", "step_wall_ms_per_feed_record"),
-    ("… of which in the table store (ms)", "step_wall_ms_per_feed_record_in_table_store"),
-    ("step CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
-    ("… of which in the table store (ms)", "step_cpu_ms_per_feed_record_in_table_store"),
-    ("… of which in the table store and the queues (ms)", "step_cpu_ms_per_feed_record_in_embedded_adapters"),
+    ("the five steps' wall per feed record (ms)", "step_wall_ms_per_feed_record"),
+    ("the five steps' CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
+    (
+        "inside the table store, every function: wall per feed record (ms)",
+        "table_store_wall_ms_per_feed_record",
+    ),
+    (
+        "inside the table store, every function: CPU per feed record (ms)",
+        "table_store_cpu_ms_per_feed_record",
+    ),
+    (
+        "inside the table store and the queues, every function: CPU per feed record (ms)",
+        "step_cpu_ms_per_feed_record_in_embedded_adapters",
+    ),
     ("run CPU, in the child (s)", "run_cpu_seconds"),
     ("run CPU per feed record (ms)", "run_cpu_ms_per_feed_record"),
     ("Azurite's own CPU (s)", "azurite_cpu_seconds"),
