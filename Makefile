@@ -22,7 +22,8 @@ help:
 	@echo "make chromium - install Debian's chromium (as root) for the report's screenshot test and the page's browser tests"
 	@echo "make serve  - serve the victim's page over the demo run (python -m shared.local serve)"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test;"
-	@echo "              BENCH_SIZES=1000,3000, BENCH_COMPARE=REF: a git ref's code side by side)"
+	@echo "              BENCH_SIZES=1000,3000, BENCH_COMPARE=REF: a git ref's code side by side,"
+	@echo "              BENCH_STATE=sqlite,azurite: the state in SQLite and in Azurite side by side)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -109,9 +110,10 @@ clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache node_modules $(IAC_VENV)
 
 # The benchmark (not part of `make test`): a force-year and its growth curve; see README.
-# BENCH_COMPARE=REF also runs a git ref's code on the same samples, side by side (docs/benchmark.md).
+# BENCH_COMPARE=REF also runs a git ref's code on the same samples, side by side (docs/benchmark.md);
+# BENCH_STATE=sqlite,azurite runs each sample with the state in SQLite and in Azurite, side by side.
 BENCH_SIZES ?= 10000,30000,110000
 BENCH_JOBS ?= 1
-bench: $(STAMP)
+bench: $(STAMP) $(if $(findstring azurite,$(BENCH_STATE)),$(NODE_STAMP))
 	$(PY) -m shared.local.bench --sizes $(BENCH_SIZES) --jobs $(BENCH_JOBS) --out out/bench \
-		$(if $(BENCH_COMPARE),--compare $(BENCH_COMPARE))
+		$(if $(BENCH_COMPARE),--compare $(BENCH_COMPARE)) $(if $(BENCH_STATE),--state $(BENCH_STATE))

@@ -120,13 +120,11 @@ def build_table_store(settings: Settings) -> TableStore:
             )
         return AzureTableStore.from_connection_string(settings.StateStorage, settings.STATE_TABLE_PREFIX)
     if settings.StateStorage__tableServiceUri:
-        from azure.data.tables import TableServiceClient
         from azure.identity import DefaultAzureCredential
 
-        service = TableServiceClient(
-            settings.StateStorage__tableServiceUri, credential=DefaultAzureCredential()
+        return AzureTableStore.from_service_uri(
+            settings.StateStorage__tableServiceUri, DefaultAzureCredential(), settings.STATE_TABLE_PREFIX
         )
-        return AzureTableStore(service, settings.STATE_TABLE_PREFIX)
     settings.LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
     return SqliteTableStore(settings.LOCAL_DATA_DIR / "state.db")
 

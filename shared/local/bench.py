@@ -80,6 +80,60 @@ def measure_one(crimes: int, out: Path, seed: int, on_progress: Progress | None 
     }
 
 
+STATES = ("sqlite", "azurite")
+STATE_STORAGE = "StateStorage"  # the app setting with the state's connection string, which run reads
+# The settings that would put a run's state anywhere but where --state says.
+_STATE_SETTINGS = (
+    "StateStorage",
+    "StateStorage__tableServiceUri",
+    "StateStorage__blobServiceUri",
+    "STATE_TABLE_PREFIX",
+)
+
+
+def measure_state(feeds: Path, out: Path, state: str, on_progress: Progress | None = None) -> dict[str, Any]:
+    """measure_run on a generated sample with the state in SQLite or in a fresh Azurite (its Table
+    and Blob services, through the Azure SDK clients over HTTP), started for this run and stopped
+    after it, also on an error. The queues are the embedded SQLite queues either way."""
+    for name in _STATE_SETTINGS:  # this process only: the run reads its settings from here
+        os.environ.pop(name, None)
+    if state == "sqlite":
+        figures = measure_run(feeds, out / "run", on_progress)
+        with_emulator = figures["run_cpu_ms_per_feed_record"]  # no emulator: the run's CPU is all of it
+        return {**figures, "state": "sqlite", "cpu_ms_per_feed_record_with_emulator": with_emulator}
+    if state != "azurite":
+        raise ValueError(f"unknown state {state!r}")
+    from shared.local import azurite
+
+    previous = signal.signal(signal.SIGTERM, _terminated)  # a kill stops Azurite, as Ctrl-C does
+    try:
+        with azurite.started(out / "azurite") as emulator:
+            os.environ[STATE_STORAGE] = emulator.connection_string
+            started = emulator.cpu_seconds()
+            try:
+                figures = measure_run(feeds, out / "run", on_progress)
+            finally:
+                del os.environ[STATE_STORAGE]
+            ended = emulator.cpu_seconds()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    cpu = round(ended - started, 2) if started is not None and ended is not None else None
+    return {
+        **figures,
+        "state": "azurite",
+        # Azurite is a Node.js process of its own on the same machine: not in the run's CPU figures.
+        # From the run's start to after its reports were read from the tables.
+        "azurite_cpu_seconds": cpu,
+        "azurite_cpu_ms_per_feed_record": _per(
+            1000 * cpu if cpu is not None else None, figures["feed_records"], 3
+        ),
+        # The run's CPU and Azurite's together: what the machine spent on the run.
+        "cpu_ms_per_feed_record_with_emulator": _per(
+            1000 * (figures["run_cpu_seconds"] + cpu) if cpu is not None else None, figures["feed_records"], 3
+        ),
+    }
+
+
 def _journey_layout() -> tuple[str, Any] | None:
     """The journeys table and its row reader, wherever the code being measured keeps them."""
     for name in ("shared.adapters.table_layout", "shared.steps.records"):  # the latter before 98dc5f9
@@ -123,28 +177,33 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
     from shared.local.run import RunRequest, run
 
     sent_by_queue: Counter[str] = Counter()
-    stores: list[SqliteTableStore] = []
+    cancelled = [0]  # scheduled messages cancelled before they fell due (each one a Service Bus operation)
+    stores: list[Any] = []  # the run's table store: SQLite, or Table Storage when StateStorage is set
 
-    adapter_cpu = [0.0]  # CPU the steps spent inside the embedded SQLite tables and queues
+    adapter_cpu = [0.0]  # CPU the steps spent inside the table store and the embedded queues
+    in_tables = [0.0, 0.0]  # CPU and wall the steps spent inside the table store alone
 
-    def timed(call: Any, materialise: bool = False) -> Any:
+    def timed(call: Any, materialise: bool = False, table: bool = False) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.process_time()
+            started, wall = time.process_time(), time.perf_counter()
             try:
                 value = call(*args, **kwargs)
                 return iter(list(value)) if materialise else value
             finally:
-                adapter_cpu[0] += time.process_time() - started
+                spent = time.process_time() - started
+                adapter_cpu[0] += spent
+                if table:
+                    in_tables[0] += spent
+                    in_tables[1] += time.perf_counter() - wall
 
         return wrapper
 
     def prepare(services: Services, broker: SqliteQueueBroker) -> None:
         store = services.tables
-        assert isinstance(store, SqliteTableStore)
         stores.append(store)
         for name in ("get", "create", "update", "upsert", "upsert_many", "delete"):
-            setattr(store, name, timed(getattr(store, name)))
-        store.query_partition = timed(store.query_partition, materialise=True)  # type: ignore[method-assign]
+            setattr(store, name, timed(getattr(store, name), table=True))
+        store.query_partition = timed(store.query_partition, materialise=True, table=True)  # type: ignore[method-assign]
         original = broker.send
 
         def counting(queue: str, messages: Sequence[OutgoingMessage]) -> None:
@@ -152,6 +211,19 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
             original(queue, messages)
 
         broker.send = timed(counting)  # type: ignore[method-assign]
+        if hasattr(broker, "schedule"):  # cancellable scheduled messages (deadline checks), since 9f96cc1
+            schedule, cancel = broker.schedule, broker.cancel_scheduled
+
+            def scheduling(queue: str, messages: Sequence[OutgoingMessage]) -> list[int]:
+                sent_by_queue[queue] += len(messages)  # a message sent, even if cancelled later
+                return schedule(queue, messages)
+
+            def cancelling(queue: str, sequence_number: int) -> None:
+                cancelled[0] += 1
+                cancel(queue, sequence_number)
+
+            broker.schedule = timed(scheduling)  # type: ignore[method-assign]
+            broker.cancel_scheduled = timed(cancelling)  # type: ignore[method-assign]
 
     try:
         request = RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare)
@@ -165,8 +237,11 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
     table_ops: int | None = stores[0].operations if counted else None
     by_kind = getattr(stores[0], "operations_by", None) if counted else None  # since d2a84ce
     table_ops_by = dict(by_kind.most_common()) if by_kind is not None else None
+    embedded = not stores or isinstance(stores[0], SqliteTableStore)
+    http_requests: int | None = None if embedded else getattr(stores[0], "http_requests", None)
 
-    latencies = _latencies(SqliteTableStore(run_dir / "state.db"))
+    # The SQLite file read afresh (as code before this read it); Table Storage through the run's store.
+    latencies = _latencies(SqliteTableStore(run_dir / "state.db") if embedded else stores[0])
 
     records = summary["records"]["niche"] + summary["records"]["storm"]
     messages = summary["messages"]["email"] + summary["messages"]["sms"]
@@ -176,6 +251,7 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
     queue_messages = sum(sent_by_queue.values()) if counted else None
     step_records = records if timed_steps else None  # without step times, no per-record step figures
     return {
+        "state": "sqlite" if embedded else "table storage",
         "feed_records": records,
         "records_by_feed": {"niche": summary["records"]["niche"], "storm": summary["records"]["storm"]},
         "quarantined": summary["records"]["quarantined"],
@@ -212,14 +288,28 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
             records,
             3,
         ),
+        "run_wall_ms_per_feed_record": _per(1000 * wall, records, 3),
+        "run_cpu_ms_per_feed_record": _per(1000 * cpu, records, 3),
+        "step_wall_ms_per_feed_record": _per(1000 * sum(step_wall.values()), step_records, 3),
+        # Inside the table store alone (SQLite, or the Table Storage SDK and its HTTP round trips),
+        # from every function (the five steps above, and the timers, officer mail, delivery reports).
+        "table_store_cpu_ms_per_feed_record": _per(1000 * in_tables[0] if counted else None, step_records, 3),
+        "table_store_wall_ms_per_feed_record": _per(
+            1000 * in_tables[1] if counted else None, step_records, 3
+        ),
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "table_operations": table_ops,
         "table_operations_by": table_ops_by,
         "table_operations_per_feed_record": _per(table_ops, records, 2),
         "table_operations_per_message_sent": _per(table_ops, messages, 2),
+        # Requests the Table Storage SDK sent during the run (transactions, pages, table creation).
+        "http_requests": http_requests,
+        "http_requests_per_feed_record": _per(http_requests, records, 2),
         "queue_messages": dict(sent_by_queue) if counted else None,
         "queue_messages_per_feed_record": _per(queue_messages, records, 2),
         "queue_messages_per_message_sent": _per(queue_messages, messages, 2),
+        "scheduled_messages_cancelled": cancelled[0] if counted else None,
+        "scheduled_messages_cancelled_per_feed_record": _per(cancelled[0] if counted else None, records, 2),
         "sms_segments_per_sms": _per(summary.get("sms_segments"), summary["messages"]["sms"], 3),
         "feed_change_to_provider_seconds": {
             "p50": _percentile(latencies or [], 0.50),
@@ -366,6 +456,7 @@ def _markdown(report: dict[str, Any]) -> str:
         ("table operations per message sent", "table_operations_per_message_sent"),
         ("queue messages", "queue_messages"),
         ("queue messages per feed record", "queue_messages_per_feed_record"),
+        ("scheduled messages cancelled per feed record", "scheduled_messages_cancelled_per_feed_record"),
         ("queue messages per message sent", "queue_messages_per_message_sent"),
         ("SMS segments per SMS", "sms_segments_per_sms"),
         ("dead letters", "dead_letters"),
@@ -651,6 +742,156 @@ def compare(ref: str, sizes: Sequence[int], out: Path, seed: int) -> dict[str, A
     return report
 
 
+# --state sqlite,azurite: the same sample with the state in each, side by side. -----------------
+
+_STATE_ORDER = (
+    "one child at a time: for each size the states in the order given, the next size in reverse "
+    "(alternating), so both see similar machine load"
+)
+_QUEUES = "the embedded SQLite queues (queues.db) in every state: only the tables and blobs move"
+
+_BY_STATE = (
+    ("feed records", "feed_records"),
+    ("messages sent", "messages_sent"),
+    ("tasks", "tasks"),
+    ("dead letters", "dead_letters"),
+    ("compliance", "compliance"),
+    ("table operations", "table_operations"),
+    ("table operations per feed record", "table_operations_per_feed_record"),
+    ("HTTP requests to Table Storage per feed record", "http_requests_per_feed_record"),
+    ("queue messages per feed record", "queue_messages_per_feed_record"),
+    ("scheduled messages cancelled per feed record", "scheduled_messages_cancelled_per_feed_record"),
+    ("run wall (s)", "run_wall_seconds"),
+    ("run wall per feed record (ms)", "run_wall_ms_per_feed_record"),
+    ("the five steps' wall per feed record (ms)", "step_wall_ms_per_feed_record"),
+    ("the five steps' CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
+    (
+        "inside the table store, every function: wall per feed record (ms)",
+        "table_store_wall_ms_per_feed_record",
+    ),
+    (
+        "inside the table store, every function: CPU per feed record (ms)",
+        "table_store_cpu_ms_per_feed_record",
+    ),
+    (
+        "inside the table store and the queues, every function: CPU per feed record (ms)",
+        "step_cpu_ms_per_feed_record_in_embedded_adapters",
+    ),
+    ("run CPU, in the child (s)", "run_cpu_seconds"),
+    ("run CPU per feed record (ms)", "run_cpu_ms_per_feed_record"),
+    ("Azurite's own CPU (s)", "azurite_cpu_seconds"),
+    ("Azurite's own CPU per feed record (ms)", "azurite_cpu_ms_per_feed_record"),
+    ("CPU per feed record, the run's and Azurite's (ms)", "cpu_ms_per_feed_record_with_emulator"),
+    ("child peak memory (MiB)", "peak_memory_mib"),
+)
+
+
+def _ratio(base: Any, other: Any) -> str:
+    """other / base as ×N.NN, or nothing when either is not a number (or base is 0)."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (base, other))
+    return f"×{other / base:.2f}" if numbers and base else ""
+
+
+def ratios(by_state: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per size, azurite / sqlite of the per-feed-record figures (when both states ran)."""
+    if not {"sqlite", "azurite"} <= by_state.keys():
+        return []
+    keys = (
+        "run_wall_ms_per_feed_record",
+        "step_wall_ms_per_feed_record",
+        "step_cpu_ms_per_feed_record",
+        "run_cpu_ms_per_feed_record",
+        "cpu_ms_per_feed_record_with_emulator",
+        "table_operations_per_feed_record",
+    )
+    return [
+        {
+            "crimes": sqlite["crimes"],
+            **{
+                key: round(azure[key] / sqlite[key], 2) if azure[key] and sqlite[key] else None
+                for key in keys
+            },
+        }
+        for sqlite, azure in zip(by_state["sqlite"], by_state["azurite"], strict=True)
+    ]
+
+
+def _states_markdown(report: dict[str, Any]) -> str:
+    states: list[str] = report["states"]
+    both = {"sqlite", "azurite"} <= set(states)
+    lines = [
+        "# Benchmark: one sample, the state in " + " and in ".join(states),
+        "",
+        f"Machine: {report['machine']['cpus']} CPUs; Python {report['machine']['python']}. Simulated clock.",
+        "",
+        f"Sample: {report['sample']}. Order: {report['order']}. Queues: {report['queues']}. "
+        "Table operations are the store's calls, counted alike in both (an upsert of several rows of "
+        "one partition is one); HTTP requests are what the Azure SDK sent. Azurite runs fresh and in "
+        "memory for each run, a Node.js process of its own on the same machine: its CPU is not in the "
+        "run's." + (" Ratio is azurite / sqlite." if both else ""),
+    ]
+    for index, size in enumerate(report["by_state"][states[0]]):
+        sides = [report["by_state"][state][index] for state in states]
+        lines += [
+            "",
+            f"## {size['crimes']} crimes over {size['days']} days",
+            "",
+            "| figure | " + " | ".join(states) + (" | azurite / sqlite |" if both else " |"),
+            "|---|" + "---|" * (len(states) + (1 if both else 0)),
+        ]
+        for label, key in _BY_STATE:
+            values = [side.get(key) for side in sides]
+            row = f"| {label} | " + " | ".join(_shown(value) for value in values) + " |"
+            if both:
+                by = dict(zip(states, values, strict=True))
+                row += f" {_ratio(by['sqlite'], by['azurite'])} |"
+            lines.append(row)
+    cold = report.get("cold_start")
+    if cold is not None:
+        lines += [
+            "",
+            f"Cold start (median of {cold['repeats']}, alternated): import `function_app` and build the "
+            f"services {cold['app_median_ms']} ms; a bare azure-functions app importing the same SDKs "
+            f"{cold['bare_median_ms']} ms; overhead {cold['overhead_median_ms']} ms.",
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def by_states(states: Sequence[str], sizes: Sequence[int], out: Path, seed: int) -> dict[str, Any]:
+    """Each size's sample, generated once, run with the state in each of ``states``, one child at a
+    time; writes report.json and report.md under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    by_state: dict[str, list[dict[str, Any]]] = {state: [] for state in states}
+    for index, crimes in enumerate(sizes):
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-{crimes}-", dir=out))
+        print(f"benchmark: {crimes} crimes over {days_for(crimes)} days, state in {', '.join(states)} …")
+        malformed, generate_seconds = _generate_once(folder / "feeds", crimes, seed)
+        sample = {"crimes": crimes, "days": days_for(crimes), "malformed_generated": malformed}
+        for state in states if index % 2 == 0 else list(states)[::-1]:
+            command = [sys.executable, "-m", "shared.local.bench", "--one", str(crimes), "--seed", str(seed)]
+            command += ["--out", str(folder / state), "--state", state, "--feeds", str(folder / "feeds")]
+            _wait_or_stop(subprocess.Popen(command))
+            result = json.loads((folder / state / "result.json").read_text(encoding="utf-8"))
+            by_state[state].append({**sample, **result, "generate_seconds": generate_seconds})
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "jobs": 1},
+        "states": list(states),
+        "sample": _SAMPLE.replace("both codes", "every state"),
+        "order": _STATE_ORDER,
+        "queues": _QUEUES,
+        "sizes": by_state[states[0]],  # where a run without --state puts its figures
+        "by_state": by_state,
+        "ratios": ratios(by_state),
+        "cold_start": cold_start(),
+    }
+    markdown = _states_markdown(report)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    return report
+
+
 def _terminated(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -682,6 +923,7 @@ _COMPARED = (
     ("table operations per message sent", "table_operations_per_message_sent"),
     ("queue messages", "queue_messages"),
     ("queue messages per feed record", "queue_messages_per_feed_record"),
+    ("scheduled messages cancelled per feed record", "scheduled_messages_cancelled_per_feed_record"),
     ("queue messages per message sent", "queue_messages_per_message_sent"),
     ("SMS segments per SMS", "sms_segments_per_sms"),
     ("step CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
@@ -782,6 +1024,19 @@ def _compare_main(
     return 0
 
 
+def _wait_or_stop(process: subprocess.Popen[bytes]) -> None:
+    """_wait, and on Ctrl-C or a kill of this process, the child stopped first (it stops its Azurite)."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _wait(process)
+    except BaseException:
+        process.terminate()
+        process.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _wait(process: subprocess.Popen[bytes]) -> None:
     if process.wait() != 0:
         raise SystemExit(f"benchmark run failed: {' '.join(map(str, process.args))}")  # type: ignore[arg-type]
@@ -803,7 +1058,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REF",
         help="also run a git ref's code on the same samples, one child at a time; report side by side",
     )
+    parser.add_argument(
+        "--state",
+        default="sqlite",
+        help="where the state is kept: sqlite, azurite (a fresh Azurite per run, over HTTP), or both "
+        "comma-separated (sqlite,azurite): the same sample in each, side by side; queues stay SQLite",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one size in this process
+    parser.add_argument("--feeds", type=Path, help=argparse.SUPPRESS)  # internal: --one on this sample
     parser.add_argument(
         "--profile", type=int, metavar="CRIMES", help="profile the steps on one size; write profile.json"
     )
@@ -820,9 +1082,16 @@ def main(argv: list[str] | None = None) -> int:
         # Progress lines on stderr, which the parent's child inherits: each line says its size, and
         # lines, never a bar, even on a terminal, since sizes may run at once (--jobs) and bars of
         # several processes on one terminal overwrite each other.
-        with progress(prefix=f"[{args.one}] ", lines=True) as on_progress:
-            print(f"[{args.one}] progress: generating the sample, then the run", file=sys.stderr, flush=True)
-            result = measure_one(args.one, args.out, args.seed, on_progress)
+        if args.feeds is not None:  # a sample generated by the parent, run with the state in --state
+            with progress(prefix=f"[{args.one} {args.state}] ", lines=True) as on_progress:
+                result = measure_state(args.feeds, args.out, args.state, on_progress)
+        else:
+            with progress(prefix=f"[{args.one}] ", lines=True) as on_progress:
+                print(
+                    f"[{args.one}] progress: generating the sample, then the run", file=sys.stderr, flush=True
+                )
+                result = measure_one(args.one, args.out, args.seed, on_progress)
+        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return 0
     try:
@@ -835,6 +1104,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, "python -m shared.local.bench: error: --sizes needs at least one positive number\n")
     if args.jobs < 1:
         parser.exit(2, "python -m shared.local.bench: error: --jobs must be at least 1\n")
+    states = [part.strip() for part in args.state.split(",") if part.strip()]
+    if not states or any(state not in STATES for state in states) or len(set(states)) < len(states):
+        parser.exit(
+            2,
+            f"python -m shared.local.bench: error: --state takes sqlite, azurite or both (sqlite,azurite): "
+            f"{args.state!r}\n",
+        )
+    if states != ["sqlite"]:
+        if args.compare is not None:
+            parser.exit(2, "python -m shared.local.bench: error: --compare runs the SQLite state only\n")
+        if args.jobs != 1:
+            parser.exit(
+                2, "python -m shared.local.bench: error: --state runs one child at a time: leave out --jobs\n"
+            )
+        if "azurite" in states:
+            from shared.local import azurite
+
+            why = azurite.missing()
+            if why is not None:
+                parser.exit(2, f"python -m shared.local.bench: error: --state azurite: {why}\n")
+        by_states(states, sizes, args.out, args.seed)
+        return 0
     if args.compare is not None:
         return _compare_main(parser, args.compare, sizes, args.out, args.seed, args.jobs)
     args.out.mkdir(parents=True, exist_ok=True)

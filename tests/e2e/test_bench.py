@@ -29,6 +29,11 @@ def test_one_size_reports_consistent_counts(tmp_path: Path) -> None:
         < cpu_ms
     )
     assert result["dead_letters"] == 0 and result["messages_sent"] > 0
+    # Every journey event received, or cancelled before it fell due, was counted as sent: the
+    # deadline checks scheduled to be cancellable too (duplicates dropped make sent the larger).
+    received = result["invocations"]["evaluate_journey"]
+    assert result["scheduled_messages_cancelled"] > 0
+    assert result["queue_messages"]["journey-events"] >= received + result["scheduled_messages_cancelled"]
 
 
 def test_the_profile_splits_all_of_the_steps_time_into_categories(tmp_path: Path) -> None:
