@@ -19,6 +19,7 @@ import difflib
 import re
 from collections.abc import Callable, Hashable
 from enum import StrEnum
+from functools import lru_cache
 from string import Formatter
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -348,21 +349,31 @@ class StormPolicy(_Policy):
         """The policy's name of a safeguarding category, if ``category`` is one (spelling-tolerant)."""
         if not category:
             return None
-        wanted = category_key(category)
-        return next((name for name in self.safeguarding_categories if category_key(name) == wanted), None)
+        return _names_by_key(tuple(self.safeguarding_categories)).get(category_key(category))
 
     def is_update_request(self, category: str | None) -> bool:
         """Whether a STORM category records a caller asking for an update (spelling-tolerant)."""
         if not category:
             return False
-        wanted = category_key(category)
-        return any(category_key(name) == wanted for name in self.update_request_categories)
+        return category_key(category) in _names_by_key(tuple(self.update_request_categories))
 
 
+# Every journey event asks whether its incidents' categories are safeguarding ones: the keys of
+# the few category names STORM sends, and of the policy's lists, are worked out once, not each time.
+@lru_cache(maxsize=4096)
 def category_key(category: str) -> str:
     """A STORM category compared as words: case, punctuation, "and" and "or" do not matter."""
     words = re.sub(r"[^0-9a-z]+", " ", category.casefold()).split()
     return "".join(word for word in words if word not in ("and", "or"))
+
+
+@lru_cache(maxsize=64)
+def _names_by_key(names: tuple[str, ...]) -> dict[str, str]:
+    """Each name's key, to the first name with that key (a policy's lists have no two alike)."""
+    keys: dict[str, str] = {}
+    for name in names:
+        keys.setdefault(category_key(name), name)
+    return keys
 
 
 class PagePolicy(_Policy):

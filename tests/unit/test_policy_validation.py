@@ -239,6 +239,31 @@ def test_storm_safeguarding_categories_still_match_whatever_the_spelling() -> No
     assert category_key("Anti-Social Behaviour") == "antisocialbehaviour"
 
 
+def test_each_policy_answers_from_its_own_category_lists_though_the_keys_are_worked_out_once() -> None:
+    # The keys of category names are remembered across calls and policies (issue 16): a policy
+    # with other lists must still get its own answers, each in its own spelling.
+    default, custom = (
+        StormPolicy(),
+        StormPolicy(
+            categories=["Domestic", "Theft", "Caller wants news"],
+            safeguarding_categories=["domestic"],
+            update_request_categories=["Caller Wants News"],
+        ),
+    )
+    for _ in range(2):  # the second time from what was remembered
+        assert default.safeguarding_category("domestic incident") == "Domestic Incident"
+        assert custom.safeguarding_category("domestic incident") is None
+        assert custom.safeguarding_category("DOMESTIC") == "domestic"
+        assert default.safeguarding_category("Domestic") is None
+        assert custom.is_update_request("caller wants news") and not default.is_update_request(
+            "Caller wants news"
+        )
+        assert default.is_update_request("Caller requesting update") and not custom.is_update_request(
+            "Update Request"
+        )
+        assert not default.is_update_request("") and default.safeguarding_category(None) is None
+
+
 def test_every_storm_category_the_sample_generator_writes_is_in_the_default_vocabulary(
     tmp_path: Path,
 ) -> None:
