@@ -49,6 +49,9 @@ def _environment(folder: Path, html: bool) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        # The templates are deployed with the code: no file is looked at again once compiled
+        # (Jinja2 would otherwise check each template's modification time at every render).
+        auto_reload=False,
     )
     env.filters["sentence"] = sentence
     return env
@@ -64,12 +67,16 @@ class MessageTemplates:
 
     def __init__(self, root: Path = TEMPLATE_ROOT) -> None:
         self.root = root
+        self._languages: frozenset[str] | None = None
 
     def languages(self) -> frozenset[str]:
-        """The languages with a template folder."""
-        return frozenset(
-            p.name for p in self.root.iterdir() if p.is_dir() and (p / "outcomes.json").is_file()
-        )
+        """The languages with a template folder (looked for once: they are deployed with the code,
+        as the templates and their outcome words are, which are read once too)."""
+        if self._languages is None:
+            self._languages = frozenset(
+                p.name for p in self.root.iterdir() if p.is_dir() and (p / "outcomes.json").is_file()
+            )
+        return self._languages
 
     def choose_language(self, journey: Journey, policy: Policy) -> tuple[str, bool]:
         return choose_language(journey, policy, self.languages())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -189,6 +190,26 @@ def test_a_language_the_policy_allows_but_no_templates_exist_for_falls_back_to_e
     journey = _journey(preferences={"language": "cy"})
     assert not (TEMPLATE_ROOT / "cy").exists()
     assert TEMPLATES_EN.choose_language(journey, welsh_allowed) == ("en", True)
+
+
+def test_the_template_languages_are_looked_for_once_per_renderer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every message chose its language by listing the template folder (issue 16): the folders are
+    # deployed with the code, so one look is enough, as for the outcome words and the templates.
+    for language in ("en", "cy"):
+        (tmp_path / language).mkdir()
+        (tmp_path / language / "outcomes.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "officer").mkdir()  # no outcomes.json of a message language: not a language
+    renderer = MessageTemplates(tmp_path)
+    assert renderer.languages() == {"en", "cy"}
+
+    def no_listing(self: Path) -> None:
+        raise AssertionError("the template folder was listed again")
+
+    monkeypatch.setattr(Path, "iterdir", no_listing)
+    welsh_allowed = POLICY.model_copy(update={"languages": ["en", "cy"]})
+    assert renderer.choose_language(_journey(preferences={"language": "cy"}), welsh_allowed) == ("cy", False)
 
 
 def test_the_ascii_fast_path_strips_exactly_what_the_unicode_rule_strips() -> None:
