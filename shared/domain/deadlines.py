@@ -18,11 +18,15 @@ def _bank_holidays(nation: str) -> Container[date]:
     return holidays.country_holidays("GB", subdiv=_SUBDIVISIONS[nation], years=range(2015, 2041))
 
 
+# A deadline or a working-hours check is asked of a few hundred distinct days a year, many times
+# each: a holiday lookup (and the walk to the n-th working day) is answered once per day.
+@lru_cache(maxsize=4096)
 def is_working_day(day: date, nation: str) -> bool:
     """Monday to Friday, less the bank holidays of the nation."""
     return day.weekday() < 5 and day not in _bank_holidays(nation)
 
 
+@lru_cache(maxsize=4096)
 def add_working_days(day: date, count: int, nation: str) -> date:
     """The ``count``-th working day after ``day`` (``day`` itself when count is 0)."""
     current = day
