@@ -49,6 +49,10 @@ def _decode(value: Any) -> Any:
     return value
 
 
+# One encoder for every row: ``json.dumps`` with any option set builds a new one at each call.
+_ROW_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def _new_etag() -> str:
     return os.urandom(12).hex()  # unique per write, like a Table Storage ETag (and cheaper than a UUID)
 
@@ -83,7 +87,7 @@ class SqliteTableStore:
                 raise ValueError(f"{key} belongs in the entity keys, not its properties")
         # None means "no such property", as in Table Storage, which cannot store a null.
         values = {k: _encode(v) for k, v in entity.properties.items() if v is not None}
-        return json.dumps(values, separators=(",", ":"))
+        return _ROW_JSON.encode(values)
 
     @staticmethod
     def _entity(pk: str, rk: str, etag: str, props: str) -> Entity:
