@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
+    from jinja2 import Environment, Template
 
 from shared.contracts.messages import TaskNotice
 from shared.domain import officer_mail
@@ -68,6 +68,10 @@ class MessageTemplates:
     def __init__(self, root: Path = TEMPLATE_ROOT) -> None:
         self.root = root
         self._languages: frozenset[str] | None = None
+        # What each message looks up, kept by name (a path built and hashed per lookup cost more
+        # than the lookup): the compiled templates, by folder, HTML or not, and file name.
+        self._templates: dict[tuple[str, bool, str], Template] = {}
+        self._words: dict[str, OutcomeWords] = {}  # each language's outcome words
 
     def languages(self) -> frozenset[str]:
         """The languages with a template folder (looked for once: they are deployed with the code,
@@ -82,8 +86,17 @@ class MessageTemplates:
         return choose_language(journey, policy, self.languages())
 
     def outcome_words(self, language: str) -> OutcomeWords:
-        words: OutcomeWords = _json(self.root / language / "outcomes.json")
+        words = self._words.get(language)
+        if words is None:
+            words = self._words[language] = _json(self.root / language / "outcomes.json")
         return words
+
+    def _template(self, folder: str, html: bool, name: str) -> Template:
+        key = (folder, html, name)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = _environment(self.root / folder, html).get_template(name)
+        return template
 
     def sms(
         self,
@@ -95,7 +108,7 @@ class MessageTemplates:
         link: str,
     ) -> RenderedSms:
         context = message_context(journey, duties, policy, language, link, self.outcome_words(language))
-        template = _environment(self.root / language, False).get_template("sms.txt.j2")
+        template = self._template(language, False, "sms.txt.j2")
         return sms_message(template.render, context, duties, policy, language)
 
     def email(
@@ -108,15 +121,12 @@ class MessageTemplates:
         link: str,
     ) -> RenderedEmail:
         context = message_context(journey, duties, policy, language, link, self.outcome_words(language))
-        plain = _environment(self.root / language, False)
         subject, paragraphs = email_parts(
-            plain.get_template("email_subject.txt.j2").render(context),
-            plain.get_template("email_body.txt.j2").render(context),
+            self._template(language, False, "email_subject.txt.j2").render(context),
+            self._template(language, False, "email_body.txt.j2").render(context),
         )
-        html = (
-            _environment(self.root / language, True)
-            .get_template("email.html.j2")
-            .render({"paragraphs": paragraphs, "subject": subject, "language": language})
+        html = self._template(language, True, "email.html.j2").render(
+            {"paragraphs": paragraphs, "subject": subject, "language": language}
         )
         return RenderedEmail(subject, "\n\n".join(paragraphs) + "\n", html, language)
 
