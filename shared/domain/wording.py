@@ -67,20 +67,25 @@ SMS_SEGMENT_BUDGET: dict[str, int | None] = {
 }
 
 
+_GSM7 = frozenset(_GSM7_BASIC | _GSM7_EXTENDED)
+
+
 def sms_segments(text: str) -> int:
     """How many SMS segments the text takes (GSM-7: 160/153; UCS-2: 70/67)."""
     if is_gsm7(text):
-        units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
+        # An extended character (an escape and itself) takes two septets.
+        units = len(text) + sum(text.count(ch) for ch in _GSM7_EXTENDED)
         single, part = 160, 153
     else:
-        units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+        # A character outside the Basic Multilingual Plane takes two UCS-2 units (a surrogate pair).
+        units = len(text.encode("utf-16-le", "surrogatepass")) // 2
         single, part = 70, 67
     return 1 if units <= single else math.ceil(units / part)
 
 
 def is_gsm7(text: str) -> bool:
     """Whether every character is in the GSM-7 alphabet (otherwise the SMS goes as UCS-2)."""
-    return all(ch in _GSM7_BASIC or ch in _GSM7_EXTENDED for ch in text)
+    return _GSM7.issuperset(text)
 
 
 def sms_budget(duties: list[Duty], policy: Policy) -> int:

@@ -466,3 +466,25 @@ def test_a_release_and_the_closure_told_together_fit_two_segments_naming_both(co
     assert sms.segments <= allowed and sms.budget == POLICY.timing.sms_max_segments, sms.text
     assert "released with no further action" in sms.text and "review" in sms.text
     assert "101" in sms.text and EXAMPLE_LINK in sms.text
+
+
+def _segments_character_by_character(text: str) -> int:
+    """The segment count as the SMS alphabets define it, one character at a time (the reference)."""
+    gsm7_extended = set("^{}\\[~]|€\f")
+    if all(is_gsm7(ch) for ch in text):
+        units = sum(2 if ch in gsm7_extended else 1 for ch in text)
+        return 1 if units <= 160 else -(-units // 153)
+    units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    return 1 if units <= 70 else -(-units // 67)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.text(alphabet=st.sampled_from(list("aZ9 @£€^{}[]~|\\\f\nŵéü’😀\ud800")), max_size=400)
+    | st.text(max_size=200)
+)
+def test_sms_segments_count_what_each_character_costs(text: str) -> None:
+    # Counted over the whole text at once (issue 16): the same as character by character,
+    # extended GSM-7 characters, astral characters and a lone surrogate included.
+    assert sms_segments(text) == _segments_character_by_character(text)
+    assert is_gsm7(text) == all(is_gsm7(ch) for ch in text)
