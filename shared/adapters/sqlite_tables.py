@@ -19,6 +19,9 @@ from typing import Any
 
 from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch
 
+# A rowid table keyed by a unique index, not a WITHOUT ROWID table: an index b-tree keeps at
+# most about a quarter of a page in place, so a journey row (2-10 KB of JSON) spilled into
+# overflow pages on every read and every rewrite; a table b-tree keeps a whole page's worth.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     tbl TEXT NOT NULL,
@@ -27,7 +30,22 @@ CREATE TABLE IF NOT EXISTS entities (
     etag TEXT NOT NULL,
     props TEXT NOT NULL,
     PRIMARY KEY (tbl, pk, rk)
-) WITHOUT ROWID;
+);
+"""
+
+# Databases written before that change keep their rows: copied into the new layout on open.
+_MIGRATE_WITHOUT_ROWID = """
+CREATE TABLE entities_rowid (
+    tbl TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    rk TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    props TEXT NOT NULL,
+    PRIMARY KEY (tbl, pk, rk)
+);
+INSERT INTO entities_rowid (tbl, pk, rk, etag, props) SELECT tbl, pk, rk, etag, props FROM entities;
+DROP TABLE entities;
+ALTER TABLE entities_rowid RENAME TO entities;
 """
 
 
@@ -71,9 +89,26 @@ class SqliteTableStore:
         # Deleted and replaced content is overwritten, not left in free pages: erased personal
         # data must not stay readable in the file (journey-rules.md §11).
         self._db.execute("PRAGMA secure_delete=ON")
+        self._migrate()
         self._db.executescript(_SCHEMA)
         self.operations = 0  # table operations performed: the Azure cost driver
         self.operations_by: Counter[str] = Counter()  # "Table.op" -> count, for the benchmark
+
+    def _migrate(self) -> None:
+        row = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type='table' AND name='entities'"
+        ).fetchone()
+        if row is None or "WITHOUT ROWID" not in row[0].upper():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _MIGRATE_WITHOUT_ROWID.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         # Fold the write-ahead log into the file, so no earlier version of a row stays in it.
