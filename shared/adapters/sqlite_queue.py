@@ -186,6 +186,8 @@ class SqliteQueueBroker:
         # Bumped by every call that can make a message receivable, so a host can tell that
         # nothing has changed since it last found every queue empty.
         self.changes = 0
+        # When each queue's duplicate-detection history was last pruned (epoch microseconds).
+        self._pruned: dict[str, int] = {}
 
     def close(self) -> None:
         with self._mutex:
@@ -319,12 +321,18 @@ class SqliteQueueBroker:
         window = config.duplicate_detection_window // _MICROSECOND
         numbers: list[int] = []
         with self._tx() as db:
-            # Forget ids older than the window, so the history stays as small as the window.
-            db.execute("DELETE FROM sent_ids WHERE queue=? AND sent_at<=?", (queue, now - window))
+            # Forget ids older than the window, so the history stays within two windows; once a
+            # window, not at every send (an id older than the window counts as fresh below anyway).
+            pruned = self._pruned.get(queue)
+            if pruned is None or not pruned <= now < pruned + window:
+                db.execute("DELETE FROM sent_ids WHERE queue=? AND sent_at<=?", (queue, now - window))
+                self._pruned[queue] = now
             for message, scheduled_at, props in rows:
+                # New, or last sent before the window: fresh (and remembered from now); else a duplicate.
                 fresh = db.execute(
-                    "INSERT OR IGNORE INTO sent_ids (queue, message_id, sent_at) VALUES (?, ?, ?)",
-                    (queue, message.message_id, now),
+                    "INSERT INTO sent_ids (queue, message_id, sent_at) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT (queue, message_id) DO UPDATE SET sent_at=?3 WHERE sent_at<=?4",
+                    (queue, message.message_id, now, now - window),
                 ).rowcount
                 if not fresh:
                     # A duplicate within the window: Service Bus accepts and drops it (and a number
@@ -474,8 +482,17 @@ class SqliteQueueBroker:
         config = self._config(message.queue)
         at = _us(now)
         with self._tx() as db:
-            session_id, _ = self._locked(db, message, at)
-            db.execute("DELETE FROM messages WHERE seq=?", (message.sequence_number,))
+            # Check the lock and remove the message in one statement.
+            row = db.execute(
+                "DELETE FROM messages WHERE seq=? AND queue=? AND lock_token=? AND locked_until>=? "
+                "RETURNING session_id",
+                (message.sequence_number, message.queue, message.lock_token, at),
+            ).fetchone()
+            if row is None:
+                raise LockLost(
+                    f"{message.queue}/{message.message_id}: lock {message.lock_token} is no longer held"
+                )
+            session_id = row[0]
             if config.sessions:
                 self._refresh_session(db, message.queue, session_id)
 

@@ -157,6 +157,22 @@ def test_duplicate_detection_history_is_pruned(clock: Clock, tmp_path: Path) -> 
     assert remembered == ["late"]
 
 
+def test_an_id_past_its_window_is_fresh_before_the_history_is_pruned(
+    broker: SqliteQueueBroker, clock: Clock
+) -> None:
+    # The history is pruned once a window, not at every send: an id remembered from longer ago
+    # than the window must count as new even while it is still stored.
+    broker.send("plain", [msg("a")])
+    clock.advance(WINDOW / 2)
+    broker.send("plain", [msg("b")])
+    clock.advance(WINDOW)  # pruned here: "a" goes, "b" (half a window younger) stays
+    broker.send("plain", [msg("c")])
+    clock.advance(WINDOW / 10)
+    broker.send("plain", [msg("b")])  # more than a window after the first "b": accepted
+    broker.send("plain", [msg("b")])  # and remembered again: this copy is a duplicate
+    assert drain_ids(broker, "plain", clock.now) == ["a", "b", "c", "b"]
+
+
 # --- sessions ----------------------------------------------------------------------
 
 
