@@ -73,7 +73,9 @@ CREATE TABLE IF NOT EXISTS sent_ids (
     sent_at INTEGER NOT NULL,
     PRIMARY KEY (queue, message_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sent_ids_age ON sent_ids (queue, sent_at);
+-- No index on sent_at: the history is pruned once a window (a scan of the queue's few ids),
+-- and an index there cost every send a page written. Databases that have it lose it on open.
+DROP INDEX IF EXISTS sent_ids_age;
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

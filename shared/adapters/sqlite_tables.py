@@ -189,12 +189,19 @@ class SqliteTableStore:
         self.operations += 1
         self.operations_by[f"{table}.upsert_many"] += 1
         rows = [(table, e.partition_key, e.row_key, _new_etag(), self._props(e)) for e in entities]
-        with self._db:
+        # One transaction: all or nothing, as a Table Storage batch (and one commit, not one a row;
+        # ``with connection`` opens none when isolation_level is None).
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
             self._db.executemany(
                 "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (tbl, pk, rk) DO UPDATE SET etag=excluded.etag, props=excluded.props",
                 rows,
             )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         self.operations += 1

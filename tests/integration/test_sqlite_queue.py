@@ -498,3 +498,19 @@ def test_state_survives_reopening(clock: Clock, tmp_path: Path) -> None:
     second.complete(in_flight, now=T0)
     assert take(second, "sess", T0, receiver="r1").message_id == "a2"
     second.close()
+
+
+def test_a_database_with_the_old_sent_at_index_opens_and_drops_it(clock: Clock, tmp_path: Path) -> None:
+    path = tmp_path / "queues.db"
+    first = SqliteQueueBroker(path, QUEUES, clock)
+    first.send("plain", [msg("a")])
+    first.close()
+    with sqlite3.connect(path) as db:  # the layout written before: an index on (queue, sent_at)
+        db.execute("CREATE INDEX sent_ids_age ON sent_ids (queue, sent_at)")
+    second = SqliteQueueBroker(path, QUEUES, clock)
+    second.send("plain", [msg("a"), msg("b")])  # "a" still remembered
+    assert second.pending("plain") == 2
+    second.close()
+    with sqlite3.connect(path) as db:
+        indexes = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")]
+    assert "sent_ids_age" not in indexes

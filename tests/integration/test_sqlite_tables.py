@@ -72,3 +72,17 @@ def test_a_database_in_the_without_rowid_layout_opens_with_its_rows(tmp_path: Pa
     (sql,) = check.execute("SELECT sql FROM sqlite_master WHERE name='entities'").fetchone()
     check.close()
     assert "WITHOUT ROWID" not in sql.upper()
+
+
+def test_upsert_many_is_all_or_nothing_when_a_row_fails_partway(tmp_path: Path) -> None:
+    store = SqliteTableStore(tmp_path / "state.db")
+    store.upsert("T", Entity("p", "a", {"v": "before"}))
+    # A row the database refuses, after the first has been written: none of the batch may stay.
+    store._db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON entities WHEN NEW.rk = 'c' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="refused"):
+        store.upsert_many("T", [Entity("p", "a", {"v": "after"}), Entity("p", "b", {}), Entity("p", "c", {})])
+    assert [(e.row_key, e.properties) for e in store.query_partition("T", "p")] == [("a", {"v": "before"})]
+    store.close()
