@@ -34,19 +34,14 @@ CREATE TABLE IF NOT EXISTS entities (
 """
 
 # Databases written before that change keep their rows: copied into the new layout on open.
-_MIGRATE_WITHOUT_ROWID = """
-CREATE TABLE entities_rowid (
-    tbl TEXT NOT NULL,
-    pk TEXT NOT NULL,
-    rk TEXT NOT NULL,
-    etag TEXT NOT NULL,
-    props TEXT NOT NULL,
-    PRIMARY KEY (tbl, pk, rk)
-);
+_MIGRATE_WITHOUT_ROWID = (
+    _SCHEMA.replace("IF NOT EXISTS entities", "entities_rowid")
+    + """
 INSERT INTO entities_rowid (tbl, pk, rk, etag, props) SELECT tbl, pk, rk, etag, props FROM entities;
 DROP TABLE entities;
 ALTER TABLE entities_rowid RENAME TO entities;
 """
+)
 
 
 def _encode(value: Any) -> Any:

@@ -61,7 +61,8 @@ def test_the_same_sample_in_both_states_counts_the_same_and_reports_both(
     assert markdown in capsys.readouterr().out
 
 
-def test_azurite_is_stopped_when_the_run_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _watch_azurite(monkeypatch: pytest.MonkeyPatch) -> list[azurite.Azurite]:
+    """Each Azurite the benchmark starts, kept to look at once it has stopped."""
     needs_azurite()
     seen: list[azurite.Azurite] = []
     real = azurite.started
@@ -72,10 +73,16 @@ def test_azurite_is_stopped_when_the_run_fails(tmp_path: Path, monkeypatch: pyte
             seen.append(running)
             yield running
 
+    monkeypatch.setattr(azurite, "started", watched)
+    return seen
+
+
+def test_azurite_is_stopped_when_the_run_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _watch_azurite(monkeypatch)
+
     def failing(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise RuntimeError("the run failed")
 
-    monkeypatch.setattr(azurite, "started", watched)
     monkeypatch.setattr(bench, "measure_run", failing)
     monkeypatch.setenv("StateStorage", "UseDevelopmentStorage=true")
     with pytest.raises(RuntimeError, match="the run failed"):
@@ -86,22 +93,13 @@ def test_azurite_is_stopped_when_the_run_fails(tmp_path: Path, monkeypatch: pyte
 
 
 def test_a_kill_of_the_run_stops_azurite_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    needs_azurite()
-    seen: list[azurite.Azurite] = []
-    real = azurite.started
-
-    @contextmanager
-    def watched(workspace: Path, seconds: float = 60) -> Iterator[azurite.Azurite]:
-        with real(workspace, seconds) as running:
-            seen.append(running)
-            yield running
+    seen = _watch_azurite(monkeypatch)
 
     def killed(*args: Any, **kwargs: Any) -> dict[str, Any]:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the signal arrives before this ends
         return {}
 
-    monkeypatch.setattr(azurite, "started", watched)
     monkeypatch.setattr(bench, "measure_run", killed)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit):
