@@ -150,6 +150,10 @@ class QueueNotFound(Exception):
 class LockLost(Exception):
     """The message's lock expired or passed to another delivery; it cannot be settled."""
 
+    @classmethod
+    def of(cls, message: ReceivedMessage) -> LockLost:
+        return cls(f"{message.queue}/{message.message_id}: lock {message.lock_token} is no longer held")
+
 
 def _us(moment: datetime) -> int:
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -473,9 +477,7 @@ class SqliteQueueBroker:
             (message.sequence_number, message.queue, message.lock_token, at),
         ).fetchone()
         if row is None:
-            raise LockLost(
-                f"{message.queue}/{message.message_id}: lock {message.lock_token} is no longer held"
-            )
+            raise LockLost.of(message)
         return tuple(row)
 
     def complete(self, message: ReceivedMessage, *, now: datetime) -> None:
@@ -491,9 +493,7 @@ class SqliteQueueBroker:
                 (message.sequence_number, message.queue, message.lock_token, at),
             ).fetchone()
             if row is None:
-                raise LockLost(
-                    f"{message.queue}/{message.message_id}: lock {message.lock_token} is no longer held"
-                )
+                raise LockLost.of(message)
             session_id = row[0]
             if config.sessions:
                 self._refresh_session(db, message.queue, session_id)
