@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shared import bootstrap
+from shared.local.azurite import stop
 from shared.local.host import SimulatedClock
 from shared.settings import load_settings
 from shared.web import azure as web_azure
@@ -89,9 +90,4 @@ def serve_command(data: Path) -> Iterator[str]:
             raise RuntimeError(f"serve did not start: {line!r} {process.communicate(timeout=10)[1][-2000:]}")
         yield line[line.index("http://") :].split()[0]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)

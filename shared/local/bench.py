@@ -433,6 +433,19 @@ def _records_per_step_second(size: dict[str, Any], step: str) -> float | None:
     return round(records / (calls / rate), 1)
 
 
+# The step CPU figures, in both reports (one run's, and --compare's side by side).
+_STEP_CPU_ROWS = (
+    ("step CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
+    (
+        "… of which in the embedded SQLite tables and queues (ms)",
+        "step_cpu_ms_per_feed_record_in_embedded_adapters",
+    ),
+    ("… step code without them (ms)", "step_cpu_ms_per_feed_record_excluding_embedded_adapters"),
+    ("every function's CPU per feed record (ms)", "every_function_cpu_ms_per_feed_record"),
+    ("the host settling messages, CPU per feed record (ms)", "host_settle_cpu_ms_per_feed_record"),
+)
+
+
 def _markdown(report: dict[str, Any]) -> str:
     sizes = report["sizes"]
     rows = [
@@ -442,14 +455,7 @@ def _markdown(report: dict[str, Any]) -> str:
         ("messages sent", "messages_sent"),
         ("run wall (s)", "run_wall_seconds"),
         ("feed records / s, end to end", "records_per_second_end_to_end"),
-        ("step CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
-        (
-            "… of which in the embedded SQLite tables and queues (ms)",
-            "step_cpu_ms_per_feed_record_in_embedded_adapters",
-        ),
-        ("… step code without them (ms)", "step_cpu_ms_per_feed_record_excluding_embedded_adapters"),
-        ("every function's CPU per feed record (ms)", "every_function_cpu_ms_per_feed_record"),
-        ("the host settling messages, CPU per feed record (ms)", "host_settle_cpu_ms_per_feed_record"),
+        *_STEP_CPU_ROWS,
         ("run CPU (s)", "run_cpu_seconds"),
         ("peak memory (MiB)", "peak_memory_mib"),
         ("table operations per feed record", "table_operations_per_feed_record"),
@@ -926,14 +932,7 @@ _COMPARED = (
     ("scheduled messages cancelled per feed record", "scheduled_messages_cancelled_per_feed_record"),
     ("queue messages per message sent", "queue_messages_per_message_sent"),
     ("SMS segments per SMS", "sms_segments_per_sms"),
-    ("step CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
-    (
-        "… of which in the embedded SQLite tables and queues (ms)",
-        "step_cpu_ms_per_feed_record_in_embedded_adapters",
-    ),
-    ("… step code without them (ms)", "step_cpu_ms_per_feed_record_excluding_embedded_adapters"),
-    ("every function's CPU per feed record (ms)", "every_function_cpu_ms_per_feed_record"),
-    ("the host settling messages, CPU per feed record (ms)", "host_settle_cpu_ms_per_feed_record"),
+    *_STEP_CPU_ROWS,
     *((f"{step}: CPU (s)", f"step_cpu_seconds.{step}") for step in STEPS),
     ("run CPU, in the child (s)", "run_cpu_seconds"),
     ("run wall, in the child (s)", "run_wall_seconds"),
@@ -1026,12 +1025,13 @@ def _compare_main(
 
 def _wait_or_stop(process: subprocess.Popen[bytes]) -> None:
     """_wait, and on Ctrl-C or a kill of this process, the child stopped first (it stops its Azurite)."""
+    from shared.local.azurite import stop
+
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         _wait(process)
     except BaseException:
-        process.terminate()
-        process.wait()
+        stop(process)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
