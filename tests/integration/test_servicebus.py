@@ -183,6 +183,17 @@ def test_real_namespace_cancels_a_scheduled_message_by_its_number_and_says_when_
     publisher.close()
 
 
+def _dead_letter(client: ServiceBusClient, body: str, session: str) -> None:
+    """Send ``body`` as ``<session>-dl`` into the journey-events session and dead-letter it."""
+    assert CONNECTION is not None
+    publisher = ServiceBusPublisher.from_connection_string(CONNECTION)
+    publisher.send("journey-events", [OutgoingMessage(body, f"{session}-dl", session_id=session)])
+    publisher.close()
+    with client.get_queue_receiver("journey-events", session_id=session, max_wait_time=15) as receiver:
+        (message,) = receiver.receive_messages(max_message_count=1, max_wait_time=15)
+        receiver.dead_letter_message(message, reason="TestReason", error_description="from the test")
+
+
 @pytest.mark.skipif(
     not CONNECTION, reason="opt-in: set SERVICEBUS_TEST_CONNECTION to a namespace or the emulator"
 )
@@ -192,14 +203,9 @@ def test_real_namespace_dead_letters_are_listed_and_replayed_with_their_session(
 
     assert CONNECTION is not None
     session = f"TEST/{uuid.uuid4().hex[:8]}"
-    publisher = ServiceBusPublisher.from_connection_string(CONNECTION)
-    publisher.send("journey-events", [OutgoingMessage('{"n":1}', f"{session}-dl", session_id=session)])
-    publisher.close()
     client = ServiceBusClient.from_connection_string(CONNECTION)
     with client:
-        with client.get_queue_receiver("journey-events", session_id=session, max_wait_time=15) as receiver:
-            (message,) = receiver.receive_messages(max_message_count=1, max_wait_time=15)
-            receiver.dead_letter_message(message, reason="TestReason", error_description="from the test")
+        _dead_letter(client, '{"n":1}', session)
         dead = ServiceBusDeadLetters(client, {"journey-events": True})
         listed = [d for d in dead.peek("journey-events") if d.message_id == f"{session}-dl"]
         assert [(d.session_id, d.reason) for d in listed] == [(session, "TestReason")]
@@ -225,14 +231,9 @@ def test_real_namespace_dead_letters_are_judged_by_enqueued_time_and_rewritten_b
     session = f"TEST/{uuid.uuid4().hex[:8]}"
     mine = f'{{"victims":[{{"person_id":"{session}-P1"}},{{"person_id":"{session}-P2"}}]}}'
     sent_at = datetime.now(UTC)
-    publisher = ServiceBusPublisher.from_connection_string(CONNECTION)
-    publisher.send("journey-events", [OutgoingMessage(mine, f"{session}-dl", session_id=session)])
-    publisher.close()
     client = ServiceBusClient.from_connection_string(CONNECTION)
     with client:
-        with client.get_queue_receiver("journey-events", session_id=session, max_wait_time=15) as receiver:
-            (message,) = receiver.receive_messages(max_message_count=1, max_wait_time=15)
-            receiver.dead_letter_message(message, reason="TestReason", error_description="from the test")
+        _dead_letter(client, mine, session)
         seen: list[Any] = []
 
         def look(dead: Any) -> bool:
