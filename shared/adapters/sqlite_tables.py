@@ -11,8 +11,10 @@ import base64
 import json
 import os
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,7 @@ class SqliteTableStore:
 
     def __init__(self, path: str | Path) -> None:
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
         # Deleted and replaced content is overwritten, not left in free pages: erased personal
@@ -90,20 +93,36 @@ class SqliteTableStore:
         self.operations_by: Counter[str] = Counter()  # "Table.op" -> count, for the benchmark
 
     def _migrate(self) -> None:
-        row = self._db.execute(
-            "SELECT sql FROM sqlite_master WHERE type='table' AND name='entities'"
-        ).fetchone()
-        if row is None or "WITHOUT ROWID" not in row[0].upper():
+        def old_layout() -> bool:
+            row = self._db.execute(
+                "SELECT sql FROM sqlite_master WHERE type='table' AND name='entities'"
+            ).fetchone()
+            return row is not None and "WITHOUT ROWID" in row[0].upper()
+
+        if not old_layout():
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx():
+            if not old_layout():  # another process opening the same file migrated it first
+                return
             for statement in _MIGRATE_WITHOUT_ROWID.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One write transaction: all or nothing (``isolation_level=None`` opens none by itself).
+
+        The store is used one thread at a time (the local host; the page server serves one
+        request at a time); the lock keeps it so for the few statements a transaction spans.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         # Fold the write-ahead log into the file, so no earlier version of a row stays in it.
@@ -184,19 +203,13 @@ class SqliteTableStore:
         self.operations += 1
         self.operations_by[f"{table}.upsert_many"] += 1
         rows = [(table, e.partition_key, e.row_key, _new_etag(), self._props(e)) for e in entities]
-        # One transaction: all or nothing, as a Table Storage batch (and one commit, not one a row;
-        # ``with connection`` opens none when isolation_level is None).
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        # One transaction: all or nothing, as a Table Storage batch (and one commit, not one a row).
+        with self._tx():
             self._db.executemany(
                 "INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (tbl, pk, rk) DO UPDATE SET etag=excluded.etag, props=excluded.props",
                 rows,
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         self.operations += 1
