@@ -135,14 +135,11 @@ class MessageTemplates:
         words: dict[str, str] = _json(folder / "outcomes.json")
         context = officer_mail.mail_context(notice, policy, recipient, words)
         kind = notice.kind
-        plain = _environment(folder, False)
-        subject = " ".join(plain.get_template(f"{kind}_subject.txt.j2").render(context).split())
-        parts = officer_mail.paragraphs(plain.get_template(f"{kind}.txt.j2").render(context))
+        subject = " ".join(self._template("officer", False, f"{kind}_subject.txt.j2").render(context).split())
+        parts = officer_mail.paragraphs(self._template("officer", False, f"{kind}.txt.j2").render(context))
         text = "\n\n".join("\n".join(lines) for lines in parts) + "\n"
-        html = (
-            _environment(folder, True)
-            .get_template("mail.html.j2")
-            .render({"subject": subject, "paragraphs": parts, "link": context["link"]})
+        html = self._template("officer", True, "mail.html.j2").render(
+            {"subject": subject, "paragraphs": parts, "link": context["link"]}
         )
         return RenderedOfficerMail(subject, text, html)
 

@@ -85,8 +85,8 @@ class _Niche(_Read):
 class _CaseHead(_Read):
     """What this step reads of a case change; the rest passes through untouched."""
 
-    type: Literal["case_change"]
-    version: Literal[1]
+    type: Literal["case_change"] = "case_change"
+    version: Literal[1] = 1
     change_id: str
     crime_reference: str
     niche: _Niche | None = None

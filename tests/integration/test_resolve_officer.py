@@ -207,3 +207,15 @@ def test_a_message_that_is_not_a_case_change_is_refused(
     services, _, _ = world
     with pytest.raises(ValidationError):
         resolve_officer(body, services)
+
+
+def test_a_case_change_without_its_defaulted_type_and_version_is_resolved_as_the_contract_allows(
+    world: tuple[Services, _Directory, SimulatedClock],
+) -> None:
+    """``type`` and ``version`` have defaults in the CaseChange contract: a body without them is
+    a case change, here as in evaluate_journey."""
+    services, _, _ = world
+    body = json.loads(_change())
+    del body["type"], body["version"]
+    [emitted] = resolve_officer(json.dumps(body), services).emit
+    assert ResolvedCaseChange.model_validate_json(emitted.message.body).officer == JO
