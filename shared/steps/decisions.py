@@ -116,8 +116,11 @@ def _checks_to_cancel(journey: Journey, now: datetime) -> list[Cancel]:
     return cancels
 
 
-def _keep(duty: Duty, at: datetime, sequence_number: int) -> None:
-    duty.checks = [*duty.checks, KeptCheck(sequence_number=sequence_number, at=at)]
+def _keep(duty: Duty, at: datetime, sequence_number: int, now: datetime) -> None:
+    """Keep a check's number in its duty, with those still to come (one come already cannot be
+    cancelled, so it is not kept)."""
+    still = [check for check in duty.checks if check.at > now]
+    duty.checks = [*still, KeptCheck(sequence_number=sequence_number, at=at)]
 
 
 def _numbered(journey: Journey, event: object, at: datetime, now: datetime) -> Callable[[int], None] | None:
@@ -127,7 +130,7 @@ def _numbered(journey: Journey, event: object, at: datetime, now: datetime) -> C
     duty = journey.duties.get(event.duty)
     if duty is None or duty.compliance != Compliance.PENDING:
         return None  # decided already: it comes and finds that
-    return partial(_keep, duty, at)
+    return partial(_keep, duty, at, now=now)
 
 
 def record_decision(

@@ -326,3 +326,25 @@ def test_a_decided_duty_cancels_only_its_checks_still_to_come(tmp_path: Path) ->
         quiet, Decision(pending), None, "x", now=NOW, journeys=services.journeys, tables=services.tables
     )
     assert quiet.cancel == [] and len(pending.duties["ack"].checks) == 2
+
+
+def test_a_pending_duty_keeps_only_the_numbers_of_checks_still_to_come(tmp_path: Path) -> None:
+    """A check that has come cannot be cancelled: a new check's number replaces it in the duty."""
+    from shared.steps.decisions import _numbered
+
+    come, next_one = NOW - timedelta(hours=1), NOW + timedelta(days=2)
+    duty = Duty(
+        key="ack",
+        template="acknowledgement",
+        event_at=NOW,
+        change_id="c1",
+        due_by=next_one,
+        compliance=Compliance.PENDING,
+        checks=[KeptCheck(sequence_number=7, at=come)],
+    )
+    journey = Journey(crime_reference=CRIME, person_id=PERSON, role="victim", duties={"ack": duty})
+    check = DeadlineCheck(event_id="d2", crime_reference=CRIME, person_id=PERSON, duty="ack")
+    keep = _numbered(journey, check, next_one, NOW)
+    assert keep is not None
+    keep(11)
+    assert journey.duties["ack"].checks == [KeptCheck(sequence_number=11, at=next_one)]
