@@ -37,18 +37,22 @@ def settle_dead_letters(client: Any, queue: str, take: Callable[[Any], bool]) ->
     """Receive each dead letter of ``queue`` (peek-lock) and complete those ``take`` says yes to (it
     may send something first); the others are held, and abandoned at the end, untouched, so none is
     received twice. One whose lock lapses while it is held (the queue's lock duration) is free
-    again: it comes round once more and is judged again, and abandoning its lapsed lock is a no-op."""
-    held: list[Any] = []
+    again: it comes round once more and is judged again, held once (by its sequence number, its
+    latest delivery), and abandoning a lapsed lock is a no-op. So is completing one: that dead
+    letter comes round again and is judged again, rather than stopping the pass."""
+    held: dict[int, Any] = {}
     with client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
         try:
             while batch := receiver.receive_messages(max_message_count=PAGE, max_wait_time=WAIT_SECONDS):
                 for message in batch:
                     if take(message):
-                        receiver.complete_message(message)
+                        held.pop(message.sequence_number, None)
+                        with contextlib.suppress(MessageLockLostError):
+                            receiver.complete_message(message)
                     else:
-                        held.append(message)
+                        held[message.sequence_number] = message
         finally:
-            for message in held:
+            for message in held.values():
                 with contextlib.suppress(MessageLockLostError):
                     receiver.abandon_message(message)
 

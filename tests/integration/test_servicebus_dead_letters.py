@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import pytest
 
-from shared.adapters.servicebus import ServiceBusPublisher
+from shared.adapters.servicebus import ServiceBusPublisher, settle_dead_letters
 from shared.contracts.messages import (
     MessageToOfficer,
     NoticeTask,
@@ -396,3 +396,28 @@ def test_a_copy_that_fails_again_comes_back_to_the_dead_letters_without_them() -
     )
     assert ServiceBusDeadLetters(namespace.client(), ALL_QUEUES).rewrite(_scrub) == (0, 0)
     assert namespace.left("journey-events") == ["e-sams", "e-both#replay-11"]
+
+
+def test_a_lock_that_lapses_before_its_dead_letter_is_completed_does_not_stop_the_pass() -> None:
+    """A dead letter judged "take" whose lock lapses before it is completed comes round again and
+    is taken then; the pass goes on to the end, and one held twice is abandoned once."""
+    namespace = _aged_namespace(batch=2)
+    client = namespace.client()
+    judged: list[str] = []
+
+    def take(message: Any) -> bool:
+        judged.append(message.message_id)
+        if len(judged) == 1:
+            namespace.lapse_locks()  # the first one's lock lapses while it is being judged
+        at = message.enqueued_time_utc
+        return at is not None and at < CUTOFF
+
+    settle_dead_letters(client, "case-changes", take)
+    assert namespace.left("case-changes") == [
+        "case-changes:new",
+        "case-changes:at-cutoff",
+        "case-changes:just-after",
+        "case-changes:no-time",
+    ]
+    assert judged.count(judged[0]) == 2  # judged again when it came round, and taken then
+    assert all(m.lock is None for m in namespace.dead["case-changes"])
