@@ -17,12 +17,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
-from weakref import WeakKeyDictionary
 
 from shared import telemetry
 from shared.ports import (
@@ -90,36 +87,6 @@ def queue_name(services: Committing, role: QueueRole) -> str:
     }[role]
 
 
-# The numbers of the cancellable messages each publisher of this worker scheduled in the last
-# minutes, by queue and message id. A step retried after a conflicting write (or a message
-# delivered again to the same worker soon after) schedules the same ids again, which the queue
-# drops as duplicates, giving a number that names nothing: the first number is told again
-# instead, so the journey keeps one that can be cancelled.
-_SCHEDULED: WeakKeyDictionary[QueuePublisher, OrderedDict[tuple[str, str], tuple[int, float]]] = (
-    WeakKeyDictionary()
-)
-_SCHEDULED_KEPT = 10_000
-_SCHEDULED_SECONDS = 600.0  # far longer than a step's retries; far shorter than any deadline
-
-
-def _schedule(publisher: QueuePublisher, queue: str, messages: list[OutgoingMessage]) -> list[int]:
-    """Schedule the messages, or tell the number this worker got for one scheduled moments ago."""
-    kept = _SCHEDULED.setdefault(publisher, OrderedDict())
-    now = time.monotonic()
-    while kept and next(iter(kept.values()))[1] < now - _SCHEDULED_SECONDS:
-        kept.popitem(last=False)
-    numbers = {
-        m.message_id: kept[(queue, m.message_id)][0] for m in messages if (queue, m.message_id) in kept
-    }
-    fresh = [message for message in messages if message.message_id not in numbers]
-    for message, number in zip(fresh, publisher.schedule(queue, fresh) if fresh else [], strict=True):
-        numbers[message.message_id] = number
-        kept[(queue, message.message_id)] = (number, now)
-    while len(kept) > _SCHEDULED_KEPT:
-        kept.popitem(last=False)
-    return [numbers[message.message_id] for message in messages]
-
-
 def apply(result: StepResult, services: Committing) -> StepResult:
     """Publish the emissions (grouped per queue, in order), then apply the writes, then cancel
     the scheduled messages the writes made pointless."""
@@ -142,7 +109,7 @@ def apply(result: StepResult, services: Committing) -> StepResult:
             if not numbered:
                 publisher.send(queue, [message for message, _ in batch])
                 continue
-            numbers = _schedule(publisher, queue, [message for message, _ in batch])
+            numbers = publisher.schedule(queue, [message for message, _ in batch])
             for (_, tell), number in zip(batch, numbers, strict=True):
                 assert tell is not None
                 tell(number)

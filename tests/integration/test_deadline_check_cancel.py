@@ -348,23 +348,3 @@ def test_a_pending_duty_keeps_only_the_numbers_of_checks_still_to_come(tmp_path:
     assert keep is not None
     keep(11)
     assert journey.duties["ack"].checks == [KeptCheck(sequence_number=11, at=next_one)]
-
-
-def test_a_check_scheduled_again_by_a_retried_step_keeps_the_number_that_can_be_cancelled(
-    tmp_path: Path,
-) -> None:
-    """A step retried after a conflicting write schedules the same check again; the queue drops
-    it as a duplicate, and the journey is told the first number, which cancels the check."""
-    from shared.steps.results import Emit
-
-    run = _Run(tmp_path)
-    check = DeadlineCheck(event_id="d-retried", crime_reference=CRIME, person_id=PERSON, duty="ack")
-    message = OutgoingMessage(
-        check.model_dump_json(), check.event_id, session_id=CRIME, scheduled_at=NOW + timedelta(days=1)
-    )
-    told: list[int] = []
-    for _attempt in range(2):
-        apply(StepResult(emit=[Emit("journey_events", message, numbered=told.append)]), run.services)
-    assert len(told) == 2 and told[0] == told[1]
-    run.services.publisher.cancel_scheduled("journey-events", told[1])  # names the check: cancelled
-    assert run.scheduled_checks() == 0
