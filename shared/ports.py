@@ -328,6 +328,12 @@ class FeedReader(Protocol):
         """Yield up to ``limit`` records after ``cursor`` that were visible at ``now``."""
         ...
 
+    def source(self, cursor: str) -> str:
+        """What this feed is, as seen from ``cursor``: kept with the cursor, so that a cursor
+        written reading one feed is never used to read another (which would skip or repeat
+        records). No personal data: a digest or an address."""
+        ...
+
 
 # --- Officer directory -----------------------------------------------------------
 

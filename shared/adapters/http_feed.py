@@ -180,6 +180,10 @@ class HttpFeedReader:
             headers.update(self.auth())
         return headers
 
+    def source(self, cursor: str) -> str:
+        """The feed's address (without credentials or query): its cursors are the server's own."""
+        return f"http:{self._where}"
+
     def read(self, cursor: str | None, now: datetime, limit: int) -> Iterator[FeedLine]:
         request_cursor = cursor or ""
         remaining = limit

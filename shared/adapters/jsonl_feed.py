@@ -8,6 +8,7 @@ resumes there on the next tick, never re-reading what it has read.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from shared.contracts.feeds import EARLIEST_FEED_TIME, LATEST_FEED_TIME
 from shared.ports import FeedLine
+
+_CHUNK = 1 << 20
 
 
 def record_time(raw: bytes) -> datetime | None:
@@ -46,6 +49,32 @@ class JsonlFeedReader:
         # Where the last read stopped at a record still in the future, and when it shows: the
         # file only grows, so until then a tick need not open it (a simulated year has ~100k ticks).
         self._waiting: tuple[int, datetime] | None = None
+        # The digest of the file's first bytes, to the offset beside it (see source), kept to go on from.
+        self._prefix: tuple[int, hashlib.blake2b] | None = None
+
+    def source(self, cursor: str) -> str:
+        """A digest of every byte before ``cursor``: the same while the extract grows, different
+        for any other extract (another sample, seed or start), or none if it is too short."""
+        offset = int(cursor) if cursor.isdigit() else -1
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if not 0 < offset <= size:
+            return "jsonl:none"
+        start, digest = (0, hashlib.blake2b(digest_size=16))
+        if self._prefix is not None and self._prefix[0] <= offset:
+            start, digest = self._prefix[0], self._prefix[1].copy()
+        with self.path.open("rb") as handle:
+            handle.seek(start)
+            while start < offset:
+                chunk = handle.read(min(_CHUNK, offset - start))
+                if not chunk:
+                    return "jsonl:none"
+                digest.update(chunk)
+                start += len(chunk)
+        self._prefix = (offset, digest)
+        return f"jsonl:{digest.hexdigest()}"
 
     def read(self, cursor: str | None, now: datetime, limit: int) -> Iterator[FeedLine]:
         offset = int(cursor) if cursor else 0

@@ -37,7 +37,8 @@ from shared.domain.links import link_url
 from shared.domain.policy import Policy
 from shared.local.host import HostStats, LocalHost, SimulatedClock
 from shared.ports import ExportableStore
-from shared.settings import load_settings
+from shared.settings import Settings, load_settings
+from shared.steps.ingest import FeedSourceMismatch, stored_cursor
 
 FEEDS = ("niche", "storm")
 SETTLE = timedelta(days=35)
@@ -160,6 +161,12 @@ def run(request: RunRequest, on_progress: Progress | None = None) -> dict[str, A
         )
     except ValueError as exc:
         raise RunError(str(exc).splitlines()[0]) from exc
+    try:
+        for feed in FEEDS:
+            stored_cursor(feed, services)  # before anything runs: a cursor left by another feed file
+    except FeedSourceMismatch as exc:
+        broker.close()
+        raise RunError(_another_feed(request, settings, exc)) from exc
     if request.prepare is not None:
         request.prepare(services, broker)
     bootstrap.install(services)
@@ -182,6 +189,21 @@ def run(request: RunRequest, on_progress: Progress | None = None) -> dict[str, A
     summary["clock"] = {"start": start.isoformat(), "end": end.isoformat()}
     (request.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _another_feed(request: RunRequest, settings: Settings, mismatch: FeedSourceMismatch) -> str:
+    feed = mismatch.feed
+    if settings.uses_table_storage():
+        where = f"Table Storage (STATE_TABLE_PREFIX {settings.STATE_TABLE_PREFIX!r})"
+        way_out = "set STATE_TABLE_PREFIX to a new name (letters and digits)"
+    else:
+        where = str(request.out / "state.db")
+        way_out = "give --out a new folder"
+    return (
+        f"the state in {where} holds a {feed} cursor left by another {feed} feed file (after "
+        f"{mismatch.records:,} of its records); replaying {request.feeds / f'{feed}.jsonl'} from it "
+        f"would skip records, so nothing was run. To replay into state of its own, {way_out}"
+    )
 
 
 def _shows_a_page(journey: Journey) -> bool:

@@ -189,6 +189,36 @@ def _quarantine_row(position: str, raw: str) -> str:
     return f"{ordered}-{digest(raw)[:8]}"
 
 
+class FeedSourceMismatch(Exception):
+    """The stored cursor was written reading another feed: reading on from it would skip or
+    repeat records, so nothing is read. ``str()`` is one line for the operator."""
+
+    def __init__(self, feed: str, records: int) -> None:
+        self.feed = feed
+        self.records = records
+        super().__init__(
+            f"feed {feed}: the stored cursor (Cursors row {feed}/cursor, after {records:,} records) was "
+            f"written reading another {feed} feed than this one, so nothing was read; give this feed "
+            "state of its own (STATE_TABLE_PREFIX), or, if it carries on from that feed, delete that "
+            "row to read it from its start (records already seen change nothing)"
+        )
+
+
+def stored_cursor(feed: str, services: IngestNeeds) -> Entity | None:
+    """The feed's cursor as the table holds it, refused if it was written reading another feed.
+
+    A cursor written before cursors named their feed is taken as this feed's (and named at
+    its next write).
+    """
+    entity = services.tables.get(CURSORS, feed, "cursor")
+    reader = services.feeds.get(feed)  # none: nothing is read through it (a quarantined record reingested)
+    if entity is None or reader is None or "source" not in entity.properties:
+        return entity
+    if reader.source(str(entity.properties["position"])) != entity.properties["source"]:
+        raise FeedSourceMismatch(feed, int(entity.properties.get("records", 0)))
+    return entity
+
+
 def ingest_feed(feed: str, services: IngestNeeds) -> IngestReport:
     """One timer tick: read up to FEED_BATCH_SIZE visible records after the cursor."""
     tick = _Tick(feed, services)
@@ -212,7 +242,7 @@ class _Tick:
         self.report = IngestReport(feed)
         # The cursor as this worker last wrote it (an empty tick then reads nothing), else the table's.
         remembered = services.memory.cursors.get(feed)
-        self.cursor_entity = remembered or services.tables.get(CURSORS, feed, "cursor")
+        self.cursor_entity = remembered or stored_cursor(feed, services)
         self.cursor = str(self.cursor_entity.properties["position"]) if self.cursor_entity else None
         self.batch = _Batch(services)
         self.snapshot_writes: dict[tuple[str, str], Write] = {}
@@ -349,6 +379,7 @@ class _Tick:
             totals = self.cursor_entity.properties if self.cursor_entity else {}
             progress = {
                 "position": self.cursor,
+                "source": self.services.feeds[self.feed].source(str(self.cursor)),
                 "at": self.now,
                 "records": int(totals.get("records", 0)) + self.report.read,
                 "quarantined": int(totals.get("quarantined", 0)) + self.report.quarantined,

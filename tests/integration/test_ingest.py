@@ -35,6 +35,9 @@ class _FailingAfter:
                 raise FeedUnavailable("HTTP 500 from the feed")
             yield FeedLine(self.records[index], str(index + 1))
 
+    def source(self, cursor: str) -> str:
+        return "test: these records"
+
 
 def test_a_feed_failing_part_way_keeps_what_was_read_and_moves_the_cursor_only_that_far(
     tmp_path: Path,

@@ -53,6 +53,9 @@ class _Lines:
         for index in range(start, min(start + limit, len(self.lines))):
             yield FeedLine(self.lines[index], str(index + 1))
 
+    def source(self, cursor: str) -> str:
+        return "test: these records"
+
 
 @pytest.fixture
 def azure(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Services, TableStore]]:
