@@ -10,7 +10,7 @@ DEMO := out/demo
 FROM ?= 2026-01-01
 TO ?= 2027-12-31
 
-.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue chromium serve
+.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue chromium serve azurite
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
@@ -21,6 +21,7 @@ help:
 	@echo "make catalogue - every message in every variant on one HTML page (out/catalogue/index.html)"
 	@echo "make chromium - install Debian's chromium (as root) for the report's screenshot test and the page's browser tests"
 	@echo "make serve  - serve the victim's page over the demo run (python -m shared.local serve)"
+	@echo "make azurite - Azurite in the foreground, in memory (AZURITE_BLOB_PORT=10000, AZURITE_TABLE_PORT=10002)"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test;"
 	@echo "              BENCH_SIZES=1000,3000, BENCH_COMPARE=REF: a git ref's code side by side,"
 	@echo "              BENCH_STATE=sqlite,azurite: the state in SQLite and in Azurite side by side)"
@@ -86,6 +87,16 @@ catalogue: $(STAMP)
 
 # The victim's page over the demo run's state, on http://127.0.0.1:8080/ (PORT= another port).
 PORT ?= 8080
+# Azurite for a replay against Table Storage (README, "The local host"): in memory, so its state
+# lasts until it stops. Other ports: make azurite AZURITE_TABLE_PORT=20002 AZURITE_BLOB_PORT=20000.
+AZURITE_BLOB_PORT ?= 10000
+AZURITE_QUEUE_PORT ?= 10001
+AZURITE_TABLE_PORT ?= 10002
+azurite: $(NODE_STAMP)
+	mkdir -p out/azurite-workspace  # its debug and lock files; the data stays in memory
+	cd out/azurite-workspace && $(CURDIR)/node_modules/.bin/azurite --inMemoryPersistence --disableTelemetry \
+		--blobPort $(AZURITE_BLOB_PORT) --queuePort $(AZURITE_QUEUE_PORT) --tablePort $(AZURITE_TABLE_PORT)
+
 serve: $(STAMP) $(NODE_STAMP)
 	$(PY) -m shared.local serve --data $(DEMO)/run --port $(PORT)
 

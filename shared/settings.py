@@ -27,6 +27,64 @@ _HTTPS_URL = r"^(https://[^\s]+|http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/[^\s]
 QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$")]
 
 
+def _pairs(value: str) -> dict[str, str]:
+    """A connection string's Name=Value pairs, names in lower case. Errors never repeat the value:
+    a connection string holds a key."""
+    pairs: dict[str, str] = {}
+    for part in value.split(";"):
+        if not part.strip():
+            continue
+        name, equals, setting = part.partition("=")
+        if not equals or not name.strip() or not setting.strip():
+            raise ValueError("is not a connection string (Name=Value pairs separated by ';')")
+        pairs[name.strip().lower()] = setting.strip()
+    if not pairs:
+        raise ValueError("is not a connection string (Name=Value pairs separated by ';')")
+    return pairs
+
+
+def _storage_connection(value: str | None) -> str | None:
+    if value is None:
+        return None
+    pairs = _pairs(value)
+    if pairs.get("usedevelopmentstorage", "").lower() == "true":
+        return value
+    if not (
+        {"accountname", "tableendpoint"} & pairs.keys()
+        and {"accountkey", "sharedaccesssignature"} & pairs.keys()
+    ):
+        raise ValueError(
+            "is not a storage connection string: it needs UseDevelopmentStorage=true (Azurite), or an "
+            "AccountName or TableEndpoint with an AccountKey or SharedAccessSignature"
+        )
+    return value
+
+
+def _service_bus_connection(value: str | None) -> str | None:
+    if value is None:
+        return None
+    pairs = _pairs(value)
+    if not pairs.get("endpoint", "").startswith("sb://") or not (
+        {"sharedaccesskey", "sharedaccesssignature"} & pairs.keys()
+    ):
+        raise ValueError(
+            "is not a Service Bus connection string: it needs Endpoint=sb://… with a SharedAccessKeyName "
+            "and SharedAccessKey (or a SharedAccessSignature)"
+        )
+    return value
+
+
+def _acs_connection(value: str | None) -> str | None:
+    if value is None:
+        return None
+    pairs = _pairs(value)
+    if not pairs.get("endpoint", "").startswith("https://") or "accesskey" not in pairs:
+        raise ValueError(
+            "is not a Communication Services connection string: it needs endpoint=https://… and accesskey=…"
+        )
+    return value
+
+
 def _endpoints(connection_string: str) -> set[str]:
     """The service endpoints a storage connection string names explicitly (none: all, by suffix)."""
     keys = {part.split("=", 1)[0].strip() for part in connection_string.split(";") if "=" in part}
@@ -50,7 +108,7 @@ class Settings(BaseSettings):
     SERVICEBUS_MAX_DELIVERY_COUNT: Annotated[int, Field(ge=1, le=2000)] = 10
     # State in Azure Table Storage: a connection string (Azurite: UseDevelopmentStorage=true),
     # or, in Azure, StateStorage__tableServiceUri with the managed identity. Neither: SQLite.
-    StateStorage: str | None = None
+    StateStorage: Annotated[str | None, AfterValidator(_storage_connection)] = None
     StateStorage__tableServiceUri: Annotated[str | None, Field(pattern=r"^https://[^\s/]+/?$")] = None
     # The same account's Blob service, for feed records too large for a table row (container
     # quarantined-records): given by the connection string, or this with the managed identity.
@@ -60,11 +118,11 @@ class Settings(BaseSettings):
     AZURE_CLIENT_ID: str | None = None
     # Service Bus: the connection the triggers use, and the publisher too. A connection
     # string for the emulator; the namespace host name with the managed identity in Azure.
-    ServiceBusConnection: str | None = None
+    ServiceBusConnection: Annotated[str | None, AfterValidator(_service_bus_connection)] = None
     ServiceBusConnection__fullyQualifiedNamespace: Annotated[str | None, Field(pattern=_HOST)] = None
     # Azure Communication Services (unset: the file outbox).
     ACS_ENDPOINT: Annotated[str | None, Field(pattern=_HTTPS_URL)] = None
-    ACS_CONNECTION_STRING: str | None = None
+    ACS_CONNECTION_STRING: Annotated[str | None, AfterValidator(_acs_connection)] = None
     ACS_EMAIL_SENDER: str | None = None
     ACS_SMS_SENDER: str | None = None
     # Microsoft Graph officer directory (unset: the JSON file LOCAL_OFFICERS_FILE).
@@ -172,4 +230,6 @@ def load_settings(**overrides: object) -> Settings:
         name = ".".join(str(part) for part in first["loc"])
         if not name:  # a rule across settings: its message names them
             raise SettingsError(f"app settings: {first['msg'].removeprefix('Value error, ')}") from exc
-        raise SettingsError(f"app setting {name} is invalid: {first['msg']}") from exc
+        raise SettingsError(
+            f"app setting {name} is invalid: {first['msg'].removeprefix('Value error, ')}"
+        ) from exc

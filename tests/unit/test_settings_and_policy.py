@@ -153,3 +153,66 @@ def test_with_no_azure_setting_every_port_is_embedded(tmp_path: Path) -> None:
     assert isinstance(services.publisher, SqliteQueueBroker)
     assert isinstance(services.provider, FileOutbox)
     assert isinstance(services.directory, JsonOfficerDirectory)
+
+
+_KEY = "c2VjcmV0LWtleS12YWx1ZQ=="  # what a key looks like; it must never be repeated in an error
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("StateStorage", "nonsense"),
+        ("StateStorage", f"AccountName=victims;Key={_KEY}"),
+        ("StateStorage", f"AccountKey={_KEY}"),
+        ("StateStorage", ";;"),
+        ("ServiceBusConnection", f"Endpoint=https://bus.example/;SharedAccessKey={_KEY}"),
+        ("ServiceBusConnection", "Endpoint=sb://bus.example/;SharedAccessKeyName=RootManageSharedAccessKey"),
+        ("ACS_CONNECTION_STRING", f"endpoint=http://acs.example/;accesskey={_KEY}"),
+        ("ACS_CONNECTION_STRING", "accesskey"),
+    ],
+)
+def test_a_malformed_connection_string_fails_naming_its_setting_and_never_repeating_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    for other in ("StateStorage", "ServiceBusConnection", "ACS_CONNECTION_STRING", "ACS_ENDPOINT"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as failed:
+        load_settings()
+    message = str(failed.value)
+    assert message.startswith(f"app setting {name} is invalid: is not ")
+    assert _KEY not in message and "Value error" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("StateStorage", "UseDevelopmentStorage=true"),
+        (
+            "StateStorage",
+            f"DefaultEndpointsProtocol=https;AccountName=victims;AccountKey={_KEY};EndpointSuffix=core.windows.net",
+        ),
+        (
+            "StateStorage",
+            "TableEndpoint=https://victims.table.core.windows.net/;BlobEndpoint=https://victims.blob.core"
+            ".windows.net/;SharedAccessSignature=sv=2024-11-04&ss=bt&sig=abc%3D",
+        ),
+        (
+            "ServiceBusConnection",
+            "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;"
+            "UseDevelopmentEmulator=true;",
+        ),
+        ("ACS_CONNECTION_STRING", f"endpoint=https://acs.communication.azure.com/;accesskey={_KEY}"),
+    ],
+)
+def test_the_connection_strings_azure_and_the_emulators_give_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    for other in ("StateStorage", "ServiceBusConnection", "ACS_CONNECTION_STRING", "ACS_ENDPOINT"):
+        monkeypatch.delenv(other, raising=False)
+    overrides: dict[str, str] = {name: value}
+    if name == "ServiceBusConnection":
+        overrides["StateStorage"] = "UseDevelopmentStorage=true"
+    if name == "ACS_CONNECTION_STRING":
+        overrides |= {"ACS_EMAIL_SENDER": "DoNotReply@example.police.uk", "ACS_SMS_SENDER": "+447700900000"}
+    assert getattr(load_settings(**overrides), name) == value
