@@ -26,6 +26,7 @@ from shared.steps.send_message import send_message as send_message_step
 from shared.tracing import step_span
 from shared.web.azure import serve as serve_page
 
+bootstrap.check_at_start()  # a bad app setting or policy fails indexing, naming it
 telemetry.configure_azure_monitor()  # off unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
 app = func.FunctionApp()
 

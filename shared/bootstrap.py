@@ -353,17 +353,35 @@ _lock = threading.Lock()
 _services: Services | None = None
 
 
+_checked: tuple[Settings, Policy] | None = None
+
+
+def check_at_start() -> None:
+    """Read the app settings and the journey policy now, when the worker indexes the app: a bad
+    one fails start-up with its name in the host log, not the first invocation. Nothing is
+    opened (the services are built on first use, from what was read here). Services already
+    installed (the local host, tests) were built from settings of their own."""
+    global _checked
+    with _lock:
+        if _services is None and _checked is None:
+            settings = load_settings()
+            _checked = (settings, load_policy(settings.JOURNEY_POLICY_PATH))
+
+
 def services() -> Services:
-    """The worker's services, built from settings on first use."""
+    """The worker's services, built on first use from the settings and policy read at start-up."""
     global _services
     with _lock:
         if _services is None:
-            _services = bootstrap(load_settings())
+            settings, policy = _checked if _checked is not None else (load_settings(), None)
+            _services = bootstrap(settings, policy=policy)
         return _services
 
 
 def install(replacement: Services | None) -> None:
-    """Use these services from now on (the local host and tests); None forgets them."""
-    global _services
+    """Use these services from now on (the local host and tests); None forgets them, and the
+    settings read at start-up too (the next use reads them again)."""
+    global _services, _checked
     with _lock:
         _services = replacement
+        _checked = None

@@ -226,10 +226,11 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
+        # "from None": pydantic's own error repeats the value, and a setting may hold a key (a
+        # traceback with it would reach the host log); this one names the setting only.
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"])
+        reason = first["msg"].removeprefix("Value error, ")
         if not name:  # a rule across settings: its message names them
-            raise SettingsError(f"app settings: {first['msg'].removeprefix('Value error, ')}") from exc
-        raise SettingsError(
-            f"app setting {name} is invalid: {first['msg'].removeprefix('Value error, ')}"
-        ) from exc
+            raise SettingsError(f"app settings: {reason}") from None
+        raise SettingsError(f"app setting {name} is invalid: {reason}") from None
