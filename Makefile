@@ -88,13 +88,14 @@ catalogue: $(STAMP)
 # The victim's page over the demo run's state, on http://127.0.0.1:8080/ (PORT= another port).
 PORT ?= 8080
 # Azurite for a replay against Table Storage (README, "The local host"): in memory, so its state
-# lasts until it stops. Other ports: make azurite AZURITE_TABLE_PORT=20002 AZURITE_BLOB_PORT=20000.
+# lasts until it stops. Other ports: make azurite AZURITE_TABLE_PORT=20002 AZURITE_BLOB_PORT=20000
+# AZURITE_QUEUE_PORT=20001. --skipApiVersionCheck: the pinned SDKs may be newer than Azurite.
 AZURITE_BLOB_PORT ?= 10000
 AZURITE_QUEUE_PORT ?= 10001
 AZURITE_TABLE_PORT ?= 10002
 azurite: $(NODE_STAMP)
 	mkdir -p out/azurite-workspace  # its debug and lock files; the data stays in memory
-	cd out/azurite-workspace && $(CURDIR)/node_modules/.bin/azurite --inMemoryPersistence --disableTelemetry \
+	cd out/azurite-workspace && $(CURDIR)/node_modules/.bin/azurite --inMemoryPersistence --disableTelemetry --skipApiVersionCheck --loose \
 		--blobPort $(AZURITE_BLOB_PORT) --queuePort $(AZURITE_QUEUE_PORT) --tablePort $(AZURITE_TABLE_PORT)
 
 serve: $(STAMP) $(NODE_STAMP)

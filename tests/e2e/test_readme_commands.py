@@ -522,11 +522,6 @@ def test_run_against_make_azurite_on_other_ports_through_the_readmes_connection_
     assert not (azurite_run.out / "state.db").exists() and (azurite_run.out / "queues.db").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="make azurite starts Azurite without --skipApiVersionCheck, so its Blob service refuses the "
-    "pinned azure-storage-blob's API version and retention fails every simulated day",
-)
 def test_no_function_fails_in_the_run_against_make_azurite(azurite_run: AzuriteRun) -> None:
     failures = sorted({line for line in azurite_run.ran.stderr.splitlines() if " failed" in line})
     assert not failures, failures
