@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         description="One tab-separated line a quarantined record: feed, row key, error. The record "
         "itself is never printed: it holds personal data.",
     )
-    q_list.add_argument("--feed", choices=("niche", "storm"))
+    q_list.add_argument("--feed", choices=("niche", "storm"), help="one feed only")
     q_reingest = q_actions.add_parser(
         "reingest",
         parents=[common],
@@ -121,7 +121,9 @@ def _parser() -> argparse.ArgumentParser:
         "new reason. Case changes go to Service Bus when the settings name it, else to the run folder's "
         "queues.db.",
     )
-    q_reingest.add_argument("--feed", choices=("niche", "storm"))
+    q_reingest.add_argument(
+        "--feed", choices=("niche", "storm"), help="one feed only (needed when --row is in both)"
+    )
     rows = q_reingest.add_mutually_exclusive_group(required=True)
     rows.add_argument("--row", metavar="ROWKEY", help="one quarantined record, by its row key")
     rows.add_argument("--all", action="store_true", help="every quarantined record (of --feed)")
@@ -138,9 +140,11 @@ def _parser() -> argparse.ArgumentParser:
         description="For a complaint or a subject access request. Names and contact details are "
         "withheld unless --include-personal-data is given.",
     )
-    j_show.add_argument("crime_reference", metavar="CRIME_REF")
+    j_show.add_argument("crime_reference", metavar="CRIME_REF", help="the Niche crime reference")
     j_show.add_argument("--person", metavar="ID", help="one person's journey, tasks and audit entries")
-    j_show.add_argument("--format", choices=("text", "json"), default="text")
+    j_show.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text for reading (default), or json"
+    )
     j_show.add_argument(
         "--include-personal-data", action="store_true", help="show names, dates of birth and contacts"
     )
@@ -180,8 +184,10 @@ def _parser() -> argparse.ArgumentParser:
         help="revoke a recipient's link: it opens nothing from now, and their next message carries a new one",
         description="For a link sent to the wrong address, or seen by someone it was not meant for.",
     )
-    l_revoke.add_argument("crime_reference", metavar="CRIME_REF")
-    l_revoke.add_argument("--person", required=True, metavar="ID")
+    l_revoke.add_argument("crime_reference", metavar="CRIME_REF", help="the Niche crime reference")
+    l_revoke.add_argument(
+        "--person", required=True, metavar="ID", help="whose link (Niche or STORM person id)"
+    )
 
     report = commands.add_parser(
         "compliance",
@@ -193,9 +199,15 @@ def _parser() -> argparse.ArgumentParser:
         "embedded) for the duties whose deadline falls from --from to --to and the calls made in that "
         "time (local dates). Times are given in the policy's time zone.",
     )
-    report.add_argument("--from", dest="first", type=_day, required=True, metavar="DATE")
-    report.add_argument("--to", dest="last", type=_day, required=True, metavar="DATE")
-    report.add_argument("--out", type=Path, required=True, metavar="DIR")
+    report.add_argument(
+        "--from", dest="first", type=_day, required=True, metavar="DATE", help="first day (YYYY-MM-DD)"
+    )
+    report.add_argument(
+        "--to", dest="last", type=_day, required=True, metavar="DATE", help="last day, included (YYYY-MM-DD)"
+    )
+    report.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="the folder to write the report to"
+    )
     report.add_argument(
         "--go-live",
         dest="go_live",
