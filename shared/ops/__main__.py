@@ -344,6 +344,9 @@ def _compliance(args: argparse.Namespace, context: Context) -> int:
         )
     if args.out.exists() and not args.out.is_dir():
         raise OpsError(f"--out exists and is not a folder: {args.out}")
+    above = next((parent for parent in args.out.absolute().parents if parent.exists()), None)
+    if above is not None and not above.is_dir():
+        raise OpsError(f"--out cannot be made under a file: {args.out} ({above} is a file)")
     zone = ZoneInfo(context.policy.deadlines.timezone)
     report = write_report(
         context.tables,

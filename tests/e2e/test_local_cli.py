@@ -237,3 +237,36 @@ def test_a_run_that_fails_takes_away_what_it_made_so_a_rerun_starts_clean(
         assert not (tmp_path / "deep").exists()  # every folder it made, too
     else:
         assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.parametrize(
+    ("args", "kind"),
+    [
+        (["compliance", "--from", "2026-11-01", "--to", "2026-11-30", "--out"], "file"),
+        (["compliance", "--from", "2026-11-01", "--to", "2026-11-30", "--out"], "under-a-file"),
+        (["quarantine", "reingest", "--row", "r", "--record-file"], "folder"),
+        (["quarantine", "reingest", "--row", "r", "--record-file"], "missing"),
+        (["journey", "show", "HU/000101/26", "--data"], "file"),
+        (["dead-letters", "list", "--data"], "under-a-file"),
+    ],
+)
+def test_each_ops_path_argument_of_the_wrong_kind_is_one_line_naming_it(
+    args: list[str],
+    kind: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.adapters.sqlite_tables import SqliteTableStore
+    from tests.builders import ops
+
+    for name in ("StateStorage", "StateStorage__tableServiceUri", "ServiceBusConnection", "LOCAL_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "run"
+    data.mkdir()
+    SqliteTableStore(data / "state.db").close()
+    path = _paths(tmp_path)[kind]
+    code, out, err = ops(capsys, *args, path, *([] if "--data" in args else ["--data", data]))
+    assert code == 2 and out == "", err
+    assert err.count("\n") == 1 and err.startswith("python -m shared.ops") and "Traceback" not in err
+    assert str(path) in err
