@@ -273,10 +273,12 @@ def _tasks(tables: ExportableStore) -> Iterator[dict[str, Any]]:
 
 
 def _quarantined(tables: ExportableStore) -> Iterator[dict[str, Any]]:
-    """quarantine.jsonl: the rejected feed records."""
+    """quarantine.jsonl: the rejected feed records, each with its row key (what the ops commands
+    name it by: quarantine list, quarantine reingest --row)."""
     for e in tables.export(QUARANTINE):
         yield {
             "feed": e.partition_key,
+            "row_key": e.row_key,
             "record": e.properties["record"],
             "error": e.properties["error"],
             # A line too large to keep whole is kept by reference (its size and digest).

@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="one line a dead letter: queue, message id, session, reason",
         description="One tab-separated line a dead letter: queue, message id, session (- for none), "
-        "reason. Bodies are never printed: they hold personal data.",
+        "reason. Bodies are never printed: they hold personal data. With none, one line on stderr "
+        "says so (stdout stays empty).",
     )
     dead_list.add_argument("--queue", metavar="Q", help="one queue only")
     dead_replay = dead_actions.add_parser(
@@ -105,9 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     q_list = q_actions.add_parser(
         "list",
         parents=[common],
-        help="one line a record: feed, row key, error (never the record)",
-        description="One tab-separated line a quarantined record: feed, row key, error. The record "
-        "itself is never printed: it holds personal data.",
+        help="one line a record: feed, row key, error, crime reference (never the record)",
+        description="One tab-separated line a quarantined record: feed, row key, error, and its crime "
+        "reference (Niche) or incident number (STORM), or 'no crime_reference ...' saying why it has "
+        "none. The record itself is never printed: it holds personal data. With none, one line on "
+        "stderr says so (stdout stays empty).",
     )
     q_list.add_argument("--feed", choices=("niche", "storm"), help="one feed only")
     q_reingest = q_actions.add_parser(
@@ -119,7 +122,9 @@ def _parser() -> argparse.ArgumentParser:
         "(a case change on case-changes and a snapshot, or a stale audit entry), audited, and its "
         "quarantine row deleted; the feed cursor is not moved. One that still fails is kept, with its "
         "new reason. Case changes go to Service Bus when the settings name it, else to the run folder's "
-        "queues.db.",
+        "queues.db. Prints one tab-separated line a record (reingested or kept, feed, row key, what "
+        "ingest did or why it still fails), then how many were reingested and kept, and how many "
+        "records are still quarantined in all (by feed).",
     )
     q_reingest.add_argument(
         "--feed", choices=("niche", "storm"), help="one feed only (needed when --row is in both)"
@@ -230,19 +235,26 @@ def _parser() -> argparse.ArgumentParser:
 def _dead_letters(args: argparse.Namespace, context: Context) -> int:
     from shared.ops import dead_letters
 
+    none = f"no dead letters{f' on queue {args.queue}' if args.queue else ''}"
     if context.settings.uses_service_bus():
         bus = context.service_bus_dead_letters()
         try:
             if args.action == "list":
-                for line in dead_letters.list_lines(bus.peek(args.queue)):
+                lines = dead_letters.list_lines(bus.peek(args.queue))
+                for line in lines:
                     print(line)
+                if not lines:
+                    _none(none)
                 return 0
             done = bus.replay(args.queue, args.message_id)
         finally:
             bus.client.close()
     elif args.action == "list":
-        for line in dead_letters.list_lines(dead_letters.list_dead_letters(context.broker, args.queue)):
+        lines = dead_letters.list_lines(dead_letters.list_dead_letters(context.broker, args.queue))
+        for line in lines:
             print(line)
+        if not lines:
+            _none(none)
         return 0
     else:
         store = dead_letters.EmbeddedDeadLetters(context.queues_path)
@@ -256,12 +268,21 @@ def _dead_letters(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
+def _none(message: str) -> None:
+    """An empty listing says so, on stderr: stdout keeps to one tab-separated line an item, and
+    a script counting or splitting those lines finds none."""
+    print(message, file=sys.stderr)
+
+
 def _quarantine(args: argparse.Namespace, context: Context) -> int:
     from shared.ops import quarantine
 
     if args.action == "list":
-        for line in quarantine.list_lines(quarantine.list_quarantined(context.tables, args.feed)):
+        lines = quarantine.list_lines(quarantine.list_quarantined(context.tables, args.feed))
+        for line in lines:
             print(line)
+        if not lines:
+            _none(f"no quarantined records{f' in the {args.feed} feed' if args.feed else ''}")
         return 0
     if args.record_file is not None and args.row is None:
         raise OpsError("--record-file needs --row ROWKEY: a corrected record replaces one row")
@@ -277,7 +298,13 @@ def _quarantine(args: argparse.Namespace, context: Context) -> int:
         ingested += outcome.ingested
         state = "reingested" if outcome.ingested else "kept"
         print(f"{state}\t{outcome.feed}\t{outcome.row_key}\t{' '.join(outcome.detail.split())}")
-    print(f"{ingested} reingested, {len(chosen) - ingested} still quarantined")
+    # What is left in quarantine: every feed's rows, not only those this command was given.
+    left = quarantine.counts(context.tables)
+    by_feed = ", ".join(f"{feed} {count}" for feed, count in left.items())
+    print(
+        f"{ingested} reingested, {len(chosen) - ingested} kept; "
+        f"{sum(left.values())} still quarantined ({by_feed})"
+    )
     return 0
 
 

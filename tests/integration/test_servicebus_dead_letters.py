@@ -151,6 +151,9 @@ def test_the_command_uses_service_bus_when_the_settings_name_it(
     )
     assert len(namespace.clients) == 2 and all(client.closed for client in namespace.clients)
     assert all(not dead for dead in namespace.dead.values())
+    # None left: the listing says so on stderr, and stdout stays empty.
+    assert cli.main(["dead-letters", "list", "--data", str(tmp_path)]) == 0
+    assert capsys.readouterr()[:2] == ("", "no dead letters\n")
 
 
 def test_a_dead_letter_whose_lock_lapsed_while_held_is_left_and_the_replay_goes_on() -> None:
