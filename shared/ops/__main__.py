@@ -94,7 +94,11 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="resubmit dead letters to their queue (after a fix) and remove them",
         description="Resubmit dead letters to their queue under a fresh message id (keeping the "
-        "session) and remove them from the dead letters.",
+        "session) and remove them from the dead letters. The fresh id is the original message's id "
+        "and which replay of it this is: ORIGINAL#replay-1 for a message dead-lettered the first "
+        "time, ORIGINAL#replay-2 when that replay was dead-lettered in its turn, and so on; it "
+        "depends on nothing else, so a replay interrupted after sending and run again sends the same "
+        "id, which the queue's duplicate detection drops.",
     )
     dead_replay.add_argument("--queue", metavar="Q", help="one queue only")
     which = dead_replay.add_mutually_exclusive_group(required=True)

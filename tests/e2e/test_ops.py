@@ -156,6 +156,39 @@ def test_a_replayed_message_that_fails_again_can_be_replayed_again_under_a_new_i
     broker.close()
 
 
+def test_a_replay_id_is_the_original_id_and_which_replay_of_it_whatever_else_is_dead_lettered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    SqliteTableStore(tmp_path / "state.db").close()
+    queues = [
+        QueueConfig(name, sessions=True, max_delivery_count=1) for name in ("case-changes", "journey-events")
+    ]
+    broker = SqliteQueueBroker(tmp_path / "queues.db", queues, lambda: at)
+
+    def dead_letter(queue: str, message_id: str, *, sent: bool = False) -> None:
+        if not sent:
+            broker.send(queue, [OutgoingMessage("poison", message_id, session_id=message_id[0])])
+        received = broker.receive(queue, receiver="host", now=at)
+        assert received is not None and received.message_id == message_id
+        broker.abandon(received, now=at, error="still broken")  # one delivery allowed: dead-lettered
+
+    def replayed(*args: str) -> list[str]:
+        out = ops(capsys, "dead-letters", "replay", *args, "--data", tmp_path, "--at", at.isoformat())[1]
+        return [line.split("\t")[-1] for line in out.splitlines() if line.startswith("replayed")]
+
+    for queue, message_id in [("case-changes", "a"), ("journey-events", "b"), ("case-changes", "c")]:
+        dead_letter(queue, message_id)
+    # The third dead letter, the first replay of "c": c#replay-1, not a count of dead letters.
+    assert replayed("--id", "c") == ["as c#replay-1"]
+    dead_letter("case-changes", "c#replay-1", sent=True)  # the replay fails in its turn
+    assert replayed("--id", "c#replay-1") == ["as c#replay-2"]
+    dead_letter("journey-events", "d")
+    assert replayed("--queue", "journey-events", "--all") == ["as b#replay-1", "as d#replay-1"]
+    assert replayed("--id", "a") == ["as a#replay-1"]
+    broker.close()
+
+
 def test_with_service_bus_settings_the_local_queues_are_refused_not_shown_empty(
     dead_letter_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
