@@ -9,12 +9,14 @@ python -m shared.ops compliance --from DATE --to DATE --out DIR [--data DIR]
                                 [--go-live DATE] [--update-days N]
 
 Every command also takes --at ISO8601 (the time it acts at). A bad argument is one
-line on stderr and exit status 2.
+line on stderr and exit status 2. Install with: pip install -r requirements-ops.txt (a command
+whose library is missing says so at once, exit status 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from datetime import date
@@ -414,9 +416,28 @@ _COMMANDS = {
 }
 
 
+# What a command needs beyond the app's own requirements (requirements-ops.txt installs it): checked
+# before the command starts, so that it fails at once and says what to install, never half-way.
+OPS_REQUIREMENTS = "requirements-ops.txt"
+_NEEDS = {"compliance": ("the compliance report", ("matplotlib",))}
+
+
+def _missing(command: str) -> str | None:
+    what, modules = _NEEDS.get(command, ("", ()))
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return f"{what} needs {module}, which is not installed: pip install -r {OPS_REQUIREMENTS}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     name = " ".join(filter(None, (PROG, args.command, getattr(args, "action", None))))
+    if (missing := _missing(args.command)) is not None:
+        print(f"{name}: error: {missing}", file=sys.stderr)
+        return 1
     try:
         with Context(args.data, args.at) as context:
             return _COMMANDS[args.command](args, context)
