@@ -270,3 +270,25 @@ def test_each_ops_path_argument_of_the_wrong_kind_is_one_line_naming_it(
     assert code == 2 and out == "", err
     assert err.count("\n") == 1 and err.startswith("python -m shared.ops") and "Traceback" not in err
     assert str(path) in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "kind"),
+    [("--out", "file"), ("--out", "under-a-file"), ("--policy", "folder"), ("--policy", "missing")],
+)
+def test_each_catalogue_path_argument_of_the_wrong_kind_is_one_line_naming_it(
+    flag: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.ops.catalogue import main as catalogue
+
+    path = _paths(tmp_path)[kind]
+    arguments = {"--out": str(tmp_path / "catalogue"), flag: str(path)}
+    capsys.readouterr()
+    code = catalogue([x for pair in arguments.items() for x in pair])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "", err
+    assert (
+        err.count("\n") == 1
+        and err.startswith("python -m shared.ops.catalogue: error: ")
+        and str(path) in err
+    )
