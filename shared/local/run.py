@@ -30,6 +30,7 @@ from shared.adapters.table_layout import (
     ledger_from,
 )
 from shared.bootstrap import Services
+from shared.cli import file_in_the_way
 from shared.contracts.feeds import accepts
 from shared.domain.journey import Journey
 from shared.domain.journey.delivery import DELIVERY_FAILED
@@ -144,8 +145,7 @@ def check_inputs(request: RunRequest) -> None:
         _file(request.delivery_reports, "delivery reports")
     if request.out.exists() and not request.out.is_dir():
         raise RunError(f"output path exists and is not a folder: {request.out}")
-    above = next((parent for parent in request.out.absolute().parents if parent.exists()), None)
-    if above is not None and not above.is_dir():
+    if (above := file_in_the_way(request.out)) is not None:
         raise RunError(f"output folder cannot be made under a file: {request.out} ({above} is a file)")
 
 

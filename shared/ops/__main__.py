@@ -24,7 +24,7 @@ from pathlib import Path
 
 from azure.core.exceptions import AzureError
 
-from shared.cli import Parser, iso8601
+from shared.cli import Parser, file_in_the_way, iso8601
 from shared.ops.context import Context, OpsError
 
 PROG = "python -m shared.ops"
@@ -377,8 +377,7 @@ def _compliance(args: argparse.Namespace, context: Context) -> int:
         )
     if args.out.exists() and not args.out.is_dir():
         raise OpsError(f"--out exists and is not a folder: {args.out}")
-    above = next((parent for parent in args.out.absolute().parents if parent.exists()), None)
-    if above is not None and not above.is_dir():
+    if (above := file_in_the_way(args.out)) is not None:
         raise OpsError(f"--out cannot be made under a file: {args.out} ({above} is a file)")
     zone = ZoneInfo(context.policy.deadlines.timezone)
     report = write_report(

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from shared.adapters.policy_file import load_policy
 from shared.adapters.templates import TEMPLATE_ROOT, render_email, render_sms
-from shared.cli import Parser
+from shared.cli import Parser, file_in_the_way
 from shared.contracts.feeds import Caller, Victim
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
@@ -511,9 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--policy", type=Path, help="journey policy file (default: the shipped policy)")
     args = parser.parse_args(argv)
-    above = next((folder for folder in (args.out, *args.out.absolute().parents) if folder.exists()), None)
-    if above is not None and not above.is_dir():
-        return _error(f"--out is not a folder: {args.out} ({above} is a file)")
+    if args.out.exists() and not args.out.is_dir():
+        return _error(f"--out is not a folder: {args.out}")
+    if (above := file_in_the_way(args.out)) is not None:
+        return _error(f"--out cannot be made under a file: {args.out} ({above} is a file)")
     try:
         policy = load_policy(args.policy)
     except PolicyError as exc:
