@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -23,3 +24,9 @@ def iso8601(value: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"time needs an offset, e.g. {value}Z or {value}+00:00")
     return moment
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file that stops ``folder`` being made (a parent of it that is a file), if any."""
+    above = next((parent for parent in folder.absolute().parents if parent.exists()), None)
+    return above if above is not None and not above.is_dir() else None

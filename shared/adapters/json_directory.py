@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
@@ -11,6 +12,26 @@ from shared.contracts.messages import Officer
 _OFFICERS = TypeAdapter(list[Officer])
 
 
+def _read(path: Path) -> object:
+    """The file's JSON; a file that is not JSON at all is named with where it stops being JSON."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read officer directory {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"officer directory {path} is not UTF-8 text (byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        # Some of the parser's messages end in "at" ("Unterminated string starting at").
+        problem = exc.msg.removesuffix(" at")
+        raise ValueError(
+            f"officer directory {path} is not JSON: {problem} at line {exc.lineno}, column {exc.colno}"
+        ) from exc
+    except RecursionError:
+        raise ValueError(
+            f"officer directory {path} is not JSON this reader can take: nested too deeply"
+        ) from None
+
+
 class JsonOfficerDirectory:
     """An OfficerDirectory read once from a JSON array of officer entries."""
 
@@ -18,14 +39,14 @@ class JsonOfficerDirectory:
         self._officers: dict[str, Officer] = {}
         if path is None:
             return
+        data = _read(path)
         try:
-            officers = _OFFICERS.validate_json(path.read_bytes())
-        except OSError as exc:
-            raise ValueError(f"cannot read officer directory {path}: {exc.strerror}") from exc
+            officers = _OFFICERS.validate_python(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"officer directory {path} is malformed at {where}: {first['msg']}") from exc
+            at = f" at {where}" if where else ""  # the file as a whole has no location to name
+            raise ValueError(f"officer directory {path} is malformed{at}: {first['msg']}") from exc
         self._officers = {officer.employee_id: officer for officer in officers}
 
     def lookup(self, employee_id: str) -> Officer | None:

@@ -3,7 +3,7 @@
 python -m shared.local run --feeds DIR --officers FILE --out DIR
                            [--start ISO8601] [--end ISO8601] [--policy FILE]
                            [--delivery-reports FILE]
-python -m shared.local generate --crimes N --days D --seed S --out DIR
+python -m shared.local generate --crimes N --days D --seed S --out DIR [--start YYYY-MM-DD]
 python -m shared.local serve --data DIR [--host 127.0.0.1] [--port 8080]
 """
 
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 from shared.cli import Parser, iso8601
+from shared.local.generate import DEFAULT_START
 
 
 def _positive(value: str) -> int:
@@ -47,11 +49,30 @@ def _parser() -> argparse.ArgumentParser:
         '{"status": Delivered|Failed|Bounced|Suppressed|Quarantined|Expired, "after_seconds": n} '
         "(an address not in it is Delivered after 30 seconds)",
     )
-    gen = commands.add_parser("generate", help="write a synthetic sample of the feeds")
-    gen.add_argument("--crimes", type=_positive, required=True)
-    gen.add_argument("--days", type=_positive, required=True)
-    gen.add_argument("--seed", type=int, required=True)
-    gen.add_argument("--out", type=Path, required=True)
+    gen = commands.add_parser(
+        "generate",
+        help="write a synthetic sample of the feeds",
+        description="Writes niche.jsonl, storm.jsonl, officers.json, delivery-reports.json and "
+        "synthetic.json to --out: the same arguments always write the same files.",
+    )
+    gen.add_argument("--crimes", type=_positive, required=True, help="how many crimes (at least 1)")
+    gen.add_argument(
+        "--days",
+        type=_positive,
+        required=True,
+        help="the days over which the crimes are recorded (their follow-ups run up to 60 days beyond)",
+    )
+    gen.add_argument("--seed", type=int, required=True, help="the random seed (a whole number)")
+    gen.add_argument(
+        "--out", type=Path, required=True, help="the folder to write to (made if missing; files replaced)"
+    )
+    gen.add_argument(
+        "--start",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help=f"the sample's first day (crimes are recorded from {DEFAULT_START:%H:%M} UTC that day; "
+        f"default {DEFAULT_START:%Y-%m-%d})",
+    )
     serve = commands.add_parser("serve", help="serve the victim's page over a run folder's state")
     serve.add_argument("--data", type=Path, required=True, help="the run folder (run --out)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -59,6 +80,17 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=8080, help="port to listen on (default 8080; 0: any free)"
     )
     return parser
+
+
+def _day(value: str) -> datetime:
+    """A day (YYYY-MM-DD), as the moment of that day the generated sample starts at."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    if not value[4:5] == "-" == value[7:8] or len(value) != 10:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}")
+    return datetime.combine(day, DEFAULT_START.timetz())
 
 
 def _port(value: str) -> int:
@@ -93,6 +125,11 @@ def _serve(data: Path, host: str, port: int) -> int:
     return 0
 
 
+def _error(command: str, message: str) -> int:
+    print(f"python -m shared.local {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
@@ -100,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         from shared.local.generate import generate
 
-        stats = generate(args.out, crimes=args.crimes, days=args.days, seed=args.seed)
+        if args.out.exists() and not args.out.is_dir():
+            return _error("generate", f"--out is not a folder: {args.out}")
+        try:
+            stats = generate(args.out, crimes=args.crimes, days=args.days, seed=args.seed, start=args.start)
+        except OSError as exc:
+            return _error("generate", f"cannot write to --out {args.out}: {exc.strerror}")
         print(
             f"wrote {stats.niche_records} Niche and {stats.storm_records} STORM records for {stats.crimes} crimes "
             f"({stats.malformed} malformed on purpose; {stats.update_calls} victims' calls for an update) "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cProfile
 import importlib
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from shared.adapters.table_layout import (
     ledger_from,
 )
 from shared.bootstrap import Services
+from shared.cli import file_in_the_way
 from shared.contracts.feeds import accepts
 from shared.domain.journey import Journey
 from shared.domain.journey.delivery import DELIVERY_FAILED
@@ -118,26 +120,77 @@ def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
     return first, last
 
 
+def _file(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise RunError(f"{what} is a folder, not a file: {path}")
+    if not path.is_file():
+        raise RunError(f"{what} file not found: {path}")
+
+
 def check_inputs(request: RunRequest) -> None:
+    if request.feeds.exists() and not request.feeds.is_dir():
+        raise RunError(f"--feeds is a file, not a folder: {request.feeds}")
     if not request.feeds.is_dir():
         raise RunError(f"feeds folder not found: {request.feeds}")
-    for name in FEEDS:
-        path = request.feeds / f"{name}.jsonl"
+    files = [request.feeds / f"{name}.jsonl" for name in FEEDS]
+    for path in files:
         if path.exists() and not path.is_file():
             raise RunError(f"feed is not a file: {path}")
-    if not request.officers.is_file():
-        raise RunError(f"officer directory file not found: {request.officers}")
-    if request.policy is not None and not request.policy.is_file():
-        raise RunError(f"policy file not found: {request.policy}")
-    if request.delivery_reports is not None and not request.delivery_reports.is_file():
-        raise RunError(f"delivery reports file not found: {request.delivery_reports}")
+    if not any(path.is_file() for path in files):
+        # Nothing to replay, and no feed time to start the clock at: not a feeds folder.
+        raise RunError(f"no feed files in {request.feeds}: expected niche.jsonl and/or storm.jsonl")
+    _file(request.officers, "officer directory")
+    if request.policy is not None:
+        _file(request.policy, "policy")
+    if request.delivery_reports is not None:
+        _file(request.delivery_reports, "delivery reports")
     if request.out.exists() and not request.out.is_dir():
         raise RunError(f"output path exists and is not a folder: {request.out}")
+    if (above := file_in_the_way(request.out)) is not None:
+        raise RunError(f"output folder cannot be made under a file: {request.out} ({above} is a file)")
+
+
+class _Made:
+    """What a run adds to its --out folder, to be taken away again if the run fails: a rerun into
+    the same folder must not start from a failed run's state (state.db, queues.db) as if it were
+    a finished one's. What was there before (an earlier run's state, which a later run continues
+    on purpose) is left where it is."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out.absolute()
+        missing = [folder for folder in (self.out, *self.out.parents) if not folder.exists()]
+        self.top = missing[-1] if missing else None  # the highest folder the run will make
+        self.before = set() if self.top is not None else {entry.name for entry in self.out.iterdir()}
+
+    def undo(self) -> None:
+        if self.top is not None:
+            shutil.rmtree(self.top, ignore_errors=True)
+            return
+        for entry in self.out.iterdir():
+            if entry.name in self.before:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def run(request: RunRequest, on_progress: Progress | None = None) -> dict[str, Any]:
-    """Replay the feeds through the local host and write the seven output files; returns the summary."""
+    """Replay the feeds through the local host and write the seven output files; returns the summary.
+
+    A run that fails (unusable inputs, or an error part-way) takes away what it added to the out
+    folder (state.db, queues.db and any output file), so that nothing of it is mistaken for a
+    run's state later; what was in the folder before it is left."""
     check_inputs(request)
+    made = _Made(request.out)
+    try:
+        return _run(request, on_progress)
+    except BaseException:
+        made.undo()
+        raise
+
+
+def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
     first, last = feed_span(request.feeds)
     start = request.start or first or datetime.now(UTC)
     end = request.end or ((last or start) + SETTLE)
@@ -242,10 +295,12 @@ def _tasks(tables: ExportableStore) -> Iterator[dict[str, Any]]:
 
 
 def _quarantined(tables: ExportableStore) -> Iterator[dict[str, Any]]:
-    """quarantine.jsonl: the rejected feed records."""
+    """quarantine.jsonl: the rejected feed records, each with its row key (what the ops commands
+    name it by: quarantine list, quarantine reingest --row)."""
     for e in tables.export(QUARANTINE):
         yield {
             "feed": e.partition_key,
+            "row_key": e.row_key,
             "record": e.properties["record"],
             "error": e.properties["error"],
             # A line too large to keep whole is kept by reference (its size and digest).

@@ -9,12 +9,14 @@ python -m shared.ops compliance --from DATE --to DATE --out DIR [--data DIR]
                                 [--go-live DATE] [--update-days N]
 
 Every command also takes --at ISO8601 (the time it acts at). A bad argument is one
-line on stderr and exit status 2.
+line on stderr and exit status 2. Install with: pip install -r requirements-ops.txt (a command
+whose library is missing says so at once, exit status 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from datetime import date
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from azure.core.exceptions import AzureError
 
-from shared.cli import Parser, iso8601
+from shared.cli import Parser, file_in_the_way, iso8601
 from shared.ops.context import Context, OpsError
 
 PROG = "python -m shared.ops"
@@ -85,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="one line a dead letter: queue, message id, session, reason",
         description="One tab-separated line a dead letter: queue, message id, session (- for none), "
-        "reason. Bodies are never printed: they hold personal data.",
+        "reason. Bodies are never printed: they hold personal data. With none, one line on stderr "
+        "says so (stdout stays empty).",
     )
     dead_list.add_argument("--queue", metavar="Q", help="one queue only")
     dead_replay = dead_actions.add_parser(
@@ -93,7 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="resubmit dead letters to their queue (after a fix) and remove them",
         description="Resubmit dead letters to their queue under a fresh message id (keeping the "
-        "session) and remove them from the dead letters.",
+        "session) and remove them from the dead letters. The fresh id is the original message's id "
+        "and which replay of it this is: ORIGINAL#replay-1 for a message dead-lettered the first "
+        "time, ORIGINAL#replay-2 when that replay was dead-lettered in its turn, and so on; it "
+        "depends on nothing else, so a replay interrupted after sending and run again sends the same "
+        "id, which the queue's duplicate detection drops.",
     )
     dead_replay.add_argument("--queue", metavar="Q", help="one queue only")
     which = dead_replay.add_mutually_exclusive_group(required=True)
@@ -105,11 +112,13 @@ def _parser() -> argparse.ArgumentParser:
     q_list = q_actions.add_parser(
         "list",
         parents=[common],
-        help="one line a record: feed, row key, error (never the record)",
-        description="One tab-separated line a quarantined record: feed, row key, error. The record "
-        "itself is never printed: it holds personal data.",
+        help="one line a record: feed, row key, error, crime reference (never the record)",
+        description="One tab-separated line a quarantined record: feed, row key, error, and its crime "
+        "reference (Niche) or incident number (STORM), or 'no crime_reference ...' saying why it has "
+        "none. The record itself is never printed: it holds personal data. With none, one line on "
+        "stderr says so (stdout stays empty).",
     )
-    q_list.add_argument("--feed", choices=("niche", "storm"))
+    q_list.add_argument("--feed", choices=("niche", "storm"), help="one feed only")
     q_reingest = q_actions.add_parser(
         "reingest",
         parents=[common],
@@ -119,9 +128,13 @@ def _parser() -> argparse.ArgumentParser:
         "(a case change on case-changes and a snapshot, or a stale audit entry), audited, and its "
         "quarantine row deleted; the feed cursor is not moved. One that still fails is kept, with its "
         "new reason. Case changes go to Service Bus when the settings name it, else to the run folder's "
-        "queues.db.",
+        "queues.db. Prints one tab-separated line a record (reingested or kept, feed, row key, what "
+        "ingest did or why it still fails), then how many were reingested and kept, and how many "
+        "records are still quarantined in all (by feed).",
     )
-    q_reingest.add_argument("--feed", choices=("niche", "storm"))
+    q_reingest.add_argument(
+        "--feed", choices=("niche", "storm"), help="one feed only (needed when --row is in both)"
+    )
     rows = q_reingest.add_mutually_exclusive_group(required=True)
     rows.add_argument("--row", metavar="ROWKEY", help="one quarantined record, by its row key")
     rows.add_argument("--all", action="store_true", help="every quarantined record (of --feed)")
@@ -138,9 +151,11 @@ def _parser() -> argparse.ArgumentParser:
         description="For a complaint or a subject access request. Names and contact details are "
         "withheld unless --include-personal-data is given.",
     )
-    j_show.add_argument("crime_reference", metavar="CRIME_REF")
+    j_show.add_argument("crime_reference", metavar="CRIME_REF", help="the Niche crime reference")
     j_show.add_argument("--person", metavar="ID", help="one person's journey, tasks and audit entries")
-    j_show.add_argument("--format", choices=("text", "json"), default="text")
+    j_show.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text for reading (default), or json"
+    )
     j_show.add_argument(
         "--include-personal-data", action="store_true", help="show names, dates of birth and contacts"
     )
@@ -180,8 +195,10 @@ def _parser() -> argparse.ArgumentParser:
         help="revoke a recipient's link: it opens nothing from now, and their next message carries a new one",
         description="For a link sent to the wrong address, or seen by someone it was not meant for.",
     )
-    l_revoke.add_argument("crime_reference", metavar="CRIME_REF")
-    l_revoke.add_argument("--person", required=True, metavar="ID")
+    l_revoke.add_argument("crime_reference", metavar="CRIME_REF", help="the Niche crime reference")
+    l_revoke.add_argument(
+        "--person", required=True, metavar="ID", help="whose link (Niche or STORM person id)"
+    )
 
     report = commands.add_parser(
         "compliance",
@@ -193,9 +210,15 @@ def _parser() -> argparse.ArgumentParser:
         "embedded) for the duties whose deadline falls from --from to --to and the calls made in that "
         "time (local dates). Times are given in the policy's time zone.",
     )
-    report.add_argument("--from", dest="first", type=_day, required=True, metavar="DATE")
-    report.add_argument("--to", dest="last", type=_day, required=True, metavar="DATE")
-    report.add_argument("--out", type=Path, required=True, metavar="DIR")
+    report.add_argument(
+        "--from", dest="first", type=_day, required=True, metavar="DATE", help="first day (YYYY-MM-DD)"
+    )
+    report.add_argument(
+        "--to", dest="last", type=_day, required=True, metavar="DATE", help="last day, included (YYYY-MM-DD)"
+    )
+    report.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="the folder to write the report to"
+    )
     report.add_argument(
         "--go-live",
         dest="go_live",
@@ -218,19 +241,26 @@ def _parser() -> argparse.ArgumentParser:
 def _dead_letters(args: argparse.Namespace, context: Context) -> int:
     from shared.ops import dead_letters
 
+    none = f"no dead letters{f' on queue {args.queue}' if args.queue else ''}"
     if context.settings.uses_service_bus():
         bus = context.service_bus_dead_letters()
         try:
             if args.action == "list":
-                for line in dead_letters.list_lines(bus.peek(args.queue)):
+                lines = dead_letters.list_lines(bus.peek(args.queue))
+                for line in lines:
                     print(line)
+                if not lines:
+                    _none(none)
                 return 0
             done = bus.replay(args.queue, args.message_id)
         finally:
             bus.client.close()
     elif args.action == "list":
-        for line in dead_letters.list_lines(dead_letters.list_dead_letters(context.broker, args.queue)):
+        lines = dead_letters.list_lines(dead_letters.list_dead_letters(context.broker, args.queue))
+        for line in lines:
             print(line)
+        if not lines:
+            _none(none)
         return 0
     else:
         store = dead_letters.EmbeddedDeadLetters(context.queues_path)
@@ -244,12 +274,21 @@ def _dead_letters(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
+def _none(message: str) -> None:
+    """An empty listing says so, on stderr: stdout keeps to one tab-separated line an item, and
+    a script counting or splitting those lines finds none."""
+    print(message, file=sys.stderr)
+
+
 def _quarantine(args: argparse.Namespace, context: Context) -> int:
     from shared.ops import quarantine
 
     if args.action == "list":
-        for line in quarantine.list_lines(quarantine.list_quarantined(context.tables, args.feed)):
+        lines = quarantine.list_lines(quarantine.list_quarantined(context.tables, args.feed))
+        for line in lines:
             print(line)
+        if not lines:
+            _none(f"no quarantined records{f' in the {args.feed} feed' if args.feed else ''}")
         return 0
     if args.record_file is not None and args.row is None:
         raise OpsError("--record-file needs --row ROWKEY: a corrected record replaces one row")
@@ -265,7 +304,13 @@ def _quarantine(args: argparse.Namespace, context: Context) -> int:
         ingested += outcome.ingested
         state = "reingested" if outcome.ingested else "kept"
         print(f"{state}\t{outcome.feed}\t{outcome.row_key}\t{' '.join(outcome.detail.split())}")
-    print(f"{ingested} reingested, {len(chosen) - ingested} still quarantined")
+    # What is left in quarantine: every feed's rows, not only those this command was given.
+    left = quarantine.counts(context.tables)
+    by_feed = ", ".join(f"{feed} {count}" for feed, count in left.items())
+    print(
+        f"{ingested} reingested, {len(chosen) - ingested} kept; "
+        f"{sum(left.values())} still quarantined ({by_feed})"
+    )
     return 0
 
 
@@ -332,6 +377,8 @@ def _compliance(args: argparse.Namespace, context: Context) -> int:
         )
     if args.out.exists() and not args.out.is_dir():
         raise OpsError(f"--out exists and is not a folder: {args.out}")
+    if (above := file_in_the_way(args.out)) is not None:
+        raise OpsError(f"--out cannot be made under a file: {args.out} ({above} is a file)")
     zone = ZoneInfo(context.policy.deadlines.timezone)
     report = write_report(
         context.tables,
@@ -368,9 +415,28 @@ _COMMANDS = {
 }
 
 
+# What a command needs beyond the app's own requirements (requirements-ops.txt installs it): checked
+# before the command starts, so that it fails at once and says what to install, never half-way.
+OPS_REQUIREMENTS = "requirements-ops.txt"
+_NEEDS = {"compliance": ("the compliance report", ("matplotlib",))}
+
+
+def _missing(command: str) -> str | None:
+    what, modules = _NEEDS.get(command, ("", ()))
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return f"{what} needs {module}, which is not installed: pip install -r {OPS_REQUIREMENTS}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     name = " ".join(filter(None, (PROG, args.command, getattr(args, "action", None))))
+    if (missing := _missing(args.command)) is not None:
+        print(f"{name}: error: {missing}", file=sys.stderr)
+        return 1
     try:
         with Context(args.data, args.at) as context:
             return _COMMANDS[args.command](args, context)

@@ -24,11 +24,11 @@ from typing import Any, Literal
 
 from shared.adapters.policy_file import load_policy
 from shared.adapters.templates import TEMPLATE_ROOT, render_email, render_sms
-from shared.cli import Parser
+from shared.cli import Parser, file_in_the_way
 from shared.contracts.feeds import Caller, Victim
 from shared.contracts.messages import Officer
 from shared.domain.journey import Duty, Journey
-from shared.domain.policy import Policy
+from shared.domain.policy import Policy, PolicyError
 from shared.domain.wording import SMS_SEGMENT_BUDGET, RenderedEmail, RenderedSms
 
 DEFAULT_OUT = Path("out") / "catalogue"
@@ -511,9 +511,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--policy", type=Path, help="journey policy file (default: the shipped policy)")
     args = parser.parse_args(argv)
-    path = write_catalogue(args.out, load_policy(args.policy))
+    if args.out.exists() and not args.out.is_dir():
+        return _error(f"--out is not a folder: {args.out}")
+    if (above := file_in_the_way(args.out)) is not None:
+        return _error(f"--out cannot be made under a file: {args.out} ({above} is a file)")
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        return _error(str(exc).splitlines()[0])
+    try:
+        path = write_catalogue(args.out, policy)
+    except OSError as exc:
+        return _error(f"cannot write to --out {args.out}: {exc.strerror}")
     print(path)
     return 0
+
+
+def _error(message: str) -> int:
+    print(f"python -m shared.ops.catalogue: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

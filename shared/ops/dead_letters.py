@@ -118,9 +118,16 @@ def list_lines(dead: Sequence[Listed]) -> list[str]:
     ]
 
 
-def replay_id(dead: StoredDeadLetter) -> str:
-    """A fresh message id, unique to this dead letter, that still shows the original."""
-    return f"{dead.message_id.split(REPLAY_MARK)[0]}{REPLAY_MARK}{dead.row}"
+def replay_id(message_id: str) -> str:
+    """The id a dead letter is replayed under: the original message's id and which replay of it
+    this is, ``ORIGINAL#replay-N`` (N is 1 for a message dead-lettered first time, 2 when its
+    first replay was dead-lettered too, ...). It says what it replays, and depends on nothing
+    else (not on other dead letters, queues or counters), so a replay interrupted after the send
+    and run again sends the same id, which the queue's duplicate detection drops."""
+    original, mark, number = message_id.rpartition(REPLAY_MARK)
+    if mark and number.isdigit():
+        return f"{original}{REPLAY_MARK}{int(number) + 1}"
+    return f"{message_id}{REPLAY_MARK}1"
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,7 @@ def replay(
             raise OpsError(f"no dead letter with message id {message_id!r}{where}")
     done: list[Replayed] = []
     for dead in chosen:
-        fresh = replay_id(dead)
+        fresh = replay_id(dead.message_id)
         message = OutgoingMessage(
             dead.body, fresh, session_id=dead.session_id, application_properties=dead.properties
         )

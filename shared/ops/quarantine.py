@@ -11,6 +11,8 @@ row, and the stored record's row is given the new reason.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -57,9 +59,36 @@ def list_quarantined(tables: TableStore, feed: str | None) -> list[Quarantined]:
     ]
 
 
+# What names a record of each feed: the crime (Niche), the incident (STORM).
+KEYS = {"niche": "crime_reference", "storm": "incident_number"}
+
+
+def reference(row: Quarantined) -> str:
+    """The crime reference (Niche) or incident number (STORM) of a quarantined record, to match
+    it to its crime or to a corrected --record-file; else what stops it having one. A record
+    that is not JSON (cut short, or kept by reference with only its head in the row) is looked
+    through for the key's first value as text."""
+    key = KEYS[row.feed]
+    raw = str(row.entity.properties.get("record", ""))
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        found = re.search(rf'"{key}"\s*:\s*("(?:[^"\\]|\\.)*")', raw)
+        value = json.loads(found.group(1)) if found else None
+        return str(value) if isinstance(value, str) and value.strip() else f"no {key} (not valid JSON)"
+    value = record.get(key) if isinstance(record, dict) else None
+    return value if isinstance(value, str) and value.strip() else f"no {key} in the record"
+
+
 def list_lines(rows: list[Quarantined]) -> list[str]:
-    """One tab-separated line a record: feed, row key, error (the record itself holds personal data)."""
-    return ["\t".join((q.feed, q.row_key, " ".join(q.error.split()))) for q in rows]
+    """One tab-separated line a record: feed, row key, error, and its crime reference (Niche) or
+    incident number (STORM); the record itself holds personal data."""
+    return ["\t".join((q.feed, q.row_key, " ".join(q.error.split()), reference(q))) for q in rows]
+
+
+def counts(tables: TableStore) -> dict[str, int]:
+    """How many records each feed has in quarantine."""
+    return {name: sum(1 for _ in tables.query_partition(QUARANTINE, name)) for name in FEEDS}
 
 
 def find(tables: TableStore, feed: str | None, row_key: str) -> Quarantined:

@@ -4,7 +4,8 @@ and take an erased person out of them.
 The same commands as the embedded queues' (shared/ops/dead_letters.py), on each queue's
 dead-letter sub-queue. Listing peeks, so it locks and changes nothing. A replay receives
 the dead letters (peek-lock), sends a copy of each chosen one to its queue under a fresh
-message id (the original id would be dropped by duplicate detection), keeping its
+message id (the original id would be dropped by duplicate detection: ``ORIGINAL#replay-N``, the
+Nth replay of the original, shared/ops/dead_letters.py ``replay_id``), keeping its
 session (the crime reference: one crime at a time, in order), application properties
 (the trace context, not the reason Service Bus added when it set the message aside) and
 content type, and only then completes the dead letter. A crash in between leaves the dead
@@ -22,7 +23,7 @@ from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 
 from shared.adapters.servicebus import CONTENT_TYPE, PAGE, settle_dead_letters
 from shared.ops.context import OpsError
-from shared.ops.dead_letters import REPLAY_MARK, Replayed
+from shared.ops.dead_letters import Replayed, replay_id
 
 # What Service Bus adds to a message's application properties as it dead-letters it: not the
 # message's own, and the description may quote what the failing step said.
@@ -54,11 +55,6 @@ def _properties(message: Any) -> dict[str | bytes, Any]:
     """The message's own application properties (the trace context), as it was sent."""
     found: Mapping[Any, Any] = message.application_properties or {}
     return {_text(key): value for key, value in found.items() if _text(key) not in DEAD_LETTER_PROPERTIES}
-
-
-def replay_id(message: Any) -> str:
-    """A fresh message id, unique to this dead letter (its sequence number), that shows the original."""
-    return f"{_text(message.message_id).split(REPLAY_MARK)[0]}{REPLAY_MARK}{message.sequence_number}"
 
 
 @dataclass(frozen=True)
@@ -165,7 +161,7 @@ class ServiceBusDeadLetters:
 
     def _resend(self, name: str, message: Any, sender: Any, body: str | None = None) -> Replayed:
         """A copy of the dead letter (with ``body`` instead of its own, if given) sent to its queue."""
-        fresh = replay_id(message)
+        fresh = replay_id(_text(message.message_id))
         copy = ServiceBusMessage(
             _body(message) if body is None else body,
             message_id=fresh,

@@ -102,7 +102,8 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, TooLarge):
         return str(exc)
     if isinstance(exc, json.JSONDecodeError):
-        return f"not valid JSON: {exc.msg} at column {exc.colno}"
+        # Some of the parser's messages end in "at" ("Unterminated string starting at").
+        return f"not valid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -94,6 +94,7 @@ def test_an_unusable_delivery_reports_file_is_one_line_and_exit_2(
     feeds = tmp_path / "feeds"
     feeds.mkdir()
     (feeds / "officers.json").write_text("[]", encoding="utf-8")
+    (feeds / "niche.jsonl").write_text("", encoding="utf-8")  # a feed folder, if an empty one
     bad = tmp_path / "reports.json"
     for content, said in (
         ('{"+447700900123": {"status": "Lost"}}', "status 'Lost' is not one of"),

@@ -156,6 +156,39 @@ def test_a_replayed_message_that_fails_again_can_be_replayed_again_under_a_new_i
     broker.close()
 
 
+def test_a_replay_id_is_the_original_id_and_which_replay_of_it_whatever_else_is_dead_lettered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    SqliteTableStore(tmp_path / "state.db").close()
+    queues = [
+        QueueConfig(name, sessions=True, max_delivery_count=1) for name in ("case-changes", "journey-events")
+    ]
+    broker = SqliteQueueBroker(tmp_path / "queues.db", queues, lambda: at)
+
+    def dead_letter(queue: str, message_id: str, *, sent: bool = False) -> None:
+        if not sent:
+            broker.send(queue, [OutgoingMessage("poison", message_id, session_id=message_id[0])])
+        received = broker.receive(queue, receiver="host", now=at)
+        assert received is not None and received.message_id == message_id
+        broker.abandon(received, now=at, error="still broken")  # one delivery allowed: dead-lettered
+
+    def replayed(*args: str) -> list[str]:
+        out = ops(capsys, "dead-letters", "replay", *args, "--data", tmp_path, "--at", at.isoformat())[1]
+        return [line.split("\t")[-1] for line in out.splitlines() if line.startswith("replayed")]
+
+    for queue, message_id in [("case-changes", "a"), ("journey-events", "b"), ("case-changes", "c")]:
+        dead_letter(queue, message_id)
+    # The third dead letter, the first replay of "c": c#replay-1, not a count of dead letters.
+    assert replayed("--id", "c") == ["as c#replay-1"]
+    dead_letter("case-changes", "c#replay-1", sent=True)  # the replay fails in its turn
+    assert replayed("--id", "c#replay-1") == ["as c#replay-2"]
+    dead_letter("journey-events", "d")
+    assert replayed("--queue", "journey-events", "--all") == ["as b#replay-1", "as d#replay-1"]
+    assert replayed("--id", "a") == ["as a#replay-1"]
+    broker.close()
+
+
 def test_with_service_bus_settings_the_local_queues_are_refused_not_shown_empty(
     dead_letter_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,11 +216,85 @@ def test_quarantine_list_gives_feed_row_key_and_error_and_never_the_record(
     }
     lines = [line.split("\t") for line in out.splitlines()]
     assert len(lines) == len(stored) >= 5  # about 1% of the sample's records are malformed on purpose
-    for feed, row_key, error in lines:
+    for feed, row_key, error, _ in lines:
         assert error == stored[(feed, row_key)]["error"]
     assert "{" not in out and "person_id" not in out
     storm = ops(capsys, "quarantine", "list", "--feed", "storm", "--data", generated_run)[1]
     assert {line.split("\t")[0] for line in storm.splitlines()} == {"storm"}
+
+
+def test_quarantine_list_names_each_records_crime_or_incident_and_quarantine_jsonl_its_row_key(
+    generated_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = [
+        line.split("\t")
+        for line in ops(capsys, "quarantine", "list", "--data", generated_run)[1].splitlines()
+    ]
+    exported = {(row["feed"], row["row_key"]): row for row in read_jsonl(generated_run / "quarantine.jsonl")}
+    assert {(feed, row_key) for feed, row_key, _, _ in listed} == set(
+        exported
+    )  # the same rows, by the same keys
+    named = 0
+    for feed, row_key, error, reference in listed:
+        row = exported[(feed, row_key)]
+        assert row["error"] == error and set(row) >= {"feed", "record", "error", "row_key"}
+        key = "crime_reference" if feed == "niche" else "incident_number"
+        try:
+            record = json.loads(row["record"])
+        except ValueError:  # cut short: named if the key's value is there whole, else says so
+            found = re.search(rf'"{key}": ?"([^"]+)"', row["record"])
+            assert reference == (found.group(1) if found else f"no {key} (not valid JSON)")
+            continue
+        value = record.get(key) if isinstance(record, dict) else None
+        assert reference == (value if isinstance(value, str) and value else f"no {key} in the record")
+        named += reference == value
+    assert named >= 3
+
+
+def test_an_empty_listing_says_so_in_one_line_and_leaves_stdout_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "run"
+    _scenario_run("first_journey", data)  # nothing dead-lettered, nothing quarantined
+    for args, said in (
+        (["dead-letters", "list"], "no dead letters\n"),
+        (["dead-letters", "list", "--queue", "case-changes"], "no dead letters on queue case-changes\n"),
+        (["quarantine", "list"], "no quarantined records\n"),
+        (["quarantine", "list", "--feed", "storm"], "no quarantined records in the storm feed\n"),
+    ):
+        assert ops(capsys, *args, "--data", data) == (0, "", said), args
+
+
+def test_reingesting_one_row_reports_that_row_and_how_many_remain_quarantined_in_all(
+    generated_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _copy(generated_run, tmp_path / "run")
+    rows = [line.split("\t") for line in ops(capsys, "quarantine", "list", "--data", data)[1].splitlines()]
+    total = len(rows)
+    by_feed = {feed: sum(row[0] == feed for row in rows) for feed in ("niche", "storm")}
+    assert total >= 5 and by_feed["niche"] and by_feed["storm"]
+    feed, row_key, reason, _ = rows[-1]
+    # Still failing: kept, with its reason; every row is still there.
+    code, out, _ = ops(capsys, "quarantine", "reingest", "--row", row_key, "--feed", feed, "--data", data)
+    assert code == 0
+    assert out.splitlines() == [
+        f"kept\t{feed}\t{row_key}\t{reason}",
+        f"0 reingested, 1 kept; {total} still quarantined (niche {by_feed['niche']}, storm {by_feed['storm']})",
+    ]
+    # Replaced by a record that validates (one already stored, so nothing changes): one fewer remains.
+    stored = SqliteTableStore(data / "state.db")
+    snapshot = next(e for e in stored.export(SNAPSHOTS) if e.row_key == feed)
+    stored.close()
+    (tmp_path / "fixed.json").write_text(str(snapshot.properties["record"]), encoding="utf-8")
+    code, out, _ = ops(
+        capsys, "quarantine", "reingest", "--row", row_key, "--feed", feed,
+        "--record-file", tmp_path / "fixed.json", "--data", data,
+    )  # fmt: skip
+    left = {**by_feed, feed: by_feed[feed] - 1}
+    assert code == 0 and out.splitlines()[0].startswith(f"reingested\t{feed}\t{row_key}\t")
+    assert out.splitlines()[1] == (
+        f"1 reingested, 0 kept; {total - 1} still quarantined (niche {left['niche']}, storm {left['storm']})"
+    )
 
 
 def test_a_corrected_record_is_reingested_and_its_victim_told_while_a_still_bad_one_is_kept(
@@ -196,7 +303,8 @@ def test_a_corrected_record_is_reingested_and_its_victim_told_while_a_still_bad_
     data = tmp_path / "run"
     first = _scenario_run("malformed", data)
     rows = [line.split("\t") for line in ops(capsys, "quarantine", "list", "--data", data)[1].splitlines()]
-    (_, missing_ref, _), (_, broken_json, broken_reason) = rows
+    (_, missing_ref, _, no_ref), (_, broken_json, broken_reason, not_json) = rows
+    assert (no_ref, not_json) == ("no crime_reference in the record", "no crime_reference (not valid JSON)")
     raw = json.loads(read_jsonl(data / "quarantine.jsonl")[0]["record"])
     corrected = raw | {
         "crime_reference": "HU/000303/26",
@@ -217,7 +325,7 @@ def test_a_corrected_record_is_reingested_and_its_victim_told_while_a_still_bad_
     assert code == 0 and err == ""
     assert out.splitlines() == [
         f"reingested\tniche\t{missing_ref}\tcase change emitted for HU/000303/26",
-        "1 reingested, 0 still quarantined",
+        "1 reingested, 0 kept; 1 still quarantined (niche 1, storm 0)",
     ]
     state = SqliteTableStore(data / "state.db")
     assert state.get(QUARANTINE, "niche", missing_ref) is None
@@ -235,7 +343,7 @@ def test_a_corrected_record_is_reingested_and_its_victim_told_while_a_still_bad_
     assert code == 0
     assert out.splitlines() == [
         f"kept\tniche\t{broken_json}\t{broken_reason}",
-        "0 reingested, 1 still quarantined",
+        "0 reingested, 1 kept; 1 still quarantined (niche 1, storm 0)",
     ]
     assert state.get(QUARANTINE, "niche", broken_json) is not None
 
@@ -513,7 +621,7 @@ def test_in_azure_a_reingested_record_goes_to_service_bus_and_its_row_leaves_tab
 
     code, out, err = ops(capsys, "quarantine", "reingest", "--row", missing_ref, "--record-file", record_file)
     assert code == 0 and err == "", err
-    assert out.splitlines()[-1] == "1 reingested, 0 still quarantined"
+    assert out.splitlines()[-1] == "1 reingested, 0 kept; 1 still quarantined (niche 1, storm 0)"
     [(queue, message)] = sent
     assert queue == "case-changes" and message.session_id == "HU/000303/26"
     assert json.loads(str(message))["crime_reference"] == "HU/000303/26"

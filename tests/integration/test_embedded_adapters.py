@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,6 +75,35 @@ def test_directory_finds_officers_and_rejects_a_malformed_file_naming_the_field(
     bad.write_text(json.dumps([{"employee_id": "1"}]))
     with pytest.raises(ValueError, match=r"0\.display_name"):
         JsonOfficerDirectory(bad)
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        (b"", "is not JSON: Expecting value at line 1, column 1"),
+        (b"officers", "is not JSON: Expecting value at line 1, column 1"),
+        (
+            b'[\n  {"employee_id": "1",\n  "display_name": "Jo',
+            "is not JSON: Unterminated string starting at line 3",
+        ),
+        (b"[1,]", "is not JSON: "),
+        (b"\xff\xfe[]", "is not UTF-8 text"),
+        (b"{}", "is malformed: Input should be a valid list"),
+        (b'[{"employee_id": "1"}]', "is malformed at 0.display_name: Field required"),
+    ],
+)
+def test_a_directory_file_that_is_not_a_list_of_officers_says_what_is_wrong_in_one_line(
+    tmp_path: Path, content: bytes, complaint: str
+) -> None:
+    bad = tmp_path / "officers.json"
+    bad.write_bytes(content)
+    with pytest.raises(ValueError) as raised:
+        JsonOfficerDirectory(bad)
+    message = str(raised.value)
+    assert message.startswith(f"officer directory {bad} ") and complaint in message
+    assert "\n" not in message
+    # "at" is always followed by where: never by nothing, a colon, or another "at".
+    assert not re.search(r"\bat(?= *:| *$| at\b)", message), message
 
 
 def test_outbox_accepts_the_same_idempotency_key_once_even_after_reopening(tmp_path: Path) -> None:

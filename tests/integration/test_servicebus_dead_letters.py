@@ -73,13 +73,13 @@ def test_replay_resends_a_copy_under_a_fresh_id_keeping_session_and_trace_then_c
     namespace = _namespace()
     done = ServiceBusDeadLetters(namespace.client(), QUEUES).replay("journey-events", None)
     assert [(r.message_id, r.new_message_id) for r in done] == [
-        ("e-1", "e-1#replay-7"),
-        ("e-2#replay-3", "e-2#replay-9"),
+        ("e-1", "e-1#replay-1"),
+        ("e-2#replay-3", "e-2#replay-4"),
     ]
     sent = namespace.sent["journey-events"]
     assert [(m.message_id, m.session_id) for m in sent] == [
-        ("e-1#replay-7", "HU/1/26"),
-        ("e-2#replay-9", "HU/2/26"),
+        ("e-1#replay-1", "HU/1/26"),
+        ("e-2#replay-4", "HU/2/26"),
     ]
     assert sent_body(sent[0]) == BODY
     # The trace context goes with it; the reason Service Bus added when it dead-lettered it does not.
@@ -98,7 +98,7 @@ def test_a_replayed_copy_does_not_carry_the_dead_letter_description() -> None:
 def test_replaying_one_id_leaves_the_others_where_they_were() -> None:
     namespace = _namespace()
     done = ServiceBusDeadLetters(namespace.client(), QUEUES).replay(None, "e-2#replay-3")
-    assert [r.new_message_id for r in done] == ["e-2#replay-9"]
+    assert [r.new_message_id for r in done] == ["e-2#replay-4"]
     assert namespace.left("journey-events") == ["e-1"]
     assert namespace.dead["journey-events"][0].lock is None  # abandoned, not held till its lock lapses
     assert namespace.sent["outbound-messages"] == []
@@ -108,7 +108,7 @@ def test_a_queue_without_sessions_gets_its_copy_without_one() -> None:
     namespace = _namespace()
     ServiceBusDeadLetters(namespace.client(), QUEUES).replay("outbound-messages", "m-1")
     (copy,) = namespace.sent["outbound-messages"]
-    assert (copy.message_id, copy.session_id) == ("m-1#replay-4", None)
+    assert (copy.message_id, copy.session_id) == ("m-1#replay-1", None)
 
 
 def test_an_unknown_queue_or_id_is_one_line_and_status_2(
@@ -146,18 +146,21 @@ def test_the_command_uses_service_bus_when_the_settings_name_it(
     assert "Alex" not in out and "alex@example.org" not in out
     assert cli.main(["dead-letters", "replay", "--all", "--data", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "replayed\toutbound-messages\tm-1\tas m-1#replay-4" in out and out.endswith(
+    assert "replayed\toutbound-messages\tm-1\tas m-1#replay-1" in out and out.endswith(
         "3 dead letters replayed\n"
     )
     assert len(namespace.clients) == 2 and all(client.closed for client in namespace.clients)
     assert all(not dead for dead in namespace.dead.values())
+    # None left: the listing says so on stderr, and stdout stays empty.
+    assert cli.main(["dead-letters", "list", "--data", str(tmp_path)]) == 0
+    assert capsys.readouterr()[:2] == ("", "no dead letters\n")
 
 
 def test_a_dead_letter_whose_lock_lapsed_while_held_is_left_and_the_replay_goes_on() -> None:
     namespace = _namespace()
     namespace.batch, namespace.lapse_after = 1, 1  # e-1 is held, then its lock lapses
     done = ServiceBusDeadLetters(namespace.client(), QUEUES).replay("journey-events", "e-2#replay-3")
-    assert [r.new_message_id for r in done] == ["e-2#replay-9"]
+    assert [r.new_message_id for r in done] == ["e-2#replay-4"]
     assert namespace.left("journey-events") == ["e-1"]
     assert namespace.dead["journey-events"][0].lock is None
     assert namespace.receives["journey-events"] == 4  # e-1, e-1 again, e-2, nothing more
@@ -355,20 +358,20 @@ def test_erase_replaces_each_dead_letter_naming_the_person_by_a_copy_without_the
 
     # Sent again to its queue as a replay is: a fresh id, its session, its trace, not the dead-letter reason.
     copies = {m.message_id: m for sent in namespace.sent.values() for m in sent}
-    assert sorted(copies) == ["T-1:task#replay-6", "c-1#replay-3", "e-both#replay-11"]
-    assert [m.message_id for m in namespace.sent["journey-events"]] == ["e-both#replay-11"]
-    assert copies["e-both#replay-11"].session_id == "HU/000001/26"
-    assert copies["c-1#replay-3"].session_id == "HU/000001/26"
-    assert copies["T-1:task#replay-6"].session_id is None
+    assert sorted(copies) == ["T-1:task#replay-1", "c-1#replay-1", "e-both#replay-1"]
+    assert [m.message_id for m in namespace.sent["journey-events"]] == ["e-both#replay-1"]
+    assert copies["e-both#replay-1"].session_id == "HU/000001/26"
+    assert copies["c-1#replay-1"].session_id == "HU/000001/26"
+    assert copies["T-1:task#replay-1"].session_id is None
     assert all(m.application_properties == {"traceparent": TRACE[b"traceparent"]} for m in copies.values())
     bodies = {key: sent_body(m) for key, m in copies.items()}
     for body in bodies.values():
         assert [part for part in JANES if part in body] == []
     # What else they held is still there: the other victim, the task (to be mailed without the note).
-    resolved = ResolvedCaseChange.model_validate_json(bodies["e-both#replay-11"])
+    resolved = ResolvedCaseChange.model_validate_json(bodies["e-both#replay-1"])
     assert resolved.case.niche is not None and [v.person_id for v in resolved.case.niche.victims] == ["P-2"]
-    assert all(part in bodies["c-1#replay-3"] for part in SAMS)
-    kept_task = TaskNotice.model_validate_json(bodies["T-1:task#replay-6"]).task
+    assert all(part in bodies["c-1#replay-1"] for part in SAMS)
+    kept_task = TaskNotice.model_validate_json(bodies["T-1:task#replay-1"]).task
     assert (kept_task.task_id, kept_task.person_id, kept_task.note) == ("T-1", "P-1", None)
 
     # The originals are gone (what they wrote, wholly theirs, with no copy); the rest are untouched.
@@ -395,7 +398,7 @@ def test_a_copy_that_fails_again_comes_back_to_the_dead_letters_without_them() -
         DeadLetter(str(copy.message_id), 40, sent_body(copy), session_id=copy.session_id)
     )
     assert ServiceBusDeadLetters(namespace.client(), ALL_QUEUES).rewrite(_scrub) == (0, 0)
-    assert namespace.left("journey-events") == ["e-sams", "e-both#replay-11"]
+    assert namespace.left("journey-events") == ["e-sams", "e-both#replay-1"]
 
 
 def test_a_lock_that_lapses_before_its_dead_letter_is_completed_does_not_stop_the_pass() -> None:

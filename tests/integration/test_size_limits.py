@@ -246,7 +246,11 @@ def test_reingesting_a_record_kept_by_reference_reads_its_blob_and_a_correction_
 
     code, out, _ = ops(capsys, "quarantine", "reingest", "--row", row.row_key, "--data", tmp_path)
     # The whole record, from its blob, is still too large (its head alone would read as broken JSON).
-    assert code == 0 and "record too large" in out and "0 reingested, 1 still quarantined" in out
+    assert (
+        code == 0
+        and "record too large" in out
+        and "0 reingested, 1 kept; 1 still quarantined (niche 1, storm 0)" in out
+    )
     tables = SqliteTableStore(tmp_path / "state.db")
     kept = tables.get(QUARANTINE, "niche", row.row_key)
     tables.close()
