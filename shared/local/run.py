@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from azure.core.exceptions import AzureError
+
 from shared import bootstrap
 from shared.adapters.delivery_report_stub import DeliveryPlan
 from shared.adapters.jsonl_feed import record_time
@@ -220,6 +222,10 @@ def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
     except FeedSourceMismatch as exc:
         broker.close()
         raise RunError(_another_feed(request, settings, exc)) from exc
+    except AzureError as exc:  # the first use of Table Storage: the account is not there
+        broker.close()
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(f"cannot reach the state in Table Storage (StateStorage): {reason}") from exc
     if request.prepare is not None:
         request.prepare(services, broker)
     bootstrap.install(services)

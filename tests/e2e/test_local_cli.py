@@ -292,3 +292,23 @@ def test_each_catalogue_path_argument_of_the_wrong_kind_is_one_line_naming_it(
         and err.startswith("python -m shared.ops.catalogue: error: ")
         and str(path) in err
     )
+
+
+def test_a_run_whose_table_storage_is_not_there_is_one_line_and_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.local.azurite import DEV_ACCOUNT, DEV_KEY, free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}/{DEV_ACCOUNT}"
+    monkeypatch.setenv(
+        "StateStorage",
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"TableEndpoint={nowhere};BlobEndpoint={nowhere}",
+    )
+    feeds = tmp_path / "feeds"
+    assert _local(capsys, *GENERATE, "--out", feeds)[0] == 0
+    code, out, err = _local(
+        capsys, "run", "--feeds", feeds, "--officers", feeds / "officers.json", "--out", tmp_path / "o"
+    )
+    _one_line(code, err, "cannot reach the state in Table Storage (StateStorage)")
+    assert DEV_KEY not in err and out == "" and not (tmp_path / "o").exists()
