@@ -1,12 +1,16 @@
-"""The operations commands install from requirements-ops.txt on a staff laptop: every third-party
-module they import (directly, or through the shared modules they import) is pinned there, and a
-command whose library is missing says so at once, naming the file."""
+"""What each requirements file pins. The deployed app's (requirements.txt) pins every third-party
+module the app imports and nothing else it does not need; the operations commands install from
+requirements-ops.txt on a staff laptop: every third-party module they import (directly, or through
+the shared modules they import) is pinned there, and a command whose library is missing says so at
+once, naming the file."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
+from collections.abc import Mapping
 from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 
@@ -42,9 +46,9 @@ def _shared_file(module: str) -> Path | None:
     return None
 
 
-def _third_party_imports() -> set[str]:
-    """The third-party modules the ops package imports, following the shared modules it imports."""
-    todo = sorted((REPO / "shared/ops").glob("*.py"))
+def _third_party_imports(roots: list[Path]) -> set[str]:
+    """The third-party modules these files import, following the shared modules they import."""
+    todo = sorted(roots)
     seen: set[Path] = set()
     outside: set[str] = set()
     while todo:
@@ -62,10 +66,15 @@ def _third_party_imports() -> set[str]:
     return outside
 
 
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    return packages_distributions()
+
+
 def _distribution_of(module: str) -> str:
     """The installed distribution that provides a module (a namespace package's, by its files)."""
     top = module.split(".")[0]
-    candidates = packages_distributions().get(top, [])
+    candidates = _distributions().get(top, [])
     if len(set(candidates)) == 1:
         return candidates[0].lower()
     parts = module.split(".")
@@ -92,14 +101,12 @@ def _pins(name: str) -> dict[str, str]:
         elif line:
             found = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
             assert found, f"{name}: not pinned: {line}"
-            pins[re.sub(r"[-_.]+", "-", found.group(1)).lower()] = found.group(2)
+            pins[_normal(found.group(1))] = found.group(2)
     return pins
 
 
-def test_every_third_party_module_the_ops_commands_import_is_pinned_in_requirements_ops() -> None:
-    modules = _third_party_imports()
-    assert {"matplotlib.figure", "azure.servicebus", "jinja2"} <= modules  # the walk sees them
-    pins = _pins(OPS)
+def _needed(modules: set[str]) -> dict[str, set[str]]:
+    """Distribution (normalised name) -> the modules of it imported."""
     needed: dict[str, set[str]] = {}
     for module in modules:
         try:
@@ -108,7 +115,19 @@ def test_every_third_party_module_the_ops_commands_import_is_pinned_in_requireme
             if module.rsplit(".", 1)[0] in modules:
                 continue  # "from package import name": the name is not a module of its own
             raise
-        needed.setdefault(re.sub(r"[-_.]+", "-", name), set()).add(module)
+        needed.setdefault(_normal(name), set()).add(module)
+    return needed
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_third_party_module_the_ops_commands_import_is_pinned_in_requirements_ops() -> None:
+    modules = _third_party_imports(list((REPO / "shared/ops").glob("*.py")))
+    assert {"matplotlib.figure", "azure.servicebus", "jinja2"} <= modules  # the walk sees them
+    pins = _pins(OPS)
+    needed = _needed(modules)
     assert {name: sorted(mods) for name, mods in needed.items() if name not in pins} == {}
     # ... at the version installed here, the one the tests ran with.
     assert {name: pins[name] for name in needed if pins[name] != distribution(name).version} == {}
@@ -117,7 +136,36 @@ def test_every_third_party_module_the_ops_commands_import_is_pinned_in_requireme
 def test_the_test_environment_installs_the_ops_requirements() -> None:
     assert f"-r {OPS}" in (REPO / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()
     assert set(_pins(OPS)) <= set(_pins("requirements-dev.txt"))
-    assert "tqdm" in _pins("requirements.txt")  # the deployed app's, where it was
+
+
+def _requires(name: str) -> set[str]:
+    """The distributions ``name`` needs when installed, with what those need in turn."""
+    found: set[str] = set()
+    todo = [name]
+    while todo:
+        for requirement in distribution(todo.pop()).requires or ():
+            if "extra ==" in requirement:
+                continue
+            needed = _normal(re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0])
+            if needed not in found:
+                found.add(needed)
+                todo.append(needed)
+    return found
+
+
+def test_the_deployed_app_pins_what_it_imports_and_nothing_it_does_not_need() -> None:
+    """Every third-party module the function app imports (function_app.py and the shared modules it
+    reaches, inside functions too) is pinned in requirements.txt at the version the tests ran with;
+    and every pin there is imported by the app or needed by one that is: the command line's own
+    libraries (tqdm) are not uploaded to Azure."""
+    modules = _third_party_imports([REPO / "function_app.py"])
+    assert {"azure.functions", "azure.servicebus", "azure.data.tables", "jinja2"} <= modules  # seen
+    pins = _pins("requirements.txt")
+    needed = _needed(modules)
+    assert {name: sorted(mods) for name, mods in needed.items() if name not in pins} == {}
+    assert {name: pins[name] for name in needed if pins[name] != distribution(name).version} == {}
+    reached = set(needed).union(*(_requires(name) for name in needed))
+    assert sorted(set(pins) - reached) == []
 
 
 def test_a_command_whose_library_is_missing_fails_at_once_naming_the_file_to_install_from(
