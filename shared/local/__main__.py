@@ -110,6 +110,12 @@ def _serve(data: Path, host: str, port: int) -> int:
     if data.exists() and not data.is_dir():
         print(f"python -m shared.local serve: error: --data is not a folder: {data}", file=sys.stderr)
         return 2
+    if not data.exists():  # it would serve empty state, and leave a queues.db behind
+        print(
+            f"python -m shared.local serve: error: --data folder not found (a run's --out): {data}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         server = make_server(data, host, port)
     except (OSError, SettingsError) as exc:

@@ -105,13 +105,14 @@ def test_each_run_path_argument_of_the_wrong_kind_is_one_line_naming_it(
     _one_line(code, err, str(paths[kind]))
 
 
-@pytest.mark.parametrize("kind", ["file", "under-a-file"])
+@pytest.mark.parametrize("kind", ["file", "under-a-file", "missing"])
 def test_serve_over_a_path_that_is_not_a_folder_is_one_line(
     kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = _paths(tmp_path)[kind]
     code, _, err = _local(capsys, "serve", "--data", data, "--port", "0")
     _one_line(code, err, str(data))
+    assert kind != "missing" or not data.exists()  # nothing made where nothing was
 
 
 @pytest.mark.parametrize("start", ["5 Oct", "2026-13-01", "2026-10-05T08:00:00+00:00", ""])

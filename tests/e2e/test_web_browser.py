@@ -156,6 +156,7 @@ def test_with_its_own_csp_the_page_is_styled_and_reports_nothing(browser: Browse
 
 
 def test_the_serve_command_serves_the_invalid_link_page(page: Page, tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()  # a run folder with nothing in it yet (a missing one is refused)
     with serve_command(tmp_path / "run") as url:
         response = page.goto(url + "Ab3dE6gH9jK")
         assert response is not None and response.status == 404
