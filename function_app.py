@@ -9,6 +9,10 @@ delivery reports by an Event Grid subscription (infra/bicep: the second step).
 ``victim_page`` is the victim's own page (shared/web), an anonymous HTTP trigger on
 every path: the personal link in the path is the credential. ``retention`` runs daily and
 erases what has been kept its policy days (docs/journey-rules.md §11).
+
+A worker imports this module once for all its functions: the steps a case change goes
+through are imported here; the others (shared/steps/on_first_call.py) and the page's site
+are imported on their function's first call.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ import azure.functions as func
 
 from shared import bootstrap, telemetry
 from shared.steps.evaluate_journey import evaluate_journey as evaluate_journey_step
-from shared.steps.ingest import ingest_feed
-from shared.steps.notify_officer import notify_officer as notify_officer_step
-from shared.steps.record_delivery import record_delivery as record_delivery_step
+from shared.steps.on_first_call import ingest_feed
+from shared.steps.on_first_call import notify_officer as notify_officer_step
+from shared.steps.on_first_call import record_delivery as record_delivery_step
+from shared.steps.on_first_call import retention as retention_step
 from shared.steps.resolve_officer import resolve_officer as resolve_officer_step
-from shared.steps.retention import retention as retention_step
 from shared.steps.send_message import send_message as send_message_step
 from shared.tracing import step_span
-from shared.web.azure import serve as serve_page
+from shared.web.azure import serve as serve_page  # the site and its templates: on the first request
 
 bootstrap.check_at_start()  # a bad app setting or policy fails indexing, naming it
 telemetry.configure_azure_monitor()  # off unless APPLICATIONINSIGHTS_CONNECTION_STRING is set

@@ -15,7 +15,6 @@ a number is not a string, and no list holds a value twice.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Hashable
 from enum import StrEnum
@@ -340,6 +339,8 @@ class StormPolicy(_Policy):
         vocabulary = {category_key(name): name for name in info.data["categories"]}
         for index, name in enumerate(names):
             if category_key(name) not in vocabulary:
+                import difflib  # only to say what was meant: on first use
+
                 close = difflib.get_close_matches(name, list(vocabulary.values()), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise _item_error(index, f"{name!r} is not one of storm.categories{hint}", name)

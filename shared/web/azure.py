@@ -1,7 +1,10 @@
 """The Functions host's HTTP request and response, to and from the framework's own.
 
 ``serve(request, services)`` is what the HTTP-triggered function calls: it builds
-the site once per worker (per set of services) and answers the request.
+the site once per worker (per set of services) and answers the request. The site,
+the pages and their templates (Jinja2) are imported then, on the first request:
+``function_app`` imports this module for every function of the app, and only the
+page needs them.
 """
 
 from __future__ import annotations
@@ -9,17 +12,18 @@ from __future__ import annotations
 import secrets
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 import azure.functions as func
 
 from shared.settings import Settings, SettingsError
-from shared.web.assets import StaticAssets
-from shared.web.csrf import CsrfTokens
-from shared.web.http import Request, Response
-from shared.web.links import ResolveLink
-from shared.web.site import Pages, Site
-from shared.web.victim_pages import PageServices, links_resolver, recipient_pages
+
+if TYPE_CHECKING:
+    from shared.web.http import Request, Response
+    from shared.web.links import ResolveLink
+    from shared.web.site import Pages, Site
+    from shared.web.victim_pages import PageServices
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 KEY_FILE = "page-signing.key"
@@ -61,11 +65,15 @@ def assets_dir(settings: Settings) -> Path:
 
 def production_pages(services: PageServices) -> Pages:
     """The pages the Function App serves: the recipient's own (journey-rules.md §13)."""
+    from shared.web.victim_pages import recipient_pages
+
     return recipient_pages(services)
 
 
 def production_resolver(services: PageServices) -> ResolveLink:
     """The link resolver the Function App uses: the Links table, while the journey keeps it open."""
+    from shared.web.victim_pages import links_resolver
+
     return links_resolver(services)
 
 
@@ -74,6 +82,10 @@ def build_site(
 ) -> Site:
     """The site over the worker's services (table store, clock, policy, settings); by default with
     the production pages and resolver."""
+    from shared.web.assets import StaticAssets
+    from shared.web.csrf import CsrfTokens
+    from shared.web.site import Site
+
     return Site(
         pages=pages if pages is not None else production_pages(services),
         resolve_link=resolve_link if resolve_link is not None else production_resolver(services),
@@ -87,6 +99,8 @@ def build_site(
 
 def to_request(request: func.HttpRequest) -> Request:
     """The framework's request; a body that is not a small urlencoded form is an empty form."""
+    from shared.web.http import Request
+
     headers = {name.lower(): value for name, value in request.headers.items()}
     form: dict[str, str] = {}
     body = request.get_body() or b""

@@ -66,6 +66,8 @@ def test_the_same_code_on_the_same_sample_counts_exactly_the_same(
     assert Path(theirs["code_folder"]).parent.parent == scratch and Path(ours["code_folder"]) == ROOT
     assert list(scratch.iterdir()) == []
     assert report["cold_start"]["app_median_ms"] and report["compare"]["cold_start"]["app_median_ms"]
+    assert report["cold_start"]["first_message_median_ms"] > report["cold_start"]["app_median_ms"]
+    assert report["compare"]["cold_start"]["first_message_median_ms"]  # the ref is this code, snippet and all
 
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert f"| figure | {ref} | this code | change |" in markdown
@@ -108,3 +110,42 @@ def test_the_checkout_is_removed_when_the_run_is_interrupted(
         bench.main(["--sizes", "12", "--compare", "HEAD", "--out", str(tmp_path / "out")])
     assert seen == [True]  # the ref's code was checked out when Ctrl-C came
     assert list(scratch.iterdir()) == []
+
+
+def test_a_ref_whose_snippet_sends_no_first_message_reports_none_for_it() -> None:
+    # An older commit's _APP_IMPORT prints one number (the services built); this code's prints both.
+    assert bench._figures("0.5\n") == (0.5, None)
+    assert bench._figures('noise\n{"app": 0.5, "first_message": 0.75}\n') == (0.5, 0.75)
+    cold = {
+        "repeats": 3,
+        "ref_median_ms": 300.0,
+        "this_median_ms": 250.0,
+        "bare_median_ms": 200.0,
+        "ref_first_message_median_ms": None,
+        "this_first_message_median_ms": 400.0,
+    }
+    theirs, ours = bench._cold_start_of(cold, "ref"), bench._cold_start_of(cold, "this")
+    assert theirs is not None and ours is not None
+    assert theirs["overhead_median_ms"] == 100.0 and ours["overhead_median_ms"] == 50.0
+    assert theirs["first_message_median_ms"] is None and theirs["first_message_over_bare_median_ms"] is None
+    assert ours["first_message_median_ms"] == 400.0 and ours["first_message_over_bare_median_ms"] == 200.0
+    report = {
+        "machine": {"cpus": 2, "python": "3.11"},
+        "code": {"commit": "c" * 40, "dirty": False},
+        "sizes": [],
+        "cold_start": ours,
+        "compare": {
+            "ref": "old",
+            "commit": "a" * 40,
+            "sample": "s",
+            "order": "o",
+            "sizes": [],
+            "cold_start": theirs,
+        },
+    }
+    markdown = bench._compare_markdown(report)
+    assert "| over a bare app (ms) | 100.0 | 50.0 | -50.0% |" in markdown
+    assert "| to the end of the first message sent (ms) | n/a | 400.0 |  |" in markdown
+    assert "| first message sent, over a bare app (ms) | n/a | 200.0 |  |" in markdown
+    assert bench._cold_start_sentence(ours).endswith("400.0 ms, 200.0 ms over the bare app.")
+    assert bench._cold_start_sentence(theirs).endswith("overhead 100.0 ms.")  # no first message: not said

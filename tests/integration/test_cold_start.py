@@ -1,0 +1,75 @@
+"""A worker's start (import function_app, build the services) imports what every function needs and
+leaves the rest to the first call that needs it; the models are built on first use
+(docs/benchmark.md, the cold start). Checked in a fresh interpreter, on the bench's own snippet:
+the embedded default, then one case change through resolve_officer, evaluate_journey and
+send_message. Times are the bench's business, never a test's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.local import bench
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Needed by one function only (or one service), imported on its first call.
+ONE_FUNCTIONS = (
+    "shared.web.http",  # victim_page
+    "shared.web.site",
+    "shared.web.victim_pages",
+    "shared.steps.ingest",  # ingest_niche, ingest_storm
+    "shared.steps.retention",  # retention
+    "shared.steps.notify_officer",  # notify_officer
+    "shared.steps.record_delivery",  # delivery_report
+)
+MODELS = (
+    ("shared.contracts.messages", "CaseChange"),
+    ("shared.contracts.messages", "OutboundMessage"),
+    ("shared.contracts.messages", "TaskNotice"),
+    ("shared.contracts.feeds", "NicheOccurrence"),
+    ("shared.contracts.feeds", "StormIncident"),
+    ("shared.contracts.delivery_reports", "DeliveryReport"),
+    ("shared.domain.journey.state", "Journey"),
+)
+_PROBE = """
+import sys as _sys
+_modules = {modules!r}
+_models = {models!r}
+print("probe", json.dumps({{
+    "imported": sorted(m for m in _modules if m in _sys.modules),
+    "built": sorted(
+        name for module, name in _models
+        if module in _sys.modules and getattr(_sys.modules[module], name).__pydantic_complete__
+    ),
+}}))
+"""
+
+
+def _start_then_first_message() -> tuple[dict[str, Any], dict[str, Any]]:
+    built = "built = time.perf_counter() - t\n"
+    assert built in bench._APP_IMPORT  # where the bench's figure of the start is taken
+    probe = _PROBE.format(modules=("jinja2", *ONE_FUNCTIONS), models=MODELS)
+    code = bench._APP_IMPORT.replace(built, built + "import json\n" + probe) + probe
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    probes = [
+        json.loads(line[len("probe ") :]) for line in done.stdout.splitlines() if line.startswith("probe ")
+    ]
+    assert len(probes) == 2
+    return probes[0], probes[1]
+
+
+def test_the_start_leaves_jinja2_the_page_the_other_steps_and_the_models_to_first_use() -> None:
+    start, after_first_message = _start_then_first_message()
+
+    assert start == {"imported": [], "built": []}
+    # The first message rendered its templates (Jinja2) and built the models it validated itself
+    # (a case change is read inside resolve_officer's own model, and a journey event through
+    # the journey events' adapter); the page and the other functions' steps are still not
+    # imported, nor the models only they use built.
+    assert after_first_message["imported"] == ["jinja2"]
+    assert after_first_message["built"] == ["Journey", "OutboundMessage"]
