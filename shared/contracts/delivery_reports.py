@@ -27,7 +27,7 @@ SMS_REPORT = "Microsoft.Communication.SMSDeliveryReportReceived"
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
 class _EmailReport(_Data):
@@ -46,7 +46,7 @@ class _SmsReport(_Data):
 class DeliveryReport(BaseModel):
     """One delivery report, reduced to what the service uses."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_id: str
     channel: Literal["email", "sms"]

@@ -99,7 +99,7 @@ IsoDate = Annotated[date, BeforeValidator(_iso_text(_ISO_DATE, "a date"))]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
 class CaseStatus(StrEnum):
@@ -180,7 +180,7 @@ class _DisposalDetails(TypedDict, total=False):
 # The detail keys a message quotes, by milestone type (null: not given). Every other key is
 # free-form: it never reaches a message.
 _QUOTED_DETAILS: dict[MilestoneType, TypeAdapter[Any]] = {
-    kind: TypeAdapter(with_config(ConfigDict(extra="allow", defer_build=True))(details))
+    kind: TypeAdapter(with_config(ConfigDict(extra="allow"))(details))
     for kind, details in (
         (MilestoneType.SUSPECT_CHARGED, _ChargedDetails),
         (MilestoneType.OUT_OF_COURT_DISPOSAL, _DisposalDetails),
@@ -311,7 +311,7 @@ class NicheOccurrence(_Record):
     milestones: list[Milestone] = Field(default_factory=list, max_length=1000)
     victims: list[Victim] = Field(default_factory=list, max_length=50)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Attendance(_Record):
@@ -340,7 +340,7 @@ class StormIncident(_Record):
     attendance: Attendance | None = None
     caller: Caller | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 FeedRecord = NicheOccurrence | StormIncident

@@ -21,7 +21,7 @@ from shared.contracts.feeds import NicheOccurrence, StormIncident
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ChangeKind(StrEnum):
@@ -234,7 +234,7 @@ JourneyEvent = Annotated[
     | MessageToOfficer,
     Field(discriminator="type"),
 ]
-JOURNEY_EVENT = TypeAdapter[Any](JourneyEvent, config=ConfigDict(defer_build=True))
+JOURNEY_EVENT = TypeAdapter[Any](JourneyEvent)
 
 
 class OutboundMessage(_Message):

@@ -59,7 +59,7 @@ class IncidentFacts(BaseModel):
     categories; whichever writes second sees the other's (journey-rules.md §7).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     incident_number: str
     categories: list[str] = Field(default_factory=list)

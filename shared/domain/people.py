@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Facts(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, from_attributes=True, defer_build=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, from_attributes=True)
 
 
 class Name(_Facts):

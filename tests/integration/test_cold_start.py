@@ -1,6 +1,6 @@
-"""A worker's start (import function_app, build the services) imports what every function needs and
-leaves the rest to the first call that needs it; the models are built on first use
-(docs/benchmark.md, the cold start). Checked in a fresh interpreter, on the bench's own snippet:
+"""A worker's start (import function_app, build the services) imports what the commonest path needs
+(a case change through resolve_officer, evaluate_journey and send_message) and leaves what only
+other functions need to their first call (docs/benchmark.md, the cold start). Checked in a fresh interpreter, on the bench's own snippet:
 the embedded default, then one case change through resolve_officer, evaluate_journey and
 send_message. Times are the bench's business, never a test's."""
 
@@ -26,33 +26,17 @@ ONE_FUNCTIONS = (
     "shared.steps.notify_officer",  # notify_officer
     "shared.steps.record_delivery",  # delivery_report
 )
-MODELS = (
-    ("shared.contracts.messages", "CaseChange"),
-    ("shared.contracts.messages", "OutboundMessage"),
-    ("shared.contracts.messages", "TaskNotice"),
-    ("shared.contracts.feeds", "NicheOccurrence"),
-    ("shared.contracts.feeds", "StormIncident"),
-    ("shared.contracts.delivery_reports", "DeliveryReport"),
-    ("shared.domain.journey.state", "Journey"),
-)
 _PROBE = """
 import sys as _sys
 _modules = {modules!r}
-_models = {models!r}
-print("probe", json.dumps({{
-    "imported": sorted(m for m in _modules if m in _sys.modules),
-    "built": sorted(
-        name for module, name in _models
-        if module in _sys.modules and getattr(_sys.modules[module], name).__pydantic_complete__
-    ),
-}}))
+print("probe", json.dumps({{"imported": sorted(m for m in _modules if m in _sys.modules)}}))
 """
 
 
 def _start_then_first_message() -> tuple[dict[str, Any], dict[str, Any]]:
     built = "built = time.perf_counter() - t\n"
     assert built in bench._APP_IMPORT  # where the bench's figure of the start is taken
-    probe = _PROBE.format(modules=("jinja2", *ONE_FUNCTIONS), models=MODELS)
+    probe = _PROBE.format(modules=("jinja2", *ONE_FUNCTIONS))
     code = bench._APP_IMPORT.replace(built, built + "import json\n" + probe) + probe
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -63,13 +47,10 @@ def _start_then_first_message() -> tuple[dict[str, Any], dict[str, Any]]:
     return probes[0], probes[1]
 
 
-def test_the_start_leaves_jinja2_the_page_the_other_steps_and_the_models_to_first_use() -> None:
+def test_the_start_leaves_jinja2_the_page_and_the_other_steps_to_first_use() -> None:
     start, after_first_message = _start_then_first_message()
 
-    assert start == {"imported": [], "built": []}
-    # The first message rendered its templates (Jinja2) and built the models it validated itself
-    # (a case change is read inside resolve_officer's own model, and a journey event through
-    # the journey events' adapter); the page and the other functions' steps are still not
-    # imported, nor the models only they use built.
+    assert start == {"imported": []}
+    # The first message rendered its templates (Jinja2); the page and the other functions'
+    # steps are still not imported.
     assert after_first_message["imported"] == ["jinja2"]
-    assert after_first_message["built"] == ["Journey", "OutboundMessage"]

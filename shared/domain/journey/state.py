@@ -45,7 +45,7 @@ class KeptCheck(BaseModel):
     """A deadline check of the duty on the queue: its sequence number there, so that it can be
     cancelled once the duty is decided, and when it is due (one due already cannot be)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     sequence_number: int
     at: datetime
@@ -54,7 +54,7 @@ class KeptCheck(BaseModel):
 class Duty(BaseModel):
     """Something one recipient must be told; discharged at most once."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     key: str
     template: str
@@ -94,7 +94,7 @@ class PageChoice(BaseModel):
     """What the recipient chose on their own page (journey-rules.md §13), and what the feed said of
     each preference then: a choice stands until the feed changes that preference itself."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     channel: Literal["email", "sms", "both"] | None = None
     frequency_days: int | None = None
@@ -108,7 +108,7 @@ class PageChoice(BaseModel):
 class Journey(BaseModel):
     """The keyed state of one recipient for one crime (Journeys table)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     schema_version: int = JOURNEY_SCHEMA
     crime_reference: str
@@ -193,7 +193,7 @@ def upgrade_journey(document: dict[str, Any]) -> dict[str, Any]:
 class OfficerTask(BaseModel):
     """A duty handed to an officer because an automated message must not or cannot go."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     task_id: str
     crime_reference: str
