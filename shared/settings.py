@@ -5,6 +5,7 @@ A missing or malformed setting fails at start-up with its name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -43,46 +44,42 @@ def _pairs(value: str) -> dict[str, str]:
     return pairs
 
 
-def _storage_connection(value: str | None) -> str | None:
-    if value is None:
-        return None
-    pairs = _pairs(value)
-    if pairs.get("usedevelopmentstorage", "").lower() == "true":
+def _connection_string(kind: str, usable: Callable[[dict[str, str]], bool], needs: str) -> AfterValidator:
+    """A setting that must be ``kind`` of connection string, ``usable`` on its pairs."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and not usable(_pairs(value)):
+            raise ValueError(f"is not {kind} connection string: it needs {needs}")
         return value
-    if not (
-        {"accountname", "tableendpoint"} & pairs.keys()
-        and {"accountkey", "sharedaccesssignature"} & pairs.keys()
-    ):
-        raise ValueError(
-            "is not a storage connection string: it needs UseDevelopmentStorage=true (Azurite), or an "
-            "AccountName or TableEndpoint with an AccountKey or SharedAccessSignature"
+
+    return AfterValidator(check)
+
+
+_STORAGE_CONNECTION = _connection_string(
+    "a storage",
+    lambda pairs: (
+        pairs.get("usedevelopmentstorage", "").lower() == "true"
+        or bool(
+            {"accountname", "tableendpoint"} & pairs.keys()
+            and {"accountkey", "sharedaccesssignature"} & pairs.keys()
         )
-    return value
-
-
-def _service_bus_connection(value: str | None) -> str | None:
-    if value is None:
-        return None
-    pairs = _pairs(value)
-    if not pairs.get("endpoint", "").startswith("sb://") or not (
-        {"sharedaccesskey", "sharedaccesssignature"} & pairs.keys()
-    ):
-        raise ValueError(
-            "is not a Service Bus connection string: it needs Endpoint=sb://… with a SharedAccessKeyName "
-            "and SharedAccessKey (or a SharedAccessSignature)"
-        )
-    return value
-
-
-def _acs_connection(value: str | None) -> str | None:
-    if value is None:
-        return None
-    pairs = _pairs(value)
-    if not pairs.get("endpoint", "").startswith("https://") or "accesskey" not in pairs:
-        raise ValueError(
-            "is not a Communication Services connection string: it needs endpoint=https://… and accesskey=…"
-        )
-    return value
+    ),
+    "UseDevelopmentStorage=true (Azurite), or an AccountName or TableEndpoint with an AccountKey or "
+    "SharedAccessSignature",
+)
+_SERVICE_BUS_CONNECTION = _connection_string(
+    "a Service Bus",
+    lambda pairs: (
+        pairs.get("endpoint", "").startswith("sb://")
+        and bool({"sharedaccesskey", "sharedaccesssignature"} & pairs.keys())
+    ),
+    "Endpoint=sb://… with a SharedAccessKeyName and SharedAccessKey (or a SharedAccessSignature)",
+)
+_ACS_CONNECTION = _connection_string(
+    "a Communication Services",
+    lambda pairs: pairs.get("endpoint", "").startswith("https://") and "accesskey" in pairs,
+    "endpoint=https://… and accesskey=…",
+)
 
 
 def _endpoints(connection_string: str) -> set[str]:
@@ -108,7 +105,7 @@ class Settings(BaseSettings):
     SERVICEBUS_MAX_DELIVERY_COUNT: Annotated[int, Field(ge=1, le=2000)] = 10
     # State in Azure Table Storage: a connection string (Azurite: UseDevelopmentStorage=true),
     # or, in Azure, StateStorage__tableServiceUri with the managed identity. Neither: SQLite.
-    StateStorage: Annotated[str | None, AfterValidator(_storage_connection)] = None
+    StateStorage: Annotated[str | None, _STORAGE_CONNECTION] = None
     StateStorage__tableServiceUri: Annotated[str | None, Field(pattern=r"^https://[^\s/]+/?$")] = None
     # The same account's Blob service, for feed records too large for a table row (container
     # quarantined-records): given by the connection string, or this with the managed identity.
@@ -118,11 +115,11 @@ class Settings(BaseSettings):
     AZURE_CLIENT_ID: str | None = None
     # Service Bus: the connection the triggers use, and the publisher too. A connection
     # string for the emulator; the namespace host name with the managed identity in Azure.
-    ServiceBusConnection: Annotated[str | None, AfterValidator(_service_bus_connection)] = None
+    ServiceBusConnection: Annotated[str | None, _SERVICE_BUS_CONNECTION] = None
     ServiceBusConnection__fullyQualifiedNamespace: Annotated[str | None, Field(pattern=_HOST)] = None
     # Azure Communication Services (unset: the file outbox).
     ACS_ENDPOINT: Annotated[str | None, Field(pattern=_HTTPS_URL)] = None
-    ACS_CONNECTION_STRING: Annotated[str | None, AfterValidator(_acs_connection)] = None
+    ACS_CONNECTION_STRING: Annotated[str | None, _ACS_CONNECTION] = None
     ACS_EMAIL_SENDER: str | None = None
     ACS_SMS_SENDER: str | None = None
     # Microsoft Graph officer directory (unset: the JSON file LOCAL_OFFICERS_FILE).
