@@ -167,6 +167,8 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         f" {summary['duties_pending']} still open",
         f"  compliance:        {'n/a' if compliance is None else f'{compliance:.1%}'}",
         f"  dead letters:      {summary['dead_letters']}",
+        *_resumed(summary.get("resumed")),
+        f"  function failures: {_failures(summary.get('failures'))}",
         *_table("messages by template", summary["messages_by_template"]),
         *_table("tasks by reason", summary["tasks_by_reason"]),
         *_page(summary.get("page"), out),
@@ -174,6 +176,26 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         " audit.jsonl quarantine.jsonl dead-letter.jsonl summary.json",
     ]
     return "\n".join(lines)
+
+
+def _resumed(resumed: dict[str, int] | None) -> list[str]:
+    """Said when the state had read these feed files before: the records counted include those."""
+    if not resumed:
+        return []
+    names = {"niche": "Niche", "storm": "STORM"}
+    read = ", ".join(
+        f"{names.get(feed, feed)} after {records:,} records" for feed, records in resumed.items()
+    )
+    return [f"  resumed:           {read} read by an earlier run into this state; only what is new was read"]
+
+
+def _failures(failures: dict[str, int] | None) -> str:
+    if not failures:
+        return "none"
+    each = ", ".join(f"{name} {count:,}" for name, count in failures.items())
+    return (
+        f"{each} (each on stderr; a timer tries again at its next tick, a message until its delivery count)"
+    )
 
 
 def _page(page: dict[str, str] | None, out: Path) -> list[str]:

@@ -216,9 +216,12 @@ def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise RunError(str(exc).splitlines()[0]) from exc
+    resumed: dict[str, int] = {}
     try:
         for feed in FEEDS:
-            stored_cursor(feed, services)  # before anything runs: a cursor left by another feed file
+            cursor = stored_cursor(feed, services)  # before anything runs: one left by another feed file
+            if cursor is not None:  # this state has read this feed file before: only what is new is read
+                resumed[feed] = int(cursor.properties.get("records", 0))
     except FeedSourceMismatch as exc:
         broker.close()
         raise RunError(_another_feed(request, settings, exc)) from exc
@@ -246,6 +249,7 @@ def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
         bootstrap.install(None)
         broker.close()
     summary["clock"] = {"start": start.isoformat(), "end": end.isoformat()}
+    summary["resumed"] = resumed  # feed -> records its cursor had read before this run
     (request.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 

@@ -313,3 +313,45 @@ def test_a_run_whose_table_storage_is_not_there_is_one_line_and_leaves_nothing(
     )
     _one_line(code, err, "cannot reach the state in Table Storage (StateStorage)")
     assert DEV_KEY not in err and out == "" and not (tmp_path / "o").exists()
+
+
+def test_a_run_into_state_that_read_its_feed_files_before_says_it_resumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("StateStorage", "StateStorage__tableServiceUri", "ServiceBusConnection"):
+        monkeypatch.delenv(name, raising=False)
+    feeds, out = tmp_path / "feeds", tmp_path / "out"
+    assert _local(capsys, *GENERATE, "--out", feeds)[0] == 0
+    run = ["run", "--feeds", feeds, "--officers", feeds / "officers.json", "--out", out]
+    code, first, _ = _local(capsys, *run)
+    assert code == 0 and "resumed:" not in first
+    before = json.loads((out / "summary.json").read_text())["records"]
+    code, again, _ = _local(capsys, *run)
+    assert code == 0
+    resumed = json.loads((out / "summary.json").read_text())["resumed"]
+    assert resumed == {feed: before[feed] for feed in ("niche", "storm") if before[feed]}
+    line = next(line for line in again.splitlines() if line.strip().startswith("resumed:"))
+    assert f"Niche after {before['niche']:,} records" in line and "only what is new was read" in line
+
+
+def test_a_function_that_fails_during_a_run_is_counted_in_its_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.steps.retention
+
+    for name in ("StateStorage", "StateStorage__tableServiceUri", "ServiceBusConnection"):
+        monkeypatch.delenv(name, raising=False)
+
+    def broken(services: object) -> None:
+        raise RuntimeError("the blob store is not there")
+
+    monkeypatch.setattr(shared.steps.retention, "retention", broken)
+    feeds, out = tmp_path / "feeds", tmp_path / "out"
+    assert _local(capsys, *GENERATE, "--out", feeds)[0] == 0
+    code, printed, _ = _local(
+        capsys, "run", "--feeds", feeds, "--officers", feeds / "officers.json", "--out", out
+    )
+    assert code == 0  # a failing timer is the Functions host's to log and retry, as in Azure
+    failures = json.loads((out / "summary.json").read_text())["failures"]
+    assert set(failures) == {"retention"} and failures["retention"] >= 1
+    assert f"function failures: retention {failures['retention']:,} (each on stderr" in printed
