@@ -10,7 +10,7 @@ DEMO := out/demo
 FROM ?= 2026-01-01
 TO ?= 2027-12-31
 
-.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue chromium serve azurite
+.PHONY: help install demo test lint typecheck unit schemas clean bench iac report catalogue chromium serve azurite bank-holidays
 
 help:
 	@echo "make demo   - generate a sample and run the whole service locally"
@@ -117,6 +117,11 @@ test: lint typecheck unit
 
 schemas: $(STAMP)
 	$(PY) -m shared.contracts.schemas
+
+# shared/domain/bank_holidays.json from the pinned holidays package (after upgrading it;
+# tests/unit/test_bank_holidays.py fails until it is run).
+bank-holidays: $(STAMP)
+	$(PY) -m shared.local.bank_holidays
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache node_modules $(IAC_VENV)

@@ -8,14 +8,35 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 # The holidays package names the UK nations by subdivision code.
-_SUBDIVISIONS = {"england_and_wales": "ENG", "scotland": "SCT", "northern_ireland": "NIR"}
+SUBDIVISIONS = {"england_and_wales": "ENG", "scotland": "SCT", "northern_ireland": "NIR"}
+# The years shared/domain/bank_holidays.py holds, written from the holidays package
+# (shared/local/bank_holidays.py).
+FIRST_YEAR, LAST_YEAR = 2015, 2040
+
+
+class _BankHolidays:
+    """A nation's bank holidays: FIRST_YEAR to LAST_YEAR from bank_holidays.py; any other year from the
+    holidays package itself, imported then only (it loads every country's module)."""
+
+    def __init__(self, nation: str, days: frozenset[date]) -> None:
+        self.nation = nation
+        self.days = days
+
+    def __contains__(self, day: object) -> bool:
+        if not isinstance(day, date):
+            return False
+        if FIRST_YEAR <= day.year <= LAST_YEAR:
+            return day in self.days
+        import holidays
+
+        return day in holidays.country_holidays("GB", subdiv=SUBDIVISIONS[self.nation], years=day.year)
 
 
 @lru_cache(maxsize=8)
 def _bank_holidays(nation: str) -> Container[date]:
-    import holidays  # on first use: it is a sizeable import for a cold start
+    from shared.domain.bank_holidays import BANK_HOLIDAYS
 
-    return holidays.country_holidays("GB", subdiv=_SUBDIVISIONS[nation], years=range(2015, 2041))
+    return _BankHolidays(nation, frozenset(date.fromisoformat(day) for day in BANK_HOLIDAYS[nation]))
 
 
 # A deadline or a working-hours check is asked of a few hundred distinct days a year, many times
