@@ -484,10 +484,13 @@ def profile_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
     from shared.local.generate import generate
     from shared.local.run import RunRequest, run
 
-    feeds = out / "feeds"
+    # A folder of its own, as each measured size has: a run into an earlier profile's state would
+    # resume it and read nothing new (the same sample), and profile nothing.
+    sample = Path(tempfile.mkdtemp(prefix=f"profile-{crimes}-", dir=out))
+    feeds = sample / "feeds"
     generate(feeds, crimes=crimes, days=days_for(crimes), seed=seed)
     profiler = cProfile.Profile()
-    summary = run(RunRequest(feeds, feeds / "officers.json", out / "run", profiler=profiler))
+    summary = run(RunRequest(feeds, feeds / "officers.json", sample / "run", profiler=profiler))
     records = summary["records"]["niche"] + summary["records"]["storm"]
     stats = pstats.Stats(profiler)
     totals: Counter[str] = Counter()
@@ -505,6 +508,7 @@ def profile_one(crimes: int, out: Path, seed: int) -> dict[str, Any]:
         "crimes": crimes,
         "feed_records": records,
         "profiled_step_seconds": round(total, 2),
+        "invocations": summary["invocations"],  # this run's, by function
         "ms_per_feed_record_by_category": {k: round(1000 * v / records, 3) for k, v in totals.most_common()},
         "top_functions_ms_per_feed_record": {
             k: round(1000 * v / records, 3) for k, v in functions.most_common(25)

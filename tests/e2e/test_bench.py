@@ -44,6 +44,9 @@ def test_the_profile_splits_all_of_the_steps_time_into_categories(tmp_path: Path
     assert by_category["embedded SQLite tables and queues"] > 0
     assert by_category["journey rules and deadlines"] > 0
     assert (tmp_path / "steps.prof").is_file()
+    # Again into the same folder: a sample of its own, not a resumed run that profiles nothing.
+    again = bench.profile_one(40, tmp_path, seed=3)
+    assert again["invocations"]["send_message"] == profile["invocations"]["send_message"] > 0
 
 
 @pytest.mark.parametrize(
