@@ -155,6 +155,14 @@ class LockLost(Exception):
         return cls(f"{message.queue}/{message.message_id}: lock {message.lock_token} is no longer held")
 
 
+# A message whose lock this receiver still holds: the condition of every settling statement.
+_HELD = "seq=? AND queue=? AND lock_token=? AND locked_until>=?"
+
+
+def _held(message: ReceivedMessage, at: int) -> tuple[object, ...]:
+    return (message.sequence_number, message.queue, message.lock_token, at)
+
+
 def _us(moment: datetime) -> int:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment.isoformat()}: queue times must be timezone-aware")
@@ -472,9 +480,7 @@ class SqliteQueueBroker:
 
     def _locked(self, db: sqlite3.Connection, message: ReceivedMessage, at: int) -> tuple[Any, ...]:
         row = db.execute(
-            "SELECT session_id, delivery_count FROM messages "
-            "WHERE seq=? AND queue=? AND lock_token=? AND locked_until>=?",
-            (message.sequence_number, message.queue, message.lock_token, at),
+            f"SELECT session_id, delivery_count FROM messages WHERE {_HELD}", _held(message, at)
         ).fetchone()
         if row is None:
             raise LockLost.of(message)
@@ -488,9 +494,7 @@ class SqliteQueueBroker:
         with self._tx() as db:
             # Check the lock and remove the message in one statement.
             row = db.execute(
-                "DELETE FROM messages WHERE seq=? AND queue=? AND lock_token=? AND locked_until>=? "
-                "RETURNING session_id",
-                (message.sequence_number, message.queue, message.lock_token, at),
+                f"DELETE FROM messages WHERE {_HELD} RETURNING session_id", _held(message, at)
             ).fetchone()
             if row is None:
                 raise LockLost.of(message)
