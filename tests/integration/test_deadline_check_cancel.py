@@ -295,20 +295,25 @@ def _outputs(run: _Run) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def test_a_decided_duty_cancels_only_its_checks_still_to_come(tmp_path: Path) -> None:
-    # A deadline brought forward leaves two checks; the earlier one, arriving, decides the duty.
-    run = _Run(tmp_path)
-    earlier, later = NOW + timedelta(days=1), NOW + timedelta(days=3)
+def _pending_acknowledgement(due_by: datetime, checks: list[tuple[int, datetime]]) -> Journey:
+    """A victim's journey with a pending acknowledgement and these kept checks (number, time)."""
     duty = Duty(
         key="ack",
         template="acknowledgement",
         event_at=NOW,
         change_id="c1",
-        due_by=earlier,
+        due_by=due_by,
         compliance=Compliance.PENDING,
-        checks=[KeptCheck(sequence_number=7, at=later), KeptCheck(sequence_number=9, at=earlier)],
+        checks=[KeptCheck(sequence_number=number, at=at) for number, at in checks],
     )
-    journey = Journey(crime_reference=CRIME, person_id=PERSON, role="victim", duties={"ack": duty})
+    return Journey(crime_reference=CRIME, person_id=PERSON, role="victim", duties={"ack": duty})
+
+
+def test_a_decided_duty_cancels_only_its_checks_still_to_come(tmp_path: Path) -> None:
+    # A deadline brought forward leaves two checks; the earlier one, arriving, decides the duty.
+    run = _Run(tmp_path)
+    earlier, later = NOW + timedelta(days=1), NOW + timedelta(days=3)
+    journey = _pending_acknowledgement(earlier, [(7, later), (9, earlier)])
     check = DeadlineCheck(event_id="d1", crime_reference=CRIME, person_id=PERSON, duty="ack")
     decision = evaluate_deadline(journey, check, None, run.services.policy, earlier)
     result = StepResult()
@@ -333,16 +338,7 @@ def test_a_pending_duty_keeps_only_the_numbers_of_checks_still_to_come(tmp_path:
     from shared.steps.decisions import _numbered
 
     come, next_one = NOW - timedelta(hours=1), NOW + timedelta(days=2)
-    duty = Duty(
-        key="ack",
-        template="acknowledgement",
-        event_at=NOW,
-        change_id="c1",
-        due_by=next_one,
-        compliance=Compliance.PENDING,
-        checks=[KeptCheck(sequence_number=7, at=come)],
-    )
-    journey = Journey(crime_reference=CRIME, person_id=PERSON, role="victim", duties={"ack": duty})
+    journey = _pending_acknowledgement(next_one, [(7, come)])
     check = DeadlineCheck(event_id="d2", crime_reference=CRIME, person_id=PERSON, duty="ack")
     keep = _numbered(journey, check, next_one, NOW)
     assert keep is not None
