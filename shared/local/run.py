@@ -216,19 +216,11 @@ def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise RunError(str(exc).splitlines()[0]) from exc
-    resumed: dict[str, int] = {}
     try:
-        for feed in FEEDS:
-            cursor = stored_cursor(feed, services)  # before anything runs: one left by another feed file
-            if cursor is not None:  # this state has read this feed file before: only what is new is read
-                resumed[feed] = int(cursor.properties.get("records", 0))
-    except FeedSourceMismatch as exc:
+        resumed = _resumed(services)  # before anything runs: a cursor left by another feed file
+    except (FeedSourceMismatch, AzureError) as exc:
         broker.close()
-        raise RunError(_another_feed(request, settings, exc)) from exc
-    except AzureError as exc:  # the first use of Table Storage: the account is not there
-        broker.close()
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunError(f"cannot reach the state in Table Storage (StateStorage): {reason}") from exc
+        raise RunError(_cannot_start(request, settings, exc)) from exc
     if request.prepare is not None:
         request.prepare(services, broker)
     bootstrap.install(services)
@@ -254,8 +246,18 @@ def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
     return summary
 
 
-def _another_feed(request: RunRequest, settings: Settings, mismatch: FeedSourceMismatch) -> str:
-    feed = mismatch.feed
+def _resumed(services: Services) -> dict[str, int]:
+    """Feed -> the records its cursor had read: the feed files this state read before (only what
+    is new in them is read now); FeedSourceMismatch if a cursor was left by another feed file."""
+    cursors = {feed: stored_cursor(feed, services) for feed in FEEDS}
+    return {feed: int(cursor.properties.get("records", 0)) for feed, cursor in cursors.items() if cursor}
+
+
+def _cannot_start(request: RunRequest, settings: Settings, error: FeedSourceMismatch | AzureError) -> str:
+    if isinstance(error, AzureError):  # the first use of Table Storage: the account is not there
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return f"cannot reach the state in Table Storage (StateStorage): {reason}"
+    feed = error.feed
     if settings.uses_table_storage():
         where = f"Table Storage (STATE_TABLE_PREFIX {settings.STATE_TABLE_PREFIX!r})"
         way_out = "set STATE_TABLE_PREFIX to a new name (letters and digits)"
@@ -264,7 +266,7 @@ def _another_feed(request: RunRequest, settings: Settings, mismatch: FeedSourceM
         way_out = "give --out a new folder"
     return (
         f"the state in {where} holds a {feed} cursor left by another {feed} feed file (after "
-        f"{mismatch.records:,} of its records); replaying {request.feeds / f'{feed}.jsonl'} from it "
+        f"{error.records:,} of its records); replaying {request.feeds / f'{feed}.jsonl'} from it "
         f"would skip records, so nothing was run. To replay into state of its own, {way_out}"
     )
 
