@@ -62,17 +62,18 @@ class JsonlFeedReader:
             size = 0
         if not 0 < offset <= size:
             return "jsonl:none"
-        start, digest = (0, hashlib.blake2b(digest_size=16))
+        start, digest = (0, _digest())
         if self._prefix is not None and self._prefix[0] <= offset:
             start, digest = self._prefix[0], self._prefix[1].copy()
-        with self.path.open("rb") as handle:
-            handle.seek(start)
-            while start < offset:
-                chunk = handle.read(min(_CHUNK, offset - start))
-                if not chunk:
-                    return "jsonl:none"
-                digest.update(chunk)
-                start += len(chunk)
+        if start < offset:  # not where read() left the digest: read the bytes between
+            with self.path.open("rb") as handle:
+                handle.seek(start)
+                while start < offset:
+                    chunk = handle.read(min(_CHUNK, offset - start))
+                    if not chunk:
+                        return "jsonl:none"
+                    digest.update(chunk)
+                    start += len(chunk)
         self._prefix = (offset, digest)
         return f"jsonl:{digest.hexdigest()}"
 
@@ -82,6 +83,8 @@ class JsonlFeedReader:
             return
         if not self.path.exists():
             return
+        if offset == 0 and self._prefix is None:
+            self._prefix = (0, _digest())
         with self.path.open("rb") as handle:
             handle.seek(offset)
             produced = 0
@@ -95,6 +98,10 @@ class JsonlFeedReader:
                     assert visible_from is not None
                     self._waiting = (offset, visible_from)
                     return
+                if self._prefix is not None and self._prefix[0] == offset:
+                    # The digest of the bytes before the cursor goes on with what is read (source).
+                    self._prefix[1].update(raw)
+                    self._prefix = (offset + len(raw), self._prefix[1])
                 offset += len(raw)
                 try:
                     text = raw.decode("utf-8").strip()
@@ -105,3 +112,7 @@ class JsonlFeedReader:
                     continue
                 produced += 1
                 yield FeedLine(raw=text, position=str(offset))
+
+
+def _digest() -> hashlib.blake2b:
+    return hashlib.blake2b(digest_size=16)
