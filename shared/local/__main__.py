@@ -108,19 +108,13 @@ def _serve(data: Path, host: str, port: int) -> int:
     from shared.web.server import make_server, url_of
 
     if data.exists() and not data.is_dir():
-        print(f"python -m shared.local serve: error: --data is not a folder: {data}", file=sys.stderr)
-        return 2
+        return _error("serve", f"--data is not a folder: {data}")
     if not data.exists():  # it would serve empty state, and leave a queues.db behind
-        print(
-            f"python -m shared.local serve: error: --data folder not found (a run's --out): {data}",
-            file=sys.stderr,
-        )
-        return 2
+        return _error("serve", f"--data folder not found (a run's --out): {data}")
     try:
         server = make_server(data, host, port)
     except (OSError, SettingsError) as exc:
-        print(f"python -m shared.local serve: error: {exc}", file=sys.stderr)
-        return 2
+        return _error("serve", str(exc))
     print(f"serving the victim's page over {data} on {url_of(server)} (Ctrl+C stops)", flush=True)
     try:
         server.serve_forever()
@@ -167,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         with progress() as on_progress:
             summary = run(request, on_progress)
     except RunError as exc:
-        print(f"python -m shared.local run: error: {exc}", file=sys.stderr)
-        return 2
+        return _error("run", str(exc))
     from shared.local.generate import copy_synthetic_marker
 
     # Generated feeds say so; so does the run's folder, and the compliance report read from it.
