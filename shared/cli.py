@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -24,6 +24,17 @@ def iso8601(value: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"time needs an offset, e.g. {value}Z or {value}+00:00")
     return moment
+
+
+def day(value: str) -> date:
+    """An argparse type: a day written YYYY-MM-DD (not the basic 20261005, which Python also reads)."""
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    if len(value) != 10 or not value[4:5] == "-" == value[7:8]:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}")
+    return parsed
 
 
 def file_in_the_way(folder: Path) -> Path | None:

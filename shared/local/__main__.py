@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
-from shared.cli import Parser, iso8601
+from shared.cli import Parser, day, iso8601
 from shared.local.generate import DEFAULT_START
 
 
@@ -84,13 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _day(value: str) -> datetime:
     """A day (YYYY-MM-DD), as the moment of that day the generated sample starts at."""
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
-    if not value[4:5] == "-" == value[7:8] or len(value) != 10:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}")
-    return datetime.combine(day, DEFAULT_START.timetz())
+    return datetime.combine(day(value), DEFAULT_START.timetz())
 
 
 def _port(value: str) -> int:

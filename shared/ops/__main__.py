@@ -19,12 +19,11 @@ import argparse
 import importlib
 import os
 import sys
-from datetime import date
 from pathlib import Path
 
 from azure.core.exceptions import AzureError
 
-from shared.cli import Parser, file_in_the_way, iso8601
+from shared.cli import Parser, day, file_in_the_way, iso8601
 from shared.ops.context import Context, OpsError
 
 PROG = "python -m shared.ops"
@@ -34,13 +33,6 @@ WHERE = (
     "Service Bus queues' dead-letter sub-queues when ServiceBusConnection or "
     "ServiceBusConnection__fullyQualifiedNamespace is set."
 )
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def _days(value: str) -> int:
@@ -211,10 +203,10 @@ def _parser() -> argparse.ArgumentParser:
         "time (local dates). Times are given in the policy's time zone.",
     )
     report.add_argument(
-        "--from", dest="first", type=_day, required=True, metavar="DATE", help="first day (YYYY-MM-DD)"
+        "--from", dest="first", type=day, required=True, metavar="DATE", help="first day (YYYY-MM-DD)"
     )
     report.add_argument(
-        "--to", dest="last", type=_day, required=True, metavar="DATE", help="last day, included (YYYY-MM-DD)"
+        "--to", dest="last", type=day, required=True, metavar="DATE", help="last day, included (YYYY-MM-DD)"
     )
     report.add_argument(
         "--out", type=Path, required=True, metavar="DIR", help="the folder to write the report to"
@@ -222,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--go-live",
         dest="go_live",
-        type=_day,
+        type=day,
         metavar="DATE",
         help="the day the service went live: repeat contacts before it and from it on, and the change "
         "(after --from, not after --to)",
