@@ -33,13 +33,21 @@ A provider that cannot be asked what it has (ACS) recognises a repeat for minute
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.contracts.messages import MessageOutcome, OutboundMessage
 from shared.domain.journey import Duty, Journey, address_for, send_time_check, template_for
-from shared.domain.journey.telling import OUTCOME_UNKNOWN, PROVIDER_REPEAT_EXPIRED, REPEAT_WINDOW_PASSED
+from shared.domain.journey.state import WindowMessage
+from shared.domain.journey.telling import (
+    OUTCOME_UNKNOWN,
+    PROVIDER_REPEAT_EXPIRED,
+    REPEAT_WINDOW_PASSED,
+    REPLACED,
+    replaced_message,
+)
 from shared.domain.ledger import LedgerEntry, LedgerStatus, ProviderReceipt, check_transition
 from shared.domain.policy import Policy
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
@@ -112,6 +120,7 @@ class HandOver:
     retry: bool = False
     # No earlier attempt can have reached the provider (a fresh claim, or only 429s before).
     clean: bool = True
+    told: tuple[str, ...] = ()  # its duties a message it replaced handed over first (§8)
 
 
 Action = Finish | Later | HandOver
@@ -127,6 +136,10 @@ class Check:
     hold_until: datetime | None  # an SMS in quiet hours
     template: str
     recorded: bool = field(default=True)  # the journey records this message
+    # Window messages this one replaced that carried its duties on its channel (journey-rules.md
+    # §8): each is claimed in the ledger, as replaced, before this one is handed over.
+    replaces: tuple[WindowMessage, ...] = ()
+    told: tuple[str, ...] = ()  # its duties one of those handed over first: left out of it
 
     @property
     def ready(self) -> bool:
@@ -146,6 +159,9 @@ def records(journey: Journey | None, message: OutboundMessage) -> bool:
 
 def check(message: OutboundMessage, journey: Journey | None, policy: Policy, now: datetime) -> Check:
     """Consent, safeguarding and channel at the moment of sending (journey-rules.md §4)."""
+    if journey is not None and replaced_message(journey, message.message_key) is not None:
+        # A later message of the window carries its duties: it is not to go (not cancelled in time).
+        return Check(live=(), reason=REPLACED, address=None, hold_until=None, template=message.template)
     recorded = records(journey, message)
     live: list[Duty] = []
     reason: str | None = None
@@ -163,7 +179,54 @@ def check(message: OutboundMessage, journey: Journey | None, policy: Policy, now
         hold_until=quiet_hours_end(now, policy) if hold else None,
         template=template_for(live) if live else message.template,
         recorded=recorded,
+        replaces=_replaces(journey, message, live) if journey is not None else (),
     )
+
+
+def _replaces(journey: Journey, message: OutboundMessage, live: list[Duty]) -> tuple[WindowMessage, ...]:
+    keys = {duty.key for duty in live}
+    return tuple(
+        m
+        for m in journey.window_messages
+        if m.replaced and m.channel == message.channel and keys.intersection(m.duties)
+    )
+
+
+def replaced_entry(message: OutboundMessage, earlier: WindowMessage, now: datetime) -> LedgerEntry:
+    """The ledger entry that marks a replaced window message not to go, claimed by the message
+    that replaced it before that one is handed over: whichever of the two claims its row first
+    decides whether it goes, so a duty is never handed over by both."""
+    return LedgerEntry.begin(
+        message.crime_reference,
+        earlier.message_key,
+        LedgerStatus.SUPPRESSED,
+        channel=earlier.channel,
+        duties=tuple(earlier.duties),
+        reason=REPLACED,
+        decided_at=now,
+    )
+
+
+def carried(claimed: LedgerEntry | None, earlier: WindowMessage) -> tuple[str, ...]:
+    """The duties a replaced window message may have told the person, given its ledger entry as
+    the replacing message found it (None: claimed just now, as replaced: it will not go)."""
+    if claimed is None or claimed.reason == REPLACED:
+        return ()
+    if claimed.status in (LedgerStatus.SUPPRESSED, LedgerStatus.FAILED):
+        return ()  # it did not go
+    return tuple(claimed.duties) if claimed.duties else tuple(earlier.duties)
+
+
+def without(checked: Check, told: Collection[str]) -> Check:
+    """The check with the duties a replaced message handed over left out (they were told)."""
+    live = tuple(duty for duty in checked.live if duty.key not in told)
+    if not live:
+        return replace(checked, live=(), reason=TOLD_BY_REPLACED, told=tuple(told))
+    return replace(checked, live=live, template=template_for(list(live)), told=tuple(told))
+
+
+# Why a window message does not go: the message it replaced was handed over first, with its duties.
+TOLD_BY_REPLACED = "told_by_replaced_message"
 
 
 def claim_entry(message: OutboundMessage, checked: Check, now: datetime) -> LedgerEntry:
@@ -207,7 +270,13 @@ def decide(
         note = Note(now, "deferred", f"quiet_hours until {until.isoformat()}", tuple(message.duties))
         return Later(until, f"{message.message_key}@{until.isoformat()}", held, (note,))
     if earlier is None:
-        return HandOver(claim_entry(message, checked, now), checked.live, checked.template, checked.address)
+        return HandOver(
+            claim_entry(message, checked, now),
+            checked.live,
+            checked.template,
+            checked.address,
+            told=checked.told,
+        )
     first = earlier.first_attempt_at
     if unknown and (first is None or now - first > SAFE_REPEAT):
         # An earlier attempt may have reached the provider, which would no longer take a repeat
@@ -228,7 +297,9 @@ def decide(
         reason=None,  # from here an attempt may reach the provider
         decided_at=now,  # this attempt's start
     )
-    return HandOver(entry, checked.live, checked.template, checked.address, retry=True, clean=clean)
+    return HandOver(
+        entry, checked.live, checked.template, checked.address, retry=True, clean=clean, told=checked.told
+    )
 
 
 def in_doubt(earlier: LedgerEntry | None) -> bool:
@@ -245,9 +316,14 @@ def not_handed_over(entry: LedgerEntry) -> LedgerEntry:
 
 
 def handed_over(
-    message: OutboundMessage, entry: LedgerEntry, receipt: ProviderReceipt, segments: int
+    message: OutboundMessage,
+    entry: LedgerEntry,
+    receipt: ProviderReceipt,
+    segments: int,
+    told: Collection[str] = (),
 ) -> Finish:
-    """The provider has the message: sent, for the duties still live when it was handed over."""
+    """The provider has the message: sent, for the duties still live when it was handed over
+    (``told``: those a message it replaced handed over first, whose own outcome tells them)."""
     at = receipt.accepted_at
     sent_entry = entry.moved_to(
         LedgerStatus.SENT,
@@ -257,9 +333,11 @@ def handed_over(
     )
     template = entry.template or message.template
     sent_duties = tuple(entry.duties) if entry.duties else tuple(message.duties)
-    dropped = tuple(key for key in message.duties if key not in sent_duties)
+    dropped = tuple(key for key in message.duties if key not in sent_duties and key not in told)
     notes: list[Note] = []
     outcomes: list[MessageOutcome] = []
+    if told:
+        notes.append(Note(at, REPLACED, TOLD_BY_REPLACED, tuple(told)))
     if dropped:
         # Duties that stopped being live while the message waited (withdrawn, or a visit now too close).
         notes.append(Note(at, "suppressed", "not_live_at_send", dropped))
@@ -369,6 +447,9 @@ def _suppress(
         reason=why,
         decided_at=now,
     )
+    if reason in (REPLACED, TOLD_BY_REPLACED) and not unknown:
+        # Not a duty suppressed: its duties go (or went) in the window's other message (§8).
+        return Finish(entry, (Note(now, REPLACED, reason, duties),))
     note = Note(now, "suppressed", why, duties)
     return Finish(entry, (note,), (outcome(message, "suppressed", now, why, duties),))
 

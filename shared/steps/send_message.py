@@ -53,6 +53,18 @@ def send_message(
     read = services.journeys.get(message.crime_reference, message.person_id)
     journey = read.journey if read is not None else None
     checked = sending.check(message, journey, services.policy, now)
+    if checked.ready and checked.replaces:
+        # The window messages it replaced are claimed first, as replaced: one that was claimed
+        # before (it was being handed over as it was replaced) keeps the duties it carried.
+        told = [
+            key
+            for earlier in checked.replaces
+            for key in sending.carried(
+                services.ledger.claim(sending.replaced_entry(message, earlier, now)), earlier
+            )
+        ]
+        if told:
+            checked = sending.without(checked, told)
     etag: str | None = None
     if checked.ready:
         earlier = services.ledger.claim(sending.claim_entry(message, checked, now))
@@ -149,7 +161,7 @@ def _hand_over(
             _not_handed_over(message, handover.entry, services)
         later = sending.throttled(message, throttling.retry_after_seconds, now)
         return sending.Later(later.at, later.message_id, later.message, notes + later.notes)
-    done = sending.handed_over(message, handover.entry, receipt, segments)
+    done = sending.handed_over(message, handover.entry, receipt, segments, handover.told)
     return sending.Finish(done.ledger, notes + done.notes, done.outcomes, done.sent)
 
 

@@ -188,6 +188,16 @@ class Recipient:
     def send(self, message: OutboundMessage, now: datetime) -> sending.Action:
         """send_message for one delivery of the message, as the step does it, with the ledger in a dict."""
         checked = sending.check(message, self.journey, self.policy, now)
+        if checked.ready and checked.replaces:
+            # As the step does: the window messages it replaced are claimed first, as replaced.
+            told: list[str] = []
+            for replaced in checked.replaces:
+                claimed = self.ledger.get(replaced.message_key)
+                if claimed is None:
+                    self.ledger[replaced.message_key] = sending.replaced_entry(message, replaced, now)
+                told.extend(sending.carried(claimed, replaced))
+            if told:
+                checked = sending.without(checked, told)
         earlier = self.ledger.get(message.message_key)
         if checked.ready and earlier is None:
             self.ledger[message.message_key] = sending.claim_entry(message, checked, now)
@@ -213,7 +223,7 @@ class Recipient:
                 self.crashed.add(message.message_key)
                 self._put(now + timedelta(seconds=30), message)  # the lock expires; delivered again
                 return action
-            action = sending.handed_over(message, action.entry, receipt, 1)
+            action = sending.handed_over(message, action.entry, receipt, 1, action.told)
         if isinstance(action, sending.Later):
             self.deliveries["later"] += 1
             self.held.append((message, action.at))
@@ -235,10 +245,14 @@ class Recipient:
     # --- reading it ---------------------------------------------------------------------------------
 
     def waiting_messages(self) -> list[OutboundMessage]:
-        """Messages emitted and not yet finished in the ledger (on the queue, or held)."""
+        """Messages emitted and not yet finished in the ledger (on the queue, or held), less the
+        window's messages a later one replaced (never cancelled here: they come, and must not go)."""
         waiting: dict[str, OutboundMessage] = {}
+        replaced = (
+            {m.message_key for m in self.journey.window_messages if m.replaced} if self.journey else set()
+        )
         for _, _, item in self.agenda:
-            if isinstance(item, OutboundMessage):
+            if isinstance(item, OutboundMessage) and item.message_key not in replaced:
                 entry = self.ledger.get(item.message_key)
                 if entry is None or not entry.status.finished:
                     waiting.setdefault(item.message_key, item)

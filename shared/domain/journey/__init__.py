@@ -50,6 +50,7 @@ from shared.domain.journey.state import (
     PageChoice,
     Scheduled,
     SchemaTooNew,
+    WindowMessage,
     upgrade_journey,
 )
 from shared.domain.journey.tasks import TEAM_ASSIGNEE
@@ -74,6 +75,7 @@ __all__ = [
     "Route",
     "Scheduled",
     "SchemaTooNew",
+    "WindowMessage",
     "address_for",
     "evaluate_case_change",
     "evaluate_deadline",
