@@ -289,3 +289,47 @@ def test_a_duty_joining_a_window_of_earlier_code_takes_its_waiting_duties_and_th
     assert [(sorted(m.duties), m.not_before) for m in joined.messages] == [(["ack", "m:M-1"], NOW + WINDOW)]
     wake = evaluate_wake(joined.journey, _send_window(), POLICY, NOW + WINDOW)
     assert wake.unchanged and not wake.messages
+
+
+# --- a duty leaving the window ---------------------------------------------------------------------
+
+
+def test_a_milestone_withdrawn_in_its_window_takes_its_message_off_the_queue_or_out_of_it() -> None:
+    """As when the window's message was decided at its close: a withdrawn milestone is not in it."""
+    first = occurrence(NOW.isoformat(), ref=CRIME)
+    journey = evaluate_case_change(None, niche_change(first), "P-1", "victim", POLICY, NOW).journey
+    later = NOW + timedelta(hours=2)  # the acknowledgement's window long closed
+    arrested = occurrence(
+        later.isoformat(), ref=CRIME, milestones=[milestone("M-1", "suspect_arrested", later.isoformat())]
+    )
+    one = evaluate_case_change(journey, niche_change(arrested, first), "P-1", "victim", POLICY, later)
+    (alone,) = one.messages
+    withdrawn_at = later + timedelta(minutes=5)
+    gone = occurrence(withdrawn_at.isoformat(), ref=CRIME)
+    two = evaluate_case_change(
+        one.journey, niche_change(gone, arrested), "P-1", "victim", POLICY, withdrawn_at
+    )
+    assert two.messages == [] and [m.message_key for m in two.withdrawn] == [alone.message_key]
+    assert two.journey.duties["m:M-1"].status == DutyStatus.SUPERSEDED
+
+    # With another update in the window, the window goes again at its close without the withdrawn one.
+    both = occurrence(
+        later.isoformat(),
+        ref=CRIME,
+        milestones=[
+            milestone("M-1", "suspect_arrested", later.isoformat()),
+            milestone("M-2", "suspect_interviewed", later.isoformat()),
+        ],
+    )
+    three = evaluate_case_change(journey, niche_change(both, first), "P-1", "victim", POLICY, later)
+    (pair,) = three.messages
+    only = occurrence(
+        withdrawn_at.isoformat(),
+        ref=CRIME,
+        milestones=[milestone("M-2", "suspect_interviewed", later.isoformat())],
+    )
+    four = evaluate_case_change(
+        three.journey, niche_change(only, both), "P-1", "victim", POLICY, withdrawn_at
+    )
+    assert [(m.duties, m.not_before) for m in four.messages] == [(["m:M-2"], later + WINDOW)]
+    assert [m.message_key for m in four.withdrawn] == [pair.message_key]

@@ -192,6 +192,7 @@ def offer(journey: Journey, duties: list[Duty], policy: Policy, now: datetime, d
     """New duties go at the coalescing window's close (in one message with every duty that joins
     it), or now when waiting would miss a deadline."""
     if not duties:
+        tidy_window(journey, policy, now, d)
         return
     if route(journey, policy).action != "send":
         dispatch(journey, duties, policy, now, d)  # tasks and suppressions need no window
@@ -209,6 +210,25 @@ def offer(journey: Journey, duties: list[Duty], policy: Policy, now: datetime, d
     if open_window is not None:
         for duty in duties:
             d.note(now, duty.key, "coalesced", f"joins the message due at {closes.isoformat()}")
+
+
+def tidy_window(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
+    """Duties that left the open window (a milestone withdrawn, a visit attended, a contact
+    logged): its message goes again at its close without them, or, none left, not at all (the
+    window stays open until its close, for a duty that joins it)."""
+    current = [m for m in journey.window_messages if not m.replaced]
+    if not current or not window_open(journey, now):
+        return
+    staying = window_duties(journey, now)
+    keys = {duty.key for duty in staying}
+    if all(keys.issuperset(m.duties) for m in current):
+        return
+    if staying:
+        send_window(journey, staying, policy, now, d, at=journey.window_closes_at, joined=())
+        return
+    # One not cancelled in time comes and finds its duties decided, and stops.
+    d.withdrawn.extend(current)
+    journey.window_messages = [m for m in journey.window_messages if m.replaced]
 
 
 def close_window(journey: Journey, policy: Policy, now: datetime, d: Decision) -> None:
