@@ -412,8 +412,10 @@ def _finished_before(message: OutboundMessage, earlier: LedgerEntry, now: dateti
 
 
 def _wait_for_journey(message: OutboundMessage, earlier: LedgerEntry | None, now: datetime) -> Action:
-    """The journey does not record this message (yet): wait a while, then take it as orphaned."""
-    if now - message.decided_at < RECORD_WAIT:
+    """The journey does not record this message (yet): wait a while from when it was to go (a
+    window's message is decided when its window opens, to go at its close), then take it as
+    orphaned."""
+    if now - max(message.decided_at, message.not_before or message.decided_at) < RECORD_WAIT:
         again = now + RECORD_POLL
         return Later(again, f"{message.message_key}@wait:{again.isoformat()}", message)
     why = "not_recorded_by_journey"

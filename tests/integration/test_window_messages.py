@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.table_layout import JOURNEYS, journey_from
+from shared.adapters.table_layout import JOURNEYS, MESSAGES, journey_from
 from shared.bootstrap import Services
 from shared.contracts.feeds import NicheOccurrence
-from shared.contracts.messages import CaseChange, Change, ChangeKind, ResolvedCaseChange
+from shared.contracts.messages import CaseChange, Change, ChangeKind, OutboundMessage, ResolvedCaseChange
 from shared.local.host import SimulatedClock
 from shared.settings import load_settings
 from shared.steps.evaluate_journey import evaluate_journey
+from shared.steps.send_message import send_message
 from tests.builders import embedded, milestone, occurrence
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)  # a Friday morning
@@ -80,3 +81,41 @@ def test_the_window_message_is_scheduled_numbered_and_cancelled_when_a_duty_join
         "ack": [again[0].message.message_id],
         "m:M-1": [again[0].message.message_id],
     }
+
+
+def test_a_window_message_not_recorded_at_its_close_is_waited_for_from_its_close(tmp_path: Path) -> None:
+    """Scheduled when the window opened, it comes ten minutes after it was decided: the journey
+    write it waits for (an evaluate_journey retried all that time) gets the usual ten minutes
+    from the close, not none."""
+    services, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(CLOSE))
+    message = OutboundMessage(
+        message_key="not-recorded-yet",
+        crime_reference="HU/000001/26",
+        person_id="P-1",
+        duties=["ack"],
+        template="acknowledgement",
+        channel="email",
+        decided_at=NOW,
+        not_before=CLOSE,
+    )
+    result = send_message(message.model_dump_json(), services)
+    [again] = result.emit
+    assert again.queue == "outbound_messages" and again.message.scheduled_at == CLOSE + timedelta(seconds=30)
+    assert services.tables.get(MESSAGES, "HU/000001/26", "not-recorded-yet") is None
+
+
+def test_the_compliance_report_does_not_count_a_replaced_window_message_as_not_sent(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    from shared.adapters.table_layout import ledger_entity
+    from shared.domain.ledger import LedgerEntry, LedgerStatus
+    from shared.ops.compliance import message_counts
+
+    services, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(CLOSE))
+    for key, reason in (("replaced-one", "replaced"), ("stopped-one", "opted_out")):
+        entry = LedgerEntry.begin(
+            "HU/000001/26", key, LedgerStatus.SUPPRESSED, channel="email", reason=reason, decided_at=CLOSE
+        )
+        services.tables.create(MESSAGES, ledger_entity(entry))
+    counts = message_counts(services.tables, CLOSE.date(), CLOSE.date(), ZoneInfo("Europe/London"))  # type: ignore[arg-type]
+    assert counts["email"]["not_sent"] == 1 and counts["total"]["not_sent"] == 1
