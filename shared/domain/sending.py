@@ -140,6 +140,9 @@ class Check:
     # §8): each is claimed in the ledger, as replaced, before this one is handed over.
     replaces: tuple[WindowMessage, ...] = ()
     told: tuple[str, ...] = ()  # its duties one of those handed over first: left out of it
+    # This message, if a later one of its window replaced it (not cancelled in time): it goes
+    # only if it claimed its ledger row first (``replaced_claim``).
+    replaced: WindowMessage | None = None
 
     @property
     def ready(self) -> bool:
@@ -151,6 +154,10 @@ def records(journey: Journey | None, message: OutboundMessage) -> bool:
     """Whether the journey records this message for every duty it carries."""
     if journey is None:
         return False
+    if any(m.message_key == message.message_key for m in journey.window_messages):
+        # A window's message, written with the journey (a duty it carried may since have been
+        # taken back by a message it replaced, which claimed its row first).
+        return True
     return all(
         (duty := journey.duties.get(key)) is not None and message.message_key in duty.message_keys
         for key in message.duties
@@ -159,15 +166,16 @@ def records(journey: Journey | None, message: OutboundMessage) -> bool:
 
 def check(message: OutboundMessage, journey: Journey | None, policy: Policy, now: datetime) -> Check:
     """Consent, safeguarding and channel at the moment of sending (journey-rules.md §4)."""
-    if journey is not None and replaced_message(journey, message.message_key) is not None:
-        # A later message of the window carries its duties: it is not to go (not cancelled in time).
-        return Check(live=(), reason=REPLACED, address=None, hold_until=None, template=message.template)
-    recorded = records(journey, message)
+    replaced = replaced_message(journey, message.message_key) if journey is not None else None
+    # A replaced window message carries the duties it was decided with, though its key has left
+    # them: the later message took them over, unless this one claimed its ledger row first.
+    recorded = replaced is not None or records(journey, message)
     live: list[Duty] = []
     reason: str | None = None
     address: str | None = None
     if journey is not None and recorded:
-        live, reason = send_time_check(journey, message, policy, now)
+        carried = replaced.duties if replaced is not None else ()
+        live, reason = send_time_check(journey, message, policy, now, carried=carried)
         address = address_for(journey, message.channel, policy, live) if reason is None else None
         if reason is None and address is None:
             reason = f"{message.channel}_address_unusable"
@@ -179,7 +187,8 @@ def check(message: OutboundMessage, journey: Journey | None, policy: Policy, now
         hold_until=quiet_hours_end(now, policy) if hold else None,
         template=template_for(live) if live else message.template,
         recorded=recorded,
-        replaces=_replaces(journey, message, live) if journey is not None else (),
+        replaces=_replaces(journey, message, live) if journey is not None and replaced is None else (),
+        replaced=replaced,
     )
 
 
@@ -205,6 +214,30 @@ def replaced_entry(message: OutboundMessage, earlier: WindowMessage, now: dateti
         reason=REPLACED,
         decided_at=now,
     )
+
+
+def replaced_claim(
+    message: OutboundMessage, checked: Check, claimed: LedgerEntry | None, now: datetime
+) -> Check | Finish:
+    """A replaced window message has claimed its own ledger row as replaced (``replaced_entry``),
+    as the message that replaced it would: whichever claims the row first decides (§8).
+
+    Claimed just now, or by the later message: it does not go, and its duties go (or went) in
+    the later one. Claimed by an earlier delivery of its own (a worker that died between its claim
+    and the provider, while a join was being decided): that attempt may have reached the person,
+    and the later message leaves out the duties its row names, so it goes on as a retry with them.
+    """
+    if claimed is None:
+        return Finish(None, (Note(now, REPLACED, REPLACED, tuple(message.duties)),))
+    if claimed.reason == REPLACED:
+        return Finish(None)  # stopped before, as this delivery would be
+    if claimed.status.finished:
+        return checked  # ``decide`` makes sure the journey knows how it ended
+    row = set(claimed.duties) if claimed.duties else set(message.duties)
+    live = tuple(duty for duty in checked.live if duty.key in row)
+    if not live:
+        return replace(checked, live=(), reason=checked.reason or "no_live_duty:replaced")
+    return replace(checked, live=live, template=template_for(list(live)))
 
 
 def carried(claimed: LedgerEntry | None, earlier: WindowMessage) -> tuple[str, ...]:

@@ -66,7 +66,17 @@ def send_message(
         if told:
             checked = sending.without(checked, told)
     etag: str | None = None
-    if checked.ready:
+    if checked.replaced is not None:
+        # Replaced by a later message of its window and not cancelled in time: its own row,
+        # claimed as replaced, says whether it goes (it does if an earlier delivery claimed it).
+        earlier = services.ledger.claim(sending.replaced_entry(message, checked.replaced, now))
+        claimed = sending.replaced_claim(message, checked, earlier, now)
+        if isinstance(claimed, sending.Finish):
+            return _finish(message, claimed, read, services, now, trace)
+        checked = claimed
+        if earlier is not None and not earlier.status.finished:
+            earlier, etag = _read(message, services)
+    elif checked.ready:
         earlier = services.ledger.claim(sending.claim_entry(message, checked, now))
         if earlier is not None and not earlier.status.finished:
             # A retry: read it with its ETag, so the retry's own write can be conditional on it.

@@ -7,9 +7,13 @@ cancels the earlier message once the journey is written. No wake is scheduled fo
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from shared.adapters.table_layout import JOURNEYS, MESSAGES, journey_from
 from shared.bootstrap import Services
@@ -81,6 +85,72 @@ def test_the_window_message_is_scheduled_numbered_and_cancelled_when_a_duty_join
         "ack": [again[0].message.message_id],
         "m:M-1": [again[0].message.message_id],
     }
+
+
+class _DiesBeforeTheProvider:
+    """A worker that dies after its ledger claim, before the provider is called."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def send_email(self, **_: Any) -> Any:
+        raise RuntimeError("the worker died before the provider was called")
+
+
+@pytest.mark.parametrize("retried_first", [False, True], ids=["replacement-first", "retry-first"])
+def test_a_window_message_claimed_as_a_join_replaces_it_still_tells_its_duties_once(
+    tmp_path: Path, retried_first: bool
+) -> None:
+    """The join is decided a moment before the close (one worker's clock) while the window's
+    message is being sent at the close (another's): that message claims its ledger row and its
+    worker dies before the provider. The replacing message leaves its duty out; the replaced
+    one, delivered again, must still tell it: each duty goes once, none is left queued."""
+    early, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
+    late, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(CLOSE))
+    opened = evaluate_journey(
+        _event(
+            occurrence("2026-11-20T10:30:00Z"), Change(kind=ChangeKind.VICTIM_ADDED, key="P-1", at=NOW), 1
+        ),
+        early,
+    )
+    (first,) = [e.message for e in opened.emit if e.queue == "outbound_messages"]
+    dying = dataclasses.replace(late, provider=_DiesBeforeTheProvider(late.provider))
+    with pytest.raises(RuntimeError):
+        send_message(first.body, dying)
+    claimed = late.tables.get(MESSAGES, "HU/000001/26", first.message_id)
+    assert claimed is not None and claimed.properties["status"] == "pending"
+
+    clock = early.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.advance_to(CLOSE - timedelta(seconds=20))
+    second = occurrence(
+        "2026-11-20T10:39:00Z", milestones=[milestone("M-1", "suspect_arrested", "2026-11-20T10:38:00Z")]
+    )
+    change = Change(kind=ChangeKind.MILESTONE_ADDED, key="M-1", at=CLOSE - timedelta(minutes=1))
+    joined = evaluate_journey(_event(second, change, 2), early)
+    (replacing,) = [e.message for e in joined.emit if e.queue == "outbound_messages"]
+    assert _stored(late).window_messages[0].replaced
+
+    later_clock = late.clock
+    assert isinstance(later_clock, SimulatedClock)
+    later_clock.advance_to(CLOSE + timedelta(seconds=30))  # the lock expired: delivered again
+    for body in [first.body, replacing.body] if retried_first else [replacing.body, first.body]:
+        send_message(body, late)
+    sent = [json.loads(line) for line in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    told = sorted((m["message_id"], tuple(m["duties"])) for m in sent)
+    assert told == sorted([(first.message_id, ("ack",)), (replacing.message_id, ("m:M-1",))])
+    journey = _stored(late)
+    assert {k: (d.status.value, d.message_keys) for k, d in journey.duties.items()} == {
+        "ack": ("sent", [first.message_id]),
+        "m:M-1": ("sent", [replacing.message_id]),
+    }
+    # Delivered once more, neither is handed over again.
+    for body in (first.body, replacing.body):
+        send_message(body, late)
+    assert len((tmp_path / "outbox.jsonl").read_text().splitlines()) == 2
 
 
 def test_a_window_message_not_recorded_at_its_close_is_waited_for_from_its_close(tmp_path: Path) -> None:

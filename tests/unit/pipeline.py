@@ -199,7 +199,16 @@ class Recipient:
             if told:
                 checked = sending.without(checked, told)
         earlier = self.ledger.get(message.message_key)
-        if checked.ready and earlier is None:
+        if checked.replaced is not None:
+            # As the step does: a replaced message claims its own row as replaced.
+            if earlier is None:
+                self.ledger[message.message_key] = sending.replaced_entry(message, checked.replaced, now)
+            claimed = sending.replaced_claim(message, checked, earlier, now)
+            if isinstance(claimed, sending.Finish):
+                self.deliveries["stopped"] += 1
+                return claimed
+            checked = claimed
+        elif checked.ready and earlier is None:
             self.ledger[message.message_key] = sending.claim_entry(message, checked, now)
         provider: sending.ProviderAnswer = None
         if earlier is not None and not earlier.status.finished:

@@ -199,13 +199,53 @@ def test_the_replaced_message_is_not_sent_and_its_audit_says_replaced_not_suppre
     journey, k1, _ = _joined()
     message = _message(k1, ["ack"])
     checked = sending.check(message, journey, POLICY, NOW + WINDOW)
-    assert not checked.ready and checked.reason == REPLACED
-    action = sending.decide(message, checked, None, None, POLICY, NOW + WINDOW)
+    assert checked.replaced is not None and checked.replaced.message_key == k1
+    claim = sending.replaced_entry(message, checked.replaced, NOW + WINDOW)
+    assert claim.status == LedgerStatus.SUPPRESSED and claim.reason == REPLACED
+    action = sending.replaced_claim(message, checked, None, NOW + WINDOW)  # its row claimed just now
     assert isinstance(action, sending.Finish) and action.sent is None
-    assert action.ledger is not None and action.ledger.status == LedgerStatus.SUPPRESSED
-    assert action.ledger.reason == REPLACED
+    assert action.ledger is None  # the claim wrote it
     assert [(n.decision, n.reason) for n in action.notes] == [(REPLACED, REPLACED)]
     assert action.outcomes == ()  # the journey is not told: its duties go in the other message
+    # Claimed as replaced by the later message first: it stops, and says nothing more.
+    again = sending.replaced_claim(message, checked, claim, NOW + WINDOW)
+    assert again == sending.Finish(None)
+
+
+def test_a_replaced_message_whose_own_row_was_claimed_first_goes_on_as_a_retry_with_its_row_s_duties() -> (
+    None
+):
+    """Its worker died between its claim and the provider while the join was decided: the later
+    message leaves its duties out, so it must go with them when it comes again."""
+    journey, k1, _ = _joined()
+    at = NOW + WINDOW + timedelta(seconds=30)
+    message = _message(k1, ["ack"])
+    checked = sending.check(message, journey, POLICY, at)
+    own = LedgerEntry.begin(
+        CRIME, k1, LedgerStatus.PENDING, channel="email", duties=("ack",), first_attempt_at=NOW + WINDOW
+    )
+    goes = sending.replaced_claim(message, checked, own, at)
+    assert isinstance(goes, sending.Check) and goes.ready and [d.key for d in goes.live] == ["ack"]
+    action = sending.decide(message, goes, own, None, POLICY, at)
+    assert isinstance(action, sending.HandOver) and action.retry
+    assert [d.key for d in action.live] == ["ack"]
+    # Its outcome takes the duty back from the later message, which left it out.
+    outcome = MessageOutcome(
+        event_id="o1",
+        crime_reference=CRIME,
+        person_id="P-1",
+        message_key=k1,
+        duties=["ack"],
+        status="sent",
+        channel="email",
+        at=at,
+    )
+    after = evaluate_message_outcome(journey, outcome, POLICY, at).journey
+    assert after.duties["ack"].status == DutyStatus.SENT and after.duties["ack"].message_keys == [k1]
+    # Refused by the provider instead: the duty's fate is still that message's, not left queued.
+    refused = outcome.model_copy(update={"event_id": "o2", "status": "failed", "reason": "ProviderRejected"})
+    after = evaluate_message_outcome(journey, refused, POLICY, at).journey
+    assert after.duties["ack"].status != DutyStatus.QUEUED, after.duties["ack"]
 
 
 def test_the_replacing_message_claims_the_replaced_one_first_and_carries_every_duty() -> None:

@@ -142,6 +142,23 @@ def replaced_message(journey: Journey, key: str) -> WindowMessage | None:
     return next((m for m in journey.window_messages if m.replaced and m.message_key == key), None)
 
 
+def took_back(journey: Journey, duty: Duty, event: MessageOutcome) -> bool:
+    """A replaced window message that carried the duty has an outcome: it had claimed its ledger
+    row before the later message did (its worker died between the claim and the provider), so
+    the later message on its channel leaves the duty out, or left it out. The duty's fate is this
+    message's: its key goes back among the duty's, the later one's leaves them."""
+    earlier = replaced_message(journey, event.message_key)
+    if earlier is None or duty.key not in earlier.duties:
+        return False
+    later = {
+        m.message_key
+        for m in journey.window_messages
+        if not m.replaced and m.channel == earlier.channel and duty.key in m.duties
+    }
+    duty.message_keys = [*(k for k in duty.message_keys if k not in later), event.message_key]
+    return True
+
+
 def send_window(
     journey: Journey,
     duties: list[Duty],
@@ -294,19 +311,28 @@ def too_late(duty: Duty, policy: Policy, now: datetime) -> bool:
 
 
 def send_time_check(
-    journey: Journey, message: OutboundMessage, policy: Policy, now: datetime
+    journey: Journey,
+    message: OutboundMessage,
+    policy: Policy,
+    now: datetime,
+    *,
+    carried: Collection[str] = (),
 ) -> tuple[list[Duty], str | None]:
-    """At the moment of sending: the duties still to be told, or the reason not to send at all."""
+    """At the moment of sending: the duties still to be told, or the reason not to send at all
+    (``carried``: for a replaced window message, the duties it was decided with that are still
+    queued count as its own, though its key has left them)."""
     excluded = excluded_reason(journey, policy)
     if excluded:
         return [], excluded
     live = [
-        journey.duties[key]
+        duty
         for key in message.duties
-        if key in journey.duties
-        and journey.duties[key].status in (DutyStatus.QUEUED, DutyStatus.SENT)
-        and message.message_key in journey.duties[key].message_keys
-        and not too_late(journey.duties[key], policy, now)
+        if (duty := journey.duties.get(key)) is not None
+        and (
+            (duty.status in (DutyStatus.QUEUED, DutyStatus.SENT) and message.message_key in duty.message_keys)
+            or (duty.status == DutyStatus.QUEUED and key in carried)
+        )
+        and not too_late(duty, policy, now)
     ]
     if not live:
         duties = [journey.duties[k] for k in message.duties if k in journey.duties]
@@ -375,13 +401,8 @@ def evaluate_message_outcome(
         duty = state.duties.get(key)
         if duty is None:
             continue
-        if event.message_key not in duty.message_keys:
-            earlier = replaced_message(state, event.message_key)
-            if event.status != "sent" or earlier is None or key not in earlier.duties:
-                continue
-            # Handed over as it was being replaced (it was claimed first: the later message then
-            # left this duty out): it told the person all the same.
-            duty.message_keys = [*duty.message_keys, event.message_key]
+        if event.message_key not in duty.message_keys and not took_back(state, duty, event):
+            continue
         if event.status == "sent":
             if event.message_key in duty.undelivered:
                 continue  # handed over, but reported failed first: it told no one (§12)
