@@ -33,7 +33,7 @@ A provider that cannot be asked what it has (ACS) recognises a repeat for minute
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -240,14 +240,38 @@ def replaced_claim(
     return replace(checked, live=live, template=template_for(list(live)))
 
 
-def carried(claimed: LedgerEntry | None, earlier: WindowMessage) -> tuple[str, ...]:
-    """The duties a replaced window message may have told the person, given its ledger entry as
-    the replacing message found it (None: claimed just now, as replaced: it will not go)."""
-    if claimed is None or claimed.reason == REPLACED:
-        return ()
-    if claimed.status in (LedgerStatus.SUPPRESSED, LedgerStatus.FAILED):
-        return ()  # it did not go
-    return tuple(claimed.duties) if claimed.duties else tuple(earlier.duties)
+# How long a window's message waits for a message it replaced that claimed its ledger row first
+# (its worker died between the claim and the provider) to end, sent or not, before it takes that
+# one's duties as told: long past a redelivery; one dead-lettered waits for its replay.
+REPLACED_WAIT = timedelta(hours=1)
+
+
+def told_by_replaced(
+    message: OutboundMessage,
+    claims: Sequence[tuple[WindowMessage, LedgerEntry | None]],
+    now: datetime,
+) -> tuple[str, ...] | None:
+    """The duties that the window messages this one replaced told, or may have told, given each
+    one's ledger entry as this message's claim found it (None: claimed just now, as replaced: it
+    will not go). They are left out of this one. None: one of them claimed its row first and its
+    attempt has not ended; this one waits for it (``wait_for_replaced``), so that a duty it does
+    not tell after all (refused, stopped) goes in this one."""
+    told: list[str] = []
+    for earlier, claimed in claims:
+        if claimed is None or claimed.reason == REPLACED:
+            continue
+        if claimed.status in (LedgerStatus.SUPPRESSED, LedgerStatus.FAILED):
+            continue  # it did not go
+        if not claimed.status.finished and now < (message.not_before or message.decided_at) + REPLACED_WAIT:
+            return None
+        told.extend(claimed.duties if claimed.duties else earlier.duties)
+    return tuple(told)
+
+
+def wait_for_replaced(message: OutboundMessage, now: datetime) -> Later:
+    """Come back once a message it replaced, being handed over, may have ended."""
+    again = now + RECORD_POLL
+    return Later(again, f"{message.message_key}@replaced:{again.isoformat()}", message)
 
 
 def without(checked: Check, told: Collection[str]) -> Check:

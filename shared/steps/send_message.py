@@ -56,13 +56,13 @@ def send_message(
     if checked.ready and checked.replaces:
         # The window messages it replaced are claimed first, as replaced: one that was claimed
         # before (it was being handed over as it was replaced) keeps the duties it carried.
-        told = [
-            key
+        claims = [
+            (earlier, services.ledger.claim(sending.replaced_entry(message, earlier, now)))
             for earlier in checked.replaces
-            for key in sending.carried(
-                services.ledger.claim(sending.replaced_entry(message, earlier, now)), earlier
-            )
         ]
+        told = sending.told_by_replaced(message, claims, now)
+        if told is None:
+            return _later(message, sending.wait_for_replaced(message, now), services, trace)
         if told:
             checked = sending.without(checked, told)
     etag: str | None = None

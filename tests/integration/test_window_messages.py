@@ -18,7 +18,15 @@ import pytest
 from shared.adapters.table_layout import JOURNEYS, MESSAGES, journey_from
 from shared.bootstrap import Services
 from shared.contracts.feeds import NicheOccurrence
-from shared.contracts.messages import CaseChange, Change, ChangeKind, OutboundMessage, ResolvedCaseChange
+from shared.contracts.messages import (
+    CaseChange,
+    Change,
+    ChangeKind,
+    DeadlineCheck,
+    OutboundMessage,
+    ResolvedCaseChange,
+)
+from shared.domain import sending
 from shared.local.host import SimulatedClock
 from shared.settings import load_settings
 from shared.steps.evaluate_journey import evaluate_journey
@@ -137,8 +145,16 @@ def test_a_window_message_claimed_as_a_join_replaces_it_still_tells_its_duties_o
     later_clock = late.clock
     assert isinstance(later_clock, SimulatedClock)
     later_clock.advance_to(CLOSE + timedelta(seconds=30))  # the lock expired: delivered again
-    for body in [first.body, replacing.body] if retried_first else [replacing.body, first.body]:
-        send_message(body, late)
+    if not retried_first:
+        # The replacing message waits for the end of the replaced one's attempt.
+        waits = send_message(replacing.body, late)
+        assert [(e.queue, e.message.scheduled_at) for e in waits.emit] == [
+            ("outbound_messages", CLOSE + timedelta(seconds=60))
+        ]
+        assert not (tmp_path / "outbox.jsonl").exists()
+    send_message(first.body, late)
+    later_clock.advance_to(CLOSE + timedelta(seconds=60))
+    send_message(replacing.body, late)
     sent = [json.loads(line) for line in (tmp_path / "outbox.jsonl").read_text().splitlines()]
     told = sorted((m["message_id"], tuple(m["duties"])) for m in sent)
     assert told == sorted([(first.message_id, ("ack",)), (replacing.message_id, ("m:M-1",))])
@@ -151,6 +167,54 @@ def test_a_window_message_claimed_as_a_join_replaces_it_still_tells_its_duties_o
     for body in (first.body, replacing.body):
         send_message(body, late)
     assert len((tmp_path / "outbox.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_replaced_message_that_never_ends_is_waited_for_an_hour_and_its_duty_is_not_met_by_the_other(
+    tmp_path: Path,
+) -> None:
+    """The replaced message's worker died after its claim and it was dead-lettered: the replacing
+    message goes an hour after the close without its duty (it may have reached the person), and
+    that duty's deadline is not met by a message that did not carry it. Replayed, it tells it."""
+    early, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(NOW))
+    late, _ = embedded(load_settings(LOCAL_DATA_DIR=tmp_path), SimulatedClock(CLOSE))
+    opened = evaluate_journey(
+        _event(
+            occurrence("2026-11-20T10:30:00Z"), Change(kind=ChangeKind.VICTIM_ADDED, key="P-1", at=NOW), 1
+        ),
+        early,
+    )
+    (first,) = [e.message for e in opened.emit if e.queue == "outbound_messages"]
+    with pytest.raises(RuntimeError):
+        send_message(first.body, dataclasses.replace(late, provider=_DiesBeforeTheProvider(late.provider)))
+    clock = early.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.advance_to(CLOSE - timedelta(seconds=20))
+    second = occurrence(
+        "2026-11-20T10:39:00Z", milestones=[milestone("M-1", "suspect_arrested", "2026-11-20T10:38:00Z")]
+    )
+    change = Change(kind=ChangeKind.MILESTONE_ADDED, key="M-1", at=CLOSE - timedelta(minutes=1))
+    (replacing,) = [
+        e.message
+        for e in evaluate_journey(_event(second, change, 2), early).emit
+        if e.queue == "outbound_messages"
+    ]
+    late_clock = late.clock
+    assert isinstance(late_clock, SimulatedClock)
+    late_clock.advance_to(CLOSE + sending.REPLACED_WAIT)
+    send_message(replacing.body, late)
+    sent = [json.loads(line) for line in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    assert [(m["message_id"], m["duties"]) for m in sent] == [(replacing.message_id, ["m:M-1"])]
+    ack = _stored(late).duties["ack"]
+    assert ack.status.value == "queued" and ack.due_by is not None
+    late_clock.advance_to(ack.due_by + timedelta(minutes=1))
+    check = DeadlineCheck(event_id="d-ack", crime_reference="HU/000001/26", person_id="P-1", duty="ack")
+    evaluate_journey(check.model_dump_json(), late)
+    ack = _stored(late).duties["ack"]
+    assert ack.compliance.value == "breached" and ack.handed_at is None
+    send_message(first.body, late)  # replayed from the dead letters
+    sent = [json.loads(line) for line in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    assert [(m["message_id"], m["duties"]) for m in sent][1:] == [(first.message_id, ["ack"])]
+    assert _stored(late).duties["ack"].status.value == "sent"
 
 
 def test_a_window_message_not_recorded_at_its_close_is_waited_for_from_its_close(tmp_path: Path) -> None:

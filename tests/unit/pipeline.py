@@ -179,7 +179,9 @@ class Recipient:
         sent = [
             entry.sent_at
             for key in duty.message_keys
-            if (entry := self.ledger.get(key)) is not None and entry.sent_at is not None
+            if (entry := self.ledger.get(key)) is not None
+            and entry.sent_at is not None
+            and (not entry.duties or duty.key in entry.duties)
         ]
         return min(sent) if sent else None
 
@@ -190,12 +192,18 @@ class Recipient:
         checked = sending.check(message, self.journey, self.policy, now)
         if checked.ready and checked.replaces:
             # As the step does: the window messages it replaced are claimed first, as replaced.
-            told: list[str] = []
+            claims = []
             for replaced in checked.replaces:
                 claimed = self.ledger.get(replaced.message_key)
                 if claimed is None:
                     self.ledger[replaced.message_key] = sending.replaced_entry(message, replaced, now)
-                told.extend(sending.carried(claimed, replaced))
+                claims.append((replaced, claimed))
+            told = sending.told_by_replaced(message, claims, now)
+            if told is None:
+                later = sending.wait_for_replaced(message, now)
+                self.deliveries["later"] += 1
+                self._put(later.at, later.message)
+                return later
             if told:
                 checked = sending.without(checked, told)
         earlier = self.ledger.get(message.message_key)

@@ -242,10 +242,7 @@ def test_a_replaced_message_whose_own_row_was_claimed_first_goes_on_as_a_retry_w
     )
     after = evaluate_message_outcome(journey, outcome, POLICY, at).journey
     assert after.duties["ack"].status == DutyStatus.SENT and after.duties["ack"].message_keys == [k1]
-    # Refused by the provider instead: the duty's fate is still that message's, not left queued.
-    refused = outcome.model_copy(update={"event_id": "o2", "status": "failed", "reason": "ProviderRejected"})
-    after = evaluate_message_outcome(journey, refused, POLICY, at).journey
-    assert after.duties["ack"].status != DutyStatus.QUEUED, after.duties["ack"]
+    # Refused instead, it tells no one: the replacing message carries the duty (the next test).
 
 
 def test_the_replacing_message_claims_the_replaced_one_first_and_carries_every_duty() -> None:
@@ -254,7 +251,10 @@ def test_the_replacing_message_claims_the_replaced_one_first_and_carries_every_d
     assert checked.ready and [m.message_key for m in checked.replaces] == [k1]
     claim = sending.replaced_entry(_message(k2, ["ack", "m:M-1"]), checked.replaces[0], NOW + WINDOW)
     assert claim.status == LedgerStatus.SUPPRESSED and claim.reason == REPLACED
-    assert sending.carried(None, checked.replaces[0]) == ()  # claimed now: it will not go
+    message = _message(k2, ["ack", "m:M-1"])
+    assert (
+        sending.told_by_replaced(message, [(checked.replaces[0], None)], NOW + WINDOW) == ()
+    )  # it will not go
 
 
 def test_a_replaced_message_handed_over_first_keeps_its_duties_and_the_other_leaves_them_out() -> None:
@@ -264,7 +264,21 @@ def test_a_replaced_message_handed_over_first_keeps_its_duties_and_the_other_lea
     later = _message(k2, ["ack", "m:M-1"])
     checked = sending.check(later, journey, POLICY, NOW + WINDOW)
     claimed = LedgerEntry.begin(CRIME, k1, LedgerStatus.PENDING, channel="email", duties=("ack",))
-    told = sending.carried(claimed, checked.replaces[0])
+    # While its attempt goes on, the replacing message waits for it to end, up to an hour.
+    assert sending.told_by_replaced(later, [(checked.replaces[0], claimed)], NOW + WINDOW) is None
+    wait = sending.wait_for_replaced(later, NOW + WINDOW)
+    assert wait.at == NOW + WINDOW + sending.RECORD_POLL and wait.message == later
+    # Handed over (or in doubt: it may have been): its duties are left out of the replacing one.
+    for status in (LedgerStatus.SENT, LedgerStatus.UNKNOWN):
+        ended = claimed.moved_to(status, decided_at=NOW + WINDOW)
+        assert sending.told_by_replaced(later, [(checked.replaces[0], ended)], NOW + WINDOW) == ("ack",)
+    # Refused or stopped: they go in the replacing one.
+    for status in (LedgerStatus.FAILED, LedgerStatus.SUPPRESSED):
+        ended = claimed.moved_to(status, decided_at=NOW + WINDOW)
+        assert sending.told_by_replaced(later, [(checked.replaces[0], ended)], NOW + WINDOW) == ()
+    # Still not ended an hour after the close (dead-lettered): taken as told, as an attempt in doubt is.
+    late = NOW + WINDOW + sending.REPLACED_WAIT
+    told = sending.told_by_replaced(later, [(checked.replaces[0], claimed)], late)
     assert told == ("ack",)
     narrowed = sending.without(checked, told)
     assert [d.key for d in narrowed.live] == ["m:M-1"] and narrowed.ready
@@ -288,6 +302,78 @@ def test_a_replaced_message_handed_over_first_keeps_its_duties_and_the_other_lea
     assert ("replaced", "told_by_replaced_message", ("ack",)) in [
         (n.decision, n.reason, n.duties) for n in finish.notes
     ]
+
+
+def test_a_replaced_message_refused_or_stopped_leaves_its_duties_to_the_replacing_one() -> None:
+    """Its outcome does not take a duty back unless it told it, or may have: the replacing
+    message, which waited for its end, carries the duty and tells it."""
+    journey, k1, k2 = _joined()
+    close = NOW + WINDOW
+    for status, reason in (("suppressed", "provider_rejected:EmailRejected"), ("suppressed", "opted_out")):
+        refused = MessageOutcome(
+            event_id=f"o-{reason}",
+            crime_reference=CRIME,
+            person_id="P-1",
+            message_key=k1,
+            duties=["ack"],
+            status=status,
+            channel="email",
+            reason=reason,
+            at=close,
+        )
+        after = evaluate_message_outcome(journey, refused, POLICY, close).journey
+        assert after.duties["ack"].status == DutyStatus.QUEUED and after.duties["ack"].message_keys == [k2]
+        checked = sending.check(_message(k2, ["ack", "m:M-1"]), after, POLICY, close)
+        assert [d.key for d in checked.live] == ["ack", "m:M-1"]
+
+
+@PROPERTY
+@given(
+    tail=st.lists(st.sampled_from(["join", "withdraw"]), max_size=5),
+    channel=st.sampled_from(["email", "sms", "both"]),
+)
+def test_a_window_sent_again_never_takes_the_key_of_a_message_it_replaced(
+    tail: list[str], channel: str
+) -> None:
+    """Milestones joining the window and withdrawn from it, in any order, send it again each
+    time: with the duties of a message it replaced, too (an arrest joins, then is withdrawn). Each
+    message keeps a key of its own, the window's duties are told once at its close, and none is
+    left queued."""
+    joins = ["join", "withdraw", *tail]  # the window sent again with the duties it had first
+    one = Recipient("P-1")
+    person = victim(channel=channel)
+    start = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+    record = occurrence(start.isoformat(), ref=CRIME, victims=[person])
+    one.case_change(niche_change(record), start)
+    milestones: list[dict[str, object]] = []
+    keys: list[str] = [m.message_key for m in one.emitted]
+    for n, what in enumerate(joins, start=1):
+        at = start + timedelta(seconds=60 * n)
+        if what == "join":
+            milestones = [*milestones, milestone(f"M-{n}", "suspect_arrested", at.isoformat())]
+        elif milestones:
+            milestones = milestones[:-1]
+        before = record
+        record = occurrence(at.isoformat(), ref=CRIME, victims=[person], milestones=milestones)
+        decision = one.case_change(niche_change(record, before), at)
+        keys.extend(m.message_key for m in decision.messages)
+    # The same duties on the same channel went to the queue more than once, each time by a key
+    # of its own.
+    sent_as = [(m.channel, tuple(sorted(m.duties))) for m in one.emitted]
+    assert len(set(sent_as)) < len(sent_as)
+    assert len(keys) == len(set(keys)), keys
+    one.run_until(start + timedelta(days=2))
+    assert one.journey is not None
+    told = [duty for h in one.handed_over for duty in h.duties]
+    channels = 2 if channel == "both" else 1
+    assert sorted(told) == sorted(
+        duty.key
+        for duty in one.journey.duties.values()
+        for _ in range(channels)
+        if duty.status == DutyStatus.SENT
+    )
+    assert not [d for d in one.journey.duties.values() if d.status == DutyStatus.QUEUED]
+    assert "ack" in told
 
 
 # --- journeys stored by earlier code ---------------------------------------------------------------

@@ -39,13 +39,16 @@ def dispatch(
     *,
     at: datetime | None = None,
     noted: Collection[str] = (),
+    taken: Collection[str] = (),
 ) -> None:
     """Route one group of duties (one feed change, one recipient) to a message, tasks or nothing
     (``how``: a route decided already, such as another channel after a failed delivery).
 
     A message goes at ``at`` (None: now), an SMS not before the quiet hours end if it falls in
     them; duties in ``noted`` were told the audit's ``deferred`` and ``fallback`` already (a
-    window's duties sent again with one that joins it)."""
+    window's duties sent again with one that joins it); ``taken``: message keys the journey has
+    used already (a window sent again with the duties of a message it replaced needs a key of its
+    own, or it would take itself for that one)."""
     if not duties:
         return
     how = how or route(journey, policy)
@@ -75,6 +78,12 @@ def dispatch(
     goes = at or now
     for channel, _address in how.channels:
         key = message_key(journey.crime_reference, journey.person_id, keys, channel)
+        again = 0
+        while key in taken:
+            again += 1
+            key = digest(
+                "msg", journey.crime_reference, journey.person_id, *sorted(keys), channel, f"again:{again}"
+            )
         not_before = at
         if channel == "sms" and in_quiet_hours(goes, policy):
             not_before = quiet_hours_end(goes, policy)
@@ -143,12 +152,16 @@ def replaced_message(journey: Journey, key: str) -> WindowMessage | None:
 
 
 def took_back(journey: Journey, duty: Duty, event: MessageOutcome) -> bool:
-    """A replaced window message that carried the duty has an outcome: it had claimed its ledger
-    row before the later message did (its worker died between the claim and the provider), so
-    the later message on its channel leaves the duty out, or left it out. The duty's fate is this
-    message's: its key goes back among the duty's, the later one's leaves them."""
+    """A replaced window message that carried the duty was handed over, or may have been: it had
+    claimed its ledger row before the later message did (its worker died between the claim and
+    the provider), so the later message on its channel leaves the duty out, or left it out. The
+    duty's fate is this message's: its key goes back among the duty's, the later one's leaves."""
     earlier = replaced_message(journey, event.message_key)
-    if earlier is None or duty.key not in earlier.duties:
+    if earlier is None or duty.key not in earlier.duties or duty.status != DutyStatus.QUEUED:
+        return False
+    if event.status != "sent" and not (event.reason or "").startswith(OUTCOME_UNKNOWN):
+        # Refused or stopped: it told no one, and the later message, which waits for its end
+        # before it leaves anything out (``sending.carried``), carries the duty.
         return False
     later = {
         m.message_key
@@ -190,7 +203,8 @@ def send_window(
                 duty.message_keys = [k for k in duty.message_keys if k != earlier.message_key]
     first = len(d.messages)
     noted = [duty.key for duty in duties if duty.key not in joined]
-    dispatch(journey, duties, policy, now, d, at=at, noted=noted)
+    taken = {m.message_key for m in journey.window_messages}
+    dispatch(journey, duties, policy, now, d, at=at, noted=noted, taken=taken)
     journey.window_closes_at = at
     if at is not None:
         kept.extend(
