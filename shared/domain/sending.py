@@ -33,21 +33,13 @@ A provider that cannot be asked what it has (ACS) recognises a repeat for minute
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.contracts.messages import MessageOutcome, OutboundMessage
 from shared.domain.journey import Duty, Journey, address_for, send_time_check, template_for
-from shared.domain.journey.state import WindowMessage
-from shared.domain.journey.telling import (
-    OUTCOME_UNKNOWN,
-    PROVIDER_REPEAT_EXPIRED,
-    REPEAT_WINDOW_PASSED,
-    REPLACED,
-    replaced_message,
-)
+from shared.domain.journey.telling import OUTCOME_UNKNOWN, PROVIDER_REPEAT_EXPIRED, REPEAT_WINDOW_PASSED
 from shared.domain.ledger import LedgerEntry, LedgerStatus, ProviderReceipt, check_transition
 from shared.domain.policy import Policy
 from shared.domain.timing import in_quiet_hours, quiet_hours_end
@@ -120,7 +112,6 @@ class HandOver:
     retry: bool = False
     # No earlier attempt can have reached the provider (a fresh claim, or only 429s before).
     clean: bool = True
-    told: tuple[str, ...] = ()  # its duties a message it replaced handed over first (§8)
 
 
 Action = Finish | Later | HandOver
@@ -136,13 +127,6 @@ class Check:
     hold_until: datetime | None  # an SMS in quiet hours
     template: str
     recorded: bool = field(default=True)  # the journey records this message
-    # Window messages this one replaced that carried its duties on its channel (journey-rules.md
-    # §8): each is claimed in the ledger, as replaced, before this one is handed over.
-    replaces: tuple[WindowMessage, ...] = ()
-    told: tuple[str, ...] = ()  # its duties one of those handed over first: left out of it
-    # This message, if a later one of its window replaced it (not cancelled in time): it goes
-    # only if it claimed its ledger row first (``replaced_claim``).
-    replaced: WindowMessage | None = None
 
     @property
     def ready(self) -> bool:
@@ -154,10 +138,6 @@ def records(journey: Journey | None, message: OutboundMessage) -> bool:
     """Whether the journey records this message for every duty it carries."""
     if journey is None:
         return False
-    if any(m.message_key == message.message_key for m in journey.window_messages):
-        # A window's message, written with the journey (a duty it carried may since have been
-        # taken back by a message it replaced, which claimed its row first).
-        return True
     return all(
         (duty := journey.duties.get(key)) is not None and message.message_key in duty.message_keys
         for key in message.duties
@@ -166,16 +146,12 @@ def records(journey: Journey | None, message: OutboundMessage) -> bool:
 
 def check(message: OutboundMessage, journey: Journey | None, policy: Policy, now: datetime) -> Check:
     """Consent, safeguarding and channel at the moment of sending (journey-rules.md §4)."""
-    replaced = replaced_message(journey, message.message_key) if journey is not None else None
-    # A replaced window message carries the duties it was decided with, though its key has left
-    # them: the later message took them over, unless this one claimed its ledger row first.
-    recorded = replaced is not None or records(journey, message)
+    recorded = records(journey, message)
     live: list[Duty] = []
     reason: str | None = None
     address: str | None = None
     if journey is not None and recorded:
-        carried = replaced.duties if replaced is not None else ()
-        live, reason = send_time_check(journey, message, policy, now, carried=carried)
+        live, reason = send_time_check(journey, message, policy, now)
         address = address_for(journey, message.channel, policy, live) if reason is None else None
         if reason is None and address is None:
             reason = f"{message.channel}_address_unusable"
@@ -187,103 +163,7 @@ def check(message: OutboundMessage, journey: Journey | None, policy: Policy, now
         hold_until=quiet_hours_end(now, policy) if hold else None,
         template=template_for(live) if live else message.template,
         recorded=recorded,
-        replaces=_replaces(journey, message, live) if journey is not None and replaced is None else (),
-        replaced=replaced,
     )
-
-
-def _replaces(journey: Journey, message: OutboundMessage, live: list[Duty]) -> tuple[WindowMessage, ...]:
-    keys = {duty.key for duty in live}
-    return tuple(
-        m
-        for m in journey.window_messages
-        if m.replaced and m.channel == message.channel and keys.intersection(m.duties)
-    )
-
-
-def replaced_entry(message: OutboundMessage, earlier: WindowMessage, now: datetime) -> LedgerEntry:
-    """The ledger entry that marks a replaced window message not to go, claimed by the message
-    that replaced it before that one is handed over: whichever of the two claims its row first
-    decides whether it goes, so a duty is never handed over by both."""
-    return LedgerEntry.begin(
-        message.crime_reference,
-        earlier.message_key,
-        LedgerStatus.SUPPRESSED,
-        channel=earlier.channel,
-        duties=tuple(earlier.duties),
-        reason=REPLACED,
-        decided_at=now,
-    )
-
-
-def replaced_claim(
-    message: OutboundMessage, checked: Check, claimed: LedgerEntry | None, now: datetime
-) -> Check | Finish:
-    """A replaced window message has claimed its own ledger row as replaced (``replaced_entry``),
-    as the message that replaced it would: whichever claims the row first decides (§8).
-
-    Claimed just now, or by the later message: it does not go, and its duties go (or went) in
-    the later one. Claimed by an earlier delivery of its own (a worker that died between its claim
-    and the provider, while a join was being decided): that attempt may have reached the person,
-    and the later message leaves out the duties its row names, so it goes on as a retry with them.
-    """
-    if claimed is None:
-        return Finish(None, (Note(now, REPLACED, REPLACED, tuple(message.duties)),))
-    if claimed.reason == REPLACED:
-        return Finish(None)  # stopped before, as this delivery would be
-    if claimed.status.finished:
-        return checked  # ``decide`` makes sure the journey knows how it ended
-    row = set(claimed.duties) if claimed.duties else set(message.duties)
-    live = tuple(duty for duty in checked.live if duty.key in row)
-    if not live:
-        return replace(checked, live=(), reason=checked.reason or "no_live_duty:replaced")
-    return replace(checked, live=live, template=template_for(list(live)))
-
-
-# How long a window's message waits for a message it replaced that claimed its ledger row first
-# (its worker died between the claim and the provider) to end, sent or not, before it takes that
-# one's duties as told: long past a redelivery; one dead-lettered waits for its replay.
-REPLACED_WAIT = timedelta(hours=1)
-
-
-def told_by_replaced(
-    message: OutboundMessage,
-    claims: Sequence[tuple[WindowMessage, LedgerEntry | None]],
-    now: datetime,
-) -> tuple[str, ...] | None:
-    """The duties that the window messages this one replaced told, or may have told, given each
-    one's ledger entry as this message's claim found it (None: claimed just now, as replaced: it
-    will not go). They are left out of this one. None: one of them claimed its row first and its
-    attempt has not ended; this one waits for it (``wait_for_replaced``), so that a duty it does
-    not tell after all (refused, stopped) goes in this one."""
-    told: list[str] = []
-    for earlier, claimed in claims:
-        if claimed is None or claimed.reason == REPLACED:
-            continue
-        if claimed.status in (LedgerStatus.SUPPRESSED, LedgerStatus.FAILED):
-            continue  # it did not go
-        if not claimed.status.finished and now < (message.not_before or message.decided_at) + REPLACED_WAIT:
-            return None
-        told.extend(claimed.duties if claimed.duties else earlier.duties)
-    return tuple(told)
-
-
-def wait_for_replaced(message: OutboundMessage, now: datetime) -> Later:
-    """Come back once a message it replaced, being handed over, may have ended."""
-    again = now + RECORD_POLL
-    return Later(again, f"{message.message_key}@replaced:{again.isoformat()}", message)
-
-
-def without(checked: Check, told: Collection[str]) -> Check:
-    """The check with the duties a replaced message handed over left out (they were told)."""
-    live = tuple(duty for duty in checked.live if duty.key not in told)
-    if not live:
-        return replace(checked, live=(), reason=TOLD_BY_REPLACED, told=tuple(told))
-    return replace(checked, live=live, template=template_for(list(live)), told=tuple(told))
-
-
-# Why a window message does not go: the message it replaced was handed over first, with its duties.
-TOLD_BY_REPLACED = "told_by_replaced_message"
 
 
 def claim_entry(message: OutboundMessage, checked: Check, now: datetime) -> LedgerEntry:
@@ -327,13 +207,7 @@ def decide(
         note = Note(now, "deferred", f"quiet_hours until {until.isoformat()}", tuple(message.duties))
         return Later(until, f"{message.message_key}@{until.isoformat()}", held, (note,))
     if earlier is None:
-        return HandOver(
-            claim_entry(message, checked, now),
-            checked.live,
-            checked.template,
-            checked.address,
-            told=checked.told,
-        )
+        return HandOver(claim_entry(message, checked, now), checked.live, checked.template, checked.address)
     first = earlier.first_attempt_at
     if unknown and (first is None or now - first > SAFE_REPEAT):
         # An earlier attempt may have reached the provider, which would no longer take a repeat
@@ -354,9 +228,7 @@ def decide(
         reason=None,  # from here an attempt may reach the provider
         decided_at=now,  # this attempt's start
     )
-    return HandOver(
-        entry, checked.live, checked.template, checked.address, retry=True, clean=clean, told=checked.told
-    )
+    return HandOver(entry, checked.live, checked.template, checked.address, retry=True, clean=clean)
 
 
 def in_doubt(earlier: LedgerEntry | None) -> bool:
@@ -373,14 +245,9 @@ def not_handed_over(entry: LedgerEntry) -> LedgerEntry:
 
 
 def handed_over(
-    message: OutboundMessage,
-    entry: LedgerEntry,
-    receipt: ProviderReceipt,
-    segments: int,
-    told: Collection[str] = (),
+    message: OutboundMessage, entry: LedgerEntry, receipt: ProviderReceipt, segments: int
 ) -> Finish:
-    """The provider has the message: sent, for the duties still live when it was handed over
-    (``told``: those a message it replaced handed over first, whose own outcome tells them)."""
+    """The provider has the message: sent, for the duties still live when it was handed over."""
     at = receipt.accepted_at
     sent_entry = entry.moved_to(
         LedgerStatus.SENT,
@@ -390,11 +257,9 @@ def handed_over(
     )
     template = entry.template or message.template
     sent_duties = tuple(entry.duties) if entry.duties else tuple(message.duties)
-    dropped = tuple(key for key in message.duties if key not in sent_duties and key not in told)
+    dropped = tuple(key for key in message.duties if key not in sent_duties)
     notes: list[Note] = []
     outcomes: list[MessageOutcome] = []
-    if told:
-        notes.append(Note(at, REPLACED, TOLD_BY_REPLACED, tuple(told)))
     if dropped:
         # Duties that stopped being live while the message waited (withdrawn, or a visit now too close).
         notes.append(Note(at, "suppressed", "not_live_at_send", dropped))
@@ -469,10 +334,8 @@ def _finished_before(message: OutboundMessage, earlier: LedgerEntry, now: dateti
 
 
 def _wait_for_journey(message: OutboundMessage, earlier: LedgerEntry | None, now: datetime) -> Action:
-    """The journey does not record this message (yet): wait a while from when it was to go (a
-    window's message is decided when its window opens, to go at its close), then take it as
-    orphaned."""
-    if now - max(message.decided_at, message.not_before or message.decided_at) < RECORD_WAIT:
+    """The journey does not record this message (yet): wait a while, then take it as orphaned."""
+    if now - message.decided_at < RECORD_WAIT:
         again = now + RECORD_POLL
         return Later(again, f"{message.message_key}@wait:{again.isoformat()}", message)
     why = "not_recorded_by_journey"
@@ -506,9 +369,6 @@ def _suppress(
         reason=why,
         decided_at=now,
     )
-    if reason in (REPLACED, TOLD_BY_REPLACED) and not unknown:
-        # Not a duty suppressed: its duties go (or went) in the window's other message (§8).
-        return Finish(entry, (Note(now, REPLACED, reason, duties),))
     note = Note(now, "suppressed", why, duties)
     return Finish(entry, (note,), (outcome(message, "suppressed", now, why, duties),))
 

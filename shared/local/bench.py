@@ -607,8 +607,7 @@ def _cold_start_sentence(cold: dict[str, Any]) -> str:
         return start
     return (
         f"{start} To the end of the first message sent (the same process on: one case change through "
-        "resolve_officer, evaluate_journey for the change (and for its coalescing window's end, on code "
-        "before the window scheduled its own message), and "
+        "resolve_officer, evaluate_journey for the change and for its coalescing window's end, and "
         f"send_message, on the embedded default) {cold['first_message_median_ms']} ms, "
         f"{cold['first_message_over_bare_median_ms']} ms over the bare app."
     )
@@ -1118,9 +1117,8 @@ def _compare_markdown(report: dict[str, Any]) -> str:
             "Each code's own cold-start snippet (REF's from its bench.py, when it has one; n/a: that "
             "snippet does not send a first message); a bare azure-functions app importing the same SDKs: "
             f"{ours_cold['bare_median_ms']} ms. The first message: in the same process after the "
-            "bootstrap, one case change through resolve_officer, evaluate_journey (for the change, and "
-            "for its coalescing window's end on code before the window scheduled its own message) and "
-            "send_message on the embedded default.",
+            "bootstrap, one case change through resolve_officer, evaluate_journey (twice: the change, "
+            "then its coalescing window's end) and send_message on the embedded default.",
         ]
     lines.append("")
     return "\n".join(lines)

@@ -36,7 +36,6 @@ from zoneinfo import ZoneInfo
 from shared.adapters.table_layout import AUDIT, JOURNEYS, MESSAGES, TASKS, journey_from
 from shared.domain.journey.delivery import DELIVERY_FAILED
 from shared.domain.journey.duties import DutyKind
-from shared.domain.journey.telling import REPLACED
 from shared.domain.officer_mail import MILESTONE_WORDS, reason_in_words
 from shared.domain.policy import Policy
 from shared.ops import repeat_contacts
@@ -289,8 +288,6 @@ def message_counts(
             None,
         )
         channel = str(p.get("channel") or "")
-        if p.get("reason") == REPLACED:
-            continue  # a window's message replaced by a later one, which carries its duties (§8)
         if when is None or channel not in counts or not first <= when.astimezone(zone).date() <= last:
             continue
         for outcome in _BY_STATUS.get(str(p.get("status")), ()):

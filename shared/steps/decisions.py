@@ -133,32 +133,6 @@ def _numbered(journey: Journey, event: object, at: datetime, now: datetime) -> C
     return partial(_keep, duty, at, now=now)
 
 
-def _keep_window(journey: Journey, key: str, sequence_number: int) -> None:
-    journey.window_messages = [
-        m.model_copy(update={"sequence_number": sequence_number}) if m.message_key == key else m
-        for m in journey.window_messages
-    ]
-
-
-def _window_numbered(journey: Journey, message_key: str) -> Callable[[int], None] | None:
-    """For a window message on the queue (journey-rules.md §8): keeping its sequence number in
-    the journey, so that it can be cancelled once a later one replaces it."""
-    if not any(m.message_key == message_key and not m.replaced for m in journey.window_messages):
-        return None
-    return partial(_keep_window, journey, message_key)
-
-
-def _withdrawn(journey: Journey, decision: Decision) -> list[Cancel]:
-    """The window messages the decision replaced or stopped, to cancel once the journey is written
-    (one that comes all the same finds it is not to go)."""
-    about = f"{journey.crime_reference}/{journey.person_id}/window"
-    return [
-        Cancel("outbound_messages", m.sequence_number, f"{about}/{m.message_key}")
-        for m in decision.withdrawn
-        if m.sequence_number is not None
-    ]
-
-
 def record_decision(
     result: StepResult,
     decision: Decision,
@@ -180,11 +154,8 @@ def record_decision(
         return
     journey = decision.journey
     result.cancel.extend(_checks_to_cancel(journey, now))
-    result.cancel.extend(_withdrawn(journey, decision))
     numbered = False
     for message in decision.messages:
-        keep_window = _window_numbered(journey, message.message_key)
-        numbered = numbered or keep_window is not None
         result.emit.append(
             Emit(
                 "outbound_messages",
@@ -196,7 +167,6 @@ def record_decision(
                     message.message_key,
                     scheduled_at=message.not_before,
                 ),
-                numbered=keep_window,
             )
         )
     for item in decision.scheduled:
@@ -253,7 +223,7 @@ def record_decision(
             Write(RETENTION, retention_entity(day, journey.crime_reference, journey.person_id))
         )
     if numbered:
-        # Written once the checks and window messages are sent, with the sequence numbers they were given.
+        # Written once the checks are sent, with the sequence numbers they were given.
         result.writes.append(Later(partial(journeys.save, journey, read)))
         return
     save = journeys.save(journey, read)

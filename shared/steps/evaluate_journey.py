@@ -223,7 +223,5 @@ def _handed_at(journey: Journey, event: DeadlineCheck, services: JourneyNeeds) -
         if (entry := services.ledger.get(event.crime_reference, key)) is not None
         and entry.sent_at is not None
         and entry.status != LedgerStatus.UNDELIVERED
-        # A window's message that left the duty out (a message it replaced told it) did not.
-        and (not entry.duties or duty.key in entry.duties)
     ]
     return min(sent) if sent else None

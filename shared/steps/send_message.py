@@ -53,30 +53,8 @@ def send_message(
     read = services.journeys.get(message.crime_reference, message.person_id)
     journey = read.journey if read is not None else None
     checked = sending.check(message, journey, services.policy, now)
-    if checked.ready and checked.replaces:
-        # The window messages it replaced are claimed first, as replaced: one that was claimed
-        # before (it was being handed over as it was replaced) keeps the duties it carried.
-        claims = [
-            (earlier, services.ledger.claim(sending.replaced_entry(message, earlier, now)))
-            for earlier in checked.replaces
-        ]
-        told = sending.told_by_replaced(message, claims, now)
-        if told is None:
-            return _later(message, sending.wait_for_replaced(message, now), services, trace)
-        if told:
-            checked = sending.without(checked, told)
     etag: str | None = None
-    if checked.replaced is not None:
-        # Replaced by a later message of its window and not cancelled in time: its own row,
-        # claimed as replaced, says whether it goes (it does if an earlier delivery claimed it).
-        earlier = services.ledger.claim(sending.replaced_entry(message, checked.replaced, now))
-        claimed = sending.replaced_claim(message, checked, earlier, now)
-        if isinstance(claimed, sending.Finish):
-            return _finish(message, claimed, read, services, now, trace)
-        checked = claimed
-        if earlier is not None and not earlier.status.finished:
-            earlier, etag = _read(message, services)
-    elif checked.ready:
+    if checked.ready:
         earlier = services.ledger.claim(sending.claim_entry(message, checked, now))
         if earlier is not None and not earlier.status.finished:
             # A retry: read it with its ETag, so the retry's own write can be conditional on it.
@@ -171,7 +149,7 @@ def _hand_over(
             _not_handed_over(message, handover.entry, services)
         later = sending.throttled(message, throttling.retry_after_seconds, now)
         return sending.Later(later.at, later.message_id, later.message, notes + later.notes)
-    done = sending.handed_over(message, handover.entry, receipt, segments, handover.told)
+    done = sending.handed_over(message, handover.entry, receipt, segments)
     return sending.Finish(done.ledger, notes + done.notes, done.outcomes, done.sent)
 
 

@@ -32,16 +32,7 @@ def test_one_case_change_is_one_trace_from_ingest_to_the_provider(
             sent.append((queue, json.loads(message.body), message.application_properties["traceparent"]))
         original(self, queue, messages)
 
-    scheduling = SqliteQueueBroker.schedule
-
-    def numbered(self: SqliteQueueBroker, queue: str, messages: Sequence[OutgoingMessage]) -> list[int]:
-        # A coalescing window's message is scheduled to be cancellable (journey-rules.md §8).
-        for message in messages:
-            sent.append((queue, json.loads(message.body), message.application_properties["traceparent"]))
-        return scheduling(self, queue, messages)
-
     monkeypatch.setattr(SqliteQueueBroker, "send", recording)
-    monkeypatch.setattr(SqliteQueueBroker, "schedule", numbered)
     result = run_scenario("first_journey")
     first_change = next(body for queue, body, _ in sent if queue == "case-changes")
     trace = trace_id(next(tp for queue, body, tp in sent if body is first_change))

@@ -119,9 +119,6 @@ def _first_message(services: Services) -> tuple[str, Any]:
     for _ in range(3):
         outbound = [e.message for e in result.emit if e.queue == "outbound_messages"]
         if outbound:
-            # Scheduled for its coalescing window's close (journey-rules.md §8): sent then.
-            if outbound[0].scheduled_at is not None:
-                clock.advance_to(outbound[0].scheduled_at)
             return outbound[0].body, result
         wake = next(e.message for e in result.emit if '"send_window"' in e.message.body)
         assert wake.scheduled_at is not None

@@ -179,9 +179,7 @@ class Recipient:
         sent = [
             entry.sent_at
             for key in duty.message_keys
-            if (entry := self.ledger.get(key)) is not None
-            and entry.sent_at is not None
-            and (not entry.duties or duty.key in entry.duties)
+            if (entry := self.ledger.get(key)) is not None and entry.sent_at is not None
         ]
         return min(sent) if sent else None
 
@@ -190,33 +188,8 @@ class Recipient:
     def send(self, message: OutboundMessage, now: datetime) -> sending.Action:
         """send_message for one delivery of the message, as the step does it, with the ledger in a dict."""
         checked = sending.check(message, self.journey, self.policy, now)
-        if checked.ready and checked.replaces:
-            # As the step does: the window messages it replaced are claimed first, as replaced.
-            claims = []
-            for replaced in checked.replaces:
-                claimed = self.ledger.get(replaced.message_key)
-                if claimed is None:
-                    self.ledger[replaced.message_key] = sending.replaced_entry(message, replaced, now)
-                claims.append((replaced, claimed))
-            told = sending.told_by_replaced(message, claims, now)
-            if told is None:
-                later = sending.wait_for_replaced(message, now)
-                self.deliveries["later"] += 1
-                self._put(later.at, later.message)
-                return later
-            if told:
-                checked = sending.without(checked, told)
         earlier = self.ledger.get(message.message_key)
-        if checked.replaced is not None:
-            # As the step does: a replaced message claims its own row as replaced.
-            if earlier is None:
-                self.ledger[message.message_key] = sending.replaced_entry(message, checked.replaced, now)
-            claimed = sending.replaced_claim(message, checked, earlier, now)
-            if isinstance(claimed, sending.Finish):
-                self.deliveries["stopped"] += 1
-                return claimed
-            checked = claimed
-        elif checked.ready and earlier is None:
+        if checked.ready and earlier is None:
             self.ledger[message.message_key] = sending.claim_entry(message, checked, now)
         provider: sending.ProviderAnswer = None
         if earlier is not None and not earlier.status.finished:
@@ -240,7 +213,7 @@ class Recipient:
                 self.crashed.add(message.message_key)
                 self._put(now + timedelta(seconds=30), message)  # the lock expires; delivered again
                 return action
-            action = sending.handed_over(message, action.entry, receipt, 1, action.told)
+            action = sending.handed_over(message, action.entry, receipt, 1)
         if isinstance(action, sending.Later):
             self.deliveries["later"] += 1
             self.held.append((message, action.at))
@@ -262,14 +235,10 @@ class Recipient:
     # --- reading it ---------------------------------------------------------------------------------
 
     def waiting_messages(self) -> list[OutboundMessage]:
-        """Messages emitted and not yet finished in the ledger (on the queue, or held), less the
-        window's messages a later one replaced (never cancelled here: they come, and must not go)."""
+        """Messages emitted and not yet finished in the ledger (on the queue, or held)."""
         waiting: dict[str, OutboundMessage] = {}
-        replaced = (
-            {m.message_key for m in self.journey.window_messages if m.replaced} if self.journey else set()
-        )
         for _, _, item in self.agenda:
-            if isinstance(item, OutboundMessage) and item.message_key not in replaced:
+            if isinstance(item, OutboundMessage):
                 entry = self.ledger.get(item.message_key)
                 if entry is None or not entry.status.finished:
                     waiting.setdefault(item.message_key, item)

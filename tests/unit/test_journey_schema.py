@@ -36,8 +36,6 @@ JOURNEY_FIELDS_ADDED_SINCE: dict[str, object] = {
     "finalised_at": None,
     "erased_at": None,
     "erased_because": None,
-    # Version 6 (journey-rules.md §8): the coalescing window's messages on the queue; none.
-    "window_messages": [],
 }
 
 

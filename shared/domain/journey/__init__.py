@@ -50,7 +50,6 @@ from shared.domain.journey.state import (
     PageChoice,
     Scheduled,
     SchemaTooNew,
-    WindowMessage,
     upgrade_journey,
 )
 from shared.domain.journey.tasks import TEAM_ASSIGNEE
@@ -75,7 +74,6 @@ __all__ = [
     "Route",
     "Scheduled",
     "SchemaTooNew",
-    "WindowMessage",
     "address_for",
     "evaluate_case_change",
     "evaluate_deadline",

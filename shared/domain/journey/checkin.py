@@ -40,16 +40,14 @@ def ensure_checkin(journey: Journey, policy: Policy, now: datetime, d: Decision)
 def evaluate_wake(
     journey: Journey, event: Wake, policy: Policy, now: datetime, *, owned: bool = False
 ) -> Decision:
-    """A scheduled re-evaluation: a check-in (or the end of a coalescing window, for a journey
-    stored by earlier code)."""
+    """A scheduled re-evaluation: the end of a coalescing window, or a check-in."""
     state = working_journey(journey, owned)
     d = Decision(state)
     if event.purpose == "send_window":
-        # Scheduled by earlier code, for a journey whose duties wait in its window (WAITING). A
-        # window now sends its message when it opens, scheduled for its close: nothing waits.
-        if not any(duty.status == DutyStatus.WAITING for duty in state.duties.values()):
-            return Decision(journey, unchanged=True)
-        close_window(state, policy, now, d)
+        if any(duty.status == DutyStatus.WAITING for duty in state.duties.values()):
+            close_window(state, policy, now, d)
+        else:
+            state.window_closes_at = None
         return d
     if event.purpose != "checkin" or state.next_checkin_at != event.at:
         return Decision(journey, unchanged=True)  # superseded by a later schedule

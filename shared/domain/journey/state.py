@@ -85,27 +85,9 @@ class Duty(BaseModel):
         return DutyKind.of(self.key)
 
 
-class WindowMessage(BaseModel):
-    """A message of the coalescing window, on the queue scheduled for the window's close
-    (journey-rules.md §8): one per channel. A duty joining the window sends the window's duties
-    again as one new message, and the one before is ``replaced``: kept here so that, should it
-    come all the same (a cancellation can fail), it knows it is not to go."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    message_key: str
-    channel: str
-    duties: list[str]
-    at: datetime  # when it is scheduled to go
-    replaced: bool = False
-    # Its sequence number on the queue, kept by the step that scheduled it (the rules never
-    # read it), so that it can be cancelled once replaced.
-    sequence_number: int | None = None
-
-
 # The version of a stored journey's form. Stored journeys of an earlier version are upgraded as
 # they are read (``upgrade_journey``), one version at a time; a later one is refused, not guessed.
-JOURNEY_SCHEMA = 6
+JOURNEY_SCHEMA = 5
 
 
 class PageChoice(BaseModel):
@@ -149,7 +131,6 @@ class Journey(BaseModel):
     duties: dict[str, Duty] = Field(default_factory=dict)
     last_contact_at: datetime | None = None
     window_closes_at: datetime | None = None  # when the waiting duties go out as one message
-    window_messages: list[WindowMessage] = Field(default_factory=list)  # the window's, on the queue
     next_checkin_at: datetime | None = None  # the one check-in wake that counts
     checkins: int = 0
     # Case changes already applied (newest last), so a redelivered one changes nothing.
@@ -190,18 +171,11 @@ def _v4_to_v5(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema_version": 5}
 
 
-def _v5_to_v6(document: dict[str, Any]) -> dict[str, Any]:
-    """Version 6 adds ``window_messages`` (none for a journey stored before: its duties wait in
-    their window, WAITING, for the ``send_window`` wake scheduled then)."""
-    return {**document, "schema_version": 6}
-
-
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
-    5: _v5_to_v6,
 }
 
 
@@ -266,7 +240,6 @@ class Decision:
     scheduled: list[Scheduled] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     closed_tasks: dict[str, str] = field(default_factory=dict)  # task id -> why it is closed
-    withdrawn: list[WindowMessage] = field(default_factory=list)  # window messages now not to go
     unchanged: bool = False  # nothing to write: the event was already applied
 
     def close_task(self, task_id: str, reason: str) -> None:
