@@ -73,6 +73,8 @@ def test_keyboard_alone_reaches_the_skip_link_and_every_control_and_submits(
     assert "govuk-skip-link" in first["cls"] and first["text"] == "Skip to main content"
     screenshot(page, "skip-link-focused")
     page.keyboard.press("Enter")
+    # Following the link is Chromium's work after the key press returns: wait for it, then check.
+    page.wait_for_function("location.hash === '#main-content'", timeout=5000)
     assert page.url.endswith("#main-content")
     order = []
     for _ in range(4):
@@ -115,6 +117,7 @@ def test_a_form_with_an_error_shows_the_summary_linked_to_the_field(
     screenshot(page, "error-summary")
     links.nth(1).focus()
     page.keyboard.press("Enter")
+    page.wait_for_function("location.hash === '#note'", timeout=5000)  # as for the skip link
     assert page.url.endswith("#note")
     assert focused(page)["id"] == "note"
     assert saved.forms == []
