@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from shared.adapters import json_text
 from shared.contracts.messages import Officer
 
 _OFFICERS = TypeAdapter(list[Officer])
@@ -21,11 +22,7 @@ def _read(path: Path) -> object:
     except UnicodeDecodeError as exc:
         raise ValueError(f"officer directory {path} is not UTF-8 text (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
-        # Some of the parser's messages end in "at" ("Unterminated string starting at").
-        problem = exc.msg.removesuffix(" at")
-        raise ValueError(
-            f"officer directory {path} is not JSON: {problem} at line {exc.lineno}, column {exc.colno}"
-        ) from exc
+        raise ValueError(f"officer directory {path} is not JSON: {json_text.problem(exc)}") from exc
     except RecursionError:
         raise ValueError(
             f"officer directory {path} is not JSON this reader can take: nested too deeply"

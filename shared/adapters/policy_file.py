@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from shared.adapters import json_text
 from shared.domain.policy import REFERENCE_LANGUAGE, Policy, PolicyError
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[2] / "policy" / "journey-policy.json"
@@ -30,9 +31,7 @@ def load_policy(path: Path | None = None) -> Policy:
     except UnicodeDecodeError as exc:
         raise PolicyError(f"journey policy {source} is not UTF-8 text: {exc.reason}") from exc
     except json.JSONDecodeError as exc:
-        raise PolicyError(
-            f"journey policy {source} is not valid JSON: {exc.msg} (line {exc.lineno})"
-        ) from exc
+        raise PolicyError(f"journey policy {source} is not valid JSON: {json_text.problem(exc)}") from exc
     try:
         # JSON mode: strict about types (a number is not a string) while enums are read from text.
         policy = Policy.model_validate_json(text)

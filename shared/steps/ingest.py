@@ -17,6 +17,7 @@ from datetime import datetime
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
+from shared.adapters import json_text
 from shared.adapters.table_layout import (
     AUDIT,
     CURSORS,
@@ -102,8 +103,7 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, TooLarge):
         return str(exc)
     if isinstance(exc, json.JSONDecodeError):
-        # Some of the parser's messages end in "at" ("Unterminated string starting at").
-        return f"not valid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+        return f"not valid JSON: {json_text.problem(exc, line=False)}"
     return f"{type(exc).__name__}: {exc}"
 
 

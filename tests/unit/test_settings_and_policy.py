@@ -44,6 +44,16 @@ def test_policy_that_is_not_json_says_so(tmp_path: Path) -> None:
         load_policy(bad)
 
 
+def test_broken_json_is_said_as_for_every_file_we_read_where_it_breaks(tmp_path: Path) -> None:
+    """The policy, the officer directory and a feed record name a JSON fault the same way (the
+    parser's reason, without its dangling "at", then where)."""
+    bad = tmp_path / "policy.json"
+    bad.write_text('{\n  "timing": {"quiet_hours_start: 20}}')
+    with pytest.raises(PolicyError) as failed:
+        load_policy(bad)
+    assert str(failed.value).endswith("is not valid JSON: Unterminated string starting at line 2, column 14")
+
+
 def test_journey_policy_path_setting_overrides_the_shipped_policy(tmp_path: Path) -> None:
     custom = tmp_path / "scotland.json"
     custom.write_text(json.dumps({"deadlines": {"nation": "scotland"}}))
