@@ -71,7 +71,7 @@ _SERVICE_BUS_CONNECTION = _connection_string(
     "a Service Bus",
     lambda pairs: (
         pairs.get("endpoint", "").startswith("sb://")
-        and bool({"sharedaccesskey", "sharedaccesssignature"} & pairs.keys())
+        and ({"sharedaccesskeyname", "sharedaccesskey"} <= pairs.keys() or "sharedaccesssignature" in pairs)
     ),
     "Endpoint=sb://… with a SharedAccessKeyName and SharedAccessKey (or a SharedAccessSignature)",
 )

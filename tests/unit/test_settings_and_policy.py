@@ -177,6 +177,7 @@ _KEY = "c2VjcmV0LWtleS12YWx1ZQ=="  # what a key looks like; it must never be rep
         ("StateStorage", ";;"),
         ("ServiceBusConnection", f"Endpoint=https://bus.example/;SharedAccessKey={_KEY}"),
         ("ServiceBusConnection", "Endpoint=sb://bus.example/;SharedAccessKeyName=RootManageSharedAccessKey"),
+        ("ServiceBusConnection", f"Endpoint=sb://bus.example/;SharedAccessKey={_KEY}"),
         ("ACS_CONNECTION_STRING", f"endpoint=http://acs.example/;accesskey={_KEY}"),
         ("ACS_CONNECTION_STRING", "accesskey"),
     ],
