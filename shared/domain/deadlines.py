@@ -36,7 +36,12 @@ class _BankHolidays:
 def _bank_holidays(nation: str) -> Container[date]:
     from shared.domain.bank_holidays import BANK_HOLIDAYS
 
-    return _BankHolidays(nation, frozenset(date.fromisoformat(day) for day in BANK_HOLIDAYS[nation]))
+    days = frozenset(
+        date(year, int(day[:2]), int(day[3:]))
+        for year, text in BANK_HOLIDAYS[nation].items()
+        for day in text.split()
+    )
+    return _BankHolidays(nation, days)
 
 
 # A deadline or a working-hours check is asked of a few hundred distinct days a year, many times

@@ -21,38 +21,39 @@ def source() -> str:
     return f"holidays {version('holidays')}, {FIRST_YEAR} to {LAST_YEAR}"
 
 
-def from_the_package() -> dict[str, tuple[str, ...]]:
-    """Each nation's bank holidays, FIRST_YEAR to LAST_YEAR, as the holidays package gives them."""
+def from_the_package() -> dict[str, dict[int, str]]:
+    """Each nation's bank holidays, FIRST_YEAR to LAST_YEAR, as the holidays package gives them:
+    for each year, its days as MM-DD, in order, separated by spaces."""
     import holidays
 
-    return {
-        nation: tuple(
-            sorted(
-                day.isoformat()
-                for day in holidays.country_holidays(
-                    "GB", subdiv=subdivision, years=range(FIRST_YEAR, LAST_YEAR + 1)
-                )
-            )
+    nations: dict[str, dict[int, str]] = {}
+    for nation, subdivision in SUBDIVISIONS.items():
+        days = sorted(
+            holidays.country_holidays("GB", subdiv=subdivision, years=range(FIRST_YEAR, LAST_YEAR + 1))
         )
-        for nation, subdivision in SUBDIVISIONS.items()
-    }
+        nations[nation] = {
+            year: " ".join(f"{day:%m-%d}" for day in days if day.year == year)
+            for year in range(FIRST_YEAR, LAST_YEAR + 1)
+        }
+    return nations
 
 
 def module_text() -> str:
-    """The module, laid out as ruff formats it (one date a line)."""
+    """The module, laid out as ruff formats it (one year a line)."""
     lines = [
         f'"""The UK nations\' bank holidays: written by python -m shared.local.bank_holidays from {source()}.',
         "",
-        "Do not edit: upgrade the holidays package and run make bank-holidays.",
+        "Each year's days are MM-DD, separated by spaces. Do not edit: upgrade the holidays package and",
+        "run make bank-holidays.",
         '"""',
         "",
         f'SOURCE = "{source()}"',
-        "BANK_HOLIDAYS: dict[str, tuple[str, ...]] = {",
+        "BANK_HOLIDAYS: dict[str, dict[int, str]] = {",
     ]
-    for nation, days in from_the_package().items():
-        lines.append(f'    "{nation}": (')
-        lines.extend(f'        "{day}",' for day in days)
-        lines.append("    ),")
+    for nation, years in from_the_package().items():
+        lines.append(f'    "{nation}": {{')
+        lines.extend(f'        {year}: "{days}",' for year, days in years.items())
+        lines.append("    },")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
