@@ -37,7 +37,7 @@ def _bank_holidays(nation: str) -> Container[date]:
     from shared.domain.bank_holidays import BANK_HOLIDAYS
 
     days = frozenset(
-        date(year, int(day[:2]), int(day[3:]))
+        date(int(year), int(day[:2]), int(day[3:]))
         for year, text in BANK_HOLIDAYS[nation].items()
         for day in text.split()
     )

@@ -21,25 +21,27 @@ def source() -> str:
     return f"holidays {version('holidays')}, {FIRST_YEAR} to {LAST_YEAR}"
 
 
-def from_the_package() -> dict[str, dict[int, str]]:
+def from_the_package() -> dict[str, dict[str, str]]:
     """Each nation's bank holidays, FIRST_YEAR to LAST_YEAR, as the holidays package gives them:
-    for each year, its days as MM-DD, in order, separated by spaces."""
+    for each year (written as text), its days as MM-DD, in order, separated by spaces."""
     import holidays
 
-    nations: dict[str, dict[int, str]] = {}
+    nations: dict[str, dict[str, str]] = {}
     for nation, subdivision in SUBDIVISIONS.items():
         days = sorted(
             holidays.country_holidays("GB", subdiv=subdivision, years=range(FIRST_YEAR, LAST_YEAR + 1))
         )
         nations[nation] = {
-            year: " ".join(f"{day:%m-%d}" for day in days if day.year == year)
+            str(year): " ".join(f"{day:%m-%d}" for day in days if day.year == year)
             for year in range(FIRST_YEAR, LAST_YEAR + 1)
         }
     return nations
 
 
 def module_text() -> str:
-    """The module, laid out as ruff formats it (one year a line)."""
+    """The module, laid out as ruff formats it (one year a line). The years are text, as the days
+    are: a module's literal numbers are among the values Hypothesis tries in a property test's
+    integers, and a table of years would change what the derandomized properties generate."""
     lines = [
         f'"""The UK nations\' bank holidays: written by python -m shared.local.bank_holidays from {source()}.',
         "",
@@ -48,11 +50,11 @@ def module_text() -> str:
         '"""',
         "",
         f'SOURCE = "{source()}"',
-        "BANK_HOLIDAYS: dict[str, dict[int, str]] = {",
+        "BANK_HOLIDAYS: dict[str, dict[str, str]] = {",
     ]
     for nation, years in from_the_package().items():
         lines.append(f'    "{nation}": {{')
-        lines.extend(f'        {year}: "{days}",' for year, days in years.items())
+        lines.extend(f'        "{year}": "{days}",' for year, days in years.items())
         lines.append("    },")
     lines.append("}")
     return "\n".join(lines) + "\n"
