@@ -88,6 +88,42 @@ def test_an_email_that_bounced_with_no_other_channel_goes_to_the_officer_and_is_
     assert not any(a["decision"] == "fallback" for a in result["audit"])  # nothing else was safe and valid
 
 
+def test_both_channels_failing_goes_to_the_officer_and_neither_address_is_tried_again(
+    tmp_path: Path,
+) -> None:
+    # "both": the text and the email each carry the duty; once both have failed there is no other
+    # channel to try, so the officer is asked, and neither failed address gets a second message.
+    both = victim(channel="both")
+    result = replay(
+        tmp_path,
+        [occurrence("2026-11-18T10:00:00Z", victims=[both])],
+        end="2026-11-30T00:00:00Z",
+        delivery_reports={
+            MOBILE: {"status": "Failed", "after_seconds": 60},
+            EMAIL: {"status": "Bounced", "after_seconds": 300},
+        },
+    )
+    assert sorted((m["channel"], tuple(m["duties"])) for m in result["outbox"]) == [
+        ("email", ("ack",)),
+        ("sms", ("ack",)),
+    ]
+    [task] = [t for t in result["tasks"] if t["reason"] == "delivery_failed"]
+    assert task["duties"] == ["ack"]
+    [mail] = [m for m in result["officer_mail"] if m["task_id"] == task["task_id"] and m["kind"] == "task"]
+    assert (
+        "could not be delivered" in mail["body"] and EMAIL not in mail["body"] and MOBILE not in mail["body"]
+    )
+    assert not any(a["decision"] == "fallback" for a in result["audit"])
+    assert result["summary"]["delivery"] == {
+        "delivered": 0,
+        "failed": 2,
+        "pending": 0,
+        "fallbacks": 0,
+        "tasks": 1,
+    }
+    assert result["summary"]["dead_letters"] == 0
+
+
 def test_an_unusable_delivery_reports_file_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

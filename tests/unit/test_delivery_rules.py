@@ -8,12 +8,14 @@ longer. Built on journeys in memory; no host, no tables.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters.policy_file import load_policy
-from shared.contracts.messages import MessageOutcome, MessageUndelivered
+from shared.contracts.messages import MessageOutcome, MessageUndelivered, OutboundMessage
 from shared.domain.journey import (
     Compliance,
+    Decision,
     Duty,
     DutyStatus,
     Journey,
@@ -21,6 +23,7 @@ from shared.domain.journey import (
     evaluate_undelivered,
 )
 from shared.domain.journey.duties import digest
+from shared.domain.journey.telling import dispatch
 from shared.domain.people import VictimFacts
 from shared.domain.sending import check
 
@@ -304,3 +307,51 @@ def test_a_delivery_report_after_an_unconfirmed_outcome_meets_the_duty_it_left_t
     )
     duty = evaluate_message_outcome(left.journey, told, POLICY, NOW).journey.duties["m:M-1"]
     assert duty.status == DutyStatus.SENT and duty.compliance == Compliance.MET and duty.handed_at == NOW
+
+
+def test_no_channel_is_tried_again_once_it_failed_whatever_the_preference_or_order() -> None:
+    # The rule: the other channel once, never one that already failed; then an officer. Each
+    # preference is sent as the rules send it, then every message carrying the duty fails, in
+    # every order, fallbacks included, until nothing is left to try.
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    for preference in ("sms", "email", "both"):
+        first = Decision(_journey(_victim(channel=preference), keys=(), status=DutyStatus.WAITING))
+        dispatch(first.journey, list(first.journey.duties.values()), POLICY, NOW, first)
+        for order in itertools.permutations(first.messages):
+            journey, pending, tried = first.journey, list(order), []
+            now = NOW
+            while pending:
+                message = pending.pop(0)
+                assert message.channel not in tried, (preference, message.channel, tried)
+                tried.append(message.channel)
+                journey = _handed_over(journey, message)
+                now += timedelta(minutes=5)
+                event = _failed(message.message_key, message.channel, "Failed").model_copy(
+                    update={"event_id": f"u-{len(tried)}"}
+                )
+                d = evaluate_undelivered(journey, event, POLICY, now)
+                journey = d.journey
+                pending.extend(d.messages)
+                if not pending:
+                    duty = journey.duties["m:M-1"]
+                    assert [t.reason for t in d.tasks] == ["delivery_failed"], (preference, tried)
+                    assert duty.status == DutyStatus.TASKED and duty.compliance == Compliance.PENDING
+            assert sorted(tried) == ["email", "sms"], (preference, tried)  # each channel once
+            seen.append((preference, tuple(tried)))
+    # One order for a single channel (its fallback follows), two for "both".
+    assert sorted(seen) == [
+        ("both", ("email", "sms")),
+        ("both", ("sms", "email")),
+        ("email", ("email", "sms")),
+        ("sms", ("sms", "email")),
+    ]
+
+
+def _handed_over(journey: Journey, message: OutboundMessage) -> Journey:
+    """The journey once send_message recorded the message handed over (before its report)."""
+    sent = journey.model_copy(deep=True)
+    duty = sent.duties["m:M-1"]
+    if duty.status == DutyStatus.QUEUED:
+        duty.status, duty.handed_at, duty.compliance = DutyStatus.SENT, NOW, Compliance.MET
+    assert message.message_key in duty.message_keys
+    return sent

@@ -85,15 +85,19 @@ def evaluate_undelivered(
 
 
 def _reroute(journey: Journey, duties: list[Duty], event: MessageUndelivered, policy: Policy) -> Route:
-    """The other channel once, if safe and valid; else an officer task. Safeguarding first, as ever."""
+    """The other channel once, if safe and valid and not already tried; else an officer task.
+    Safeguarding first, as ever."""
     how = route(journey, policy)
     if how.action != "send":
         return how  # excluded or opted out since: a task, or the person's choice
     if not any(duty.redirected for duty in duties):
+        # Every message that carried them failed, so each channel they went by did: for a "both"
+        # message that is both, and there is no other channel left to try.
+        tried = {event.channel}.union(*(duty.channels for duty in duties))
         others = [
             (channel, address)
             for channel, address in usable_channels(journey, policy).items()
-            if address and channel != event.channel
+            if address and channel not in tried
         ]
         if others:
             for duty in duties:
