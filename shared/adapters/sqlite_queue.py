@@ -198,8 +198,9 @@ class SqliteQueueBroker:
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         # Bumped by every call that can make a message receivable, so a host can tell that
-        # nothing has changed since it last found every queue empty.
+        # nothing has changed since it last found every queue empty; and the same for each queue.
         self.changes = 0
+        self._changes_of = dict.fromkeys(self._queues, 0)
         # When each queue's duplicate-detection history was last pruned (epoch microseconds).
         self._pruned: dict[str, int] = {}
 
@@ -208,6 +209,20 @@ class SqliteQueueBroker:
             # Fold the write-ahead log into the file, so no earlier version of a body stays in it.
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
+
+    def _changed(self, queue: str | None = None) -> None:
+        """Something may have become receivable on ``queue`` (None: on any queue)."""
+        self.changes += 1
+        for name in self._changes_of if queue is None else (queue,):
+            if name in self._changes_of:
+                self._changes_of[name] += 1
+
+    def changes_of(self, queue: str) -> int:
+        """Bumped by every call that can make a message of ``queue`` receivable: a send or a
+        schedule to it, a message of it settled or abandoned, one of its sessions released. While
+        it stays the same, a receive that found the queue empty finds it empty again at the same
+        moment (later, a scheduled message or a lapsed lock may have come due)."""
+        return self._changes_of[self._config(queue).name]
 
     # --- keeping personal data no longer than needed (journey-rules.md §11) ------------------
 
@@ -230,7 +245,7 @@ class SqliteQueueBroker:
                     removed += 1
                     if table == "messages" and row[3] is not None:
                         self._new_head(db, row[2], row[3])
-        self.changes += 1
+        self._changed()
         return rewritten, removed
 
     @staticmethod
@@ -310,7 +325,7 @@ class SqliteQueueBroker:
                 self._new_head(db, queue, row[0])
 
     def _enqueue(self, queue: str, messages: Sequence[OutgoingMessage], *, numbered: bool) -> list[int]:
-        self.changes += 1
+        self._changed(queue)
         config = self._config(queue)
         if config.sessions:
             for message in messages:
@@ -488,7 +503,7 @@ class SqliteQueueBroker:
 
     def complete(self, message: ReceivedMessage, *, now: datetime) -> None:
         """Settle: the message is removed for good; raises LockLost if the lock lapsed."""
-        self.changes += 1
+        self._changed(message.queue)
         config = self._config(message.queue)
         at = _us(now)
         with self._tx() as db:
@@ -504,7 +519,7 @@ class SqliteQueueBroker:
 
     def abandon(self, message: ReceivedMessage, *, now: datetime, error: str = "") -> None:
         """Unlock for redelivery now, or dead-letter it when its deliveries are used up."""
-        self.changes += 1
+        self._changed(message.queue)
         config = self._config(message.queue)
         at = _us(now)
         with self._tx() as db:
@@ -519,7 +534,7 @@ class SqliteQueueBroker:
         self, message: ReceivedMessage, *, now: datetime, reason: str, description: str = ""
     ) -> None:
         """Move the message to the dead-letter store with the caller's reason."""
-        self.changes += 1
+        self._changed(message.queue)
         config = self._config(message.queue)
         at = _us(now)
         with self._tx() as db:
@@ -585,7 +600,7 @@ class SqliteQueueBroker:
 
         A message still in flight keeps its own lock until settled or expired.
         """
-        self.changes += 1
+        self._changed(queue)
         self._config(queue)
         with self._tx() as db:
             row = db.execute(

@@ -337,12 +337,19 @@ class LocalHost:
 
     def _drain(self, limit: int | None) -> int:
         dispatched = 0
+        # Each queue found empty: its changes then, and the moment. Until either moves on, asking
+        # again would find it empty again (the same answer as the receive, without its transaction).
+        empty: dict[str, tuple[int, datetime]] = {}
         progress = True
         while progress:
             progress = False
             for target in self.queues:
-                message = self.broker.receive(target.queue, receiver=RECEIVER, now=self.clock())
+                now, changes = self.clock(), self.broker.changes_of(target.queue)
+                if empty.get(target.queue) == (changes, now):
+                    continue
+                message = self.broker.receive(target.queue, receiver=RECEIVER, now=now)
                 if message is None:
+                    empty[target.queue] = (changes, now)
                     continue
                 self._invoke(target, message)
                 dispatched += 1

@@ -121,3 +121,49 @@ def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
     finally:
         bootstrap.install(None)
         broker.close()
+
+
+def test_a_drain_asks_a_queue_found_empty_again_only_once_something_came_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two checks on journey-events, which send nothing: every other queue is asked once, and
+    journey-events once for each check and once more to find it empty (each check's settling
+    may have freed the next). The broker's ``changes_of`` says when to ask again
+    (tests/integration/test_queue_changes.py holds it to that)."""
+    import function_app
+    from shared import bootstrap
+    from shared.contracts.messages import DeadlineCheck
+    from shared.local.host import LocalHost, SimulatedClock
+    from shared.ports import OutgoingMessage
+    from shared.settings import load_settings
+    from tests.builders import embedded
+
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    clock = SimulatedClock(datetime(2026, 11, 20, 10, tzinfo=UTC))
+    services, broker = embedded(settings, clock)
+    bootstrap.install(services)
+    try:
+        host = LocalHost(function_app.app, broker, settings, clock.now)
+        asked: dict[str, int] = {}
+        receive = broker.receive
+
+        def counting(queue: str, **kwargs: object) -> object:
+            asked[queue] = asked.get(queue, 0) + 1
+            return receive(queue, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(broker, "receive", counting)
+        checks = [
+            DeadlineCheck(event_id=f"e{n}", crime_reference="HU/1/26", person_id="P-1", duty="ack")
+            for n in range(2)
+        ]
+        broker.send(
+            "journey-events",
+            [OutgoingMessage(c.model_dump_json(), c.event_id, session_id="HU/1/26") for c in checks],
+        )
+        assert host.drain() == 2
+        queues = {target.queue for target in host.queues}
+        assert len(queues) >= 4 and "journey-events" in queues
+        assert asked == {queue: 3 if queue == "journey-events" else 1 for queue in queues}
+    finally:
+        bootstrap.install(None)
+        broker.close()
