@@ -615,11 +615,19 @@ class SqliteQueueBroker:
 
     def next_visible_at(self, now: datetime) -> datetime | None:
         """The earliest time after ``now`` at which some queue gets a receivable message, if any."""
+        times = [moment for moment in self.next_visible_by_queue(now).values() if moment is not None]
+        return min(times) if times else None
+
+    def next_visible_by_queue(self, now: datetime) -> dict[str, datetime | None]:
+        """For each queue, the earliest time after ``now`` at which it gets a receivable message
+        (a scheduled one due, a lock or a session's lock lapsed), if any, as things stand."""
         at = _us(now)
-        times: list[int] = []
+        found: dict[str, datetime | None] = {}
         with self._tx(write=False) as db:
             for config in self._queues.values():
                 queue = config.name
+                times: list[int] = []
+                found[queue] = None
                 # A lapsed lock makes its message (and, on a session queue, the session) free again.
                 row = db.execute(
                     "SELECT locked_until + 1 FROM messages WHERE queue=? AND locked_until IS NOT NULL "
@@ -636,6 +644,7 @@ class SqliteQueueBroker:
                     ).fetchone()
                     if row is not None:
                         times.append(row[0])
+                    found[queue] = _dt(min(times)) if times else None
                     continue
                 # Only session heads count: later messages wait for the head to be settled.
                 row = db.execute(
@@ -657,7 +666,8 @@ class SqliteQueueBroker:
                 ).fetchone()
                 if row[0] is not None:
                     times.append(row[0])
-        return _dt(min(times)) if times else None
+                found[queue] = _dt(min(times)) if times else None
+        return found
 
     def pending(self, queue: str) -> int:
         """Active messages on the queue (scheduled and locked ones included, dead letters not)."""

@@ -170,6 +170,12 @@ def _drop_auth_level_notice(record: logging.LogRecord) -> bool:
     return "Auth level is not applied" not in record.getMessage()
 
 
+# A queue found empty at a moment is known empty for that moment only (in microseconds, as the
+# broker keeps time); one with nothing scheduled and nothing locked, until something comes to it.
+_INSTANT = timedelta(microseconds=1)
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
 class LocalHost:
     """Runs a FunctionApp's timer and Service Bus functions on the embedded queues."""
 
@@ -187,6 +193,9 @@ class LocalHost:
         self._quiet: tuple[int, datetime | None] | None = (
             None  # (broker changes, next visible) when last empty
         )
+        # Each queue found empty: the broker's count of its changes then, and until when it stays
+        # empty if that count does not move (asking before then would only find it empty again).
+        self._empty: dict[str, tuple[int, datetime]] = {}
         self.timers: list[TimerFunction] = []
         self.queues: list[QueueFunction] = []
         now = clock()
@@ -330,33 +339,44 @@ class LocalHost:
             changes, next_visible = self._quiet
             if changes == self.broker.changes and (next_visible is None or next_visible > self.clock()):
                 return 0  # every queue was empty and nothing has arrived or come due since
-        dispatched = self._drain(limit)
+        dispatched, first_empty = self._drain(limit)
         if limit is None or dispatched < limit:
-            self._quiet = (self.broker.changes, self.broker.next_visible_at(self.clock()))
+            # Every queue is empty now. Each stays so, unless something comes to it, until its
+            # next message comes due or its next lock lapses: reckoned from the first moment one
+            # was found empty, so that nothing falling due since then is missed.
+            visible = self.broker.next_visible_by_queue(first_empty or self.clock())
+            for queue, moment in visible.items():
+                changes = self.broker.changes_of(queue)
+                if self._empty.get(queue, (None,))[0] == changes:
+                    self._empty[queue] = (changes, moment or _NEVER)
+            due = [moment for moment in visible.values() if moment is not None]
+            self._quiet = (self.broker.changes, min(due) if due else None)
         return dispatched
 
-    def _drain(self, limit: int | None) -> int:
+    def _drain(self, limit: int | None) -> tuple[int, datetime | None]:
+        """The messages dispatched, and the first moment a receive found a queue empty."""
         dispatched = 0
-        # Each queue found empty: its changes then, and the moment. Until either moves on, asking
-        # again would find it empty again (the same answer as the receive, without its transaction).
-        empty: dict[str, tuple[int, datetime]] = {}
+        first_empty: datetime | None = None
+        empty = self._empty
         progress = True
         while progress:
             progress = False
             for target in self.queues:
                 now, changes = self.clock(), self.broker.changes_of(target.queue)
-                if empty.get(target.queue) == (changes, now):
-                    continue
+                known = empty.get(target.queue)
+                if known is not None and known[0] == changes and now < known[1]:
+                    continue  # found empty, and nothing has come to it or come due since
                 message = self.broker.receive(target.queue, receiver=RECEIVER, now=now)
                 if message is None:
-                    empty[target.queue] = (changes, now)
+                    empty[target.queue] = (changes, now + _INSTANT)  # empty at this moment
+                    first_empty = now if first_empty is None else min(first_empty, now)
                     continue
                 self._invoke(target, message)
                 dispatched += 1
                 progress = True
                 if limit is not None and dispatched >= limit:
-                    return dispatched
-        return dispatched
+                    return dispatched, first_empty
+        return dispatched, first_empty
 
     def next_event_at(self) -> datetime | None:
         """The next moment something is due: a timer or a scheduled message."""

@@ -128,8 +128,8 @@ def test_a_drain_asks_a_queue_found_empty_again_only_once_something_came_to_it(
 ) -> None:
     """Two checks on journey-events, which send nothing: every other queue is asked once, and
     journey-events once for each check and once more to find it empty (each check's settling
-    may have freed the next). The broker's ``changes_of`` says when to ask again
-    (tests/integration/test_queue_changes.py holds it to that)."""
+    may have freed the next). The broker's ``changes_of`` and ``next_visible_by_queue`` say when
+    to ask again (tests/integration/test_queue_changes.py holds them to that)."""
     import function_app
     from shared import bootstrap
     from shared.contracts.messages import DeadlineCheck
@@ -164,6 +164,14 @@ def test_a_drain_asks_a_queue_found_empty_again_only_once_something_came_to_it(
         queues = {target.queue for target in host.queues}
         assert len(queues) >= 4 and "journey-events" in queues
         assert asked == {queue: 3 if queue == "journey-events" else 1 for queue in queues}
+        # A later drain, at a later moment, asks only the queue something came to: the others have
+        # nothing scheduled or locked, so they stay empty until something comes to them.
+        clock.advance_to(clock.now() + timedelta(minutes=5))
+        asked.clear()
+        late = DeadlineCheck(event_id="e9", crime_reference="HU/2/26", person_id="P-1", duty="ack")
+        broker.send("journey-events", [OutgoingMessage(late.model_dump_json(), "e9", session_id="HU/2/26")])
+        assert host.drain() == 1
+        assert asked == {"journey-events": 2}
     finally:
         bootstrap.install(None)
         broker.close()
