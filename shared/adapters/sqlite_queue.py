@@ -197,9 +197,8 @@ class SqliteQueueBroker:
         # Removed and rewritten bodies are overwritten, not left in free pages (journey-rules.md §11).
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
-        # Bumped by every call that can make a message receivable, so a host can tell that
-        # nothing has changed since it last found every queue empty; and the same for each queue.
-        self.changes = 0
+        # For each queue, bumped by every call that can make one of its messages receivable, so
+        # a host can tell that nothing has changed since it last found the queue empty.
         self._changes_of = dict.fromkeys(self._queues, 0)
         # When each queue's duplicate-detection history was last pruned (epoch microseconds).
         self._pruned: dict[str, int] = {}
@@ -212,7 +211,6 @@ class SqliteQueueBroker:
 
     def _changed(self, queue: str | None = None) -> None:
         """Something may have become receivable on ``queue`` (None: on any queue)."""
-        self.changes += 1
         for name in self._changes_of if queue is None else (queue,):
             if name in self._changes_of:
                 self._changes_of[name] += 1

@@ -190,9 +190,6 @@ class LocalHost:
         self.clock = clock
         self.stats = HostStats()
         self.profiler: cProfile.Profile | None = None  # profiles the function objects only, if set
-        self._quiet: tuple[int, datetime | None] | None = (
-            None  # (broker changes, next visible) when last empty
-        )
         # Each queue found empty: the broker's count of its changes then, and until when it stays
         # empty if that count does not move (asking before then would only find it empty again).
         self._empty: dict[str, tuple[int, datetime]] = {}
@@ -335,26 +332,20 @@ class LocalHost:
 
     def drain(self, limit: int | None = None) -> int:
         """Dispatch every message receivable now, queue after queue, until none is left."""
-        if self._quiet is not None:
-            changes, next_visible = self._quiet
-            if changes == self.broker.changes and (next_visible is None or next_visible > self.clock()):
-                return 0  # every queue was empty and nothing has arrived or come due since
         dispatched, first_empty = self._drain(limit)
-        if limit is None or dispatched < limit:
+        if first_empty is not None and (limit is None or dispatched < limit):
             # Every queue is empty now. Each stays so, unless something comes to it, until its
             # next message comes due or its next lock lapses: reckoned from the first moment one
             # was found empty, so that nothing falling due since then is missed.
-            visible = self.broker.next_visible_by_queue(first_empty or self.clock())
-            for queue, moment in visible.items():
+            for queue, moment in self.broker.next_visible_by_queue(first_empty).items():
                 changes = self.broker.changes_of(queue)
                 if self._empty.get(queue, (None,))[0] == changes:
                     self._empty[queue] = (changes, moment or _NEVER)
-            due = [moment for moment in visible.values() if moment is not None]
-            self._quiet = (self.broker.changes, min(due) if due else None)
         return dispatched
 
     def _drain(self, limit: int | None) -> tuple[int, datetime | None]:
-        """The messages dispatched, and the first moment a receive found a queue empty."""
+        """The messages dispatched, and the first moment a receive found a queue empty (None: no
+        queue was asked, every one known empty)."""
         dispatched = 0
         first_empty: datetime | None = None
         empty = self._empty
@@ -379,13 +370,15 @@ class LocalHost:
         return dispatched, first_empty
 
     def next_event_at(self) -> datetime | None:
-        """The next moment something is due: a timer or a scheduled message."""
+        """The next moment something is due: a timer, or a queue's next message (now, for a queue
+        something has come to since it was found empty)."""
         moments = [timer.next_fire for timer in self.timers]
-        quiet = self._quiet
-        fresh = quiet is not None and quiet[0] == self.broker.changes
-        visible = quiet[1] if fresh and quiet is not None else self.broker.next_visible_at(self.clock())
-        if visible is not None:
-            moments.append(visible)
+        for target in self.queues:
+            known = self._empty.get(target.queue)
+            if known is None or known[0] != self.broker.changes_of(target.queue):
+                moments.append(self.clock())
+            elif known[1] < _NEVER:
+                moments.append(known[1])
         return min(moments) if moments else None
 
     # --- loops --------------------------------------------------------------------------
