@@ -118,7 +118,7 @@ test: lint typecheck unit
 schemas: $(STAMP)
 	$(PY) -m shared.contracts.schemas
 
-# shared/domain/bank_holidays.json from the pinned holidays package (after upgrading it;
+# shared/domain/bank_holidays.py from the pinned holidays package (after upgrading it;
 # tests/unit/test_bank_holidays.py fails until it is run).
 bank-holidays: $(STAMP)
 	$(PY) -m shared.local.bank_holidays

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from croniter import croniter
 
-from shared.local.host import Schedule
+from shared.adapters.sqlite_queue import SqliteQueueBroker
+from shared.local.host import LocalHost, Schedule, SimulatedClock
 
 
 @pytest.mark.parametrize(
@@ -63,115 +65,104 @@ def test_the_real_clock_host_dispatches_a_scheduled_message_when_its_time_comes(
         broker.close()
 
 
-def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The step CPU the host reports is the function object's call only; completing the message
-    and releasing its session are counted apart, as the host's work (a fake process clock
-    advanced by known amounts inside each, so nothing here is timed)."""
+@pytest.fixture
+def simulated(tmp_path: Path) -> Iterator[tuple[LocalHost, SqliteQueueBroker, SimulatedClock]]:
+    """The app's function objects on the local host, over embedded services on a simulated clock."""
     import function_app
     from shared import bootstrap
-    from shared.contracts.messages import DeadlineCheck
-    from shared.local import host as host_module
-    from shared.local.host import LocalHost, SimulatedClock
-    from shared.ports import OutgoingMessage
     from shared.settings import load_settings
     from tests.builders import embedded
 
-    ticks = [0.0]
-    monkeypatch.setattr(host_module.time, "process_time", lambda: ticks[0])
     settings = load_settings(LOCAL_DATA_DIR=tmp_path)
     clock = SimulatedClock(datetime(2026, 11, 20, 10, tzinfo=UTC))
     services, broker = embedded(settings, clock)
     bootstrap.install(services)
     try:
-        host = LocalHost(function_app.app, broker, settings, clock.now)
-        target = next(f for f in host.queues if f.name == "evaluate_journey")
-        call = target.function
-
-        def spending(**arguments: object) -> None:
-            ticks[0] += 3.0  # the step
-            call(**arguments)
-
-        complete, release = broker.complete, broker.release_session
-
-        def completing(*args: object, **kwargs: object) -> None:
-            ticks[0] += 5.0  # the host settling the message
-            complete(*args, **kwargs)  # type: ignore[arg-type]
-
-        def releasing(*args: object, **kwargs: object) -> None:
-            ticks[0] += 7.0
-            release(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(target, "function", spending)
-        monkeypatch.setattr(broker, "complete", completing)
-        monkeypatch.setattr(broker, "release_session", releasing)
-        checks = [
-            DeadlineCheck(event_id=f"e{n}", crime_reference="HU/1/26", person_id="P-1", duty="ack")
-            for n in range(2)
-        ]
-        broker.send(
-            "journey-events",
-            [OutgoingMessage(c.model_dump_json(), c.event_id, session_id="HU/1/26") for c in checks],
-        )
-        assert host.drain() == 2
-        assert host.stats.invocations["evaluate_journey"] == 2
-        assert host.stats.cpu_seconds["evaluate_journey"] == 2 * 3.0
-        assert host.stats.settle_cpu_seconds == 2 * (5.0 + 7.0)
+        yield LocalHost(function_app.app, broker, settings, clock.now), broker, clock
     finally:
         bootstrap.install(None)
         broker.close()
 
 
+def _deadline_checks(broker: SqliteQueueBroker, crime: str, *event_ids: str) -> None:
+    """Deadline checks of a journey no one has: evaluate_journey takes them and sends nothing."""
+    from shared.contracts.messages import DeadlineCheck
+    from shared.ports import OutgoingMessage
+
+    checks = [
+        DeadlineCheck(event_id=e, crime_reference=crime, person_id="P-1", duty="ack") for e in event_ids
+    ]
+    broker.send(
+        "journey-events", [OutgoingMessage(c.model_dump_json(), c.event_id, session_id=crime) for c in checks]
+    )
+
+
+def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
+    simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step CPU the host reports is the function object's call only; completing the message
+    and releasing its session are counted apart, as the host's work (a fake process clock
+    advanced by known amounts inside each, so nothing here is timed)."""
+    from shared.local import host as host_module
+
+    host, broker, _ = simulated
+    ticks = [0.0]
+    monkeypatch.setattr(host_module.time, "process_time", lambda: ticks[0])
+    target = next(f for f in host.queues if f.name == "evaluate_journey")
+    call = target.function
+
+    def spending(**arguments: object) -> None:
+        ticks[0] += 3.0  # the step
+        call(**arguments)
+
+    complete, release = broker.complete, broker.release_session
+
+    def completing(*args: object, **kwargs: object) -> None:
+        ticks[0] += 5.0  # the host settling the message
+        complete(*args, **kwargs)  # type: ignore[arg-type]
+
+    def releasing(*args: object, **kwargs: object) -> None:
+        ticks[0] += 7.0
+        release(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(target, "function", spending)
+    monkeypatch.setattr(broker, "complete", completing)
+    monkeypatch.setattr(broker, "release_session", releasing)
+    _deadline_checks(broker, "HU/1/26", "e0", "e1")
+    assert host.drain() == 2
+    assert host.stats.invocations["evaluate_journey"] == 2
+    assert host.stats.cpu_seconds["evaluate_journey"] == 2 * 3.0
+    assert host.stats.settle_cpu_seconds == 2 * (5.0 + 7.0)
+
+
 def test_a_drain_asks_a_queue_found_empty_again_only_once_something_came_to_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two checks on journey-events, which send nothing: every other queue is asked once, and
     journey-events once for each check and once more to find it empty (each check's settling
     may have freed the next). The broker's ``changes_of`` and ``next_visible_by_queue`` say when
     to ask again (tests/integration/test_queue_changes.py holds them to that)."""
-    import function_app
-    from shared import bootstrap
-    from shared.contracts.messages import DeadlineCheck
-    from shared.local.host import LocalHost, SimulatedClock
-    from shared.ports import OutgoingMessage
-    from shared.settings import load_settings
-    from tests.builders import embedded
+    host, broker, clock = simulated
+    asked: dict[str, int] = {}
+    receive = broker.receive
 
-    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
-    clock = SimulatedClock(datetime(2026, 11, 20, 10, tzinfo=UTC))
-    services, broker = embedded(settings, clock)
-    bootstrap.install(services)
-    try:
-        host = LocalHost(function_app.app, broker, settings, clock.now)
-        asked: dict[str, int] = {}
-        receive = broker.receive
+    def counting(queue: str, **kwargs: object) -> object:
+        asked[queue] = asked.get(queue, 0) + 1
+        return receive(queue, **kwargs)  # type: ignore[arg-type]
 
-        def counting(queue: str, **kwargs: object) -> object:
-            asked[queue] = asked.get(queue, 0) + 1
-            return receive(queue, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(broker, "receive", counting)
-        checks = [
-            DeadlineCheck(event_id=f"e{n}", crime_reference="HU/1/26", person_id="P-1", duty="ack")
-            for n in range(2)
-        ]
-        broker.send(
-            "journey-events",
-            [OutgoingMessage(c.model_dump_json(), c.event_id, session_id="HU/1/26") for c in checks],
-        )
-        assert host.drain() == 2
-        queues = {target.queue for target in host.queues}
-        assert len(queues) >= 4 and "journey-events" in queues
-        assert asked == {queue: 3 if queue == "journey-events" else 1 for queue in queues}
-        # A later drain, at a later moment, asks only the queue something came to: the others have
-        # nothing scheduled or locked, so they stay empty until something comes to them.
-        clock.advance_to(clock.now() + timedelta(minutes=5))
-        asked.clear()
-        late = DeadlineCheck(event_id="e9", crime_reference="HU/2/26", person_id="P-1", duty="ack")
-        broker.send("journey-events", [OutgoingMessage(late.model_dump_json(), "e9", session_id="HU/2/26")])
-        assert host.drain() == 1
-        assert asked == {"journey-events": 2}
-    finally:
-        bootstrap.install(None)
-        broker.close()
+    monkeypatch.setattr(broker, "receive", counting)
+    _deadline_checks(broker, "HU/1/26", "e0", "e1")
+    assert host.drain() == 2
+    queues = {target.queue for target in host.queues}
+    assert len(queues) >= 4 and "journey-events" in queues
+    assert asked == {queue: 3 if queue == "journey-events" else 1 for queue in queues}
+    # Nothing is due on any queue: the next event is a timer's.
+    assert host.next_event_at() == min(timer.next_fire for timer in host.timers)
+    # A later drain, at a later moment, asks only the queue something came to: the others have
+    # nothing scheduled or locked, so they stay empty until something comes to them.
+    clock.advance_to(clock.now() + timedelta(minutes=5))
+    asked.clear()
+    _deadline_checks(broker, "HU/2/26", "e9")
+    assert host.next_event_at() == clock.now()  # something came to journey-events: ask it now
+    assert host.drain() == 1
+    assert asked == {"journey-events": 2}

@@ -82,14 +82,13 @@ def test_a_queue_found_empty_stays_empty_until_its_count_moves_or_its_next_messa
     empty: dict[tuple[str, str], tuple[int, datetime, int, datetime]] = {}
     try:
         for step, op in enumerate(ops):
-            _do(broker, op, now, held, scheduled, step)
-            if op[0] == "receive":
+            found_empty = _do(broker, op, now, held, scheduled, step)
+            if found_empty:
                 queue, receiver = op[1], op[2]
-                if _last_receive_empty[0]:
-                    # Empty until its next message or lapsed lock comes due, as the broker says.
-                    until = broker.next_visible_by_queue(now[0])[queue] or NEVER
-                    assert until > now[0]
-                    empty[(queue, receiver)] = (broker.changes_of(queue), until, step, now[0])
+                # Empty until its next message or lapsed lock comes due, as the broker says.
+                until = broker.next_visible_by_queue(now[0])[queue] or NEVER
+                assert until > now[0]
+                empty[(queue, receiver)] = (broker.changes_of(queue), until, step, now[0])
             for (queue, receiver), (count, until, at_step, found_at) in list(empty.items()):
                 if count != broker.changes_of(queue) or now[0] >= until:
                     del empty[(queue, receiver)]
@@ -104,9 +103,6 @@ def test_a_queue_found_empty_stays_empty_until_its_count_moves_or_its_next_messa
         broker.close()
 
 
-_last_receive_empty = [False]
-
-
 def _do(
     broker: SqliteQueueBroker,
     op: tuple,
@@ -114,7 +110,8 @@ def _do(
     held: list[ReceivedMessage],
     scheduled: list[tuple[str, int]],
     step: int,
-) -> None:
+) -> bool:
+    """Make the call ``op`` names; True if it was a receive that found nothing."""
     kind = op[0]
     if kind == "send":
         _, queue, session = op
@@ -127,9 +124,9 @@ def _do(
     elif kind == "receive":
         _, queue, receiver = op
         message = broker.receive(queue, receiver=receiver, now=now[0])
-        _last_receive_empty[0] = message is None
-        if message is not None:
-            held.append(message)
+        if message is None:
+            return True
+        held.append(message)
     elif kind == "settle" and held:
         _, how, index = op
         message = held.pop(index % len(held))
@@ -149,6 +146,7 @@ def _do(
             broker.cancel_scheduled(queue, number)
     elif kind == "advance":
         now[0] += timedelta(seconds=op[1])
+    return False
 
 
 def _message(message_id: str, queue: str, session: str, at: datetime | None = None) -> OutgoingMessage:
