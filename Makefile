@@ -24,6 +24,7 @@ help:
 	@echo "make azurite - Azurite in the foreground, in memory (AZURITE_BLOB_PORT=10000, AZURITE_TABLE_PORT=10002)"
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test;"
 	@echo "              BENCH_SIZES=1000,3000, BENCH_COMPARE=REF: a git ref's code side by side,"
+	@echo "              BENCH_REPEAT=5 with it: each code 5 times, alternated, medians and every run,"
 	@echo "              BENCH_STATE=sqlite,azurite: the state in SQLite and in Azurite side by side)"
 
 $(STAMP): requirements.txt requirements-ops.txt requirements-dev.txt
@@ -127,10 +128,12 @@ clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache node_modules $(IAC_VENV)
 
 # The benchmark (not part of `make test`): a force-year and its growth curve; see README.
-# BENCH_COMPARE=REF also runs a git ref's code on the same samples, side by side (docs/benchmark.md);
+# BENCH_COMPARE=REF also runs a git ref's code on the same samples, side by side (docs/benchmark.md),
+# BENCH_REPEAT=N with it each code N times, alternated, with medians and every run's CPU;
 # BENCH_STATE=sqlite,azurite runs each sample with the state in SQLite and in Azurite, side by side.
 BENCH_SIZES ?= 10000,30000,110000
 BENCH_JOBS ?= 1
 bench: $(STAMP) $(if $(findstring azurite,$(BENCH_STATE)),$(NODE_STAMP))
 	$(PY) -m shared.local.bench --sizes $(BENCH_SIZES) --jobs $(BENCH_JOBS) --out out/bench \
-		$(if $(BENCH_COMPARE),--compare $(BENCH_COMPARE)) $(if $(BENCH_STATE),--state $(BENCH_STATE))
+		$(if $(BENCH_COMPARE),--compare $(BENCH_COMPARE)) $(if $(BENCH_REPEAT),--repeat $(BENCH_REPEAT)) \
+		$(if $(BENCH_STATE),--state $(BENCH_STATE))

@@ -1,6 +1,7 @@
 """The benchmark: a force-year of crimes through the local host, with the figures that matter.
 
-  python -m shared.local.bench [--sizes 10000,30000,110000] [--out out/bench] [--seed 11] [--compare REF]
+  python -m shared.local.bench [--sizes 10000,30000,110000] [--out out/bench] [--seed 11]
+                               [--compare REF [--repeat N]]
 
 Each size runs in its own process (so peak memory is its own) on a sample with
 the density of a force-year: 110,000 crimes over 365 days, fewer crimes over
@@ -12,6 +13,7 @@ Writes ``report.json`` and ``report.md`` under ``--out``.
 afterwards, also on failure or Ctrl-C), generates each size's sample once with this code's
 generator, and runs it under REF's code and under this code, one child at a time, each through
 bench_driver.py with that code's ``shared`` package: the report has both, side by side.
+``--repeat N`` with it runs each code N times, alternated, and reports medians and every run's CPU.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import ast
 import importlib
 import json
+import math
 import multiprocessing
 import os
 import resource
@@ -622,6 +625,65 @@ _ORDER = (
     "one child at a time: for each size REF's code then this code, the next size this code first "
     "(alternating), so both see similar machine load"
 )
+_ORDER_REPEATED = (
+    "one child at a time, each size run {repeats} times by each code, alternated (REF then this "
+    "code, then this code then REF, and so on), so both see similar machine load; each figure is "
+    "the median of a code's {repeats} runs"
+)
+# The figures a run of the same code on the same sample must reproduce exactly (the clock is
+# simulated): a repeat that differs in one of them is reported, not folded into a median.
+_EXACT = (
+    "feed_records",
+    "records_by_feed",
+    "quarantined",
+    "messages_sent",
+    "tasks",
+    "dead_letters",
+    "compliance",
+    "table_operations",
+    "table_operations_by",
+    "queue_messages",
+    "scheduled_messages_cancelled",
+    "feed_change_to_provider_seconds",
+)
+# The CPU figures whose run-to-run spread the report shows, so a change can be read against it.
+_SPREAD = (
+    ("run CPU, in the child (s)", "run_cpu_seconds"),
+    ("the five steps' CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
+    ("child process CPU, seen by the parent (s)", "measured_from_parent.child_cpu_seconds"),
+)
+
+
+def _median_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several runs of the same code on the same sample: each number the median
+    of the runs' (a count they agree on is itself), anything else the first run's."""
+
+    def merge(values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, dict):
+            keys = list(dict.fromkeys(key for value in values if isinstance(value, dict) for key in value))
+            return {key: merge([v.get(key) for v in values if isinstance(v, dict)]) for key in keys}
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if numbers and len(numbers) == len(values):
+            if all(v == first for v in numbers):
+                return first
+            return round(statistics.median(numbers), 4)
+        return first
+
+    merged: dict[str, Any] = merge(list(runs))
+    return merged
+
+
+def _varied(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """The exact figures (_EXACT) on which the runs do not all agree."""
+    return [name for name in _EXACT if any(run.get(name) != runs[0].get(name) for run in runs[1:])]
+
+
+def _spread(runs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Each _SPREAD figure as every run gave it, in the order they ran."""
+    return {path: [_dig(run, path) for run in runs] for _, path in _SPREAD}
+
+
 _SAMPLE = (
     "each size generated once, by this code's generator (shared.local.generate), and the same "
     "files run by both codes (the feed contract is stable)"
@@ -801,8 +863,11 @@ def _generate_once(feeds: Path, crimes: int, seed: int) -> tuple[int, float]:
     return generated.malformed, round(time.perf_counter() - started, 2)
 
 
-def compare(ref: str, sizes: Sequence[int], out: Path, seed: int) -> dict[str, Any]:
-    """Each size's sample, generated once, run by REF's code and by this code; writes both reports."""
+def compare(ref: str, sizes: Sequence[int], out: Path, seed: int, repeats: int = 1) -> dict[str, Any]:
+    """Each size's sample, generated once, run by REF's code and by this code (``repeats`` times
+    each, alternated, reporting medians); writes both reports."""
+    if repeats < 1:
+        raise CompareError("bench: --repeat must be at least 1")
     resolved = _resolve(ref, _ROOT)
     short = resolved["commit"][:10]
     out = out.resolve()  # the children run in their code's folder
@@ -822,18 +887,29 @@ def compare(ref: str, sizes: Sequence[int], out: Path, seed: int) -> dict[str, A
             malformed, generate_seconds = _generate_once(folder / "feeds", crimes, seed)
             sample = {"crimes": crimes, "days": days_for(crimes), "malformed_generated": malformed}
             sides = [("ref", ref_code), ("this", _ROOT)]
+            runs: dict[str, list[dict[str, Any]]] = {"ref": [], "this": []}
+            for round_ in range(repeats):
+                for side, code in sides if (index + round_) % 2 == 0 else sides[::-1]:
+                    into = folder / (side if repeats == 1 else f"{side}-{round_ + 1}")
+                    result, last = _run_under(code, folder / "feeds", into)
+                    if result is None and side == "ref":
+                        raise CompareError(
+                            f"bench: --compare: {ref} ({short}) could not run the {crimes}-crime sample "
+                            f"this code generated: {last}",
+                            1,
+                        )
+                    if result is None:
+                        raise CompareError(f"bench: this code failed on the {crimes}-crime sample: {last}", 1)
+                    runs[side].append(result)
             figures: dict[str, dict[str, Any]] = {}
-            for side, code in sides if index % 2 == 0 else sides[::-1]:
-                result, last = _run_under(code, folder / "feeds", folder / side)
-                if result is None and side == "ref":
-                    raise CompareError(
-                        f"bench: --compare: {ref} ({short}) could not run the {crimes}-crime sample "
-                        f"this code generated: {last}",
-                        1,
-                    )
-                if result is None:
-                    raise CompareError(f"bench: this code failed on the {crimes}-crime sample: {last}", 1)
-                figures[side] = {**sample, **result}
+            for side, results in runs.items():
+                figures[side] = {**sample, **_median_of(results)}
+                if repeats > 1:
+                    figures[side]["repeats"] = {
+                        "runs": repeats,
+                        "varied": _varied(results),
+                        **_spread(results),
+                    }
             ours.append({**figures["this"], "generate_seconds": generate_seconds})
             theirs.append(figures["ref"])
         cold = _cold_start_side_by_side(ref_code, COMPARE_COLD_START_REPEATS)
@@ -849,7 +925,8 @@ def compare(ref: str, sizes: Sequence[int], out: Path, seed: int) -> dict[str, A
             "ref": ref,
             "commit": resolved["commit"],
             "sample": _SAMPLE,
-            "order": _ORDER,
+            "order": _ORDER if repeats == 1 else _ORDER_REPEATED.format(repeats=repeats),
+            "repeats": repeats,
             "sizes": theirs,
             "cold_start": _cold_start_of(cold, "ref"),
         },
@@ -1093,6 +1170,8 @@ def _compare_markdown(report: dict[str, Any]) -> str:
         for label, path in _COMPARED:
             before, after = _dig(theirs, path), _dig(ours, path)
             lines.append(f"| {label} | {_shown(before)} | {_shown(after)} | {_change(before, after)} |")
+        if "repeats" in ours and "repeats" in theirs:
+            lines += _spread_markdown(compare["ref"], theirs["repeats"], ours["repeats"])
     theirs_cold, ours_cold = compare["cold_start"], report["cold_start"]
     lines.append("")
     if ours_cold is None:
@@ -1124,13 +1203,50 @@ def _compare_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _overlap(before: Sequence[Any], after: Sequence[Any]) -> str:
+    """Whether two codes' runs of one figure overlap: if they do, the difference between their
+    medians is no larger than what running the same code again can give."""
+    if any(not isinstance(v, int | float) or isinstance(v, bool) for v in (*before, *after)) or not before:
+        return ""
+    if max(before) < min(after) or max(after) < min(before):
+        # Were the codes the same, every order of the runs would be as likely: this one (or its
+        # mirror) comes up 2 in C(m+n, n) of them.
+        chance = math.comb(len(before) + len(after), len(after)) // 2
+        return f"apart: every run of one code beat every run of the other (1 in {chance} by chance alone)"
+    return "overlap: within the run-to-run spread"
+
+
+def _spread_markdown(ref: str, theirs: dict[str, Any], ours: dict[str, Any]) -> list[str]:
+    """Each code's runs of the CPU figures, in the order they ran, and whether they overlap."""
+    lines = [
+        "",
+        f"Run to run ({ours['runs']} runs of each code, in the order they ran; the table above "
+        "gives their medians):",
+        "",
+        f"| figure | {ref}, each run | this code, each run | |",
+        "|---|---|---|---|",
+    ]
+    for label, path in _SPREAD:
+        before, after = theirs.get(path, []), ours.get(path, [])
+        shown = [", ".join(_shown(v) for v in runs) for runs in (before, after)]
+        lines.append(f"| {label} | {shown[0]} | {shown[1]} | {_overlap(before, after)} |")
+    for side, repeats in ((ref, theirs), ("this code", ours)):
+        if repeats["varied"]:
+            lines += [
+                "",
+                f"**{side}'s runs did not agree** on {', '.join(repeats['varied'])}: a run of the same "
+                "code on the same sample should count exactly the same; the medians above hide it.",
+            ]
+    return lines
+
+
 def _compare_main(
-    parser: argparse.ArgumentParser, ref: str, sizes: list[int], out: Path, seed: int, jobs: int
+    parser: argparse.ArgumentParser, ref: str, sizes: list[int], out: Path, seed: int, jobs: int, repeats: int
 ) -> int:
     if jobs != 1:
         parser.exit(2, "bench: --compare runs one child at a time: leave out --jobs\n")
     try:
-        compare(ref, sizes, out, seed)
+        compare(ref, sizes, out, seed, repeats)
     except CompareError as error:
         parser.exit(error.status, f"{error}\n")
     return 0
@@ -1170,6 +1286,14 @@ def main(argv: list[str] | None = None) -> int:
         "--compare",
         metavar="REF",
         help="also run a git ref's code on the same samples, one child at a time; report side by side",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --compare: run each code N times on each sample, alternated, and report medians "
+        "and every run's CPU (one pair of runs cannot show a CPU change smaller than its noise)",
     )
     parser.add_argument(
         "--state",
@@ -1217,6 +1341,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, "python -m shared.local.bench: error: --sizes needs at least one positive number\n")
     if args.jobs < 1:
         parser.exit(2, "python -m shared.local.bench: error: --jobs must be at least 1\n")
+    if args.repeat < 1:
+        parser.exit(2, "python -m shared.local.bench: error: --repeat must be at least 1\n")
+    if args.repeat != 1 and args.compare is None:
+        parser.exit(2, "python -m shared.local.bench: error: --repeat goes with --compare REF\n")
     states = [part.strip() for part in args.state.split(",") if part.strip()]
     if not states or any(state not in STATES for state in states) or len(set(states)) < len(states):
         parser.exit(
@@ -1240,7 +1368,7 @@ def main(argv: list[str] | None = None) -> int:
         by_states(states, sizes, args.out, args.seed)
         return 0
     if args.compare is not None:
-        return _compare_main(parser, args.compare, sizes, args.out, args.seed, args.jobs)
+        return _compare_main(parser, args.compare, sizes, args.out, args.seed, args.jobs, args.repeat)
     args.out.mkdir(parents=True, exist_ok=True)
     folders: dict[int, Path] = {}
     running: list[subprocess.Popen[bytes]] = []

@@ -51,7 +51,12 @@ def test_the_profile_splits_all_of_the_steps_time_into_categories(tmp_path: Path
 
 @pytest.mark.parametrize(
     ("args", "complaint"),
-    [(["--sizes", "ten"], "--sizes must be whole numbers"), (["--jobs", "0"], "--jobs must be at least 1")],
+    [
+        (["--sizes", "ten"], "--sizes must be whole numbers"),
+        (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--compare", "HEAD", "--repeat", "0"], "--repeat must be at least 1"),
+        (["--repeat", "3"], "--repeat goes with --compare REF"),
+    ],
 )
 def test_bad_arguments_get_one_line(
     args: list[str], complaint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

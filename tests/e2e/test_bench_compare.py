@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -149,3 +150,95 @@ def test_a_ref_whose_snippet_sends_no_first_message_reports_none_for_it() -> Non
     assert "| first message sent, over a bare app (ms) | n/a | 200.0 |  |" in markdown
     assert bench._cold_start_sentence(ours).endswith("400.0 ms, 200.0 ms over the bare app.")
     assert bench._cold_start_sentence(theirs).endswith("overhead 100.0 ms.")  # no first message: not said
+
+
+def test_repeated_runs_alternate_the_codes_and_report_medians_and_every_run(
+    tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = _git("stash", "create") or "HEAD"
+    monkeypatch.setattr(bench, "COMPARE_COLD_START_REPEATS", 0)
+    ran: list[str] = []
+    run_under = bench._run_under
+
+    def recorded(code: Path, feeds: Path, out: Path) -> tuple[dict[str, object] | None, str]:
+        ran.append(out.name)
+        return run_under(code, feeds, out)
+
+    monkeypatch.setattr(bench, "_run_under", recorded)
+    out = tmp_path / "out"
+    assert (
+        bench.main(["--sizes", "12", "--compare", ref, "--seed", "3", "--repeat", "3", "--out", str(out)])
+        == 0
+    )
+
+    # Alternated, so neither code always runs first (a warm cache, a busy neighbour).
+    assert ran == ["ref-1", "this-1", "this-2", "ref-2", "ref-3", "this-3"]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["compare"]["repeats"] == 3 and "3 times by each code" in report["compare"]["order"]
+    (ours,), (theirs,) = report["sizes"], report["compare"]["sizes"]
+    for side in (ours, theirs):
+        repeats = side["repeats"]
+        assert repeats["runs"] == 3 and repeats["varied"] == []  # the same code counts the same every run
+        for _, path in bench._SPREAD:
+            runs = repeats[path]
+            assert len(runs) == 3 and all(isinstance(v, int | float) and v > 0 for v in runs)
+            assert bench._dig(side, path) == statistics.median(runs)
+    assert ours["table_operations"] == theirs["table_operations"] > 0
+
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "Run to run (3 runs of each code" in markdown
+    cpu = ", ".join(str(v) for v in ours["repeats"]["run_cpu_seconds"])
+    assert f"| {cpu} |" in markdown
+    assert "did not agree" not in markdown
+
+
+def test_medians_keep_what_the_runs_agree_on_and_name_what_they_do_not() -> None:
+    runs = [
+        {
+            "tasks": 7,
+            "run_cpu_seconds": 3.0,
+            "queue_messages": {"a": 5, "b": 1},
+            "code_folder": "x",
+            "measured_from_parent": {"child_cpu_seconds": 3.5},
+            "step_cpu_ms_per_feed_record": 2.0,
+        },
+        {
+            "tasks": 7,
+            "run_cpu_seconds": 9.0,
+            "queue_messages": {"a": 5, "b": 2},
+            "code_folder": "x",
+            "measured_from_parent": {"child_cpu_seconds": 9.5},
+            "step_cpu_ms_per_feed_record": 2.5,
+        },
+        {
+            "tasks": 7,
+            "run_cpu_seconds": 4.0,
+            "queue_messages": {"a": 5, "b": 1},
+            "code_folder": "x",
+            "measured_from_parent": {"child_cpu_seconds": 4.5},
+            "step_cpu_ms_per_feed_record": 2.2,
+        },
+    ]
+    merged = bench._median_of(runs)
+    assert merged["tasks"] == 7 and merged["run_cpu_seconds"] == 4.0 and merged["code_folder"] == "x"
+    assert merged["measured_from_parent"] == {"child_cpu_seconds": 4.5}
+    assert bench._varied(runs) == ["queue_messages"]  # a count that differs is named, never a median
+    assert bench._varied(runs[::2]) == []
+    assert bench._spread(runs)["run_cpu_seconds"] == [3.0, 9.0, 4.0]
+
+    assert bench._overlap([3.0, 9.0], [4.0, 5.0]).startswith("overlap")
+    assert bench._overlap([3.0, 3.5], [4.0, 5.0]) == (
+        "apart: every run of one code beat every run of the other (1 in 3 by chance alone)"
+    )
+    assert bench._overlap([6.0, 5.5, 7.0], [4.0, 5.0, 4.5]).endswith("(1 in 10 by chance alone)")
+    assert bench._overlap([6.0, 5.5, 7.0, 6.1, 6.2], [4.0, 5.0, 4.5, 3.0, 3.3]).endswith(
+        "(1 in 126 by chance alone)"
+    )
+    assert bench._overlap([None], [4.0]) == ""
+
+    theirs = {"runs": 3, "varied": ["queue_messages"], **bench._spread(runs)}
+    ours = {"runs": 3, "varied": [], **bench._spread(runs[::-1])}
+    lines = "\n".join(bench._spread_markdown("old", theirs, ours))
+    assert "| run CPU, in the child (s) | 3.0, 9.0, 4.0 | 4.0, 9.0, 3.0 | overlap" in lines
+    assert "**old's runs did not agree** on queue_messages" in lines
+    assert "this code's runs did not agree" not in lines
