@@ -499,8 +499,13 @@ class SqliteQueueBroker:
             raise LockLost.of(message)
         return tuple(row)
 
-    def complete(self, message: ReceivedMessage, *, now: datetime) -> None:
-        """Settle: the message is removed for good; raises LockLost if the lock lapsed."""
+    def complete(self, message: ReceivedMessage, *, now: datetime, release: str | None = None) -> None:
+        """Settle: the message is removed for good; raises LockLost if the lock lapsed.
+
+        ``release``: on a session queue, also give up that receiver's lock on the message's
+        session in the same transaction, as release_session would after it (a host settling
+        one message per session lock). On LockLost nothing is released: release it yourself.
+        """
         self._changed(message.queue)
         config = self._config(message.queue)
         at = _us(now)
@@ -513,7 +518,7 @@ class SqliteQueueBroker:
                 raise LockLost.of(message)
             session_id = row[0]
             if config.sessions:
-                self._refresh_session(db, message.queue, session_id)
+                self._refresh_session(db, message.queue, session_id, release)
 
     def abandon(self, message: ReceivedMessage, *, now: datetime, error: str = "") -> None:
         """Unlock for redelivery now, or dead-letter it when its deliveries are used up."""
@@ -581,14 +586,20 @@ class SqliteQueueBroker:
         db.execute("DELETE FROM messages WHERE seq=?", (seq,))
 
     @staticmethod
-    def _refresh_session(db: sqlite3.Connection, queue: str, session_id: str | None) -> None:
-        # The in-flight message has left the session: point at the new head, and drop
-        # the row once nothing (messages or a lock holder) keeps it alive.
+    def _refresh_session(
+        db: sqlite3.Connection, queue: str, session_id: str | None, release: str | None = None
+    ) -> None:
+        # The in-flight message has left the session: point at the new head (and, if ``release``
+        # holds the session, give up its lock), and drop the row once nothing (messages or a lock
+        # holder) keeps it alive. Every right-hand side reads the row as it was.
         row = db.execute(
             "UPDATE sessions SET inflight_seq=NULL, (head_seq, head_available_at)=("
             "SELECT seq, available_at FROM messages WHERE queue=?1 AND session_id=?2 "
-            "ORDER BY available_at, seq LIMIT 1) WHERE queue=?1 AND session_id=?2 RETURNING head_seq, owner",
-            (queue, session_id),
+            "ORDER BY available_at, seq LIMIT 1), "
+            "owner=CASE WHEN owner=?3 THEN NULL ELSE owner END, "
+            "owner_until=CASE WHEN owner=?3 THEN NULL ELSE owner_until END "
+            "WHERE queue=?1 AND session_id=?2 RETURNING head_seq, owner",
+            (queue, session_id, release),
         ).fetchall()
         if row and row[0] == (None, None):
             db.execute("DELETE FROM sessions WHERE queue=? AND session_id=?", (queue, session_id))

@@ -487,7 +487,7 @@ def _patch_broker(broker: SqliteQueueBroker, faults: FaultInjector) -> None:
         faults.delivery = message
         return message
 
-    def lossy_complete(message: ReceivedMessage, *, now: datetime) -> None:
+    def lossy_complete(message: ReceivedMessage, *, now: datetime, release: str | None = None) -> None:
         try:
             identity = (message.queue, message.message_id)
             key = f"{message.queue}/{message.message_id}"
@@ -495,8 +495,10 @@ def _patch_broker(broker: SqliteQueueBroker, faults: FaultInjector) -> None:
                 redelivered.add(identity)
                 faults.inject(REDELIVER, "broker", f"broker.complete:{message.queue}", key)
                 abandon(message, now=now, error="injected: completion lost")
+                if release is not None and message.session_id is not None:  # as complete would have
+                    broker.release_session(message.queue, message.session_id, receiver=release)
                 return
-            complete(message, now=now)
+            complete(message, now=now, release=release)
         finally:
             faults.delivery = None
 

@@ -276,7 +276,7 @@ class LocalHost:
         trigger: ServiceBusMessage | func.EventGridEvent = (
             _event_grid_event(message.body) if target.event_grid else self._service_bus_message(message)
         )
-        failed = False
+        failed = released = False
         cpu, wall = time.process_time(), time.perf_counter()
         try:
             try:
@@ -304,9 +304,11 @@ class LocalHost:
                     reason=type(exc).__name__,
                 )
         else:
-            self.broker.complete(message, now=self.clock())
+            # The session's lock given up in the same transaction (on LockLost, below instead).
+            self.broker.complete(message, now=self.clock(), release=RECEIVER)
+            released = True
         finally:
-            if message.session_id is not None:
+            if message.session_id is not None and not released:
                 self.broker.release_session(target.queue, message.session_id, receiver=RECEIVER)
         self.stats.settle_cpu_seconds += time.process_time() - settling
         self.stats.count(target.name, failed, cpu, wall)

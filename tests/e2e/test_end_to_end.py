@@ -76,13 +76,17 @@ def test_redelivering_every_queue_message_sends_nothing_twice(
     redelivered: Counter[str] = Counter()
     complete = SqliteQueueBroker.complete
 
-    def complete_then_redeliver(self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any) -> None:
+    def complete_then_redeliver(
+        self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any, release: str | None = None
+    ) -> None:
         if message.delivery_count == 1:
             # The function ran to the end but the completion was lost: Service Bus delivers again.
             redelivered[message.queue] += 1
             self.abandon(message, now=now, error="completion lost")
+            if release is not None and message.session_id is not None:  # as complete does
+                self.release_session(message.queue, message.session_id, receiver=release)
         else:
-            complete(self, message, now=now)
+            complete(self, message, now=now, release=release)
 
     monkeypatch.setattr(SqliteQueueBroker, "complete", complete_then_redeliver)
     result = run_scenario("first_journey", out=tmp_path / "twice")

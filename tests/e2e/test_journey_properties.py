@@ -338,13 +338,17 @@ _COMPLETE = SqliteQueueBroker.complete
 
 
 def _redelivering(counter: Counter[str]) -> Callable[..., None]:
-    def complete_then_redeliver(self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any) -> None:
+    def complete_then_redeliver(
+        self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any, release: str | None = None
+    ) -> None:
         if message.delivery_count == 1:
             # The function ran to the end but the completion was lost: Service Bus delivers again.
             counter[message.queue] += 1
             self.abandon(message, now=now, error="completion lost")
+            if release is not None and message.session_id is not None:  # as complete does
+                self.release_session(message.queue, message.session_id, receiver=release)
         else:
-            _COMPLETE(self, message, now=now)
+            _COMPLETE(self, message, now=now, release=release)
 
     return complete_then_redeliver
 

@@ -101,8 +101,9 @@ def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
     simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The step CPU the host reports is the function object's call only; completing the message
-    and releasing its session are counted apart, as the host's work (a fake process clock
-    advanced by known amounts inside each, so nothing here is timed)."""
+    and releasing its session (one broker call when the function succeeded, two when it failed)
+    are counted apart, as the host's work (a fake process clock advanced by known amounts inside
+    each, so nothing here is timed)."""
     from shared.local import host as host_module
 
     host, broker, _ = simulated
@@ -132,7 +133,21 @@ def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
     assert host.drain() == 2
     assert host.stats.invocations["evaluate_journey"] == 2
     assert host.stats.cpu_seconds["evaluate_journey"] == 2 * 3.0
-    assert host.stats.settle_cpu_seconds == 2 * (5.0 + 7.0)
+    # Completed with the session released in the same call: no release_session of its own.
+    assert host.stats.settle_cpu_seconds == 2 * 5.0
+    assert broker._db.execute("SELECT count(*) FROM sessions WHERE owner IS NOT NULL").fetchone() == (0,)
+
+    def failing(**arguments: object) -> None:
+        ticks[0] += 3.0
+        raise RuntimeError("step failed")
+
+    monkeypatch.setattr(target, "function", failing)
+    _deadline_checks(broker, "HU/1/26", "e2")
+    assert host.drain(limit=1) == 1
+    assert host.stats.failures["evaluate_journey"] == 1
+    # Abandoned, then the session released by a call of its own (complete never ran).
+    assert host.stats.settle_cpu_seconds == 2 * 5.0 + 7.0
+    assert broker._db.execute("SELECT count(*) FROM sessions WHERE owner IS NOT NULL").fetchone() == (0,)
 
 
 def test_a_drain_asks_a_queue_found_empty_again_only_once_something_came_to_it(
