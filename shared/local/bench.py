@@ -184,6 +184,9 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
     stores: list[Any] = []  # the run's table store: SQLite, or Table Storage when StateStorage is set
 
     adapter_cpu = [0.0]  # CPU the steps spent inside the table store and the embedded queues
+    # The local host's receives: how many, how many found nothing, and their CPU (the host's work,
+    # not a step's: in Azure, the Functions host's and Service Bus's).
+    receives = [0, 0, 0.0]
     in_tables = [0.0, 0.0]  # CPU and wall the steps spent inside the table store alone
 
     def timed(call: Any, materialise: bool = False, table: bool = False) -> Any:
@@ -214,6 +217,19 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
             original(queue, messages)
 
         broker.send = timed(counting)  # type: ignore[method-assign]
+        receive = broker.receive
+
+        def receiving(queue: str, *, receiver: str, now: Any) -> Any:
+            started = time.process_time()
+            try:
+                got = receive(queue, receiver=receiver, now=now)
+            finally:
+                receives[2] += time.process_time() - started
+            receives[0] += 1
+            receives[1] += got is None
+            return got
+
+        broker.receive = receiving  # type: ignore[method-assign]
         if hasattr(broker, "schedule"):  # cancellable scheduled messages (deadline checks), since 9f96cc1
             schedule, cancel = broker.schedule, broker.cancel_scheduled
 
@@ -291,6 +307,9 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
             records,
             3,
         ),
+        "host_receives": receives[0] if counted else None,
+        "host_receives_empty": receives[1] if counted else None,
+        "host_receive_cpu_ms_per_feed_record": _per(1000 * receives[2] if counted else None, records, 3),
         "run_wall_ms_per_feed_record": _per(1000 * wall, records, 3),
         "run_cpu_ms_per_feed_record": _per(1000 * cpu, records, 3),
         "step_wall_ms_per_feed_record": _per(1000 * sum(step_wall.values()), step_records, 3),
@@ -540,6 +559,7 @@ _STEP_CPU_ROWS = (
     ("… step code without them (ms)", "step_cpu_ms_per_feed_record_excluding_embedded_adapters"),
     ("every function's CPU per feed record (ms)", "every_function_cpu_ms_per_feed_record"),
     ("the host settling messages, CPU per feed record (ms)", "host_settle_cpu_ms_per_feed_record"),
+    ("the host receiving messages, CPU per feed record (ms)", "host_receive_cpu_ms_per_feed_record"),
 )
 
 
@@ -645,11 +665,15 @@ _EXACT = (
     "queue_messages",
     "scheduled_messages_cancelled",
     "feed_change_to_provider_seconds",
+    "host_receives",
+    "host_receives_empty",
 )
 # The CPU figures whose run-to-run spread the report shows, so a change can be read against it.
 _SPREAD = (
     ("run CPU, in the child (s)", "run_cpu_seconds"),
     ("the five steps' CPU per feed record (ms)", "step_cpu_ms_per_feed_record"),
+    ("the host settling messages, CPU per feed record (ms)", "host_settle_cpu_ms_per_feed_record"),
+    ("the host receiving messages, CPU per feed record (ms)", "host_receive_cpu_ms_per_feed_record"),
     ("child process CPU, seen by the parent (s)", "measured_from_parent.child_cpu_seconds"),
 )
 
@@ -1117,6 +1141,8 @@ _COMPARED = (
     ("scheduled messages cancelled per feed record", "scheduled_messages_cancelled_per_feed_record"),
     ("queue messages per message sent", "queue_messages_per_message_sent"),
     ("SMS segments per SMS", "sms_segments_per_sms"),
+    ("receives by the local host", "host_receives"),
+    ("… of which found nothing", "host_receives_empty"),
     *_STEP_CPU_ROWS,
     *((f"{step}: CPU (s)", f"step_cpu_seconds.{step}") for step in STEPS),
     ("run CPU, in the child (s)", "run_cpu_seconds"),

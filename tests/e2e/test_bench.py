@@ -25,9 +25,19 @@ def test_one_size_reports_consistent_counts(tmp_path: Path) -> None:
     assert result["host_settle_cpu_ms_per_feed_record"] > 0
     cpu_ms = 1000 * result["run_cpu_seconds"] / records
     assert (
-        result["every_function_cpu_ms_per_feed_record"] + result["host_settle_cpu_ms_per_feed_record"]
+        result["every_function_cpu_ms_per_feed_record"]
+        + result["host_settle_cpu_ms_per_feed_record"]
+        + result["host_receive_cpu_ms_per_feed_record"]
         < cpu_ms
     )
+    # Every queue-triggered invocation came from one receive that found a message; the rest found
+    # none (a drain asks each queue until it is empty).
+    queued = ("resolve_officer", "evaluate_journey", "send_message", "notify_officer", "delivery_report")
+    assert result["host_receives"] - result["host_receives_empty"] == sum(
+        result["invocations"].get(name, 0) for name in queued
+    )
+    assert 0 < result["host_receives_empty"] < result["host_receives"]
+    assert result["host_receive_cpu_ms_per_feed_record"] > 0
     assert result["dead_letters"] == 0 and result["messages_sent"] > 0
     # Every journey event received, or cancelled before it fell due, was counted as sent: the
     # deadline checks scheduled to be cancellable too (duplicates dropped make sent the larger).
