@@ -647,8 +647,8 @@ _ORDER = (
 )
 _ORDER_REPEATED = (
     "one child at a time, each size run {repeats} times by each code, alternated (REF then this "
-    "code, then this code then REF, and so on), so both see similar machine load; each figure is "
-    "the median of a code's {repeats} runs"
+    "code, then this code then REF, and so on; the next size starts with the other code), so both "
+    "see similar machine load; each figure is the median of a code's {repeats} runs"
 )
 # The figures a run of the same code on the same sample must reproduce exactly (the clock is
 # simulated): a repeat that differs in one of them is reported, not folded into a median.
@@ -667,6 +667,7 @@ _EXACT = (
     "feed_change_to_provider_seconds",
     "host_receives",
     "host_receives_empty",
+    "invocations",
 )
 # The CPU figures whose run-to-run spread the report shows, so a change can be read against it.
 _SPREAD = (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from croniter import croniter
 
-from shared.adapters.sqlite_queue import SqliteQueueBroker
+from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
 from shared.local.host import LocalHost, Schedule, SimulatedClock
 
 
@@ -148,6 +148,27 @@ def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
     # Abandoned, then the session released by a call of its own (complete never ran).
     assert host.stats.settle_cpu_seconds == 2 * 5.0 + 7.0
     assert broker._db.execute("SELECT count(*) FROM sessions WHERE owner IS NOT NULL").fetchone() == (0,)
+
+
+def test_a_completion_that_lost_its_lock_still_gives_up_the_session(
+    simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """complete releases the session only when it settles the message: when it raises LockLost,
+    nothing was settled or released, and the host releases the session itself, so that another
+    receiver can take the message when Service Bus delivers it again."""
+    from shared.adapters.sqlite_queue import LockLost
+
+    host, broker, _ = simulated
+
+    def lost(message: ReceivedMessage, **_: object) -> None:
+        raise LockLost.of(message)
+
+    monkeypatch.setattr(broker, "complete", lost)
+    _deadline_checks(broker, "HU/1/26", "e0")
+    with pytest.raises(LockLost):
+        host.drain()
+    assert broker._db.execute("SELECT owner FROM sessions WHERE session_id='HU/1/26'").fetchall() == [(None,)]
+    assert broker._db.execute("SELECT count(*) FROM messages").fetchone() == (1,)  # to be delivered again
 
 
 def test_a_drain_asks_a_queue_found_empty_again_only_once_something_came_to_it(
