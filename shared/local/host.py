@@ -30,7 +30,7 @@ from croniter import croniter
 
 from shared import telemetry
 from shared.adapters.delivery_report_stub import EVENT_GRID_QUEUE
-from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
+from shared.adapters.sqlite_queue import LockLost, ReceivedMessage, SqliteQueueBroker
 from shared.settings import Settings
 
 log = logging.getLogger("victim_updates.local_host")
@@ -305,8 +305,18 @@ class LocalHost:
                 )
         else:
             # The session's lock given up in the same transaction (on LockLost, below instead).
-            self.broker.complete(message, now=self.clock(), release=RECEIVER)
-            released = True
+            try:
+                self.broker.complete(message, now=self.clock(), release=RECEIVER)
+                released = True
+            except LockLost:
+                # The function outran the message's lock (on the wall clock): as the Functions host
+                # does, carry on; Service Bus delivers it again and the steps are idempotent.
+                log.warning(
+                    "function %s: the lock on message %s lapsed before it was completed; "
+                    "it will be delivered again",
+                    target.name,
+                    message.message_id,
+                )
         finally:
             if message.session_id is not None and not released:
                 self.broker.release_session(target.queue, message.session_id, receiver=RECEIVER)
