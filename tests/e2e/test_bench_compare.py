@@ -192,33 +192,20 @@ def test_repeated_runs_alternate_the_codes_and_report_medians_and_every_run(
     assert "did not agree" not in markdown
 
 
+def _one_run(cpu: float, b: int, step: float) -> dict[str, object]:
+    """A run's result as measure_run gives it, cut down: counts, CPU figures, a folder name."""
+    return {
+        "tasks": 7,
+        "run_cpu_seconds": cpu,
+        "queue_messages": {"a": 5, "b": b},
+        "code_folder": "x",
+        "measured_from_parent": {"child_cpu_seconds": cpu + 0.5},
+        "step_cpu_ms_per_feed_record": step,
+    }
+
+
 def test_medians_keep_what_the_runs_agree_on_and_name_what_they_do_not() -> None:
-    runs = [
-        {
-            "tasks": 7,
-            "run_cpu_seconds": 3.0,
-            "queue_messages": {"a": 5, "b": 1},
-            "code_folder": "x",
-            "measured_from_parent": {"child_cpu_seconds": 3.5},
-            "step_cpu_ms_per_feed_record": 2.0,
-        },
-        {
-            "tasks": 7,
-            "run_cpu_seconds": 9.0,
-            "queue_messages": {"a": 5, "b": 2},
-            "code_folder": "x",
-            "measured_from_parent": {"child_cpu_seconds": 9.5},
-            "step_cpu_ms_per_feed_record": 2.5,
-        },
-        {
-            "tasks": 7,
-            "run_cpu_seconds": 4.0,
-            "queue_messages": {"a": 5, "b": 1},
-            "code_folder": "x",
-            "measured_from_parent": {"child_cpu_seconds": 4.5},
-            "step_cpu_ms_per_feed_record": 2.2,
-        },
-    ]
+    runs = [_one_run(3.0, 1, 2.0), _one_run(9.0, 2, 2.5), _one_run(4.0, 1, 2.2)]
     merged = bench._median_of(runs)
     assert merged["tasks"] == 7 and merged["run_cpu_seconds"] == 4.0 and merged["code_folder"] == "x"
     assert merged["measured_from_parent"] == {"child_cpu_seconds": 4.5}
