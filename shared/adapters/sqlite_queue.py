@@ -157,6 +157,12 @@ class LockLost(Exception):
 
 # A message whose lock this receiver still holds: the condition of every settling statement.
 _HELD = "seq=? AND queue=? AND lock_token=? AND locked_until>=?"
+# Settling a message and giving up the session's lock in one statement: the receiver named by the
+# statement's third parameter lets go of the session if it holds it; any other holder keeps it.
+_RELEASE = (
+    "owner=CASE WHEN owner=?3 THEN NULL ELSE owner END, "
+    "owner_until=CASE WHEN owner=?3 THEN NULL ELSE owner_until END"
+)
 
 
 def _held(message: ReceivedMessage, at: int) -> tuple[object, ...]:
@@ -520,8 +526,13 @@ class SqliteQueueBroker:
             if config.sessions:
                 self._refresh_session(db, message.queue, session_id, release)
 
-    def abandon(self, message: ReceivedMessage, *, now: datetime, error: str = "") -> None:
-        """Unlock for redelivery now, or dead-letter it when its deliveries are used up."""
+    def abandon(
+        self, message: ReceivedMessage, *, now: datetime, error: str = "", release: str | None = None
+    ) -> None:
+        """Unlock for redelivery now, or dead-letter it when its deliveries are used up.
+
+        ``release``: as for complete, that receiver's session lock given up in the same transaction.
+        """
         self._changed(message.queue)
         config = self._config(message.queue)
         at = _us(now)
@@ -531,7 +542,9 @@ class SqliteQueueBroker:
                 f"abandoned on delivery {count} of {config.max_delivery_count}; "
                 f"last error: {error or '(none)'}"
             )
-            self._unlock(db, config, message.sequence_number, session_id, count, at, error, description)
+            self._unlock(
+                db, config, message.sequence_number, session_id, count, at, error, description, release
+            )
 
     def dead_letter(
         self, message: ReceivedMessage, *, now: datetime, reason: str, description: str = ""
@@ -556,20 +569,22 @@ class SqliteQueueBroker:
         at: int,
         error: str,
         description: str,
+        release: str | None = None,
     ) -> None:
         # The message keeps its available_at, so it goes back to its place at the front.
         if count >= config.max_delivery_count:
             self._move_to_dead_letters(db, seq, MAX_DELIVERY_COUNT_EXCEEDED, description, at)
             if config.sessions:
-                self._refresh_session(db, config.name, session_id)
+                self._refresh_session(db, config.name, session_id, release)
             return
         db.execute(
             "UPDATE messages SET lock_token=NULL, locked_until=NULL, last_error=? WHERE seq=?", (error, seq)
         )
         if config.sessions:
+            # The message stays the session's head, so the row stays whoever holds the session.
             db.execute(
-                "UPDATE sessions SET inflight_seq=NULL WHERE queue=? AND session_id=?",
-                (config.name, session_id),
+                f"UPDATE sessions SET inflight_seq=NULL, {_RELEASE} WHERE queue=?1 AND session_id=?2",
+                (config.name, session_id, release),
             )
 
     @staticmethod
@@ -595,9 +610,7 @@ class SqliteQueueBroker:
         row = db.execute(
             "UPDATE sessions SET inflight_seq=NULL, (head_seq, head_available_at)=("
             "SELECT seq, available_at FROM messages WHERE queue=?1 AND session_id=?2 "
-            "ORDER BY available_at, seq LIMIT 1), "
-            "owner=CASE WHEN owner=?3 THEN NULL ELSE owner END, "
-            "owner_until=CASE WHEN owner=?3 THEN NULL ELSE owner_until END "
+            f"ORDER BY available_at, seq LIMIT 1), {_RELEASE} "
             "WHERE queue=?1 AND session_id=?2 RETURNING head_seq, owner",
             (queue, session_id, release),
         ).fetchall()

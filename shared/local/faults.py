@@ -494,17 +494,17 @@ def _patch_broker(broker: SqliteQueueBroker, faults: FaultInjector) -> None:
             if identity not in redelivered and faults.roll(REDELIVER) and faults.allowed("broker", key):
                 redelivered.add(identity)
                 faults.inject(REDELIVER, "broker", f"broker.complete:{message.queue}", key)
-                abandon(message, now=now, error="injected: completion lost")
-                if release is not None and message.session_id is not None:  # as complete would have
-                    broker.release_session(message.queue, message.session_id, receiver=release)
+                abandon(message, now=now, error="injected: completion lost", release=release)
                 return
             complete(message, now=now, release=release)
         finally:
             faults.delivery = None
 
-    def tracking_abandon(message: ReceivedMessage, *, now: datetime, error: str = "") -> None:
+    def tracking_abandon(
+        message: ReceivedMessage, *, now: datetime, error: str = "", release: str | None = None
+    ) -> None:
         try:
-            abandon(message, now=now, error=error)
+            abandon(message, now=now, error=error, release=release)
         finally:
             faults.delivery = None
 

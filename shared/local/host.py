@@ -295,7 +295,9 @@ class LocalHost:
                 message.delivery_count,
                 type(exc).__name__,
             )
-            self.broker.abandon(message, now=self.clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            self.broker.abandon(message, now=self.clock(), error=error, release=RECEIVER)
+            released = True
             if message.delivery_count >= self.broker.queues[target.queue].max_delivery_count:
                 telemetry.track(
                     "DeadLettered",
@@ -304,7 +306,7 @@ class LocalHost:
                     reason=type(exc).__name__,
                 )
         else:
-            # The session's lock given up in the same transaction (on LockLost, below instead).
+            # Settled and the session's lock given up in one transaction (on LockLost, below instead).
             try:
                 self.broker.complete(message, now=self.clock(), release=RECEIVER)
                 released = True

@@ -20,12 +20,13 @@ import pytest
 
 from shared.adapters.acs import ProviderRejected, RepeatabilityExpired
 from shared.adapters.file_outbox import REPEAT_WINDOW, FileOutbox
-from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
+from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.table_layout import MESSAGES
 from shared.local.faults import FaultPlan, install_faults
 from shared.local.run import RunRequest, run
 from shared.ports import EmailContent, ProviderStatusUnknown, ProviderThrottled
+from tests.broker_faults import retry_after
 from tests.builders import OFFICER, occurrence, victim
 from tests.conftest import read_jsonl
 
@@ -128,21 +129,6 @@ def _once(monkeypatch: pytest.MonkeyPatch, name: str, wrap: Callable[[Any], Any]
     return seen
 
 
-def _retry_after(delay: timedelta) -> Callable[..., None]:
-    """A redelivery of an abandoned outbound message only after ``delay`` (a slow queue retry)."""
-    abandon = SqliteQueueBroker.abandon
-
-    def later(self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any, error: str = "") -> None:
-        abandon(self, message, now=now, error=error)
-        if message.queue == "outbound-messages":
-            self._db.execute(
-                "UPDATE messages SET available_at = available_at + ? WHERE message_id = ?",
-                (int(delay.total_seconds() * 1_000_000), message.message_id),
-            )
-
-    return later
-
-
 def test_a_retry_after_the_repeat_window_never_sends_a_second_email(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,7 +140,7 @@ def test_a_retry_after_the_repeat_window_never_sends_a_second_email(
         raise RuntimeError("worker died after the provider accepted")
 
     crashed = _once(monkeypatch, "send_email", accept_then_die)
-    monkeypatch.setattr(SqliteQueueBroker, "abandon", _retry_after(timedelta(minutes=10)))
+    monkeypatch.setattr(SqliteQueueBroker, "abandon", retry_after(timedelta(minutes=10)))
     slow = {"alex@example.org": {"status": "Delivered", "after_seconds": 1800}}
     result = _run(tmp_path, [occurrence("2026-11-20T10:02:00Z")], end="2026-11-21T00:00:00Z", reports=slow)
 

@@ -6,12 +6,14 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
+from shared.adapters.sqlite_queue import SqliteQueueBroker
+from tests.broker_faults import completion_lost_once, retry_after
 from tests.builders import links_hidden
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,21 +76,7 @@ def test_redelivering_every_queue_message_sends_nothing_twice(
 ) -> None:
     expected = run_scenario("first_journey", out=tmp_path / "plain")
     redelivered: Counter[str] = Counter()
-    complete = SqliteQueueBroker.complete
-
-    def complete_then_redeliver(
-        self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any, release: str | None = None
-    ) -> None:
-        if message.delivery_count == 1:
-            # The function ran to the end but the completion was lost: Service Bus delivers again.
-            redelivered[message.queue] += 1
-            self.abandon(message, now=now, error="completion lost")
-            if release is not None and message.session_id is not None:  # as complete does
-                self.release_session(message.queue, message.session_id, receiver=release)
-        else:
-            complete(self, message, now=now, release=release)
-
-    monkeypatch.setattr(SqliteQueueBroker, "complete", complete_then_redeliver)
+    monkeypatch.setattr(SqliteQueueBroker, "complete", completion_lost_once(redelivered))
     result = run_scenario("first_journey", out=tmp_path / "twice")
     assert set(redelivered) == {
         "case-changes",
@@ -322,21 +310,5 @@ def _crash_after_the_first_hand_over_and_cannot_tell(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(FileOutbox, "send_email", hand_over_then_crash)
     monkeypatch.setattr(FileOutbox, "accepted", cannot_tell)
-    monkeypatch.setattr(SqliteQueueBroker, "abandon", _abandon_later(SqliteQueueBroker.abandon))
+    monkeypatch.setattr(SqliteQueueBroker, "abandon", retry_after(timedelta(minutes=10)))
     return crashed
-
-
-def _abandon_later(abandon: Any) -> Any:
-    """Redeliver after the next feed change has been read (as a slow retry would)."""
-
-    def later(self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any, error: str = "") -> None:
-        from datetime import timedelta
-
-        abandon(self, message, now=now, error=error)
-        if message.queue == "outbound-messages":
-            self._db.execute(  # hold the message for ten minutes, past the flag's arrival
-                "UPDATE messages SET available_at = available_at + ? WHERE message_id = ?",
-                (int(timedelta(minutes=10).total_seconds() * 1_000_000), message.message_id),
-            )
-
-    return later

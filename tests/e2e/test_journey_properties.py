@@ -30,11 +30,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.sqlite_queue import ReceivedMessage, SqliteQueueBroker
+from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.table_layout import JOURNEYS, journey_from
 from shared.domain.journey import Journey
 from shared.local.run import RunRequest, run
+from tests.broker_faults import completion_lost_once
 from tests.builders import links_hidden
 
 LONDON = ZoneInfo("Europe/London")
@@ -334,25 +335,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-_COMPLETE = SqliteQueueBroker.complete
-
-
-def _redelivering(counter: Counter[str]) -> Callable[..., None]:
-    def complete_then_redeliver(
-        self: SqliteQueueBroker, message: ReceivedMessage, *, now: Any, release: str | None = None
-    ) -> None:
-        if message.delivery_count == 1:
-            # The function ran to the end but the completion was lost: Service Bus delivers again.
-            counter[message.queue] += 1
-            self.abandon(message, now=now, error="completion lost")
-            if release is not None and message.session_id is not None:  # as complete does
-                self.release_session(message.queue, message.session_id, receiver=release)
-        else:
-            _COMPLETE(self, message, now=now, release=release)
-
-    return complete_then_redeliver
-
-
 def replay(scenario: Scenario, *, redeliver: bool = False) -> Outputs:
     """Write the feed to a fresh folder and run it end to end on hourly ticks."""
     redelivered: Counter[str] = Counter()
@@ -360,7 +342,7 @@ def replay(scenario: Scenario, *, redeliver: bool = False) -> Outputs:
         patch.setenv("NICHE_POLL_SCHEDULE", HOURLY)
         patch.setenv("STORM_POLL_SCHEDULE", HOURLY)
         if redeliver:
-            patch.setattr(SqliteQueueBroker, "complete", _redelivering(redelivered))
+            patch.setattr(SqliteQueueBroker, "complete", completion_lost_once(redelivered))
         feeds, out = Path(tmp) / "feeds", Path(tmp) / "out"
         feeds.mkdir()
         (feeds / "niche.jsonl").write_text(

@@ -102,8 +102,7 @@ def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
     simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The step CPU the host reports is the function object's call only; completing the message
-    and releasing its session (one broker call when the function succeeded, two when it failed)
-    are counted apart, as the host's work (a fake process clock advanced by known amounts inside
+    or abandoning it, with its session released in the same broker call, are counted apart, as the host's work (a fake process clock advanced by known amounts inside
     each, so nothing here is timed)."""
     from shared.local import host as host_module
 
@@ -117,11 +116,15 @@ def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
         ticks[0] += 3.0  # the step
         call(**arguments)
 
-    complete, release = broker.complete, broker.release_session
+    complete, abandon, release = broker.complete, broker.abandon, broker.release_session
 
     def completing(*args: object, **kwargs: object) -> None:
         ticks[0] += 5.0  # the host settling the message
         complete(*args, **kwargs)  # type: ignore[arg-type]
+
+    def abandoning(*args: object, **kwargs: object) -> None:
+        ticks[0] += 11.0
+        abandon(*args, **kwargs)  # type: ignore[arg-type]
 
     def releasing(*args: object, **kwargs: object) -> None:
         ticks[0] += 7.0
@@ -129,6 +132,7 @@ def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
 
     monkeypatch.setattr(target, "function", spending)
     monkeypatch.setattr(broker, "complete", completing)
+    monkeypatch.setattr(broker, "abandon", abandoning)
     monkeypatch.setattr(broker, "release_session", releasing)
     _deadline_checks(broker, "HU/1/26", "e0", "e1")
     assert host.drain() == 2
@@ -146,8 +150,8 @@ def test_a_functions_cpu_is_its_own_and_settling_the_message_is_the_hosts(
     _deadline_checks(broker, "HU/1/26", "e2")
     assert host.drain(limit=1) == 1
     assert host.stats.failures["evaluate_journey"] == 1
-    # Abandoned, then the session released by a call of its own (complete never ran).
-    assert host.stats.settle_cpu_seconds == 2 * 5.0 + 7.0
+    # Abandoned with the session released in the same call: no release_session of its own.
+    assert host.stats.settle_cpu_seconds == 2 * 5.0 + 11.0
     assert broker._db.execute("SELECT count(*) FROM sessions WHERE owner IS NOT NULL").fetchone() == (0,)
 
 

@@ -9,6 +9,7 @@ aside, which are random), every session row, every dead letter, and what each re
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, example, given, settings
@@ -167,3 +168,48 @@ def test_the_property_saw_each_way_a_completion_can_go() -> None:
     assert SEEN["owner_kept"] >= 25, SEEN  # another receiver held it: left held
     assert SEEN["lock_lost"] >= 20, SEEN  # nothing settled, nothing released
     assert SEEN["row_dropped"] >= 30, SEEN  # nothing left in the session: its row gone
+
+
+def test_abandoning_with_release_leaves_what_abandon_then_release_session_leaves() -> None:
+    """The same for abandon(message, release=receiver): every way an abandon can go (redelivered
+    or dead-lettered, a message queued behind it or not, the session held by the receiver named,
+    by another, or the lock lapsed), on two brokers in step, compared row for row."""
+    cases = 0
+    now = [T0]
+    for behind, dead, holder, lapsed in itertools.product((0, 1), (False, True), RECEIVERS, (False, True)):
+        now[0] = T0
+        one = SqliteQueueBroker(":memory:", QUEUES, lambda: now[0])
+        two = SqliteQueueBroker(":memory:", QUEUES, lambda: now[0])
+        try:
+            for broker in (one, two):
+                for index in range(1 + behind):
+                    broker.send("sess", [_message(f"m{index}", "sess", "A")])
+                if dead:  # its first delivery abandoned already: the next abandon uses up the last
+                    first = broker.receive("sess", receiver=holder, now=now[0])
+                    assert first is not None
+                    broker.abandon(first, now=now[0], error="test", release=None)
+            pair = [broker.receive("sess", receiver=holder, now=now[0]) for broker in (one, two)]
+            assert pair[0] is not None and pair[1] is not None and _same(*pair)
+            if lapsed:
+                now[0] += timedelta(seconds=31)
+            outcomes = []
+            for broker, message in zip((one, two), pair, strict=True):
+                try:
+                    broker.abandon(message, now=now[0], error="test", release="r1" if broker is one else None)
+                    outcomes.append(True)
+                except LockLost:
+                    outcomes.append(False)
+                if broker is two or not outcomes[-1]:
+                    broker.release_session("sess", "A", receiver="r1")
+            assert outcomes == [not lapsed] * 2
+            assert _stored(one) == _stored(two), (behind, dead, holder, lapsed)
+            # What was meant happened: the holder named let go, another kept it; a message used up
+            # its deliveries went to the dead letters.
+            if not lapsed:
+                assert _owner(one, "A") == (None if holder == "r1" else holder)
+                assert len(_stored(one)[2]) == int(dead)
+            cases += 1
+        finally:
+            one.close()
+            two.close()
+    assert cases == 16
