@@ -231,12 +231,12 @@ class PersonalLinks(Protocol):
 
     def revoke(self, crime_reference: str, person_id: str, now: datetime) -> str | None:
         """Revoke the person's live link: it opens nothing from now, and the next message carries
-        a new one. The revoked id, or None if they had none."""
+        a new one; its rate-limit counters go. The revoked id, or None if they had none."""
         ...
 
     def forget(self, crime_reference: str, person_id: str) -> int:
-        """Remove the person's live link and its index (erasure, journey-rules.md §11); how many
-        rows went. A link revoked earlier keeps its id-only row."""
+        """Remove the person's live link, its index and its rate-limit counters (erasure,
+        journey-rules.md §16); how many rows went. A link revoked earlier keeps its id-only row."""
         ...
 
 

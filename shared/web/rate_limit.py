@@ -3,8 +3,10 @@
 One entity per link, counter and window (PartitionKey: the link id; RowKey:
 ``<counter>-<window start, epoch seconds>``), incremented with an ETag check so two
 instances counting at once never lose a count; a conflict reads again. A request
-over the limit writes nothing. The rows of a link sit in its own partition, so
-they go when the link's data go.
+over the limit writes nothing. The rows of a link sit in its own partition: the
+first use of a new window deletes the link's windows that have ended, so a link
+keeps at most one row per counter (its latest window), and revoking the link or
+erasing its person deletes them all (``TableLinks``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from shared.ports import Entity, EntityExists, EtagMismatch, TableStore
+from shared.ports import Entity, EntityExists, EntityNotFound, EtagMismatch, TableStore
 
 log = logging.getLogger("victim_updates.web")
 
@@ -71,6 +73,7 @@ class RateLimiter:
                     self._tables.create(
                         TABLE, Entity(link_id, row, {"count": 1, "window_end": start + window})
                     )
+                    self._forget_ended(link_id, now)
                     return True
                 count = int(found.properties.get("count", 0))
                 if count >= limit.count:
@@ -79,8 +82,17 @@ class RateLimiter:
                 properties = {**found.properties, "count": count + 1}
                 self._tables.update(TABLE, Entity(link_id, row, properties), etag=found.etag)
                 return True
-            except (EntityExists, EtagMismatch):
-                continue  # another request counted at the same moment: read the new count
+            except (EntityExists, EtagMismatch, EntityNotFound):
+                # Another request counted at the same moment, or (a worker whose clock is behind)
+                # its window was deleted as ended by one already in the next: read again.
+                continue
         # Still contended after every attempt: refuse rather than count nothing (fails closed).
         log.warning("rate limit counter %s stayed contended after %d attempts", counter, ATTEMPTS)
         return False
+
+    def _forget_ended(self, link_id: str, now: datetime) -> None:
+        """Delete the link's windows that have ended: they limit nothing now."""
+        ended = int(now.timestamp())
+        for entity in list(self._tables.query_partition(TABLE, link_id)):
+            if int(entity.properties.get("window_end", 0)) <= ended:
+                self._tables.delete(TABLE, link_id, entity.row_key)

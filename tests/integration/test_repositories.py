@@ -22,6 +22,8 @@ from shared.domain.journey import Duty, Journey
 from shared.domain.ledger import TRANSITIONS, InvalidTransition, LedgerEntry, LedgerStatus
 from shared.domain.links import Link, is_link_id
 from shared.ports import EntityExists, EtagMismatch, TableStore, Write
+from shared.web.rate_limit import PAGE, RateLimiter
+from shared.web.rate_limit import TABLE as PAGE_USE
 from tests.azurite import azurite_tables  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
@@ -177,3 +179,18 @@ def test_two_workers_making_one_persons_link_at_once_agree_on_one(tables: TableS
     )
     assert TableLinks(tables).get("Lost0000000") is None  # the loser's link is not left to open anything
     assert TableLinks(tables).for_person("HU/000001/26", "P-1", NOW) == winner[0]
+
+
+def test_revoking_or_forgetting_a_link_deletes_its_rate_limit_counters_and_no_other_link_s(
+    tables: TableStore,
+) -> None:
+    links, limiter = TableLinks(tables), RateLimiter(tables)
+    revoked, erased, other = (
+        links.for_person("HU/000001/26", person, NOW) for person in ("P-1", "P-2", "P-3")
+    )
+    for link in (revoked, erased, other):
+        assert limiter.use(link, PAGE, NOW) and limiter.use(link, "message", NOW)
+    assert links.revoke("HU/000001/26", "P-1", NOW) == revoked
+    assert links.forget("HU/000001/26", "P-2") == 2 + 2  # the link, its index, its two counters
+    assert [list(tables.query_partition(PAGE_USE, link)) for link in (revoked, erased)] == [[], []]
+    assert len(list(tables.query_partition(PAGE_USE, other))) == 2

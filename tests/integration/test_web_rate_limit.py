@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -104,3 +105,64 @@ def test_a_lost_conditional_write_reads_again_and_counts_on_top(tables: TableSto
     assert store.conflicts == 1
     (row,) = list(tables.query_partition(TABLE, LINK))
     assert row.properties["count"] == 3
+
+
+def _rows(tables: TableStore, link: str) -> dict[str, int]:
+    return {row.row_key: int(row.properties["count"]) for row in tables.query_partition(TABLE, link)}
+
+
+def test_a_link_keeps_only_its_latest_window_of_each_counter_and_never_loses_a_current_count(
+    tables: TableStore,
+) -> None:
+    """Uses at random moments over three days, of two counters on two links: after each, a link
+    holds at most one row per counter, and the row of every window still running holds every use
+    let through in it (ended windows go when the link starts a new one; they limit nothing)."""
+    limiter = RateLimiter(tables, LIMITS)
+    draw = random.Random(20261130)
+    moment = NOW
+    accepted: dict[tuple[str, str, int], int] = {}  # (link, counter, window start) -> uses let through
+    deleted_by_a_new_window = 0
+    for _ in range(60):
+        moment += timedelta(minutes=draw.choice([0, 1, 4, 11, 25, 90, 600]))
+        link, counter = draw.choice([LINK, OTHER_LINK]), draw.choice([PAGE, "message"])
+        before = _rows(tables, link)
+        window = int(LIMITS.limit(counter).window.total_seconds())
+        start = int(moment.timestamp()) // window * window
+        if limiter.use(link, counter, moment):
+            accepted[(link, counter, start)] = accepted.get((link, counter, start), 0) + 1
+        after = _rows(tables, link)
+        deleted_by_a_new_window += len(set(before) - set(after))
+        for name in (PAGE, "message"):
+            assert sum(1 for row in after if row.startswith(f"{name}-")) <= 1, after
+        now = int(moment.timestamp())
+        for (each, name, begun), uses in accepted.items():
+            if each == link and begun + int(LIMITS.limit(name).window.total_seconds()) > now:
+                assert after.get(f"{name}-{begun}") == uses, (name, begun, after)
+    # The walk went through many windows, and their rows were deleted, not just never made.
+    assert len({key[1:] for key in accepted}) >= 10
+    assert deleted_by_a_new_window >= 10
+
+
+def test_a_use_from_a_worker_whose_window_was_deleted_as_ended_counts_again_without_failing(
+    tables: TableStore,
+) -> None:
+    """A worker whose clock is behind reads its window's row; a worker already in the next window
+    deletes it as ended before the first writes: the first reads again and counts, no error."""
+    limiter = RateLimiter(tables, LIMITS)
+    assert limiter.use(LINK, PAGE, NOW)
+
+    class DeletedBeforeUpdate:
+        def __init__(self, inner: TableStore) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        def update(self, table: str, entity: Entity, *, etag: str) -> Entity:
+            RateLimiter(self._inner, LIMITS).use(LINK, PAGE, NOW + timedelta(minutes=10))
+            return self._inner.update(table, entity, etag=etag)
+
+    behind = RateLimiter(DeletedBeforeUpdate(tables), LIMITS)  # type: ignore[arg-type]
+    assert behind.use(LINK, PAGE, NOW)
+    start = int(NOW.timestamp()) // 600 * 600
+    assert _rows(tables, LINK) == {f"{PAGE}-{start}": 1, f"{PAGE}-{start + 600}": 1}
