@@ -8,7 +8,7 @@ case change). Queue names and timer schedules come from app settings through
 delivery reports by an Event Grid subscription (infra/bicep: the second step).
 ``victim_page`` is the victim's own page (shared/web), an anonymous HTTP trigger on
 every path: the personal link in the path is the credential. ``retention`` runs daily and
-erases what has been kept its policy days (docs/journey-rules.md §11).
+erases what has been kept its policy days (docs/journey-rules.md §16).
 
 A worker imports this module once for all its functions: the steps a case change goes
 through are imported here; the others (shared/steps/on_first_call.py) and the page's site
@@ -54,7 +54,7 @@ def ingest_storm(timer: func.TimerRequest) -> None:
 @app.function_name("retention")
 @app.timer_trigger(arg_name="timer", schedule="0 15 2 * * *", run_on_startup=False, use_monitor=True)
 def retention(timer: func.TimerRequest) -> None:
-    """Daily at 02:15 UTC: erase personal data kept its policy days (journey-rules.md §11)."""
+    """Daily at 02:15 UTC: erase personal data kept its policy days (journey-rules.md §16)."""
     retention_step(bootstrap.services())
 
 

@@ -200,7 +200,7 @@ class SqliteQueueBroker:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
-        # Removed and rewritten bodies are overwritten, not left in free pages (journey-rules.md §11).
+        # Removed and rewritten bodies are overwritten, not left in free pages (journey-rules.md §16).
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         # For each queue, bumped by every call that can make one of its messages receivable, so
@@ -228,7 +228,7 @@ class SqliteQueueBroker:
         moment (later, a scheduled message or a lapsed lock may have come due)."""
         return self._changes_of[self._config(queue).name]
 
-    # --- keeping personal data no longer than needed (journey-rules.md §11) ------------------
+    # --- keeping personal data no longer than needed (journey-rules.md §16) ------------------
 
     def rewrite(self, change: Callable[[str], str | None]) -> tuple[int, int]:
         """Pass every stored body, active and dead-lettered, through ``change``: a new body takes

@@ -85,7 +85,7 @@ class SqliteTableStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
         # Deleted and replaced content is overwritten, not left in free pages: erased personal
-        # data must not stay readable in the file (journey-rules.md §11).
+        # data must not stay readable in the file (journey-rules.md §16).
         self._db.execute("PRAGMA secure_delete=ON")
         self._migrate()
         self._db.executescript(_SCHEMA)

@@ -42,7 +42,7 @@ PAGE_CHOICES = "PageChoices"
 # Who showed (or erased) personal data, when and why (journey-rules.md §15): PartitionKey the month
 # ("2026-11"), RowKey "<ISO time>-<random>"; ids and the stated reason only.
 ACCESS_LOG = "AccessLog"
-# The retention index (journey-rules.md §11): PartitionKey the day a case was finalised
+# The retention index (journey-rules.md §16): PartitionKey the day a case was finalised
 # ("2026-11-29"), RowKey a digest of the journey's keys; the journey's partition and person id.
 # The retention timer reads the days whose personal data has been kept its policy days.
 RETENTION = "Retention"
@@ -135,7 +135,7 @@ def snapshot_entity(
     key: str, feed: str, raw: str, modified_at: datetime, erased: Iterable[str] = ()
 ) -> Entity:
     """A Snapshots row: the record as last read, and the people erased from it (taken out of it
-    and of every later record of the key: journey-rules.md §11)."""
+    and of every later record of the key: journey-rules.md §16)."""
     properties: dict[str, object] = {"record": raw, "modified_at": modified_at}
     people = sorted(set(erased))
     if people:

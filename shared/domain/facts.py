@@ -21,7 +21,7 @@ from shared.contracts.messages import CrimeFacts, SharedFacts
 
 def finalised_time(record: NicheOccurrence) -> datetime | None:
     """When a Niche record says the case was finalised (its outcome's decision, else the record's
-    time), or None while it is open: the start of the retention period (journey-rules.md §11)."""
+    time), or None while it is open: the start of the retention period (journey-rules.md §16)."""
     if record.status != CaseStatus.FINALISED:
         return None
     return record.outcome.decided_at if record.outcome is not None else record.modified_at

@@ -385,7 +385,7 @@ class PagePolicy(_Policy):
 
 
 class RetentionPolicy(_Policy):
-    """How long personal data is kept (journey-rules.md §11)."""
+    """How long personal data is kept (journey-rules.md §16)."""
 
     # A journey's personal data (and its crime's snapshots, links and notes) goes this many days
     # after the case is finalised: never before its page stops opening (page.days_after_finalised).

@@ -1,4 +1,4 @@
-"""Keeping personal data no longer than needed (journey-rules.md §11): what erasing leaves behind.
+"""Keeping personal data no longer than needed (journey-rules.md §16): what erasing leaves behind.
 
 A person is erased on request (``python -m shared.ops erase``) or, with everyone on the crime,
 a policy number of days after the case is finalised (the ``retention`` timer). Erasing keeps ids

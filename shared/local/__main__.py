@@ -31,7 +31,9 @@ def _positive(value: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m shared.local", description="Run Victim Updates locally.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    run = commands.add_parser("run", help="replay feeds through the seven functions on a simulated clock")
+    run = commands.add_parser(
+        "run", help="replay feeds through the functions (all but the victim's page) on a simulated clock"
+    )
     run.add_argument("--feeds", type=Path, required=True, help="folder with niche.jsonl and/or storm.jsonl")
     run.add_argument("--officers", type=Path, required=True, help="officer directory JSON file")
     run.add_argument("--out", type=Path, required=True, help="output folder")

@@ -1,4 +1,4 @@
-"""A whole local run: feeds in, the seven functions on a simulated clock, files out."""
+"""A whole local run: feeds in, the functions (all but the victim's page) on a simulated clock, files out."""
 
 from __future__ import annotations
 

@@ -169,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     erase = commands.add_parser(
         "erase",
         parents=[common],
-        help="remove a person's data from everything the service stores (journey-rules.md §11)",
+        help="remove a person's data from the tables, queues and quarantine (journey-rules.md §16)",
         description="For an erasure request. The person's journeys keep their ids and decisions and "
         "lose names, dates of birth, contact details, page choices, links and what they wrote; they are "
         "taken out of the stored feed records (and of every later record), of the quarantine, and of "

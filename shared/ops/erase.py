@@ -1,4 +1,4 @@
-"""``python -m shared.ops erase``: a person's data removed on request (journey-rules.md §11).
+"""``python -m shared.ops erase``: a person's data removed on request (journey-rules.md §16).
 
 Each crime (or STORM incident) the person has a journey in is erased as the retention timer
 erases it (``shared/steps/retention.py``), the request first kept in the access log; then
@@ -80,7 +80,9 @@ class Erasure:
 
 
 def erase(context: Context, person_id: str, reason: str) -> Erasure:
-    """Erase the person everywhere the service keeps data, after keeping the request."""
+    """Erase the person from everything the app can reach (its tables, queues, their dead letters,
+    the quarantine and a local run folder), after keeping the request. Event Grid's dead-lettered
+    delivery reports are out of the app's reach (docs/journey-rules.md §16)."""
     person_id, reason = person_id.strip(), reason.strip()
     if not person_id:
         raise OpsError("--person needs a person id")

@@ -166,7 +166,7 @@ def _evaluate(event: AnyJourneyEvent, services: JourneyNeeds, trace: str | None)
             read = journeys.get(event.case.crime_reference, person_id)
             journey = read.journey if read is not None else None
             if journey is not None and journey.erased_at is not None:
-                continue  # erased (journey-rules.md §11): nothing moves it, nothing reaches them
+                continue  # erased (journey-rules.md §16): nothing moves it, nothing reaches them
             record(
                 evaluate_case_change(journey, event, person_id, role, policy, now, facts, owned=True),
                 read,

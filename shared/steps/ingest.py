@@ -130,7 +130,7 @@ def _loads(raw: str) -> object:
 class _Batch:
     """Snapshots read and written within one tick, so a key seen twice diffs against its latest.
 
-    Beside each snapshot, the people erased from its record (journey-rules.md §11): they are
+    Beside each snapshot, the people erased from its record (journey-rules.md §16): they are
     taken out of every later record of the key before it is diffed, stored or sent on.
     """
 

@@ -1,6 +1,6 @@
 """retention: personal data kept no longer than needed, and a person erased on request.
 
-Two ways in (journey-rules.md §11): the ``retention`` timer function erases everyone on a
+Two ways in (journey-rules.md §16): the ``retention`` timer function erases everyone on a
 crime a policy number of days after it is finalised, and purges quarantined records and dead
 letters after theirs; ``python -m shared.ops erase`` erases one person now. Both erase a
 person the same way, partition by partition (a crime reference, or a STORM incident number):

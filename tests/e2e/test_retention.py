@@ -1,4 +1,4 @@
-"""Keeping personal data no longer than needed (journey-rules.md §11), through the command line
+"""Keeping personal data no longer than needed (journey-rules.md §16), through the command line
 and the local host: ``python -m shared.ops erase`` and the daily ``retention`` timer function.
 
 The rule: after an erasure, or once a case has been finalised its policy days, no byte of the

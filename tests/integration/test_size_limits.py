@@ -168,7 +168,7 @@ def test_the_limits_fit_the_services() -> None:
     assert MAX_RECORD_BYTES < MAX_MESSAGE_BYTES < 256 * 1024 and QUARANTINE_INLINE_BYTES < 1024 * 1024 // 2
 
 
-# --- a record kept by reference leaves with its row (journey-rules.md §11) ------------------------
+# --- a record kept by reference leaves with its row (journey-rules.md §16) ------------------------
 
 
 def _big_record_naming(ref: str, person_id: str, name: str, seed: int) -> str:

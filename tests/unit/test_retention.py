@@ -1,4 +1,4 @@
-"""What erasing leaves behind (shared/domain/retention.py, journey-rules.md §11), in memory."""
+"""What erasing leaves behind (shared/domain/retention.py, journey-rules.md §16), in memory."""
 
 from __future__ import annotations
 

@@ -136,7 +136,7 @@ class Journey(BaseModel):
     # Case changes already applied (newest last), so a redelivered one changes nothing.
     applied_events: list[str] = Field(default_factory=list)
     page_choice: PageChoice | None = None  # what they chose on their own page (journey-rules.md §13)
-    # Erased (journey-rules.md §11): when, and why ("request": a person's erasure by command;
+    # Erased (journey-rules.md §16): when, and why ("request": a person's erasure by command;
     # "retention": the policy's days after finalisation). An erased journey keeps ids only, and
     # nothing moves it again.
     erased_at: datetime | None = None
