@@ -28,7 +28,7 @@ from shared.domain.links import LINK_ALPHABET, Link
 from shared.domain.policy import LINK_ID_LENGTH
 from shared.domain.retention import finalised_day
 from shared.ports import DeliveryLink, Entity, EntityExists, StoredJourney, TableStore, Write
-from shared.web.rate_limit import TABLE as PAGE_USE
+from shared.web.rate_limit import forget_uses
 
 
 def _stored(entity: Entity) -> StoredJourney:
@@ -200,7 +200,7 @@ class TableLinks:
         if link is not None:
             self._tables.upsert(LINKS, Entity(link_id, _LINK, {**link.properties, "revoked_at": now}))
         self._tables.delete(LINKS, crime_reference, _person_row(person_id))
-        self._forget_uses(link_id)  # it opens nothing now: its rate-limit counters limit nothing
+        forget_uses(self._tables, link_id)  # it opens nothing now: its rate-limit counters limit nothing
         return link_id
 
     def forget(self, crime_reference: str, person_id: str) -> int:
@@ -208,17 +208,10 @@ class TableLinks:
         if index is None:
             return 0
         link_id = str(index.properties["link_id"])
-        uses = self._forget_uses(link_id)
+        uses = forget_uses(self._tables, link_id)
         self._tables.delete(LINKS, link_id, _LINK)
         self._tables.delete(LINKS, crime_reference, _person_row(person_id))
         return 2 + uses
-
-    def _forget_uses(self, link_id: str) -> int:
-        """Delete the link's rate-limit counters (the PageUse table, shared/web/rate_limit.py)."""
-        rows = [entity.row_key for entity in self._tables.query_partition(PAGE_USE, link_id)]
-        for row in rows:
-            self._tables.delete(PAGE_USE, link_id, row)
-        return len(rows)
 
 
 def _person_row(person_id: str) -> str:

@@ -73,7 +73,7 @@ class RateLimiter:
                     self._tables.create(
                         TABLE, Entity(link_id, row, {"count": 1, "window_end": start + window})
                     )
-                    self._forget_ended(link_id, now)
+                    forget_uses(self._tables, link_id, ended_by=now)
                     return True
                 count = int(found.properties.get("count", 0))
                 if count >= limit.count:
@@ -90,9 +90,16 @@ class RateLimiter:
         log.warning("rate limit counter %s stayed contended after %d attempts", counter, ATTEMPTS)
         return False
 
-    def _forget_ended(self, link_id: str, now: datetime) -> None:
-        """Delete the link's windows that have ended: they limit nothing now."""
-        ended = int(now.timestamp())
-        for entity in list(self._tables.query_partition(TABLE, link_id)):
-            if int(entity.properties.get("window_end", 0)) <= ended:
-                self._tables.delete(TABLE, link_id, entity.row_key)
+
+def forget_uses(tables: TableStore, link_id: str, *, ended_by: datetime | None = None) -> int:
+    """Delete a link's counters: those whose window had ended by ``ended_by`` (they limit nothing
+    now), or, without it, all of them (the link opens nothing now). How many rows went."""
+    ended = None if ended_by is None else int(ended_by.timestamp())
+    rows = [
+        entity.row_key
+        for entity in tables.query_partition(TABLE, link_id)
+        if ended is None or int(entity.properties.get("window_end", 0)) <= ended
+    ]
+    for row in rows:
+        tables.delete(TABLE, link_id, row)
+    return len(rows)
