@@ -223,7 +223,9 @@ class SqliteQueueBroker:
 
     def changes_of(self, queue: str) -> int:
         """Bumped by every call that can make a message of ``queue`` receivable: a send or a
-        schedule to it, a message of it settled or abandoned, one of its sessions released. While
+        schedule to it, a message of it abandoned or dead-lettered, one completed whose session has
+        another message (completing one of a plain queue frees nothing), a completion that finds
+        its lock lapsed, one of its sessions released. While
         it stays the same, a receive that found the queue empty finds it empty again at the same
         moment (later, a scheduled message or a lapsed lock may have come due)."""
         return self._changes_of[self._config(queue).name]
@@ -408,48 +410,69 @@ class SqliteQueueBroker:
 
     def receive(self, queue: str, *, receiver: str, now: datetime) -> ReceivedMessage | None:
         """Peek-lock the next deliverable message, or None; on a session queue, lock its session too."""
+        got = self._receive(queue, receiver, now, 1)
+        return got[0] if got else None
+
+    def receive_many(
+        self, queue: str, *, receiver: str, now: datetime, max_messages: int
+    ) -> list[ReceivedMessage]:
+        """Peek-lock up to ``max_messages`` deliverable messages in delivery order, in one transaction.
+
+        Each message gets a lock of its own, as if received one after another at ``now``. On a
+        session queue they are the heads of that many sessions, each session locked to
+        ``receiver``: a session's next message waits until its head is settled, as with one
+        receive at a time. This is what a Functions host does when it takes messages for its
+        concurrent calls (host.json's ``maxConcurrentCalls``, ``maxConcurrentSessions``).
+        """
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be at least 1, not {max_messages}")
+        return self._receive(queue, receiver, now, max_messages)
+
+    def _receive(self, queue: str, receiver: str, now: datetime, max_messages: int) -> list[ReceivedMessage]:
         config = self._config(queue)
         at = _us(now)
         with self._tx() as db:
             self._expire_locks(db, config, at)
             until = at + config.lock_duration // _MICROSECOND
-            token = uuid.uuid4().hex
             if not config.sessions:
-                row = db.execute(
-                    f"UPDATE messages SET delivery_count=delivery_count+1, lock_token=?, locked_until=? "
-                    f"WHERE seq=(SELECT seq FROM messages WHERE queue=? AND locked_until IS NULL "
-                    f"AND available_at<=? ORDER BY available_at, seq LIMIT 1) RETURNING {_MESSAGE_COLUMNS}",
-                    (token, until, queue, at),
+                due = db.execute(
+                    "SELECT seq FROM messages WHERE queue=? AND locked_until IS NULL "
+                    "AND available_at<=? ORDER BY available_at, seq LIMIT ?",
+                    (queue, at, max_messages),
                 ).fetchall()
-                return self._received(row[0]) if row else None
+                return [self._lock(db, seq, until) for (seq,) in due]
 
             self._expire_sessions(db, queue, at)
-            # The earliest head among free sessions and sessions this receiver already holds.
-            head = db.execute(
+            # The earliest heads among free sessions and sessions this receiver already holds.
+            heads = db.execute(
                 "SELECT session_id, head_seq, head_available_at FROM ("
                 "  SELECT session_id, head_seq, head_available_at FROM sessions WHERE queue=?1"
                 "  AND owner IS NULL AND inflight_seq IS NULL AND head_seq IS NOT NULL"
-                "  AND head_available_at<=?2 ORDER BY head_available_at, head_seq LIMIT 1)"
+                "  AND head_available_at<=?2 ORDER BY head_available_at, head_seq LIMIT ?4)"
                 " UNION ALL SELECT session_id, head_seq, head_available_at FROM ("
                 "  SELECT session_id, head_seq, head_available_at FROM sessions WHERE queue=?1"
                 "  AND owner=?3 AND inflight_seq IS NULL AND head_seq IS NOT NULL"
-                "  AND head_available_at<=?2 ORDER BY head_available_at, head_seq LIMIT 1)"
-                " ORDER BY head_available_at, head_seq LIMIT 1",
-                (queue, at, receiver),
-            ).fetchone()
-            if head is None:
-                return None
-            session_id, seq, _ = head
-            row = db.execute(
-                f"UPDATE messages SET delivery_count=delivery_count+1, lock_token=?, locked_until=? "
-                f"WHERE seq=? RETURNING {_MESSAGE_COLUMNS}",
-                (token, until, seq),
+                "  AND head_available_at<=?2 ORDER BY head_available_at, head_seq LIMIT ?4)"
+                " ORDER BY head_available_at, head_seq LIMIT ?4",
+                (queue, at, receiver, max_messages),
             ).fetchall()
-            db.execute(
-                "UPDATE sessions SET owner=?, owner_until=?, inflight_seq=? WHERE queue=? AND session_id=?",
-                (receiver, until, seq, queue, session_id),
-            )
-            return self._received(row[0])
+            received = []
+            for session_id, seq, _ in heads:
+                received.append(self._lock(db, seq, until))
+                db.execute(
+                    "UPDATE sessions SET owner=?, owner_until=?, inflight_seq=? WHERE queue=? AND session_id=?",
+                    (receiver, until, seq, queue, session_id),
+                )
+            return received
+
+    def _lock(self, db: sqlite3.Connection, seq: int, until: int) -> ReceivedMessage:
+        """Deliver message ``seq`` under a new lock held until ``until``."""
+        row = db.execute(
+            f"UPDATE messages SET delivery_count=delivery_count+1, lock_token=?, locked_until=? "
+            f"WHERE seq=? RETURNING {_MESSAGE_COLUMNS}",
+            (uuid.uuid4().hex, until, seq),
+        ).fetchone()
+        return self._received(row)
 
     @staticmethod
     def _received(row: tuple[Any, ...]) -> ReceivedMessage:
@@ -512,7 +535,6 @@ class SqliteQueueBroker:
         session in the same transaction, as release_session would after it (a host settling
         one message per session lock). On LockLost nothing is released: release it yourself.
         """
-        self._changed(message.queue)
         config = self._config(message.queue)
         at = _us(now)
         with self._tx() as db:
@@ -521,10 +543,11 @@ class SqliteQueueBroker:
                 f"DELETE FROM messages WHERE {_HELD} RETURNING session_id", _held(message, at)
             ).fetchone()
             if row is None:
+                self._changed(message.queue)  # its lock lapsed: it may be receivable again
                 raise LockLost.of(message)
-            session_id = row[0]
-            if config.sessions:
-                self._refresh_session(db, message.queue, session_id, release)
+            # Removing a message frees nothing, but the next message of its session.
+            if config.sessions and self._refresh_session(db, message.queue, row[0], release):
+                self._changed(message.queue)
 
     def abandon(
         self, message: ReceivedMessage, *, now: datetime, error: str = "", release: str | None = None
@@ -603,10 +626,11 @@ class SqliteQueueBroker:
     @staticmethod
     def _refresh_session(
         db: sqlite3.Connection, queue: str, session_id: str | None, release: str | None = None
-    ) -> None:
+    ) -> bool:
         # The in-flight message has left the session: point at the new head (and, if ``release``
         # holds the session, give up its lock), and drop the row once nothing (messages or a lock
-        # holder) keeps it alive. Every right-hand side reads the row as it was.
+        # holder) keeps it alive. Every right-hand side reads the row as it was. True when the
+        # session has a next message.
         row = db.execute(
             "UPDATE sessions SET inflight_seq=NULL, (head_seq, head_available_at)=("
             "SELECT seq, available_at FROM messages WHERE queue=?1 AND session_id=?2 "
@@ -616,6 +640,7 @@ class SqliteQueueBroker:
         ).fetchall()
         if row and row[0] == (None, None):
             db.execute("DELETE FROM sessions WHERE queue=? AND session_id=?", (queue, session_id))
+        return bool(row) and row[0][0] is not None  # the session has a next message
 
     def release_session(self, queue: str, session_id: str, *, receiver: str) -> None:
         """Give up the session lock so any receiver may take the session; no-op if not held.

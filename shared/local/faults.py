@@ -478,14 +478,33 @@ class FaultyFeedReader:
 
 
 def _patch_broker(broker: SqliteQueueBroker, faults: FaultInjector) -> None:
-    """Track the delivery being handled, and lose some completions (the message comes back)."""
-    receive, complete, abandon = broker.receive, broker.complete, broker.abandon
+    """Track the delivery being handled, and lose some completions (the message comes back).
+
+    The host takes several messages in one receive and handles them in order, settling each before
+    the next: the delivery being handled is the first of them, then the next at each settling."""
+    receive, receive_many = broker.receive, broker.receive_many
+    complete, abandon = broker.complete, broker.abandon
     redelivered: set[tuple[str, str]] = set()
+    waiting: list[ReceivedMessage] = []  # taken by the last receive, not yet handled
+
+    def handling(messages: list[ReceivedMessage]) -> None:
+        waiting[:] = messages
+        faults.delivery = waiting.pop(0) if waiting else None
 
     def tracking_receive(queue: str, *, receiver: str, now: datetime) -> ReceivedMessage | None:
         message = receive(queue, receiver=receiver, now=now)
-        faults.delivery = message
+        handling([] if message is None else [message])
         return message
+
+    def tracking_receive_many(
+        queue: str, *, receiver: str, now: datetime, max_messages: int
+    ) -> list[ReceivedMessage]:
+        messages = receive_many(queue, receiver=receiver, now=now, max_messages=max_messages)
+        handling(list(messages))
+        return messages
+
+    def settled() -> None:
+        faults.delivery = waiting.pop(0) if waiting else None
 
     def lossy_complete(message: ReceivedMessage, *, now: datetime, release: str | None = None) -> None:
         try:
@@ -498,7 +517,7 @@ def _patch_broker(broker: SqliteQueueBroker, faults: FaultInjector) -> None:
                 return
             complete(message, now=now, release=release)
         finally:
-            faults.delivery = None
+            settled()
 
     def tracking_abandon(
         message: ReceivedMessage, *, now: datetime, error: str = "", release: str | None = None
@@ -506,9 +525,10 @@ def _patch_broker(broker: SqliteQueueBroker, faults: FaultInjector) -> None:
         try:
             abandon(message, now=now, error=error, release=release)
         finally:
-            faults.delivery = None
+            settled()
 
     broker.receive = tracking_receive  # type: ignore[method-assign]
+    broker.receive_many = tracking_receive_many  # type: ignore[method-assign]
     broker.complete = lossy_complete  # type: ignore[method-assign]
     broker.abandon = tracking_abandon  # type: ignore[method-assign]
 

@@ -37,6 +37,10 @@ log = logging.getLogger("victim_updates.local_host")
 
 _SETTING = re.compile(r"%([A-Za-z0-9_]+)%")
 RECEIVER = "local-host"
+# How many messages (on a session queue, sessions) the host takes at once, as host.json's
+# extensions.serviceBus sets them for the Functions host (tests/e2e/test_local_host.py checks).
+MAX_CONCURRENT_CALLS = 16
+MAX_CONCURRENT_SESSIONS = 8
 
 
 class SimulatedClock:
@@ -371,13 +375,23 @@ class LocalHost:
                 known = empty.get(target.queue)
                 if known is not None and known[0] == changes and now < known[1]:
                     continue  # found empty, and nothing has come to it or come due since
-                message = self.broker.receive(target.queue, receiver=RECEIVER, now=now)
-                if message is None:
-                    empty[target.queue] = (changes, now + _INSTANT)  # empty at this moment
+                most = MAX_CONCURRENT_SESSIONS if target.sessions else MAX_CONCURRENT_CALLS
+                if limit is not None:
+                    most = min(most, limit - dispatched)
+                messages = self.broker.receive_many(
+                    target.queue, receiver=RECEIVER, now=now, max_messages=most
+                )
+                if len(messages) < most:
+                    # Empty at this moment once these are taken: asked again only if running them
+                    # changes it (sends to it, or frees a session's next message).
+                    empty[target.queue] = (self.broker.changes_of(target.queue), now + _INSTANT)
                     first_empty = now if first_empty is None else min(first_empty, now)
+                if not messages:
                     continue
-                self._invoke(target, message)
-                dispatched += 1
+                # One after another here, where the Functions host would run them at once.
+                for message in messages:
+                    self._invoke(target, message)
+                dispatched += len(messages)
                 progress = True
                 if limit is not None and dispatched >= limit:
                     return dispatched, first_empty

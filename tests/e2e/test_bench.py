@@ -30,13 +30,12 @@ def test_one_size_reports_consistent_counts(tmp_path: Path) -> None:
         + result["host_receive_cpu_ms_per_feed_record"]
         < cpu_ms
     )
-    # Every queue-triggered invocation came from one receive that found a message; the rest found
-    # none (a drain asks each queue until it is empty).
+    # Every queue-triggered invocation ran a message a receive took; a receive takes several at
+    # once, as the Functions host does, and a drain asks each queue until one finds it empty.
     queued = ("resolve_officer", "evaluate_journey", "send_message", "notify_officer", "delivery_report")
-    assert result["host_receives"] - result["host_receives_empty"] == sum(
-        result["invocations"].get(name, 0) for name in queued
-    )
+    assert result["host_messages_received"] == sum(result["invocations"].get(name, 0) for name in queued)
     assert 0 < result["host_receives_empty"] < result["host_receives"]
+    assert result["host_receives"] - result["host_receives_empty"] < result["host_messages_received"]
     assert result["host_receive_cpu_ms_per_feed_record"] > 0
     assert result["dead_letters"] == 0 and result["messages_sent"] > 0
     # Every journey event received, or cancelled before it fell due, was counted as sent: the

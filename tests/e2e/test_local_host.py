@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from croniter import croniter
@@ -184,24 +185,26 @@ def test_a_completion_that_lost_its_lock_still_gives_up_the_session(
 def test_a_drain_asks_a_queue_found_empty_again_only_once_something_came_to_it(
     simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two checks on journey-events, which send nothing: every other queue is asked once, and
-    journey-events once for each check and once more to find it empty (each check's settling
-    may have freed the next). The broker's ``changes_of`` and ``next_visible_by_queue`` say when
-    to ask again (tests/integration/test_queue_changes.py holds them to that)."""
+    """Two checks of one crime on journey-events, which send nothing: every other queue is asked
+    once, and journey-events once for each check. A receive that takes fewer than it asked for
+    leaves the queue empty at that moment; settling the first check frees the second (its
+    session's next), settling the second frees nothing. The broker's ``changes_of`` and
+    ``next_visible_by_queue`` say when to ask again (tests/integration/test_queue_changes.py holds
+    them to that)."""
     host, broker, clock = simulated
     asked: dict[str, int] = {}
-    receive = broker.receive
+    receive_many = broker.receive_many
 
     def counting(queue: str, **kwargs: object) -> object:
         asked[queue] = asked.get(queue, 0) + 1
-        return receive(queue, **kwargs)  # type: ignore[arg-type]
+        return receive_many(queue, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(broker, "receive", counting)
+    monkeypatch.setattr(broker, "receive_many", counting)
     _deadline_checks(broker, "HU/1/26", "e0", "e1")
     assert host.drain() == 2
     queues = {target.queue for target in host.queues}
     assert len(queues) >= 4 and "journey-events" in queues
-    assert asked == {queue: 3 if queue == "journey-events" else 1 for queue in queues}
+    assert asked == {queue: 2 if queue == "journey-events" else 1 for queue in queues}
     # Nothing is due on any queue: the next event is a timer's.
     assert host.next_event_at() == min(timer.next_fire for timer in host.timers)
     # A later drain, at a later moment, asks only the queue something came to: the others have
@@ -209,6 +212,42 @@ def test_a_drain_asks_a_queue_found_empty_again_only_once_something_came_to_it(
     clock.advance_to(clock.now() + timedelta(minutes=5))
     asked.clear()
     _deadline_checks(broker, "HU/2/26", "e9")
+    _deadline_checks(broker, "HU/3/26", "e10")
     assert host.next_event_at() == clock.now()  # something came to journey-events: ask it now
-    assert host.drain() == 1
-    assert asked == {"journey-events": 2}
+    assert host.drain() == 2
+    assert asked == {"journey-events": 1}  # both crimes' checks in one receive
+
+
+def test_the_host_takes_as_many_sessions_at_once_as_host_json_allows_and_no_more_than_its_limit(
+    simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """journey-events is a session queue: one receive takes the heads of up to eight sessions
+    (maxConcurrentSessions), each is run and settled, and the rest wait for the next receive. A
+    drain with a limit takes no more than the limit, so nothing is left locked behind it."""
+    from shared.local import host as host_module
+
+    host, broker, _ = simulated
+    batches: list[int] = []
+    receive_many = broker.receive_many
+
+    def counting(queue: str, **kwargs: Any) -> list[ReceivedMessage]:
+        got = receive_many(queue, **kwargs)
+        if queue == "journey-events":
+            batches.append(len(got))
+        return got
+
+    monkeypatch.setattr(broker, "receive_many", counting)
+    for n in range(11):
+        _deadline_checks(broker, f"HU/{n}/26", f"e{n}")
+    assert host.drain(limit=3) == 3
+    assert batches == [3]
+    assert broker._db.execute("SELECT count(*) FROM messages WHERE locked_until IS NOT NULL").fetchone() == (
+        0,
+    )
+    assert broker.pending("journey-events") == 8
+    batches.clear()
+    assert host.drain() == 8
+    assert batches == [host_module.MAX_CONCURRENT_SESSIONS, 0]
+    assert host.stats.invocations["evaluate_journey"] == 11
+    assert broker.pending("journey-events") == 0
+    assert broker._db.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
