@@ -300,15 +300,20 @@ class LocalHost:
                 type(exc).__name__,
             )
             error = f"{type(exc).__name__}: {exc}"[:2000]
-            self.broker.abandon(message, now=self.clock(), error=error, release=RECEIVER)
-            released = True
-            if message.delivery_count >= self.broker.queues[target.queue].max_delivery_count:
-                telemetry.track(
-                    "DeadLettered",
-                    queue=target.queue,
-                    message_id=message.message_id,
-                    reason=type(exc).__name__,
+            try:
+                self.broker.abandon(message, now=self.clock(), error=error, release=RECEIVER)
+                released = True
+            except LockLost:
+                # Its lock lapsed first (on the wall clock): Service Bus delivers it again, or
+                # dead-letters it when its deliveries are used up, as it does any lapsed lock.
+                log.warning(
+                    "function %s: the lock on message %s lapsed before it was abandoned; "
+                    "it will be delivered again",
+                    target.name,
+                    message.message_id,
                 )
+            else:
+                self._dead_lettered(target, message, exc)
         else:
             # Settled and the session's lock given up in one transaction (on LockLost, below instead).
             try:
@@ -328,6 +333,13 @@ class LocalHost:
                 self.broker.release_session(target.queue, message.session_id, receiver=RECEIVER)
         self.stats.settle_cpu_seconds += time.process_time() - settling
         self.stats.count(target.name, failed, cpu, wall)
+
+    def _dead_lettered(self, target: QueueFunction, message: ReceivedMessage, exc: Exception) -> None:
+        """Count a message abandoned on its last delivery: the broker has dead-lettered it."""
+        if message.delivery_count >= self.broker.queues[target.queue].max_delivery_count:
+            telemetry.track(
+                "DeadLettered", queue=target.queue, message_id=message.message_id, reason=type(exc).__name__
+            )
 
     @staticmethod
     def _service_bus_message(message: ReceivedMessage) -> ServiceBusMessage:
@@ -378,6 +390,8 @@ class LocalHost:
                 most = MAX_CONCURRENT_SESSIONS if target.sessions else MAX_CONCURRENT_CALLS
                 if limit is not None:
                     most = min(most, limit - dispatched)
+                    if most < 1:
+                        return dispatched, first_empty
                 messages = self.broker.receive_many(
                     target.queue, receiver=RECEIVER, now=now, max_messages=most
                 )
@@ -390,8 +404,18 @@ class LocalHost:
                     continue
                 # One after another here, where the Functions host would run them at once.
                 for message in messages:
+                    if self.clock() > message.locked_until:
+                        # On the wall clock, a message can wait its turn past its lock, which the
+                        # Functions host would have renewed. Not run: Service Bus delivers it again.
+                        log.warning(
+                            "function %s: the lock on message %s lapsed before its turn; "
+                            "it will be delivered again",
+                            target.name,
+                            message.message_id,
+                        )
+                        continue
                     self._invoke(target, message)
-                dispatched += len(messages)
+                    dispatched += 1
                 progress = True
                 if limit is not None and dispatched >= limit:
                     return dispatched, first_empty

@@ -251,3 +251,53 @@ def test_the_host_takes_as_many_sessions_at_once_as_host_json_allows_and_no_more
     assert host.stats.invocations["evaluate_journey"] == 11
     assert broker.pending("journey-events") == 0
     assert broker._db.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("first_call", ["returns", "raises"])
+def test_on_the_wall_clock_a_batch_outlasting_its_locks_loses_nothing_and_stops_nothing(
+    simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    first_call: str,
+) -> None:
+    """Three crimes' checks taken in one receive; the first call takes longer than a lock (the
+    clock is moved on inside it, as the wall clock would move). The first message's settling
+    finds its lock gone, and the two waiting their turn are not run on lapsed locks. The host
+    carries on; the next receive takes all three again and runs them."""
+    host, broker, clock = simulated
+    target = next(f for f in host.queues if f.name == "evaluate_journey")
+    lock = broker.queues[target.queue].lock_duration
+    call, ran = target.function, []
+
+    def slow_first(**arguments: Any) -> None:
+        ran.append(next(iter(arguments.values())).message_id)
+        if len(ran) == 1:
+            clock.advance_to(clock.now() + lock + timedelta(seconds=1))
+            if first_call == "raises":
+                raise RuntimeError("a transient failure")
+        call(**arguments)
+
+    monkeypatch.setattr(target, "function", slow_first)
+    for n in range(3):
+        _deadline_checks(broker, f"HU/{n}/26", f"e{n}")
+    with caplog.at_level(logging.WARNING, logger="victim_updates.local_host"):
+        assert host.drain() == 4
+    assert ran == ["e0", "e0", "e1", "e2"]
+    verb = "abandoned" if first_call == "raises" else "completed"
+    assert f"the lock on message e0 lapsed before it was {verb}" in caplog.text
+    assert "the lock on message e1 lapsed before its turn" in caplog.text
+    assert "the lock on message e2 lapsed before its turn" in caplog.text
+    assert broker.pending("journey-events") == 0 and list(broker.dead_letters()) == []
+    assert broker._db.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+
+
+def test_a_drain_with_no_room_left_takes_nothing(
+    simulated: tuple[LocalHost, SqliteQueueBroker, SimulatedClock],
+) -> None:
+    host, broker, _ = simulated
+    _deadline_checks(broker, "HU/1/26", "e0")
+    assert host.drain(limit=0) == 0
+    assert broker._db.execute("SELECT count(*) FROM messages WHERE locked_until IS NOT NULL").fetchone() == (
+        0,
+    )
+    assert host.drain(limit=1) == 1
