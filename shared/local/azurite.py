@@ -91,41 +91,78 @@ def _ends_with_its_parent() -> None:
 
 
 @contextmanager
-def started(workspace: Path, seconds: float = 60) -> Iterator[Azurite]:
-    """A fresh in-memory Azurite on free ports, stopped on leaving (also on an error)."""
+def started(workspace: Path, seconds: float = 60, attempts: int = 3) -> Iterator[Azurite]:
+    """A fresh in-memory Azurite on free ports, stopped on leaving (also on an error).
+
+    A port found free can be taken by another process before Azurite binds it (tests run in
+    parallel, each starting servers of its own): Azurite then exits, and is started again on other
+    ports, up to ``attempts`` times. Any other early exit is an error naming what Azurite said."""
     why = missing()
     if why is not None:
         raise AzuriteMissing(why)
-    ports = {service: free_port() for service in SERVICES}
     workspace.mkdir(parents=True, exist_ok=True)
-    arguments = [f"--{service}{part}" for service in ports for part in ("Host", "Port")]
-    values = [value for service in ports for value in ("127.0.0.1", str(ports[service]))]
-    process = subprocess.Popen(
-        [
-            str(AZURITE),
-            *(item for pair in zip(arguments, values, strict=True) for item in pair),
-            "--inMemoryPersistence",
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--silent",
-        ],
-        cwd=workspace,  # Azurite writes its debug and lock files beside it
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=_ends_with_its_parent if sys.platform == "linux" else None,
-    )
+    for attempt in range(1, attempts + 1):
+        process, connection_string, error = _start(workspace, seconds)
+        if error is None:
+            break
+        stop(process)
+        if "EADDRINUSE" not in error or attempt == attempts:
+            raise RuntimeError(error)
     try:
-        for port in ports.values():
-            wait_for(port, process, seconds)
-        yield Azurite(
-            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-            f"TableEndpoint=http://127.0.0.1:{ports['table']}/{DEV_ACCOUNT};"
-            f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/{DEV_ACCOUNT};",
-            process,
-        )
+        yield Azurite(connection_string, process)
     finally:
         stop(process)
+
+
+def _start(workspace: Path, seconds: float) -> tuple[subprocess.Popen[bytes], str, str | None]:
+    """Azurite started on ports free a moment ago: its process, its connection string, and why it
+    did not come up (None: each service says it is listening on its port)."""
+    ports = {service: free_port() for service in SERVICES}
+    arguments = [f"--{service}{part}" for service in ports for part in ("Host", "Port")]
+    values = [value for service in ports for value in ("127.0.0.1", str(ports[service]))]
+    # What Azurite says: each service's "successfully listening" line, or why it could not start.
+    said, said_wrong = workspace / "azurite-stdout.log", workspace / "azurite-stderr.log"
+    with said.open("wb") as stdout, said_wrong.open("wb") as stderr:
+        process = subprocess.Popen(
+            [
+                str(AZURITE),
+                *(item for pair in zip(arguments, values, strict=True) for item in pair),
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--silent",
+            ],
+            cwd=workspace,  # Azurite writes its debug and lock files beside it
+            stdout=stdout,
+            stderr=stderr,
+            preexec_fn=_ends_with_its_parent if sys.platform == "linux" else None,
+        )
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"TableEndpoint=http://127.0.0.1:{ports['table']}/{DEV_ACCOUNT};"
+        f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/{DEV_ACCOUNT};"
+    )
+    # Its own word, not a connection: a port taken by another process would answer a connection.
+    ready = [
+        f"{service.capitalize()} service is successfully listening at http://127.0.0.1:{port}"
+        for service, port in ports.items()
+    ]
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            if process.poll() is not None:
+                tail = said_wrong.read_text(encoding="utf-8", errors="replace").strip()[-500:]
+                why = f"Azurite exited with status {process.returncode} before listening"
+                return process, connection_string, f"{why}: {tail}" if tail else why
+            if all(line in said.read_text(encoding="utf-8", errors="replace") for line in ready):
+                return process, connection_string, None
+            if time.monotonic() > deadline:
+                return process, connection_string, f"Azurite did not listen within {seconds:.0f}s"
+            time.sleep(0.1)
+    except BaseException:
+        stop(process)
+        raise
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
