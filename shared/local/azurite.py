@@ -50,19 +50,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Azurite exited with status {process.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"Azurite did not listen on port {port} within {seconds:.0f}s")
-
-
 @dataclass(frozen=True)
 class Azurite:
     """A running Azurite: its connection string and its process."""
@@ -97,6 +84,8 @@ def started(workspace: Path, seconds: float = 60, attempts: int = 3) -> Iterator
     A port found free can be taken by another process before Azurite binds it (tests run in
     parallel, each starting servers of its own): Azurite then exits, and is started again on other
     ports, up to ``attempts`` times. Any other early exit is an error naming what Azurite said."""
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, not {attempts}")
     why = missing()
     if why is not None:
         raise AzuriteMissing(why)
@@ -143,26 +132,41 @@ def _start(workspace: Path, seconds: float) -> tuple[subprocess.Popen[bytes], st
         f"TableEndpoint=http://127.0.0.1:{ports['table']}/{DEV_ACCOUNT};"
         f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/{DEV_ACCOUNT};"
     )
-    # Its own word, not a connection: a port taken by another process would answer a connection.
+    try:
+        why = listening(process, said, ports, seconds, said_wrong)
+    except BaseException:
+        stop(process)
+        raise
+    return process, connection_string, why
+
+
+def listening(
+    process: subprocess.Popen[Any],
+    said: Path,
+    ports: dict[str, int],
+    seconds: float,
+    said_wrong: Path | None = None,
+) -> str | None:
+    """Wait until Azurite, writing its output to ``said`` (its errors to ``said_wrong``, or to
+    ``said`` too), says each service in ``ports`` is listening on its port: None, or why not.
+
+    Its own word, not a connection: a port another process took first would answer a connection
+    while Azurite exits with EADDRINUSE (the reason, when it exits, ends what is returned)."""
     ready = [
         f"{service.capitalize()} service is successfully listening at http://127.0.0.1:{port}"
         for service, port in ports.items()
     ]
     deadline = time.monotonic() + seconds
-    try:
-        while True:
-            if process.poll() is not None:
-                tail = said_wrong.read_text(encoding="utf-8", errors="replace").strip()[-500:]
-                why = f"Azurite exited with status {process.returncode} before listening"
-                return process, connection_string, f"{why}: {tail}" if tail else why
-            if all(line in said.read_text(encoding="utf-8", errors="replace") for line in ready):
-                return process, connection_string, None
-            if time.monotonic() > deadline:
-                return process, connection_string, f"Azurite did not listen within {seconds:.0f}s"
-            time.sleep(0.1)
-    except BaseException:
-        stop(process)
-        raise
+    while True:
+        if process.poll() is not None:
+            tail = (said_wrong or said).read_text(encoding="utf-8", errors="replace").strip()[-500:]
+            why = f"Azurite exited with status {process.returncode} before listening"
+            return f"{why}: {tail}" if tail else why
+        if all(line in said.read_text(encoding="utf-8", errors="replace") for line in ready):
+            return None
+        if time.monotonic() > deadline:
+            return f"Azurite did not listen within {seconds:.0f}s"
+        time.sleep(0.1)
 
 
 def stop(process: subprocess.Popen[Any]) -> None:

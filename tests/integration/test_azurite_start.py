@@ -48,7 +48,7 @@ def test_a_port_that_stays_taken_is_an_error_naming_what_azurite_said(
         busy = taken.getsockname()[1]
         monkeypatch.setattr(azurite, "free_port", lambda: busy)
         with (
-            pytest.raises(RuntimeError, match=r"exited with status 1 before listening: .*EADDRINUSE"),
+            pytest.raises(RuntimeError, match=r"(?s)exited with status 1 before listening: .*EADDRINUSE"),
             azurite.started(tmp_path, attempts=2),
         ):
             pass
