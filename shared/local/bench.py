@@ -231,7 +231,7 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
             return got
 
         broker.receive = receiving  # type: ignore[method-assign]
-        if hasattr(broker, "receive_many"):  # the host takes several messages at once, since this
+        if hasattr(broker, "receive_many"):  # the host takes several messages at once, since 5565381
             receive_many = timed(broker.receive_many, into=receives)
 
             def receiving_many(queue: str, *, receiver: str, now: Any, max_messages: int) -> Any:

@@ -38,7 +38,7 @@ log = logging.getLogger("victim_updates.local_host")
 _SETTING = re.compile(r"%([A-Za-z0-9_]+)%")
 RECEIVER = "local-host"
 # How many messages (on a session queue, sessions) the host takes at once, as host.json's
-# extensions.serviceBus sets them for the Functions host (tests/e2e/test_local_host.py checks).
+# extensions.serviceBus sets them for the Functions host (tests/integration/test_receive_many.py checks).
 MAX_CONCURRENT_CALLS = 16
 MAX_CONCURRENT_SESSIONS = 8
 
@@ -306,12 +306,7 @@ class LocalHost:
             except LockLost:
                 # Its lock lapsed first (on the wall clock): Service Bus delivers it again, or
                 # dead-letters it when its deliveries are used up, as it does any lapsed lock.
-                log.warning(
-                    "function %s: the lock on message %s lapsed before it was abandoned; "
-                    "it will be delivered again",
-                    target.name,
-                    message.message_id,
-                )
+                self._lapsed(target, message, "it was abandoned")
             else:
                 self._dead_lettered(target, message, exc)
         else:
@@ -322,17 +317,22 @@ class LocalHost:
             except LockLost:
                 # The function outran the message's lock (on the wall clock): as the Functions host
                 # does, carry on; Service Bus delivers it again and the steps are idempotent.
-                log.warning(
-                    "function %s: the lock on message %s lapsed before it was completed; "
-                    "it will be delivered again",
-                    target.name,
-                    message.message_id,
-                )
+                self._lapsed(target, message, "it was completed")
         finally:
             if message.session_id is not None and not released:
                 self.broker.release_session(target.queue, message.session_id, receiver=RECEIVER)
         self.stats.settle_cpu_seconds += time.process_time() - settling
         self.stats.count(target.name, failed, cpu, wall)
+
+    @staticmethod
+    def _lapsed(target: QueueFunction, message: ReceivedMessage, before: str) -> None:
+        """A message's lock lapsed (on the wall clock) before ``before``: Service Bus delivers it again."""
+        log.warning(
+            "function %s: the lock on message %s lapsed before %s; it will be delivered again",
+            target.name,
+            message.message_id,
+            before,
+        )
 
     def _dead_lettered(self, target: QueueFunction, message: ReceivedMessage, exc: Exception) -> None:
         """Count a message abandoned on its last delivery: the broker has dead-lettered it."""
@@ -407,12 +407,7 @@ class LocalHost:
                     if self.clock() > message.locked_until:
                         # On the wall clock, a message can wait its turn past its lock, which the
                         # Functions host would have renewed. Not run: Service Bus delivers it again.
-                        log.warning(
-                            "function %s: the lock on message %s lapsed before its turn; "
-                            "it will be delivered again",
-                            target.name,
-                            message.message_id,
-                        )
+                        self._lapsed(target, message, "its turn")
                         continue
                     self._invoke(target, message)
                     dispatched += 1
