@@ -244,12 +244,14 @@ def facts_told(
     flags: list[str] | None = None,
     incidents: dict[str, list[str]] | None = None,
     status: str = "under_investigation",
+    cause: str = "niche-change",
 ) -> SharedFacts:
-    """A crime's safety facts as evaluate_journey tells them to one linked partition."""
+    """A crime's safety facts as evaluate_journey tells them to one linked partition (``cause``:
+    the case change that told them)."""
     facts = CrimeFacts(
         crime_reference=crime_reference, flags=sorted(flags or []), status=status, incidents=incidents or {}
     )
-    return tell(facts, partition)
+    return tell(facts, partition, cause)
 
 
 def duty(key: str = "ack", *, template: str = "acknowledgement", event_at: datetime, **fields: Any) -> Duty:

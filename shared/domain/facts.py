@@ -42,6 +42,23 @@ def with_occurrence(known: CrimeFacts | None, record: NicheOccurrence) -> CrimeF
     )
 
 
+def told_to_callers(known: CrimeFacts | None, facts: CrimeFacts) -> bool:
+    """Whether a change of a crime's facts is told to the callers of its incidents (journey-rules.md §7).
+
+    Every change is, but one of status alone that neither finalises the crime nor reopens it: a
+    caller's journey uses the status only to know whether the case is finalised (its page, its
+    erasure), and hears the status as it then is with the next change that is told.
+    """
+    if known is None:
+        return True
+    return _for_callers(known) != _for_callers(facts)
+
+
+def _for_callers(facts: CrimeFacts) -> tuple[object, ...]:
+    finalised = facts.status == CaseStatus.FINALISED.value
+    return (facts.flags, facts.recorded_at, facts.finalised_at, finalised, facts.incidents)
+
+
 def with_categories(
     known: CrimeFacts | None, crime_reference: str, incident_number: str, categories: list[str]
 ) -> CrimeFacts:
@@ -70,9 +87,16 @@ def storm_categories(incident: StormIncident) -> list[str]:
     return [c for c in (incident.opening_category, incident.closing_category) if c]
 
 
-def tell(facts: CrimeFacts, partition: str) -> SharedFacts:
-    """The event that tells one linked partition these facts (the same facts, the same id)."""
-    body = "\x1f".join((facts.model_dump_json(), partition)).encode("utf-8")
+def tell(facts: CrimeFacts, partition: str, cause: str) -> SharedFacts:
+    """The event that tells one linked partition these facts because of ``cause`` (the id of the
+    case change that made them).
+
+    The same change telling the same facts again (a redelivery) makes the same id, which the
+    queue drops and the journey knows it applied. Facts that come back to what they were before
+    (a flag removed, a crime reopened) are told with a new id: with the facts' id alone, the
+    journey took that telling for the earlier one it had applied and kept the facts in between.
+    """
+    body = "\x1f".join((facts.model_dump_json(), partition, cause)).encode("utf-8")
     return SharedFacts(
         event_id="facts-" + hashlib.sha256(body).hexdigest()[:24], crime_reference=partition, facts=facts
     )

@@ -265,8 +265,10 @@ def as_text(view: dict[str, Any]) -> str:
         lines.append("")
         kept = f", kept under incident {journey['kept_under']}" if journey["role"] == "caller" else ""
         lines.append(f"Journey of {journey['person_id']} ({journey['role']}{kept})")
+        # A caller's journey hears a change of status alone only with the next fact told (§7).
+        status = "case status when last told" if journey["role"] == "caller" else "case status"
         lines.append(
-            f"  case status: {journey['case_status'] or '-'}; recorded at {journey['recorded_at'] or '-'}; "
+            f"  {status}: {journey['case_status'] or '-'}; recorded at {journey['recorded_at'] or '-'}; "
             f"flags: {', '.join(journey['flags']) or 'none'}; incident: {journey['incident_number'] or '-'}"
             f"; STORM categories: {', '.join(journey['incident_categories']) or '-'}"
         )

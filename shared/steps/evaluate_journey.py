@@ -112,7 +112,9 @@ def _share_facts(event: ResolvedCaseChange, services: JourneyNeeds, result: Step
             if incident.crime_reference != crime:
                 linked = incident.model_copy(update={"crime_reference": crime})
                 writes.append(_conditional(CRIMES, incident_entity(linked), row))
-        told = list(facts.incidents)  # each incident's caller
+        # Each incident's caller, unless only the status changed and the crime is neither finalised
+        # nor reopened by it (nothing in a caller's journey depends on that).
+        told = list(facts.incidents) if crime_facts.told_to_callers(known, facts) else []
     elif case.storm is not None:
         number = case.storm.incident_number
         row = tables.get(CRIMES, number, INCIDENT_ROW)
@@ -142,7 +144,7 @@ def _share_facts(event: ResolvedCaseChange, services: JourneyNeeds, result: Step
     if facts != known:
         writes.append(_conditional(CRIMES, facts_entity(facts), stored))
         for partition in told:
-            shared = crime_facts.tell(facts, partition)
+            shared = crime_facts.tell(facts, partition, event.event_id)
             message = OutgoingMessage(shared.model_dump_json(), shared.event_id, session_id=partition)
             result.emit.append(Emit("journey_events", message))
     result.writes[0:0] = writes  # before the journeys: a conflict here must stop the whole attempt

@@ -439,6 +439,10 @@ def test_journey_show_gives_duties_and_the_whole_audit_trail_in_time_order_witho
 
     code, text, _ = ops(capsys, "journey", "show", crime, "--data", generated_run)
     assert code == 0 and "Audit trail" in text and "--include-personal-data" in text
+    # A caller's journey holds the crime's status as it was last told (journey-rules.md §7), and says so.
+    callers = sum(journey.role == "caller" for journey in journeys)
+    assert text.count("\n  case status when last told: ") == callers
+    assert text.count("\n  case status: ") == len(journeys) - callers
     assert not any(value in text for value in personal)
     trail = text.split("Audit trail")[1].splitlines()[1:]
     assert [datetime.fromisoformat(line.split()[0]) for line in trail] == times
