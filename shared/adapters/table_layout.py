@@ -93,8 +93,21 @@ def audit_entity(entry: AuditEntry, cause: str) -> Entity:
     )
 
 
-def task_entity(task: OfficerTask) -> Entity:
-    return Entity(task.crime_reference, task.task_id, {"task": task.model_dump_json()})
+def task_entity(task: OfficerTask, reminder: tuple[int, datetime] | None = None) -> Entity:
+    """A Tasks row: the task, and its reminder's sequence number and time while it is scheduled
+    (``reminder``), so that closing the task can cancel it."""
+    properties: dict[str, object] = {"task": task.model_dump_json()}
+    if reminder is not None:
+        properties["reminder_sequence"], properties["reminder_at"] = reminder
+    return Entity(task.crime_reference, task.task_id, properties)
+
+
+def task_reminder(entity: Entity) -> tuple[int, datetime] | None:
+    """The sequence number and time of a Tasks row's scheduled reminder (None: none kept)."""
+    number, at = entity.properties.get("reminder_sequence"), entity.properties.get("reminder_at")
+    if isinstance(number, int) and isinstance(at, datetime):
+        return number, at
+    return None
 
 
 def closed_task_entity(entity: Entity, at: datetime, reason: str) -> Entity:

@@ -181,6 +181,9 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
 
     sent_by_queue: Counter[str] = Counter()
     cancelled = [0]  # scheduled messages cancelled before they fell due (each one a Service Bus operation)
+    cancelled_by_queue: Counter[str] = (
+        Counter()
+    )  # deadline checks (journey-events), reminders (officer-tasks)
     stores: list[Any] = []  # the run's table store: SQLite, or Table Storage when StateStorage is set
 
     adapter_cpu = [0.0]  # CPU the steps spent inside the table store and the embedded queues
@@ -251,6 +254,7 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
 
             def cancelling(queue: str, sequence_number: int) -> None:
                 cancelled[0] += 1
+                cancelled_by_queue[queue] += 1
                 cancel(queue, sequence_number)
 
             broker.schedule = timed(scheduling)  # type: ignore[method-assign]
@@ -345,6 +349,7 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
         "queue_messages_per_message_sent": _per(queue_messages, messages, 2),
         "scheduled_messages_cancelled": cancelled[0] if counted else None,
         "scheduled_messages_cancelled_per_feed_record": _per(cancelled[0] if counted else None, records, 2),
+        "scheduled_messages_cancelled_by_queue": dict(cancelled_by_queue) if counted else None,
         "sms_segments_per_sms": _per(summary.get("sms_segments"), summary["messages"]["sms"], 3),
         "feed_change_to_provider_seconds": {
             "p50": _percentile(latencies or [], 0.50),

@@ -4,8 +4,11 @@ Shared by evaluate_journey, which decides, and send_message, which records in th
 journey what became of a message it handed over.
 
 Each new officer task is also two notices for notify_officer: one now, and a reminder
-scheduled at its due time (none without one). A task a logged contact closes has its
-Tasks row read and written back closed, so the reminder finds it closed and stays quiet.
+scheduled at its due time (none without one), whose sequence number the Tasks row keeps
+(written once the reminder is scheduled). A task a logged contact closes has its Tasks row
+read and written back closed, and its reminder, if still to come, is cancelled after that
+write: no notify_officer call only to find the task closed. One not cancelled (a failed
+cancel, or a row written before reminders were kept) finds it closed and stays quiet.
 
 A deadline check for a pending duty is scheduled for its sequence number, kept in the
 duty by the journey write (made once the check is sent). Once a duty is decided (met by
@@ -32,6 +35,7 @@ from shared.adapters.table_layout import (
     retention_entity,
     task_entity,
     task_is_closed,
+    task_reminder,
 )
 from shared.contracts.messages import DeadlineCheck, NoticeTask, TaskNotice
 from shared.domain.journey import Compliance, Decision, Duty, Journey, KeptCheck, OfficerTask
@@ -50,8 +54,9 @@ _DECISION_EVENTS = {
 }
 
 
-def _task_notices(task: OfficerTask, journey: Journey) -> list[Emit]:
-    """The notice of a new task (``<task id>:task``), and its reminder at the due time (``<task id>:reminder``)."""
+def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> list[Emit]:
+    """The notice of a new task (``<task id>:task``), and its reminder at the due time (``<task id>:reminder``),
+    whose sequence number the queue tells into ``kept`` once it is scheduled."""
     notice = TaskNotice(
         kind="task",
         task=NoticeTask(
@@ -80,9 +85,26 @@ def _task_notices(task: OfficerTask, journey: Journey) -> list[Emit]:
             Emit(
                 "officer_tasks",
                 OutgoingMessage(reminder.model_dump_json(), reminder.key, scheduled_at=task.due_by),
+                numbered=partial(kept.__setitem__, "reminder"),
             )
         )
     return emits
+
+
+def _new_task_row(task: OfficerTask, kept: dict[str, int]) -> Write:
+    """A new task's row, with its reminder's sequence number if one was scheduled (a Later write)."""
+    number = kept.get("reminder")
+    reminder = (number, task.due_by) if number is not None and task.due_by is not None else None
+    return Write(TASKS, task_entity(task, reminder), mode="insert_once")
+
+
+def _reminder_to_cancel(closed: Write, now: datetime) -> Cancel | None:
+    """The scheduled reminder of a task being closed, if it is still to come."""
+    reminder = task_reminder(closed.entity)
+    if reminder is None or reminder[1] <= now:
+        return None
+    about = f"{closed.entity.partition_key}/{closed.entity.row_key}:reminder"
+    return Cancel("officer_tasks", reminder[0], about)
 
 
 def _close_task(
@@ -191,8 +213,9 @@ def record_decision(
             closed = closed_task_entity(task_entity(task), now, closing.pop(task.task_id))
             result.writes.append(Write(TASKS, closed, mode="insert_once"))
         else:
-            result.emit.extend(_task_notices(task, journey))
-            result.writes.append(Write(TASKS, task_entity(task), mode="insert_once"))
+            kept: dict[str, int] = {}
+            result.emit.extend(_task_notices(task, journey, kept))
+            result.writes.append(Later(partial(_new_task_row, task, kept)))
         result.track(
             "TaskCreated",
             crime_reference=task.crime_reference,
@@ -204,6 +227,9 @@ def record_decision(
         close = _close_task(tables, journey.crime_reference, task_id, now, why)
         if close is not None:
             result.writes.append(close)
+            cancel = _reminder_to_cancel(close, now)
+            if cancel is not None:
+                result.cancel.append(cancel)
     for entry in decision.audit:
         result.writes.append(Write(AUDIT, audit_entity(entry, cause)))
         event = _DECISION_EVENTS.get(entry.decision)

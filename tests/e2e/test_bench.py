@@ -39,10 +39,15 @@ def test_one_size_reports_consistent_counts(tmp_path: Path) -> None:
     assert result["host_receive_cpu_ms_per_feed_record"] > 0
     assert result["dead_letters"] == 0 and result["messages_sent"] > 0
     # Every journey event received, or cancelled before it fell due, was counted as sent: the
-    # deadline checks scheduled to be cancellable too (duplicates dropped make sent the larger).
+    # deadline checks scheduled to be cancellable too (duplicates dropped make sent the larger);
+    # and so was every officer notice (a closed task's reminder is cancelled).
+    cancelled = result["scheduled_messages_cancelled_by_queue"]
+    assert result["scheduled_messages_cancelled"] == sum(cancelled.values())
     received = result["invocations"]["evaluate_journey"]
-    assert result["scheduled_messages_cancelled"] > 0
-    assert result["queue_messages"]["journey-events"] >= received + result["scheduled_messages_cancelled"]
+    assert cancelled["journey-events"] > 0
+    assert result["queue_messages"]["journey-events"] >= received + cancelled["journey-events"]
+    notices = result["invocations"]["notify_officer"]
+    assert result["queue_messages"]["officer-tasks"] >= notices + cancelled.get("officer-tasks", 0)
 
 
 def test_the_profile_splits_all_of_the_steps_time_into_categories(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ import pytest
 
 from shared.adapters.acs import AcsEmailSender, AcsOfficerMail, RetrySettings, idempotency_uuid
 from shared.adapters.file_officer_mail import FileOfficerMail
-from shared.adapters.table_layout import OFFICER_MAIL, TASKS
+from shared.adapters.sqlite_queue import SqliteQueueBroker
+from shared.adapters.table_layout import OFFICER_MAIL, TASKS, task_reminder
 from shared.bootstrap import Services, queue_configs
 from shared.contracts.messages import Officer, TaskNotice
 from shared.domain.journey import Decision, Duty, Journey, OfficerTask
@@ -168,6 +169,8 @@ def test_a_task_closed_before_its_due_time_gets_no_reminder(services: Services) 
         "victim_contacted",
     )
 
+    # Cancelled on the queue (test_closing_a_task_cancels_its_reminder_still_to_come); one that
+    # came all the same finds the task closed.
     _clock(services).advance_to(DUE)
     notify_officer(notices["T-1:reminder"].body, services)
 
@@ -175,6 +178,58 @@ def test_a_task_closed_before_its_due_time_gets_no_reminder(services: Services) 
     ledger = services.tables.get(OFFICER_MAIL, DOMESTIC, "T-1:reminder")
     assert ledger is not None
     assert (ledger.properties["status"], ledger.properties["reason"]) == ("not_sent", "task_closed")
+
+
+def _delivered(services: Services, at: datetime) -> list[str]:
+    """The ids of the officer-tasks messages the queue delivers by ``at`` (each completed)."""
+    broker = services.publisher
+    assert isinstance(broker, SqliteQueueBroker)
+    queue = services.settings.OFFICER_TASKS_QUEUE
+    ids: list[str] = []
+    while (got := broker.receive(queue, receiver="test", now=at)) is not None:
+        ids.append(got.message_id)
+        broker.complete(got, now=at)
+    return ids
+
+
+def test_closing_a_task_cancels_its_reminder_still_to_come(services: Services) -> None:
+    made = _record(services, Decision(_journey(), tasks=[_task()]))
+    row = services.tables.get(TASKS, DOMESTIC, "T-1")
+    assert row is not None
+    reminder = task_reminder(row)
+    assert reminder is not None and reminder[1] == DUE  # the row keeps the number the queue gave it
+    assert set(_notices(made)) == {"T-1:task", "T-1:reminder"}
+
+    _clock(services).advance_to(NOW + timedelta(days=1))
+    closed = _record(services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"}))
+
+    assert [(c.queue, c.sequence_number) for c in closed.cancel] == [("officer_tasks", reminder[0])]
+    # At its due time the queue has only the task's own notice: the reminder is gone, not delivered.
+    assert _delivered(services, DUE + timedelta(minutes=1)) == ["T-1:task"]
+
+
+def test_a_redelivered_decision_keeps_the_first_reminder_number_and_closing_still_cancels_it(
+    services: Services,
+) -> None:
+    _record(services, Decision(_journey(), tasks=[_task()]))
+    first = services.tables.get(TASKS, DOMESTIC, "T-1")
+    # Redelivered: the reminder is scheduled again (a duplicate the queue drops: its number names
+    # no message) and the row, written once, keeps the number of the one that is scheduled.
+    _record(services, Decision(_journey(), tasks=[_task()]))
+    again = services.tables.get(TASKS, DOMESTIC, "T-1")
+    assert first is not None and again is not None and task_reminder(again) == task_reminder(first)
+
+    _clock(services).advance_to(NOW + timedelta(hours=2))
+    _record(services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"}))
+    assert _delivered(services, DUE + timedelta(minutes=1)) == ["T-1:task"]
+
+
+def test_a_task_closed_after_its_reminder_fell_due_cancels_nothing(services: Services) -> None:
+    _record(services, Decision(_journey(), tasks=[_task()]))
+    _clock(services).advance_to(DUE + timedelta(hours=1))
+    closed = _record(services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"}))
+    assert closed.cancel == []
+    assert sorted(_delivered(services, DUE + timedelta(hours=1))) == ["T-1:reminder", "T-1:task"]
 
 
 def test_closing_a_task_again_keeps_the_first_closing_time(services: Services) -> None:
