@@ -7,8 +7,11 @@ Each new officer task is also two notices for notify_officer: one now, and a rem
 scheduled at its due time (none without one), whose sequence number the Tasks row keeps
 (written once the reminder is scheduled). A task a logged contact closes has its Tasks row
 read and written back closed, and its reminder, if still to come, is cancelled after that
-write: no notify_officer call only to find the task closed. One not cancelled (a failed
-cancel, or a row written before reminders were kept) finds it closed and stays quiet.
+write: no notify_officer call only to find the task closed. One not cancelled finds it
+closed and stays quiet: a cancel that failed, a row written before reminders were kept, or a
+row whose number names nothing (the first delivery scheduled the reminder and died before
+writing the row; the redelivery's schedule was a duplicate the queue dropped, and its number
+is the one kept).
 
 A deadline check for a pending duty is scheduled for its sequence number, kept in the
 duty by the journey write (made once the check is sent). Once a duty is decided (met by
@@ -40,7 +43,7 @@ from shared.adapters.table_layout import (
 from shared.contracts.messages import DeadlineCheck, NoticeTask, TaskNotice
 from shared.domain.journey import Compliance, Decision, Duty, Journey, KeptCheck, OfficerTask
 from shared.domain.retention import finalised_day
-from shared.ports import JourneyRepository, OutgoingMessage, StoredJourney, TableStore, Write
+from shared.ports import Entity, JourneyRepository, OutgoingMessage, StoredJourney, TableStore, Write
 from shared.steps.results import Cancel, Emit, Later, StepResult
 
 log = logging.getLogger("victim_updates.decisions")
@@ -98,29 +101,35 @@ def _new_task_row(task: OfficerTask, kept: dict[str, int]) -> Write:
     return Write(TASKS, task_entity(task, reminder), mode="insert_once")
 
 
-def _reminder_to_cancel(closed: Write, now: datetime) -> Cancel | None:
+def _reminder_to_cancel(row: Entity, now: datetime) -> Cancel | None:
     """The scheduled reminder of a task being closed, if it is still to come."""
-    reminder = task_reminder(closed.entity)
+    reminder = task_reminder(row)
     if reminder is None or reminder[1] <= now:
         return None
-    about = f"{closed.entity.partition_key}/{closed.entity.row_key}:reminder"
-    return Cancel("officer_tasks", reminder[0], about)
+    return Cancel("officer_tasks", reminder[0], f"{row.partition_key}/{row.row_key}:reminder")
 
 
 def _close_task(
     tables: TableStore, crime_reference: str, task_id: str, now: datetime, why: str
-) -> Write | None:
-    """The write that marks a recorded task closed (None: not recorded, or closed already)."""
+) -> tuple[Write | None, Cancel | None]:
+    """The write that marks a recorded task closed (None: not recorded, or closed already), and
+    the cancel of its reminder still to come.
+
+    A task closed already is cancelled again: the delivery that closed it may have died, or
+    met a conflict and been retried, after its write and before its cancel (a reminder
+    cancelled already makes the cancel find nothing, which is logged and harmless).
+    """
     entity = tables.get(TASKS, crime_reference, task_id)
     if entity is None:
         log.warning("task %s of %s to close is not recorded", task_id, crime_reference)
-        return None
+        return None, None
+    cancel = _reminder_to_cancel(entity, now)
     if task_is_closed(entity):
-        return None  # closed by an earlier delivery of this decision: its time stands
+        return None, cancel  # closed by an earlier delivery of this decision: its time stands
     if entity.etag is None:
         raise ValueError("a Tasks row read from the store has an ETag")
     closed = closed_task_entity(entity, now, why)
-    return Write(TASKS, closed, mode="replace", etag=entity.etag)
+    return Write(TASKS, closed, mode="replace", etag=entity.etag), cancel
 
 
 def _checks_to_cancel(journey: Journey, now: datetime) -> list[Cancel]:
@@ -224,12 +233,11 @@ def record_decision(
             reason=task.reason,
         )
     for task_id, why in closing.items():
-        close = _close_task(tables, journey.crime_reference, task_id, now, why)
+        close, cancel = _close_task(tables, journey.crime_reference, task_id, now, why)
         if close is not None:
             result.writes.append(close)
-            cancel = _reminder_to_cancel(close, now)
-            if cancel is not None:
-                result.cancel.append(cancel)
+        if cancel is not None:
+            result.cancel.append(cancel)
     for entry in decision.audit:
         result.writes.append(Write(AUDIT, audit_entity(entry, cause)))
         event = _DECISION_EVENTS.get(entry.decision)

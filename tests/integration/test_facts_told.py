@@ -138,6 +138,8 @@ def _history(
         assert row is not None
         facts = facts_from(row)
         told = _told_to(result, call)
+        # The step tells as the rule says (this alone would pass for any rule: what holds the rule
+        # to what callers need is the check of the caller's journey below, and the floors).
         assert bool(told) == (facts != known and told_to_callers(known, facts)), (known, facts)
         if known is not None and facts != known:
             seen["told" if told else "status change not told"] += 1

@@ -19,7 +19,7 @@ import pytest
 from shared.adapters.acs import AcsEmailSender, AcsOfficerMail, RetrySettings, idempotency_uuid
 from shared.adapters.file_officer_mail import FileOfficerMail
 from shared.adapters.sqlite_queue import SqliteQueueBroker
-from shared.adapters.table_layout import OFFICER_MAIL, TASKS, task_reminder
+from shared.adapters.table_layout import OFFICER_MAIL, TASKS, closed_task_entity, task_reminder
 from shared.bootstrap import Services, queue_configs
 from shared.contracts.messages import Officer, TaskNotice
 from shared.domain.journey import Decision, Duty, Journey, OfficerTask
@@ -222,6 +222,26 @@ def test_a_redelivered_decision_keeps_the_first_reminder_number_and_closing_stil
     _clock(services).advance_to(NOW + timedelta(hours=2))
     _record(services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"}))
     assert _delivered(services, DUE + timedelta(minutes=1)) == ["T-1:task"]
+
+
+def test_a_closing_decision_that_comes_again_cancels_a_reminder_the_first_left_scheduled(
+    services: Services,
+) -> None:
+    # The first delivery closed the row and died (or was retried after a conflict) before its cancel.
+    _record(services, Decision(_journey(), tasks=[_task()]))
+    row = services.tables.get(TASKS, DOMESTIC, "T-1")
+    assert row is not None and row.etag is not None
+    _clock(services).advance_to(NOW + timedelta(hours=2))
+    services.tables.update(
+        TASKS, closed_task_entity(row, NOW + timedelta(hours=2), "victim_contacted"), etag=row.etag
+    )
+
+    again = _record(services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"}))
+    assert [w for w in again.writes if w.table == TASKS] == []  # its closing time stands
+    assert len(again.cancel) == 1
+    assert _delivered(services, DUE + timedelta(minutes=1)) == ["T-1:task"]
+    # And once more: the reminder is gone, so the cancel finds nothing, and the step goes on.
+    _record(services, Decision(_journey(), closed_tasks={"T-1": "victim_contacted"}))
 
 
 def test_a_task_closed_after_its_reminder_fell_due_cancels_nothing(services: Services) -> None:
