@@ -226,11 +226,15 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
         broker.send = timed(counting)  # type: ignore[method-assign]
         receive = timed(broker.receive, into=receives)
 
+        def took(messages: int) -> None:
+            """One receive by the host, and how many messages it took (none: it found nothing)."""
+            receives[1] += 1
+            receives[2] += messages == 0
+            receives[3] += messages
+
         def receiving(queue: str, *, receiver: str, now: Any) -> Any:
             got = receive(queue, receiver=receiver, now=now)
-            receives[1] += 1
-            receives[2] += got is None
-            receives[3] += got is not None
+            took(0 if got is None else 1)
             return got
 
         broker.receive = receiving  # type: ignore[method-assign]
@@ -239,9 +243,7 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
 
             def receiving_many(queue: str, *, receiver: str, now: Any, max_messages: int) -> Any:
                 got = receive_many(queue, receiver=receiver, now=now, max_messages=max_messages)
-                receives[1] += 1
-                receives[2] += not got
-                receives[3] += len(got)
+                took(len(got))
                 return got
 
             broker.receive_many = receiving_many  # type: ignore[method-assign]

@@ -25,7 +25,7 @@ from shared.contracts.messages import Officer, TaskNotice
 from shared.domain.journey import Decision, Duty, Journey, OfficerTask
 from shared.domain.policy import Policy
 from shared.local.host import SimulatedClock
-from shared.ports import OfficerMail, ProviderReceipt, ProviderThrottled
+from shared.ports import Entity, OfficerMail, ProviderReceipt, ProviderThrottled
 from shared.settings import load_settings
 from shared.steps.decisions import record_decision
 from shared.steps.notify_officer import notify_officer
@@ -192,10 +192,16 @@ def _delivered(services: Services, at: datetime) -> list[str]:
     return ids
 
 
-def test_closing_a_task_cancels_its_reminder_still_to_come(services: Services) -> None:
+def _made(services: Services) -> tuple[StepResult, Entity]:
+    """A new task recorded (its notice sent, its reminder scheduled), and its Tasks row as stored."""
     made = _record(services, Decision(_journey(), tasks=[_task()]))
     row = services.tables.get(TASKS, DOMESTIC, "T-1")
-    assert row is not None
+    assert row is not None and row.etag is not None
+    return made, row
+
+
+def test_closing_a_task_cancels_its_reminder_still_to_come(services: Services) -> None:
+    made, row = _made(services)
     reminder = task_reminder(row)
     assert reminder is not None and reminder[1] == DUE  # the row keeps the number the queue gave it
     assert set(_notices(made)) == {"T-1:task", "T-1:reminder"}
@@ -211,8 +217,7 @@ def test_closing_a_task_cancels_its_reminder_still_to_come(services: Services) -
 def test_a_redelivered_decision_keeps_the_first_reminder_number_and_closing_still_cancels_it(
     services: Services,
 ) -> None:
-    _record(services, Decision(_journey(), tasks=[_task()]))
-    first = services.tables.get(TASKS, DOMESTIC, "T-1")
+    _, first = _made(services)
     # Redelivered: the reminder is scheduled again (a duplicate the queue drops: its number names
     # no message) and the row, written once, keeps the number of the one that is scheduled.
     _record(services, Decision(_journey(), tasks=[_task()]))
@@ -228,9 +233,8 @@ def test_a_closing_decision_that_comes_again_cancels_a_reminder_the_first_left_s
     services: Services,
 ) -> None:
     # The first delivery closed the row and died (or was retried after a conflict) before its cancel.
-    _record(services, Decision(_journey(), tasks=[_task()]))
-    row = services.tables.get(TASKS, DOMESTIC, "T-1")
-    assert row is not None and row.etag is not None
+    _, row = _made(services)
+    assert row.etag is not None
     _clock(services).advance_to(NOW + timedelta(hours=2))
     services.tables.update(
         TASKS, closed_task_entity(row, NOW + timedelta(hours=2), "victim_contacted"), etag=row.etag
