@@ -259,9 +259,7 @@ def _finish(
             decision = Decision(stored.journey)
             for outcome in finish.outcomes:
                 step = evaluate_message_outcome(decision.journey, outcome, services.policy, now, owned=True)
-                decision = Decision(
-                    step.journey, tasks=[*decision.tasks, *step.tasks], audit=[*decision.audit, *step.audit]
-                )
+                decision = decision.then(step)
             record_decision(
                 result,
                 decision,

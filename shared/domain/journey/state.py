@@ -250,6 +250,19 @@ class Decision:
         j = self.journey
         self.audit.append(AuditEntry(at, j.crime_reference, j.person_id, duty, decision, reason))
 
+    def then(self, later: Decision) -> Decision:
+        """This decision and ``later``, made next on its journey, as one: the later journey, and
+        everything either decided (a task closed by both keeps the first reason, as ``close_task``)."""
+        return Decision(
+            later.journey,
+            messages=[*self.messages, *later.messages],
+            tasks=[*self.tasks, *later.tasks],
+            scheduled=[*self.scheduled, *later.scheduled],
+            audit=[*self.audit, *later.audit],
+            closed_tasks={**later.closed_tasks, **self.closed_tasks},
+            unchanged=self.unchanged and later.unchanged,
+        )
+
 
 def copy_journey(journey: Journey) -> Journey:
     # A JSON round trip is several times cheaper than deepcopy for this nested model.
