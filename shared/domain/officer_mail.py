@@ -151,6 +151,13 @@ def reason_in_words(reason: str, person: str, policy: Policy) -> str:
 _CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "both": "by email and text message"}
 
 
+def failed_channels_in_words(note: str | None) -> str | None:
+    """The channels a delivery_failed task's note names (``email,sms``), as an officer reads them:
+    "by email and by text message"; None for a note naming none it knows (a task from before)."""
+    channels = [_CHANNEL_WORDS[name] for name in (note or "").split(",") if name in ("email", "sms")]
+    return " and ".join(channels) or None
+
+
 def choices_in_words(note: str | None) -> str | None:
     """What a person chose on their page (``channel=sms, frequency_days=14``), as an officer reads it:
     "updates by text message; a check-in every 2 weeks when there is no news"."""
@@ -209,6 +216,8 @@ def mail_context(
     person = "caller" if caller else "victim"
     # A caller's task is keyed by the STORM incident; its link goes to the crime once there is one.
     linked = notice.linked_crime if caller else None
+    # A message that did not reach them: by which channels (journey-rules.md §12).
+    failed_by = failed_channels_in_words(task.note) if task.reason == "delivery_failed" else None
     return {
         "force_name": policy.force.name,
         "record": "incident" if caller else "crime",
@@ -219,7 +228,7 @@ def mail_context(
         "duties": [
             duty_in_words(key, notice.duty_templates.get(key), policy, outcome_words) for key in task.duties
         ],
-        "reason": reason_in_words(task.reason, person, policy),
+        "reason": _reason(task.reason, failed_by, person, policy),
         "escalation": task.reason == "deadline_breached",
         # From the recipient's page: their message, or what they changed (journey-rules.md §13). A
         # reminder carries neither (it waits days on the queue): it says where they are instead.
@@ -231,6 +240,8 @@ def mail_context(
         "excluded": task.reason.startswith("excluded_crime"),
         # A message that did not reach them, or may not have (journey-rules.md §9, §12).
         "delivery": task.reason if task.reason in ("delivery_failed", "delivery_unknown") else None,
+        "failed_by": failed_by,
+        "failed_both": failed_by is not None and " and " in failed_by,
         "due": london(task.due_by) if task.due_by is not None else None,
         "created": london_day(task.created_at),
         "link": record_link(policy, linked or task.crime_reference),
@@ -239,6 +250,18 @@ def mail_context(
         "assigned_to": assignee_in_words(task, policy),
         "to_team": recipient == "team",
     }
+
+
+def _reason(reason: str, failed_by: str | None, person: str, policy: Policy) -> str:
+    """Why the task is with an officer; for a failed delivery, by which channels and why not another."""
+    if failed_by is None:
+        return reason_in_words(reason, person, policy)
+    if " and " in failed_by:
+        return f"automatic messages to the {person} {failed_by} could not be delivered"
+    return (
+        f"the automatic message to the {person} {failed_by} could not be delivered, and no other way"
+        f" to reach them automatically is both safe and valid"
+    )
 
 
 def paragraphs(text: str) -> list[list[str]]:

@@ -124,6 +124,7 @@ def test_when_the_other_channel_fails_too_an_officer_gets_a_task_due_with_the_du
     )
     [task] = second.tasks
     assert (task.reason, task.duties, task.due_by) == ("delivery_failed", ["m:M-1"], DUE)
+    assert task.note == "email,sms"  # the text failed, then the email: the officer is told both
     assert not second.messages and second.journey.duties["m:M-1"].status == DutyStatus.TASKED
 
 
@@ -131,6 +132,7 @@ def test_with_no_safe_and_valid_other_channel_the_officer_is_asked_at_once() -> 
     for victim in (_victim(email=None), _victim(safe_email=False), _victim(email="not an address")):
         d = evaluate_undelivered(_journey(victim), _failed(), POLICY, NOW)
         assert [t.reason for t in d.tasks] == ["delivery_failed"] and not d.messages
+        assert [t.note for t in d.tasks] == ["sms"]  # the channel that failed, and only it
 
 
 def test_a_duty_another_message_still_carries_is_not_reopened() -> None:
@@ -335,6 +337,8 @@ def test_no_channel_is_tried_again_once_it_failed_whatever_the_preference_or_ord
                 if not pending:
                     duty = journey.duties["m:M-1"]
                     assert [t.reason for t in d.tasks] == ["delivery_failed"], (preference, tried)
+                    # The task names every channel that failed, in one order whatever the order of failing.
+                    assert [t.note for t in d.tasks] == [",".join(sorted(set(tried)))], (preference, tried)
                     assert duty.status == DutyStatus.TASKED and duty.compliance == Compliance.PENDING
             assert sorted(tried) == ["email", "sms"], (preference, tried)  # each channel once
             seen.append((preference, tuple(tried)))

@@ -9,7 +9,7 @@ import pytest
 
 from shared.adapters.templates import render_officer_mail
 from shared.contracts.messages import NoticeTask, TaskNotice
-from shared.domain.officer_mail import Recipient, choices_in_words
+from shared.domain.officer_mail import Recipient, choices_in_words, failed_channels_in_words
 from shared.domain.policy import Policy
 
 POLICY = Policy()
@@ -350,3 +350,60 @@ def test_a_message_that_did_not_or_may_not_have_reached_them_is_not_told_as_no_a
     text = render(notice(reason=reason)).text
     assert opening in text and "needs to tell them what it said" in text
     assert "send this victim automatic updates" not in text  # one message, not every update
+
+
+@pytest.mark.parametrize(
+    ("role", "note", "opening", "why"),
+    [
+        (
+            "victim",
+            "sms",
+            "An automatic message to this victim by text message could not be delivered, so an officer"
+            " needs to tell them what it said.",
+            "Why an officer: the automatic message to the victim by text message could not be delivered,"
+            " and no other way to reach them automatically is both safe and valid.",
+        ),
+        (
+            "victim",
+            "email",
+            "An automatic message to this victim by email could not be delivered,",
+            "Why an officer: the automatic message to the victim by email could not be delivered, and no",
+        ),
+        (
+            "victim",
+            "email,sms",
+            "Automatic messages to this victim by email and by text message could not be delivered, so an"
+            " officer needs to tell them what they said.",
+            "Why an officer: automatic messages to the victim by email and by text message could not be"
+            " delivered.",
+        ),
+        (
+            "caller",
+            "email,sms",
+            "Automatic messages to this caller by email and by text message could not be delivered,",
+            "Why an officer: automatic messages to the caller by email and by text message could not",
+        ),
+        # A task from before its note named the channels: the words it always had.
+        (
+            "victim",
+            None,
+            "An automatic message to this victim could not be delivered, so an officer needs to tell them"
+            " what it said.",
+            "Why an officer: the automatic message to the victim could not be delivered.",
+        ),
+    ],
+)
+def test_a_failed_delivery_names_the_channels_that_failed_and_no_address(
+    role: str, note: str | None, opening: str, why: str
+) -> None:
+    mail = render(notice(role=role, reason="delivery_failed", note=note))
+    assert mail.text.startswith(opening) and why in mail.text
+    assert opening.split(",")[0] in mail.html  # the HTML part says the same
+    assert "example.org" not in mail.text and "07700" not in mail.text
+
+
+def test_a_note_naming_no_channel_it_knows_reads_as_a_task_from_before() -> None:
+    # Whatever a note holds, the officer reads channels only, and only the two there are.
+    for note in ("", "fax", "email;sms", "<b>sms</b>"):
+        assert failed_channels_in_words(note) is None, note
+    assert failed_channels_in_words("sms,email") == "by text message and by email"

@@ -30,6 +30,7 @@ from shared.domain.journey.telling import dispatch
 from shared.domain.policy import Policy
 
 DELIVERY_FAILED = "delivery_failed"
+CHANNELS = ("email", "sms")  # a delivery_failed task's note names those that failed, in this order
 
 
 def evaluate_undelivered(
@@ -90,10 +91,12 @@ def _reroute(journey: Journey, duties: list[Duty], event: MessageUndelivered, po
     how = route(journey, policy)
     if how.action != "send":
         return how  # excluded or opted out since: a task, or the person's choice
-    if not any(duty.redirected for duty in duties):
-        # Every message that carried them failed, so each channel they went by did: for a "both"
-        # message that is both, and there is no other channel left to try.
-        tried = {event.channel}.union(*(duty.channels for duty in duties))
+    # Every message that carried them failed, so each channel they went by did: for a "both"
+    # message that is both. A duty sent the other way already failed by both channels.
+    tried = {event.channel}.union(*(duty.channels for duty in duties))
+    if any(duty.redirected for duty in duties):
+        tried |= set(CHANNELS)
+    else:
         others = [
             (channel, address)
             for channel, address in usable_channels(journey, policy).items()
@@ -103,4 +106,5 @@ def _reroute(journey: Journey, duties: list[Duty], event: MessageUndelivered, po
             for duty in duties:
                 duty.redirected = True
             return Route("send", DELIVERY_FAILED, channels=(others[0],), fallback=True)
-    return Route("task", DELIVERY_FAILED)
+    # The officer is told which channels failed (the task's note), never the addresses.
+    return Route("task", DELIVERY_FAILED, note=",".join(channel for channel in CHANNELS if channel in tried))

@@ -97,6 +97,7 @@ class Route:
     reason: str = ""
     channels: tuple[tuple[Literal["email", "sms"], str], ...] = ()
     fallback: bool = False
+    note: str | None = None  # a task's note beside its reason (the channels that failed: "email,sms")
 
 
 def route(journey: Journey, policy: Policy) -> Route:

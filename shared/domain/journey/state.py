@@ -205,8 +205,9 @@ class OfficerTask(BaseModel):
     created_at: datetime
     # The assignee's work address from the directory; None: the policy's team mailbox.
     assignee_email: str | None = None
-    # What the recipient wrote to the officer from their page (reason victim_message); kept with
-    # the task and mailed to its assignee, never logged.
+    # What the recipient wrote to the officer from their page (reason victim_message), or what
+    # they chose there (preferences_changed_on_page); kept with the task and mailed to its
+    # assignee, never logged. For delivery_failed, the channels that failed ("email,sms").
     note: str | None = None
 
 

@@ -40,6 +40,7 @@ def officer_task(
     policy: Policy,
     now: datetime,
     due_by: datetime | None = None,
+    note: str | None = None,
 ) -> OfficerTask:
     keys = [duty.key for duty in duties]
     assignee, email = assignee_of(journey)
@@ -53,4 +54,5 @@ def officer_task(
         due_by=due_by or task_due(duties, policy, now),
         created_at=now,
         assignee_email=email,
+        note=note,
     )

@@ -49,7 +49,7 @@ def dispatch(
         # Excluded crimes: each duty its own task with its own deadline; otherwise one task for the group.
         groups = [[duty] for duty in duties] if how.reason.startswith("excluded_crime") else [duties]
         for group in groups:
-            task = officer_task(journey, group, how.reason, policy, now)
+            task = officer_task(journey, group, how.reason, policy, now, note=how.note)
             d.tasks.append(task)
             for duty in group:
                 duty.status = DutyStatus.TASKED
