@@ -47,7 +47,7 @@ def ingest_niche(timer: func.TimerRequest) -> None:
 @app.function_name("ingest_storm")
 @app.timer_trigger(arg_name="timer", schedule="%STORM_POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def ingest_storm(timer: func.TimerRequest) -> None:
-    """Read new STORM incidents and emit case changes."""
+    """Read new STORM incidents and emit case changes (to evaluate_journey: no officer to resolve)."""
     ingest_feed("storm", bootstrap.services())
 
 

@@ -11,6 +11,7 @@ officer-tasks     TaskNotice        evaluate_journey, -> notify_officer
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -109,6 +110,24 @@ class ResolvedCaseChange(_Message):
     case: CaseChange
     officer: Officer | None = None
     officer_note: str | None = None  # why the officer is a cached or generic one
+
+
+def resolved_body(case_json: str, change_id: str, officer: Officer | None, note: str | None) -> str:
+    """A ResolvedCaseChange's body around a case change's own JSON text, passed on as it came:
+    resolve_officer's, and ingest_storm's for an incident, which has no officer to resolve. Its
+    queue message's id is ``resolved_message_id(change_id)`` from either."""
+    around = {
+        "type": "resolved_case_change",
+        "version": 1,
+        "event_id": change_id,
+        "officer": officer.model_dump(mode="json") if officer is not None else None,
+        "officer_note": note,
+    }
+    return json.dumps(around, separators=(",", ":"))[:-1] + ',"case":' + case_json + "}"
+
+
+def resolved_message_id(change_id: str) -> str:
+    return "r-" + change_id
 
 
 class SharedFacts(_Message):

@@ -4,6 +4,10 @@ Each record is validated, compared with the last snapshot of its key, and its
 differences become one CaseChange. A bad record goes to Quarantine with the
 reason. The cursor moves only past records that were stored or quarantined, and
 only after the case changes are on the queue, so nothing is lost or read twice.
+
+A Niche change goes to resolve_officer (case-changes). A STORM incident has no officer in
+charge to resolve, so its change goes on to evaluate_journey (journey-events) as resolve_officer
+would send it: the same body and message id, one queue hop and invocation fewer (issue 16).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from shared.contracts.feeds import (
     StormIncident,
     unread_reason,
 )
-from shared.contracts.messages import CaseChange, Change, ChangeKind
+from shared.contracts.messages import CaseChange, Change, ChangeKind, resolved_body, resolved_message_id
 from shared.domain.diff import diff_niche, diff_storm
 from shared.domain.journey import AuditEntry
 from shared.domain.retention import without_people
@@ -52,7 +56,7 @@ from shared.ports import (
     Write,
 )
 from shared.steps.dependencies import IngestNeeds
-from shared.steps.results import Emit, StepResult, apply
+from shared.steps.results import Emit, QueueRole, StepResult, apply
 from shared.tracing import TRACEPARENT, start_case_change
 
 LINK_ROW = "crime-link"
@@ -307,6 +311,13 @@ class _Tick:
             linked_crime=linked,
         )
         body = case.model_dump_json(by_alias=True)
+        queue: QueueRole = "case_changes"
+        message_id = change_id
+        if case.storm is not None:
+            # An incident has no officer in charge to resolve: its change goes to evaluate_journey
+            # as resolve_officer would send it on (the same body and id), one queue hop fewer.
+            queue, message_id = "journey_events", resolved_message_id(change_id)
+            body = resolved_body(body, change_id, None, None)
         size = len(body.encode("utf-8"))
         if size > MAX_MESSAGE_BYTES:
             # Too large for the queue: quarantined, its snapshot not moved on, so nothing is lost.
@@ -319,11 +330,11 @@ class _Tick:
         self.spans.append(span)
         message = OutgoingMessage(
             body,
-            change_id,
+            message_id,
             session_id=crime,
             application_properties={TRACEPARENT: traceparent},  # one trace per case change
         )
-        self.report.result.emit.append(Emit("case_changes", message))
+        self.report.result.emit.append(Emit(queue, message))
         self.report.changes += 1
 
     def _quarantine(self, line: FeedLine, exc: Exception) -> None:

@@ -14,7 +14,6 @@ steps' CPU went on the second validation and on writing the record out again).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -22,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.adapters.table_layout import OFFICERS
-from shared.contracts.messages import Officer
+from shared.contracts.messages import Officer, resolved_body, resolved_message_id
 from shared.ports import DirectoryUnavailable, Entity, OutgoingMessage, Write
 from shared.steps.dependencies import ResolveNeeds
 from shared.steps.results import Emit, StepResult, apply
@@ -92,18 +91,6 @@ class _CaseHead(_Read):
     niche: _Niche | None = None
 
 
-def resolved_body(case_json: str, change_id: str, officer: Officer | None, note: str | None) -> str:
-    """A ResolvedCaseChange's body around a case change's own JSON text, passed on as it came."""
-    around = {
-        "type": "resolved_case_change",
-        "version": 1,
-        "event_id": change_id,
-        "officer": officer.model_dump(mode="json") if officer is not None else None,
-        "officer_note": note,
-    }
-    return json.dumps(around, separators=(",", ":"))[:-1] + ',"case":' + case_json + "}"
-
-
 def resolve_officer(
     body: bytes | str, services: ResolveNeeds, properties: Mapping[str, Any] | None = None
 ) -> StepResult:
@@ -123,7 +110,7 @@ def resolve_officer(
     result.emit.append(
         Emit(
             "journey_events",
-            OutgoingMessage(resolved, "r-" + case.change_id, session_id=case.crime_reference),
+            OutgoingMessage(resolved, resolved_message_id(case.change_id), session_id=case.crime_reference),
         )
     )
     return apply(result, services)

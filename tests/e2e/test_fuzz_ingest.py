@@ -268,7 +268,16 @@ def test_every_good_record_gets_its_snapshot_whatever_surrounds_it(
         snapshots = {key: services.tables.get(SNAPSHOTS, key, feed) for key in latest}
         cursor = services.tables.get(CURSORS, feed, "cursor")
         again = ingest_feed(feed, services)
-        pending = services.publisher.pending(services.settings.CASE_CHANGES_QUEUE)  # type: ignore[attr-defined]
+        # A Niche change goes to resolve_officer; a STORM one, with no officer to resolve, on to
+        # evaluate_journey.
+        settings = services.settings
+        to, other = (
+            (settings.CASE_CHANGES_QUEUE, settings.JOURNEY_EVENTS_QUEUE)
+            if feed == "niche"
+            else (settings.JOURNEY_EVENTS_QUEUE, settings.CASE_CHANGES_QUEUE)
+        )
+        pending = services.publisher.pending(to)  # type: ignore[attr-defined]
+        elsewhere = services.publisher.pending(other)  # type: ignore[attr-defined]
 
     context = describe(lines)
     for key, record in latest.items():
@@ -279,6 +288,7 @@ def test_every_good_record_gets_its_snapshot_whatever_surrounds_it(
     valid = sum(line.valid for line in lines)
     assert total(reports, "changes") + total(reports, "unchanged") == valid - stale, context
     assert pending == total(reports, "changes"), "every case change is on the queue"
+    assert elsewhere == 0, "and on no other"
     assert again.read == 0, "a tick after the end reads nothing new"
     assert cursor is not None
     position = int(cursor.properties["position"])

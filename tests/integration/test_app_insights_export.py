@@ -85,6 +85,7 @@ def test_each_case_change_is_one_operation_from_ingest_to_send(
     sends = [e for e in _of(envelopes, "Request") if _data(e)["name"] == "send_message"]
     assert sends, "no send_message requests"
     complete = 0
+    feeds: set[str] = set()
     for send in sends:
         chain, envelope = [], send
         while envelope is not None:
@@ -94,7 +95,12 @@ def test_each_case_change_is_one_operation_from_ingest_to_send(
             envelope = by_id.get(envelope["tags"].get("ai.operation.parentId", ""))
         if chain[-1].startswith("ingest_"):
             complete += 1
-            assert chain[-2] == "resolve_officer" and "evaluate_journey" in chain, chain
+            # A Niche change passes resolve_officer; a STORM one, with no officer, goes on to
+            # evaluate_journey from its ingest.
+            after = "resolve_officer" if chain[-1] == "ingest_niche" else "evaluate_journey"
+            assert chain[-2] == after and "evaluate_journey" in chain, chain
+            assert chain[-1] != "ingest_storm" or "resolve_officer" not in chain, chain
+            feeds.add(chain[-1])
             root = next(
                 e
                 for e in spans
@@ -102,6 +108,7 @@ def test_each_case_change_is_one_operation_from_ingest_to_send(
             )
             assert "ai.operation.parentId" not in root["tags"]  # the case change starts the operation
     assert complete == len(sends)
+    assert feeds == {"ingest_niche", "ingest_storm"}, "messages of both feeds' changes were followed"
     props = _data(sends[0])["properties"]
     assert props["victim_updates.step"] == "send_message" and props["victim_updates.crime_reference"]
     ingest_ops = [

@@ -139,10 +139,52 @@ def test_a_storm_incident_s_snapshot_and_crime_link_are_one_read(tmp_path: Path)
     assert after["Snapshots.query_partition"] - before.get("Snapshots.query_partition", 0) == 1
     assert after["Snapshots.get"] == before.get("Snapshots.get", 0)
     [change] = report.result.emit
-    body = json.loads(change.message.body)
+    body = json.loads(change.message.body)["case"]
     # The caller's journey is the incident's; the crime it is linked to travels with the change.
     assert (body["crime_reference"], body["linked_crime"]) == ("STM-1", "HU/000001/26")
     assert change.message.session_id == "STM-1"
+
+
+def test_an_incident_s_change_goes_on_as_resolve_officer_would_send_it_and_a_crime_s_to_resolve_officer(
+    tmp_path: Path,
+) -> None:
+    # An incident has no officer in charge to resolve, so ingest_storm sends its change to
+    # evaluate_journey itself: the body, id and session resolve_officer would have sent on, and
+    # nothing on case-changes. A crime's change still goes to resolve_officer.
+    from shared.contracts.messages import CaseChange, ResolvedCaseChange
+    from shared.steps.resolve_officer import resolve_officer
+    from tests.builders import incident
+
+    settings = load_settings(LOCAL_DATA_DIR=tmp_path)
+    services, _ = embedded(settings, SimulatedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    linked = occurrence("2026-11-20T10:00:00Z", ref="HU/000001/26")
+    linked["incident_numbers"] = ["STM-1", "STM-2"]
+    _feed(services, [json.dumps(linked)])
+    [to_resolve] = ingest_feed("niche", services).result.emit
+    assert to_resolve.queue == "case_changes" and to_resolve.message.session_id == "HU/000001/26"
+    calls = [
+        incident("2026-11-20T10:05:00Z", number="STM-1"),
+        incident("2026-11-20T10:06:00Z", number="STM-2", crime_reference=None),
+        incident("2026-11-20T10:07:00Z", number="STM-3", crime_reference=None),
+    ]
+    services.feeds["storm"] = _FailingAfter([json.dumps(call) for call in calls], fail_after=5)
+    emitted = ingest_feed("storm", services).result.emit
+    assert [e.message.session_id for e in emitted] == ["STM-1", "STM-2", "STM-3"]
+    for sent in emitted:
+        assert sent.queue == "journey_events"
+        resolved = ResolvedCaseChange.model_validate_json(sent.message.body)
+        assert resolved.officer is None and resolved.officer_note is None
+        # What resolve_officer makes of the same case change, had it gone through it:
+        case = CaseChange.model_validate_json(json.dumps(json.loads(sent.message.body)["case"]))
+        [passed_on] = resolve_officer(case.model_dump_json(by_alias=True), services).emit
+        assert passed_on.queue == "journey_events"
+        assert (passed_on.message.message_id, passed_on.message.session_id) == (
+            sent.message.message_id,
+            sent.message.session_id,
+        )
+        assert json.loads(passed_on.message.body) == json.loads(sent.message.body)
+    linked_to = {e.message.session_id: json.loads(e.message.body)["case"]["linked_crime"] for e in emitted}
+    assert linked_to == {"STM-1": "HU/000001/26", "STM-2": "HU/000001/26", "STM-3": None}
 
 
 def test_a_case_change_carries_only_the_milestones_it_adds(tmp_path: Path) -> None:
