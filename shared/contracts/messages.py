@@ -1,8 +1,9 @@
 """Queue messages between the steps. Each carries a ``type`` and a ``version``.
 
-case-changes      CaseChange        ingest_*          -> resolve_officer
+case-changes      CaseChange        ingest_niche      -> resolve_officer
 journey-events    JourneyEvent      resolve_officer,  -> evaluate_journey
-                                    evaluate_journey (scheduled), send_message
+                                    ingest_storm (an incident's change, resolved: it has no
+                                    officer), evaluate_journey (scheduled), send_message
 outbound-messages OutboundMessage   evaluate_journey  -> send_message
 officer-tasks     TaskNotice        evaluate_journey, -> notify_officer
                                     send_message (both through record_decision),
@@ -102,7 +103,8 @@ class CrimeFacts(_Message):
 
 
 class ResolvedCaseChange(_Message):
-    """A case change with its officer resolved (resolve_officer -> evaluate_journey)."""
+    """A case change with its officer resolved (resolve_officer -> evaluate_journey), or an
+    incident's, which has none to resolve (ingest_storm -> evaluate_journey)."""
 
     type: Literal["resolved_case_change"] = "resolved_case_change"
     version: Literal[1] = 1
@@ -298,7 +300,8 @@ class NoticeTask(_Message):
     assignee_email: str | None = None  # None: the policy's team mailbox
     due_by: datetime | None = None
     created_at: datetime
-    # What the recipient wrote from their page, or what they changed there (journey-rules.md §13).
+    # What the recipient wrote from their page, or what they changed there (journey-rules.md §13);
+    # for a delivery_failed task, the channels the provider reported failed ("email,sms", §12).
     note: str | None = None
 
 

@@ -259,8 +259,8 @@ def _reason(reason: str, failed_by: str | None, person: str, policy: Policy) -> 
     if " and " in failed_by:
         return f"automatic messages to the {person} {failed_by} could not be delivered"
     return (
-        f"the automatic message to the {person} {failed_by} could not be delivered, and no other way"
-        f" to reach them automatically is both safe and valid"
+        f"the automatic message to the {person} {failed_by} could not be delivered, and no other channel"
+        f" that is safe and valid is left to try"
     )
 
 

@@ -117,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run quarantined records through ingest again; emit and delete those that now validate",
         description="Run quarantined records (or, for one --row, a corrected --record-file) through "
         "the ingest step's validation again. A record that now validates is emitted as ingest emits it "
-        "(a case change on case-changes and a snapshot, or a stale audit entry), audited, and its "
+        "(a case change, on case-changes for Niche and journey-events for STORM, and a snapshot, or a "
+        "stale audit entry), audited, and its "
         "quarantine row deleted; the feed cursor is not moved. One that still fails is kept, with its "
         "new reason. Case changes go to Service Bus when the settings name it, else to the run folder's "
         "queues.db. Prints one tab-separated line a record (reingested or kept, feed, row key, what "

@@ -2,9 +2,10 @@
 
 A re-ingest goes through the ingest step's own validation and diff (``_Tick.take``),
 so a record that now validates is emitted exactly as a timer tick would emit it: a
-case change on case-changes and a snapshot, or a ``stale`` audit entry when a later
-record of the same key is already stored. The feed cursor is not touched (the
-record was read long ago). The quarantine row is deleted only after the emission
+case change and a snapshot, or a ``stale`` audit entry when a later record of the
+same key is already stored. (A Niche record's change goes on case-changes; a STORM
+record's, which has no officer to resolve, on journey-events.) The feed cursor is not
+touched (the record was read long ago). The quarantine row is deleted only after the emission
 and the writes, and the re-ingest is audited; a record that still fails keeps its
 row, and the stored record's row is given the new reason.
 """

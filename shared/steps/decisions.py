@@ -82,7 +82,9 @@ def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> 
     if task.due_by is not None:
         # Scheduled for days, where an erasure cannot reach it on Service Bus: without the note (what
         # the person wrote or chose), which a supervisor's reminder does not show anyway.
-        unwritten = notice.task.model_dump() | {"note": None}
+        # A failed delivery's note (the channels) is kept: it is not theirs.
+        kept_note = notice.task.note if task.reason == "delivery_failed" else None
+        unwritten = notice.task.model_dump() | {"note": kept_note}
         reminder = TaskNotice.model_validate(notice.model_dump() | {"kind": "reminder", "task": unwritten})
         emits.append(
             Emit(

@@ -99,6 +99,8 @@ def _erase_tasks(partition: str, person_id: str, services: RetentionNeeds) -> in
         task = json.loads(str(row.properties["task"]))
         if task.get("person_id") != person_id or task.get("note") is None:
             continue
+        if task.get("reason") == "delivery_failed":
+            continue  # its note names the channels that failed: nothing the person wrote or chose
         task["note"] = None
         entity = Entity(row.partition_key, row.row_key, {**row.properties, "task": json.dumps(task)})
         if row.etag is None:

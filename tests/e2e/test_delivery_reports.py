@@ -78,7 +78,7 @@ def test_an_email_that_bounced_with_no_other_channel_goes_to_the_officer_and_is_
         assert "could not be delivered" in mail["body"] and EMAIL not in mail["body"]
         # The channel that failed, named (never its address), and why no other was tried.
         assert "An automatic message to this victim by email could not be delivered" in mail["body"]
-        assert "no other way to reach them automatically is both safe and valid" in mail["body"]
+        assert "no other channel that is safe and valid is left to try" in mail["body"]
     breached = {a["duty"] for a in result["audit"] if a["decision"] == "deadline_breached"}
     assert breached == {"ack", "m:M-1"}  # met when sent, met no longer once it bounced
     assert result["summary"]["delivery"] == {
@@ -118,7 +118,7 @@ def test_both_channels_failing_goes_to_the_officer_and_neither_address_is_tried_
     )
     assert (
         "Automatic messages to this victim by email and by text message could not be delivered,"
-        " so an officer needs to tell them what they said." in mail["body"]
+        " so an officer needs to tell them what the messages said." in mail["body"]
     )
     assert not any(a["decision"] == "fallback" for a in result["audit"])
     assert result["summary"]["delivery"] == {

@@ -321,6 +321,36 @@ def test_what_a_person_wrote_or_chose_goes_with_the_task_never_with_its_schedule
     assert "in the mail that assigned the task; it is not repeated here." in reminded["body"]
 
 
+def test_the_channels_a_failed_delivery_names_go_with_its_reminder_too(services: Services) -> None:
+    # Not the person's data (journey-rules.md §12): the supervisor is told the same channels.
+    task = _task(reason="delivery_failed", note="email,sms")
+    notices = _notices(_record(services, Decision(_journey(), tasks=[task])))
+    reminder = TaskNotice.model_validate_json(notices["T-1:reminder"].body)
+    assert reminder.task.note == "email,sms"
+    notify_officer(notices["T-1:task"].body, services)
+    _clock(services).advance_to(DUE)
+    notify_officer(notices["T-1:reminder"].body, services)
+    told, reminded = _mails(services)
+    words = "automatic messages to the victim by email and by text message could not be delivered"
+    assert words in told["body"] and words in reminded["body"] and reminded["to"] == SUPERVISORS
+
+
+def test_an_erasure_takes_what_they_wrote_from_their_tasks_and_leaves_the_channels_that_failed(
+    services: Services,
+) -> None:
+    from shared.steps.retention import erase_in
+
+    wrote = _task(task_id="T-1", duties=[], reason="victim_message:e-1", note=WROTE)
+    failed = _task(task_id="T-2", reason="delivery_failed", note="sms")
+    _record(services, Decision(_journey(), tasks=[wrote, failed]))
+    done = erase_in(DOMESTIC, "P-2201", services, NOW, "request")
+    notes = {
+        row.row_key: json.loads(str(row.properties["task"]))["note"]
+        for row in services.tables.query_partition(TASKS, DOMESTIC)
+    }
+    assert notes == {"T-1": None, "T-2": "sms"} and done.tasks == 1  # "1 task note": what they wrote
+
+
 def test_nothing_is_mailed_for_a_person_erased_after_their_task_was_made(services: Services) -> None:
     """A task notice still on the queue (or sent there again from the dead letters, without what
     they wrote) and a scheduled reminder find the journey erased (journey-rules.md §16)."""

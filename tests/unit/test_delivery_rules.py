@@ -135,6 +135,16 @@ def test_with_no_safe_and_valid_other_channel_the_officer_is_asked_at_once() -> 
         assert [t.note for t in d.tasks] == ["sms"]  # the channel that failed, and only it
 
 
+def test_the_task_names_the_channels_reported_failed_not_those_only_meant_to_be_used() -> None:
+    # "both", but the text was stopped before it went (its number no longer safe): its key left
+    # the duty, not its channel. The email then bounced: only the email failed, and the officer
+    # is told so, not that two messages failed.
+    journey = _journey(_victim(channel="both"), keys=("k-email",), channels=["email", "sms"])
+    d = evaluate_undelivered(journey, _failed("k-email", "email", "Bounced"), POLICY, NOW)
+    assert [(t.reason, t.note) for t in d.tasks] == [("delivery_failed", "email")] and not d.messages
+    assert d.journey.duties["m:M-1"].failed_channels == ["email"]
+
+
 def test_a_duty_another_message_still_carries_is_not_reopened() -> None:
     # "both": the email still stands, so the failed text leaves the duty met.
     journey = _journey(_victim(channel="both"), keys=("k-email", "k-sms"))

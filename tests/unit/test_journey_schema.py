@@ -27,7 +27,13 @@ V1 = [
 # Duty fields added after these journeys were stored (delivery reports, §12), with the defaults
 # they load with: no message reported undelivered, no duty sent the other way; and (version 5)
 # no deadline check kept to cancel: the checks scheduled before come and find what they find.
-DUTY_FIELDS_ADDED_SINCE: dict[str, object] = {"undelivered": [], "redirected": False, "checks": []}
+# Version 6: the channels reported failed, none known.
+DUTY_FIELDS_ADDED_SINCE: dict[str, object] = {
+    "undelivered": [],
+    "redirected": False,
+    "checks": [],
+    "failed_channels": [],
+}
 # Journey fields added since (version 3, the recipient's own page, §13), likewise.
 # Version 4 (retention and erasure, §11) adds when the case was finalised (unknown until the next
 # record: the outcome duty stands in) and when and why a journey was erased: not erased.
@@ -36,6 +42,8 @@ JOURNEY_FIELDS_ADDED_SINCE: dict[str, object] = {
     "finalised_at": None,
     "erased_at": None,
     "erased_because": None,
+    # Version 6: the newest record applied is not known until the next case change.
+    "record_modified_at": None,
 }
 
 

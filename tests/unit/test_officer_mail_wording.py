@@ -361,19 +361,20 @@ def test_a_message_that_did_not_or_may_not_have_reached_them_is_not_told_as_no_a
             "An automatic message to this victim by text message could not be delivered, so an officer"
             " needs to tell them what it said.",
             "Why an officer: the automatic message to the victim by text message could not be delivered,"
-            " and no other way to reach them automatically is both safe and valid.",
+            " and no other channel that is safe and valid is left to try.",
         ),
         (
             "victim",
             "email",
             "An automatic message to this victim by email could not be delivered,",
-            "Why an officer: the automatic message to the victim by email could not be delivered, and no",
+            "Why an officer: the automatic message to the victim by email could not be delivered, and no"
+            " other channel",
         ),
         (
             "victim",
             "email,sms",
             "Automatic messages to this victim by email and by text message could not be delivered, so an"
-            " officer needs to tell them what they said.",
+            " officer needs to tell them what the messages said.",
             "Why an officer: automatic messages to the victim by email and by text message could not be"
             " delivered.",
         ),
@@ -399,7 +400,9 @@ def test_a_failed_delivery_names_the_channels_that_failed_and_no_address(
     mail = render(notice(role=role, reason="delivery_failed", note=note))
     assert mail.text.startswith(opening) and why in mail.text
     assert opening.split(",")[0] in mail.html  # the HTML part says the same
-    assert "example.org" not in mail.text and "07700" not in mail.text
+    # The supervisor's reminder keeps the channels (they are not the person's): the same reason.
+    reminder = render(notice(kind="reminder", role=role, reason="delivery_failed", note=note))
+    assert why in reminder.text
 
 
 def test_a_note_naming_no_channel_it_knows_reads_as_a_task_from_before() -> None:

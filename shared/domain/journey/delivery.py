@@ -53,6 +53,8 @@ def evaluate_undelivered(
         ):
             continue
         duty.undelivered.append(event.message_key)
+        if event.channel not in duty.failed_channels:
+            duty.failed_channels.append(event.channel)
         d.note(now, key, "undelivered", f"{event.channel}: {event.status}")
         if duty.status not in (DutyStatus.SENT, DutyStatus.QUEUED):
             continue  # discharged, superseded or with an officer since: nothing to reopen
@@ -91,12 +93,10 @@ def _reroute(journey: Journey, duties: list[Duty], event: MessageUndelivered, po
     how = route(journey, policy)
     if how.action != "send":
         return how  # excluded or opted out since: a task, or the person's choice
-    # Every message that carried them failed, so each channel they went by did: for a "both"
-    # message that is both. A duty sent the other way already failed by both channels.
-    tried = {event.channel}.union(*(duty.channels for duty in duties))
-    if any(duty.redirected for duty in duties):
-        tried |= set(CHANNELS)
-    else:
+    if not any(duty.redirected for duty in duties):
+        # Every message that carried them failed, so each channel they went by did: for a "both"
+        # message that is both, and there is no other channel left to try.
+        tried = {event.channel}.union(*(duty.channels for duty in duties))
         others = [
             (channel, address)
             for channel, address in usable_channels(journey, policy).items()
@@ -106,5 +106,7 @@ def _reroute(journey: Journey, duties: list[Duty], event: MessageUndelivered, po
             for duty in duties:
                 duty.redirected = True
             return Route("send", DELIVERY_FAILED, channels=(others[0],), fallback=True)
-    # The officer is told which channels failed (the task's note), never the addresses.
-    return Route("task", DELIVERY_FAILED, note=",".join(channel for channel in CHANNELS if channel in tried))
+    # The officer is told the channels the provider reported failed (the task's note), not those
+    # only meant to be used (a message stopped before it went did not fail), never the addresses.
+    failed = {event.channel}.union(*(duty.failed_channels for duty in duties))
+    return Route("task", DELIVERY_FAILED, note=",".join(channel for channel in CHANNELS if channel in failed))

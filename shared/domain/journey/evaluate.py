@@ -100,6 +100,15 @@ def evaluate_case_change(
     state = working_journey(journey, owned) if journey else new_journey(case.crime_reference, person_id, role)
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
+    record = case.niche or case.storm
+    at = record.modified_at if record is not None else None
+    if at is not None and state.record_modified_at is not None and at < state.record_modified_at:
+        # A record older than one applied already, come late (a change redelivered out of its
+        # turn): the newer record stands, as at ingest (journey-rules.md §4).
+        d.note(now, "", "stale", f"{case.feed} modified_at {at.isoformat()}")
+        return d
+    if at is not None:
+        state.record_modified_at = at
     had_officer = state.officer is not None and not state.officer.generic
     refresh_facts(state, case, event.officer, facts)
     if event.officer_note:

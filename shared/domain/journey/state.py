@@ -71,6 +71,9 @@ class Duty(BaseModel):
     # has been tried once because of one (journey-rules.md §12).
     undelivered: list[str] = Field(default_factory=list)
     redirected: bool = False
+    # The channels of those messages ("email", "sms"), as the provider reported them failed: what
+    # an officer's delivery_failed task names (version 6).
+    failed_channels: list[str] = Field(default_factory=list)
     escalation_task_id: str | None = None  # the task raised when its deadline was breached
     escalation_closed: bool = False  # a logged contact has closed that task
     handed_at: datetime | None = None
@@ -87,7 +90,7 @@ class Duty(BaseModel):
 
 # The version of a stored journey's form. Stored journeys of an earlier version are upgraded as
 # they are read (``upgrade_journey``), one version at a time; a later one is refused, not guessed.
-JOURNEY_SCHEMA = 5
+JOURNEY_SCHEMA = 6
 
 
 class PageChoice(BaseModel):
@@ -135,6 +138,9 @@ class Journey(BaseModel):
     checkins: int = 0
     # Case changes already applied (newest last), so a redelivered one changes nothing.
     applied_events: list[str] = Field(default_factory=list)
+    # The modified_at of the newest feed record applied (version 6): a case change of an older
+    # record, come late, is stale and changes nothing (journey-rules.md §4), as at ingest.
+    record_modified_at: datetime | None = None
     page_choice: PageChoice | None = None  # what they chose on their own page (journey-rules.md §13)
     # Erased (journey-rules.md §16): when, and why ("request": a person's erasure by command;
     # "retention": the policy's days after finalisation). An erased journey keeps ids only, and
@@ -171,11 +177,19 @@ def _v4_to_v5(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema_version": 5}
 
 
+def _v5_to_v6(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 6 adds ``record_modified_at`` (unknown for a journey stored before: its next case
+    change sets it) and a duty's ``failed_channels`` (none known: a task for such a duty's
+    failed message says only that it could not be delivered)."""
+    return {**document, "schema_version": 6}
+
+
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 
