@@ -42,8 +42,8 @@ JOURNEY_FIELDS_ADDED_SINCE: dict[str, object] = {
     "finalised_at": None,
     "erased_at": None,
     "erased_because": None,
-    # Version 6: the newest record applied is not known until the next case change.
-    "record_modified_at": None,
+    # Version 6: the newest STORM record applied is not known until the next STORM change.
+    "storm_record_at": None,
 }
 
 

@@ -138,9 +138,9 @@ class Journey(BaseModel):
     checkins: int = 0
     # Case changes already applied (newest last), so a redelivered one changes nothing.
     applied_events: list[str] = Field(default_factory=list)
-    # The modified_at of the newest feed record applied (version 6): a case change of an older
-    # record, come late, is stale and changes nothing (journey-rules.md §4), as at ingest.
-    record_modified_at: datetime | None = None
+    # A caller's journey: the modified_at of the newest STORM record applied (version 6). The
+    # change of an older one, come late, does not take back what the newer said (§9).
+    storm_record_at: datetime | None = None
     page_choice: PageChoice | None = None  # what they chose on their own page (journey-rules.md §13)
     # Erased (journey-rules.md §16): when, and why ("request": a person's erasure by command;
     # "retention": the policy's days after finalisation). An erased journey keeps ids only, and
@@ -178,7 +178,7 @@ def _v4_to_v5(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v5_to_v6(document: dict[str, Any]) -> dict[str, Any]:
-    """Version 6 adds ``record_modified_at`` (unknown for a journey stored before: its next case
+    """Version 6 adds ``storm_record_at`` (unknown for a journey stored before: its next STORM
     change sets it) and a duty's ``failed_channels`` (none known: a task for such a duty's
     failed message says only that it could not be delivered)."""
     return {**document, "schema_version": 6}
