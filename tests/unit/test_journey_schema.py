@@ -42,8 +42,6 @@ JOURNEY_FIELDS_ADDED_SINCE: dict[str, object] = {
     "finalised_at": None,
     "erased_at": None,
     "erased_because": None,
-    # Version 6: the newest STORM record applied is not known until the next STORM change.
-    "storm_record_at": None,
 }
 
 
@@ -86,3 +84,14 @@ def test_a_victim_stored_with_a_field_a_later_feed_dropped_still_loads() -> None
 def test_a_journey_from_a_later_version_is_refused_not_misread() -> None:
     with pytest.raises(SchemaTooNew, match=f"newer than this service's {JOURNEY_SCHEMA}"):
         upgrade_journey({**V1[0], "schema_version": JOURNEY_SCHEMA + 1})
+
+
+def test_a_version_6_journey_with_a_record_time_loads_without_it() -> None:
+    # Two unreleased commits kept the newest feed record's time in a version 6 journey; version 7
+    # keeps none, and such a journey loads (extra keys are refused) with everything else kept.
+    v6 = json.loads(journey_from(_entity(V1[2])).model_dump_json())
+    for dropped in ("record_modified_at", "storm_record_at"):
+        document = {**v6, "schema_version": 6, dropped: "2026-11-20T10:00:00+00:00"}
+        journey = journey_from(_entity(document))
+        again = json.loads(journey.model_dump_json())
+        assert dropped not in again and again == {**v6, "schema_version": JOURNEY_SCHEMA}

@@ -26,13 +26,6 @@ def book_visit(
     add(key, "attendance_booked", change.at, details)
 
 
-def booked_since(journey: Journey, incident: str, at: datetime) -> bool:
-    """Whether a later record of the incident booked its visit (a duty of a change after ``at``):
-    a booking of an older record, come late, must not move the visit back (journey-rules.md §9)."""
-    prefix = f"attend:{incident}:"
-    return any(duty.key.startswith(prefix) and duty.event_at > at for duty in journey.duties.values())
-
-
 def rebook(journey: Journey, incident: str, key: str, now: datetime, d: Decision) -> str | None:
     """A new appointment for the incident: stop any earlier one not yet told.
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from shared.contracts.messages import CaseChange, ChangeKind, CrimeFacts, ResolvedCaseChange, SharedFacts
 from shared.domain.journey.acknowledge import acknowledge, new_officer
-from shared.domain.journey.attendance import book_visit, booked_since, discharge_by_visit
+from shared.domain.journey.attendance import book_visit, discharge_by_visit
 from shared.domain.journey.checkin import ensure_checkin
 from shared.domain.journey.closure import close_case
 from shared.domain.journey.contact import discharge_by_contact
@@ -78,8 +78,7 @@ def new_duties(
             new_officer(change, had_officer, add)
         elif change.kind == ChangeKind.ATTENDANCE_BOOKED and caller:
             incident = case.storm.incident_number if case.storm else journey.crime_reference
-            if not booked_since(journey, incident, change.at):
-                book_visit(journey, incident, change, policy, now, d, add)
+            book_visit(journey, incident, change, policy, now, d, add)
     return created
 
 
@@ -101,19 +100,8 @@ def evaluate_case_change(
     state = working_journey(journey, owned) if journey else new_journey(case.crime_reference, person_id, role)
     state.applied_events = [*state.applied_events[-(APPLIED_EVENTS_KEPT - 1) :], event.event_id]
     d = Decision(state)
-    # An incident's change goes from ingest_storm straight to evaluate_journey, so one an earlier
-    # version left on case-changes (or a dead letter replayed) can come after the change of a newer
-    # record: what happened is still taken, but not the older record's facts (journey-rules.md §9).
-    stale = _older_storm_record(state, case)
-    if stale:
-        assert case.storm is not None
-        d.note(
-            now, "", "stale", f"storm modified_at {case.storm.modified_at.isoformat()}: its facts not taken"
-        )
-    elif case.storm is not None:
-        state.storm_record_at = case.storm.modified_at
     had_officer = state.officer is not None and not state.officer.generic
-    refresh_facts(state, case, event.officer, facts, record_facts=not stale)
+    refresh_facts(state, case, event.officer, facts)
     if event.officer_note:
         d.note(now, "", "officer_fallback", event.officer_note)
     tighten_deadlines(state, policy, now, d)
@@ -124,11 +112,6 @@ def evaluate_case_change(
     offer(state, created, policy, now, d)
     ensure_checkin(state, policy, now, d)
     return d
-
-
-def _older_storm_record(journey: Journey, case: CaseChange) -> bool:
-    newest = journey.storm_record_at
-    return case.storm is not None and newest is not None and case.storm.modified_at < newest
 
 
 def evaluate_shared_facts(

@@ -180,16 +180,8 @@ def share_facts(journey: Journey, facts: CrimeFacts) -> None:
 
 
 def refresh_facts(
-    journey: Journey,
-    case: CaseChange,
-    officer: Officer | None,
-    facts: CrimeFacts | None,
-    *,
-    record_facts: bool = True,
+    journey: Journey, case: CaseChange, officer: Officer | None, facts: CrimeFacts | None
 ) -> None:
-    """Take the facts of the change's record, and the crime's shared facts. ``record_facts=False``
-    (a STORM record older than one applied): only what cannot go back, its categories and link,
-    and the shared facts; the caller as the newer record had them stands."""
     if case.niche is not None:
         record: NicheOccurrence = case.niche
         journey.flags = [flag.value for flag in record.flags]
@@ -203,7 +195,7 @@ def refresh_facts(
     if case.storm is not None:
         storm = case.storm
         journey.incident_number = storm.incident_number
-        if record_facts and storm.caller is not None and storm.caller.person_id == journey.person_id:
+        if storm.caller is not None and storm.caller.person_id == journey.person_id:
             journey.caller = CallerFacts.model_validate(storm.caller)
             apply_page_choice(journey)  # stopped on their page, unless STORM's consent changed since
         own = [category for category in (storm.opening_category, storm.closing_category) if category]
@@ -212,5 +204,5 @@ def refresh_facts(
             journey.linked_crime = case.linked_crime
     if facts is not None:
         share_facts(journey, facts)
-    if officer is not None and record_facts:
+    if officer is not None:
         journey.officer = officer

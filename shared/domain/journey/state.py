@@ -90,7 +90,7 @@ class Duty(BaseModel):
 
 # The version of a stored journey's form. Stored journeys of an earlier version are upgraded as
 # they are read (``upgrade_journey``), one version at a time; a later one is refused, not guessed.
-JOURNEY_SCHEMA = 6
+JOURNEY_SCHEMA = 7
 
 
 class PageChoice(BaseModel):
@@ -138,9 +138,6 @@ class Journey(BaseModel):
     checkins: int = 0
     # Case changes already applied (newest last), so a redelivered one changes nothing.
     applied_events: list[str] = Field(default_factory=list)
-    # A caller's journey: the modified_at of the newest STORM record applied (version 6). The
-    # change of an older one, come late, does not take back what the newer said (§9).
-    storm_record_at: datetime | None = None
     page_choice: PageChoice | None = None  # what they chose on their own page (journey-rules.md §13)
     # Erased (journey-rules.md §16): when, and why ("request": a person's erasure by command;
     # "retention": the policy's days after finalisation). An erased journey keeps ids only, and
@@ -178,10 +175,20 @@ def _v4_to_v5(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v5_to_v6(document: dict[str, Any]) -> dict[str, Any]:
-    """Version 6 adds ``storm_record_at`` (unknown for a journey stored before: its next STORM
-    change sets it) and a duty's ``failed_channels`` (none known: a task for such a duty's
-    failed message says only that it could not be delivered)."""
+    """Version 6 adds a duty's ``failed_channels`` (none known: a task for such a duty's failed
+    message says only that it could not be delivered)."""
     return {**document, "schema_version": 6}
+
+
+# What two commits of 30 November (f49813a, 91e549a) kept in a version 6 journey, since taken out.
+_DROPPED_IN_V7 = ("record_modified_at", "storm_record_at")
+
+
+def _v6_to_v7(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 7 keeps no time of the newest feed record applied: a journey stored by those two
+    commits (on ``main`` for an hour, never released) loads with it dropped."""
+    kept = {key: value for key, value in document.items() if key not in _DROPPED_IN_V7}
+    return {**kept, "schema_version": 7}
 
 
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -190,6 +197,7 @@ _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 
 
