@@ -49,7 +49,9 @@ def rebook(journey: Journey, incident: str, key: str, now: datetime, d: Decision
 def discharge_by_visit(
     journey: Journey, incident: str, attended_at: datetime, now: datetime, d: Decision
 ) -> None:
-    """The officer has attended: telling the caller of the visit is moot, and its tasks are closed."""
+    """The officer has attended: telling the caller of a visit booked before then is moot, and its
+    tasks are closed. A visit booked after it (a follow-up) is still told, whatever later changes
+    of the incident, which still carry the attendance, come before it goes."""
     for duty in journey.duties.values():
         if not duty.key.startswith(f"attend:{incident}:") or duty.status not in (
             DutyStatus.OPEN,
@@ -58,6 +60,8 @@ def discharge_by_visit(
             DutyStatus.TASKED,
         ):
             continue
+        if duty.event_at > attended_at:
+            continue  # booked by a record read after the visit: not the visit that was made
         if duty.status == DutyStatus.TASKED and duty.task_id:
             d.close_task(duty.task_id, "attended")
         duty.status = DutyStatus.DISCHARGED
