@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from shared.contracts.messages import NoticeTask, TaskNotice
 from shared.domain.journey.duties import DutyKind
+from shared.domain.journey.tasks import DELIVERY_FAILED, channels_in_note
 from shared.domain.policy import Policy
 
 _LONDON = ZoneInfo("Europe/London")
@@ -154,8 +155,7 @@ _CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "both": "by ema
 def failed_channels_in_words(note: str | None) -> str | None:
     """The channels a delivery_failed task's note names (``email,sms``), as an officer reads them:
     "by email and by text message"; None for a note naming none it knows (a task from before)."""
-    channels = [_CHANNEL_WORDS[name] for name in (note or "").split(",") if name in ("email", "sms")]
-    return " and ".join(channels) or None
+    return " and ".join(_CHANNEL_WORDS[channel] for channel in channels_in_note(note)) or None
 
 
 def choices_in_words(note: str | None) -> str | None:
@@ -217,7 +217,8 @@ def mail_context(
     # A caller's task is keyed by the STORM incident; its link goes to the crime once there is one.
     linked = notice.linked_crime if caller else None
     # A message that did not reach them: by which channels (journey-rules.md §12).
-    failed_by = failed_channels_in_words(task.note) if task.reason == "delivery_failed" else None
+    failed = channels_in_note(task.note) if task.reason == DELIVERY_FAILED else []
+    failed_by = failed_channels_in_words(task.note) if failed else None
     return {
         "force_name": policy.force.name,
         "record": "incident" if caller else "crime",
@@ -228,7 +229,7 @@ def mail_context(
         "duties": [
             duty_in_words(key, notice.duty_templates.get(key), policy, outcome_words) for key in task.duties
         ],
-        "reason": _reason(task.reason, failed_by, person, policy),
+        "reason": _reason(task.reason, failed_by, len(failed) > 1, person, policy),
         "escalation": task.reason == "deadline_breached",
         # From the recipient's page: their message, or what they changed (journey-rules.md §13). A
         # reminder carries neither (it waits days on the queue): it says where they are instead.
@@ -241,7 +242,7 @@ def mail_context(
         # A message that did not reach them, or may not have (journey-rules.md §9, §12).
         "delivery": task.reason if task.reason in ("delivery_failed", "delivery_unknown") else None,
         "failed_by": failed_by,
-        "failed_both": failed_by is not None and " and " in failed_by,
+        "failed_both": len(failed) > 1,
         "due": london(task.due_by) if task.due_by is not None else None,
         "created": london_day(task.created_at),
         "link": record_link(policy, linked or task.crime_reference),
@@ -252,11 +253,11 @@ def mail_context(
     }
 
 
-def _reason(reason: str, failed_by: str | None, person: str, policy: Policy) -> str:
+def _reason(reason: str, failed_by: str | None, both: bool, person: str, policy: Policy) -> str:
     """Why the task is with an officer; for a failed delivery, by which channels and why not another."""
     if failed_by is None:
         return reason_in_words(reason, person, policy)
-    if " and " in failed_by:
+    if both:
         return f"automatic messages to the {person} {failed_by} could not be delivered"
     return (
         f"the automatic message to the {person} {failed_by} could not be delivered, and no other channel"

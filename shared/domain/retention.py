@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from shared.contracts.feeds import NicheOccurrence, StormIncident
 from shared.domain.journey import Journey
+from shared.domain.journey.tasks import note_is_theirs
 from shared.domain.links import finalised_at
 from shared.domain.policy import Policy
 
@@ -87,7 +88,11 @@ def _strip(node: Any, person_ids: Collection[str]) -> Any:
     caller = stripped.get("caller")
     if isinstance(caller, dict) and caller.get("person_id") in person_ids:
         stripped["caller"] = None
-    if stripped.get("person_id") in person_ids and "note" in stripped:
+    if (
+        stripped.get("person_id") in person_ids
+        and "note" in stripped
+        and note_is_theirs(str(stripped.get("reason")))
+    ):
         stripped["note"] = None  # what they wrote, carried by an officer task's notice
     return stripped
 

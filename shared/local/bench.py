@@ -181,9 +181,8 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
 
     sent_by_queue: Counter[str] = Counter()
     cancelled = [0]  # scheduled messages cancelled before they fell due (each one a Service Bus operation)
-    cancelled_by_queue: Counter[str] = (
-        Counter()
-    )  # deadline checks (journey-events), reminders (officer-tasks)
+    # The same by queue: deadline checks (journey-events), reminders (officer-tasks).
+    cancelled_by_queue: Counter[str] = Counter()
     stores: list[Any] = []  # the run's table store: SQLite, or Table Storage when StateStorage is set
 
     adapter_cpu = [0.0]  # CPU the steps spent inside the table store and the embedded queues

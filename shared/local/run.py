@@ -35,7 +35,7 @@ from shared.bootstrap import Services
 from shared.cli import file_in_the_way
 from shared.contracts.feeds import accepts
 from shared.domain.journey import Journey
-from shared.domain.journey.delivery import DELIVERY_FAILED
+from shared.domain.journey.tasks import DELIVERY_FAILED
 from shared.domain.ledger import LedgerStatus
 from shared.domain.links import link_url
 from shared.domain.policy import Policy

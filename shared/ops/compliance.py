@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from shared.adapters.table_layout import AUDIT, JOURNEYS, MESSAGES, TASKS, journey_from
-from shared.domain.journey.delivery import DELIVERY_FAILED
 from shared.domain.journey.duties import DutyKind
+from shared.domain.journey.tasks import DELIVERY_FAILED
 from shared.domain.officer_mail import MILESTONE_WORDS, reason_in_words
 from shared.domain.policy import Policy
 from shared.ops import repeat_contacts

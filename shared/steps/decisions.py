@@ -42,6 +42,7 @@ from shared.adapters.table_layout import (
 )
 from shared.contracts.messages import DeadlineCheck, NoticeTask, TaskNotice
 from shared.domain.journey import Compliance, Decision, Duty, Journey, KeptCheck, OfficerTask
+from shared.domain.journey.tasks import note_is_theirs
 from shared.domain.retention import finalised_day
 from shared.ports import Entity, JourneyRepository, OutgoingMessage, StoredJourney, TableStore, Write
 from shared.steps.results import Cancel, Emit, Later, StepResult
@@ -80,10 +81,9 @@ def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> 
     )
     emits = [Emit("officer_tasks", OutgoingMessage(notice.model_dump_json(), notice.key))]
     if task.due_by is not None:
-        # Scheduled for days, where an erasure cannot reach it on Service Bus: without the note (what
-        # the person wrote or chose), which a supervisor's reminder does not show anyway.
-        # A failed delivery's note (the channels) is kept: it is not theirs.
-        kept_note = notice.task.note if task.reason == "delivery_failed" else None
+        # Scheduled for days, where an erasure cannot reach it on Service Bus: without a note that is
+        # theirs (what they wrote or chose), which a supervisor's reminder does not show anyway.
+        kept_note = None if note_is_theirs(task.reason) else notice.task.note
         unwritten = notice.task.model_dump() | {"note": kept_note}
         reminder = TaskNotice.model_validate(notice.model_dump() | {"kind": "reminder", "task": unwritten})
         emits.append(

@@ -37,6 +37,7 @@ from shared.adapters.table_layout import (
 )
 from shared.contracts.feeds import FEED_MODELS
 from shared.domain.journey import AuditEntry
+from shared.domain.journey.tasks import note_is_theirs
 from shared.domain.retention import Because, erased, finalised_day, retention_due, without_people
 from shared.ports import BlobStore, Entity, PersonalLinks, TableStore, Write
 from shared.steps.dependencies import JourneyNeeds
@@ -99,8 +100,8 @@ def _erase_tasks(partition: str, person_id: str, services: RetentionNeeds) -> in
         task = json.loads(str(row.properties["task"]))
         if task.get("person_id") != person_id or task.get("note") is None:
             continue
-        if task.get("reason") == "delivery_failed":
-            continue  # its note names the channels that failed: nothing the person wrote or chose
+        if not note_is_theirs(str(task.get("reason"))):
+            continue  # it names the channels a message failed by: nothing the person wrote or chose
         task["note"] = None
         entity = Entity(row.partition_key, row.row_key, {**row.properties, "task": json.dumps(task)})
         if row.etag is None:

@@ -26,11 +26,9 @@ from shared.domain.journey.state import (
     Scheduled,
     working_journey,
 )
+from shared.domain.journey.tasks import CHANNELS, DELIVERY_FAILED
 from shared.domain.journey.telling import dispatch
 from shared.domain.policy import Policy
-
-DELIVERY_FAILED = "delivery_failed"
-CHANNELS = ("email", "sms")  # a delivery_failed task's note names those that failed, in this order
 
 
 def evaluate_undelivered(
@@ -108,5 +106,5 @@ def _reroute(journey: Journey, duties: list[Duty], event: MessageUndelivered, po
             return Route("send", DELIVERY_FAILED, channels=(others[0],), fallback=True)
     # The officer is told the channels the provider reported failed (the task's note), not those
     # only meant to be used (a message stopped before it went did not fail), never the addresses.
-    failed = {event.channel}.union(*(duty.failed_channels for duty in duties))
+    failed = set().union(*(duty.failed_channels for duty in duties))  # this report's channel among them
     return Route("task", DELIVERY_FAILED, note=",".join(channel for channel in CHANNELS if channel in failed))

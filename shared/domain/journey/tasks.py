@@ -9,6 +9,23 @@ from shared.domain.journey.duties import task_id
 from shared.domain.journey.state import Duty, Journey, OfficerTask
 from shared.domain.policy import Policy
 
+# A message the provider reported failed for good, its duties with an officer (journey-rules.md §12).
+DELIVERY_FAILED = "delivery_failed"
+# The channels such a task's note names, in this order ("email,sms"): not the person's data, so a
+# reminder carries it and an erasure leaves it, unlike what they wrote or chose on their page.
+CHANNELS = ("email", "sms")
+
+
+def note_is_theirs(reason: str) -> bool:
+    """Whether a task's note (if any) is the person's own: what they wrote or chose (§13)."""
+    return reason != DELIVERY_FAILED
+
+
+def channels_in_note(note: str | None) -> list[str]:
+    """The channels a delivery_failed task's note names (none for a note from before, or another)."""
+    return list(dict.fromkeys(name for name in (note or "").split(",") if name in CHANNELS))
+
+
 TEAM_ASSIGNEE = "team"  # a task with no named officer goes to the policy's team mailbox
 
 
