@@ -37,7 +37,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -669,6 +669,11 @@ _ORDER_REPEATED = (
     "code, then this code then REF, and so on; the next size starts with the other code), so both "
     "see similar machine load; each figure is the median of a code's {repeats} runs"
 )
+_ORDER_AT_ONCE = (
+    "both codes at once, one child each on the machine's cores, each size run {repeats} time(s) by "
+    "each (medians): each child's CPU is its own, though a process's CPU time rises somewhat when "
+    "the other core is busy (alike for both); wall times contend"
+)
 # The figures a run of the same code on the same sample must reproduce exactly (the clock is
 # simulated): a repeat that differs in one of them is reported, not folded into a median.
 _EXACT = (
@@ -785,9 +790,17 @@ def _child_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
 
 
-def _run_under(code: Path, feeds: Path, out: Path) -> tuple[dict[str, Any] | None, str]:
+def _run_under(
+    code: Path,
+    feeds: Path,
+    out: Path,
+    label: str | None = None,
+    children: list[subprocess.Popen[str]] | None = None,
+) -> tuple[dict[str, Any] | None, str]:
     """The driver under one code's folder on the sample; its wall, CPU and peak memory seen from here.
 
+    ``label``: the child says every few seconds that it goes on (``[label] progress: …``).
+    ``children``: the child is added to it as it starts, for a caller that must stop it.
     Returns (the figures, None on failure; the child's last line on stderr).
     """
     command = [
@@ -800,9 +813,12 @@ def _run_under(code: Path, feeds: Path, out: Path) -> tuple[dict[str, Any] | Non
         str(feeds),
         "--out",
         str(out),
+        *(["--label", label] if label else []),
     ]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=code, env=_child_env(), stderr=subprocess.PIPE, text=True)
+    if children is not None:
+        children.append(process)
     last = ""
     try:
         assert process.stderr is not None
@@ -907,9 +923,39 @@ def _generate_once(feeds: Path, crimes: int, seed: int) -> tuple[int, float]:
     return generated.malformed, round(time.perf_counter() - started, 2)
 
 
-def compare(ref: str, sizes: Sequence[int], out: Path, seed: int, repeats: int = 1) -> dict[str, Any]:
+def _run_round(
+    runs: Sequence[tuple[str, Path, Path]], feeds: Path, crimes: int, *, at_once: bool
+) -> list[tuple[str, tuple[dict[str, Any] | None, str]]]:
+    """Each (side, code, out) on the sample: one after another, or all at once (each child on a
+    thread of its own that reads its stderr). Ctrl-C or a kill stops every child started."""
+    if not at_once:
+        return [(side, _run_under(code, feeds, into, f"{crimes} {side}")) for side, code, into in runs]
+    children: list[subprocess.Popen[str]] = []
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        futures = [
+            (side, pool.submit(_run_under, code, feeds, into, f"{crimes} {side}", children))
+            for side, code, into in runs
+        ]
+        try:
+            return [(side, future.result()) for side, future in futures]
+        except BaseException:
+            for child in children:
+                child.kill()
+            raise
+
+
+def _order(repeats: int, jobs: int) -> str:
+    if jobs == 2:
+        return _ORDER_AT_ONCE.format(repeats=repeats)
+    return _ORDER if repeats == 1 else _ORDER_REPEATED.format(repeats=repeats)
+
+
+def compare(
+    ref: str, sizes: Sequence[int], out: Path, seed: int, repeats: int = 1, jobs: int = 1
+) -> dict[str, Any]:
     """Each size's sample, generated once, run by REF's code and by this code (``repeats`` times
-    each, alternated, reporting medians); writes both reports."""
+    each, alternated, reporting medians; ``jobs`` 2: the two codes' runs of a round at once, one on
+    each core); writes both reports."""
     resolved = _resolve(ref, _ROOT)
     short = resolved["commit"][:10]
     out = out.resolve()  # the children run in their code's folder
@@ -931,9 +977,17 @@ def compare(ref: str, sizes: Sequence[int], out: Path, seed: int, repeats: int =
             sides = [("ref", ref_code), ("this", _ROOT)]
             runs: dict[str, list[dict[str, Any]]] = {"ref": [], "this": []}
             for round_ in range(repeats):
-                for side, code in sides if (index + round_) % 2 == 0 else sides[::-1]:
-                    into = folder / (side if repeats == 1 else f"{side}-{round_ + 1}")
-                    result, last = _run_under(code, folder / "feeds", into)
+                order = sides if (index + round_) % 2 == 0 else sides[::-1]
+                ran = _run_round(
+                    [
+                        (side, code, folder / (side if repeats == 1 else f"{side}-{round_ + 1}"))
+                        for side, code in order
+                    ],
+                    folder / "feeds",
+                    crimes,
+                    at_once=jobs == 2,
+                )
+                for side, (result, last) in ran:
                     if result is None and side == "ref":
                         raise CompareError(
                             f"bench: --compare: {ref} ({short}) could not run the {crimes}-crime sample "
@@ -959,7 +1013,7 @@ def compare(ref: str, sizes: Sequence[int], out: Path, seed: int, repeats: int =
         signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(checkout, ignore_errors=True)
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "jobs": 1},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "jobs": jobs},
         "code": {"commit": resolved["this_commit"], "dirty": resolved["this_dirty"]},
         "sizes": ours,
         "cold_start": _cold_start_of(cold, "this"),
@@ -967,7 +1021,7 @@ def compare(ref: str, sizes: Sequence[int], out: Path, seed: int, repeats: int =
             "ref": ref,
             "commit": resolved["commit"],
             "sample": _SAMPLE,
-            "order": _ORDER if repeats == 1 else _ORDER_REPEATED.format(repeats=repeats),
+            "order": _order(repeats, jobs),
             "repeats": repeats,
             "sizes": theirs,
             "cold_start": _cold_start_of(cold, "ref"),
@@ -1288,10 +1342,10 @@ def _spread_markdown(ref: str, theirs: dict[str, Any], ours: dict[str, Any]) -> 
 def _compare_main(
     parser: argparse.ArgumentParser, ref: str, sizes: list[int], out: Path, seed: int, jobs: int, repeats: int
 ) -> int:
-    if jobs != 1:
-        parser.exit(2, "bench: --compare runs one child at a time: leave out --jobs\n")
+    if jobs > 2:
+        parser.exit(2, "bench: --compare runs at most two children at once, one per code: --jobs 1 or 2\n")
     try:
-        compare(ref, sizes, out, seed, repeats)
+        compare(ref, sizes, out, seed, repeats, jobs)
     except CompareError as error:
         parser.exit(error.status, f"{error}\n")
     return 0
@@ -1325,12 +1379,14 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs",
         type=int,
         default=1,
-        help="sizes run at once (CPU figures stay comparable; wall times contend)",
+        help="sizes run at once, or with --compare 2: both codes at once (CPU figures stay "
+        "comparable; wall times contend)",
     )
     parser.add_argument(
         "--compare",
         metavar="REF",
-        help="also run a git ref's code on the same samples, one child at a time; report side by side",
+        help="also run a git ref's code on the same samples (one child at a time, or both at once "
+        "with --jobs 2); report side by side",
     )
     parser.add_argument(
         "--repeat",

@@ -1,6 +1,6 @@
 """One ``--compare`` child: a generated sample through the ``shared`` package in ``--code``.
 
-  python -P shared/local/bench_driver.py --code DIR --feeds FEEDS --out OUT
+  python -P shared/local/bench_driver.py --code DIR --feeds FEEDS --out OUT [--label LABEL]
 
 Run by path (``-P``: neither this folder nor the working folder goes on ``sys.path``), never as
 ``-m``: ``--code`` is any commit's checkout and goes first on ``sys.path``, so every ``shared``
@@ -8,6 +8,10 @@ import, the local host's included, is that commit's. The measuring is this code'
 loaded from beside this file by path (it imports only the standard library at the top) and its
 ``measure_run`` counts through the run's ``prepare`` hook; a hook the older code lacks leaves
 its figure None. Writes ``result.json`` under ``--out``; a failure is one line on stderr, exit 1.
+
+With ``--label``, a line on stderr every ``HEARTBEAT_SECONDS`` says the run goes on (its wall and
+CPU so far, prefixed ``[LABEL]``), whichever commit's code it runs: an older run's own progress
+callback has another shape, so the line is the driver's, and a force-year's hour is never silent.
 """
 
 from __future__ import annotations
@@ -17,7 +21,23 @@ import importlib.util
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
+
+HEARTBEAT_SECONDS = 10.0  # as the local run's own progress lines (shared/local/report.py)
+
+
+def _heartbeat(label: str, stop: threading.Event, interval: float = HEARTBEAT_SECONDS) -> None:
+    """Until ``stop``: one line (one write) every ``interval`` seconds of wall time."""
+    started = time.monotonic()
+    while not stop.wait(interval):
+        wall = time.monotonic() - started
+        print(
+            f"[{label}] progress: running, {wall / 60:.1f} min elapsed, {time.process_time():.0f} s CPU",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", type=Path, required=True, help="a checkout whose shared package runs")
     parser.add_argument("--feeds", type=Path, required=True, help="the generated sample")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--label", help="say every few seconds on stderr that the run goes on")
     args = parser.parse_args(argv)
     code, feeds, out = args.code.resolve(), args.feeds.resolve(), args.out.resolve()
     sys.path.insert(0, str(code))
@@ -40,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     if imported != code / "shared":
         print(f"bench: the shared package came from {imported}, not {code}", file=sys.stderr)
         return 1
-    result = {"code_folder": str(code), **bench.measure_run(feeds, out / "run")}
+    stop = threading.Event()
+    if args.label:
+        threading.Thread(target=_heartbeat, args=(args.label, stop), daemon=True).start()
+    try:
+        result = {"code_folder": str(code), **bench.measure_run(feeds, out / "run")}
+    finally:
+        stop.set()
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -6,7 +6,10 @@ import json
 import statistics
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,9 +163,9 @@ def test_repeated_runs_alternate_the_codes_and_report_medians_and_every_run(
     ran: list[str] = []
     run_under = bench._run_under
 
-    def recorded(code: Path, feeds: Path, out: Path) -> tuple[dict[str, object] | None, str]:
+    def recorded(code: Path, feeds: Path, out: Path, *rest: Any) -> tuple[dict[str, object] | None, str]:
         ran.append(out.name)
-        return run_under(code, feeds, out)
+        return run_under(code, feeds, out, *rest)
 
     monkeypatch.setattr(bench, "_run_under", recorded)
     out = tmp_path / "out"
@@ -229,3 +232,68 @@ def test_medians_keep_what_the_runs_agree_on_and_name_what_they_do_not() -> None
     assert "| run CPU, in the child (s) | 3.0, 9.0, 4.0 | 4.0, 9.0, 3.0 | overlap" in lines
     assert "**old's runs did not agree** on queue_messages" in lines
     assert "this code's runs did not agree" not in lines
+
+
+def test_with_jobs_2_the_two_codes_run_at_once_and_count_the_same(
+    tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = _git("stash", "create") or "HEAD"
+    monkeypatch.setattr(bench, "COMPARE_COLD_START_REPEATS", 0)
+    spans: dict[str, tuple[float, float]] = {}
+    labels: list[str] = []
+    run_under = bench._run_under
+
+    def timed(code: Path, feeds: Path, out: Path, *rest: Any) -> tuple[dict[str, object] | None, str]:
+        labels.append(rest[0])
+        started = time.monotonic()
+        try:
+            return run_under(code, feeds, out, *rest)
+        finally:
+            spans[out.name] = (started, time.monotonic())
+
+    monkeypatch.setattr(bench, "_run_under", timed)
+    out = tmp_path / "out"
+    argv = ["--sizes", "12", "--compare", ref, "--seed", "3", "--jobs", "2", "--out", str(out)]
+    assert bench.main(argv) == 0
+
+    # At once: each child started before the other ended.
+    assert sorted(spans) == ["ref", "this"] and sorted(labels) == ["12 ref", "12 this"]
+    (ref_start, ref_end), (this_start, this_end) = spans["ref"], spans["this"]
+    assert ref_start < this_end and this_start < ref_end
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["machine"]["jobs"] == 2 and report["compare"]["order"].startswith("both codes at once")
+    (ours,), (theirs,) = report["sizes"], report["compare"]["sizes"]
+    assert ours["messages_sent"] > 0 and ours["table_operations"] > 0
+    for exact in ("messages_sent", "tasks", "table_operations_by", "queue_messages"):
+        assert ours[exact] == theirs[exact], exact
+    assert "Order: both codes at once" in (out / "report.md").read_text(encoding="utf-8")
+    assert list(scratch.iterdir()) == []
+
+
+def test_more_than_two_jobs_with_compare_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--sizes", "12", "--compare", "HEAD", "--jobs", "3", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "bench: --compare runs at most two children at once, one per code: --jobs 1 or 2\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_labelled_child_says_every_interval_that_it_goes_on(capsys: pytest.CaptureFixture[str]) -> None:
+    from shared.local import bench_driver
+
+    stop = threading.Event()
+    beat = threading.Thread(target=bench_driver._heartbeat, args=("110000 ref", stop, 0.02))
+    beat.start()
+    time.sleep(0.15)
+    stop.set()
+    beat.join()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2  # not one: it keeps saying so
+    for line in lines:
+        assert line.startswith("[110000 ref] progress: running, ") and line.endswith(" s CPU"), line
+    time.sleep(0.05)
+    assert capsys.readouterr().err == ""  # stopped: nothing more
