@@ -258,7 +258,8 @@ def _reason(reason: str, failed_by: str | None, both: bool, person: str, policy:
     if failed_by is None:
         return reason_in_words(reason, person, policy)
     if both:
-        return f"automatic messages to the {person} {failed_by} could not be delivered"
+        # Not the opening again: why no automatic message is left to send.
+        return f"automatic messages to the {person} {failed_by} could not be delivered, and no other channel is left to try"
     return (
         f"the automatic message to the {person} {failed_by} could not be delivered, and no other channel"
         f" that is safe and valid is left to try"

@@ -376,7 +376,7 @@ def test_a_message_that_did_not_or_may_not_have_reached_them_is_not_told_as_no_a
             "Automatic messages to this victim by email and by text message could not be delivered, so an"
             " officer needs to tell them what the messages said.",
             "Why an officer: automatic messages to the victim by email and by text message could not be"
-            " delivered.",
+            " delivered, and no other channel is left to try.",
         ),
         (
             "caller",
