@@ -55,6 +55,28 @@ def test_every_way_of_writing_the_mobile_used_below_is_a_valid_uk_mobile() -> No
     assert {uk_mobile_e164(number) for number in WRITTEN} == {"+447700900123"}
 
 
+def test_a_number_in_the_drama_range_is_a_mobile_only_when_whole() -> None:
+    # Ofcom's 07700 900000-900999: eleven digits with the 0. Cut short or run on, it is no number
+    # anyone has; libphonenumber calls some of those "possible" and would keep a 0 in the E.164.
+    whole = "07700900123"
+    seen = {"whole": 0, "refused": 0}
+    for length in range(6, 16):
+        digits = (whole * 2)[:length]
+        for written in (digits, f"{digits[:5]} {digits[5:]}", f"+44 {digits[1:]}", f"0044{digits[1:]}"):
+            got = uk_mobile_e164(written)
+            if length == len(whole):
+                assert got == "+447700900123", written
+                seen["whole"] += 1
+            else:
+                assert got is None, (written, got)
+                seen["refused"] += 1
+    assert seen == {"whole": 4, "refused": 36}
+    # The sample generator's malformed mobile is one of them.
+    assert uk_mobile_e164("07700 9001") is None
+    for last in ("000", "999"):  # both ends of the range
+        assert uk_mobile_e164(f"07700 900{last}") == f"+447700900{last}"
+
+
 def test_a_mobile_with_vanity_letters_is_refused_not_read_as_keypad_digits() -> None:
     import phonenumbers
 
