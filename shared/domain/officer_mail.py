@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from shared.contracts.messages import NoticeTask, TaskNotice
 from shared.domain.journey.duties import DutyKind
-from shared.domain.journey.tasks import DELIVERY_FAILED, channels_in_note
+from shared.domain.journey.tasks import DEADLINE_BREACHED, DELIVERY_FAILED, channels_in_note
 from shared.domain.policy import Policy
 
 _LONDON = ZoneInfo("Europe/London")
@@ -229,7 +229,7 @@ def mail_context(
         "duties": [
             duty_in_words(key, notice.duty_templates.get(key), policy, outcome_words) for key in task.duties
         ],
-        "reason": _reason(task.reason, failed_by, len(failed) > 1, person, policy),
+        "reason": _reason(task.reason, failed_by, len(failed) > 1, person, policy, task.note),
         "escalation": task.reason == "deadline_breached",
         # From the recipient's page: their message, or what they changed (journey-rules.md §13). A
         # reminder carries neither (it waits days on the queue): it says where they are instead.
@@ -253,8 +253,14 @@ def mail_context(
     }
 
 
-def _reason(reason: str, failed_by: str | None, both: bool, person: str, policy: Policy) -> str:
-    """Why the task is with an officer; for a failed delivery, by which channels and why not another."""
+def _reason(
+    reason: str, failed_by: str | None, both: bool, person: str, policy: Policy, note: str | None
+) -> str:
+    """Why the task is with an officer; for a failed delivery, by which channels and why not another;
+    for a deadline passed, why the duty was with an officer before (a safeguarding exclusion …)."""
+    if reason == DEADLINE_BREACHED and note:
+        before = reason_in_words(note, person, policy)
+        return f"{reason_in_words(reason, person, policy)}; it was with an officer because {before}"
     if failed_by is None:
         return reason_in_words(reason, person, policy)
     if both:

@@ -410,3 +410,33 @@ def test_a_note_naming_no_channel_it_knows_reads_as_a_task_from_before() -> None
     for note in ("", "fax", "email;sms", "<b>sms</b>"):
         assert failed_channels_in_words(note) is None, note
     assert failed_channels_in_words("sms,email") == "by text message and by email"
+
+
+@pytest.mark.parametrize(
+    ("because", "words"),
+    [
+        (
+            "excluded_crime:domestic_abuse",
+            "automated messages are not allowed for this crime (domestic abuse)",
+        ),
+        ("no_safe_channel", "there is no safe way to reach the victim automatically"),
+        ("under_18_no_guardian", "the victim is under 18 and no guardian's contact details are recorded"),
+        ("delivery_failed", "the automatic message to the victim could not be delivered"),
+    ],
+)
+def test_an_escalation_says_why_the_duty_was_with_an_officer_and_so_does_its_reminder(
+    because: str, words: str
+) -> None:
+    why = (
+        "Why an officer: the Victims' Code deadline passed before the victim was told; it was with an"
+        f" officer because {words}"
+    )
+    for kind in ("task", "reminder"):
+        mail = render(notice(kind=kind, reason="deadline_breached", note=because))
+        assert why in mail.text, kind
+        assert why.split(";")[1].strip() in mail.html.replace("&#39;", "'"), kind
+
+
+def test_an_escalation_of_a_duty_no_officer_had_says_only_that_the_deadline_passed() -> None:
+    mail = render(notice(reason="deadline_breached"))
+    assert "Why an officer: the Victims' Code deadline passed before the victim was told.\n" in mail.text

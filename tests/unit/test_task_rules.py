@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from shared.adapters.policy_file import load_policy
 from shared.contracts.feeds import NicheOccurrence
 from shared.contracts.messages import (
@@ -27,6 +29,7 @@ from shared.domain.journey import (
     evaluate_case_change,
     evaluate_deadline,
 )
+from shared.domain.journey.tasks import note_is_theirs
 from tests.builders import milestone, occurrence, victim
 
 POLICY = load_policy()
@@ -235,3 +238,30 @@ def test_a_visit_moved_closes_the_task_for_the_old_time_and_makes_one_for_the_ne
     assert moved.closed_tasks == {old.task_id: "appointment_moved"}
     assert new.due_by == datetime.fromisoformat("2026-11-22T10:00:00+00:00")
     assert moved.journey.duties[old.duties[0]].status == "superseded"
+
+
+@pytest.mark.parametrize(
+    ("record", "tasked_because"),
+    [
+        (occurrence("2026-11-19T10:00:00Z", flags=["domestic_abuse"]), "excluded_crime:domestic_abuse"),
+        (occurrence("2026-11-19T10:00:00Z", victims=[victim(email=None, mobile=None)]), "no_safe_channel"),
+        (
+            occurrence("2026-11-19T10:00:00Z", victims=[victim(date_of_birth="2015-01-01")]),
+            "under_18_no_guardian",
+        ),
+        (occurrence("2026-11-19T10:00:00Z"), None),  # sent by message, not tasked: nothing to carry
+    ],
+)
+def test_an_escalation_keeps_why_its_duty_was_with_an_officer(
+    record: dict[str, Any], tasked_because: str | None
+) -> None:
+    # The supervisor told "contact them now" must still learn that automated contact was unsafe.
+    d1 = _apply(None, _change(record, 1, _added("2026-11-19T10:00:00Z")))
+    ack = d1.journey.duties["ack"]
+    assert ack.due_by is not None
+    assert [t.reason for t in d1.tasks] == ([tasked_because] if tasked_because else [])
+    check = DeadlineCheck(event_id="d", crime_reference="HU/000001/26", person_id="P-1", duty="ack")
+    [escalation] = evaluate_deadline(d1.journey, check, None, POLICY, ack.due_by).tasks
+    assert escalation.reason == "deadline_breached" and escalation.note == tasked_because
+    # A code, not the person's words: the reminder carries it and an erasure leaves it.
+    assert not note_is_theirs(escalation.reason)

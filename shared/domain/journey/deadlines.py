@@ -23,7 +23,7 @@ from shared.domain.journey.state import (
     Scheduled,
     working_journey,
 )
-from shared.domain.journey.tasks import officer_task
+from shared.domain.journey.tasks import DEADLINE_BREACHED, officer_task, tasked_because
 from shared.domain.policy import Policy
 
 
@@ -99,7 +99,10 @@ def evaluate_deadline(
     rules = policy.deadlines
     # The escalation is due by the end of the next working day.
     next_day = code_deadline(now, 1, rules.nation, rules.timezone)
-    escalation = officer_task(state, [duty], "deadline_breached", policy, now, due_by=next_day)
+    # With why the duty was with an officer, if it was: a safeguarding exclusion must not be lost
+    # on the way to the supervisor who is told to contact them now.
+    because = tasked_because(duty)
+    escalation = officer_task(state, [duty], DEADLINE_BREACHED, policy, now, due_by=next_day, note=because)
     duty.escalation_task_id = escalation.task_id
     d.tasks.append(escalation)
     return d

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from shared.domain.deadlines import code_deadline
 from shared.domain.journey.duties import task_id
-from shared.domain.journey.state import Duty, Journey, OfficerTask
+from shared.domain.journey.state import Duty, DutyStatus, Journey, OfficerTask
 from shared.domain.policy import Policy
 
 # A message the provider reported failed for good, its duties with an officer (journey-rules.md §12).
@@ -16,9 +17,23 @@ DELIVERY_FAILED = "delivery_failed"
 CHANNELS = ("email", "sms")
 
 
+# A duty's deadline passed before the person was told: the supervisor's escalation. Its note is
+# the reason the duty was with an officer (``excluded_crime:domestic_abuse``), if it was: a code,
+# so the escalation keeps the safety facts behind it (journey-rules.md §11).
+DEADLINE_BREACHED = "deadline_breached"
+_CODE = re.compile(r"[a-z0-9_]+(:[a-z0-9_]+)*")
+
+
 def note_is_theirs(reason: str) -> bool:
     """Whether a task's note (if any) is the person's own: what they wrote or chose (§13)."""
-    return reason != DELIVERY_FAILED
+    return reason not in (DELIVERY_FAILED, DEADLINE_BREACHED)
+
+
+def tasked_because(duty: Duty) -> str | None:
+    """Why a duty is with an officer (its reason code), if it is: None for one that is not."""
+    if duty.status != DutyStatus.TASKED or not duty.reason or not _CODE.fullmatch(duty.reason):
+        return None
+    return duty.reason
 
 
 def channels_in_note(note: str | None) -> list[str]:
