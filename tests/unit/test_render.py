@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -291,6 +292,23 @@ def test_a_guardian_is_greeted_as_the_guardian_and_told_why_they_are_written_to(
     assert "your child" in email.subject and "Ava" not in email.subject
     sms = render_sms(journey, [_duty("acknowledgement")], POLICY).text
     assert "Your child's report is recorded." in sms and "Ava" not in sms and "Atkinson" not in sms
+
+
+@pytest.mark.parametrize("code", [str(n) for n in range(1, 23)])
+def test_a_guardian_is_never_told_they_said_what_only_the_child_may_have(code: str) -> None:
+    # Where the victim's words say "you told us", "you are" …, the parent or carer needs their own.
+    words = TEMPLATES_EN.outcome_words("en")
+    victim = outcome_sentence(code, "victim", words)
+    guardian = outcome_sentence(code, "guardian", words)
+    assert victim and guardian
+    if re.search(r"\byou\b", victim):
+        assert guardian != victim and "your child" in guardian, code
+    journey = _child_with_guardian({"title": "Mr", "forename": "Daniel", "surname": "Atkinson"})
+    for rendered in (
+        render_email(journey, [_duty("case_closed", outcome=code)], POLICY).text,
+        render_sms(journey, [_duty("case_closed", outcome=code)], POLICY).text,
+    ):
+        assert guardian in rendered and "you told us" not in rendered
 
 
 def test_a_guardian_without_a_name_is_greeted_hello_never_by_the_childs_name() -> None:
