@@ -93,7 +93,8 @@ def duty_in_words(key: str, template: str | None, policy: Policy, outcome_words:
     if kind is DutyKind.ACKNOWLEDGE:
         return "that their report has been recorded: the crime reference, who is dealing with it and what happens next"
     if kind is DutyKind.OFFICER and rest:
-        return f"that the officer in charge has changed (now employee {rest})"
+        # The first officer assigned or a new one, and often the very officer reading this.
+        return f"who the officer in charge of their case is now, and how to reach them (employee {rest} in the record)"
     if kind is DutyKind.MILESTONE and rest:
         words = MILESTONE_WORDS.get(template or "")
         update = (

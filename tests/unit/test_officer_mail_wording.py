@@ -258,7 +258,11 @@ def test_every_reason_is_given_in_words(reason: str, words: str) -> None:
             "that their report has been recorded: the crime reference, who is dealing with it and what"
             " happens next",
         ),
-        ("oic:104999", "that the officer in charge has changed (now employee 104999)"),
+        (
+            "oic:104999",
+            "who the officer in charge of their case is now, and how to reach them (employee 104999 in the"
+            " record)",
+        ),
         ("m:M-881", "a case update: the suspect was arrested (milestone M-881)"),
         (
             "m:M-882",
