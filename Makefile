@@ -25,6 +25,7 @@ help:
 	@echo "make bench  - the benchmark: a force-year through the local host (slow; not part of make test;"
 	@echo "              BENCH_SIZES=1000,3000, BENCH_COMPARE=REF: a git ref's code side by side,"
 	@echo "              BENCH_REPEAT=5 with it: each code 5 times, alternated, medians and every run,"
+	@echo "              BENCH_JOBS=2 with it: both codes at once, one on each core,"
 	@echo "              BENCH_STATE=sqlite,azurite: the state in SQLite and in Azurite side by side)"
 
 $(STAMP): requirements.txt requirements-ops.txt requirements-dev.txt
@@ -129,7 +130,8 @@ clean:
 
 # The benchmark (not part of `make test`): a force-year and its growth curve; see README.
 # BENCH_COMPARE=REF also runs a git ref's code on the same samples, side by side (docs/benchmark.md),
-# BENCH_REPEAT=N with it each code N times, alternated, with medians and every run's CPU;
+# BENCH_REPEAT=N with it each code N times, alternated, with medians and every run's CPU, and
+# BENCH_JOBS=2 with it both codes at once, one on each core;
 # BENCH_STATE=sqlite,azurite runs each sample with the state in SQLite and in Azurite, side by side.
 BENCH_SIZES ?= 10000,30000,110000
 BENCH_JOBS ?= 1
