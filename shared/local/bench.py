@@ -1,7 +1,7 @@
 """The benchmark: a force-year of crimes through the local host, with the figures that matter.
 
   python -m shared.local.bench [--sizes 10000,30000,110000] [--out out/bench] [--seed 11]
-                               [--compare REF [--repeat N]]
+                               [--compare REF [--repeat N] [--jobs 2]]
 
 Each size runs in its own process (so peak memory is its own) on a sample with
 the density of a force-year: 110,000 crimes over 365 days, fewer crimes over
@@ -11,9 +11,10 @@ Writes ``report.json`` and ``report.md`` under ``--out``.
 
 ``--compare REF`` checks a git ref's code out into a temporary folder (``git archive``; removed
 afterwards, also on failure or Ctrl-C), generates each size's sample once with this code's
-generator, and runs it under REF's code and under this code, one child at a time, each through
-bench_driver.py with that code's ``shared`` package: the report has both, side by side.
-``--repeat N`` with it runs each code N times, alternated, and reports medians and every run's CPU.
+generator, and runs it under REF's code and under this code, one child at a time (``--jobs 2``:
+both at once, one on each core), each through bench_driver.py with that code's ``shared``
+package: the report has both, side by side. ``--repeat N`` with it runs each code N times,
+alternated, and reports medians and every run's CPU.
 """
 
 from __future__ import annotations
