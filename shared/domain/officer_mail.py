@@ -231,7 +231,7 @@ def mail_context(
             duty_in_words(key, notice.duty_templates.get(key), policy, outcome_words) for key in task.duties
         ],
         "reason": _reason(task.reason, failed_by, len(failed) > 1, person, policy, task.note),
-        "escalation": task.reason == "deadline_breached",
+        "escalation": task.reason == DEADLINE_BREACHED,
         # From the recipient's page: their message, or what they changed (journey-rules.md §13). A
         # reminder carries neither (it waits days on the queue): it says where they are instead.
         "from_page": _FROM_PAGE.get(task.reason.partition(":")[0]),

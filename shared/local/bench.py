@@ -26,6 +26,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import resource
 import shutil
 import signal
@@ -34,11 +35,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from array import array
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -672,8 +674,10 @@ _ORDER_REPEATED = (
 )
 _ORDER_AT_ONCE = (
     "both codes at once, one child each on the machine's cores, each size run {repeats} time(s) by "
-    "each (medians): each child's CPU is its own, though a process's CPU time rises somewhat when "
-    "the other core is busy (alike for both); wall times contend"
+    "each (medians): each child's CPU is its own, though a process's CPU time rises somewhat while "
+    "the other core is busy, so the faster child, busy beside the other throughout, is slowed more "
+    "than the slower one, which finishes alone: a difference in CPU is understated, not made up; "
+    "wall times contend"
 )
 # The figures a run of the same code on the same sample must reproduce exactly (the clock is
 # simulated): a repeat that differs in one of them is reported, not folded into a median.
@@ -791,18 +795,25 @@ def _child_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
 
 
+# A compare child's line saying it goes on (bench_driver's heartbeat, the run's own progress):
+# never the line that explains a failure.
+_PROGRESS_LINE = re.compile(r"\[[^\]]*\] progress: ")
+
+
 def _run_under(
     code: Path,
     feeds: Path,
     out: Path,
     label: str | None = None,
     children: list[subprocess.Popen[str]] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[dict[str, Any] | None, str]:
     """The driver under one code's folder on the sample; its wall, CPU and peak memory seen from here.
 
     ``label``: the child says every few seconds that it goes on (``[label] progress: …``).
-    ``children``: the child is added to it as it starts, for a caller that must stop it.
-    Returns (the figures, None on failure; the child's last line on stderr).
+    ``children``: the child is added to it as it starts, for a caller that must stop it; one
+    started once ``stop`` is set is stopped at once. Returns (the figures, None on failure; the
+    child's last line on stderr other than its progress lines, with its exit status).
     """
     command = [
         sys.executable,
@@ -820,12 +831,15 @@ def _run_under(
     process = subprocess.Popen(command, cwd=code, env=_child_env(), stderr=subprocess.PIPE, text=True)
     if children is not None:
         children.append(process)
+        if stop is not None and stop.is_set():  # the round was stopped while this one started
+            process.kill()
     last = ""
     try:
         assert process.stderr is not None
         for line in process.stderr:  # passed through as it comes; the last line explains a failure
             sys.stderr.write(line)
-            last = line.strip() or last
+            if not _PROGRESS_LINE.match(line):
+                last = line.strip() or last
         _, status, usage = os.wait4(process.pid, 0)
     except BaseException:  # Ctrl-C, or the terminal gone: the child goes with us
         process.kill()
@@ -837,7 +851,8 @@ def _run_under(
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     if process.returncode != 0 or not (out / "result.json").is_file():
-        return None, last or f"exit status {process.returncode}"
+        status_words = f"exit status {process.returncode}"
+        return None, f"{last} ({status_words})" if last else status_words
     result: dict[str, Any] = json.loads((out / "result.json").read_text(encoding="utf-8"))
     result["measured_from_parent"] = {
         "child_wall_seconds": round(wall, 2),
@@ -928,21 +943,47 @@ def _run_round(
     runs: Sequence[tuple[str, Path, Path]], feeds: Path, crimes: int, *, at_once: bool
 ) -> list[tuple[str, tuple[dict[str, Any] | None, str]]]:
     """Each (side, code, out) on the sample: one after another, or all at once (each child on a
-    thread of its own that reads its stderr). Ctrl-C or a kill stops every child started."""
+    thread of its own that reads its stderr), in the order given.
+
+    The first failure ends the round: it is returned last, and nothing after it runs (at once,
+    the others are stopped). Ctrl-C or a kill stops every child started.
+    """
     if not at_once:
-        return [(side, _run_under(code, feeds, into, f"{crimes} {side}")) for side, code, into in runs]
+        done: list[tuple[str, tuple[dict[str, Any] | None, str]]] = []
+        for side, code, into in runs:
+            done.append((side, _run_under(code, feeds, into, f"{crimes} {side}")))
+            if done[-1][1][0] is None:
+                break
+        return done
     children: list[subprocess.Popen[str]] = []
+    stop = threading.Event()
+
+    def stop_all() -> None:
+        stop.set()  # first: a child starting after the loop below stops itself
+        for child in list(children):
+            child.kill()
+
+    order = [side for side, _, _ in runs]
     with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-        futures = [
-            (side, pool.submit(_run_under, code, feeds, into, f"{crimes} {side}", children))
+        futures = {
+            pool.submit(_run_under, code, feeds, into, f"{crimes} {side}", children, stop): side
             for side, code, into in runs
-        ]
+        }
+        finished: dict[str, tuple[dict[str, Any] | None, str]] = {}
         try:
-            return [(side, future.result()) for side, future in futures]
+            pending = set(futures)
+            while pending:
+                ended, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in ended:
+                    side, outcome = futures[future], future.result()
+                    if outcome[0] is None:
+                        stop_all()
+                        return [*((s, finished[s]) for s in order if s in finished), (side, outcome)]
+                    finished[side] = outcome
         except BaseException:
-            for child in children:
-                child.kill()
+            stop_all()
             raise
+    return [(side, finished[side]) for side in order]
 
 
 def _order(repeats: int, jobs: int) -> str:

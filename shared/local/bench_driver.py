@@ -24,20 +24,24 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TextIO
 
 HEARTBEAT_SECONDS = 10.0  # as the local run's own progress lines (shared/local/report.py)
 
 
-def _heartbeat(label: str, stop: threading.Event, interval: float = HEARTBEAT_SECONDS) -> None:
-    """Until ``stop``: one line (one write) every ``interval`` seconds of wall time."""
+def _heartbeat(
+    label: str, stop: threading.Event, interval: float = HEARTBEAT_SECONDS, stream: TextIO | None = None
+) -> None:
+    """Until ``stop``: a line every ``interval`` seconds of wall time, in one write (on stderr), with
+    this process's CPU so far."""
+    out = sys.stderr if stream is None else stream
     started = time.monotonic()
     while not stop.wait(interval):
         wall = time.monotonic() - started
-        print(
-            f"[{label}] progress: running, {wall / 60:.1f} min elapsed, {time.process_time():.0f} s CPU",
-            file=sys.stderr,
-            flush=True,
+        out.write(
+            f"[{label}] progress: running, {wall / 60:.1f} min elapsed, {time.process_time():.0f} s CPU\n"
         )
+        out.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

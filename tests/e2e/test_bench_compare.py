@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import statistics
 import subprocess
 import tempfile
@@ -282,18 +284,81 @@ def test_more_than_two_jobs_with_compare_is_one_line_and_exit_2(
     assert not (tmp_path / "out").exists()
 
 
-def test_a_labelled_child_says_every_interval_that_it_goes_on(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_labelled_child_says_every_interval_that_it_goes_on_until_stopped() -> None:
     from shared.local import bench_driver
 
-    stop = threading.Event()
-    beat = threading.Thread(target=bench_driver._heartbeat, args=("110000 ref", stop, 0.02))
+    stream, stop = io.StringIO(), threading.Event()
+    beat = threading.Thread(target=bench_driver._heartbeat, args=("110000 ref", stop, 0.01, stream))
     beat.start()
-    time.sleep(0.15)
+    deadline = time.monotonic() + 10
+    while stream.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     stop.set()
-    beat.join()
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) >= 2  # not one: it keeps saying so
+    beat.join(timeout=10)
+    assert not beat.is_alive()  # it stops when told
+    lines = stream.getvalue().splitlines()
+    assert len(lines) >= 3  # not once: it keeps saying so
     for line in lines:
-        assert line.startswith("[110000 ref] progress: running, ") and line.endswith(" s CPU"), line
-    time.sleep(0.05)
-    assert capsys.readouterr().err == ""  # stopped: nothing more
+        assert re.fullmatch(r"\[110000 ref\] progress: running, \d+\.\d min elapsed, \d+ s CPU", line), line
+        assert bench._PROGRESS_LINE.match(line)  # and the parent never takes it for a reason
+
+
+def _driver(folder: Path) -> Path:
+    """A stand-in driver: REF's child fails at once; this code's marks its start and would run for
+    a minute, then mark its end."""
+    driver = folder / "driver.py"
+    driver.write_text(
+        "import pathlib, sys, time\n"
+        "out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
+        "marks = pathlib.Path(__file__).parent\n"
+        "if out.name.startswith('ref'):\n"
+        "    print('ValueError: the sample is not one it can read', file=sys.stderr, flush=True)\n"
+        "    sys.exit(1)\n"
+        "(marks / 'this-started').touch()\n"
+        "time.sleep(60)\n"
+        "(marks / 'this-ended').touch()\n",
+        encoding="utf-8",
+    )
+    return driver
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_ref_that_cannot_run_the_sample_ends_the_run_at_once_naming_it(
+    jobs: str,
+    tmp_path: Path,
+    scratch: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setattr(bench, "_DRIVER", _driver(marks))
+    monkeypatch.setattr(bench, "COMPARE_COLD_START_REPEATS", 0)
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--sizes", "12", "--compare", "HEAD", "--jobs", jobs, "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith(
+        "could not run the 12-crime sample this code generated: ValueError: the sample is not one it can"
+        " read (exit status 1)"
+    )
+    assert not (marks / "this-ended").exists()  # this code's run was never waited for
+    if jobs == "1":
+        assert not (marks / "this-started").exists()  # REF runs first, and its failure ends the run
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_child_that_dies_silently_is_reported_by_its_exit_status_not_its_progress_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A child killed from outside (out of memory, a signal) after saying it goes on.
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import os, signal, sys\n"
+        "print('[12 ref] progress: running, 0.1 min elapsed, 3 s CPU', file=sys.stderr, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(bench, "_DRIVER", driver)
+    result, last = bench._run_under(tmp_path, tmp_path, tmp_path / "out", "12 ref")
+    assert result is None and last == "exit status -9"

@@ -7,7 +7,7 @@ closes the tasks it covers (docs/journey-rules.md, "A task reaches a person").
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -265,3 +265,8 @@ def test_an_escalation_keeps_why_its_duty_was_with_an_officer(
     assert escalation.reason == "deadline_breached" and escalation.note == tasked_because
     # A code, not the person's words: the reminder carries it and an erasure leaves it.
     assert not note_is_theirs(escalation.reason)
+    if tasked_because is None:
+        # Handed over, but after the deadline: breached, and still nothing an officer had.
+        late = ack.due_by + timedelta(minutes=5)
+        [escalation] = evaluate_deadline(d1.journey, check, late, POLICY, ack.due_by).tasks
+        assert escalation.note is None
