@@ -837,8 +837,10 @@ def _run_under(
     try:
         assert process.stderr is not None
         for line in process.stderr:  # passed through as it comes; the last line explains a failure
-            sys.stderr.write(line)
-            if not _PROGRESS_LINE.match(line):
+            progress = _PROGRESS_LINE.match(line) is not None
+            # Labelled, so two children at once can be told apart (their progress lines already are).
+            sys.stderr.write(line if progress or not label else f"[{label}] {line}")
+            if not progress:
                 last = line.strip() or last
         _, status, usage = os.wait4(process.pid, 0)
     except BaseException:  # Ctrl-C, or the terminal gone: the child goes with us

@@ -337,7 +337,10 @@ def test_a_ref_that_cannot_run_the_sample_ends_the_run_at_once_naming_it(
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--sizes", "12", "--compare", "HEAD", "--jobs", jobs, "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    lines = capsys.readouterr().err.strip().splitlines()
+    # The child's own words, passed through under its label; then the one line that ends the run.
+    assert "[12 ref] ValueError: the sample is not one it can read" in lines
+    err = lines[-1]
     assert err.endswith(
         "could not run the 12-crime sample this code generated: ValueError: the sample is not one it can"
         " read (exit status 1)"
