@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from shared.contracts.messages import NoticeTask, TaskNotice
 from shared.domain.journey.duties import DutyKind
 from shared.domain.journey.tasks import DEADLINE_BREACHED, DELIVERY_FAILED, channels_in_note
+from shared.domain.journey.telling import DELIVERY_UNKNOWN
 from shared.domain.policy import Policy
 
 _LONDON = ZoneInfo("Europe/London")
@@ -156,7 +157,11 @@ _CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "both": "by ema
 def failed_channels_in_words(note: str | None) -> str | None:
     """The channels a delivery_failed task's note names (``email,sms``), as an officer reads them:
     "by email and by text message"; None for a note naming none it knows (a task from before)."""
-    return " and ".join(_CHANNEL_WORDS[channel] for channel in channels_in_note(note)) or None
+    return _channels_in_words(channels_in_note(note))
+
+
+def _channels_in_words(channels: list[str]) -> str | None:
+    return " and ".join(_CHANNEL_WORDS[channel] for channel in channels) or None
 
 
 def choices_in_words(note: str | None) -> str | None:
@@ -219,7 +224,7 @@ def mail_context(
     linked = notice.linked_crime if caller else None
     # A message that did not reach them: by which channels (journey-rules.md §12).
     failed = channels_in_note(task.note) if task.reason == DELIVERY_FAILED else []
-    failed_by = failed_channels_in_words(task.note) if failed else None
+    failed_by = _channels_in_words(failed)
     return {
         "force_name": policy.force.name,
         "record": "incident" if caller else "crime",
@@ -241,7 +246,7 @@ def mail_context(
         else None,
         "excluded": task.reason.startswith("excluded_crime"),
         # A message that did not reach them, or may not have (journey-rules.md §9, §12).
-        "delivery": task.reason if task.reason in ("delivery_failed", "delivery_unknown") else None,
+        "delivery": task.reason if task.reason in (DELIVERY_FAILED, DELIVERY_UNKNOWN) else None,
         "failed_by": failed_by,
         "failed_both": len(failed) > 1,
         "due": london(task.due_by) if task.due_by is not None else None,

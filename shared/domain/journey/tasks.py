@@ -15,12 +15,11 @@ DELIVERY_FAILED = "delivery_failed"
 # The channels such a task's note names, in this order ("email,sms"): not the person's data, so a
 # reminder carries it and an erasure leaves it, unlike what they wrote or chose on their page.
 CHANNELS = ("email", "sms")
-
-
 # A duty's deadline passed before the person was told: the supervisor's escalation. Its note is
 # the reason the duty was with an officer (``excluded_crime:domestic_abuse``), if it was: a code,
-# so the escalation keeps the safety facts behind it (journey-rules.md §11).
+# so the escalation keeps the safety facts behind it (journey-rules.md §10).
 DEADLINE_BREACHED = "deadline_breached"
+# A reason code, never free text: only such a note is kept as not the person's.
 _CODE = re.compile(r"[a-z0-9_]+(:[a-z0-9_]+)*")
 
 
@@ -29,16 +28,16 @@ def note_is_theirs(reason: str) -> bool:
     return reason not in (DELIVERY_FAILED, DEADLINE_BREACHED)
 
 
+def channels_in_note(note: str | None) -> list[str]:
+    """The channels a delivery_failed task's note names (none for a note from before, or another)."""
+    return list(dict.fromkeys(name for name in (note or "").split(",") if name in CHANNELS))
+
+
 def tasked_because(duty: Duty) -> str | None:
     """Why a duty is with an officer (its reason code), if it is: None for one that is not."""
     if duty.status != DutyStatus.TASKED or not duty.reason or not _CODE.fullmatch(duty.reason):
         return None
     return duty.reason
-
-
-def channels_in_note(note: str | None) -> list[str]:
-    """The channels a delivery_failed task's note names (none for a note from before, or another)."""
-    return list(dict.fromkeys(name for name in (note or "").split(",") if name in CHANNELS))
 
 
 TEAM_ASSIGNEE = "team"  # a task with no named officer goes to the policy's team mailbox
