@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-HEARTBEAT_SECONDS = 10.0  # as the local run's own progress lines (shared/local/report.py)
+# As the local run's own progress lines (shared/local/report.py's PROGRESS_SECONDS), written again
+# here: this driver imports no ``shared`` module of its own, only --code's.
+HEARTBEAT_SECONDS = 10.0
 
 
 def _heartbeat(
