@@ -438,7 +438,6 @@ def message_context(
         "checkin_days": frequency,
         "link": link,  # the recipient's personal link (journey-rules.md §13)
         "language": language,
-        "compact": False,  # an SMS over its budget says less about whom to call (render_sms)
     }
 
 
@@ -457,9 +456,9 @@ def sms_message(
     officer: OfficerNames = context["officer"]
     if sms_segments(text) > budget:
         # Over its budget (several updates and a closure in one message): no "ask for" (the email
-        # gives whom), and 101 once, in the review line when there is one. Every update is named.
-        compact = context | {"officer": replace(officer, ask_for=None), "compact": True}
-        text = " ".join(_printable(render(compact)).translate(_TO_GSM7).split())
+        # gives whom), so 101 once, in the review line when there is one. Every update is named.
+        shorter = context | {"officer": replace(officer, ask_for=None)}
+        text = " ".join(_printable(render(shorter)).translate(_TO_GSM7).split())
     return RenderedSms(text, sms_segments(text), language, budget)
 
 

@@ -486,6 +486,55 @@ def test_a_release_and_the_closure_told_together_fit_two_segments_naming_both(co
     assert "101" in sms.text and EXAMPLE_LINK in sms.text
 
 
+@pytest.mark.parametrize("officer", ["named", "team"])
+@pytest.mark.parametrize(
+    "told",
+    [
+        *(("closure", code) for code in map(str, range(1, 23))),
+        *(("milestone", str(m)) for m in POLICY.right_to_review_milestones),
+        ("milestone", "suspect_arrested"),
+        *(("release and closure", code) for code in ("10", "1")),
+    ],
+)
+def test_an_sms_gives_101_once_for_each_thing_the_reader_may_call_about(
+    officer: str, told: tuple[str, str]
+) -> None:
+    # A review line says "call 101"; the officer line "Ask for … on 101", or, with no one to ask for,
+    # "Call 101." unless the review line has given it already (seen in the demo: both, one after
+    # the other). Over its budget the SMS names no one to ask for (the release and closure).
+    what, value = told
+    closed = Duty(
+        key=f"outcome:{value}",
+        template="case_closed",
+        event_at=datetime(2026, 11, 21, tzinfo=UTC),
+        change_id="c",
+        details={"outcome": value},
+    )
+    released = _duty("suspect_released_no_further_action", milestone="suspect_released_no_further_action")
+    duties = {
+        "closure": [closed],
+        "milestone": [_duty(value, milestone=value)],
+        "release and closure": [released, closed],
+    }[what]
+    journey = _journey()
+    if officer == "team":
+        team = Officer(employee_id="team", display_name=POLICY.force.team_contact_name, generic=True)
+        journey = journey.model_copy(update={"officer": team})
+    text = render_sms(journey, duties, POLICY).text
+    milestones_reviewed = {str(m) for m in POLICY.right_to_review_milestones}
+    review = {
+        "closure": value in POLICY.right_to_review_outcomes,
+        "milestone": value in milestones_reviewed,
+        "release and closure": True,  # the release with no further action
+    }[what]
+    asks_for = "Ask for" in text
+    assert ("review this decision" in text) is review, text
+    # Named when there is an officer to ask for, unless the SMS was over its budget with them.
+    assert asks_for is (officer == "named") or (officer == "named" and what == "release and closure"), text
+    assert text.count("101") == (1 if review else 0) + (1 if asks_for or not review else 0), text
+    assert text.count("Call 101.") == (0 if review or asks_for else 1), text
+
+
 def _segments_character_by_character(text: str) -> int:
     """The segment count as the SMS alphabets define it, one character at a time (the reference)."""
     gsm7_extended = set("^{}\\[~]|€\f")
