@@ -152,6 +152,7 @@ def reason_in_words(reason: str, person: str, policy: Policy) -> str:
 
 
 _CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "both": "by email and text message"}
+_MESSAGE_WORDS = {"email": "the email", "sms": "the text message"}
 
 
 def failed_channels_in_words(note: str | None) -> str | None:
@@ -235,7 +236,7 @@ def mail_context(
         "duties": [
             duty_in_words(key, notice.duty_templates.get(key), policy, outcome_words) for key in task.duties
         ],
-        "reason": _reason(task.reason, failed_by, len(failed) > 1, person, policy, task.note),
+        "reason": _reason(task.reason, failed, person, policy, task.note),
         "escalation": task.reason == DEADLINE_BREACHED,
         # From the recipient's page: their message, or what they changed (journey-rules.md §13). A
         # reminder carries neither (it waits days on the queue): it says where they are instead.
@@ -259,22 +260,23 @@ def mail_context(
     }
 
 
-def _reason(
-    reason: str, failed_by: str | None, both: bool, person: str, policy: Policy, note: str | None
-) -> str:
-    """Why the task is with an officer; for a failed delivery, by which channels and why not another;
-    for a deadline passed, why the duty was with an officer before (a safeguarding exclusion …)."""
+def _reason(reason: str, failed: list[str], person: str, policy: Policy, note: str | None) -> str:
+    """Why the task is with an officer; for a failed delivery (``failed``: the channels its note
+    names), which messages failed and why not another channel; for a deadline passed, why the
+    duty was with an officer before (a safeguarding exclusion …)."""
     if reason == DEADLINE_BREACHED and note:
         before = reason_in_words(note, person, policy)
         return f"{reason_in_words(reason, person, policy)}; it was with an officer because {before}"
-    if failed_by is None:
+    if not failed:
         return reason_in_words(reason, person, policy)
-    if both:
-        # Not the opening again: why no automatic message is left to send.
-        return f"automatic messages to the {person} {failed_by} could not be delivered, and no other channel is left to try"
+    # Shorter than the opening, which has just said "by email and by text message" (a reminder
+    # has no opening, so the messages are named here too): why nothing automatic is left to send.
+    messages = " and ".join(_MESSAGE_WORDS[channel] for channel in failed)
+    if len(failed) > 1:
+        return f"{messages} to the {person} both failed, and there is no other channel to try"
     return (
-        f"the automatic message to the {person} {failed_by} could not be delivered, and no other channel"
-        f" that is safe and valid is left to try"
+        f"{messages} to the {person} could not be delivered, and no other channel that is safe and"
+        " valid is left to try"
     )
 
 

@@ -364,29 +364,28 @@ def test_a_message_that_did_not_or_may_not_have_reached_them_is_not_told_as_no_a
             "sms",
             "An automatic message to this victim by text message could not be delivered, so an officer"
             " needs to tell them what it said.",
-            "Why an officer: the automatic message to the victim by text message could not be delivered,"
-            " and no other channel that is safe and valid is left to try.",
+            "Why an officer: the text message to the victim could not be delivered, and no other channel"
+            " that is safe and valid is left to try.",
         ),
         (
             "victim",
             "email",
             "An automatic message to this victim by email could not be delivered,",
-            "Why an officer: the automatic message to the victim by email could not be delivered, and no"
-            " other channel",
+            "Why an officer: the email to the victim could not be delivered, and no other channel",
         ),
         (
             "victim",
             "email,sms",
             "Automatic messages to this victim by email and by text message could not be delivered, so an"
             " officer needs to tell them what the messages said.",
-            "Why an officer: automatic messages to the victim by email and by text message could not be"
-            " delivered, and no other channel is left to try.",
+            "Why an officer: the email and the text message to the victim both failed, and there is no"
+            " other channel to try.",
         ),
         (
             "caller",
             "email,sms",
             "Automatic messages to this caller by email and by text message could not be delivered,",
-            "Why an officer: automatic messages to the caller by email and by text message could not",
+            "Why an officer: the email and the text message to the caller both failed,",
         ),
         # A task from before its note named the channels: the words it always had.
         (
@@ -403,6 +402,9 @@ def test_a_failed_delivery_names_the_channels_that_failed_and_no_address(
 ) -> None:
     mail = render(notice(role=role, reason="delivery_failed", note=note))
     assert mail.text.startswith(opening) and why in mail.text
+    # The opening says by which channels; the reason why an officer does not say it all again.
+    channels = failed_channels_in_words(note)
+    assert channels is None or mail.text.count(channels) == 1
     assert opening.split(",")[0] in mail.html  # the HTML part says the same
     # The supervisor's reminder keeps the channels (they are not the person's): the same reason.
     reminder = render(notice(kind="reminder", role=role, reason="delivery_failed", note=note))
