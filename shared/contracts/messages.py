@@ -303,6 +303,8 @@ class NoticeTask(_Message):
     # What the recipient wrote from their page, or what they changed there (journey-rules.md §13);
     # for a delivery_failed task, the channels the provider reported failed ("email,sms", §12).
     note: str | None = None
+    # A victim under 18: messages go to their parent or carer, and so must the officer (§10).
+    via_guardian: bool = False
 
 
 class TaskNotice(_Message):

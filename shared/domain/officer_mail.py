@@ -153,6 +153,7 @@ def reason_in_words(reason: str, person: str, policy: Policy) -> str:
 
 _CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "both": "by email and text message"}
 _MESSAGE_WORDS = {"email": "the email", "sms": "the text message"}
+_CONTACT_WORDS = {"email": "email address", "sms": "mobile number"}
 
 
 def failed_channels_in_words(note: str | None) -> str | None:
@@ -221,6 +222,9 @@ def mail_context(
     task = notice.task
     caller = notice.role == "caller"
     person = "caller" if caller else "victim"
+    # A child's messages go to their parent or carer, so the officer is told to contact them too.
+    guardian = task.via_guardian and not caller
+    addressee = "victim's parent or carer" if guardian else person
     # A caller's task is keyed by the STORM incident; its link goes to the crime once there is one.
     linked = notice.linked_crime if caller else None
     # A message that did not reach them: by which channels (journey-rules.md §12).
@@ -232,11 +236,13 @@ def mail_context(
         "reference": task.crime_reference,
         "linked_crime": linked,
         "person": person,
+        "addressee": addressee,  # whom the messages went to, and whom to contact
+        "guardian": guardian,
         "person_id": task.person_id,
         "duties": [
             duty_in_words(key, notice.duty_templates.get(key), policy, outcome_words) for key in task.duties
         ],
-        "reason": _reason(task.reason, failed, person, policy, task.note),
+        "reason": _reason(task.reason, failed, person, addressee, policy, task.note),
         "escalation": task.reason == DEADLINE_BREACHED,
         # From the recipient's page: their message, or what they changed (journey-rules.md §13). A
         # reminder carries neither (it waits days on the queue): it says where they are instead.
@@ -249,10 +255,13 @@ def mail_context(
         # A message that did not reach them, or may not have (journey-rules.md §9, §12).
         "delivery": task.reason if task.reason in (DELIVERY_FAILED, DELIVERY_UNKNOWN) else None,
         "failed_by": failed_by,
+        # What to check in the record: the address or number the provider could not deliver to.
+        "failed_contact": " or ".join(_CONTACT_WORDS[channel] for channel in failed) or None,
         "failed_both": len(failed) > 1,
         "due": london(task.due_by) if task.due_by is not None else None,
         "created": london_day(task.created_at),
-        "link": record_link(policy, linked or task.crime_reference),
+        # Niche's record; an incident not linked to a crime has none there (its number is STORM's).
+        "link": None if caller and not linked else record_link(policy, linked or task.crime_reference),
         "task_id": task.task_id,
         "assignee": task.assignee,
         "assigned_to": assignee_in_words(task, policy),
@@ -260,10 +269,12 @@ def mail_context(
     }
 
 
-def _reason(reason: str, failed: list[str], person: str, policy: Policy, note: str | None) -> str:
+def _reason(
+    reason: str, failed: list[str], person: str, addressee: str, policy: Policy, note: str | None
+) -> str:
     """Why the task is with an officer; for a failed delivery (``failed``: the channels its note
-    names), which messages failed and why not another channel; for a deadline passed, why the
-    duty was with an officer before (a safeguarding exclusion …)."""
+    names), which messages to the ``addressee`` failed and why not another channel; for a deadline
+    passed, why the duty was with an officer before (a safeguarding exclusion …)."""
     if reason == DEADLINE_BREACHED and note:
         before = reason_in_words(note, person, policy)
         return f"{reason_in_words(reason, person, policy)}; it was with an officer because {before}"
@@ -273,9 +284,9 @@ def _reason(reason: str, failed: list[str], person: str, policy: Policy, note: s
     # has no opening, so the messages are named here too): why nothing automatic is left to send.
     messages = " and ".join(_MESSAGE_WORDS[channel] for channel in failed)
     if len(failed) > 1:
-        return f"{messages} to the {person} both failed, and there is no other channel to try"
+        return f"{messages} to the {addressee} both failed, and there is no other channel to try"
     return (
-        f"{messages} to the {person} could not be delivered, and no other channel that is safe and"
+        f"{messages} to the {addressee} could not be delivered, and no other channel that is safe and"
         " valid is left to try"
     )
 

@@ -74,6 +74,7 @@ def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> 
             due_by=task.due_by,
             created_at=task.created_at,
             note=task.note,
+            via_guardian=task.via_guardian,
         ),
         role=journey.role,
         duty_templates={key: journey.duties[key].template for key in task.duties if key in journey.duties},

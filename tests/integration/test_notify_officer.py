@@ -331,7 +331,7 @@ def test_the_channels_a_failed_delivery_names_go_with_its_reminder_too(services:
     _clock(services).advance_to(DUE)
     notify_officer(notices["T-1:reminder"].body, services)
     told, reminded = _mails(services)
-    words = "automatic messages to the victim by email and by text message could not be delivered"
+    words = "the email and the text message to the victim both failed"
     assert words in told["body"] and words in reminded["body"] and reminded["to"] == SUPERVISORS
 
 

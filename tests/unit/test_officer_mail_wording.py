@@ -190,7 +190,8 @@ def test_a_storm_callers_task_speaks_of_the_incident_and_its_caller() -> None:
         "automated messages are not allowed for this incident (STORM category Domestic Incident)" in mail.text
     )
     assert "Crime:" not in mail.text and "crime" not in mail.subject
-    assert "https://niche.example.police.uk/occurrence/HU-20261120-0123" in mail.text
+    # Not linked to a crime: no Niche record to open (a Niche link with its number led nowhere).
+    assert "Open incident HU-20261120-0123 in STORM: it is not linked to a crime yet." in mail.text
 
 
 def test_a_callers_incident_linked_to_a_crime_links_to_the_crime() -> None:
@@ -446,3 +447,82 @@ def test_an_escalation_says_why_the_duty_was_with_an_officer_and_so_does_its_rem
 def test_an_escalation_of_a_duty_no_officer_had_says_only_that_the_deadline_passed() -> None:
     mail = render(notice(reason="deadline_breached"))
     assert "Why an officer: the Victims' Code deadline passed before the victim was told.\n" in mail.text
+
+
+@pytest.mark.parametrize(
+    ("reason", "note", "escalation"),
+    [
+        ("excluded_crime:domestic_abuse", None, False),
+        ("no_safe_channel", None, False),
+        ("delivery_failed", "email", False),
+        ("delivery_failed", "email,sms", False),
+        ("delivery_unknown", None, False),
+        ("deadline_breached", "excluded_crime:domestic_abuse", True),
+    ],
+)
+def test_a_childs_task_names_the_parent_or_carer_the_messages_went_to(
+    reason: str, note: str | None, escalation: bool
+) -> None:
+    # Seen in the demo: a task for a 14-year-old whose guardian's email bounced said "An automatic
+    # message to this victim … could not be delivered … Contact the victim", so an officer would
+    # reach for the child. Every mail of a child's task, and its reminder, says where updates go.
+    for kind in ("task", "reminder"):
+        text = render(notice(kind=kind, reason=reason, note=note, via_guardian=True)).text
+        assert (
+            "Victim: person P-2201 in the record, under 18, so their updates go to their parent or carer"
+            in text
+        )
+        assert "parent or carer" in text.split("Why an officer")[0 if kind == "task" else 1]
+        # Whom a message went to, or whom to contact: never the child (the deadline stays theirs).
+        for adult_words in (
+            "to this victim ",
+            "reached this victim ",
+            "send this victim ",
+            "Contact the victim ",
+            "the victim is contacted",
+            "to the victim ",
+        ):
+            assert adult_words not in text, (kind, adult_words)
+        adult = render(notice(kind=kind, reason=reason, note=note)).text
+        assert "parent or carer" not in adult
+    if reason == "delivery_failed":
+        task = render(notice(reason=reason, note=note, via_guardian=True)).text
+        assert "to this victim's parent or carer by email" in task
+    if escalation:
+        task = render(notice(reason=reason, note=note, via_guardian=True)).text
+        assert "Please contact their parent or carer now." in task
+
+
+def test_a_callers_task_is_never_worded_for_a_parent_or_carer() -> None:
+    text = render(notice(role="caller", reason="delivery_failed", note="sms", via_guardian=True)).text
+    assert "parent or carer" not in text and "Caller: person P-2201 in the record\n" in text
+
+
+@pytest.mark.parametrize(
+    ("role", "note", "check"),
+    [
+        ("victim", "email", "If the email address in Niche is wrong, please correct it there"),
+        ("victim", "sms", "If the mobile number in Niche is wrong"),
+        ("victim", "email,sms", "If the email address or mobile number in Niche is wrong"),
+        ("caller", "sms", "If the mobile number in STORM is wrong"),
+    ],
+)
+def test_a_failed_delivery_asks_the_officer_to_correct_the_record_it_came_from(
+    role: str, note: str, check: str
+) -> None:
+    # Seen in the demo: one victim's every email bounced for seven weeks, each a new task, and no
+    # mail said the address in the record might be wrong. Later updates use what the record holds.
+    assert check in render(notice(role=role, reason="delivery_failed", note=note)).text
+    for other in ("excluded_crime:domestic_abuse", "delivery_unknown"):
+        assert "please correct it there" not in render(notice(role=role, reason=other)).text
+
+
+def test_a_callers_task_without_a_crime_points_to_storm_not_to_a_niche_record() -> None:
+    # An incident not linked to a crime has no Niche record: its number in a Niche link led nowhere.
+    unlinked = notice(role="caller", crime_reference="HU-20261030-0038", reason="no_safe_channel")
+    for kind in ("task", "reminder"):
+        mail = render(unlinked.model_copy(update={"kind": kind}))
+        assert "Open incident HU-20261030-0038 in STORM: it is not linked to a crime yet." in mail.text
+        assert "niche.example.police.uk" not in mail.text + mail.html
+    linked = unlinked.model_copy(update={"linked_crime": "HU/004512/26"})
+    assert "https://niche.example.police.uk/occurrence/HU%2F004512%2F26" in render(linked).text

@@ -270,3 +270,30 @@ def test_an_escalation_keeps_why_its_duty_was_with_an_officer(
         late = ack.due_by + timedelta(minutes=5)
         [escalation] = evaluate_deadline(d1.journey, check, late, POLICY, ack.due_by).tasks
         assert escalation.note is None
+
+
+@pytest.mark.parametrize(
+    ("born", "via_guardian"),
+    [
+        ("2008-11-20", True),  # 17 on the day the crime was recorded (18 the next day)
+        ("2008-11-19", False),  # 18 that very day
+        ("1990-01-01", False),
+    ],
+)
+def test_a_task_for_a_victim_under_18_says_their_updates_go_to_their_parent_or_carer(
+    born: str, via_guardian: bool
+) -> None:
+    # Under 18 on the (London) day the crime was recorded, as the messages themselves decide it
+    # (journey-rules.md §4): every task made for that victim says so, whatever its reason.
+    guardian = {"name": {"forename": "Dan", "surname": "Smith"}, "email": "dan@example.org", "mobile": None}
+    reasons: set[str] = set()
+    for flags, contact in (
+        (["domestic_abuse"], {}),  # excluded: a task at once
+        ([], {"email": None, "mobile": None}),  # an adult with no channel; a child's guardian has one
+    ):
+        kid = victim(date_of_birth=born, guardian=guardian, **contact)
+        record = occurrence("2026-11-19T10:00:00Z", flags=flags, victims=[kid])
+        for task in _apply(None, _change(record, 1, _added("2026-11-19T10:00:00Z"))).tasks:
+            reasons.add(task.reason)
+            assert task.via_guardian is via_guardian, task.reason
+    assert "excluded_crime:domestic_abuse" in reasons  # what the test is about was exercised

@@ -231,6 +231,9 @@ class OfficerTask(BaseModel):
     # they chose there (preferences_changed_on_page); kept with the task and mailed to its
     # assignee, never logged. For delivery_failed, the channels that failed ("email,sms").
     note: str | None = None
+    # A victim under 18 when the crime was recorded: the service writes to their parent or carer,
+    # and the officer must know that before contacting anyone (journey-rules.md §10).
+    via_guardian: bool = False
 
 
 @dataclass(frozen=True)
