@@ -323,6 +323,10 @@ class TaskNotice(_Message):
     role: Literal["victim", "caller"] = "victim"
     # Each duty's template (a milestone's is its type): the duties in words, with no table read.
     duty_templates: dict[str, str] = Field(default_factory=dict)
+    # A visit that moved, by its duty's key: the earlier time the caller was told by a message
+    # (``moved_from``), or that an officer had a task to tell, closed now (``replaces_task_for``).
+    moved_from: dict[str, str] = Field(default_factory=dict)
+    replaces_task_for: dict[str, str] = Field(default_factory=dict)
     linked_crime: str | None = None  # the crime a caller's incident is linked to, once known
 
     @property

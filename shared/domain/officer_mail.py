@@ -84,8 +84,17 @@ def _review(policy: Policy) -> str:
     )
 
 
-def duty_in_words(key: str, template: str | None, policy: Policy, outcome_words: Mapping[str, str]) -> str:
-    """What the person must be told, for a duty key (``m:M-881`` with the template ``suspect_arrested`` …)."""
+def duty_in_words(
+    key: str,
+    template: str | None,
+    policy: Policy,
+    outcome_words: Mapping[str, str],
+    moved_from: str | None = None,
+    replaces_task_for: str | None = None,
+) -> str:
+    """What the person must be told, for a duty key (``m:M-881`` with the template ``suspect_arrested`` …);
+    for a visit that moved, the earlier time they were told (``moved_from``) or that an officer's
+    task, closed now, was to tell (``replaces_task_for``)."""
     rest = key.partition(":")[2]
     try:
         kind: DutyKind | None = DutyKind.of(key)
@@ -110,12 +119,24 @@ def duty_in_words(key: str, template: str | None, policy: Policy, outcome_words:
         return f"a regular check-in on how the case is going (check-in {rest})"
     if kind is DutyKind.ATTENDANCE and rest:
         incident, _, at = rest.partition(":")  # the time itself holds colons
-        try:
-            when = london(datetime.fromisoformat(at))
-        except ValueError:
-            when = "a time to confirm"
-        return f"when an officer will attend: at {when} (incident {incident})"
+        visit = f"when an officer will attend: at {_when(at, 'a time to confirm')} (incident {incident})"
+        if replaces_task_for:
+            earlier = _when(replaces_task_for, "an earlier time")
+            return f"{visit}. The visit moved from {earlier}: the task to tell them that time is closed"
+        if moved_from:
+            return (
+                f"{visit}. The visit moved from {_when(moved_from, 'an earlier time')}, which they were told"
+            )
+        return visit
     return f"duty {key}"
+
+
+def _when(iso: str, unknown: str) -> str:
+    """A time from a duty's key or details in London words, or ``unknown`` if it is not one."""
+    try:
+        return london(datetime.fromisoformat(iso))
+    except ValueError:
+        return unknown
 
 
 def _category_name(slug: str, policy: Policy) -> str:
@@ -240,7 +261,15 @@ def mail_context(
         "guardian": guardian,
         "person_id": task.person_id,
         "duties": [
-            duty_in_words(key, notice.duty_templates.get(key), policy, outcome_words) for key in task.duties
+            duty_in_words(
+                key,
+                notice.duty_templates.get(key),
+                policy,
+                outcome_words,
+                notice.moved_from.get(key),
+                notice.replaces_task_for.get(key),
+            )
+            for key in task.duties
         ],
         "reason": _reason(task.reason, failed, person, addressee, policy, task.note),
         "escalation": task.reason == DEADLINE_BREACHED,

@@ -58,6 +58,12 @@ _DECISION_EVENTS = {
 }
 
 
+def _details_of(journey: Journey, task: OfficerTask, name: str) -> dict[str, str]:
+    """One detail of each of a task's duties that has it (a moved visit's earlier time), by duty key."""
+    duties = [journey.duties[key] for key in task.duties if key in journey.duties]
+    return {duty.key: value for duty in duties if (value := duty.details.get(name))}
+
+
 def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> list[Emit]:
     """The notice of a new task (``<task id>:task``), and its reminder at the due time (``<task id>:reminder``),
     whose sequence number the queue tells into ``kept`` once it is scheduled."""
@@ -78,6 +84,8 @@ def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> 
         ),
         role=journey.role,
         duty_templates={key: journey.duties[key].template for key in task.duties if key in journey.duties},
+        moved_from=_details_of(journey, task, "moved_from"),
+        replaces_task_for=_details_of(journey, task, "replaces_task_for"),
         linked_crime=journey.linked_crime,
     )
     emits = [Emit("officer_tasks", OutgoingMessage(notice.model_dump_json(), notice.key))]

@@ -592,3 +592,16 @@ def test_the_local_host_runs_notify_officer_on_the_officer_tasks_queue(tmp_path:
         assert (target.queue, target.sessions) == ("officer-tasks", False)
     finally:
         broker.close()
+
+
+def test_a_moved_visits_notice_and_reminder_carry_the_earlier_time(services: Services) -> None:
+    # What the officer mail needs to say a visit moved travels with the notice: no table read.
+    attend = "attend:HU-20261005-0001:2026-10-08T10:00:00+00:00"
+    details = {"appointment": "2026-10-08T10:00:00+00:00", "replaces_task_for": "2026-10-07T10:30:00+00:00"}
+    duty = Duty(key=attend, template="attendance_booked", event_at=NOW, change_id="c-2", details=details)
+    journey = _journey()
+    journey.duties[attend] = duty
+    notices = _notices(_record(services, Decision(journey, tasks=[_task(duties=[attend])])))
+    for key in ("T-1:task", "T-1:reminder"):
+        notice = TaskNotice.model_validate_json(notices[key].body)
+        assert notice.replaces_task_for == {attend: "2026-10-07T10:30:00+00:00"} and notice.moved_from == {}

@@ -526,3 +526,22 @@ def test_a_callers_task_without_a_crime_points_to_storm_not_to_a_niche_record() 
         assert "niche.example.police.uk" not in mail.text + mail.html
     linked = unlinked.model_copy(update={"linked_crime": "HU/004512/26"})
     assert "https://niche.example.police.uk/occurrence/HU%2F004512%2F26" in render(linked).text
+
+
+def test_a_moved_visits_task_says_from_when_and_whether_they_were_told_it() -> None:
+    attend = "attend:HU-20261005-0001:2026-10-08T10:00:00+00:00"
+    caller = {"role": "caller", "crime_reference": "HU-20261005-0001", "duties": [attend], "due_by": None}
+    earlier = "2026-10-07T10:30:00+00:00"
+    visit = "- when an officer will attend: at 11:00am on Thursday 8 October 2026 (incident HU-20261005-0001)"
+    for kind in ("task", "reminder"):
+        base = notice(kind=kind, **caller)
+        tasked = base.model_copy(update={"replaces_task_for": {attend: earlier}})
+        assert (
+            f"{visit}. The visit moved from 11:30am on Wednesday 7 October 2026: the task to tell them that"
+            " time is closed\n"
+        ) in render(tasked).text
+        told = base.model_copy(update={"moved_from": {attend: earlier}})
+        assert (
+            f"{visit}. The visit moved from 11:30am on Wednesday 7 October 2026, which they were told\n"
+        ) in render(told).text
+        assert f"{visit}\n" in render(base).text and "moved" not in render(base).text

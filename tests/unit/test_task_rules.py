@@ -238,6 +238,11 @@ def test_a_visit_moved_closes_the_task_for_the_old_time_and_makes_one_for_the_ne
     assert moved.closed_tasks == {old.task_id: "appointment_moved"}
     assert new.due_by == datetime.fromisoformat("2026-11-22T10:00:00+00:00")
     assert moved.journey.duties[old.duties[0]].status == "superseded"
+    # The new task's duty keeps the time the closed task was for, so its mail can say the visit moved
+    # (seen in the demo: the old task closed silently and the new one read as a second visit); the
+    # caller was never told that time by a message, so their own wording has nothing to move from.
+    details = moved.journey.duties[new.duties[0]].details
+    assert details["replaces_task_for"] == "2026-11-21T16:00:00+00:00" and "moved_from" not in details
 
 
 @pytest.mark.parametrize(
