@@ -96,7 +96,10 @@ def audit_entity(entry: AuditEntry, cause: str) -> Entity:
 def task_entity(task: OfficerTask, reminder: tuple[int, datetime] | None = None) -> Entity:
     """A Tasks row: the task, and its reminder's sequence number and time while it is scheduled
     (``reminder``), so that closing the task can cancel it."""
-    properties: dict[str, object] = {"task": task.model_dump_json()}
+    # ``via_guardian`` only when true: the version before, rolled back to, reads every other row.
+    properties: dict[str, object] = {
+        "task": task.model_dump_json(exclude=None if task.via_guardian else {"via_guardian"})
+    }
     if reminder is not None:
         properties["reminder_sequence"], properties["reminder_at"] = reminder
     return Entity(task.crime_reference, task.task_id, properties)

@@ -303,7 +303,7 @@ class NoticeTask(_Message):
     # What the recipient wrote from their page, or what they changed there (journey-rules.md §13);
     # for a delivery_failed task, the channels the provider reported failed ("email,sms", §12).
     note: str | None = None
-    # A victim under 18: messages go to their parent or carer, and so must the officer (§10).
+    # The victim's messages go to their parent or carer, and so must the officer (§3, §11).
     via_guardian: bool = False
 
 
@@ -332,6 +332,18 @@ class TaskNotice(_Message):
     @property
     def key(self) -> str:
         return task_notice_key(self.task.task_id, self.kind)
+
+    def to_json(self) -> str:
+        """The notice as the queue carries it. The fields added since the version before
+        (``via_guardian``, ``moved_from``, ``replaces_task_for``) only when they hold something,
+        so that version, rolled back to, still reads every notice that does not need them (its
+        models forbid fields they do not know, and a reminder waits days on the queue)."""
+        exclude: dict[str, Any] = {
+            name: True for name in ("moved_from", "replaces_task_for") if not getattr(self, name)
+        }
+        if not self.task.via_guardian:
+            exclude["task"] = {"via_guardian"}
+        return self.model_dump_json(exclude=exclude)
 
 
 AnyJourneyEvent = (

@@ -122,7 +122,10 @@ def duty_in_words(
         visit = f"when an officer will attend: at {_when(at, 'a time to confirm')} (incident {incident})"
         if replaces_task_for:
             earlier = _when(replaces_task_for, "an earlier time")
-            return f"{visit}. The visit moved from {earlier}: the task to tell them that time is closed"
+            visit = f"{visit}. The visit moved from {earlier}: the task to tell them that time is closed"
+            if moved_from:  # and before that, a message had told them another time
+                return f"{visit}; a message had told them {_when(moved_from, 'an earlier time')} before that"
+            return visit
         if moved_from:
             return (
                 f"{visit}. The visit moved from {_when(moved_from, 'an earlier time')}, which they were told"
@@ -271,7 +274,7 @@ def mail_context(
             )
             for key in task.duties
         ],
-        "reason": _reason(task.reason, failed, person, addressee, policy, task.note),
+        "reason": _reason(task.reason, failed, addressee, policy, task.note),
         "escalation": task.reason == DEADLINE_BREACHED,
         # From the recipient's page: their message, or what they changed (journey-rules.md §13). A
         # reminder carries neither (it waits days on the queue): it says where they are instead.
@@ -285,7 +288,11 @@ def mail_context(
         "delivery": task.reason if task.reason in (DELIVERY_FAILED, DELIVERY_UNKNOWN) else None,
         "failed_by": failed_by,
         # What to check in the record: the address or number the provider could not deliver to.
-        "failed_contact": " or ".join(_CONTACT_WORDS[channel] for channel in failed) or None,
+        "failed_contact": (
+            ("parent or carer's " if guardian else "") + " or ".join(_CONTACT_WORDS[c] for c in failed)
+            if failed
+            else None
+        ),
         "failed_both": len(failed) > 1,
         "due": london(task.due_by) if task.due_by is not None else None,
         "created": london_day(task.created_at),
@@ -298,17 +305,16 @@ def mail_context(
     }
 
 
-def _reason(
-    reason: str, failed: list[str], person: str, addressee: str, policy: Policy, note: str | None
-) -> str:
-    """Why the task is with an officer; for a failed delivery (``failed``: the channels its note
-    names), which messages to the ``addressee`` failed and why not another channel; for a deadline
-    passed, why the duty was with an officer before (a safeguarding exclusion …)."""
+def _reason(reason: str, failed: list[str], addressee: str, policy: Policy, note: str | None) -> str:
+    """Why the task is with an officer, of the ``addressee`` (the victim, their parent or carer,
+    the caller); for a failed delivery (``failed``: the channels its note names), which messages
+    failed and why not another channel; for a deadline passed, why the duty was with an officer
+    before (a safeguarding exclusion …)."""
     if reason == DEADLINE_BREACHED and note:
-        before = reason_in_words(note, person, policy)
-        return f"{reason_in_words(reason, person, policy)}; it was with an officer because {before}"
+        before = reason_in_words(note, addressee, policy)
+        return f"{reason_in_words(reason, addressee, policy)}; it was with an officer because {before}"
     if not failed:
-        return reason_in_words(reason, person, policy)
+        return reason_in_words(reason, addressee, policy)
     # Shorter than the opening, which has just said "by email and by text message" (a reminder
     # has no opening, so the messages are named here too): why nothing automatic is left to send.
     messages = " and ".join(_MESSAGE_WORDS[channel] for channel in failed)

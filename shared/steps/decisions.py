@@ -88,7 +88,7 @@ def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> 
         replaces_task_for=_details_of(journey, task, "replaces_task_for"),
         linked_crime=journey.linked_crime,
     )
-    emits = [Emit("officer_tasks", OutgoingMessage(notice.model_dump_json(), notice.key))]
+    emits = [Emit("officer_tasks", OutgoingMessage(notice.to_json(), notice.key))]
     if task.due_by is not None:
         # Scheduled for days, where an erasure cannot reach it on Service Bus: without a note that is
         # theirs (what they wrote or chose), which a supervisor's reminder does not show anyway.
@@ -98,7 +98,7 @@ def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> 
         emits.append(
             Emit(
                 "officer_tasks",
-                OutgoingMessage(reminder.model_dump_json(), reminder.key, scheduled_at=task.due_by),
+                OutgoingMessage(reminder.to_json(), reminder.key, scheduled_at=task.due_by),
                 numbered=partial(kept.__setitem__, "reminder"),
             )
         )

@@ -112,7 +112,7 @@ def notify_officer(
         # Come back when the provider says: a scheduled copy of this notice, never a lost one.
         retry_at = now + timedelta(seconds=max(1.0, throttled.retry_after_seconds))
         copy = OutgoingMessage(
-            notice.model_dump_json(), f"{notice.key}@{retry_at.isoformat()}", scheduled_at=retry_at
+            notice.to_json(), f"{notice.key}@{retry_at.isoformat()}", scheduled_at=retry_at
         )
         result.emit.append(Emit("officer_tasks", copy))
         return apply(result, services)
@@ -143,7 +143,7 @@ def _without_task_row(
     if now - task.created_at < RECORD_WAIT:
         again = now + RECORD_POLL
         copy = OutgoingMessage(
-            notice.model_dump_json(), f"{notice.key}@wait:{again.isoformat()}", scheduled_at=again
+            notice.to_json(), f"{notice.key}@wait:{again.isoformat()}", scheduled_at=again
         )
         result.emit.append(Emit("officer_tasks", copy))
         return apply(result, services)

@@ -605,3 +605,21 @@ def test_a_moved_visits_notice_and_reminder_carry_the_earlier_time(services: Ser
     for key in ("T-1:task", "T-1:reminder"):
         notice = TaskNotice.model_validate_json(notices[key].body)
         assert notice.replaces_task_for == {attend: "2026-10-07T10:30:00+00:00"} and notice.moved_from == {}
+
+
+def test_a_notice_and_a_task_row_hold_the_newer_fields_only_when_they_say_something(
+    services: Services,
+) -> None:
+    # The version before forbids fields it does not know: rolled back to, it still reads every
+    # notice (a reminder waits days on the queue) and Tasks row of an adult whose visit did not move.
+    adult = _notices(_record(services, Decision(_journey(), tasks=[_task()])))
+    for key in ("T-1:task", "T-1:reminder"):
+        body = json.loads(adult[key].body)
+        assert "via_guardian" not in body["task"] and not {"moved_from", "replaces_task_for"} & set(body)
+    row = services.tables.get("Tasks", DOMESTIC, "T-1")
+    assert row is not None and "via_guardian" not in json.loads(str(row.properties["task"]))
+    child = _notices(_record(services, Decision(_journey(), tasks=[_task(task_id="T-2", via_guardian=True)])))
+    assert json.loads(child["T-2:task"].body)["task"]["via_guardian"] is True
+    assert TaskNotice.model_validate_json(child["T-2:reminder"].body).task.via_guardian
+    row = services.tables.get("Tasks", DOMESTIC, "T-2")
+    assert row is not None and json.loads(str(row.properties["task"]))["via_guardian"] is True

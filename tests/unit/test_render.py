@@ -461,6 +461,17 @@ def test_every_visit_time_comes_with_its_day_and_date(appointment: datetime, mov
         assert ("moved" in text) is moved
 
 
+def _closed(code: str) -> Duty:
+    """The case closed with Home Office outcome ``code``, the day after the other updates."""
+    return Duty(
+        key=f"outcome:{code}",
+        template="case_closed",
+        event_at=datetime(2026, 11, 21, tzinfo=UTC),
+        change_id="c",
+        details={"outcome": code},
+    )
+
+
 # Outcomes that follow a release with no further action: no suspect charged, the case ended.
 _ENDED_WITHOUT_CHARGE = ("10", "14", "15", "16", "17", "18", "21")
 
@@ -472,14 +483,7 @@ def test_a_release_and_the_closure_told_together_fit_two_segments_naming_both(co
     # the review line). With an outcome that contradicts the release (a disposal, a file-and-forget
     # by the NFIB) and its longer words, a third segment is allowed rather than drop an update.
     released = _duty("suspect_released_no_further_action", milestone="suspect_released_no_further_action")
-    closed = Duty(
-        key=f"outcome:{code}",
-        template="case_closed",
-        event_at=datetime(2026, 11, 21, tzinfo=UTC),
-        change_id="c",
-        details={"outcome": code},
-    )
-    sms = render_sms(_journey(), [released, closed], POLICY)
+    sms = render_sms(_journey(), [released, _closed(code)], POLICY)
     allowed = sms.budget if code in _ENDED_WITHOUT_CHARGE else sms.budget + 1
     assert sms.segments <= allowed and sms.budget == POLICY.timing.sms_max_segments, sms.text
     assert "released with no further action" in sms.text and "review" in sms.text
@@ -503,13 +507,7 @@ def test_an_sms_gives_101_once_for_each_thing_the_reader_may_call_about(
     # "Call 101." unless the review line has given it already (seen in the demo: both, one after
     # the other). Over its budget the SMS names no one to ask for (the release and closure).
     what, value = told
-    closed = Duty(
-        key=f"outcome:{value}",
-        template="case_closed",
-        event_at=datetime(2026, 11, 21, tzinfo=UTC),
-        change_id="c",
-        details={"outcome": value},
-    )
+    closed = _closed(value)
     released = _duty("suspect_released_no_further_action", milestone="suspect_released_no_further_action")
     duties = {
         "closure": [closed],

@@ -278,27 +278,24 @@ def test_an_escalation_keeps_why_its_duty_was_with_an_officer(
 
 
 @pytest.mark.parametrize(
-    ("born", "via_guardian"),
+    ("born", "flags", "guardian_email", "via_guardian"),
     [
-        ("2008-11-20", True),  # 17 on the day the crime was recorded (18 the next day)
-        ("2008-11-19", False),  # 18 that very day
-        ("1990-01-01", False),
+        ("2008-11-20", [], "dan@example.org", True),  # 17 on the day recorded (18 the next day)
+        ("2008-11-19", [], "dan@example.org", False),  # 18 that very day: written to themselves
+        ("1990-01-01", [], "dan@example.org", False),
+        ("2012-05-01", [], None, False),  # no guardian to write to: under_18_no_guardian
+        # An excluded crime's messages go to nobody: a parent or carer may be the one it is about.
+        ("2012-05-01", ["domestic_abuse"], "dan@example.org", False),
     ],
 )
-def test_a_task_for_a_victim_under_18_says_their_updates_go_to_their_parent_or_carer(
-    born: str, via_guardian: bool
+def test_a_task_says_the_victims_updates_go_to_their_parent_or_carer_only_when_they_do(
+    born: str, flags: list[str], guardian_email: str | None, via_guardian: bool
 ) -> None:
-    # Under 18 on the (London) day the crime was recorded, as the messages themselves decide it
-    # (journey-rules.md §4): every task made for that victim says so, whatever its reason.
-    guardian = {"name": {"forename": "Dan", "surname": "Smith"}, "email": "dan@example.org", "mobile": None}
-    reasons: set[str] = set()
-    for flags, contact in (
-        (["domestic_abuse"], {}),  # excluded: a task at once
-        ([], {"email": None, "mobile": None}),  # an adult with no channel; a child's guardian has one
-    ):
-        kid = victim(date_of_birth=born, guardian=guardian, **contact)
-        record = occurrence("2026-11-19T10:00:00Z", flags=flags, victims=[kid])
-        for task in _apply(None, _change(record, 1, _added("2026-11-19T10:00:00Z"))).tasks:
-            reasons.add(task.reason)
-            assert task.via_guardian is via_guardian, task.reason
-    assert "excluded_crime:domestic_abuse" in reasons  # what the test is about was exercised
+    # As route decides it (journey-rules.md §3, §4): under 18 on the (London) day the crime was
+    # recorded, a guardian with an address, and a crime automated messages are allowed for.
+    guardian = {"name": {"forename": "Dan", "surname": "Smith"}, "email": guardian_email, "mobile": None}
+    kid = victim(date_of_birth=born, guardian=guardian, email=None, mobile=None, safe_email=False)
+    record = occurrence("2026-11-19T10:00:00Z", flags=flags, victims=[kid])
+    tasks = _apply(None, _change(record, 1, _added("2026-11-19T10:00:00Z"))).tasks
+    assert tasks  # tasked: no safe channel, no guardian, or excluded
+    assert {task.via_guardian for task in tasks} == {via_guardian}, [task.reason for task in tasks]

@@ -140,6 +140,17 @@ def route(journey: Journey, policy: Policy) -> Route:
     return Route("task", "no_safe_channel")
 
 
+def writes_to_guardian(journey: Journey, policy: Policy) -> bool:
+    """Whether this recipient's messages go to their parent or carer (journey-rules.md §3): a
+    victim under 18 whose guardian has an email address or a mobile number, of a crime that
+    automated messages are allowed for (an excluded one's go to nobody)."""
+    victim = journey.victim
+    if journey.role != "victim" or victim is None or excluded_reason(journey, policy):
+        return False
+    guardian = victim.guardian
+    return is_under_age(journey, policy) and guardian is not None and bool(guardian.email or guardian.mobile)
+
+
 def usable_channels(journey: Journey, policy: Policy) -> dict[ChannelName, str | None]:
     """Each channel's address if it is safe and valid for this recipient now, the preference aside
     (a child's are the guardian's; a caller's have no safe-contact marks)."""

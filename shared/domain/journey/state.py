@@ -231,8 +231,9 @@ class OfficerTask(BaseModel):
     # they chose there (preferences_changed_on_page); kept with the task and mailed to its
     # assignee, never logged. For delivery_failed, the channels that failed ("email,sms").
     note: str | None = None
-    # A victim under 18 when the crime was recorded: the service writes to their parent or carer,
-    # and the officer must know that before contacting anyone (journey-rules.md §10).
+    # The victim's messages go to their parent or carer (under 18, a guardian to write to, and a
+    # crime not excluded): the officer must know that before contacting anyone (journey-rules.md
+    # §3, §11). Written to a row only when true, so the version before reads every other row.
     via_guardian: bool = False
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from shared.domain.deadlines import code_deadline
 from shared.domain.journey.duties import task_id
-from shared.domain.journey.safeguard import is_under_age
+from shared.domain.journey.safeguard import writes_to_guardian
 from shared.domain.journey.state import Duty, DutyStatus, Journey, OfficerTask
 from shared.domain.policy import Policy
 
@@ -87,5 +87,5 @@ def officer_task(
         created_at=now,
         assignee_email=email,
         note=note,
-        via_guardian=journey.role == "victim" and is_under_age(journey, policy),
+        via_guardian=writes_to_guardian(journey, policy),
     )
