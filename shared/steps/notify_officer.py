@@ -142,9 +142,7 @@ def _without_task_row(
     task = notice.task
     if now - task.created_at < RECORD_WAIT:
         again = now + RECORD_POLL
-        copy = OutgoingMessage(
-            notice.to_json(), f"{notice.key}@wait:{again.isoformat()}", scheduled_at=again
-        )
+        copy = OutgoingMessage(notice.to_json(), f"{notice.key}@wait:{again.isoformat()}", scheduled_at=again)
         result.emit.append(Emit("officer_tasks", copy))
         return apply(result, services)
     log.warning("reminder dropped: task %s of %s has no Tasks row", task.task_id, task.crime_reference)
