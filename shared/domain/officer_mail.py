@@ -170,7 +170,7 @@ def reason_in_words(reason: str, person: str, policy: Policy) -> str:
         f" the {person}, and sending it again could send it twice",
         "preferences_changed_on_page": f"the {person} changed how we contact them on their own page;"
         " please update the record in Niche to match",
-        "victim_message": f"the {person} sent a message to their officer from their own page",
+        "victim_message": f"the {person} sent a message to the officer from their own page",
     }
     return words.get(reason, words.get(head, "reason: " + reason.replace("_", " ").replace(":", ", ")))
 
@@ -309,7 +309,7 @@ def _reason(reason: str, failed: list[str], addressee: str, policy: Policy, note
     """Why the task is with an officer, of the ``addressee`` (the victim, their parent or carer,
     the caller); for a failed delivery (``failed``: the channels its note names), which messages
     failed and why not another channel; for a deadline passed, why the duty was with an officer
-    before (a safeguarding exclusion …)."""
+    before (a safeguarding exclusion …: never through a parent or carer, tasks._through_guardian)."""
     if reason == DEADLINE_BREACHED and note:
         before = reason_in_words(note, addressee, policy)
         return f"{reason_in_words(reason, addressee, policy)}; it was with an officer because {before}"

@@ -93,7 +93,7 @@ def test_a_reminder_says_it_is_overdue_when_it_was_due_and_who_had_it() -> None:
     [
         (
             "victim_message:0123456789ab",
-            "Why an officer: the victim sent a message to their officer from their own page.\n"
+            "Why an officer: the victim sent a message to the officer from their own page.\n"
             "\n"
             "What they wrote is in the mail that assigned the task; it is not repeated here.\n",
         ),
@@ -471,7 +471,8 @@ def test_a_childs_task_names_the_parent_or_carer_the_messages_went_to(reason: st
     # Seen in the demo: a task for a 14-year-old whose guardian's email bounced said "An automatic
     # message to this victim … could not be delivered … Contact the victim", so an officer would
     # reach for the child. When a child's messages go to their parent or carer (never for an
-    # excluded crime: the domain does not mark those), every line about whom a message went to, who
+    # excluded crime or with no guardian to write to, nor an escalation of a duty tasked for either:
+    # the domain does not mark those, test_task_rules), every line about whom a message went to, who
     # wrote, or whom to contact names the parent or carer; the deadline alone stays the victim's.
     child_victim = re.compile(r"\b(the|this) victim\b(?!'s parent or carer)", re.IGNORECASE)
     for kind in ("task", "reminder"):

@@ -299,3 +299,39 @@ def test_a_task_says_the_victims_updates_go_to_their_parent_or_carer_only_when_t
     tasks = _apply(None, _change(record, 1, _added("2026-11-19T10:00:00Z"))).tasks
     assert tasks  # tasked: no safe channel, no guardian, or excluded
     assert {task.via_guardian for task in tasks} == {via_guardian}, [task.reason for task in tasks]
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "tasked_because", "via_guardian"),
+    [
+        # A child's domestic abuse crime: the flag lifted before the deadline.
+        ({"flags": ["domestic_abuse"]}, {"flags": []}, "excluded_crime:domestic_abuse", False),
+        # No guardian's address at first: one added before the deadline.
+        ({"guardian_email": None}, {"guardian_email": "dan@example.org"}, "under_18_no_guardian", False),
+        # The guardian's address is there but not safe to use: it is they who are to be reached.
+        ({"safe_email": False}, {"safe_email": False}, "no_safe_channel", True),
+    ],
+)
+def test_a_childs_escalation_goes_through_the_parent_or_carer_only_if_the_duty_did(
+    first: dict[str, Any], then: dict[str, Any], tasked_because: str, via_guardian: bool
+) -> None:
+    # An escalation is made at the deadline, when the facts may have changed since its duty went to
+    # an officer; the officer had it on the earlier terms (never through a parent or carer who may be
+    # the one an excluded crime is about, or who was not there to write to), so it keeps them.
+    def record(modified_at: str, flags: list[str] | None = None, **kid: Any) -> dict[str, Any]:
+        email = kid.pop("guardian_email", "dan@example.org")
+        guardian = {"name": {"forename": "Dan", "surname": "Smith"}, "email": email, "mobile": None}
+        child = victim(date_of_birth="2012-05-01", guardian=guardian, email=None, mobile=None, **kid)
+        return occurrence(modified_at, recorded_at="2026-11-19T10:00:00Z", flags=flags, victims=[child])
+
+    d1 = _apply(None, _change(record("2026-11-19T10:00:00Z", **first), 1, _added("2026-11-19T10:00:00Z")))
+    assert [task.reason for task in d1.tasks] == [tasked_because]
+    updated = Change(
+        kind=ChangeKind.VICTIM_UPDATED, key="P-1", at=datetime.fromisoformat("2026-11-19T11:00:00Z")
+    )
+    d2 = _apply(d1.journey, _change(record("2026-11-19T11:00:00Z", **then), 2, updated))
+    ack = d2.journey.duties["ack"]
+    assert ack.due_by is not None and ack.status == "tasked"
+    check = DeadlineCheck(event_id="d", crime_reference="HU/000001/26", person_id="P-1", duty="ack")
+    [escalation] = evaluate_deadline(d2.journey, check, None, POLICY, ack.due_by).tasks
+    assert escalation.note == tasked_because and escalation.via_guardian is via_guardian

@@ -65,6 +65,19 @@ def task_due(duties: list[Duty], policy: Policy, now: datetime) -> datetime:
     return code_deadline(now, rules.working_days, rules.nation, rules.timezone)
 
 
+# Reasons a duty went to an officer because nothing could go to a parent or carer: an escalation of
+# such a duty is not marked as going to one, even if that has changed since (a flag lifted, a
+# guardian's address added), since the officer was handling it on those terms.
+_NOT_THROUGH_GUARDIAN = ("excluded_crime", "under_18_no_guardian")
+
+
+def _through_guardian(journey: Journey, reason: str, note: str | None, policy: Policy) -> bool:
+    """Whether the task's person is reached through their parent or carer (journey-rules.md §3, §11)."""
+    if reason == DEADLINE_BREACHED and note and note.partition(":")[0] in _NOT_THROUGH_GUARDIAN:
+        return False
+    return writes_to_guardian(journey, policy)
+
+
 def officer_task(
     journey: Journey,
     duties: list[Duty],
@@ -87,5 +100,5 @@ def officer_task(
         created_at=now,
         assignee_email=email,
         note=note,
-        via_guardian=writes_to_guardian(journey, policy),
+        via_guardian=_through_guardian(journey, reason, note, policy),
     )
