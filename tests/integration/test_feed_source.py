@@ -116,7 +116,8 @@ def test_a_cursor_names_its_feed_by_every_byte_before_it(tmp_path: Path) -> None
     files are byte for byte the same up to that cursor, however far either reader has read."""
     seen: Counter[tuple[str, bool]] = Counter()
 
-    @settings(max_examples=150, deadline=None)
+    # Derandomized, with no example database: the floors asserted below hold on every run.
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None)
     @given(
         lines=st.lists(
             st.text(alphabet='abcdef{}":, 0123456789é', min_size=1, max_size=30), min_size=1, max_size=8
