@@ -7,6 +7,7 @@ send_message. Times are the bench's business, never a test's."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,40 @@ def test_the_start_leaves_jinja2_the_page_and_the_other_steps_to_first_use() -> 
     # The first message rendered its templates (Jinja2); the page and the other functions'
     # steps are still not imported.
     assert after_first_message["imported"] == ["jinja2"]
+
+
+def test_the_compiled_copy_is_imported_from_its_own_checked_hash_bytecode(tmp_path: Path) -> None:
+    # What the bench's "with the app's own bytecode" figure runs: the copy's modules load from the
+    # .pyc beside them (python -v says "code object from" each), not compiled again, though this
+    # environment never writes bytecode of its own; checked-hash ones, valid whatever a zip does to
+    # file times (PEP 552: the flags word after the magic number is 0b11).
+    app = bench.compiled_app(tmp_path)
+    bootstrap_pyc = next((app / "shared" / "__pycache__").glob("bootstrap.*.pyc"))
+    assert int.from_bytes(bootstrap_pyc.read_bytes()[4:8], "little") == 0b11
+    done = subprocess.run(
+        [sys.executable, "-v", "-c", "import function_app"],
+        capture_output=True,
+        text=True,
+        cwd=app,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = [
+        line
+        for line in done.stderr.splitlines()
+        if line.startswith("# code object from") and str(app) in line
+    ]
+    names = {Path(line.split("'")[1]).name.split(".")[0] for line in loaded}
+    assert {"function_app", "bootstrap", "settings", "evaluate_journey"} <= names, sorted(names)
+    assert not [
+        line for line in done.stderr.splitlines() if "matches" not in line and f"# compiling {app}" in line
+    ]
+
+
+def test_the_sentence_gives_the_start_with_the_apps_bytecode_when_measured() -> None:
+    cold = bench._cold_start_figures(7, 500.0, 700.0, 300.0, 420.0)
+    assert cold["overhead_with_pyc_median_ms"] == 120.0
+    assert "checked-hash .pyc" in bench._cold_start_sentence(
+        cold
+    ) and "overhead 120.0 ms." in bench._cold_start_sentence(cold)
+    assert "bytecode" not in bench._cold_start_sentence(bench._cold_start_figures(7, 500.0, 700.0, 300.0))
