@@ -58,34 +58,18 @@ _DECISION_EVENTS = {
 }
 
 
-def _details_of(journey: Journey, task: OfficerTask, name: str) -> dict[str, str]:
-    """One detail of each of a task's duties that has it (a moved visit's earlier time), by duty key."""
-    duties = [journey.duties[key] for key in task.duties if key in journey.duties]
-    return {duty.key: value for duty in duties if (value := duty.details.get(name))}
-
-
 def _task_notices(task: OfficerTask, journey: Journey, kept: dict[str, int]) -> list[Emit]:
     """The notice of a new task (``<task id>:task``), and its reminder at the due time (``<task id>:reminder``),
     whose sequence number the queue tells into ``kept`` once it is scheduled."""
+    duties = [journey.duties[key] for key in task.duties if key in journey.duties]
     notice = TaskNotice(
         kind="task",
-        task=NoticeTask(
-            task_id=task.task_id,
-            crime_reference=task.crime_reference,
-            person_id=task.person_id,
-            duties=list(task.duties),
-            reason=task.reason,
-            assignee=task.assignee,
-            assignee_email=task.assignee_email,
-            due_by=task.due_by,
-            created_at=task.created_at,
-            note=task.note,
-            via_guardian=task.via_guardian,
-        ),
+        task=NoticeTask.model_validate(task.model_dump()),  # the same fields, versioned with the message
         role=journey.role,
-        duty_templates={key: journey.duties[key].template for key in task.duties if key in journey.duties},
-        moved_from=_details_of(journey, task, "moved_from"),
-        replaces_task_for=_details_of(journey, task, "replaces_task_for"),
+        duty_templates={duty.key: duty.template for duty in duties},
+        # A moved visit's earlier times, by duty key (attendance.book_visit keeps them in its details).
+        moved_from={duty.key: at for duty in duties if (at := duty.details.get("moved_from"))},
+        replaces_task_for={duty.key: at for duty in duties if (at := duty.details.get("replaces_task_for"))},
         linked_crime=journey.linked_crime,
     )
     emits = [Emit("officer_tasks", OutgoingMessage(notice.to_json(), notice.key))]
