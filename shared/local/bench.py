@@ -530,13 +530,10 @@ def cold_start(repeats: int = 7) -> dict[str, Any]:
     first: list[float] = []
     bare: list[float] = []
     with_pyc: list[float] = []
+    here = Path.cwd()  # the checkout make bench runs from: the same code compiled and not
     with tempfile.TemporaryDirectory(prefix="bench-pyc-") as folder:
-        compiled = compiled_app(Path(folder))
-        runs = (
-            (_APP_IMPORT, ours, Path.cwd()),
-            (_APP_IMPORT, with_pyc, compiled),
-            (_BARE_IMPORT, bare, Path.cwd()),
-        )
+        compiled = compiled_app(Path(folder), here)
+        runs = ((_APP_IMPORT, ours, here), (_APP_IMPORT, with_pyc, compiled), (_BARE_IMPORT, bare, here))
         for _ in range(repeats):
             for code, into, cwd in runs:
                 done = subprocess.run(
