@@ -51,6 +51,14 @@ class JsonlFeedReader:
         self._waiting: tuple[int, datetime] | None = None
         # The digest of the file's first bytes, to the offset beside it (see source), kept to go on from.
         self._prefix: tuple[int, hashlib.blake2b] | None = None
+        # A local run in several processes (shared/local/parts.py): whether a line is this
+        # process's to read. A line that is not is passed over as a blank line is, never yielded.
+        self.keep: Callable[[bytes], bool] | None = None
+        # Lines passed over after the last one yielded: (the cursor they follow, the offset after
+        # them), so that the next read from that cursor starts after them, not at them again;
+        # and the digest at that cursor (the cursor written next is there, behind _prefix).
+        self._passed: tuple[int, int] | None = None
+        self._mark: tuple[int, hashlib.blake2b] | None = None
 
     def source(self, cursor: str) -> str:
         """A digest of every byte before ``cursor``: the same while the extract grows, different
@@ -63,8 +71,9 @@ class JsonlFeedReader:
         if not 0 < offset <= size:
             return "jsonl:none"
         start, digest = (0, _digest())
-        if self._prefix is not None and self._prefix[0] <= offset:
-            start, digest = self._prefix[0], self._prefix[1].copy()
+        for known in (self._mark, self._prefix):  # the one nearer the cursor wins
+            if known is not None and start <= known[0] <= offset:
+                start, digest = known[0], known[1].copy()
         if start < offset:  # not where read() left the digest: read the bytes between
             with self.path.open("rb") as handle:
                 handle.seek(start)
@@ -74,11 +83,17 @@ class JsonlFeedReader:
                         return "jsonl:none"
                     digest.update(chunk)
                     start += len(chunk)
-        self._prefix = (offset, digest)
+        if self._prefix is None or self._prefix[0] <= offset:
+            self._prefix = (offset, digest)
+        else:  # read() has gone on past lines not this process's: its digest stays where it is
+            self._mark = (offset, digest)
         return f"jsonl:{digest.hexdigest()}"
 
     def read(self, cursor: str | None, now: datetime, limit: int) -> Iterator[FeedLine]:
         offset = int(cursor) if cursor else 0
+        last = offset  # where the last line yielded (or the cursor) ends
+        if self._passed is not None and self._passed[0] == offset:
+            offset = self._passed[1]
         if self._waiting is not None and self._waiting[0] == offset and now < self._waiting[1]:
             return
         if not self.path.exists():
@@ -98,11 +113,17 @@ class JsonlFeedReader:
                     assert visible_from is not None
                     self._waiting = (offset, visible_from)
                     return
+                passing = self.keep is not None and not self.keep(raw)
                 if self._prefix is not None and self._prefix[0] == offset:
+                    if passing and offset == last:  # the next cursor is here: keep its digest
+                        self._mark = (offset, self._prefix[1].copy())
                     # The digest of the bytes before the cursor goes on with what is read (source).
                     self._prefix[1].update(raw)
                     self._prefix = (offset + len(raw), self._prefix[1])
                 offset += len(raw)
+                if passing:
+                    self._passed = (last, offset)
+                    continue
                 try:
                     text = raw.decode("utf-8").strip()
                 except UnicodeDecodeError:
@@ -111,6 +132,7 @@ class JsonlFeedReader:
                 if not text:
                     continue
                 produced += 1
+                last = offset
                 yield FeedLine(raw=text, position=str(offset))
 
 

@@ -209,6 +209,17 @@ class SqliteQueueBroker:
         # When each queue's duplicate-detection history was last pruned (epoch microseconds).
         self._pruned: dict[str, int] = {}
 
+    def number_from(self, first: int) -> None:
+        """Number this file's messages and dead letters from ``first`` on (a new file only): the
+        files of a run in several processes (shared/local/parts.py) are merged into one, and a
+        sequence number kept in a journey (a deadline check to cancel) must stay its message's."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM messages UNION ALL SELECT 1 FROM dead_letters").fetchone():
+                raise ValueError("only a new queue file can be numbered from a given number")
+            for table in ("messages", "dead_letters"):
+                db.execute("DELETE FROM sqlite_sequence WHERE name=?", (table,))
+                db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, first - 1))
+
     def close(self) -> None:
         with self._mutex:
             # Fold the write-ahead log into the file, so no earlier version of a body stays in it.

@@ -2,7 +2,7 @@
 
 python -m shared.local run --feeds DIR --officers FILE --out DIR
                            [--start ISO8601] [--end ISO8601] [--policy FILE]
-                           [--delivery-reports FILE]
+                           [--delivery-reports FILE] [--processes N]
 python -m shared.local generate --crimes N --days D --seed S --out DIR [--start YYYY-MM-DD]
 python -m shared.local serve --data DIR [--host 127.0.0.1] [--port 8080]
 """
@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         "--policy",
         type=Path,
         help="journey policy file (default: JOURNEY_POLICY_PATH, else the shipped policy)",
+    )
+    run.add_argument(
+        "--processes",
+        type=_positive,
+        default=1,
+        help="how many processes replay the feeds at once, each taking whole crimes with their "
+        "incidents, merged into one run's folder at the end (default 1; more needs a new --out)",
     )
     run.add_argument(
         "--delivery-reports",
@@ -151,7 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     from shared.local.run import RunError, RunRequest, run
 
     request = RunRequest(
-        args.feeds, args.officers, args.out, args.start, args.end, args.policy, args.delivery_reports
+        args.feeds,
+        args.officers,
+        args.out,
+        args.start,
+        args.end,
+        args.policy,
+        args.delivery_reports,
+        processes=args.processes,
     )
     try:
         with progress() as on_progress:

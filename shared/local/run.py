@@ -10,14 +10,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from azure.core.exceptions import AzureError
 
 from shared import bootstrap
 from shared.adapters.delivery_report_stub import DeliveryPlan
-from shared.adapters.jsonl_feed import record_time
+from shared.adapters.jsonl_feed import JsonlFeedReader, record_time
 from shared.adapters.policy_file import load_policy
 from shared.adapters.repositories import TableLinks
 from shared.adapters.sqlite_queue import SqliteQueueBroker
@@ -45,6 +46,7 @@ from shared.settings import Settings, load_settings
 from shared.steps.ingest import FeedSourceMismatch, stored_cursor
 
 FEEDS = ("niche", "storm")
+_T = TypeVar("_T")
 SETTLE = timedelta(days=35)
 
 
@@ -100,6 +102,12 @@ class RunRequest:
     prepare: Callable[[Services, SqliteQueueBroker], None] | None = None
     # The benchmark's profiler: enabled only while a function object runs (not the host's own work).
     profiler: cProfile.Profile | None = None
+    # How many processes replay the feeds at once, each taking whole crime groups (a crime and the
+    # incidents linked to it): shared/local/parts.py. More than one needs a new --out folder.
+    processes: int = 1
+    # With processes: called in each process after its part of the run; what it returns comes back
+    # in run_with_parts' second value (the benchmark's counts, made inside each process).
+    part_result: Callable[[], Any] | None = None
 
 
 def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
@@ -183,30 +191,76 @@ def run(request: RunRequest, on_progress: Progress | None = None) -> dict[str, A
     A run that fails (unusable inputs, or an error part-way) takes away what it added to the out
     folder (state.db, queues.db and any output file), so that nothing of it is mistaken for a
     run's state later; what was in the folder before it is left."""
+    return run_with_parts(request, on_progress)[0]
+
+
+def run_with_parts(
+    request: RunRequest, on_progress: Progress | None = None
+) -> tuple[dict[str, Any], list[Any]]:
+    """``run``, and what ``request.part_result`` returned in each process (none in one process)."""
     check_inputs(request)
     made = _Made(request.out)
     try:
-        return _run(request, on_progress)
+        start, end = _span(request)
+        if request.processes > 1:
+            from shared.local.parts import run_in_parts
+
+            return run_in_parts(request, start, end, on_progress)
+        return _run(request, start, end, on_progress), []
     except BaseException:
         made.undo()
         raise
 
 
-def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
+def _span(request: RunRequest) -> tuple[datetime, datetime]:
     first, last = feed_span(request.feeds)
     start = request.start or first or datetime.now(UTC)
     end = request.end or ((last or start) + SETTLE)
     if end < start:
         raise RunError(f"--end {end.isoformat()} is before --start {start.isoformat()}")
+    return start, end
+
+
+def settings_of(request: RunRequest) -> Settings:
+    """The app settings of a local run (the environment's, and what the request says)."""
     # --policy wins over the JOURNEY_POLICY_PATH app setting; without either, the shipped policy.
     policy = {} if request.policy is None else {"JOURNEY_POLICY_PATH": request.policy}
-    try:
-        settings = load_settings(
-            LOCAL_DATA_DIR=request.out,
-            LOCAL_FEEDS_DIR=request.feeds,
-            LOCAL_OFFICERS_FILE=request.officers,
-            **policy,
+    return load_settings(
+        LOCAL_DATA_DIR=request.out,
+        LOCAL_FEEDS_DIR=request.feeds,
+        LOCAL_OFFICERS_FILE=request.officers,
+        **policy,
+    )
+
+
+def _run(request: RunRequest, start: datetime, end: datetime, on_progress: Progress | None) -> dict[str, Any]:
+    def outputs(services: Services, broker: SqliteQueueBroker, stats: HostStats) -> dict[str, Any]:
+        return write_outputs(
+            request.out, cast(ExportableStore, services.tables), broker, stats, services.policy
         )
+
+    summary, resumed = replay(request, start, end, on_progress, outputs)
+    summary["clock"] = {"start": start.isoformat(), "end": end.isoformat()}
+    summary["resumed"] = resumed  # feed -> records its cursor had read before this run
+    (request.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def replay(
+    request: RunRequest,
+    start: datetime,
+    end: datetime,
+    on_progress: Progress | None,
+    finish: Callable[[Services, SqliteQueueBroker, HostStats], _T],
+    keep: Callable[[str, bytes], bool] | None = None,
+    number_from: int | None = None,
+) -> tuple[_T, dict[str, int]]:
+    """The feeds through the local host from ``start`` to ``end``, then ``finish`` with the run's
+    state still open; its result, and what the feeds' cursors had read before (``_resumed``).
+    ``keep`` (feed, line): whether a line is this process's to read; ``number_from``: the first
+    sequence number of a new queue file (both for a part of a run in several processes)."""
+    try:
+        settings = settings_of(request)
         clock = SimulatedClock(start)
         policy_read = load_policy(settings.JOURNEY_POLICY_PATH)  # first: a bad policy opens nothing
         plan = DeliveryPlan.read(request.delivery_reports) if request.delivery_reports else None
@@ -221,6 +275,14 @@ def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
     except (FeedSourceMismatch, AzureError) as exc:
         broker.close()
         raise RunError(_cannot_start(request, settings, exc)) from exc
+    if number_from is not None:
+        broker.number_from(number_from)
+    if keep is not None:
+        for feed, reader in services.feeds.items():
+            if not isinstance(reader, JsonlFeedReader):
+                broker.close()
+                raise RunError(f"a run in several processes reads feed files, not {type(reader).__name__}")
+            reader.keep = partial(keep, feed)
     if request.prepare is not None:
         request.prepare(services, broker)
     bootstrap.install(services)
@@ -234,16 +296,11 @@ def _run(request: RunRequest, on_progress: Progress | None) -> dict[str, Any]:
             on_progress(start, start, end, counts)
             advanced = lambda t: on_progress(start, t, end, counts)  # noqa: E731
         stats = host.run_simulated(clock, end, advanced)
-        summary = write_outputs(
-            request.out, cast(ExportableStore, services.tables), broker, stats, services.policy
-        )
+        result = finish(services, broker, stats)
     finally:
         bootstrap.install(None)
         broker.close()
-    summary["clock"] = {"start": start.isoformat(), "end": end.isoformat()}
-    summary["resumed"] = resumed  # feed -> records its cursor had read before this run
-    (request.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary
+    return result, resumed
 
 
 def _resumed(services: Services) -> dict[str, int]:

@@ -1,0 +1,476 @@
+"""A local run in several processes at once (``run --processes N``).
+
+Nothing a step does for one crime reads or writes another crime's state: a crime's journeys,
+safety facts, ledger, tasks and queue sessions are keyed by the crime (journey-rules.md, and
+docs/local-run.md "In several processes"). So the feeds are split by crime group, a crime with
+every incident linked to it (either way, at any time in the feeds), and each process replays its
+groups through the same functions on its own state and queues, over the whole run's simulated
+span. Each reads the same feed files, passing over the lines that are not its own, so a record's
+byte position, its quarantine row and the feed cursor's digest are what one process would make.
+When all are done their state, queues and files are merged into the run's folder, which then
+reads as one run's: ``serve``, the ops commands and a later one-process run go on from it.
+
+What differs from one process: the timers (feed ticks, retention, delivery-report polls) run in
+every process, so their invocation counts add up; and events of different crimes at the same
+simulated instant may be taken in another order (nothing of one crime depends on that order).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import multiprocessing
+import shutil
+import sqlite3
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, cast
+
+from shared import bootstrap
+from shared.adapters.policy_file import load_policy
+from shared.adapters.sqlite_queue import SqliteQueueBroker
+from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.adapters.table_layout import CURSORS, OFFICERS
+from shared.bootstrap import Services
+from shared.local.host import HostStats, SimulatedClock
+from shared.local.run import (
+    FEEDS,
+    Progress,
+    RunCounts,
+    RunError,
+    RunRequest,
+    replay,
+    settings_of,
+    write_outputs,
+)
+from shared.ports import Entity, ExportableStore
+from shared.settings import Settings
+
+# Part k's queue file numbers its messages from k * NUMBERS + 1: a sequence number kept in a
+# journey (a deadline check to cancel) stays its message's once the files are merged.
+NUMBERS = 1 << 40
+# How often a part counts its feed records and messages for the progress lines (wall seconds).
+COUNT_EVERY = 2.0
+PARTS_FOLDER = "parts"
+# The files a part writes as it goes (the providers' stand-ins), merged in time order.
+SENT_FILES = ("outbox.jsonl", "officer-mail.jsonl")
+
+
+def _key(feed: str, record: Any) -> tuple[str | None, list[str]]:
+    """A record's own key (a crime reference, an incident number) and the keys it links to."""
+    if not isinstance(record, dict):
+        return None, []
+    if feed == "niche":
+        own, linked = record.get("crime_reference"), record.get("incident_numbers")
+        links = [n for n in linked if isinstance(n, str)] if isinstance(linked, list) else []
+    else:
+        own, crime = record.get("incident_number"), record.get("crime_reference")
+        links = [crime] if isinstance(crime, str) else []
+    return (f"{feed}:{own}" if isinstance(own, str) else None), [
+        f"{'storm' if feed == 'niche' else 'niche'}:{n}" for n in links
+    ]
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+@dataclass(frozen=True)
+class Parting:
+    """Which process takes each crime group: ``part[key]`` for every crime and incident key."""
+
+    parts: int
+    part: dict[str, int]
+    records: tuple[int, ...]  # feed lines each part takes (with the unkeyed ones, by their bytes)
+
+    @classmethod
+    def of(cls, feeds: Path, parts: int) -> Parting:
+        """Crime groups by union-find over both feed files, each group given whole to the part
+        with the fewest lines so far, largest groups first (the same files, the same parting)."""
+        parent: dict[str, str] = {}
+
+        def find(key: str) -> str:
+            parent.setdefault(key, key)
+            root = key
+            while parent[root] != root:
+                root = parent[root]
+            while parent[key] != root:  # path compression
+                parent[key], key = root, parent[key]
+            return root
+
+        lines: dict[str, int] = {}
+        unkeyed = [0] * parts
+        for feed, raw in _lines(feeds):
+            own, links = _key(feed, _parse(raw))
+            if own is None:
+                unkeyed[_unkeyed_part(raw, parts)] += 1
+                continue
+            lines[own] = lines.get(own, 0) + 1
+            root = find(own)
+            for link in links:
+                other = find(link)
+                if other != root:  # the smaller key stays the root: the same files, the same roots
+                    low, high = sorted((root, other))
+                    parent[high] = low
+                    root = low
+        size: dict[str, int] = {}
+        for key in parent:
+            root = find(key)
+            size[root] = size.get(root, 0) + lines.get(key, 0)
+        load = list(unkeyed)
+        part_of_root: dict[str, int] = {}
+        for root in sorted(size, key=lambda r: (-size[r], r)):
+            lightest = min(range(parts), key=lambda k: (load[k], k))
+            part_of_root[root] = lightest
+            load[lightest] += size[root]
+        return cls(parts, {key: part_of_root[find(key)] for key in parent}, tuple(load))
+
+    def keep(self, part: int) -> Callable[[str, bytes], bool]:
+        return _Keep(self, part)
+
+
+class _Keep:
+    """Whether a feed line is part ``part``'s to read (a picklable callable)."""
+
+    def __init__(self, parting: Parting, part: int) -> None:
+        self.parting, self.part = parting, part
+
+    def __call__(self, feed: str, raw: bytes) -> bool:
+        own, _ = _key(feed, _parse(raw))
+        if own is None:
+            return _unkeyed_part(raw, self.parting.parts) == self.part
+        # A key the parting never saw (the file grew since): the first part takes it.
+        return self.parting.part.get(own, 0) == self.part
+
+
+def _unkeyed_part(raw: bytes, parts: int) -> int:
+    """A line with no key to group by (it will be quarantined): spread by its bytes."""
+    return zlib.crc32(raw.strip()) % parts
+
+
+def _lines(feeds: Path) -> Iterator[tuple[str, bytes]]:
+    for feed in FEEDS:
+        path = feeds / f"{feed}.jsonl"
+        if path.is_file():
+            with path.open("rb") as handle:
+                for raw in handle:
+                    if raw.strip():
+                        yield feed, raw
+
+
+# --- the processes --------------------------------------------------------------------------
+
+
+class _Board:
+    """Each part's simulated now and, every COUNT_EVERY seconds, its counts, in shared memory."""
+
+    def __init__(self, cells: Any, part: int) -> None:
+        self.cells, self.base = cells, 3 * part
+        self.due = 0.0
+
+    def __call__(
+        self, start: datetime, now: datetime, end: datetime, counts: Callable[[], RunCounts]
+    ) -> None:
+        at = time.monotonic()
+        if at >= self.due or now >= end:
+            self.due = at + COUNT_EVERY
+            seen = counts()
+            self.cells[self.base + 1] = seen.feed_records
+            self.cells[self.base + 2] = seen.messages
+        self.cells[self.base] = now.timestamp()
+
+
+def _part(
+    request: RunRequest,
+    start: datetime,
+    end: datetime,
+    part: int,
+    parting: Parting,
+    cells: Any,
+    conn: Connection,
+) -> None:
+    """One part, in its own process: its result (or its error, one line) goes back on ``conn``."""
+    try:
+
+        def finish(services: Services, broker: SqliteQueueBroker, stats: HostStats) -> tuple[HostStats, Any]:
+            extra = request.part_result() if request.part_result is not None else None
+            close = getattr(services.tables, "close", None)
+            if close is not None:
+                close()
+            return stats, extra
+
+        folder = _folder(request.out, part)
+        own = replace(request, out=folder, processes=1, part_result=None)
+        (stats, extra), _ = replay(
+            own,
+            start,
+            end,
+            _Board(cells, part),
+            finish,
+            keep=parting.keep(part),
+            number_from=part * NUMBERS + 1,
+        )
+        conn.send(("done", stats, extra))
+    except RunError as exc:
+        conn.send(("error", str(exc), None))
+    except BaseException as exc:
+        traceback.print_exc(file=sys.stderr)
+        conn.send(("error", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", None))
+    finally:
+        conn.close()
+
+
+def _folder(out: Path, part: int) -> Path:
+    return out / PARTS_FOLDER / str(part + 1)
+
+
+def run_in_parts(
+    request: RunRequest, start: datetime, end: datetime, on_progress: Progress | None
+) -> tuple[dict[str, Any], list[Any]]:
+    """The run in ``request.processes`` processes; its summary (as one process writes it, with
+    ``processes``), and each part's ``part_result``."""
+    processes = request.processes
+    for name in ("state.db", "queues.db"):
+        if (request.out / name).exists():
+            raise RunError(
+                f"--processes {processes} replays into new state only, and {request.out / name} is an "
+                "earlier run's: give --out a new folder, or continue that run in one process"
+            )
+    try:
+        settings = settings_of(request)
+    except ValueError as exc:
+        raise RunError(str(exc).splitlines()[0]) from exc
+    if settings.uses_table_storage():
+        raise RunError(f"--processes {processes} needs the embedded state (StateStorage is set)")
+    parting = Parting.of(request.feeds, processes)
+    context = multiprocessing.get_context("fork")  # a child takes the request as it is (its hooks too)
+    cells = context.Array("d", 3 * processes, lock=False)
+    for part in range(processes):
+        cells[3 * part] = start.timestamp()
+        _folder(request.out, part).mkdir(parents=True, exist_ok=True)
+    running: list[tuple[Any, Connection]] = []
+    results: dict[int, tuple[str, Any, Any]] = {}
+    try:
+        for part in range(processes):
+            ours, theirs = context.Pipe(duplex=False)
+            child = context.Process(
+                target=_part,
+                args=(request, start, end, part, parting, cells, theirs),
+                name=f"part-{part + 1}",
+            )
+            child.start()
+            theirs.close()
+            running.append((child, ours))
+        _watch(running, results, cells, start, end, on_progress)
+    finally:
+        for child, _ in running:
+            if child.is_alive():
+                child.terminate()
+            child.join()
+    failed = [
+        results.get(part, ("error", "its process ended without a result", None)) for part in range(processes)
+    ]
+    for part, (status, value, _) in enumerate(failed):
+        if status != "done":
+            raise RunError(f"part {part + 1} of {processes} failed: {value}")
+    stats = [cast(HostStats, results[part][1]) for part in range(processes)]
+    summary = merge(request, [_folder(request.out, part) for part in range(processes)], stats)
+    summary["clock"] = {"start": start.isoformat(), "end": end.isoformat()}
+    summary["resumed"] = {}
+    summary["processes"] = {"count": processes, "feed_lines": list(parting.records)}
+    (request.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(request.out / PARTS_FOLDER)
+    return summary, [results[part][2] for part in range(processes)]
+
+
+def _watch(
+    running: Sequence[tuple[Any, Connection]],
+    results: dict[int, tuple[str, Any, Any]],
+    cells: Any,
+    start: datetime,
+    end: datetime,
+    on_progress: Progress | None,
+) -> None:
+    """Until every part has sent its result (or one has failed): progress from the board."""
+    parts = len(running)
+
+    def counts() -> RunCounts:
+        return RunCounts(
+            int(sum(cells[3 * k + 1] for k in range(parts))), int(sum(cells[3 * k + 2] for k in range(parts)))
+        )
+
+    # A part's result comes on its pipe; a part that dies without one (killed) closes the pipe.
+    waiting = {conn: part for part, (_, conn) in enumerate(running)}
+    if on_progress is not None:
+        on_progress(start, start, end, counts)
+    while waiting:
+        for ready in wait(list(waiting), timeout=1.0):
+            part = waiting.pop(cast(Connection, ready))
+            try:
+                results[part] = cast(Connection, ready).recv()
+            except EOFError:
+                results[part] = ("error", "its process ended without a result", None)
+            if results[part][0] != "done":
+                return  # the others are stopped: the run has failed
+        if on_progress is not None:
+            now = min(cells[3 * k] for k in range(parts))
+            on_progress(start, min(end, datetime.fromtimestamp(now, UTC)), end, counts)
+
+
+# --- merging the parts ------------------------------------------------------------------------
+
+
+def merge(request: RunRequest, folders: Sequence[Path], stats: Sequence[HostStats]) -> dict[str, Any]:
+    """The parts' state, queues and files made one run's in ``request.out``; the run's summary."""
+    out = request.out
+    _merge_state(folders, out / "state.db")
+    settings = settings_of(request)
+    _merge_queues(folders, out / "queues.db", settings)  # settings.LOCAL_DATA_DIR is out
+    for name in SENT_FILES:
+        _merge_in_time_order([folder / name for folder in folders], out / name)
+    for folder in folders:
+        if (folder / "blobs").is_dir():
+            shutil.copytree(folder / "blobs", out / "blobs", dirs_exist_ok=True)
+    tables = SqliteTableStore(out / "state.db")
+    broker = bootstrap.embedded_queues(settings, SimulatedClock(datetime.now(UTC)))
+    try:
+        return write_outputs(
+            out,
+            cast(ExportableStore, tables),
+            broker,
+            _added(stats),
+            load_policy(settings.JOURNEY_POLICY_PATH),
+        )
+    finally:
+        broker.close()
+        tables.close()
+
+
+def _added(stats: Sequence[HostStats]) -> HostStats:
+    total = HostStats()
+    for one in stats:
+        for mine, theirs in (
+            (total.invocations, one.invocations),
+            (total.failures, one.failures),
+            (total.cpu_seconds, one.cpu_seconds),
+            (total.wall_seconds, one.wall_seconds),
+        ):
+            for name, value in theirs.items():
+                mine[name] = mine.get(name, 0) + value  # type: ignore[assignment]
+        total.settle_cpu_seconds += one.settle_cpu_seconds
+    return total
+
+
+def _clashes(db: sqlite3.Connection, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in db.execute(sql, args).fetchall()]
+
+
+def _merge_state(folders: Sequence[Path], into: Path) -> None:
+    """Every part's rows in one state file. No row may be in two parts but a feed's cursor (each
+    part's is where it stopped reading: the merged one is the furthest, its counts added up) and an
+    officer's cached details (the same directory's)."""
+    SqliteTableStore(into).close()  # the schema
+    cursors: dict[str, list[Entity]] = {}
+    db = sqlite3.connect(into, isolation_level=None)
+    try:
+        for folder in folders:
+            db.execute("ATTACH DATABASE ? AS part", (str(folder / "state.db"),))
+            db.execute("BEGIN")
+            clashes = _clashes(
+                db,
+                "SELECT p.tbl, count(*) FROM part.entities p JOIN main.entities m "
+                "ON m.tbl = p.tbl AND m.pk = p.pk AND m.rk = p.rk WHERE p.tbl NOT IN (?, ?) GROUP BY p.tbl",
+                CURSORS,
+                OFFICERS,
+            )
+            if clashes:
+                raise RunError(f"the parts of the run share rows they must not (table, rows): {clashes}")
+            db.execute(
+                "INSERT INTO main.entities (tbl, pk, rk, etag, props) SELECT tbl, pk, rk, etag, props "
+                "FROM part.entities WHERE tbl <> ? ORDER BY rowid ON CONFLICT DO NOTHING",
+                (CURSORS,),
+            )
+            db.execute("COMMIT")
+            db.execute("DETACH DATABASE part")
+            part = SqliteTableStore(folder / "state.db")
+            try:
+                for entity in part.export(CURSORS):
+                    cursors.setdefault(entity.partition_key, []).append(entity)
+            finally:
+                part.close()
+    finally:
+        db.close()
+    store = SqliteTableStore(into)
+    try:
+        for feed, entities in cursors.items():
+            store.upsert(CURSORS, _furthest(feed, entities))
+    finally:
+        store.close()
+
+
+def _furthest(feed: str, cursors: Sequence[Entity]) -> Entity:
+    """The cursor of the part that read furthest into the feed file (its digest is of every byte
+    before that position, whoever read them), with the records every part read added up."""
+    furthest = max(cursors, key=lambda e: int(str(e.properties.get("position", 0))))
+    properties = dict(furthest.properties)
+    for counted in ("records", "quarantined"):
+        properties[counted] = sum(int(e.properties.get(counted, 0)) for e in cursors)
+    return Entity(feed, furthest.row_key, properties)
+
+
+def _merge_queues(folders: Sequence[Path], into: Path, settings: Settings) -> None:
+    """Every part's messages still queued or scheduled, sessions, recent message ids and dead
+    letters in one queue file (their numbers are apart: NUMBERS)."""
+    bootstrap.embedded_queues(
+        settings, SimulatedClock(datetime.now(UTC))
+    ).close()  # the schema, in settings' folder
+    db = sqlite3.connect(into, isolation_level=None)
+    try:
+        for folder in folders:
+            db.execute("ATTACH DATABASE ? AS part", (str(folder / "queues.db"),))
+            db.execute("BEGIN")
+            clashes = _clashes(
+                db,
+                "SELECT p.queue, count(*) FROM part.sessions p JOIN main.sessions m "
+                "ON m.queue = p.queue AND m.session_id = p.session_id GROUP BY p.queue",
+            )
+            if clashes:
+                raise RunError(f"the parts of the run share queue sessions (queue, sessions): {clashes}")
+            for table in ("messages", "sessions", "dead_letters"):
+                db.execute(f"INSERT INTO main.{table} SELECT * FROM part.{table}")
+            db.execute(
+                "INSERT INTO main.sent_ids SELECT * FROM part.sent_ids WHERE true "
+                "ON CONFLICT (queue, message_id) DO UPDATE SET sent_at = max(sent_at, excluded.sent_at)"
+            )
+            db.execute("COMMIT")
+            db.execute("DETACH DATABASE part")
+    finally:
+        db.close()
+
+
+def _merge_in_time_order(files: Sequence[Path], into: Path) -> None:
+    """JSON lines, each file in ``sent_at`` order, merged into one in that order (a tie: the
+    earlier part's first)."""
+    handles = [path.open(encoding="utf-8") for path in files if path.is_file()]
+    try:
+
+        def keyed(handle: Any, part: int) -> Iterator[tuple[datetime, int, str]]:
+            for line in handle:
+                yield datetime.fromisoformat(json.loads(line)["sent_at"]), part, line
+
+        with into.open("w", encoding="utf-8") as merged:
+            for _, _, line in heapq.merge(*(keyed(h, k) for k, h in enumerate(handles))):
+                merged.write(line)
+    finally:
+        for handle in handles:
+            handle.close()
