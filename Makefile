@@ -26,7 +26,8 @@ help:
 	@echo "              BENCH_SIZES=1000,3000, BENCH_COMPARE=REF: a git ref's code side by side,"
 	@echo "              BENCH_REPEAT=5 with it: each code 5 times, alternated, medians and every run,"
 	@echo "              BENCH_JOBS=2 with it: both codes at once, one on each core,"
-	@echo "              BENCH_STATE=sqlite,azurite: the state in SQLite and in Azurite side by side)"
+	@echo "              BENCH_STATE=sqlite,azurite: the state in SQLite and in Azurite side by side,"
+	@echo "              BENCH_PROCESSES=2: each run in two processes at once, split by crime)"
 
 $(STAMP): requirements.txt requirements-ops.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -132,10 +133,12 @@ clean:
 # BENCH_COMPARE=REF also runs a git ref's code on the same samples, side by side (docs/benchmark.md),
 # BENCH_REPEAT=N with it each code N times, alternated, with medians and every run's CPU, and
 # BENCH_JOBS=2 with it both codes at once, one on each core;
-# BENCH_STATE=sqlite,azurite runs each sample with the state in SQLite and in Azurite, side by side.
+# BENCH_STATE=sqlite,azurite runs each sample with the state in SQLite and in Azurite, side by side;
+# BENCH_PROCESSES=2 replays each sample in two processes at once (run --processes; a --compare ref
+# without it runs in one).
 BENCH_SIZES ?= 10000,30000,110000
 BENCH_JOBS ?= 1
 bench: $(STAMP) $(if $(findstring azurite,$(BENCH_STATE)),$(NODE_STAMP))
 	$(PY) -m shared.local.bench --sizes $(BENCH_SIZES) --jobs $(BENCH_JOBS) --out out/bench \
 		$(if $(BENCH_COMPARE),--compare $(BENCH_COMPARE)) $(if $(BENCH_REPEAT),--repeat $(BENCH_REPEAT)) \
-		$(if $(BENCH_STATE),--state $(BENCH_STATE))
+		$(if $(BENCH_STATE),--state $(BENCH_STATE)) $(if $(BENCH_PROCESSES),--processes $(BENCH_PROCESSES))

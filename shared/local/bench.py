@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import importlib
 import json
 import math
@@ -66,7 +67,9 @@ def _percentile(values: Sequence[float], fraction: float) -> float | None:
     return ordered[index]
 
 
-def measure_one(crimes: int, out: Path, seed: int, on_progress: Progress | None = None) -> dict[str, Any]:
+def measure_one(
+    crimes: int, out: Path, seed: int, on_progress: Progress | None = None, processes: int = 1
+) -> dict[str, Any]:
     """Generate one sample and run it, counting what the Azure bill and the victims would see."""
     from shared.local.generate import generate
 
@@ -76,7 +79,7 @@ def measure_one(crimes: int, out: Path, seed: int, on_progress: Progress | None 
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         generated = pool.submit(generate, feeds, crimes=crimes, days=days_for(crimes), seed=seed).result()
     generate_seconds = time.perf_counter() - started
-    figures = measure_run(feeds, out / "run", on_progress)
+    figures = measure_run(feeds, out / "run", on_progress, processes)
     return {
         "crimes": crimes,
         "days": days_for(crimes),
@@ -171,12 +174,16 @@ def _latencies(export: Any) -> array[float] | None:
     return latencies
 
 
-def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None) -> dict[str, Any]:
+def measure_run(
+    feeds: Path, run_dir: Path, on_progress: Progress | None = None, processes: int = 1
+) -> dict[str, Any]:
     """Run a generated sample through the local host of whichever ``shared`` package is importable.
 
     Counted through the run's ``prepare`` hook (wrappers around the table store and the queue
     broker). ``--compare`` runs this, from this code, against an older commit's ``shared``: a
-    figure whose hook that code lacks is None ("n/a"), never an error.
+    figure whose hook that code lacks is None ("n/a"), never an error. ``processes``: the run in
+    that many processes (``run --processes``), each counting its own part, added up here; code
+    before it runs in one (``processes`` in the result says which).
     """
     from shared.adapters.sqlite_queue import SqliteQueueBroker
     from shared.adapters.sqlite_tables import SqliteTableStore
@@ -264,17 +271,59 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
             broker.schedule = timed(scheduling)  # type: ignore[method-assign]
             broker.cancel_scheduled = timed(cancelling)  # type: ignore[method-assign]
 
+    def counted_here() -> dict[str, Any]:
+        """What this process counted (in a run in several processes, one part's)."""
+        store = stores[0] if stores else None
+        by_kind = getattr(store, "operations_by", None)  # since d2a84ce
+        return {
+            "operations": getattr(store, "operations", None),
+            "operations_by": Counter(by_kind) if by_kind is not None else None,
+            "sent_by_queue": Counter(sent_by_queue),
+            "cancelled": cancelled[0],
+            "cancelled_by_queue": Counter(cancelled_by_queue),
+            "adapter_cpu": adapter_cpu[0],
+            "receives": list(receives),
+            "in_tables": list(in_tables),
+            "peak_memory_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        }
+
+    extra: dict[str, Any] = {"processes": processes} if processes > 1 else {}
     try:
-        request = RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare)
-    except TypeError:  # code before the prepare hook (9c608f5): no counts from inside the run
+        request = RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare, **extra)
+        if processes > 1:
+            request = dataclasses.replace(request, part_result=counted_here)
+    except TypeError:  # code before the prepare hook (9c608f5), or before --processes: no counts
         request = RunRequest(feeds, feeds / "officers.json", run_dir)
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     # Progress only from this code's run (an older commit's takes a callback of another shape).
-    summary = run(request) if on_progress is None else run(request, on_progress)
+    if getattr(request, "processes", 1) > 1:
+        from shared.local.run import run_with_parts
+
+        summary, parts = run_with_parts(request, on_progress)
+    else:
+        summary, parts = (run(request) if on_progress is None else run(request, on_progress)), []
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    counted = bool(stores) and hasattr(stores[0], "operations")
-    table_ops: int | None = stores[0].operations if counted else None
-    by_kind = getattr(stores[0], "operations_by", None) if counted else None  # since d2a84ce
+    if parts:  # the parts' CPU (their processes, reaped by the run) and their counts, added up
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu += (children.ru_utime - children0.ru_utime) + (children.ru_stime - children0.ru_stime)
+    tally = counted_here()
+    for part in parts:
+        for key in ("sent_by_queue", "cancelled_by_queue"):
+            tally[key].update(part[key])
+        for key in ("operations", "cancelled", "adapter_cpu"):
+            tally[key] = (tally[key] or 0) + part[key]
+        if part["operations_by"] is not None:
+            tally["operations_by"] = (tally["operations_by"] or Counter()) + part["operations_by"]
+        tally["receives"] = [a + b for a, b in zip(tally["receives"], part["receives"], strict=True)]
+        tally["in_tables"] = [a + b for a, b in zip(tally["in_tables"], part["in_tables"], strict=True)]
+        tally["peak_memory_kib"] = max(tally["peak_memory_kib"], part["peak_memory_kib"])
+    sent_by_queue, cancelled_by_queue = tally["sent_by_queue"], tally["cancelled_by_queue"]
+    cancelled[0], adapter_cpu[0] = tally["cancelled"], tally["adapter_cpu"]
+    receives[:], in_tables[:] = tally["receives"], tally["in_tables"]
+    counted = tally["operations"] is not None
+    table_ops: int | None = tally["operations"] if counted else None
+    by_kind = tally["operations_by"] if counted else None
     table_ops_by = dict(by_kind.most_common()) if by_kind is not None else None
     embedded = not stores or isinstance(stores[0], SqliteTableStore)
     http_requests: int | None = None if embedded else getattr(stores[0], "http_requests", None)
@@ -291,6 +340,8 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
     step_records = records if timed_steps else None  # without step times, no per-record step figures
     return {
         "state": "sqlite" if embedded else "table storage",
+        # Processes the run replayed the feeds in (run --processes); 1 for code before it.
+        "processes": summary.get("processes", {}).get("count", 1),
         "feed_records": records,
         "records_by_feed": {"niche": summary["records"]["niche"], "storm": summary["records"]["storm"]},
         "quarantined": summary["records"]["quarantined"],
@@ -340,7 +391,8 @@ def measure_run(feeds: Path, run_dir: Path, on_progress: Progress | None = None)
         "table_store_wall_ms_per_feed_record": _per(
             1000 * in_tables[1] if counted else None, step_records, 3
         ),
-        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # The largest of the run's processes (each part's, in several).
+        "peak_memory_mib": round(tally["peak_memory_kib"] / 1024, 1),
         "table_operations": table_ops,
         "table_operations_by": table_ops_by,
         "table_operations_per_feed_record": _per(table_ops, records, 2),
@@ -864,6 +916,7 @@ def _run_under(
     label: str | None = None,
     children: list[subprocess.Popen[str]] | None = None,
     stop: threading.Event | None = None,
+    processes: int = 1,
 ) -> tuple[dict[str, Any] | None, str]:
     """The driver under one code's folder on the sample; its wall, CPU and peak memory seen from here.
 
@@ -883,6 +936,7 @@ def _run_under(
         "--out",
         str(out),
         *(["--label", label] if label else []),
+        *(["--processes", str(processes)] if processes > 1 else []),
     ]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=code, env=_child_env(), stderr=subprocess.PIPE, text=True)
@@ -999,7 +1053,7 @@ def _generate_once(feeds: Path, crimes: int, seed: int) -> tuple[int, float]:
 
 
 def _run_round(
-    runs: Sequence[tuple[str, Path, Path]], feeds: Path, crimes: int, *, at_once: bool
+    runs: Sequence[tuple[str, Path, Path]], feeds: Path, crimes: int, *, at_once: bool, processes: int = 1
 ) -> list[tuple[str, tuple[dict[str, Any] | None, str]]]:
     """Each (side, code, out) on the sample: one after another, or all at once (each child on a
     thread of its own that reads its stderr), in the order given.
@@ -1010,7 +1064,7 @@ def _run_round(
     if not at_once:
         done: list[tuple[str, tuple[dict[str, Any] | None, str]]] = []
         for side, code, into in runs:
-            done.append((side, _run_under(code, feeds, into, f"{crimes} {side}")))
+            done.append((side, _run_under(code, feeds, into, f"{crimes} {side}", processes=processes)))
             if done[-1][1][0] is None:
                 break
         return done
@@ -1025,7 +1079,7 @@ def _run_round(
     order = [side for side, _, _ in runs]
     with ThreadPoolExecutor(max_workers=len(runs)) as pool:
         futures = {
-            pool.submit(_run_under, code, feeds, into, f"{crimes} {side}", children, stop): side
+            pool.submit(_run_under, code, feeds, into, f"{crimes} {side}", children, stop, processes): side
             for side, code, into in runs
         }
         finished: dict[str, tuple[dict[str, Any] | None, str]] = {}
@@ -1052,7 +1106,7 @@ def _order(repeats: int, jobs: int) -> str:
 
 
 def compare(
-    ref: str, sizes: Sequence[int], out: Path, seed: int, repeats: int = 1, jobs: int = 1
+    ref: str, sizes: Sequence[int], out: Path, seed: int, repeats: int = 1, jobs: int = 1, processes: int = 1
 ) -> dict[str, Any]:
     """Each size's sample, generated once, run by REF's code and by this code (``repeats`` times
     each, alternated, reporting medians; ``jobs`` 2: the two codes' runs of a round at once, one on
@@ -1087,6 +1141,7 @@ def compare(
                     folder / "feeds",
                     crimes,
                     at_once=jobs == 2,
+                    processes=processes,
                 )
                 for side, (result, last) in ran:
                     if result is None and side == "ref":
@@ -1298,6 +1353,7 @@ def _dig(size: dict[str, Any], path: str) -> Any:
 
 
 _COMPARED = (
+    ("processes the run took", "processes"),
     ("feed records", "feed_records"),
     ("quarantined", "quarantined"),
     ("messages sent", "messages_sent"),
@@ -1441,12 +1497,19 @@ def _spread_markdown(ref: str, theirs: dict[str, Any], ours: dict[str, Any]) -> 
 
 
 def _compare_main(
-    parser: argparse.ArgumentParser, ref: str, sizes: list[int], out: Path, seed: int, jobs: int, repeats: int
+    parser: argparse.ArgumentParser,
+    ref: str,
+    sizes: list[int],
+    out: Path,
+    seed: int,
+    jobs: int,
+    repeats: int,
+    processes: int = 1,
 ) -> int:
     if jobs > 2:
         parser.exit(2, "bench: --compare runs at most two children at once, one per code: --jobs 1 or 2\n")
     try:
-        compare(ref, sizes, out, seed, repeats, jobs)
+        compare(ref, sizes, out, seed, repeats, jobs, processes)
     except CompareError as error:
         parser.exit(error.status, f"{error}\n")
     return 0
@@ -1503,6 +1566,14 @@ def main(argv: list[str] | None = None) -> int:
         help="where the state is kept: sqlite, azurite (a fresh Azurite per run, over HTTP), or both "
         "comma-separated (sqlite,azurite): the same sample in each, side by side; queues stay SQLite",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="replay each sample in N processes at once (run --processes N); with --compare, a ref "
+        "without it runs in one",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one size in this process
     parser.add_argument("--feeds", type=Path, help=argparse.SUPPRESS)  # internal: --one on this sample
     parser.add_argument(
@@ -1529,7 +1600,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"[{args.one}] progress: generating the sample, then the run", file=sys.stderr, flush=True
                 )
-                result = measure_one(args.one, args.out, args.seed, on_progress)
+                result = measure_one(args.one, args.out, args.seed, on_progress, args.processes)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return 0
@@ -1545,6 +1616,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, "python -m shared.local.bench: error: --jobs must be at least 1\n")
     if args.repeat < 1:
         parser.exit(2, "python -m shared.local.bench: error: --repeat must be at least 1\n")
+    if args.processes < 1:
+        parser.exit(2, "python -m shared.local.bench: error: --processes must be at least 1\n")
     if args.repeat != 1 and args.compare is None:
         parser.exit(2, "python -m shared.local.bench: error: --repeat goes with --compare REF\n")
     states = [part.strip() for part in args.state.split(",") if part.strip()]
@@ -1555,6 +1628,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.state!r}\n",
         )
     if states != ["sqlite"]:
+        if args.processes != 1:
+            parser.exit(2, "python -m shared.local.bench: error: --processes runs the SQLite state only\n")
         if args.compare is not None:
             parser.exit(2, "python -m shared.local.bench: error: --compare runs the SQLite state only\n")
         if args.jobs != 1:
@@ -1570,7 +1645,9 @@ def main(argv: list[str] | None = None) -> int:
         by_states(states, sizes, args.out, args.seed)
         return 0
     if args.compare is not None:
-        return _compare_main(parser, args.compare, sizes, args.out, args.seed, args.jobs, args.repeat)
+        return _compare_main(
+            parser, args.compare, sizes, args.out, args.seed, args.jobs, args.repeat, args.processes
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     folders: dict[int, Path] = {}
     running: list[subprocess.Popen[bytes]] = []
@@ -1579,6 +1656,7 @@ def main(argv: list[str] | None = None) -> int:
         folders[crimes] = folder
         print(f"benchmark: {crimes} crimes over {days_for(crimes)} days …", flush=True)
         command = [sys.executable, "-m", "shared.local.bench", "--one", str(crimes), "--out", str(folder)]
+        command += ["--processes", str(args.processes)]
         running.append(subprocess.Popen([*command, "--seed", str(args.seed)]))
         if len(running) >= args.jobs:
             _wait(running.pop(0))

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feeds", type=Path, required=True, help="the generated sample")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--label", help="say every few seconds on stderr that the run goes on")
+    parser.add_argument("--processes", type=int, default=1, help="the run in this many processes")
     args = parser.parse_args(argv)
     code, feeds, out = args.code.resolve(), args.feeds.resolve(), args.out.resolve()
     sys.path.insert(0, str(code))
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.label:
         threading.Thread(target=_heartbeat, args=(args.label, stop), daemon=True).start()
     try:
-        result = {"code_folder": str(code), **bench.measure_run(feeds, out / "run")}
+        result = {"code_folder": str(code), **bench.measure_run(feeds, out / "run", processes=args.processes)}
     finally:
         stop.set()
     out.mkdir(parents=True, exist_ok=True)

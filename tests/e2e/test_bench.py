@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from shared.local import bench
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_one_size_reports_consistent_counts(tmp_path: Path) -> None:
@@ -50,6 +55,34 @@ def test_one_size_reports_consistent_counts(tmp_path: Path) -> None:
     assert result["queue_messages"]["officer-tasks"] >= notices + cancelled.get("officer-tasks", 0)
 
 
+def test_a_run_in_two_processes_counts_what_each_process_did_and_the_same_work_as_one(tmp_path: Path) -> None:
+    """--processes 2: the counts made inside each process come back and are added up; the run's
+    CPU is both processes'. Run as make bench runs a size, in a process of its own."""
+    one = bench.measure_one(40, tmp_path / "one", seed=3)
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.local.bench", "--one", "40", "--seed", "3", "--processes", "2",
+         "--out", str(tmp_path / "two")],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    two = json.loads((tmp_path / "two" / "result.json").read_text(encoding="utf-8"))
+    assert (one["processes"], two["processes"]) == (1, 2)
+    for figure in ("feed_records", "quarantined", "messages_sent", "tasks", "compliance", "dead_letters",
+                   "queue_messages", "scheduled_messages_cancelled_by_queue", "host_messages_received"):  # fmt: skip
+        assert two[figure] == one[figure], figure
+    assert one["messages_sent"] > 0 and sum(one["queue_messages"].values()) > 0
+    # Both processes' table operations: the journeys are read and written as often as in one.
+    assert two["table_operations"] == sum(two["table_operations_by"].values()) > 0
+    for kind in ("Journeys.get", "Journeys.update", "Snapshots.upsert_many", "Audit.upsert_many"):
+        assert two["table_operations_by"][kind] == one["table_operations_by"][kind], kind
+    # The run's CPU is both processes': more than every function's and the host's in them.
+    inside = sum(
+        two[f] for f in ("every_function_cpu_ms_per_feed_record", "host_settle_cpu_ms_per_feed_record",
+                         "host_receive_cpu_ms_per_feed_record")
+    )  # fmt: skip
+    assert inside < two["run_cpu_ms_per_feed_record"]
+
+
 def test_the_profile_splits_all_of_the_steps_time_into_categories(tmp_path: Path) -> None:
     profile = bench.profile_one(40, tmp_path, seed=3)
     by_category = profile["ms_per_feed_record_by_category"]
@@ -70,6 +103,8 @@ def test_the_profile_splits_all_of_the_steps_time_into_categories(tmp_path: Path
         (["--jobs", "0"], "--jobs must be at least 1"),
         (["--compare", "HEAD", "--repeat", "0"], "--repeat must be at least 1"),
         (["--repeat", "3"], "--repeat goes with --compare REF"),
+        (["--processes", "0"], "--processes must be at least 1"),
+        (["--state", "azurite", "--processes", "2"], "--processes runs the SQLite state only"),
     ],
 )
 def test_bad_arguments_get_one_line(
