@@ -51,7 +51,6 @@ from shared.local.run import (
     write_outputs,
 )
 from shared.ports import Entity, ExportableStore
-from shared.settings import Settings
 
 # Part k's queue file numbers its messages from k * NUMBERS + 1: a sequence number kept in a
 # journey (a deadline check to cancel) stays its message's once the files are merged.
@@ -335,7 +334,7 @@ def merge(request: RunRequest, folders: Sequence[Path], stats: Sequence[HostStat
     out = request.out
     _merge_state(folders, out / "state.db")
     settings = settings_of(request)
-    _merge_queues(folders, out / "queues.db", settings)  # settings.LOCAL_DATA_DIR is out
+    _merge_queues(folders, out / "queues.db")
     for name in SENT_FILES:
         _merge_in_time_order([folder / name for folder in folders], out / name)
     for folder in folders:
@@ -378,12 +377,19 @@ def _clashes(db: sqlite3.Connection, sql: str, *args: Any) -> list[tuple[Any, ..
 def _merge_state(folders: Sequence[Path], into: Path) -> None:
     """Every part's rows in one state file. No row may be in two parts but a feed's cursor (each
     part's is where it stopped reading: the merged one is the furthest, its counts added up) and an
-    officer's cached details (the same directory's)."""
-    SqliteTableStore(into).close()  # the schema
+    officer's cached details (the same directory's). The first part's file becomes the run's
+    (moved, not copied: a force-year's state is gigabytes), and the others' rows go into it."""
     cursors: dict[str, list[Entity]] = {}
+    _move_database(folders[0] / "state.db", into)
+    first = SqliteTableStore(into)
+    try:
+        for entity in first.export(CURSORS):
+            cursors.setdefault(entity.partition_key, []).append(entity)
+    finally:
+        first.close()
     db = sqlite3.connect(into, isolation_level=None)
     try:
-        for folder in folders:
+        for folder in folders[1:]:
             db.execute("ATTACH DATABASE ? AS part", (str(folder / "state.db"),))
             db.execute("BEGIN")
             clashes = _clashes(
@@ -428,15 +434,14 @@ def _furthest(feed: str, cursors: Sequence[Entity]) -> Entity:
     return Entity(feed, furthest.row_key, properties)
 
 
-def _merge_queues(folders: Sequence[Path], into: Path, settings: Settings) -> None:
+def _merge_queues(folders: Sequence[Path], into: Path) -> None:
     """Every part's messages still queued or scheduled, sessions, recent message ids and dead
-    letters in one queue file (their numbers are apart: NUMBERS)."""
-    bootstrap.embedded_queues(
-        settings, SimulatedClock(datetime.now(UTC))
-    ).close()  # the schema, in settings' folder
+    letters in one queue file (their numbers are apart: NUMBERS): the first part's file, moved,
+    with the others' rows."""
+    _move_database(folders[0] / "queues.db", into)
     db = sqlite3.connect(into, isolation_level=None)
     try:
-        for folder in folders:
+        for folder in folders[1:]:
             db.execute("ATTACH DATABASE ? AS part", (str(folder / "queues.db"),))
             db.execute("BEGIN")
             clashes = _clashes(
@@ -456,6 +461,13 @@ def _merge_queues(folders: Sequence[Path], into: Path, settings: Settings) -> No
             db.execute("DETACH DATABASE part")
     finally:
         db.close()
+
+
+def _move_database(path: Path, into: Path) -> None:
+    """A closed SQLite file (and its write-ahead log and index, if left) to another name."""
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{path}{suffix}").exists():
+            Path(f"{path}{suffix}").replace(f"{into}{suffix}")
 
 
 def _merge_in_time_order(files: Sequence[Path], into: Path) -> None:
