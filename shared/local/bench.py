@@ -287,13 +287,12 @@ def measure_run(
             "peak_memory_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         }
 
-    extra: dict[str, Any] = {"processes": processes} if processes > 1 else {}
     try:
-        request = RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare, **extra)
-        if processes > 1:
-            request = dataclasses.replace(request, part_result=counted_here)
-    except TypeError:  # code before the prepare hook (9c608f5), or before --processes: no counts
+        request = RunRequest(feeds, feeds / "officers.json", run_dir, prepare=prepare)
+    except TypeError:  # code before the prepare hook (9c608f5): no counts from inside the run
         request = RunRequest(feeds, feeds / "officers.json", run_dir)
+    if processes > 1 and hasattr(request, "processes"):  # code before run --processes runs in one
+        request = dataclasses.replace(request, processes=processes, part_result=counted_here)
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     # Progress only from this code's run (an older commit's takes a callback of another shape).
