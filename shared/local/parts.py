@@ -1,18 +1,18 @@
 """A local run in several processes at once (``run --processes N``).
 
 Nothing a step does for one crime reads or writes another crime's state: a crime's journeys,
-safety facts, ledger, tasks and queue sessions are keyed by the crime (journey-rules.md, and
-docs/local-run.md "In several processes"). So the feeds are split by crime group, a crime with
-every incident linked to it (either way, at any time in the feeds), and each process replays its
-groups through the same functions on its own state and queues, over the whole run's simulated
-span. Each reads the same feed files, passing over the lines that are not its own, so a record's
-byte position, its quarantine row and the feed cursor's digest are what one process would make.
-When all are done their state, queues and files are merged into the run's folder, which then
-reads as one run's: ``serve``, the ops commands and a later one-process run go on from it.
+safety facts, ledger, tasks and queue sessions are keyed by the crime (README, ``--processes``).
+So the feeds are split by crime group, a crime with every incident linked to it (by either
+record, anywhere in the feeds), and each process replays its groups through the same functions
+on its own state and queues, over the whole run's simulated span. Each reads the same feed
+files, passing over the lines that are not its own, so a record's byte position, its quarantine
+row and the feed cursor's digest are what one process would make. When all are done their
+state, queues and files are merged into the run's folder, which then reads as one run's:
+``serve``, the ops commands and a later one-process run go on from it.
 
-What differs from one process: the timers (feed ticks, retention, delivery-report polls) run in
-every process, so their invocation counts add up; and events of different crimes at the same
-simulated instant may be taken in another order (nothing of one crime depends on that order).
+What differs from one process: the timers (the feeds' ticks, retention) run in every process,
+so their invocation counts add up; and two things falling due at the same simulated instant may
+be taken in another order, which can change what follows from them (a supervisor's reminder).
 """
 
 from __future__ import annotations

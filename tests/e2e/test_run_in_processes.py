@@ -1,6 +1,6 @@
 """``python -m shared.local run --processes 2``: the feeds split by crime group, replayed in two
-processes at once and merged, make the run one process makes (docs/local-run.md, "In several
-processes"): the same messages, officer mails, tasks, audit rows, quarantined records, delivery
+processes at once and merged, make the run one process makes (README, `--processes`): the
+same messages, officer mails, tasks, audit rows, quarantined records, delivery
 reports and summary counts, and a folder that a later one-process run goes on from."""
 
 from __future__ import annotations
