@@ -53,7 +53,7 @@ class JsonlFeedReader:
         self._prefix: tuple[int, hashlib.blake2b] | None = None
         # A local run in several processes (shared/local/parts.py): whether a line is this
         # process's to read. A line that is not is passed over as a blank line is, never yielded.
-        self.keep: Callable[[bytes], bool] | None = None
+        self.keep: Callable[[str], bool] | None = None
         # Lines passed over after the last one yielded: (the cursor they follow, the offset after
         # them), so that the next read from that cursor starts after them, not at them again;
         # and the digest at that cursor (the cursor written next is there, behind _prefix).
@@ -113,27 +113,34 @@ class JsonlFeedReader:
                     assert visible_from is not None
                     self._waiting = (offset, visible_from)
                     return
-                passing = self.keep is not None and not self.keep(raw)
                 if self._prefix is not None and self._prefix[0] == offset:
-                    if passing and offset == last:  # the next cursor is here: keep its digest
-                        self._mark = (offset, self._prefix[1].copy())
                     # The digest of the bytes before the cursor goes on with what is read (source).
                     self._prefix[1].update(raw)
                     self._prefix = (offset + len(raw), self._prefix[1])
                 offset += len(raw)
-                if passing:
-                    self._passed = (last, offset)
-                    continue
-                try:
-                    text = raw.decode("utf-8").strip()
-                except UnicodeDecodeError:
-                    # Keep the bytes visible but make the line invalid JSON, so it is quarantined, not altered.
-                    text = raw.decode("utf-8", errors="backslashreplace").strip()
+                text = line_text(raw)
                 if not text:
                     continue
+                # A line another process takes counts too: each reads, tick by tick, the lines one
+                # process would, so a backlog is taken at the same simulated times either way.
                 produced += 1
+                if self.keep is not None:
+                    if not self.keep(text):
+                        self._passed = (last, offset)
+                        continue
+                    if self._prefix is not None and self._prefix[0] == offset:
+                        self._mark = (offset, self._prefix[1].copy())  # the digest at the next cursor
                 last = offset
                 yield FeedLine(raw=text, position=str(offset))
+
+
+def line_text(raw: bytes) -> str:
+    """A line as a record is read from it: decoded and stripped (of any Unicode white space)."""
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        # Keep the bytes visible but make the line invalid JSON, so it is quarantined, not altered.
+        return raw.decode("utf-8", errors="backslashreplace").strip()
 
 
 def _digest() -> hashlib.blake2b:

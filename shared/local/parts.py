@@ -17,10 +17,13 @@ be taken in another order, which can change what follows from them (a supervisor
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import json
 import multiprocessing
+import os
 import shutil
+import signal
 import sqlite3
 import sys
 import time
@@ -34,11 +37,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from shared import bootstrap
+from shared.adapters.jsonl_feed import line_text
 from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
 from shared.adapters.table_layout import CURSORS, OFFICERS
 from shared.bootstrap import Services
+from shared.contracts.feeds import FEED_MODELS
 from shared.local.host import HostStats, SimulatedClock
 from shared.local.run import (
     FEEDS,
@@ -77,10 +82,16 @@ def _key(feed: str, record: Any) -> tuple[str | None, list[str]]:
     ]
 
 
-def _parse(raw: bytes) -> Any:
+def _parse(feed: str, text: str) -> Any:
+    """A line's record as ingest will read it: JSON, or where the standard library refuses a line
+    the feed's model might accept, the model's reading of it (rare: only then is it validated)."""
     try:
-        return json.loads(raw)
+        return json.loads(text)
     except (ValueError, RecursionError):
+        pass
+    try:
+        return FEED_MODELS[feed].model_validate_json(text).model_dump()
+    except (ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
         return None
 
 
@@ -109,10 +120,10 @@ class Parting:
 
         lines: dict[str, int] = {}
         unkeyed = [0] * parts
-        for feed, raw in _lines(feeds):
-            own, links = _key(feed, _parse(raw))
+        for feed, text in _lines(feeds):
+            own, links = _key(feed, _parse(feed, text))
             if own is None:
-                unkeyed[_unkeyed_part(raw, parts)] += 1
+                unkeyed[_unkeyed_part(text, parts)] += 1
                 continue
             lines[own] = lines.get(own, 0) + 1
             root = find(own)
@@ -134,37 +145,38 @@ class Parting:
             load[lightest] += size[root]
         return cls(parts, {key: part_of_root[find(key)] for key in parent}, tuple(load))
 
-    def keep(self, part: int) -> Callable[[str, bytes], bool]:
+    def keep(self, part: int) -> Callable[[str, str], bool]:
         return _Keep(self, part)
 
 
 class _Keep:
-    """Whether a feed line is part ``part``'s to read (a picklable callable)."""
+    """Whether a feed line (its text, as the reader yields it) is part ``part``'s to read."""
 
     def __init__(self, parting: Parting, part: int) -> None:
         self.parting, self.part = parting, part
 
-    def __call__(self, feed: str, raw: bytes) -> bool:
-        own, _ = _key(feed, _parse(raw))
+    def __call__(self, feed: str, text: str) -> bool:
+        own, _ = _key(feed, _parse(feed, text))
         if own is None:
-            return _unkeyed_part(raw, self.parting.parts) == self.part
+            return _unkeyed_part(text, self.parting.parts) == self.part
         # A key the parting never saw (the file grew since): the first part takes it.
         return self.parting.part.get(own, 0) == self.part
 
 
-def _unkeyed_part(raw: bytes, parts: int) -> int:
-    """A line with no key to group by (it will be quarantined): spread by its bytes."""
-    return zlib.crc32(raw.strip()) % parts
+def _unkeyed_part(text: str, parts: int) -> int:
+    """A line with no key to group by (it will be quarantined): spread by its text."""
+    return zlib.crc32(text.encode("utf-8", errors="surrogatepass")) % parts
 
 
-def _lines(feeds: Path) -> Iterator[tuple[str, bytes]]:
+def _lines(feeds: Path) -> Iterator[tuple[str, str]]:
+    """Each feed's lines as the reader yields them (line_text), blank ones left out as it does."""
     for feed in FEEDS:
         path = feeds / f"{feed}.jsonl"
         if path.is_file():
             with path.open("rb") as handle:
                 for raw in handle:
-                    if raw.strip():
-                        yield feed, raw
+                    if text := line_text(raw):
+                        yield feed, text
 
 
 # --- the processes --------------------------------------------------------------------------
@@ -197,8 +209,10 @@ def _part(
     parting: Parting,
     cells: Any,
     conn: Connection,
+    parent: int,
 ) -> None:
     """One part, in its own process: its result (or its error, one line) goes back on ``conn``."""
+    _end_with(parent)
     try:
 
         def finish(services: Services, broker: SqliteQueueBroker, stats: HostStats) -> tuple[HostStats, Any]:
@@ -229,6 +243,20 @@ def _part(
         conn.close()
 
 
+def _end_with(parent: int) -> None:
+    """This process ends when ``parent`` does, however it ends (a kill leaves no part running)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's own handling is all there is
+        return
+    if os.getppid() != parent:  # the parent ended before the line above
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _folder(out: Path, part: int) -> Path:
     return out / PARTS_FOLDER / str(part + 1)
 
@@ -251,6 +279,21 @@ def run_in_parts(
         raise RunError(str(exc).splitlines()[0]) from exc
     if settings.uses_table_storage():
         raise RunError(f"--processes {processes} needs the embedded state (StateStorage is set)")
+    # A parts folder here is a run in several processes stopped before it merged (killed): its
+    # state cannot be gone on from, and holds personal data. It is taken away; so is this run's,
+    # if this run fails.
+    shutil.rmtree(request.out / PARTS_FOLDER, ignore_errors=True)
+    try:
+        return _run_parts(request, start, end, on_progress)
+    except BaseException:
+        shutil.rmtree(request.out / PARTS_FOLDER, ignore_errors=True)
+        raise
+
+
+def _run_parts(
+    request: RunRequest, start: datetime, end: datetime, on_progress: Progress | None
+) -> tuple[dict[str, Any], list[Any]]:
+    processes = request.processes
     parting = Parting.of(request.feeds, processes)
     context = multiprocessing.get_context("fork")  # a child takes the request as it is (its hooks too)
     cells = context.Array("d", 3 * processes, lock=False)
@@ -264,7 +307,7 @@ def run_in_parts(
             ours, theirs = context.Pipe(duplex=False)
             child = context.Process(
                 target=_part,
-                args=(request, start, end, part, parting, cells, theirs),
+                args=(request, start, end, part, parting, cells, theirs, os.getpid()),
                 name=f"part-{part + 1}",
             )
             child.start()
@@ -276,12 +319,13 @@ def run_in_parts(
             if child.is_alive():
                 child.terminate()
             child.join()
-    failed = [
-        results.get(part, ("error", "its process ended without a result", None)) for part in range(processes)
-    ]
-    for part, (status, value, _) in enumerate(failed):
+    # The first part to fail says why (the others were stopped); one that died says nothing.
+    for part, (status, value, _) in results.items():
         if status != "done":
             raise RunError(f"part {part + 1} of {processes} failed: {value}")
+    for part in range(processes):
+        if part not in results:
+            raise RunError(f"part {part + 1} of {processes} failed: its process ended without a result")
     stats = [cast(HostStats, results[part][1]) for part in range(processes)]
     summary = merge(request, [_folder(request.out, part) for part in range(processes)], stats)
     summary["clock"] = {"start": start.isoformat(), "end": end.isoformat()}
@@ -401,9 +445,12 @@ def _merge_state(folders: Sequence[Path], into: Path) -> None:
             )
             if clashes:
                 raise RunError(f"the parts of the run share rows they must not (table, rows): {clashes}")
+            # Only an officer's row can be in both (checked above): the one fetched last is kept.
             db.execute(
                 "INSERT INTO main.entities (tbl, pk, rk, etag, props) SELECT tbl, pk, rk, etag, props "
-                "FROM part.entities WHERE tbl <> ? ORDER BY rowid ON CONFLICT DO NOTHING",
+                "FROM part.entities WHERE tbl <> ? ORDER BY rowid ON CONFLICT (tbl, pk, rk) DO UPDATE "
+                "SET etag = excluded.etag, props = excluded.props WHERE "
+                "json_extract(excluded.props, '$.fetched_at.\"$dt\"') > json_extract(props, '$.fetched_at.\"$dt\"')",
                 (CURSORS,),
             )
             db.execute("COMMIT")
@@ -440,6 +487,7 @@ def _merge_queues(folders: Sequence[Path], into: Path) -> None:
     with the others' rows."""
     _move_database(folders[0] / "queues.db", into)
     db = sqlite3.connect(into, isolation_level=None)
+    db.execute("PRAGMA secure_delete=ON")  # as the queues keep it: a body taken away is overwritten
     try:
         for folder in folders[1:]:
             db.execute("ATTACH DATABASE ? AS part", (str(folder / "queues.db"),))
@@ -457,8 +505,29 @@ def _merge_queues(folders: Sequence[Path], into: Path) -> None:
                 "INSERT INTO main.sent_ids SELECT * FROM part.sent_ids WHERE true "
                 "ON CONFLICT (queue, message_id) DO UPDATE SET sent_at = max(sent_at, excluded.sent_at)"
             )
+            # The numbers every part has handed out stay handed out (a number kept in a journey
+            # may name a message since dropped), so a later run never hands one out again.
+            db.execute(
+                "UPDATE main.sqlite_sequence SET seq = max(seq, (SELECT p.seq FROM part.sqlite_sequence p "
+                "WHERE p.name = main.sqlite_sequence.name)) WHERE name IN (SELECT name FROM part.sqlite_sequence)"
+            )
             db.execute("COMMIT")
             db.execute("DETACH DATABASE part")
+        # Dead letters are listed by number: numbered again in the order they were dead-lettered.
+        if len(folders) > 1 and db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]:
+            columns = (
+                "queue, seq, message_id, session_id, body, props, enqueued_at, delivery_count, reason, "
+                "description, dead_lettered_at"
+            )
+            db.execute("BEGIN")
+            db.execute(f"CREATE TEMP TABLE dead AS SELECT id, {columns} FROM main.dead_letters")
+            db.execute("DELETE FROM main.dead_letters")
+            db.execute(
+                f"INSERT INTO main.dead_letters ({columns}) SELECT {columns} FROM dead "
+                "ORDER BY dead_lettered_at, id"
+            )
+            db.execute("DROP TABLE dead")
+            db.execute("COMMIT")
     finally:
         db.close()
 

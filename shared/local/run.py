@@ -252,7 +252,7 @@ def replay(
     end: datetime,
     on_progress: Progress | None,
     finish: Callable[[Services, SqliteQueueBroker, HostStats], _T],
-    keep: Callable[[str, bytes], bool] | None = None,
+    keep: Callable[[str, str], bool] | None = None,
     number_from: int | None = None,
 ) -> tuple[_T, dict[str, int]]:
     """The feeds through the local host from ``start`` to ``end``, then ``finish`` with the run's

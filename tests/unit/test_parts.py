@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.jsonl_feed import JsonlFeedReader
+from shared.adapters.jsonl_feed import JsonlFeedReader, line_text
 from shared.local.parts import Parting
 
 T0 = datetime(2026, 10, 5, 9, tzinfo=UTC)
@@ -54,14 +56,39 @@ def test_lines_without_a_key_are_spread_and_every_line_is_some_parts(tmp_path: P
     ]
     _write(tmp_path, [], storm)
     parting = Parting.of(tmp_path, 3)
-    lines = (tmp_path / "storm.jsonl").read_bytes().splitlines(keepends=True)
+    lines = [line_text(raw) for raw in (tmp_path / "storm.jsonl").read_bytes().splitlines(keepends=True)]
     keeps = [parting.keep(k) for k in range(3)]
-    owners = [[k for k in range(3) if keeps[k]("storm", raw)] for raw in lines]
+    owners = [[k for k in range(3) if keeps[k]("storm", text)] for text in lines]
     assert all(len(found) == 1 for found in owners), "each line is exactly one part's"
-    unkeyed = [found[0] for raw, found in zip(lines, owners, strict=True) if raw.startswith(b"not")]
+    unkeyed = [found[0] for text, found in zip(lines, owners, strict=True) if text.startswith("not")]
     assert set(unkeyed) == {0, 1, 2}, "unreadable lines are spread over the parts, not all on one"
     taken = [sum(1 for found in owners if found[0] == k) for k in range(3)]
     assert taken == list(parting.records)
+
+
+# White space a line may carry that the reader strips (str.strip) but json.loads would refuse,
+# and a line only the feed's model reads: each must go with its crime, as ingest reads it.
+ODD = ["\u00a0", "\u2028", "\u0085", "\x0c", "\x1e", "\u3000"]
+
+
+def test_a_line_goes_with_its_crime_however_it_is_wrapped(tmp_path: Path) -> None:
+    crimes = [f"C{n}" for n in range(12)]
+    lines = [json.dumps({"crime_reference": c}) for c in crimes]
+    lines += [
+        ODD[n % len(ODD)] + json.dumps({"crime_reference": c}) + ODD[n % len(ODD)]
+        for n, c in enumerate(crimes)
+    ]
+    (tmp_path / "niche.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    parting = Parting.of(tmp_path, 3)
+    assert len({parting.part[f"niche:{c}"] for c in crimes}) == 3, "the crimes are spread over the parts"
+    seen = 0
+    for raw in (tmp_path / "niche.jsonl").read_bytes().splitlines(keepends=True):
+        text = line_text(raw)
+        crime = json.loads(text)["crime_reference"]  # as ingest's model reads the stripped line
+        owners = [k for k in range(3) if parting.keep(k)("niche", text)]
+        assert owners == [parting.part[f"niche:{crime}"]], repr(text)
+        seen += 1
+    assert seen == 2 * len(crimes)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -78,48 +105,73 @@ def test_parts_are_balanced_to_within_the_largest_group(sizes: list[int], parts:
 
 
 def _feed(path: Path, count: int) -> list[bytes]:
+    """``count`` records, several visible at the same minute (a backlog for a small batch)."""
     lines = []
     for n in range(count):
-        stamp = (T0 + timedelta(minutes=10 * n)).isoformat()
+        stamp = (T0 + timedelta(minutes=10 * (n // 3))).isoformat()
         lines.append(json.dumps({"crime_reference": f"C{n}", "modified_at": stamp}).encode() + b"\n")
     path.write_bytes(b"".join(lines))
     return lines
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
-@given(st.lists(st.booleans(), min_size=1, max_size=60), st.integers(1, 7), st.integers(1, 5))
-def test_a_reader_passing_over_other_lines_yields_its_own_once_and_keeps_the_digest_true(
+@given(st.lists(st.booleans(), min_size=1, max_size=60), st.integers(1, 7), st.integers(1, 25))
+def test_readers_passing_over_each_others_lines_read_what_one_reader_reads_tick_by_tick(
     mine: list[bool], limit: int, step: int
 ) -> None:
-    """Read tick by tick as the clock moves: every own line once, in order; each cursor's digest is
-    the digest of the file's bytes before it; no line is looked at twice."""
+    """Two readers, each keeping the lines the other passes over, read tick by tick as the clock
+    moves: at each tick, together, exactly the lines one reader without ``keep`` reads (so a
+    backlog is taken at the same times); each cursor's digest is that of the file's bytes before
+    it; and no line is looked at twice."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "niche.jsonl"
         lines = _feed(path, len(mine))
         data = path.read_bytes()
-        looked: list[bytes] = []
+        texts = [raw.decode().strip() for raw in lines]
+        looked = [0, 0]
 
-        def keep(raw: bytes) -> bool:
-            looked.append(raw)
-            return mine[lines.index(raw)]
+        def keeper(part: int) -> Callable[[str], bool]:
+            def keep(text: str) -> bool:
+                looked[part] += 1
+                return mine[texts.index(text)] == (part == 0)
 
-        reader = JsonlFeedReader(path)
-        reader.keep = keep
-        cursor: str | None = None
-        got: list[str] = []
-        ticks = 0
+            return keep
+
+        alone, parts = JsonlFeedReader(path), [JsonlFeedReader(path), JsonlFeedReader(path)]
+        for part, reader in enumerate(parts):
+            reader.keep = keeper(part)
+        cursors: list[str | None] = [None, None, None]
+        ticks = backlog_ticks = 0
         now = T0
-        while now <= T0 + timedelta(minutes=10 * len(mine) + 10):
-            for line in reader.read(cursor, now, limit):
-                got.append(line.raw)
-                cursor = line.position
-                expected = hashlib.blake2b(data[: int(cursor)], digest_size=16).hexdigest()
-                assert reader.source(cursor) == f"jsonl:{expected}"
+        # Past the last record, a tick for each line still to read (each takes at least one).
+        while now <= T0 + timedelta(minutes=10 * len(mine) + 10 + step * len(mine)):
+            one = [line.raw for line in alone.read(cursors[2], now, limit)]
+            cursors[2] = (
+                str(sum(len(raw) for raw in lines[: texts.index(one[-1]) + 1])) if one else cursors[2]
+            )
+            together: list[str] = []
+            for part, reader in enumerate(parts):
+                for line in reader.read(cursors[part], now, limit):
+                    together.append(line.raw)
+                    cursors[part] = line.position
+                    expected = hashlib.blake2b(data[: int(line.position)], digest_size=16).hexdigest()
+                    assert reader.source(line.position) == f"jsonl:{expected}"
+            assert sorted(together, key=texts.index) == one, f"tick {ticks}"
+            backlog_ticks += len(one) == limit
             ticks += 1
             now += timedelta(minutes=step)
-        own = [raw.decode().strip() for raw, is_mine in zip(lines, mine, strict=True) if is_mine]
-        assert got == own
-        assert len(looked) == len(lines), "each line is looked at once, however many ticks pass"
+        assert looked == [len(lines), len(lines)], "each reader looks at each line once, however many ticks"
         assert ticks > 1
+    COUNTED["backlog ticks"] += backlog_ticks
+    COUNTED["runs"] += 1
+
+
+COUNTED: Counter[str] = Counter()
+
+
+def test_the_readers_property_test_saw_backlogs() -> None:
+    """The property test above ran, and ticks took a full batch (a backlog) in it."""
+    test_readers_passing_over_each_others_lines_read_what_one_reader_reads_tick_by_tick()
+    assert COUNTED["runs"] >= 40 and COUNTED["backlog ticks"] > 20, COUNTED
