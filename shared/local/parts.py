@@ -414,8 +414,12 @@ def _added(stats: Sequence[HostStats]) -> HostStats:
     return total
 
 
-def _clashes(db: sqlite3.Connection, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in db.execute(sql, args).fetchall()]
+def _no_clashes(db: sqlite3.Connection, what: str, sql: str, *args: Any) -> None:
+    """Fails the run if ``sql`` finds rows of the attached part already in the merged file (a
+    crime group's state in two parts: a fault of the parting, never to be merged over)."""
+    clashes = [tuple(row) for row in db.execute(sql, args).fetchall()]
+    if clashes:
+        raise RunError(f"the parts of the run share {what}: {clashes}")
 
 
 def _merge_state(folders: Sequence[Path], into: Path) -> None:
@@ -425,26 +429,24 @@ def _merge_state(folders: Sequence[Path], into: Path) -> None:
     (moved, not copied: a force-year's state is gigabytes), and the others' rows go into it."""
     cursors: dict[str, list[Entity]] = {}
     _move_database(folders[0] / "state.db", into)
-    first = SqliteTableStore(into)
+    for path in (into, *(folder / "state.db" for folder in folders[1:])):
+        part = SqliteTableStore(path)
+        try:
+            for entity in part.export(CURSORS):
+                cursors.setdefault(entity.partition_key, []).append(entity)
+        finally:
+            part.close()
+    db = _merging(into)
     try:
-        for entity in first.export(CURSORS):
-            cursors.setdefault(entity.partition_key, []).append(entity)
-    finally:
-        first.close()
-    db = sqlite3.connect(into, isolation_level=None)
-    try:
-        for folder in folders[1:]:
-            db.execute("ATTACH DATABASE ? AS part", (str(folder / "state.db"),))
-            db.execute("BEGIN")
-            clashes = _clashes(
+        for _ in _attached(db, folders[1:], "state.db"):
+            _no_clashes(
                 db,
+                "rows they must not (table, rows)",
                 "SELECT p.tbl, count(*) FROM part.entities p JOIN main.entities m "
                 "ON m.tbl = p.tbl AND m.pk = p.pk AND m.rk = p.rk WHERE p.tbl NOT IN (?, ?) GROUP BY p.tbl",
                 CURSORS,
                 OFFICERS,
             )
-            if clashes:
-                raise RunError(f"the parts of the run share rows they must not (table, rows): {clashes}")
             # Only an officer's row can be in both (checked above): the one fetched last is kept.
             db.execute(
                 "INSERT INTO main.entities (tbl, pk, rk, etag, props) SELECT tbl, pk, rk, etag, props "
@@ -453,14 +455,6 @@ def _merge_state(folders: Sequence[Path], into: Path) -> None:
                 "json_extract(excluded.props, '$.fetched_at.\"$dt\"') > json_extract(props, '$.fetched_at.\"$dt\"')",
                 (CURSORS,),
             )
-            db.execute("COMMIT")
-            db.execute("DETACH DATABASE part")
-            part = SqliteTableStore(folder / "state.db")
-            try:
-                for entity in part.export(CURSORS):
-                    cursors.setdefault(entity.partition_key, []).append(entity)
-            finally:
-                part.close()
     finally:
         db.close()
     store = SqliteTableStore(into)
@@ -486,19 +480,15 @@ def _merge_queues(folders: Sequence[Path], into: Path) -> None:
     letters in one queue file (their numbers are apart: NUMBERS): the first part's file, moved,
     with the others' rows."""
     _move_database(folders[0] / "queues.db", into)
-    db = sqlite3.connect(into, isolation_level=None)
-    db.execute("PRAGMA secure_delete=ON")  # as the queues keep it: a body taken away is overwritten
+    db = _merging(into)
     try:
-        for folder in folders[1:]:
-            db.execute("ATTACH DATABASE ? AS part", (str(folder / "queues.db"),))
-            db.execute("BEGIN")
-            clashes = _clashes(
+        for _ in _attached(db, folders[1:], "queues.db"):
+            _no_clashes(
                 db,
+                "queue sessions (queue, sessions)",
                 "SELECT p.queue, count(*) FROM part.sessions p JOIN main.sessions m "
                 "ON m.queue = p.queue AND m.session_id = p.session_id GROUP BY p.queue",
             )
-            if clashes:
-                raise RunError(f"the parts of the run share queue sessions (queue, sessions): {clashes}")
             for table in ("messages", "sessions", "dead_letters"):
                 db.execute(f"INSERT INTO main.{table} SELECT * FROM part.{table}")
             db.execute(
@@ -511,8 +501,6 @@ def _merge_queues(folders: Sequence[Path], into: Path) -> None:
                 "UPDATE main.sqlite_sequence SET seq = max(seq, (SELECT p.seq FROM part.sqlite_sequence p "
                 "WHERE p.name = main.sqlite_sequence.name)) WHERE name IN (SELECT name FROM part.sqlite_sequence)"
             )
-            db.execute("COMMIT")
-            db.execute("DETACH DATABASE part")
         # Dead letters are listed by number: numbered again in the order they were dead-lettered.
         if len(folders) > 1 and db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]:
             columns = (
@@ -530,6 +518,23 @@ def _merge_queues(folders: Sequence[Path], into: Path) -> None:
             db.execute("COMMIT")
     finally:
         db.close()
+
+
+def _merging(into: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(into, isolation_level=None)
+    db.execute("PRAGMA secure_delete=ON")  # as the stores keep it: what is replaced is overwritten
+    return db
+
+
+def _attached(db: sqlite3.Connection, folders: Sequence[Path], name: str) -> Iterator[Path]:
+    """Each folder's file ``name`` attached to ``db`` as ``part``, in a transaction of its own,
+    committed and detached when the caller asks for the next (or for the end)."""
+    for folder in folders:
+        db.execute("ATTACH DATABASE ? AS part", (str(folder / name),))
+        db.execute("BEGIN")
+        yield folder
+        db.execute("COMMIT")
+        db.execute("DETACH DATABASE part")
 
 
 def _move_database(path: Path, into: Path) -> None:

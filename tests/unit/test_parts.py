@@ -10,11 +10,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.jsonl_feed import JsonlFeedReader, line_text
-from shared.local.parts import Parting
+from shared.adapters.sqlite_tables import SqliteTableStore
+from shared.local.parts import Parting, _merge_state
+from shared.local.run import RunError
+from shared.ports import Entity
 
 T0 = datetime(2026, 10, 5, 9, tzinfo=UTC)
 
@@ -175,3 +179,56 @@ def test_the_readers_property_test_saw_backlogs() -> None:
     """The property test above ran, and ticks took a full batch (a backlog) in it."""
     test_readers_passing_over_each_others_lines_read_what_one_reader_reads_tick_by_tick()
     assert COUNTED["runs"] >= 40 and COUNTED["backlog ticks"] > 20, COUNTED
+
+
+def _state(folder: Path, *rows: tuple[str, Entity]) -> Path:
+    folder.mkdir(parents=True)
+    store = SqliteTableStore(folder / "state.db")
+    for table, entity in rows:
+        store.upsert(table, entity)
+    store.close()
+    return folder
+
+
+def test_merged_state_keeps_every_part_s_rows_the_furthest_cursor_and_the_officer_fetched_last(
+    tmp_path: Path,
+) -> None:
+    fetched = [T0, T0 + timedelta(days=3)]
+    parts = [
+        _state(
+            tmp_path / str(k),
+            ("Journeys", Entity(f"C{k}", "victim:P1", {"journey": f"part {k}"})),
+            (
+                "Officers",
+                Entity("officer", "E1", {"entry": f"as part {k} fetched", "fetched_at": fetched[k]}),
+            ),
+            (
+                "Cursors",
+                Entity(
+                    "niche", "cursor", {"position": str(100 * (k + 1)), "source": f"s{k}", "records": 3 + k}
+                ),
+            ),
+        )
+        for k in (1, 0)  # the part that fetched the officer last comes first
+    ]
+    into = tmp_path / "state.db"
+    _merge_state(parts, into)
+    merged = SqliteTableStore(into)
+    assert {e.partition_key for e in merged.export("Journeys")} == {"C0", "C1"}
+    officer = merged.get("Officers", "officer", "E1")
+    assert officer is not None and officer.properties["entry"] == "as part 1 fetched"
+    cursor = merged.get("Cursors", "niche", "cursor")
+    assert (
+        cursor is not None and cursor.properties["position"] == "200" and cursor.properties["source"] == "s1"
+    )
+    assert cursor.properties["records"] == 3 + 4
+    merged.close()
+
+
+def test_state_of_one_crime_in_two_parts_is_never_merged_over(tmp_path: Path) -> None:
+    parts = [
+        _state(tmp_path / str(k), ("Journeys", Entity("C1", "victim:P1", {"journey": f"part {k}"})))
+        for k in (0, 1)
+    ]
+    with pytest.raises(RunError, match=r"share rows they must not \(table, rows\): \[\('Journeys', 1\)\]"):
+        _merge_state(parts, tmp_path / "state.db")
