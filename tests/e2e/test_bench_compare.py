@@ -165,9 +165,11 @@ def test_repeated_runs_alternate_the_codes_and_report_medians_and_every_run(
     ran: list[str] = []
     run_under = bench._run_under
 
-    def recorded(code: Path, feeds: Path, out: Path, *rest: Any) -> tuple[dict[str, object] | None, str]:
+    def recorded(
+        code: Path, feeds: Path, out: Path, *rest: Any, **named: Any
+    ) -> tuple[dict[str, object] | None, str]:
         ran.append(out.name)
-        return run_under(code, feeds, out, *rest)
+        return run_under(code, feeds, out, *rest, **named)
 
     monkeypatch.setattr(bench, "_run_under", recorded)
     out = tmp_path / "out"
@@ -245,11 +247,13 @@ def test_with_jobs_2_the_two_codes_run_at_once_and_count_the_same(
     labels: list[str] = []
     run_under = bench._run_under
 
-    def timed(code: Path, feeds: Path, out: Path, *rest: Any) -> tuple[dict[str, object] | None, str]:
+    def timed(
+        code: Path, feeds: Path, out: Path, *rest: Any, **named: Any
+    ) -> tuple[dict[str, object] | None, str]:
         labels.append(rest[0])
         started = time.monotonic()
         try:
-            return run_under(code, feeds, out, *rest)
+            return run_under(code, feeds, out, *rest, **named)
         finally:
             spans[out.name] = (started, time.monotonic())
 
