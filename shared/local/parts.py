@@ -25,7 +25,6 @@ import os
 import shutil
 import signal
 import sqlite3
-import sys
 import time
 import traceback
 import zlib
@@ -237,7 +236,9 @@ def _part(
     except RunError as exc:
         conn.send(("error", str(exc), None))
     except BaseException as exc:
-        traceback.print_exc(file=sys.stderr)
+        # Straight to the file descriptor, not through sys.stderr: a thread of the parent (the bench
+        # driver's heartbeat) may have held its buffer's lock at the fork, which nothing releases here.
+        os.write(2, traceback.format_exc().encode("utf-8", errors="replace"))
         conn.send(("error", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", None))
     finally:
         conn.close()
