@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cProfile
+import heapq
 import importlib
 import json
 import shutil
@@ -111,7 +112,67 @@ class RunRequest:
 
 
 def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
-    """The earliest and latest modified_at in the feed files (streamed, not loaded)."""
+    """The earliest and latest modified_at in the feed files among the lines their contract
+    accepts (streamed, not loaded)."""
+    span = SpanFinder()
+    for name in FEEDS:
+        path = feeds / f"{name}.jsonl"
+        if not path.exists():
+            continue
+        with path.open("rb") as handle:
+            for raw in handle:
+                stamp = record_time(raw)
+                if stamp is not None:
+                    span.see(name, raw, stamp)
+    return span.result(feeds)
+
+
+# How many of the feeds' earliest and latest timed lines SpanFinder keeps to check against their
+# contract. A line the contract rejects says nothing about when the feed runs, and a whole line is
+# checked only here, so the span costs a reading of each line's time, not a check of every line.
+SPAN_CANDIDATES = 16
+_MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SpanFinder:
+    """feed_span in one pass over lines read elsewhere too (shared/local/parts.py): ``see`` each
+    line whose time record_time read, then ``result``. Only the SPAN_CANDIDATES earliest and latest
+    are checked against their feed's contract, earliest (latest) first; if every one of an end's is
+    rejected, and there were more lines, that end is found again by reading the files through."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        # Heaps of (order, feed, line, time): the latest lines by (time, n), the earliest by the same
+        # negated, so each heap's first entry is the one to give way.
+        self._late: list[tuple[tuple[int, int], str, bytes, datetime]] = []
+        self._early: list[tuple[tuple[int, int], str, bytes, datetime]] = []
+
+    def see(self, feed: str, raw: bytes, stamp: datetime) -> None:
+        self.seen += 1
+        order = ((stamp - _EPOCH) // _MICROSECOND, self.seen)
+        for heap, key in ((self._late, order), (self._early, (-order[0], -order[1]))):
+            if len(heap) < SPAN_CANDIDATES:
+                heapq.heappush(heap, (key, feed, raw, stamp))
+            elif key > heap[0][0]:
+                heapq.heapreplace(heap, (key, feed, raw, stamp))
+
+    def result(self, feeds: Path) -> tuple[datetime | None, datetime | None]:
+        ends: list[datetime | None] = []
+        for heap in (self._early, self._late):
+            found = next(
+                (stamp for _, feed, raw, stamp in sorted(heap, reverse=True) if accepts(feed, raw)), None
+            )
+            if found is None and self.seen > len(heap):  # more lines than were kept: read them all
+                return _span_checking_every_line(feeds)
+            ends.append(found)
+        return ends[0], ends[1]
+
+
+def _span_checking_every_line(feeds: Path) -> tuple[datetime | None, datetime | None]:
+    """feed_span checking each line that would move an end against its contract: slow where the
+    feeds are in time order (nearly every line moves the latest), but only needed where SpanFinder's
+    candidates at one end were every one rejected."""
     first: datetime | None = None
     last: datetime | None = None
     for name in FEEDS:
