@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from shared.contracts.feeds import EARLIEST_FEED_TIME, LATEST_FEED_TIME
 from shared.ports import FeedLine
@@ -26,6 +27,11 @@ def record_time(raw: bytes) -> datetime | None:
         record = json.loads(raw)
     except (ValueError, RecursionError):
         return None
+    return time_of(record)
+
+
+def time_of(record: object) -> datetime | None:
+    """record_time of a line already read as JSON (``json.loads`` of its bytes)."""
     stamp_text = record.get("modified_at") if isinstance(record, dict) else None
     if not isinstance(stamp_text, str):
         return None
@@ -36,6 +42,14 @@ def record_time(raw: bytes) -> datetime | None:
     if stamp.tzinfo is None or not EARLIEST_FEED_TIME <= stamp <= LATEST_FEED_TIME:
         return None  # the model will reject it: quarantine it now rather than wait for it
     return stamp
+
+
+class KnownLines(Protocol):
+    """A reading of the file made before (a local run in several processes: shared/local/parts.py)."""
+
+    def at(self, offset: int) -> tuple[datetime | None, bool] | None:
+        """For the non-blank line starting at ``offset``: its record_time, and whether this process
+        reads it; None for a line not read then (the file has grown since)."""
 
 
 class JsonlFeedReader:
@@ -54,6 +68,9 @@ class JsonlFeedReader:
         # A local run in several processes (shared/local/parts.py): whether a line is this
         # process's to read. A line that is not is passed over as a blank line is, never yielded.
         self.keep: Callable[[str], bool] | None = None
+        # The same, and each line's time, for the lines the parting read: looked up by position,
+        # so that no line is read as JSON here but this process's own (keep is for the others).
+        self.lines: KnownLines | None = None
         # Lines passed over after the last one yielded: (the cursor they follow, the offset after
         # them), so that the next read from that cursor starts after them, not at them again;
         # and the digest at that cursor (the cursor written next is there, behind _prefix).
@@ -107,7 +124,8 @@ class JsonlFeedReader:
                 raw = handle.readline()
                 if not raw:
                     return
-                visible_from = record_time(raw)
+                known = self.lines.at(offset) if self.lines is not None else None
+                visible_from = record_time(raw) if known is None else known[0]
                 later = visible_from is not None and visible_from > now
                 if later and (self._accepts is None or self._accepts(raw)):
                     assert visible_from is not None
@@ -118,18 +136,22 @@ class JsonlFeedReader:
                     self._prefix[1].update(raw)
                     self._prefix = (offset + len(raw), self._prefix[1])
                 offset += len(raw)
+                # A line another process takes counts too: each reads, tick by tick, the lines one
+                # process would, so a backlog is taken at the same simulated times either way.
+                if known is not None and not known[1]:
+                    produced += 1
+                    self._passed = (last, offset)
+                    continue
                 text = line_text(raw)
                 if not text:
                     continue
-                # A line another process takes counts too: each reads, tick by tick, the lines one
-                # process would, so a backlog is taken at the same simulated times either way.
                 produced += 1
-                if self.keep is not None:
-                    if not self.keep(text):
-                        self._passed = (last, offset)
-                        continue
-                    if self._prefix is not None and self._prefix[0] == offset:
-                        self._mark = (offset, self._prefix[1].copy())  # the digest at the next cursor
+                if known is None and self.keep is not None and not self.keep(text):
+                    self._passed = (last, offset)
+                    continue
+                passing_over = self.keep is not None or self.lines is not None
+                if passing_over and self._prefix is not None and self._prefix[0] == offset:
+                    self._mark = (offset, self._prefix[1].copy())  # the digest at the next cursor
                 last = offset
                 yield FeedLine(raw=text, position=str(offset))
 

@@ -17,6 +17,7 @@ be taken in another order, which can change what follows from them (a supervisor
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import heapq
 import json
@@ -25,18 +26,21 @@ import os
 import shutil
 import signal
 import sqlite3
+import sys
 import time
 import traceback
 import zlib
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, cast
 
 from shared import bootstrap
-from shared.adapters.jsonl_feed import line_text
+from shared.adapters.jsonl_feed import JsonlFeedReader, line_text, time_of
 from shared.adapters.policy_file import load_policy
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_tables import SqliteTableStore
@@ -50,7 +54,9 @@ from shared.local.run import (
     RunCounts,
     RunError,
     RunRequest,
+    SpanFinder,
     replay,
+    run_span,
     settings_of,
     write_outputs,
 )
@@ -62,6 +68,8 @@ NUMBERS = 1 << 40
 # How often a part counts its feed records and messages for the progress lines (wall seconds).
 COUNT_EVERY = 2.0
 PARTS_FOLDER = "parts"
+# A line's part is kept in a byte (FeedLines.parts).
+MAX_PROCESSES = 255
 # The files a part writes as it goes (the providers' stand-ins), merged in time order.
 SENT_FILES = ("outbox.jsonl", "officer-mail.jsonl")
 
@@ -94,18 +102,41 @@ def _parse(feed: str, text: str) -> Any:
         return None
 
 
+# A line's time in FeedLines.times when record_time finds none (it shows at once).
+NO_TIME = -(1 << 63)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class FeedLines:
+    """A feed file's non-blank lines as the parting read them, in file order: where each starts,
+    its record_time (epoch microseconds, or NO_TIME) and the part that takes it."""
+
+    starts: array[int]
+    times: array[int]
+    parts: bytes
+
+
 @dataclass(frozen=True)
 class Parting:
-    """Which process takes each crime group: ``part[key]`` for every crime and incident key."""
+    """Which process takes each crime group: ``part[key]`` for every crime and incident key, and
+    ``lines[feed]`` for every line; with the feeds' default span (run.feed_span's), from the same
+    reading."""
 
     parts: int
     part: dict[str, int]
     records: tuple[int, ...]  # feed lines each part takes (with the unkeyed ones, by their bytes)
+    lines: dict[str, FeedLines]
+    span: tuple[datetime | None, datetime | None]
 
     @classmethod
     def of(cls, feeds: Path, parts: int) -> Parting:
         """Crime groups by union-find over both feed files, each group given whole to the part
-        with the fewest lines so far, largest groups first (the same files, the same parting)."""
+        with the fewest lines so far, largest groups first (the same files, the same parting).
+        Each line is read as JSON once, here: the parts look up its time and part by position."""
+        if not 1 <= parts <= MAX_PROCESSES:
+            raise ValueError(f"parts must be 1 to {MAX_PROCESSES}, not {parts}")
         parent: dict[str, str] = {}
 
         def find(key: str) -> str:
@@ -119,11 +150,30 @@ class Parting:
 
         lines: dict[str, int] = {}
         unkeyed = [0] * parts
-        for feed, text in _lines(feeds):
-            own, links = _key(feed, _parse(feed, text))
+        span = SpanFinder()
+        read: dict[str, tuple[array[int], array[int], list[str | int]]] = {}
+        for feed, start, raw, text in _lines(feeds):
+            starts, times, owners = read.setdefault(feed, (array("q"), array("q"), []))
+            try:
+                record = json.loads(raw)  # as record_time reads it
+            except (ValueError, RecursionError):
+                record, stamp = _parse(feed, text), None
+            else:
+                stamp = time_of(record)
+            starts.append(start)
+            if stamp is None:
+                times.append(NO_TIME)
+            else:
+                times.append((stamp - _EPOCH) // _MICROSECOND)
+                span.see(feed, raw, stamp)
+            own, links = _key(feed, record)
             if own is None:
-                unkeyed[_unkeyed_part(text, parts)] += 1
+                spread = _unkeyed_part(text, parts)
+                owners.append(spread)
+                unkeyed[spread] += 1
                 continue
+            own = sys.intern(own)
+            owners.append(own)
             lines[own] = lines.get(own, 0) + 1
             root = find(own)
             for link in links:
@@ -142,14 +192,31 @@ class Parting:
             lightest = min(range(parts), key=lambda k: (load[k], k))
             part_of_root[root] = lightest
             load[lightest] += size[root]
-        return cls(parts, {key: part_of_root[find(key)] for key in parent}, tuple(load))
+        part = {key: part_of_root[find(key)] for key in parent}
+        feed_lines = {
+            feed: FeedLines(starts, times, bytes(o if isinstance(o, int) else part[o] for o in owners))
+            for feed, (starts, times, owners) in read.items()
+        }
+        return cls(parts, part, tuple(load), feed_lines, span.result(feeds))
 
     def keep(self, part: int) -> Callable[[str, str], bool]:
         return _Keep(self, part)
 
+    def give(self, part: int) -> Callable[[str, JsonlFeedReader], None]:
+        """How part ``part`` sets up each feed's reader: the lines the parting read, by position,
+        and for a line added since, by its key."""
+
+        def give(feed: str, reader: JsonlFeedReader) -> None:
+            reader.keep = partial(_Keep(self, part), feed)
+            if feed in self.lines:
+                reader.lines = _Lines(self.lines[feed], part)
+
+        return give
+
 
 class _Keep:
-    """Whether a feed line (its text, as the reader yields it) is part ``part``'s to read."""
+    """Whether a feed line (its text, as the reader yields it) is part ``part``'s to read: for a
+    line the parting did not read (the file grew since), by the crime group of its key."""
 
     def __init__(self, parting: Parting, part: int) -> None:
         self.parting, self.part = parting, part
@@ -158,8 +225,28 @@ class _Keep:
         own, _ = _key(feed, _parse(feed, text))
         if own is None:
             return _unkeyed_part(text, self.parting.parts) == self.part
-        # A key the parting never saw (the file grew since): the first part takes it.
+        # A key the parting never saw: the first part takes it.
         return self.parting.part.get(own, 0) == self.part
+
+
+class _Lines:
+    """A feed's lines as the parting read them, for part ``part``'s reader (KnownLines)."""
+
+    def __init__(self, lines: FeedLines, part: int) -> None:
+        self.lines, self.part = lines, part
+        self._next = 0  # the reader goes through the file in order: the next line is looked at first
+
+    def at(self, offset: int) -> tuple[datetime | None, bool] | None:
+        starts = self.lines.starts
+        index = self._next
+        if index >= len(starts) or starts[index] != offset:
+            index = bisect.bisect_left(starts, offset)
+            if index >= len(starts) or starts[index] != offset:
+                return None  # a blank line, or one added since
+        self._next = index + 1
+        micros = self.lines.times[index]
+        stamp = None if micros == NO_TIME else _EPOCH + micros * _MICROSECOND
+        return stamp, self.lines.parts[index] == self.part
 
 
 def _unkeyed_part(text: str, parts: int) -> int:
@@ -167,15 +254,18 @@ def _unkeyed_part(text: str, parts: int) -> int:
     return zlib.crc32(text.encode("utf-8", errors="surrogatepass")) % parts
 
 
-def _lines(feeds: Path) -> Iterator[tuple[str, str]]:
-    """Each feed's lines as the reader yields them (line_text), blank ones left out as it does."""
+def _lines(feeds: Path) -> Iterator[tuple[str, int, bytes, str]]:
+    """Each feed's lines, where each starts, and its text as the reader yields it (line_text); blank
+    ones left out as it leaves them out."""
     for feed in FEEDS:
         path = feeds / f"{feed}.jsonl"
         if path.is_file():
             with path.open("rb") as handle:
+                offset = 0
                 for raw in handle:
                     if text := line_text(raw):
-                        yield feed, text
+                        yield feed, offset, raw, text
+                    offset += len(raw)
 
 
 # --- the processes --------------------------------------------------------------------------
@@ -229,7 +319,7 @@ def _part(
             end,
             _Board(cells, part),
             finish,
-            keep=parting.keep(part),
+            give=parting.give(part),
             number_from=part * NUMBERS + 1,
         )
         conn.send(("done", stats, extra))
@@ -262,12 +352,12 @@ def _folder(out: Path, part: int) -> Path:
     return out / PARTS_FOLDER / str(part + 1)
 
 
-def run_in_parts(
-    request: RunRequest, start: datetime, end: datetime, on_progress: Progress | None
-) -> tuple[dict[str, Any], list[Any]]:
+def run_in_parts(request: RunRequest, on_progress: Progress | None) -> tuple[dict[str, Any], list[Any]]:
     """The run in ``request.processes`` processes; its summary (as one process writes it, with
     ``processes``), and each part's ``part_result``."""
     processes = request.processes
+    if processes > MAX_PROCESSES:
+        raise RunError(f"--processes {processes}: at most {MAX_PROCESSES}")
     for name in ("state.db", "queues.db"):
         if (request.out / name).exists():
             raise RunError(
@@ -285,17 +375,18 @@ def run_in_parts(
     # if this run fails.
     shutil.rmtree(request.out / PARTS_FOLDER, ignore_errors=True)
     try:
-        return _run_parts(request, start, end, on_progress)
+        parting = Parting.of(request.feeds, processes)
+        start, end = run_span(request, parting.span)
+        return _run_parts(request, start, end, parting, on_progress)
     except BaseException:
         shutil.rmtree(request.out / PARTS_FOLDER, ignore_errors=True)
         raise
 
 
 def _run_parts(
-    request: RunRequest, start: datetime, end: datetime, on_progress: Progress | None
+    request: RunRequest, start: datetime, end: datetime, parting: Parting, on_progress: Progress | None
 ) -> tuple[dict[str, Any], list[Any]]:
     processes = request.processes
-    parting = Parting.of(request.feeds, processes)
     context = multiprocessing.get_context("fork")  # a child takes the request as it is (its hooks too)
     cells = context.Array("d", 3 * processes, lock=False)
     for part in range(processes):

@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -262,19 +261,20 @@ def run_with_parts(
     check_inputs(request)
     made = _Made(request.out)
     try:
-        start, end = _span(request)
-        if request.processes > 1:
+        if request.processes > 1:  # the span comes from the parting's reading of the feeds
             from shared.local.parts import run_in_parts
 
-            return run_in_parts(request, start, end, on_progress)
+            return run_in_parts(request, on_progress)
+        start, end = run_span(request, feed_span(request.feeds))
         return _run(request, start, end, on_progress), []
     except BaseException:
         made.undo()
         raise
 
 
-def _span(request: RunRequest) -> tuple[datetime, datetime]:
-    first, last = feed_span(request.feeds)
+def run_span(request: RunRequest, span: tuple[datetime | None, datetime | None]) -> tuple[datetime, datetime]:
+    """The run's start and end: the request's, else from the feeds' span (feed_span's)."""
+    first, last = span
     start = request.start or first or datetime.now(UTC)
     end = request.end or ((last or start) + SETTLE)
     if end < start:
@@ -313,13 +313,13 @@ def replay(
     end: datetime,
     on_progress: Progress | None,
     finish: Callable[[Services, SqliteQueueBroker, HostStats], _T],
-    keep: Callable[[str, str], bool] | None = None,
+    give: Callable[[str, JsonlFeedReader], None] | None = None,
     number_from: int | None = None,
 ) -> tuple[_T, dict[str, int]]:
     """The feeds through the local host from ``start`` to ``end``, then ``finish`` with the run's
     state still open; its result, and what the feeds' cursors had read before (``_resumed``).
-    ``keep`` (feed, line): whether a line is this process's to read; ``number_from``: the first
-    sequence number of a new queue file (both for a part of a run in several processes)."""
+    ``give`` (feed, its reader): sets up which lines are this process's to read; ``number_from``:
+    the first sequence number of a new queue file (both for a part of a run in several processes)."""
     try:
         settings = settings_of(request)
         clock = SimulatedClock(start)
@@ -338,12 +338,12 @@ def replay(
         raise RunError(_cannot_start(request, settings, exc)) from exc
     if number_from is not None:
         broker.number_from(number_from)
-    if keep is not None:
+    if give is not None:
         for feed, reader in services.feeds.items():
             if not isinstance(reader, JsonlFeedReader):
                 broker.close()
                 raise RunError(f"a run in several processes reads feed files, not {type(reader).__name__}")
-            reader.keep = partial(keep, feed)
+            give(feed, reader)
     if request.prepare is not None:
         request.prepare(services, broker)
     bootstrap.install(services)

@@ -200,3 +200,13 @@ def test_more_than_one_process_into_an_earlier_runs_folder_is_one_line_and_chang
     assert done.stderr.count("\n") == 1 and "--processes 2" in done.stderr and "new folder" in done.stderr
     assert (one / "state.db").stat().st_mtime_ns == before
     assert not (one / "parts").exists()
+
+
+def test_more_processes_than_a_run_can_part_is_one_line(
+    runs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    feeds, _, _ = runs
+    done = _run(feeds, tmp_path / "many", "--processes", "256")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.endswith(": --processes 256: at most 255\n")
+    assert not (tmp_path / "many" / "parts").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,13 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.adapters import jsonl_feed
 from shared.adapters.jsonl_feed import JsonlFeedReader, line_text
 from shared.adapters.sqlite_tables import SqliteTableStore
-from shared.local.parts import Parting, _merge_state
-from shared.local.run import RunError
+from shared.local.parts import NO_TIME, FeedLines, Parting, _Lines, _merge_state
+from shared.local.run import RunError, feed_span
 from shared.ports import Entity
+from tests.builders import occurrence
 
 T0 = datetime(2026, 10, 5, 9, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _write(folder: Path, niche: list[dict[str, object]], storm: list[dict[str, object] | str]) -> None:
@@ -119,22 +123,37 @@ def _feed(path: Path, count: int) -> list[bytes]:
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
-@given(st.lists(st.booleans(), min_size=1, max_size=60), st.integers(1, 7), st.integers(1, 25))
+@given(
+    st.lists(st.booleans(), min_size=1, max_size=60),
+    st.integers(1, 7),
+    st.integers(1, 25),
+    st.sampled_from(["by key", "by position"]),
+)
 def test_readers_passing_over_each_others_lines_read_what_one_reader_reads_tick_by_tick(
-    mine: list[bool], limit: int, step: int
+    mine: list[bool], limit: int, step: int, how: str
 ) -> None:
     """Two readers, each keeping the lines the other passes over, read tick by tick as the clock
-    moves: at each tick, together, exactly the lines one reader without ``keep`` reads (so a
-    backlog is taken at the same times); each cursor's digest is that of the file's bytes before
-    it; and no line is looked at twice."""
+    moves: at each tick, together, exactly the lines one reader alone reads (so a backlog is taken
+    at the same times); each cursor's digest is that of the file's bytes before it; and no line is
+    looked at twice. Told which lines are theirs either by ``keep`` (a line's text: a line added
+    since the parting) or by ``lines`` (its position, as the parting read the file: then neither
+    reader reads a line as JSON, nor asks ``keep``)."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
         path = Path(folder) / "niche.jsonl"
         lines = _feed(path, len(mine))
         data = path.read_bytes()
         texts = [raw.decode().strip() for raw in lines]
         looked = [0, 0]
+        timed = Counter[str]()
+        record_time = jsonl_feed.record_time
+
+        def counted_record_time(raw: bytes) -> datetime | None:
+            timed[who] += 1
+            return record_time(raw)
+
+        patch.setattr(jsonl_feed, "record_time", counted_record_time)
 
         def keeper(part: int) -> Callable[[str], bool]:
             def keep(text: str) -> bool:
@@ -144,18 +163,28 @@ def test_readers_passing_over_each_others_lines_read_what_one_reader_reads_tick_
             return keep
 
         alone, parts = JsonlFeedReader(path), [JsonlFeedReader(path), JsonlFeedReader(path)]
+        starts = array("q", [sum(len(raw) for raw in lines[:n]) for n in range(len(lines))])
+        times = array("q", [(record_time(raw) - EPOCH) // timedelta(microseconds=1) for raw in lines])  # type: ignore[operator]
+        owners = bytes(0 if m else 1 for m in mine)
         for part, reader in enumerate(parts):
-            reader.keep = keeper(part)
+            if how == "by key":
+                reader.keep = keeper(part)
+            else:
+                reader.keep = lambda text: pytest.fail("asked for a line it had by position")
+                reader.lines = _Lines(FeedLines(starts, times, owners), part)
+                looked[part] = len(lines)  # by position: each line once, as the parting read it
         cursors: list[str | None] = [None, None, None]
         ticks = backlog_ticks = 0
         now = T0
         # Past the last record, a tick for each line still to read (each takes at least one).
         while now <= T0 + timedelta(minutes=10 * len(mine) + 10 + step * len(mine)):
+            who = "alone"
             one = [line.raw for line in alone.read(cursors[2], now, limit)]
             cursors[2] = (
                 str(sum(len(raw) for raw in lines[: texts.index(one[-1]) + 1])) if one else cursors[2]
             )
             together: list[str] = []
+            who = "parts"
             for part, reader in enumerate(parts):
                 for line in reader.read(cursors[part], now, limit):
                     together.append(line.raw)
@@ -167,18 +196,84 @@ def test_readers_passing_over_each_others_lines_read_what_one_reader_reads_tick_
             ticks += 1
             now += timedelta(minutes=step)
         assert looked == [len(lines), len(lines)], "each reader looks at each line once, however many ticks"
+        assert timed["alone"] >= len(lines)
+        if how == "by position":
+            assert timed["parts"] == 0, "no line read as JSON by a reader that had it by position"
         assert ticks > 1
     COUNTED["backlog ticks"] += backlog_ticks
-    COUNTED["runs"] += 1
+    COUNTED[how] += 1
 
 
 COUNTED: Counter[str] = Counter()
 
 
 def test_the_readers_property_test_saw_backlogs() -> None:
-    """The property test above ran, and ticks took a full batch (a backlog) in it."""
+    """The property test above ran, both ways, and ticks took a full batch (a backlog) in it."""
+    COUNTED.clear()
     test_readers_passing_over_each_others_lines_read_what_one_reader_reads_tick_by_tick()
-    assert COUNTED["runs"] >= 40 and COUNTED["backlog ticks"] > 20, COUNTED
+    assert COUNTED["by key"] + COUNTED["by position"] == 40, COUNTED
+    assert COUNTED["by key"] >= 10 and COUNTED["by position"] >= 10, COUNTED
+    assert COUNTED["backlog ticks"] > 20, COUNTED
+
+
+def test_the_parting_reads_each_line_s_place_time_and_part_and_the_feeds_span(tmp_path: Path) -> None:
+    """What the parts look up by position is what reading the line would give: where it starts,
+    record_time, the part of its crime group (blank lines left out, as the reader leaves them); and
+    the span is feed_span's."""
+    niche = [
+        {"crime_reference": "C1", "modified_at": "2026-10-05T09:00:00Z", "incident_numbers": ["I1"]},
+        {"crime_reference": "C2", "modified_at": "2026-10-05T10:00:00Z"},
+        {"crime_reference": "C1", "modified_at": "not a time"},
+        occurrence("2026-10-05T11:00:00Z", ref="HU/000005/26"),  # the one record the contract accepts
+    ]
+    _write(tmp_path, niche, ["", "not json", {"incident_number": "I1"}, "  ", {"incident_number": "I9"}])
+    parting = Parting.of(tmp_path, 2)
+    checked = 0
+    for feed in ("niche", "storm"):
+        data = (tmp_path / f"{feed}.jsonl").read_bytes()
+        found = parting.lines[feed]
+        offset, index = 0, 0
+        for raw in data.splitlines(keepends=True):
+            if line_text(raw):
+                assert found.starts[index] == offset
+                stamp = jsonl_feed.record_time(raw)
+                assert found.times[index] == (
+                    NO_TIME if stamp is None else (stamp - EPOCH) // timedelta(microseconds=1)
+                )
+                owners = [k for k in range(2) if parting.keep(k)(feed, line_text(raw))]
+                assert owners == [found.parts[index]]
+                index, checked = index + 1, checked + 1
+            offset += len(raw)
+        assert index == len(found.starts) == len(found.times) == len(found.parts)
+    assert checked == 7
+    assert parting.span == feed_span(tmp_path) == (datetime(2026, 10, 5, 11, tzinfo=UTC),) * 2
+
+
+def test_a_line_added_after_the_parting_goes_with_its_crime_and_each_line_to_one_part(tmp_path: Path) -> None:
+    niche = [{"crime_reference": f"C{n}", "modified_at": "2026-10-05T09:00:00Z"} for n in range(8)]
+    _write(tmp_path, niche, [])
+    parting = Parting.of(tmp_path, 2)
+    added = [{"crime_reference": f"C{n}", "modified_at": "2026-10-05T09:30:00Z"} for n in (3, 5)] + [
+        {"crime_reference": "C99", "modified_at": "2026-10-05T09:30:00Z"}
+    ]  # a crime never seen: part 1
+    with (tmp_path / "niche.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write("\n" + "".join(json.dumps(r) + "\n" for r in added))
+    read: dict[str, list[int]] = {}
+    for part in range(2):
+        reader = JsonlFeedReader(tmp_path / "niche.jsonl")
+        parting.give(part)("niche", reader)
+        cursor = None
+        while batch := list(reader.read(cursor, T0 + timedelta(hours=1), 100)):
+            for line in batch:
+                read.setdefault(line.raw, []).append(part)
+            cursor = batch[-1].position
+    assert len(read) == len(niche) + len(added) and all(len(p) == 1 for p in read.values()), read
+    for record in added[:2]:
+        first = json.dumps(
+            {"crime_reference": record["crime_reference"], "modified_at": "2026-10-05T09:00:00Z"}
+        )
+        assert read[json.dumps(record)] == read[first], "a crime's later line goes to its part"
+    assert read[json.dumps(added[2])] == [0]
 
 
 def _state(folder: Path, *rows: tuple[str, Entity]) -> Path:
