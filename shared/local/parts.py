@@ -154,26 +154,34 @@ class Parting:
         read: dict[str, tuple[array[int], array[int], list[str | int]]] = {}
         for feed, start, raw, text in _lines(feeds):
             starts, times, owners = read.setdefault(feed, (array("q"), array("q"), []))
+            # A last line not yet ended counts for its crime group and the span, but is not indexed:
+            # its writer may still be writing it, so the parts read it as they find it.
+            ended = raw.endswith(b"\n")
             try:
                 record = json.loads(raw)  # as record_time reads it
             except (ValueError, RecursionError):
-                record, stamp = _parse(feed, text), None
+                record, stamp = None, None
             else:
                 stamp = time_of(record)
-            starts.append(start)
-            if stamp is None:
-                times.append(NO_TIME)
-            else:
-                times.append((stamp - _EPOCH) // _MICROSECOND)
+            if record is None or not raw.isascii():
+                # Its key as ingest reads the line, from its text: bytes that are not ASCII may read
+                # otherwise as bytes (json.loads takes a byte order mark, another encoding).
+                record = _parse(feed, text)
+            if ended:
+                starts.append(start)
+                times.append(NO_TIME if stamp is None else (stamp - _EPOCH) // _MICROSECOND)
+            if stamp is not None:
                 span.see(feed, raw, stamp)
             own, links = _key(feed, record)
             if own is None:
                 spread = _unkeyed_part(text, parts)
-                owners.append(spread)
+                if ended:
+                    owners.append(spread)
                 unkeyed[spread] += 1
                 continue
             own = sys.intern(own)
-            owners.append(own)
+            if ended:
+                owners.append(own)
             lines[own] = lines.get(own, 0) + 1
             root = find(own)
             for link in links:

@@ -142,15 +142,19 @@ class SpanFinder:
 
     def __init__(self) -> None:
         self.seen = 0
-        # Heaps of (order, feed, line, time): the latest lines by (time, n), the earliest by the same
-        # negated, so each heap's first entry is the one to give way.
+        # Heaps of (order, feed, line, time), each heap's first entry the one to give way: the latest
+        # lines by time, then the earlier line first; the earliest by time negated, the same.
         self._late: list[tuple[tuple[int, int], str, bytes, datetime]] = []
         self._early: list[tuple[tuple[int, int], str, bytes, datetime]] = []
 
     def see(self, feed: str, raw: bytes, stamp: datetime) -> None:
         self.seen += 1
-        order = ((stamp - _EPOCH) // _MICROSECOND, self.seen)
-        for heap, key in ((self._late, order), (self._early, (-order[0], -order[1]))):
+        micros = (stamp - _EPOCH) // _MICROSECOND
+        # Of lines at one instant, the first in the files wins at either end, as in the one-line-at-a-
+        # time reading (which moved an end only for a strictly later or earlier time): the same
+        # instant may be written with another UTC offset, and the run's clock shows the one it was.
+        late, early = (micros, -self.seen), (-micros, -self.seen)
+        for heap, key in ((self._late, late), (self._early, early)):
             if len(heap) < SPAN_CANDIDATES:
                 heapq.heappush(heap, (key, feed, raw, stamp))
             elif key > heap[0][0]:
@@ -261,6 +265,8 @@ def run_with_parts(
     check_inputs(request)
     made = _Made(request.out)
     try:
+        if request.start and request.end:
+            run_span(request, (None, None))  # an --end before --start is said before any reading
         if request.processes > 1:  # the span comes from the parting's reading of the feeds
             from shared.local.parts import run_in_parts
 

@@ -17,27 +17,41 @@ from hypothesis import strategies as st
 from shared.adapters.jsonl_feed import record_time
 from shared.contracts.feeds import accepts
 from shared.local import run
+from shared.local.parts import Parting
 from shared.local.run import feed_span
-from tests.builders import occurrence
+from tests.builders import incident, occurrence
 
 T0 = datetime(2026, 10, 5, 9, tzinfo=UTC)
 SAW: Counter[str] = Counter()
 
-# A line: good (the contract accepts it), timed but rejected, unreadable, or blank; at a minute.
-LINE = st.tuples(st.sampled_from(["good", "rejected", "junk", "blank"]), st.integers(0, 30))
+# A line: its feed; good (its contract accepts it), timed but rejected, unreadable, blank, with a
+# byte order mark, or good but ending in CRLF; at a minute (few: lines often tie).
+LINE = st.tuples(
+    st.sampled_from(["niche", "storm"]),
+    st.sampled_from(["good", "rejected", "junk", "blank", "bom", "crlf"]),
+    st.integers(0, 6),
+)
+# The n-th line is written with the UTC offset OFFSETS[n % 3]: lines at one instant differ in it.
+OFFSETS = ("+00:00", "+01:00", "-05:00")
+OFFSET = {"+00:00": 0, "+01:00": 60, "-05:00": -300}
 
 
-def _line(kind: str, minute: int, n: int) -> bytes:
-    stamp = (T0 + timedelta(minutes=minute)).isoformat()
-    if kind == "good":
-        return json.dumps(occurrence(stamp, ref=f"HU/{n:06d}/26")).encode()
+def _line(feed: str, kind: str, minute: int, n: int) -> bytes:
+    # The same instant whatever the offset: lines at one minute tie, however written.
+    offset = OFFSETS[n % 3]
+    stamp = (T0 + timedelta(minutes=minute + OFFSET[offset])).strftime("%Y-%m-%dT%H:%M:%S") + offset
+    good = occurrence(stamp, ref=f"HU/{n:06d}/26") if feed == "niche" else incident(stamp, number=f"I-{n}")
+    if kind in ("good", "bom", "crlf"):
+        line = json.dumps(good).encode()
+        return b"\xef\xbb\xbf" + line if kind == "bom" else line + b"\r" if kind == "crlf" else line
     if kind == "rejected":  # timed, so it may be among the candidates, but no record
         return json.dumps({"modified_at": stamp, "crime_reference": f"HU/{n:06d}/26"}).encode()
     return b"not json" if kind == "junk" else b"   "
 
 
 def _reference(folder: Path) -> tuple[datetime | None, datetime | None]:
-    """The rule itself: every line read, each timed one checked against its contract."""
+    """The rule itself: every line read, each timed one checked against its contract; of lines at
+    one instant, the first in the files (Niche's, then STORM's) is the one shown."""
     stamps = [
         stamp
         for name in ("niche", "storm")
@@ -45,16 +59,24 @@ def _reference(folder: Path) -> tuple[datetime | None, datetime | None]:
         for raw in (folder / f"{name}.jsonl").read_bytes().splitlines(keepends=True)
         if (stamp := record_time(raw)) is not None and accepts(name, raw)
     ]
-    return (min(stamps), max(stamps)) if stamps else (None, None)
+    if not stamps:
+        return None, None
+    return min(stamps), next(stamp for stamp in stamps if stamp == max(stamps))
+
+
+def _shown(span: tuple[datetime | None, datetime | None]) -> tuple[str | None, str | None]:
+    return (span[0] and span[0].isoformat(), span[1] and span[1].isoformat())
 
 
 @settings(max_examples=80, deadline=None, derandomize=True, database=None)
-@given(st.lists(LINE, max_size=30), st.integers(1, 4), st.booleans())
+@given(st.lists(LINE, max_size=30), st.integers(1, 4), st.booleans(), st.booleans())
 def test_the_span_is_that_of_the_lines_the_contract_accepts(
-    lines: list[tuple[str, int]], candidates: int, in_order: bool
+    lines: list[tuple[str, str, int]], candidates: int, in_order: bool, ended: bool
 ) -> None:
+    """feed_span, and the parting's reading of the same files (run --processes), give the rule's
+    span, to the UTC offset the line was written with."""
     if in_order:  # as a force's extract comes, in modified_at order; else as a test may write one
-        lines = sorted(lines, key=lambda line: line[1])
+        lines = sorted(lines, key=lambda line: line[2])
     read_through = run._span_checking_every_line
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
         patch.setattr(run, "SPAN_CANDIDATES", candidates)
@@ -64,15 +86,25 @@ def test_the_span_is_that_of_the_lines_the_contract_accepts(
             return read_through(feeds)
 
         patch.setattr(run, "_span_checking_every_line", counted)
-        path = Path(folder) / "niche.jsonl"
-        path.write_bytes(b"".join(_line(kind, minute, n) + b"\n" for n, (kind, minute) in enumerate(lines)))
+        for feed in ("niche", "storm"):
+            mine = [_line(*line, n) for n, line in enumerate(lines) if line[0] == feed]
+            # Each file's last line without its newline, in some cases, as a hand-written file may end.
+            data = b"\n".join(mine) + (b"\n" if ended and mine else b"")
+            (Path(folder) / f"{feed}.jsonl").write_bytes(data)
         expected = _reference(Path(folder))
-        assert feed_span(Path(folder)) == expected
+        assert _shown(feed_span(Path(folder))) == _shown(expected)
+        assert _shown(Parting.of(Path(folder), 2).span) == _shown(expected)
     SAW["cases"] += 1
     SAW["with a span"] += expected != (None, None)
     SAW["rejected lines at an end"] += bool(lines) and any(
-        kind == "rejected" and minute in (min(m for _, m in lines), max(m for _, m in lines))
-        for kind, minute in lines
+        kind == "rejected" and minute in (min(line[2] for line in lines), max(line[2] for line in lines))
+        for _, kind, minute in lines
+    )
+    # Lines the contract accepts at one instant, written with different offsets, at an end.
+    good = [(minute, OFFSETS[n % 3]) for n, (_, kind, minute) in enumerate(lines) if kind in ("good", "crlf")]
+    SAW["ties at an end"] += any(
+        len({offset for minute, offset in good if minute == end}) > 1
+        for end in ({min(good)[0], max(good)[0]} if good else set())
     )
 
 
@@ -82,8 +114,11 @@ def test_the_property_test_saw_rejected_ends_and_the_files_read_through() -> Non
     SAW.clear()
     test_the_span_is_that_of_the_lines_the_contract_accepts()
     assert SAW["cases"] == 80, SAW
-    assert SAW["with a span"] > 20 and SAW["rejected lines at an end"] > 10, SAW
-    assert 0 < SAW["read through"] < SAW["cases"] // 2, SAW
+    assert SAW["with a span"] > 20 and SAW["rejected lines at an end"] > 10 and SAW["ties at an end"] > 10, (
+        SAW
+    )
+    # Twice a case: feed_span's, then the parting's.
+    assert 0 < SAW["read through"] < SAW["cases"], SAW
 
 
 def test_both_feeds_count_and_each_line_is_checked_against_its_own_feed_s_contract(tmp_path: Path) -> None:
