@@ -355,3 +355,23 @@ def test_a_function_that_fails_during_a_run_is_counted_in_its_summary(
     failures = json.loads((out / "summary.json").read_text())["failures"]
     assert set(failures) == {"retention"} and failures["retention"] >= 1
     assert f"function failures: retention {failures['retention']:,} (each on stderr" in printed
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_an_end_before_the_start_is_one_line_before_anything_is_read_or_made(
+    processes: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.local import parts, run
+
+    def unread(*_: object) -> None:
+        raise AssertionError("the feeds were read")
+
+    monkeypatch.setattr(run, "feed_span", unread)
+    monkeypatch.setattr(parts.Parting, "of", unread)
+    code, out, err = _local(
+        capsys, "run", "--feeds", SCENARIO, "--officers", SCENARIO / "officers.json",
+        "--out", tmp_path / "o", "--start", "2026-11-02T00:00:00Z", "--end", "2026-11-01T00:00:00Z",
+        "--processes", processes,
+    )  # fmt: skip
+    _one_line(code, err, "--end 2026-11-01T00:00:00+00:00 is before --start 2026-11-02T00:00:00+00:00")
+    assert out == "" and not (tmp_path / "o").exists()
