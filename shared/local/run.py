@@ -114,16 +114,20 @@ def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
     """The earliest and latest modified_at in the feed files among the lines their contract
     accepts (streamed, not loaded)."""
     span = SpanFinder()
+    for name, raw, stamp in _timed_lines(feeds):
+        span.see(name, raw, stamp)
+    return span.result(feeds)
+
+
+def _timed_lines(feeds: Path) -> Iterator[tuple[str, bytes, datetime]]:
+    """Each feed's lines that record_time finds a time in, with it, streamed."""
     for name in FEEDS:
         path = feeds / f"{name}.jsonl"
-        if not path.exists():
-            continue
-        with path.open("rb") as handle:
-            for raw in handle:
-                stamp = record_time(raw)
-                if stamp is not None:
-                    span.see(name, raw, stamp)
-    return span.result(feeds)
+        if path.exists():
+            with path.open("rb") as handle:
+                for raw in handle:
+                    if (stamp := record_time(raw)) is not None:
+                        yield name, raw, stamp
 
 
 # How many of the feeds' earliest and latest timed lines SpanFinder keeps to check against their
@@ -178,19 +182,13 @@ def _span_checking_every_line(feeds: Path) -> tuple[datetime | None, datetime | 
     candidates at one end were every one rejected."""
     first: datetime | None = None
     last: datetime | None = None
-    for name in FEEDS:
-        path = feeds / f"{name}.jsonl"
-        if not path.exists():
+    for name, raw, stamp in _timed_lines(feeds):
+        if last is not None and first is not None and first <= stamp <= last:
             continue
-        with path.open("rb") as handle:
-            for raw in handle:
-                stamp = record_time(raw)
-                if stamp is None or (last is not None and first is not None and first <= stamp <= last):
-                    continue
-                if not accepts(name, raw):
-                    continue  # a line the contract rejects says nothing about when the feed runs
-                first = stamp if first is None or stamp < first else first
-                last = stamp if last is None or stamp > last else last
+        if not accepts(name, raw):
+            continue  # a line the contract rejects says nothing about when the feed runs
+        first = stamp if first is None or stamp < first else first
+        last = stamp if last is None or stamp > last else last
     return first, last
 
 
