@@ -207,9 +207,6 @@ class Parting:
         }
         return cls(parts, part, tuple(load), feed_lines, span.result(feeds))
 
-    def keep(self, part: int) -> Callable[[str, str], bool]:
-        return _Keep(self, part)
-
     def give(self, part: int) -> Callable[[str, JsonlFeedReader], None]:
         """How part ``part`` sets up each feed's reader: the lines the parting read, by position,
         and for a line added since, by its key."""

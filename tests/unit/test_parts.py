@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from shared.adapters import jsonl_feed
 from shared.adapters.jsonl_feed import JsonlFeedReader, line_text
 from shared.adapters.sqlite_tables import SqliteTableStore
-from shared.local.parts import NO_TIME, FeedLines, Parting, _Lines, _merge_state
+from shared.local.parts import NO_TIME, FeedLines, Parting, _Keep, _Lines, _merge_state
 from shared.local.run import RunError, feed_span
 from shared.ports import Entity
 from tests.builders import occurrence
@@ -65,7 +65,7 @@ def test_lines_without_a_key_are_spread_and_every_line_is_some_parts(tmp_path: P
     _write(tmp_path, [], storm)
     parting = Parting.of(tmp_path, 3)
     lines = [line_text(raw) for raw in (tmp_path / "storm.jsonl").read_bytes().splitlines(keepends=True)]
-    keeps = [parting.keep(k) for k in range(3)]
+    keeps = [_Keep(parting, k) for k in range(3)]
     owners = [[k for k in range(3) if keeps[k]("storm", text)] for text in lines]
     assert all(len(found) == 1 for found in owners), "each line is exactly one part's"
     unkeyed = [found[0] for text, found in zip(lines, owners, strict=True) if text.startswith("not")]
@@ -93,7 +93,7 @@ def test_a_line_goes_with_its_crime_however_it_is_wrapped(tmp_path: Path) -> Non
     for raw in (tmp_path / "niche.jsonl").read_bytes().splitlines(keepends=True):
         text = line_text(raw)
         crime = json.loads(text)["crime_reference"]  # as ingest's model reads the stripped line
-        owners = [k for k in range(3) if parting.keep(k)("niche", text)]
+        owners = [k for k in range(3) if _Keep(parting, k)("niche", text)]
         assert owners == [parting.part[f"niche:{crime}"]], repr(text)
         seen += 1
     assert seen == 2 * len(crimes)
@@ -259,7 +259,7 @@ def test_the_parting_reads_each_line_s_place_time_and_part_and_the_feeds_span(tm
                 assert found.times[index] == (
                     NO_TIME if stamp is None else (stamp - EPOCH) // timedelta(microseconds=1)
                 )
-                owners = [k for k in range(2) if parting.keep(k)(feed, line_text(raw))]
+                owners = [k for k in range(2) if _Keep(parting, k)(feed, line_text(raw))]
                 assert owners == [found.parts[index]]
                 index, checked = index + 1, checked + 1
             offset += len(raw)
