@@ -76,6 +76,9 @@ class JsonlFeedReader:
         # and the digest at that cursor (the cursor written next is there, behind _prefix).
         self._passed: tuple[int, int] | None = None
         self._mark: tuple[int, hashlib.blake2b] | None = None
+        # The last tick (its ``now``) at which a line was passed over as another process's: the
+        # feed was not silent then, though this process read nothing of it (ingest's FeedStale).
+        self.passed_at: datetime | None = None
 
     def source(self, cursor: str) -> str:
         """A digest of every byte before ``cursor``: the same while the extract grows, different
@@ -140,14 +143,14 @@ class JsonlFeedReader:
                 # process would, so a backlog is taken at the same simulated times either way.
                 if known is not None and not known[1]:
                     produced += 1
-                    self._passed = (last, offset)
+                    self._passed, self.passed_at = (last, offset), now
                     continue
                 text = line_text(raw)
                 if not text:
                     continue
                 produced += 1
                 if known is None and self.keep is not None and not self.keep(text):
-                    self._passed = (last, offset)
+                    self._passed, self.passed_at = (last, offset), now
                     continue
                 passing_over = self.keep is not None or self.lines is not None
                 if passing_over and self._prefix is not None and self._prefix[0] == offset:

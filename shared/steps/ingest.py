@@ -424,14 +424,20 @@ class _Tick:
         memory[self.feed] = written
 
     def _watch_freshness(self) -> None:
-        """FeedLag when records came in; FeedStale when none have for too long in working hours."""
+        """FeedLag when records came in; FeedStale when no line has for too long in working hours."""
         result = self.report.result
         if self.latest_record_at is not None:
             lag = max(0.0, (self.now - self.latest_record_at).total_seconds())
             result.track("FeedLag", feed=self.feed, seconds_behind=round(lag))
             return
-        last = self.cursor_entity.properties.get("at") if self.cursor_entity else None
-        if not isinstance(last, datetime):
+        if self.report.read:  # only lines that were quarantined: the feed is not silent
+            return
+        heard = [self.cursor_entity.properties.get("at") if self.cursor_entity else None]
+        # A local run in several processes: a line passed over as another process's is the feed
+        # speaking too, so a process whose own crimes fell quiet does not call the feed silent.
+        heard.append(getattr(self.services.feeds[self.feed], "passed_at", None))
+        last = max((at for at in heard if isinstance(at, datetime)), default=None)
+        if last is None:
             return
         silent = (self.now - last).total_seconds()
         limit = self.services.settings.FEED_STALE_MINUTES * 60
