@@ -26,7 +26,8 @@ LONDON = ZoneInfo("Europe/London")
 
 def _sample(folder: Path, seed: int) -> list[tuple[datetime, str]]:
     """A Monday's Niche lines for six crimes, each falling quiet at its own time, and a gap of
-    some 90 minutes when none of them speaks (so one process finds the feed silent)."""
+    some 90 minutes when none of them speaks (so one process finds the feed silent); a line's
+    crime is "" where it is malformed."""
     rng = random.Random(seed)
     gap_from = MONDAY + timedelta(hours=rng.choice([10, 11, 13]))
     lines: list[tuple[datetime, str]] = []
@@ -38,26 +39,33 @@ def _sample(folder: Path, seed: int) -> list[tuple[datetime, str]]:
                 lines.append((at, f"HU/{crime:06d}/26"))
             at += timedelta(minutes=rng.randrange(10, 50))
     lines.sort()
+    # Three malformed lines (no crime: quarantined by the part the parting spreads each to), each
+    # read at the tick of the line before it, since a line with no time shows at once.
+    for after in sorted(rng.sample(range(len(lines)), 3), reverse=True):
+        lines.insert(after + 1, (lines[after][0], ""))
     folder.mkdir(parents=True)
     with (folder / "niche.jsonl").open("w", encoding="utf-8") as handle:
-        for at, crime in lines:
-            handle.write(json.dumps(occurrence(at.isoformat().replace("+00:00", "Z"), ref=crime)) + "\n")
+        for n, (at, crime) in enumerate(lines):
+            record = json.dumps(occurrence(at.isoformat().replace("+00:00", "Z"), ref=crime)) if crime else ""
+            handle.write((record or f"{{not json {n}") + "\n")
     (folder / "storm.jsonl").write_text("", encoding="utf-8")
     return lines
 
 
-def _stale_ticks(state: Path, reader: JsonlFeedReader) -> list[datetime]:
-    """The ticks at which ingest raised FeedStale for the Niche feed, read through ``reader``."""
+def _stale_ticks(state: Path, reader: JsonlFeedReader) -> tuple[list[datetime], int]:
+    """The ticks at which ingest raised FeedStale for the Niche feed, read through ``reader``, and
+    how many lines it quarantined."""
     clock = SimulatedClock(TICKS[0])
     services, _ = embedded(load_settings(LOCAL_DATA_DIR=state, FEED_STALE_MINUTES=STALE_MINUTES), clock)
     services.feeds["niche"] = reader
-    stale = []
+    stale, quarantined = [], 0
     for tick in TICKS:
         clock.advance_to(tick)
-        events = ingest_feed("niche", services).result.events
-        if any(name == "FeedStale" for name, _ in events):
+        report = ingest_feed("niche", services)
+        quarantined += report.quarantined
+        if any(name == "FeedStale" for name, _ in report.result.events):
             stale.append(tick)
-    return stale
+    return stale, quarantined
 
 
 def _working(tick: datetime) -> bool:
@@ -78,7 +86,8 @@ def test_a_process_whose_own_crimes_fell_quiet_calls_the_feed_stale_only_when_on
 ) -> None:
     feeds = tmp_path / "feeds"
     lines = _sample(feeds, seed)
-    alone = _stale_ticks(tmp_path / "one", JsonlFeedReader(feeds / "niche.jsonl"))
+    alone, quarantined = _stale_ticks(tmp_path / "one", JsonlFeedReader(feeds / "niche.jsonl"))
+    assert quarantined == 3
     # The rule, in one process: stale at each tick in working hours with no line for an hour.
     assert alone == [t for t in TICKS if _working(t) and _silent_too_long([at for at, _ in lines], t)]
     assert alone, "the sample's gap makes the feed silent for a while"
@@ -87,9 +96,12 @@ def test_a_process_whose_own_crimes_fell_quiet_calls_the_feed_stale_only_when_on
     for part in range(2):
         reader = JsonlFeedReader(feeds / "niche.jsonl")
         parting.give(part)("niche", reader)
-        assert _stale_ticks(tmp_path / f"part{part}", reader) == alone, f"part {part}"
-        own = [at for at, crime in lines if parting.part[f"niche:{crime}"] == part]
+        stale, quarantined_here = _stale_ticks(tmp_path / f"part{part}", reader)
+        assert stale == alone, f"part {part}"
+        quarantined -= quarantined_here
+        own = [at for at, crime in lines if crime and parting.part[f"niche:{crime}"] == part]
         quiet_alone += sum(1 for t in TICKS if _working(t) and _silent_too_long(own, t) and t not in alone)
+    assert quarantined == 0, "each malformed line quarantined by one part"
     assert quiet_alone > 0, "some part's own crimes fell quiet while the feed went on"
 
 
@@ -101,13 +113,13 @@ def test_a_part_reading_lines_added_after_the_parting_passes_over_others_as_the_
     lines = _sample(feeds, 7)
     parting = Parting.of(feeds, 2)
     parting.lines.clear()  # as if every line had been added to the file after the parting
-    alone = _stale_ticks(tmp_path / "one", JsonlFeedReader(feeds / "niche.jsonl"))
+    alone, _ = _stale_ticks(tmp_path / "one", JsonlFeedReader(feeds / "niche.jsonl"))
     for part in range(2):
         reader = JsonlFeedReader(feeds / "niche.jsonl")
         parting.give(part)("niche", reader)
         assert reader.lines is None
-        assert _stale_ticks(tmp_path / f"part{part}", reader) == alone, f"part {part}"
-    assert alone and len({crime for _, crime in lines}) == 6
+        assert _stale_ticks(tmp_path / f"part{part}", reader)[0] == alone, f"part {part}"
+    assert alone and len({crime for _, crime in lines if crime}) == 6
 
 
 def test_a_tick_that_reads_only_lines_it_quarantines_finds_the_feed_speaking(tmp_path: Path) -> None:
