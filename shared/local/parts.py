@@ -33,7 +33,7 @@ import zlib
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -49,12 +49,15 @@ from shared.bootstrap import Services
 from shared.contracts.feeds import FEED_MODELS
 from shared.local.host import HostStats, SimulatedClock
 from shared.local.run import (
+    EPOCH,
     FEEDS,
+    MICROSECOND,
     Progress,
     RunCounts,
     RunError,
     RunRequest,
     SpanFinder,
+    epoch_micros,
     replay,
     run_span,
     settings_of,
@@ -104,8 +107,6 @@ def _parse(feed: str, text: str) -> Any:
 
 # A line's time in FeedLines.times when record_time finds none (it shows at once).
 NO_TIME = -(1 << 63)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -167,11 +168,12 @@ class Parting:
                 # Its key as ingest reads the line, from its text: bytes that are not ASCII may read
                 # otherwise as bytes (json.loads takes a byte order mark, another encoding).
                 record = _parse(feed, text)
+            micros = NO_TIME if stamp is None else epoch_micros(stamp)
             if ended:
                 starts.append(start)
-                times.append(NO_TIME if stamp is None else (stamp - _EPOCH) // _MICROSECOND)
+                times.append(micros)
             if stamp is not None:
-                span.see(feed, raw, stamp)
+                span.see(feed, raw, stamp, micros)
             own, links = _key(feed, record)
             if own is None:
                 spread = _unkeyed_part(text, parts)
@@ -250,7 +252,7 @@ class _Lines:
                 return None  # a blank line, or one added since
         self._next = index + 1
         micros = self.lines.times[index]
-        stamp = None if micros == NO_TIME else _EPOCH + micros * _MICROSECOND
+        stamp = None if micros == NO_TIME else EPOCH + micros * MICROSECOND
         return stamp, self.lines.parts[index] == self.part
 
 

@@ -115,7 +115,7 @@ def feed_span(feeds: Path) -> tuple[datetime | None, datetime | None]:
     accepts (streamed, not loaded)."""
     span = SpanFinder()
     for name, raw, stamp in _timed_lines(feeds):
-        span.see(name, raw, stamp)
+        span.see(name, raw, stamp, epoch_micros(stamp))
     return span.result(feeds)
 
 
@@ -134,8 +134,13 @@ def _timed_lines(feeds: Path) -> Iterator[tuple[str, bytes, datetime]]:
 # contract. A line the contract rejects says nothing about when the feed runs, and a whole line is
 # checked only here, so the span costs a reading of each line's time, not a check of every line.
 SPAN_CANDIDATES = 16
-_MICROSECOND = timedelta(microseconds=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_micros(stamp: datetime) -> int:
+    """A time as whole microseconds since 1970 (UTC): one instant, one number, whatever its offset."""
+    return (stamp - EPOCH) // MICROSECOND
 
 
 class SpanFinder:
@@ -151,9 +156,9 @@ class SpanFinder:
         self._late: list[tuple[tuple[int, int], str, bytes, datetime]] = []
         self._early: list[tuple[tuple[int, int], str, bytes, datetime]] = []
 
-    def see(self, feed: str, raw: bytes, stamp: datetime) -> None:
+    def see(self, feed: str, raw: bytes, stamp: datetime, micros: int) -> None:
+        """One line, its time and that time's epoch_micros (the caller's, which may keep it too)."""
         self.seen += 1
-        micros = (stamp - _EPOCH) // _MICROSECOND
         # Of lines at one instant, the first in the files wins at either end, as in the one-line-at-a-
         # time reading (which moved an end only for a strictly later or earlier time): the same
         # instant may be written with another UTC offset, and the run's clock shows the one it was.
