@@ -324,6 +324,11 @@ class FeedUnavailable(Exception):
 class FeedReader(Protocol):
     """Reads a feed from a stored cursor."""
 
+    # The last tick (its ``now``) at which the reader passed over a line as another process's (a
+    # local run in several processes): the feed spoke then, though this reader yielded nothing of
+    # it, so ingest does not call it silent (FeedStale). None for a reader that never passes over.
+    passed_at: datetime | None
+
     def read(self, cursor: str | None, now: datetime, limit: int) -> Iterator[FeedLine]:
         """Yield up to ``limit`` records after ``cursor`` that were visible at ``now``."""
         ...

@@ -173,6 +173,7 @@ class HttpFeedReader:
         self.sleep = sleep
         self.session = session or requests.Session()
         self._where = describe_url(self.url)
+        self.passed_at: datetime | None = None  # every line is this reader's: none is passed over
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}

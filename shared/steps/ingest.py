@@ -435,7 +435,7 @@ class _Tick:
         heard = [self.cursor_entity.properties.get("at") if self.cursor_entity else None]
         # A local run in several processes: a line passed over as another process's is the feed
         # speaking too, so a process whose own crimes fell quiet does not call the feed silent.
-        heard.append(getattr(self.services.feeds[self.feed], "passed_at", None))
+        heard.append(self.services.feeds[self.feed].passed_at)
         last = max((at for at in heard if isinstance(at, datetime)), default=None)
         if last is None:
             return
