@@ -35,7 +35,7 @@ class _FailingAfter:
                 raise FeedUnavailable("HTTP 500 from the feed")
             yield FeedLine(self.records[index], str(index + 1))
 
-    passed_at = None  # a feed of one process: nothing passed over
+    passed_at: datetime | None = None  # a feed of one process: nothing passed over
 
     def source(self, cursor: str) -> str:
         return "test: these records"

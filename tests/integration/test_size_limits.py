@@ -53,7 +53,7 @@ class _Lines:
         for index in range(start, min(start + limit, len(self.lines))):
             yield FeedLine(self.lines[index], str(index + 1))
 
-    passed_at = None  # a feed of one process: nothing passed over
+    passed_at: datetime | None = None  # a feed of one process: nothing passed over
 
     def source(self, cursor: str) -> str:
         return "test: these records"
